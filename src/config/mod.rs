@@ -1,0 +1,87 @@
+//! Configuration: the server, resilience and cache settings and the routing policy, read
+//! from one TOML file, parsed with unknown keys refused, then validated with the line of
+//! every problem.
+
+mod policy;
+mod raw;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use policy::{
+    BudgetAction, Locality, MockConfig, ModelSpec, Policy, ProviderConfig, Route, RouteAction,
+    Tier,
+};
+
+use crate::error::Error;
+
+/// The built-in policy: the seed's lab (mock providers), used by `--demo` and, until a
+/// local model is configured, as the default.
+pub const DEFAULT_POLICY_TOML: &str = include_str!("demo.toml");
+
+/// Settings of the HTTP server.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest request body accepted; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Whether `/metrics` answers without an admin key.
+    pub metrics_public: bool,
+}
+
+/// Deadlines, retries and breaker settings.
+#[derive(Debug, Clone)]
+pub struct ResilienceSettings {
+    /// The whole request's deadline.
+    pub request_deadline: Duration,
+    /// One provider attempt's timeout (below the deadline so a fallback still fits).
+    pub attempt_timeout: Duration,
+    /// Retries per candidate on transient errors.
+    pub max_retries: u32,
+    /// First backoff; doubles per retry, jittered.
+    pub backoff_base: Duration,
+    /// Largest backoff.
+    pub backoff_max: Duration,
+    /// Consecutive failures that open a provider's breaker.
+    pub breaker_failure_threshold: u32,
+    /// How long an open breaker waits before a half-open probe.
+    pub breaker_cooldown: Duration,
+}
+
+/// Exact-cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// How long an entry may be served.
+    pub ttl: Duration,
+}
+
+/// Everything Hearth needs to start, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP server settings.
+    pub server: ServerSettings,
+    /// Resilience settings.
+    pub resilience: ResilienceSettings,
+    /// Cache settings.
+    pub cache: CacheSettings,
+    /// Providers, models, routes and tiers.
+    pub policy: Policy,
+}
+
+impl Config {
+    /// Parses and validates a config document; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, Error> {
+        raw::parse(text).map_err(|e| Error::Config(format!("{origin}: {e}")))
+    }
+
+    /// Reads a config file.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// The built-in default (the demo policy).
+    pub fn builtin() -> Result<Config, Error> {
+        Config::parse(DEFAULT_POLICY_TOML, "built-in policy")
+    }
+}

@@ -1,0 +1,320 @@
+//! The config file as written (unknown keys refused), and its validation into `Config`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::policy::{BudgetAction, ModelSpec, Policy, ProviderConfig, Route, RouteAction, Tier};
+use super::{CacheSettings, Config, ResilienceSettings, ServerSettings};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    resilience: RawResilience,
+    #[serde(default)]
+    cache: RawCache,
+    #[serde(default)]
+    providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    models: BTreeMap<String, RawModel>,
+    #[serde(default)]
+    routes: BTreeMap<String, RawRoute>,
+    #[serde(default)]
+    tiers: BTreeMap<String, RawTier>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    body_limit_bytes: usize,
+    metrics_public: bool,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            body_limit_bytes: 1024 * 1024,
+            metrics_public: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawResilience {
+    request_deadline_ms: u64,
+    attempt_timeout_ms: u64,
+    max_retries: u32,
+    backoff_base_ms: u64,
+    backoff_max_ms: u64,
+    breaker_failure_threshold: u32,
+    breaker_cooldown_ms: u64,
+}
+
+impl Default for RawResilience {
+    fn default() -> Self {
+        RawResilience {
+            request_deadline_ms: 8000,
+            attempt_timeout_ms: 3000,
+            max_retries: 1,
+            backoff_base_ms: 100,
+            backoff_max_ms: 500,
+            breaker_failure_threshold: 5,
+            breaker_cooldown_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCache {
+    ttl_seconds: u64,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache { ttl_seconds: 86_400 }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    provider: Spanned<String>,
+    model_id: String,
+    max_output_tokens: u32,
+    #[serde(default)]
+    input_usd_per_1k: f64,
+    #[serde(default)]
+    output_usd_per_1k: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    primary: Spanned<String>,
+    #[serde(default)]
+    fallbacks: Vec<Spanned<String>>,
+    max_output_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    allowed_models: Vec<Spanned<String>>,
+    default_model: Spanned<String>,
+    daily_budget_usd: f64,
+    max_output_tokens: u32,
+    rpm: Option<u32>,
+    on_budget_exhausted: BudgetAction,
+    downgrade_model: Option<Spanned<String>>,
+    on_route_not_allowed: RouteAction,
+}
+
+/// Parses and validates; errors carry the line they are about.
+pub(super) fn parse(text: &str) -> Result<Config, String> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+    let lines = LineIndex(text);
+    let resilience = resilience(&raw.resilience)?;
+    let policy = policy(raw, &lines)?;
+    Ok(Config {
+        server: policy.0,
+        resilience,
+        cache: policy.1,
+        policy: policy.2,
+    })
+}
+
+struct LineIndex<'a>(&'a str);
+
+impl LineIndex<'_> {
+    fn line(&self, s: &Spanned<String>) -> usize {
+        let end = s.span().start.min(self.0.len());
+        self.0.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    }
+
+    fn err(&self, s: &Spanned<String>, what: &str) -> String {
+        format!("line {}: {what}", self.line(s))
+    }
+}
+
+fn resilience(r: &RawResilience) -> Result<ResilienceSettings, String> {
+    if r.attempt_timeout_ms == 0 || r.attempt_timeout_ms >= r.request_deadline_ms {
+        return Err(format!(
+            "[resilience] attempt_timeout_ms ({}) must be above 0 and below request_deadline_ms ({}) so a fallback still fits",
+            r.attempt_timeout_ms, r.request_deadline_ms
+        ));
+    }
+    if r.backoff_base_ms > r.backoff_max_ms {
+        return Err("[resilience] backoff_base_ms must not exceed backoff_max_ms".into());
+    }
+    if r.breaker_failure_threshold == 0 {
+        return Err("[resilience] breaker_failure_threshold must be at least 1".into());
+    }
+    Ok(ResilienceSettings {
+        request_deadline: Duration::from_millis(r.request_deadline_ms),
+        attempt_timeout: Duration::from_millis(r.attempt_timeout_ms),
+        max_retries: r.max_retries,
+        backoff_base: Duration::from_millis(r.backoff_base_ms),
+        backoff_max: Duration::from_millis(r.backoff_max_ms),
+        breaker_failure_threshold: r.breaker_failure_threshold,
+        breaker_cooldown: Duration::from_millis(r.breaker_cooldown_ms),
+    })
+}
+
+fn policy(
+    raw: RawConfig,
+    lines: &LineIndex<'_>,
+) -> Result<(ServerSettings, CacheSettings, Policy), String> {
+    let models = models(raw.models, &raw.providers, lines)?;
+    let known = |s: &Spanned<String>| -> Result<String, String> {
+        if models.contains_key(s.get_ref()) {
+            Ok(s.get_ref().clone())
+        } else {
+            Err(lines.err(s, &format!("unknown model `{}`", s.get_ref())))
+        }
+    };
+    let mut routes = BTreeMap::new();
+    for (task, r) in raw.routes {
+        let fallbacks = r.fallbacks.iter().map(&known).collect::<Result<_, _>>()?;
+        let route = Route {
+            task: task.clone(),
+            primary: known(&r.primary)?,
+            fallbacks,
+            max_output_tokens: r.max_output_tokens,
+        };
+        routes.insert(task, route);
+    }
+    let mut tiers = BTreeMap::new();
+    for (name, t) in raw.tiers {
+        let tier = tier(name.clone(), t, &known, lines)?;
+        tiers.insert(name, tier);
+    }
+    if routes.is_empty() || tiers.is_empty() {
+        return Err("the policy needs at least one [routes.TASK] and one [tiers.NAME]".into());
+    }
+    let server = ServerSettings {
+        body_limit_bytes: raw.server.body_limit_bytes,
+        metrics_public: raw.server.metrics_public,
+    };
+    let cache = CacheSettings {
+        ttl: Duration::from_secs(raw.cache.ttl_seconds),
+    };
+    let policy = Policy {
+        providers: raw.providers,
+        models,
+        routes,
+        tiers,
+    };
+    Ok((server, cache, policy))
+}
+
+fn models(
+    raw: BTreeMap<String, RawModel>,
+    providers: &BTreeMap<String, ProviderConfig>,
+    lines: &LineIndex<'_>,
+) -> Result<BTreeMap<String, ModelSpec>, String> {
+    let mut out = BTreeMap::new();
+    for (alias, m) in raw {
+        if !providers.contains_key(m.provider.get_ref()) {
+            return Err(lines.err(
+                &m.provider,
+                &format!("model `{alias}` names unknown provider `{}`", m.provider.get_ref()),
+            ));
+        }
+        let prices_ok = [m.input_usd_per_1k, m.output_usd_per_1k]
+            .iter()
+            .all(|p| p.is_finite() && *p >= 0.0);
+        if !prices_ok || m.max_output_tokens == 0 {
+            return Err(lines.err(
+                &m.provider,
+                &format!("model `{alias}` needs non-negative prices and max_output_tokens above 0"),
+            ));
+        }
+        let provider = m.provider.into_inner();
+        out.insert(
+            alias.clone(),
+            ModelSpec {
+                address: format!("{provider}/{}", m.model_id),
+                alias,
+                provider,
+                model_id: m.model_id,
+                max_output_tokens: m.max_output_tokens,
+                input_usd_per_1k: m.input_usd_per_1k,
+                output_usd_per_1k: m.output_usd_per_1k,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn tier(
+    name: String,
+    t: RawTier,
+    known: &impl Fn(&Spanned<String>) -> Result<String, String>,
+    lines: &LineIndex<'_>,
+) -> Result<Tier, String> {
+    let allowed_models = t.allowed_models.iter().map(known).collect::<Result<_, _>>()?;
+    let downgrade_model = t.downgrade_model.as_ref().map(known).transpose()?;
+    if t.on_budget_exhausted == BudgetAction::Downgrade && downgrade_model.is_none() {
+        return Err(lines.err(
+            &t.default_model,
+            &format!("tier `{name}` downgrades on an exhausted budget but names no downgrade_model"),
+        ));
+    }
+    if !(t.daily_budget_usd.is_finite() && t.daily_budget_usd >= 0.0) {
+        return Err(lines.err(
+            &t.default_model,
+            &format!("tier `{name}` needs a non-negative daily_budget_usd"),
+        ));
+    }
+    Ok(Tier {
+        default_model: known(&t.default_model)?,
+        name,
+        allowed_models,
+        daily_budget_usd: t.daily_budget_usd,
+        max_output_tokens: t.max_output_tokens,
+        rpm: t.rpm,
+        on_budget_exhausted: t.on_budget_exhausted,
+        downgrade_model,
+        on_route_not_allowed: t.on_route_not_allowed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, DEFAULT_POLICY_TOML};
+
+    #[test]
+    fn the_builtin_policy_is_valid() {
+        let c = Config::builtin();
+        assert!(c.is_ok(), "{c:?}");
+    }
+
+    #[test]
+    fn an_unknown_model_in_a_route_is_refused_with_its_line() {
+        let bad = DEFAULT_POLICY_TOML.replace(
+            "primary = \"strong_reasoner\"",
+            "primary = \"strong_reasonr\"",
+        );
+        let line = bad
+            .lines()
+            .position(|l| l.contains("strong_reasonr"))
+            .map(|i| i + 1);
+        let err = Config::parse(&bad, "test.toml").err().map(|e| e.to_string());
+        let expected = format!("test.toml: line {}: unknown model `strong_reasonr`", line.unwrap_or(0));
+        assert_eq!(err.as_deref(), Some(expected.as_str()));
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_not_ignored() {
+        let bad = DEFAULT_POLICY_TOML.replace("max_retries = 1", "max_retry = 1");
+        let err = Config::parse(&bad, "t.toml").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("max_retry") && err.contains("line"), "{err}");
+    }
+}

@@ -1,0 +1,126 @@
+//! The orchestrator's one error type. Each variant knows its stable code, whether a client
+//! may retry it, and (for rate limits) when; `server::error` alone maps it to HTTP.
+
+use std::time::Duration;
+
+/// Which limit turned a request away; each has its own 429 code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// Requests per minute of the whole workspace.
+    WorkspaceRate,
+    /// Requests per minute of one user.
+    UserRate,
+    /// Requests in flight for the workspace (the bulkhead).
+    Concurrency,
+    /// Daily USD budget.
+    Budget,
+    /// Daily token budget.
+    Tokens,
+}
+
+impl LimitKind {
+    /// The error code and metric label of this limit.
+    pub fn code(self) -> &'static str {
+        match self {
+            LimitKind::WorkspaceRate => "rate_limited_workspace",
+            LimitKind::UserRate => "rate_limited_user",
+            LimitKind::Concurrency => "concurrency_limit",
+            LimitKind::Budget => "budget_exceeded",
+            LimitKind::Tokens => "tokens_per_day_exceeded",
+        }
+    }
+}
+
+/// Everything that can stop a request, with the code clients see.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or breaks a rule; `code` names the rule.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// A value is well-formed but cannot be accepted (bad template, duplicate version).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// No key, or a key Hearth does not know.
+    #[error("missing or unknown API key")]
+    Unauthorized,
+    /// The caller may not do this.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// The named thing does not exist (or is not visible to this workspace).
+    #[error("{0}")]
+    NotFound(String),
+    /// A quota or budget turned the request away.
+    #[error("{message}")]
+    LimitExceeded {
+        kind: LimitKind,
+        retry_after: Duration,
+        message: String,
+    },
+    /// Every candidate provider failed or was skipped.
+    #[error("{message}")]
+    ProvidersUnavailable { message: String },
+    /// A provider refused the request for a reason retrying cannot fix.
+    #[error("{message}")]
+    Provider { message: String },
+    /// The request's overall deadline passed.
+    #[error("the request deadline of {0:?} passed")]
+    DeadlineExceeded(Duration),
+    /// The store failed; details are logged, not shown.
+    #[error("internal storage error")]
+    Storage(String),
+    /// A startup or config problem, with the place it was found.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The stable machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest { code, .. }
+            | Error::Unprocessable { code, .. }
+            | Error::Forbidden { code, .. } => code,
+            Error::Unauthorized => "unauthorized",
+            Error::NotFound(_) => "not_found",
+            Error::LimitExceeded { kind, .. } => kind.code(),
+            Error::ProvidersUnavailable { .. } => "providers_unavailable",
+            Error::Provider { .. } => "provider_error",
+            Error::DeadlineExceeded(_) => "deadline_exceeded",
+            Error::Storage(_) => "internal_error",
+            Error::Config(_) => "config_error",
+        }
+    }
+
+    /// A 400 with the given code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 422 with the given code.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 403 with the given code.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,86 @@
+//! Fault drills: any provider can be told to fail, hang, rate-limit or fail N times, so
+//! fallback, retries and breakers can be seen working (`/debug/provider/{name}/fail`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::{DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
+
+/// An injected fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultMode {
+    /// Behave normally.
+    Off,
+    /// Every call fails as unavailable.
+    Fail,
+    /// Every call hangs until the caller's timeout.
+    Timeout,
+    /// Every call is rate limited with this retry-after.
+    RateLimit(Duration),
+    /// The next N calls fail, then normal service resumes.
+    FailNTimes(u32),
+}
+
+/// A provider with a fault switch in front of it.
+pub struct Faulty {
+    inner: Arc<dyn Provider>,
+    mode: Mutex<FaultMode>,
+}
+
+impl Faulty {
+    /// Wraps a provider, faults off.
+    pub fn new(inner: Arc<dyn Provider>) -> Self {
+        Faulty {
+            inner,
+            mode: Mutex::new(FaultMode::Off),
+        }
+    }
+
+    /// Switches the fault.
+    pub fn set(&self, mode: FaultMode) {
+        *self.mode.lock() = mode;
+    }
+
+    async fn check(&self) -> Result<(), ProviderError> {
+        let mode = {
+            let mut m = self.mode.lock();
+            let now = *m;
+            if let FaultMode::FailNTimes(n) = now {
+                *m = if n <= 1 { FaultMode::Off } else { FaultMode::FailNTimes(n - 1) };
+            }
+            now
+        };
+        match mode {
+            FaultMode::Off => Ok(()),
+            FaultMode::Fail | FaultMode::FailNTimes(_) => {
+                Err(ProviderError::Unavailable("injected failure".into()))
+            }
+            FaultMode::RateLimit(after) => Err(ProviderError::RateLimited {
+                retry_after: Some(after),
+            }),
+            FaultMode::Timeout => {
+                std::future::pending::<()>().await;
+                Err(ProviderError::Timeout)
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Faulty {
+    async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        self.check().await?;
+        self.inner.generate(req).await
+    }
+
+    async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        self.check().await?;
+        self.inner.stream(req).await
+    }
+
+    fn is_usable(&self) -> bool {
+        self.inner.is_usable()
+    }
+}

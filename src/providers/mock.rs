@@ -1,0 +1,157 @@
+//! Deterministic in-process providers: the demo's `mock-fast`, `mock-strong` and
+//! `mock-balanced`, fault drills and benchmarks. A product feature, configured like any
+//! provider; never a stand-in for a real adapter's contract tests.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::{
+    Delta, DeltaStream, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse,
+    ResponseFormat, Usage,
+};
+use crate::config::MockConfig;
+
+const WORDS: [&str; 16] = [
+    "customer", "billing", "charged", "twice", "upgrade", "refund", "priority", "high",
+    "category", "account", "review", "plan", "resolve", "request", "summary", "issue",
+];
+
+/// Answer length before `max_output_tokens` caps it.
+const NATURAL_ANSWER_TOKENS: usize = 24;
+
+/// A provider whose answers are a pure function of the request.
+pub struct MockProvider {
+    latency: Duration,
+}
+
+impl MockProvider {
+    /// A mock with the configured latency.
+    pub fn new(config: &MockConfig) -> Self {
+        MockProvider {
+            latency: Duration::from_millis(config.latency_ms),
+        }
+    }
+}
+
+/// Tokens a text counts as for mocks: one per four bytes, at least one.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4).max(1)
+}
+
+/// The prompt tokens of a request as mocks count them (4 per message of framing).
+pub fn prompt_tokens(req: &ProviderRequest) -> u64 {
+    req.messages
+        .iter()
+        .map(|m| estimate_tokens(&m.content) + 4)
+        .sum()
+}
+
+fn answer_tokens(req: &ProviderRequest) -> (Vec<String>, FinishReason) {
+    let mut hasher = Sha256::new();
+    hasher.update(req.model_id.as_bytes());
+    for m in &req.messages {
+        hasher.update(m.content.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let cap = req.max_output_tokens as usize;
+    let n = NATURAL_ANSWER_TOKENS.min(cap);
+    let finish = if cap < NATURAL_ANSWER_TOKENS {
+        FinishReason::Length
+    } else {
+        FinishReason::Stop
+    };
+    let mut words: Vec<String> = (0..n)
+        .map(|i| {
+            let word = WORDS[usize::from(digest[i % digest.len()]) % WORDS.len()];
+            if i == 0 { word.to_owned() } else { format!(" {word}") }
+        })
+        .collect();
+    if req.response_format == ResponseFormat::JsonObject {
+        let summary: String = words.concat();
+        words = vec![serde_json::json!({ "model": req.model_id, "summary": summary }).to_string()];
+    }
+    (words, finish)
+}
+
+#[async_trait::async_trait]
+impl Provider for MockProvider {
+    async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        tokio::time::sleep(self.latency).await;
+        let (tokens, finish_reason) = answer_tokens(req);
+        Ok(ProviderResponse {
+            usage: Usage {
+                input_tokens: prompt_tokens(req),
+                output_tokens: tokens.len() as u64,
+            },
+            text: tokens.concat(),
+            finish_reason,
+        })
+    }
+
+    async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        let (tokens, finish_reason) = answer_tokens(req);
+        let usage = Usage {
+            input_tokens: prompt_tokens(req),
+            output_tokens: tokens.len() as u64,
+        };
+        let step = self.latency / (tokens.len() as u32 + 1);
+        let deltas = tokens
+            .into_iter()
+            .map(Delta::Text)
+            .chain(std::iter::once(Delta::Finish { usage, finish_reason }));
+        let stream = futures::stream::iter(deltas).then(move |d| async move {
+            tokio::time::sleep(step).await;
+            Ok(d)
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{Message, Role};
+
+    fn request(max: u32) -> ProviderRequest {
+        ProviderRequest {
+            model_id: "fast-extract-v1".into(),
+            messages: vec![Message { role: Role::User, content: "charged twice".into() }],
+            max_output_tokens: max,
+            temperature: 0.0,
+            top_p: None,
+            stop: vec![],
+            seed: None,
+            response_format: ResponseFormat::Text,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_same_request_gets_the_same_answer_and_a_streamed_one_matches() {
+        let p = MockProvider::new(&MockConfig { latency_ms: 0, locality: crate::config::Locality::Hosted });
+        let a = p.generate(&request(64)).await.unwrap();
+        let b = p.generate(&request(64)).await.unwrap();
+        assert_eq!(a, b);
+        let mut s = p.stream(&request(64)).await.unwrap();
+        let mut text = String::new();
+        let mut usage = None;
+        while let Some(d) = s.next().await {
+            match d.unwrap() {
+                Delta::Text(t) => text.push_str(&t),
+                Delta::Finish { usage: u, .. } => usage = Some(u),
+            }
+        }
+        assert_eq!(text, a.text);
+        assert_eq!(usage, Some(a.usage));
+    }
+
+    #[tokio::test]
+    async fn max_output_tokens_caps_the_answer_and_says_length() {
+        let p = MockProvider::new(&MockConfig { latency_ms: 0, locality: crate::config::Locality::Hosted });
+        let r = p.generate(&request(5)).await.unwrap();
+        assert_eq!(r.usage.output_tokens, 5);
+        assert_eq!(r.finish_reason, FinishReason::Length);
+    }
+}

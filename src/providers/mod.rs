@@ -1,0 +1,198 @@
+//! The one provider interface every adapter implements (mock, local, hosted), with its
+//! normalised request, response, usage, stream of deltas and typed errors. Nothing above
+//! this module knows a wire format.
+
+pub mod fault;
+pub mod mock;
+mod registry;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+
+pub use registry::Providers;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions from the prompt or the app.
+    System,
+    /// The end user.
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// Its text.
+    pub content: String,
+}
+
+/// Whether the answer must be a JSON object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// Free text.
+    #[default]
+    Text,
+    /// One JSON object.
+    JsonObject,
+}
+
+/// A normalised generation request, as every provider receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderRequest {
+    /// The provider's own model id.
+    pub model_id: String,
+    /// The conversation, system prompt first.
+    pub messages: Vec<Message>,
+    /// Largest number of tokens to generate.
+    pub max_output_tokens: u32,
+    /// Sampling temperature; 0 is greedy.
+    pub temperature: f32,
+    /// Nucleus sampling share.
+    pub top_p: Option<f32>,
+    /// Sequences that end the answer.
+    pub stop: Vec<String>,
+    /// Seed for reproducible sampling.
+    pub seed: Option<u64>,
+    /// Text or JSON.
+    pub response_format: ResponseFormat,
+}
+
+/// Tokens a call consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model ended or a stop sequence was hit.
+    Stop,
+    /// `max_output_tokens` was reached.
+    Length,
+}
+
+impl FinishReason {
+    /// The OpenAI wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+/// A whole answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderResponse {
+    /// The answer text.
+    pub text: String,
+    /// Tokens used.
+    pub usage: Usage,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+}
+
+/// One event of a streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta {
+    /// More answer text.
+    Text(String),
+    /// The end, with the usage of the whole call.
+    Finish {
+        /// Tokens used.
+        usage: Usage,
+        /// Why it ended.
+        finish_reason: FinishReason,
+    },
+}
+
+/// A streamed answer; dropping it cancels the call.
+pub type DeltaStream = Pin<Box<dyn Stream<Item = Result<Delta, ProviderError>> + Send>>;
+
+/// How a provider call failed, normalised across providers.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider asked us to slow down.
+    #[error("rate limited by the provider")]
+    RateLimited {
+        /// When it said to come back, if it did.
+        retry_after: Option<Duration>,
+    },
+    /// No answer within the attempt's timeout.
+    #[error("the provider did not answer in time")]
+    Timeout,
+    /// Down, overloaded, 5xx, connection failure or a broken stream.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The request is wrong for this provider; retrying cannot help.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The prompt does not fit the model's context.
+    #[error("the prompt ({tokens} tokens) exceeds the context of {limit} tokens")]
+    ContextTooLong {
+        /// Prompt tokens.
+        tokens: u64,
+        /// The model's context length.
+        limit: u64,
+    },
+    /// The provider refused our credentials.
+    #[error("the provider refused the credentials")]
+    Auth,
+}
+
+impl ProviderError {
+    /// Whether another attempt at the same provider may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::RateLimited { .. } | ProviderError::Timeout | ProviderError::Unavailable(_)
+        )
+    }
+
+    /// Whether it counts against the provider's health (opens the breaker).
+    pub fn counts_against_provider(&self) -> bool {
+        self.is_transient() || matches!(self, ProviderError::Auth)
+    }
+
+    /// The label used in metrics and the audit log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Timeout => "timeout",
+            ProviderError::Unavailable(_) => "unavailable",
+            ProviderError::InvalidRequest(_) => "invalid_request",
+            ProviderError::ContextTooLong { .. } => "context_too_long",
+            ProviderError::Auth => "auth",
+        }
+    }
+}
+
+/// The contract every adapter meets. Cancellation is by dropping the future or stream.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    /// A whole answer.
+    async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError>;
+
+    /// A streamed answer: `Text` deltas, then one `Finish`.
+    async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError>;
+
+    /// Whether it can take requests now (loaded, reachable, key present).
+    fn is_usable(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,123 @@
+//! SQLite: one file per install (WAL), the schema, and one module per table. Only this
+//! module knows SQL.
+
+pub mod audit;
+pub mod cache;
+pub mod keys;
+pub mod prompts;
+pub mod usage;
+pub mod workspaces;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = include_str!("schema.sql");
+const POOL_SIZE: usize = 4;
+
+/// The install's database: a small pool of connections to one SQLite file.
+pub struct Store {
+    path: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+}
+
+/// Opens a connection with the pragmas every connection needs.
+pub fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // NORMAL in WAL mode survives a process crash (kill -9): a committed transaction is in
+    // the WAL file before COMMIT returns. Only an OS crash can lose the last commits.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) `hearth.db` in `data_dir` and applies the schema.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::Config(format!("cannot create data dir {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join("hearth.db");
+        let conn = connect(&path)?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            path,
+            pool: Mutex::new(vec![conn]),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a pooled connection.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.pool.lock().pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let out = f(&mut conn);
+        let mut pool = self.pool.lock();
+        if pool.len() < POOL_SIZE {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// A value of the `meta` table, created by `init` when missing.
+    pub fn meta_or_init(&self, key: &str, init: impl FnOnce() -> String) -> Result<String> {
+        self.with(|c| {
+            let found: Option<String> = c
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?;
+            if let Some(v) = found {
+                return Ok(v);
+            }
+            let value = init();
+            c.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                [key, value.as_str()],
+            )?;
+            let v = c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?;
+            Ok(v)
+        })
+    }
+
+    /// Whether the database answers.
+    pub fn ping(&self) -> Result<()> {
+        self.with(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Today's UTC date as `YYYY-MM-DD`, the key of daily budgets and usage.
+pub fn today() -> String {
+    day_of(now_ms())
+}
+
+/// The UTC date of a unix-millisecond time.
+pub fn day_of(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    t.format(&fmt).unwrap_or_default()
+}

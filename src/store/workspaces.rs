@@ -1,0 +1,93 @@
+//! The `workspaces` table.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::now_ms;
+use crate::error::{Error, Result};
+use crate::workspace::{DataPolicy, Workspace, WorkspaceId};
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(String, Workspace)> {
+    let id: String = r.get(0)?;
+    let policy: String = r.get(2)?;
+    let ws = Workspace {
+        id: WorkspaceId::parse(&id).map_err(|_| rusqlite::Error::InvalidQuery)?,
+        tier: r.get(1)?,
+        data_policy: DataPolicy::parse(&policy).unwrap_or(DataPolicy::LocalOnly),
+        daily_budget_usd: r.get(3)?,
+        daily_token_limit: r.get::<_, Option<i64>>(4)?.map(|v| v.max(0) as u64),
+        rpm: r.get(5)?,
+        user_rpm: r.get(6)?,
+        max_concurrency: r.get(7)?,
+        cache_enabled: r.get(8)?,
+        budget_alert_share: r.get(9)?,
+    };
+    Ok((id, ws))
+}
+
+const COLUMNS: &str = "id, tier, data_policy, daily_budget_usd, daily_token_limit, rpm, user_rpm, \
+                       max_concurrency, cache_enabled, budget_alert_share";
+
+/// One workspace.
+pub fn get(c: &Connection, id: &WorkspaceId) -> Result<Option<Workspace>> {
+    let sql = format!("SELECT {COLUMNS} FROM workspaces WHERE id = ?1");
+    Ok(c.query_row(&sql, [id.as_str()], from_row).optional()?.map(|(_, w)| w))
+}
+
+/// Every workspace, by id.
+pub fn list(c: &Connection) -> Result<Vec<Workspace>> {
+    let sql = format!("SELECT {COLUMNS} FROM workspaces ORDER BY id");
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().map(|(_, w)| w).collect())
+}
+
+/// Creates a workspace; fails with `workspace_exists` when the id is taken.
+pub fn insert(c: &Connection, ws: &Workspace) -> Result<()> {
+    let n = c.execute(
+        "INSERT OR IGNORE INTO workspaces (id, tier, data_policy, daily_budget_usd, daily_token_limit, \
+         rpm, user_rpm, max_concurrency, cache_enabled, budget_alert_share, created_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            ws.id.as_str(),
+            ws.tier,
+            ws.data_policy.as_str(),
+            ws.daily_budget_usd,
+            ws.daily_token_limit.map(|v| v.min(i64::MAX as u64) as i64),
+            ws.rpm,
+            ws.user_rpm,
+            ws.max_concurrency,
+            ws.cache_enabled,
+            ws.budget_alert_share,
+            now_ms()
+        ],
+    )?;
+    if n == 0 {
+        return Err(Error::unprocessable(
+            "workspace_exists",
+            format!("workspace `{}` already exists", ws.id),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a workspace's settings back.
+pub fn update(c: &Connection, ws: &Workspace) -> Result<()> {
+    c.execute(
+        "UPDATE workspaces SET tier = ?2, data_policy = ?3, daily_budget_usd = ?4, daily_token_limit = ?5, \
+         rpm = ?6, user_rpm = ?7, max_concurrency = ?8, cache_enabled = ?9, budget_alert_share = ?10 \
+         WHERE id = ?1",
+        params![
+            ws.id.as_str(),
+            ws.tier,
+            ws.data_policy.as_str(),
+            ws.daily_budget_usd,
+            ws.daily_token_limit.map(|v| v.min(i64::MAX as u64) as i64),
+            ws.rpm,
+            ws.user_rpm,
+            ws.max_concurrency,
+            ws.cache_enabled,
+            ws.budget_alert_share
+        ],
+    )?;
+    Ok(())
+}

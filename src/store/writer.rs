@@ -1,0 +1,133 @@
+//! The group-commit writer: one thread owns a connection and writes every hot-path row
+//! (audit events with their usage, budget alerts, cache entries). It drains whatever is
+//! queued into one transaction, commits, then acknowledges, so many concurrent requests
+//! share one commit and each learns when its audit event is durable.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::cache::CacheRow;
+use super::usage::{BudgetAlert, UsageDelta};
+use super::{audit, cache, connect, usage};
+use crate::audit::AuditEvent;
+use crate::error::{Error, Result};
+
+/// Most jobs in one transaction.
+const MAX_BATCH: usize = 2048;
+
+/// One row (or group of rows) to write.
+pub enum WriteJob {
+    /// An audit event, the usage it adds and an alert it raised; `done` hears when it is durable.
+    Audit {
+        /// The event.
+        event: Box<AuditEvent>,
+        /// Its time (unix ms).
+        ts_ms: i64,
+        /// Usage to add.
+        usage: Option<UsageDelta>,
+        /// A budget alert to record.
+        alert: Option<BudgetAlert>,
+        /// Told `true` once committed, `false` if the commit failed.
+        done: Option<oneshot::Sender<bool>>,
+    },
+    /// A cache entry (best effort, nobody waits).
+    Cache(Box<CacheRow>),
+}
+
+/// The handle requests use to queue writes.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<WriteJob>,
+}
+
+impl Writer {
+    /// Starts the writer thread on its own connection to `db`.
+    pub fn start(db: &Path) -> Result<Writer> {
+        let conn = connect(db)?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("hearth-writer".into())
+            .spawn(move || run(conn, &rx))
+            .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { tx })
+    }
+
+    /// Queues a job; false when the writer has stopped.
+    pub fn send(&self, job: WriteJob) -> bool {
+        self.tx.send(job).is_ok()
+    }
+
+    /// Queues an audit event and waits until it is committed.
+    pub async fn audit_durable(
+        &self,
+        event: AuditEvent,
+        ts_ms: i64,
+        usage: Option<UsageDelta>,
+        alert: Option<BudgetAlert>,
+    ) -> Result<()> {
+        let (done, heard) = oneshot::channel();
+        let job = WriteJob::Audit {
+            event: Box::new(event),
+            ts_ms,
+            usage,
+            alert,
+            done: Some(done),
+        };
+        if !self.send(job) {
+            return Err(Error::Storage("the audit writer has stopped".into()));
+        }
+        match heard.await {
+            Ok(true) => Ok(()),
+            _ => Err(Error::Storage("the audit event could not be committed".into())),
+        }
+    }
+}
+
+fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let ok = match write_batch(&mut conn, &batch) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), "audit.write failed");
+                false
+            }
+        };
+        for job in batch {
+            if let WriteJob::Audit { done: Some(done), .. } = job {
+                // The request may have gone away; nothing to tell then.
+                let _ = done.send(ok);
+            }
+        }
+    }
+}
+
+fn write_batch(conn: &mut Connection, batch: &[WriteJob]) -> Result<()> {
+    let _span = tracing::debug_span!("audit.write", jobs = batch.len()).entered();
+    let tx = conn.transaction()?;
+    for job in batch {
+        match job {
+            WriteJob::Audit { event, ts_ms, usage: u, alert, .. } => {
+                audit::insert(&tx, event, *ts_ms)?;
+                if let Some(u) = u {
+                    usage::add(&tx, u)?;
+                }
+                if let Some(a) = alert {
+                    usage::add_alert(&tx, a)?;
+                }
+            }
+            WriteJob::Cache(row) => cache::put(&tx, row)?,
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! Workspaces (the seed's tenants), who is calling, and the identifiers that carry them.
+
+mod ids;
+mod settings;
+
+pub use ids::{UserId, WorkspaceId};
+pub(crate) use ids::valid_name;
+pub use settings::{DataPolicy, Workspace, WorkspacePatch};
+
+/// What a key may do beyond calling models in its own workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Calls models and reads its workspace's audit log.
+    User,
+    /// Also manages workspaces, keys, prompts and usage across the install.
+    Admin,
+}
+
+impl Role {
+    /// The role's name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses `user` or `admin`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The resolved caller of a request: every stage downstream trusts this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The workspace the request is billed to and isolated in.
+    pub workspace: WorkspaceId,
+    /// The end user, as the key or the request names them.
+    pub user: UserId,
+    /// The key's role.
+    pub role: Role,
+}

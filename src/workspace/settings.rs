@@ -1,0 +1,146 @@
+use serde::{Deserialize, Serialize};
+
+use super::WorkspaceId;
+
+/// Where a workspace's text may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataPolicy {
+    /// Never to a hosted provider, not even as a fallback.
+    LocalOnly,
+    /// Requests that contain PII go only to on-device models.
+    PiiToLocalOnly,
+    /// Any provider the tier allows.
+    Any,
+}
+
+impl DataPolicy {
+    /// The policy's name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataPolicy::LocalOnly => "local_only",
+            DataPolicy::PiiToLocalOnly => "pii_to_local_only",
+            DataPolicy::Any => "any",
+        }
+    }
+
+    /// Parses a policy name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "local_only" => Some(DataPolicy::LocalOnly),
+            "pii_to_local_only" => Some(DataPolicy::PiiToLocalOnly),
+            "any" => Some(DataPolicy::Any),
+            _ => None,
+        }
+    }
+}
+
+/// A workspace's stored settings. `None` limits fall back to the tier's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Workspace {
+    /// The workspace id.
+    pub id: WorkspaceId,
+    /// The tier name (a key of the policy's `tiers`).
+    pub tier: String,
+    /// Where its text may go.
+    pub data_policy: DataPolicy,
+    /// USD a day; the tier's budget when unset.
+    pub daily_budget_usd: Option<f64>,
+    /// Tokens (input + output) a day; unlimited when unset.
+    pub daily_token_limit: Option<u64>,
+    /// Requests a minute for the workspace; the tier's when unset.
+    pub rpm: Option<u32>,
+    /// Requests a minute for each user; unlimited when unset.
+    pub user_rpm: Option<u32>,
+    /// Requests in flight at once.
+    pub max_concurrency: u32,
+    /// Whether the exact cache serves and stores this workspace's answers.
+    pub cache_enabled: bool,
+    /// Share of the daily budget at which an alert is raised (0-1).
+    pub budget_alert_share: f64,
+}
+
+impl Workspace {
+    /// A workspace with the defaults a fresh install gives.
+    pub fn new(id: WorkspaceId, tier: &str, data_policy: DataPolicy) -> Self {
+        Workspace {
+            id,
+            tier: tier.to_owned(),
+            data_policy,
+            daily_budget_usd: None,
+            daily_token_limit: None,
+            rpm: None,
+            user_rpm: None,
+            max_concurrency: 64,
+            cache_enabled: true,
+            budget_alert_share: 0.8,
+        }
+    }
+}
+
+/// A partial update of a workspace's settings, as the admin API and CLI send it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspacePatch {
+    /// New tier.
+    pub tier: Option<String>,
+    /// New data policy.
+    pub data_policy: Option<DataPolicy>,
+    /// New daily USD budget.
+    pub daily_budget_usd: Option<f64>,
+    /// New daily token limit.
+    pub daily_token_limit: Option<u64>,
+    /// New workspace requests per minute.
+    pub rpm: Option<u32>,
+    /// New per-user requests per minute.
+    pub user_rpm: Option<u32>,
+    /// New concurrency limit.
+    pub max_concurrency: Option<u32>,
+    /// Cache on or off.
+    pub cache_enabled: Option<bool>,
+    /// New alert share.
+    pub budget_alert_share: Option<f64>,
+}
+
+impl WorkspacePatch {
+    /// Applies the patch, refusing values that make no sense.
+    pub fn apply(self, ws: &mut Workspace) -> Result<(), String> {
+        if let Some(v) = self.daily_budget_usd {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err("daily_budget_usd must be a non-negative number".into());
+            }
+            ws.daily_budget_usd = Some(v);
+        }
+        if let Some(v) = self.budget_alert_share {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err("budget_alert_share must be in (0, 1]".into());
+            }
+            ws.budget_alert_share = v;
+        }
+        if let Some(v) = self.max_concurrency {
+            if v == 0 {
+                return Err("max_concurrency must be at least 1".into());
+            }
+            ws.max_concurrency = v;
+        }
+        if let Some(v) = self.rpm {
+            ws.rpm = Some(v);
+        }
+        if let Some(v) = self.user_rpm {
+            ws.user_rpm = Some(v);
+        }
+        if let Some(v) = self.daily_token_limit {
+            ws.daily_token_limit = Some(v);
+        }
+        if let Some(v) = self.tier {
+            ws.tier = v;
+        }
+        if let Some(v) = self.data_policy {
+            ws.data_policy = v;
+        }
+        if let Some(v) = self.cache_enabled {
+            ws.cache_enabled = v;
+        }
+        Ok(())
+    }
+}
