@@ -12,6 +12,7 @@ pub mod providers;
 pub mod quota;
 pub mod resilience;
 pub mod routing;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod workspace;

@@ -1,6 +1,7 @@
 //! Workspaces (the seed's tenants), who is calling, and the identifiers that carry them.
 
 mod ids;
+pub mod keys;
 mod settings;
 
 pub use ids::{UserId, WorkspaceId};
