@@ -40,6 +40,12 @@ pub enum Error {
     /// A value is well-formed but cannot be accepted (bad template, duplicate version).
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
+    /// The body is over the size limit.
+    #[error("the request body is over the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// No key, or a key Hearth does not know.
     #[error("missing or unknown API key")]
     Unauthorized,
@@ -81,6 +87,7 @@ impl Error {
             | Error::Unprocessable { code, .. }
             | Error::Forbidden { code, .. } => code,
             Error::Unauthorized => "unauthorized",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::NotFound(_) => "not_found",
             Error::LimitExceeded { kind, .. } => kind.code(),
             Error::ProvidersUnavailable { .. } => "providers_unavailable",

@@ -12,7 +12,7 @@ use crate::workspace::{DataPolicy, Workspace, WorkspaceId};
 const DEMO_FREE_RPM: u32 = 30;
 
 impl Hearth {
-    fn best_tier(&self) -> String {
+    pub fn best_tier(&self) -> String {
         let tiers = &self.config.policy.tiers;
         ["enterprise", "pro"]
             .iter()

@@ -21,6 +21,8 @@ pub enum FaultMode {
     RateLimit(Duration),
     /// The next N calls fail, then normal service resumes.
     FailNTimes(u32),
+    /// Streams break after their first delta; whole calls fail.
+    BreakMidStream,
 }
 
 /// A provider with a fault switch in front of it.
@@ -54,7 +56,7 @@ impl Faulty {
         };
         match mode {
             FaultMode::Off => Ok(()),
-            FaultMode::Fail | FaultMode::FailNTimes(_) => {
+            FaultMode::Fail | FaultMode::FailNTimes(_) | FaultMode::BreakMidStream => {
                 Err(ProviderError::Unavailable("injected failure".into()))
             }
             FaultMode::RateLimit(after) => Err(ProviderError::RateLimited {
@@ -76,6 +78,16 @@ impl Provider for Faulty {
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        if *self.mode.lock() == FaultMode::BreakMidStream {
+            let inner = self.inner.stream(req).await?;
+            let broken = futures::StreamExt::chain(
+                futures::StreamExt::take(inner, 1),
+                futures::stream::once(async {
+                    Err(ProviderError::Unavailable("injected mid-stream break".into()))
+                }),
+            );
+            return Ok(Box::pin(broken));
+        }
         self.check().await?;
         self.inner.stream(req).await
     }

@@ -1,0 +1,114 @@
+//! The command line: the clap types of every command, where the install lives, and the
+//! dispatch to one module per command group. Every command opens the install itself, so
+//! admin commands work on the same store as a running server, with no server needed.
+
+mod audit;
+mod chat;
+mod error;
+mod keys;
+mod output;
+mod prompts;
+mod serve;
+mod usage;
+mod workspaces;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use hearth::{Config, Hearth};
+
+pub use error::CliError;
+
+/// Hearth: one policy-enforcing gateway for every LLM call on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    install: InstallArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the install lives and which policy it runs; every command accepts these.
+#[derive(Debug, Args)]
+struct InstallArgs {
+    /// The install's data directory [default: the platform data dir + `hearth`].
+    #[arg(long, global = true, env = "HEARTH_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A policy file (TOML) [default: the built-in policy with mock providers].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the HTTP gateway.
+    Serve(serve::ServeArgs),
+    /// Sends one message through the orchestrator, without a server.
+    Chat(chat::ChatArgs),
+    /// Creates, lists and revokes API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Creates, changes and shows workspaces.
+    #[command(subcommand)]
+    Workspaces(workspaces::WorkspacesCommand),
+    /// Manages versioned prompts and their rollout.
+    #[command(subcommand)]
+    Prompts(prompts::PromptsCommand),
+    /// Reads the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Shows usage and spend per workspace, day and model.
+    Usage(usage::UsageArgs),
+}
+
+impl InstallArgs {
+    fn data_dir(&self) -> Result<PathBuf, CliError> {
+        match &self.data_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => dirs::data_dir().map(|d| d.join("hearth")).ok_or_else(|| {
+                CliError::Invalid("no platform data directory here; pass --data-dir".into())
+            }),
+        }
+    }
+
+    fn config(&self) -> Result<Config, CliError> {
+        let config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::builtin()?,
+        };
+        Ok(config)
+    }
+
+    /// Opens the install, creating its database and `default` workspace on first use.
+    fn open(&self) -> Result<Arc<Hearth>, CliError> {
+        Ok(Hearth::open(self.config()?, &self.data_dir()?)?)
+    }
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let Cli { install, command } = cli;
+    match command {
+        Command::Serve(args) => serve::run(&install, args).await,
+        Command::Chat(args) => chat::run(&install, args).await,
+        Command::Keys(cmd) => keys::run(&*install.open()?, cmd),
+        Command::Workspaces(cmd) => workspaces::run(&*install.open()?, cmd),
+        Command::Prompts(cmd) => prompts::run(&*install.open()?, cmd),
+        Command::Audit(cmd) => audit::run(&*install.open()?, cmd).await,
+        Command::Usage(args) => usage::run(&*install.open()?, &args),
+    }
+}
+
+/// Prints a failure as one line on stderr and picks the exit code.
+pub fn report(e: &CliError) -> ExitCode {
+    // A reader that stopped early (`| head`) is not a failure of this command.
+    if e.is_broken_pipe() {
+        return ExitCode::SUCCESS;
+    }
+    let _ = writeln!(std::io::stderr(), "error: {e}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,57 @@
+//! `hearth serve`: opens the install and hands it to the HTTP gateway.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use clap::Args;
+use hearth::server::{self, ServeOptions};
+use hearth::telemetry;
+
+use super::{CliError, InstallArgs};
+
+/// Flags of `hearth serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Adds the seed's lab (three tenants, two prompts), keyless loopback requests,
+    /// public metrics and the debug endpoints.
+    #[arg(long)]
+    demo: bool,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(
+        long,
+        env = "HEARTH_ADDR",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:8080",
+        value_parser = parse_addr
+    )]
+    addr: SocketAddr,
+    /// Serves `/debug/*` without the demo.
+    #[arg(long)]
+    debug_endpoints: bool,
+}
+
+/// Accepts `IP:PORT` or `HOSTNAME:PORT` (the first address the name resolves to).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("`{s}` is not a HOST:PORT address: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{s}` resolves to no address"))
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM.
+pub async fn run(install: &InstallArgs, args: ServeArgs) -> Result<(), CliError> {
+    let hearth = install.open()?;
+    if args.demo {
+        hearth.seed_demo()?;
+    }
+    telemetry::init_logging();
+    let opts = ServeOptions {
+        addr: args.addr,
+        demo: args.demo,
+        debug_endpoints: args.debug_endpoints,
+    };
+    server::serve(hearth, opts).await?;
+    Ok(())
+}

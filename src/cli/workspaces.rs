@@ -1,0 +1,198 @@
+//! `hearth workspaces`: the tenants, their tier and the limits that override the tier's.
+
+use clap::{Args, Subcommand, ValueEnum};
+use hearth::store::workspaces;
+use hearth::workspace::{DataPolicy, Workspace, WorkspaceId, WorkspacePatch};
+use hearth::Hearth;
+
+use super::output::{self, Table};
+use super::CliError;
+
+/// `hearth workspaces ...`
+#[derive(Debug, Subcommand)]
+pub enum WorkspacesCommand {
+    /// Creates a workspace and prints it as JSON.
+    Create {
+        /// The new workspace's id.
+        id: String,
+        /// A tier of the policy [default: the best tier the policy has].
+        #[arg(long)]
+        tier: Option<String>,
+        /// Where its text may be sent.
+        #[arg(long, value_enum, default_value_t = DataPolicyArg::Any)]
+        data_policy: DataPolicyArg,
+    },
+    /// Changes a workspace's settings and prints the result as JSON.
+    Set(SetArgs),
+    /// Lists every workspace.
+    List,
+    /// Prints one workspace as JSON.
+    Show {
+        /// The workspace id.
+        id: String,
+    },
+}
+
+/// Flags of `hearth workspaces set`; each one left out keeps its current value.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The workspace id.
+    id: String,
+    /// A tier of the policy.
+    #[arg(long)]
+    tier: Option<String>,
+    /// USD a day.
+    #[arg(long, value_name = "USD")]
+    daily_budget_usd: Option<f64>,
+    /// Tokens (input + output) a day.
+    #[arg(long, value_name = "N")]
+    daily_token_limit: Option<u64>,
+    /// Requests a minute for the workspace.
+    #[arg(long, value_name = "N")]
+    rpm: Option<u32>,
+    /// Requests a minute for each user.
+    #[arg(long, value_name = "N")]
+    user_rpm: Option<u32>,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N")]
+    max_concurrency: Option<u32>,
+    /// Where its text may be sent.
+    #[arg(long, value_enum)]
+    data_policy: Option<DataPolicyArg>,
+    /// Whether the exact cache serves and stores its answers.
+    #[arg(long, value_enum)]
+    cache: Option<Switch>,
+    /// Share of the daily budget (0-1] at which an alert is raised.
+    #[arg(long, value_name = "SHARE")]
+    budget_alert_share: Option<f64>,
+}
+
+/// A data policy as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum DataPolicyArg {
+    /// Never to a hosted provider.
+    LocalOnly,
+    /// Requests with PII only to on-device models.
+    PiiToLocalOnly,
+    /// Any provider the tier allows.
+    Any,
+}
+
+impl From<DataPolicyArg> for DataPolicy {
+    fn from(p: DataPolicyArg) -> DataPolicy {
+        match p {
+            DataPolicyArg::LocalOnly => DataPolicy::LocalOnly,
+            DataPolicyArg::PiiToLocalOnly => DataPolicy::PiiToLocalOnly,
+            DataPolicyArg::Any => DataPolicy::Any,
+        }
+    }
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// Runs a `workspaces` command.
+pub fn run(hearth: &Hearth, cmd: WorkspacesCommand) -> Result<(), CliError> {
+    match cmd {
+        WorkspacesCommand::Create {
+            id,
+            tier,
+            data_policy,
+        } => create(hearth, &id, tier, data_policy.into()),
+        WorkspacesCommand::Set(args) => set(hearth, args),
+        WorkspacesCommand::List => list(hearth),
+        WorkspacesCommand::Show { id } => output::json_pretty(&get(hearth, &id)?),
+    }
+}
+
+fn create(
+    hearth: &Hearth,
+    id: &str,
+    tier: Option<String>,
+    policy: DataPolicy,
+) -> Result<(), CliError> {
+    let tier = tier.unwrap_or_else(|| hearth.best_tier());
+    check_tier(hearth, &tier)?;
+    let ws = Workspace::new(WorkspaceId::parse(id)?, &tier, policy);
+    hearth.store().with(|c| workspaces::insert(c, &ws))?;
+    output::json_pretty(&ws)
+}
+
+fn set(hearth: &Hearth, args: SetArgs) -> Result<(), CliError> {
+    let mut ws = get(hearth, &args.id)?;
+    if let Some(tier) = &args.tier {
+        check_tier(hearth, tier)?;
+    }
+    let patch = WorkspacePatch {
+        tier: args.tier,
+        data_policy: args.data_policy.map(DataPolicy::from),
+        daily_budget_usd: args.daily_budget_usd,
+        daily_token_limit: args.daily_token_limit,
+        rpm: args.rpm,
+        user_rpm: args.user_rpm,
+        max_concurrency: args.max_concurrency,
+        cache_enabled: args.cache.map(|s| matches!(s, Switch::On)),
+        budget_alert_share: args.budget_alert_share,
+    };
+    patch.apply(&mut ws).map_err(CliError::Invalid)?;
+    hearth.store().with(|c| workspaces::update(c, &ws))?;
+    output::json_pretty(&ws)
+}
+
+fn get(hearth: &Hearth, id: &str) -> Result<Workspace, CliError> {
+    Ok(hearth.workspace(&WorkspaceId::parse(id)?)?)
+}
+
+/// A workspace on a tier the policy lacks would fail every request, so refuse it here.
+fn check_tier(hearth: &Hearth, tier: &str) -> Result<(), CliError> {
+    let tiers = &hearth.config().policy.tiers;
+    if tiers.contains_key(tier) {
+        return Ok(());
+    }
+    let known: Vec<&str> = tiers.keys().map(String::as_str).collect();
+    Err(CliError::Invalid(format!(
+        "no tier `{tier}` in the policy (tiers: {})",
+        known.join(", ")
+    )))
+}
+
+fn list(hearth: &Hearth) -> Result<(), CliError> {
+    let all = hearth.store().with(|c| workspaces::list(c))?;
+    let mut table = Table::new(&[
+        "id",
+        "tier",
+        "data_policy",
+        "daily_budget_usd",
+        "daily_token_limit",
+        "rpm",
+        "user_rpm",
+        "max_concurrency",
+        "cache",
+    ]);
+    for ws in all {
+        table.push(vec![
+            ws.id.to_string(),
+            ws.tier,
+            ws.data_policy.as_str().to_owned(),
+            or_tier(ws.daily_budget_usd),
+            or_tier(ws.daily_token_limit),
+            or_tier(ws.rpm),
+            or_tier(ws.user_rpm),
+            ws.max_concurrency.to_string(),
+            if ws.cache_enabled { "on" } else { "off" }.to_owned(),
+        ]);
+    }
+    table.print()
+}
+
+/// An unset limit falls back to the tier (or to none), shown as `-`.
+fn or_tier(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}

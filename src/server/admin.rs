@@ -1,0 +1,343 @@
+//! `/admin/*`: workspaces, keys, prompts, usage, providers and alerts. Every handler
+//! needs a key with the admin role.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::trace::TraceId;
+use super::{auth, body, AppState};
+use crate::error::{Error, Result};
+use crate::orchestrator::Hearth;
+use crate::prompts::{NewPrompt, RolloutStatus};
+use crate::store::{self, today};
+use crate::workspace::{keys, DataPolicy, Principal, Role, UserId, Workspace, WorkspaceId, WorkspacePatch};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/workspaces", get(list_workspaces).post(create_workspace))
+        .route("/admin/workspaces/{id}", get(show_workspace).patch(patch_workspace))
+        .route("/admin/workspaces/{id}/cache/purge", post(purge_cache))
+        .route("/admin/keys", get(list_keys).post(create_key))
+        .route("/admin/keys/{id}", axum::routing::delete(revoke_key))
+        .route("/admin/prompts", get(list_prompts).post(create_prompt))
+        .route("/admin/prompts/{id}", get(show_prompt))
+        .route("/admin/prompts/{id}/promote", post(promote_prompt))
+        .route("/admin/prompts/{id}/rollback", post(rollback_prompt))
+        .route("/admin/usage", get(usage))
+        .route("/admin/providers", get(providers))
+        .route("/admin/alerts", get(alerts))
+}
+
+/// The common frame of an admin handler: admin check, then the body, errors with the trace id.
+struct Admin {
+    state: AppState,
+    trace: TraceId,
+}
+
+impl Admin {
+    fn check(state: AppState, trace: TraceId, headers: &HeaderMap) -> Result<Admin, ApiError> {
+        auth::admin(&state, headers).map_err(|e| ApiError::new(e, &trace))?;
+        Ok(Admin { state, trace })
+    }
+
+    fn hearth(&self) -> &Hearth {
+        &self.state.hearth
+    }
+
+    fn run<T: serde::Serialize>(&self, f: impl FnOnce(&Hearth) -> Result<T>) -> Result<Json<T>, ApiError> {
+        f(self.hearth()).map(Json).map_err(|e| ApiError::new(e, &self.trace))
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&self, headers: &HeaderMap, raw: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+        let limit = self.hearth().config().server.body_limit_bytes;
+        body::json(headers, raw, limit).map_err(|e| ApiError::new(e, &self.trace))
+    }
+}
+
+fn workspace_view(h: &Hearth, ws: &Workspace) -> Value {
+    let day = today();
+    let (spent, tokens) = h
+        .store()
+        .with(|c| store::usage::day_totals(c, ws.id.as_str(), &day))
+        .unwrap_or((0.0, 0));
+    let tier_budget = h.config().policy.tiers.get(&ws.tier).map(|t| t.daily_budget_usd);
+    json!({
+        "workspace": ws,
+        "effective_daily_budget_usd": ws.daily_budget_usd.or(tier_budget),
+        "today": {"day": day, "spent_usd": spent, "tokens": tokens},
+    })
+}
+
+fn check_tier(h: &Hearth, tier: &str) -> Result<()> {
+    if h.config().policy.tiers.contains_key(tier) {
+        Ok(())
+    } else {
+        Err(Error::unprocessable("invalid_value", format!("no tier `{tier}` in the policy")))
+    }
+}
+
+async fn list_workspaces(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        let all = hearth.store().with(|c| store::workspaces::list(c))?;
+        Ok(json!({"workspaces": all.iter().map(|w| workspace_view(hearth, w)).collect::<Vec<_>>()}))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWorkspace {
+    id: String,
+    tier: String,
+    #[serde(default = "any_policy")]
+    data_policy: DataPolicy,
+    #[serde(flatten)]
+    patch: WorkspacePatch,
+}
+
+fn any_policy() -> DataPolicy {
+    DataPolicy::Any
+}
+
+async fn create_workspace(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    let n: NewWorkspace = a.parse(&h, raw)?;
+    let out = a.run(|hearth| {
+        check_tier(hearth, &n.tier)?;
+        let mut ws = Workspace::new(WorkspaceId::parse(&n.id)?, &n.tier, n.data_policy);
+        n.patch.apply(&mut ws).map_err(|m| Error::unprocessable("invalid_value", m))?;
+        hearth.store().with(|c| store::workspaces::insert(c, &ws))?;
+        Ok(workspace_view(hearth, &ws))
+    })?;
+    Ok((StatusCode::CREATED, out).into_response())
+}
+
+async fn show_workspace(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        let ws = hearth.workspace(&WorkspaceId::parse(&id)?)?;
+        Ok(workspace_view(hearth, &ws))
+    })
+}
+
+async fn patch_workspace(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    let patch: WorkspacePatch = a.parse(&h, raw)?;
+    a.run(|hearth| {
+        let mut ws = hearth.workspace(&WorkspaceId::parse(&id)?)?;
+        if let Some(tier) = &patch.tier {
+            check_tier(hearth, tier)?;
+        }
+        patch.apply(&mut ws).map_err(|m| Error::unprocessable("invalid_value", m))?;
+        hearth.store().with(|c| store::workspaces::update(c, &ws))?;
+        Ok(workspace_view(hearth, &ws))
+    })
+}
+
+async fn purge_cache(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        let ws = WorkspaceId::parse(&id)?;
+        hearth.workspace(&ws)?;
+        Ok(json!({"workspace": ws, "purged": hearth.cache().purge(&ws)?}))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKeyBody {
+    workspace: String,
+    #[serde(default = "user_role")]
+    role: Role,
+    user: Option<String>,
+}
+
+fn user_role() -> Role {
+    Role::User
+}
+
+async fn create_key(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    let b: NewKeyBody = a.parse(&h, raw)?;
+    let out = a.run(|hearth| {
+        let p = Principal {
+            workspace: WorkspaceId::parse(&b.workspace)?,
+            user: UserId::parse(b.user.as_deref().unwrap_or("api"))?,
+            role: b.role,
+        };
+        let k = keys::create(hearth.store(), &p)?;
+        Ok(json!({"id": k.id, "key": k.key, "workspace": p.workspace, "user": p.user.as_str(), "role": p.role,
+                  "note": "the key is shown once; only its hash is stored"}))
+    })?;
+    Ok((StatusCode::CREATED, out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkspaceFilter {
+    workspace: Option<String>,
+}
+
+async fn list_keys(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
+        Ok(json!({"keys": hearth.store().with(|c| store::keys::list(c, ws.as_ref()))?}))
+    })
+}
+
+async fn revoke_key(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        hearth.store().with(|c| store::keys::revoke(c, &id))?;
+        Ok(json!({"id": id, "revoked": true}))
+    })
+}
+
+async fn list_prompts(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
+        Ok(json!({"prompts": hearth.prompts().list(ws.as_ref())?}))
+    })
+}
+
+async fn show_prompt(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<WorkspaceFilter>,
+) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
+        let versions: Vec<_> = hearth.prompts().list(ws.as_ref())?.into_iter().filter(|p| p.prompt_id == id).collect();
+        if versions.is_empty() {
+            return Err(Error::NotFound(format!("no prompt `{id}`")));
+        }
+        Ok(json!({"prompt_id": id, "versions": versions}))
+    })
+}
+
+async fn create_prompt(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    let n: NewPrompt = a.parse(&h, raw)?;
+    let out = a.run(|hearth| hearth.prompts().create(n))?;
+    Ok((StatusCode::CREATED, out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Promote {
+    version: String,
+    status: RolloutStatus,
+    canary_share: Option<f64>,
+    workspace: Option<String>,
+}
+
+fn scope(ws: Option<&str>) -> Result<String> {
+    Ok(ws.map(WorkspaceId::parse).transpose()?.map(|w| w.as_str().to_owned()).unwrap_or_default())
+}
+
+async fn promote_prompt(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<crate::prompts::PromptVersion>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    let b: Promote = a.parse(&h, raw)?;
+    a.run(|hearth| {
+        let scope = scope(b.workspace.as_deref())?;
+        hearth.prompts().promote(&scope, &id, &b.version, b.status, b.canary_share.unwrap_or(0.1))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    version: Option<String>,
+    workspace: Option<String>,
+}
+
+async fn rollback_prompt(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<crate::prompts::PromptVersion>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    let b: Rollback = a.parse(&h, raw)?;
+    a.run(|hearth| hearth.prompts().rollback(&scope(b.workspace.as_deref())?, &id, b.version.as_deref()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageQuery {
+    workspace: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn usage(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Query(q): Query<UsageQuery>) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        let rows = hearth
+            .store()
+            .with(|c| store::usage::report(c, q.workspace.as_deref(), q.from.as_deref(), q.to.as_deref()))?;
+        Ok(json!({"usage": rows}))
+    })
+}
+
+async fn providers(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| {
+        let policy = &hearth.config().policy;
+        let list: Vec<Value> = hearth
+            .providers()
+            .names()
+            .map(|name| {
+                json!({"name": name, "config": policy.providers.get(name), "breaker": hearth.breakers().view(name),
+                       "usable": hearth.providers().get(name).is_some_and(|p| p.is_usable())})
+            })
+            .collect();
+        Ok(json!({"providers": list}))
+    })
+}
+
+async fn alerts(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|hearth| Ok(json!({"alerts": hearth.store().with(|c| store::usage::alerts(c, q.workspace.as_deref()))?})))
+}

@@ -1,0 +1,71 @@
+//! `POST /chat`: the seed's request and response, field for field.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::trace::TraceId;
+use super::{auth, body, AppState};
+use crate::orchestrator::{CachePreference, ChatRequest, PromptRef};
+use crate::providers::{Message, Role};
+
+/// The seed's `/chat` body, plus optional `variables`, `model`, `temperature` and `cache`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatBody {
+    tenant_id: Option<String>,
+    user_id: Option<String>,
+    task: Option<String>,
+    message: String,
+    prompt_id: Option<String>,
+    prompt_version: Option<String>,
+    max_output_tokens: Option<u32>,
+    #[serde(default)]
+    variables: serde_json::Map<String, serde_json::Value>,
+    model: Option<String>,
+    temperature: Option<f32>,
+    cache: Option<bool>,
+}
+
+pub(super) async fn chat(
+    State(state): State<AppState>,
+    Extension(trace): Extension<TraceId>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let fail = |e| ApiError::new(e, &trace);
+    let limit = state.hearth.config().server.body_limit_bytes;
+    let b: ChatBody = body::json(&headers, raw, limit).map_err(fail)?;
+    let principal = auth::caller(&state, &headers, b.tenant_id.as_deref(), b.user_id.as_deref()).map_err(fail)?;
+    let temperature = b.temperature.unwrap_or(0.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(fail(crate::Error::bad_request("invalid_request", "temperature must be between 0 and 2")));
+    }
+    let req = ChatRequest {
+        principal,
+        endpoint: "/chat",
+        task: b.task.unwrap_or_else(|| "chat".into()),
+        model: b.model,
+        prompt: b.prompt_id.map(|id| PromptRef { id, version: b.prompt_version }),
+        variables: b.variables,
+        messages: vec![Message { role: Role::User, content: b.message }],
+        max_output_tokens: b.max_output_tokens,
+        temperature,
+        top_p: None,
+        stop: Vec::new(),
+        seed: None,
+        response_format: None,
+        cache: match b.cache {
+            None => CachePreference::Auto,
+            Some(true) => CachePreference::Use,
+            Some(false) => CachePreference::Bypass,
+        },
+    };
+    let out = state.hearth.chat(req, trace.0.clone()).await.map_err(fail)?;
+    Ok(Json(out).into_response())
+}

@@ -1,0 +1,73 @@
+//! `POST /debug/provider/{name}/fail`: fault drills, mounted only with `--demo` or
+//! `--debug-endpoints`. In the open demo no key is needed; otherwise an admin key is.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::trace::TraceId;
+use super::{auth, body, AppState};
+use crate::error::Error;
+use crate::providers::fault::FaultMode;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultBody {
+    fail: Option<bool>,
+    mode: Option<String>,
+    n: Option<u32>,
+    retry_after_ms: Option<u64>,
+}
+
+fn mode_of(b: &FaultBody) -> Result<FaultMode, Error> {
+    let name = match (&b.mode, b.fail) {
+        (Some(m), _) => m.as_str(),
+        (None, Some(true)) => "fail",
+        (None, Some(false)) => "off",
+        (None, None) => return Err(Error::bad_request("invalid_request", "send {\"fail\": true|false} or {\"mode\": ...}")),
+    };
+    Ok(match name {
+        "off" => FaultMode::Off,
+        "fail" => FaultMode::Fail,
+        "timeout" => FaultMode::Timeout,
+        "rate_limit" => FaultMode::RateLimit(Duration::from_millis(b.retry_after_ms.unwrap_or(1000))),
+        "fail_n_times" => FaultMode::FailNTimes(b.n.unwrap_or(1)),
+        "break_mid_stream" => FaultMode::BreakMidStream,
+        other => {
+            return Err(Error::bad_request(
+                "invalid_request",
+                format!("unknown mode `{other}`: off, fail, timeout, rate_limit, fail_n_times, break_mid_stream"),
+            ))
+        }
+    })
+}
+
+pub(super) async fn provider_fault(
+    State(state): State<AppState>,
+    Extension(trace): Extension<TraceId>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let fail = |e| ApiError::new(e, &trace);
+    if !state.open_demo || auth::key_principal(&state, &headers).map_err(fail)?.is_some() {
+        auth::admin(&state, &headers).map_err(fail)?;
+    }
+    let b: FaultBody = body::json(&headers, raw, 4096).map_err(fail)?;
+    let mode = mode_of(&b).map_err(fail)?;
+    if !state.hearth.providers().set_fault(&name, mode) {
+        return Err(fail(Error::NotFound(format!("no provider `{name}`"))));
+    }
+    // Ending a drill closes the breaker too, so the heal shows at once.
+    if mode == FaultMode::Off {
+        state.hearth.breakers().reset(&name);
+    }
+    tracing::warn!(provider = %name, mode = ?mode, "fault drill changed");
+    Ok(Json(serde_json::json!({"provider": name, "mode": format!("{mode:?}"), "fail": mode != FaultMode::Off})))
+}

@@ -1,0 +1,137 @@
+//! Operations: `/health`, `/ready`, `/metrics`, `/audit`, and the JSON 404.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::trace::TraceId;
+use super::{auth, AppState};
+use crate::audit::AuditQuery;
+use crate::error::Error;
+use crate::resilience::BreakerState;
+use crate::store;
+use crate::workspace::Role;
+
+pub(super) async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+pub(super) async fn not_found(Extension(trace): Extension<TraceId>) -> ApiError {
+    ApiError::new(Error::NotFound("no such endpoint".into()), &trace)
+}
+
+/// Ready when the database answers and every route has a provider that can take calls.
+pub(super) async fn ready(State(state): State<AppState>) -> Response {
+    let h = &state.hearth;
+    let mut reasons = Vec::new();
+    let database = h.store().ping().is_ok();
+    if !database {
+        reasons.push("the database does not answer".to_owned());
+    }
+    let policy = &h.config().policy;
+    let mut providers = serde_json::Map::new();
+    for name in h.providers().names() {
+        let view = h.breakers().view(name);
+        let usable = h.providers().get(name).is_some_and(|p| p.is_usable());
+        providers.insert(name.into(), serde_json::json!({"usable": usable, "breaker": view.state, "consecutive_failures": view.consecutive_failures}));
+    }
+    for route in policy.routes.values() {
+        let ok = route.chain().filter_map(|a| policy.models.get(a)).any(|m| {
+            h.providers().get(&m.provider).is_some_and(|p| p.is_usable())
+                && h.breakers().view(&m.provider).state != BreakerState::Open
+        });
+        if !ok {
+            reasons.push(format!("route `{}` has no usable provider", route.task));
+        }
+    }
+    let checks = serde_json::json!({"database": database, "providers": providers});
+    if reasons.is_empty() {
+        Json(serde_json::json!({"status": "ready", "checks": checks})).into_response()
+    } else {
+        let body = serde_json::json!({"status": "not_ready", "reasons": reasons, "checks": checks});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    Extension(trace): Extension<TraceId>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !state.metrics_public {
+        auth::admin(&state, &headers).map_err(|e| ApiError::new(e, &trace))?;
+    }
+    let body = state.hearth.render_metrics();
+    Ok(([("content-type", "text/plain; version=0.0.4")], body).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditParams {
+    tenant_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    task: Option<String>,
+    model: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<i64>,
+}
+
+/// Parses RFC 3339 or unix milliseconds.
+fn parse_time(s: &str) -> Result<i64, Error> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| Error::bad_request("invalid_request", "since/until must be RFC 3339 or unix milliseconds"))
+}
+
+/// Which workspace's events the caller may read: its own; an admin any (or all); in the
+/// open demo without a key, the named one or (as the lab calls it) all of them.
+fn audit_scope(state: &AppState, headers: &HeaderMap, tenant: Option<&str>) -> Result<Option<String>, Error> {
+    match auth::key_principal(state, headers)? {
+        Some(p) if p.role == Role::Admin => Ok(tenant.map(str::to_owned)),
+        Some(p) => {
+            if tenant.is_some_and(|t| t != p.workspace.as_str()) {
+                return Err(Error::forbidden("forbidden", "tenant_id does not match the key's workspace"));
+            }
+            Ok(Some(p.workspace.as_str().to_owned()))
+        }
+        None if state.open_demo => Ok(tenant.map(str::to_owned)),
+        None => Err(Error::Unauthorized),
+    }
+}
+
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    Extension(trace): Extension<TraceId>,
+    headers: HeaderMap,
+    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let fail = |e| ApiError::new(e, &trace);
+    let Query(q) = params.map_err(|e| fail(Error::bad_request("invalid_request", e.body_text())))?;
+    let tenant_id = audit_scope(&state, &headers, q.tenant_id.as_deref()).map_err(fail)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let query = AuditQuery {
+        tenant_id,
+        since_ms: q.since.as_deref().map(parse_time).transpose().map_err(fail)?,
+        until_ms: q.until.as_deref().map(parse_time).transpose().map_err(fail)?,
+        task: q.task,
+        model: q.model,
+        status: q.status,
+        before_id: q.cursor,
+        limit,
+    };
+    let events = state
+        .hearth
+        .store()
+        .with(|c| store::audit::query(c, &query))
+        .map_err(fail)?;
+    let next = (events.len() == limit as usize).then(|| events.last().map(|e| e.id)).flatten();
+    Ok(Json(serde_json::json!({"events": events, "next_cursor": next})))
+}

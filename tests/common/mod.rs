@@ -1,0 +1,157 @@
+//! A real `hearth serve` on loopback with a throwaway data dir, and small HTTP helpers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// The `hearth` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hearth")
+}
+
+/// Runs a CLI command against a data dir.
+pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("run hearth")
+}
+
+/// Creates a key with the CLI and returns it.
+pub fn create_key(data_dir: &Path, workspace: &str, role: &str) -> String {
+    let out = cli(data_dir, &["keys", "create", "--workspace", workspace, "--role", role]);
+    assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A running server; killed on drop.
+pub struct Server {
+    pub base: String,
+    pub dir: PathBuf,
+    child: Child,
+    _tmp: Option<tempfile::TempDir>,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// `hearth serve --demo` on a fresh data dir.
+    pub fn demo() -> Server {
+        Server::start(&["--demo"])
+    }
+
+    /// `hearth serve` with extra args on a fresh data dir.
+    pub fn start(args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in(&dir, args);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// `hearth serve` with extra args on a given data dir (kept by the caller).
+    pub fn start_in(dir: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(bin())
+            .arg("serve")
+            .args(["--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn hearth serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("hearth listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("hearth serve did not print its address within 60 s");
+            }
+        };
+        Server {
+            base,
+            dir: dir.to_path_buf(),
+            child,
+            _tmp: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POST JSON, return status, headers and JSON body.
+    pub async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.post(self.url(path)).json(body);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, json)
+    }
+
+    /// GET, return status and body text.
+    pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, String) {
+        let mut req = self.http.get(self.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// GET JSON.
+    pub async fn get_json(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        let (s, t) = self.get(path, key).await;
+        (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
+    }
+
+    /// Kills the server like a crash (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The seed's lab request of exercise 2.
+pub fn lab_extract(tenant: &str, message: &str) -> Value {
+    json!({
+        "tenant_id": tenant, "user_id": "user_123", "task": "extract", "message": message,
+        "prompt_id": "support_triage", "prompt_version": "v1", "max_output_tokens": 256
+    })
+}
+
+/// The value of a Prometheus sample line `name{labels} value` whose line contains every needle.
+pub fn metric(text: &str, name: &str, needles: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && needles.iter().all(|n| l.contains(n)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
