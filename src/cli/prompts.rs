@@ -139,7 +139,11 @@ fn list(hearth: &Hearth, workspace: Option<&str>) -> Result<(), CliError> {
     ]);
     for p in visible(hearth, workspace)? {
         table.push(vec![
-            if p.scope.is_empty() { "*".into() } else { p.scope },
+            if p.scope.is_empty() {
+                "*".into()
+            } else {
+                p.scope
+            },
             p.prompt_id,
             p.version,
             p.status.as_str().to_owned(),

@@ -46,7 +46,11 @@ fn parse_day(s: &str) -> Result<String, String> {
 
 /// Prints the usage report.
 pub fn run(hearth: &Hearth, args: &UsageArgs) -> Result<(), CliError> {
-    let ws = args.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
+    let ws = args
+        .workspace
+        .as_deref()
+        .map(WorkspaceId::parse)
+        .transpose()?;
     let rows = hearth.store().with(|c| {
         usage::report(
             c,

@@ -18,21 +18,24 @@ use crate::error::{Error, Result};
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 2048;
 
+/// An audit event, the usage it adds and an alert it raised; `done` hears when it is durable.
+pub struct AuditJob {
+    /// The event.
+    pub event: AuditEvent,
+    /// Its time (unix ms).
+    pub ts_ms: i64,
+    /// Usage to add.
+    pub usage: Option<UsageDelta>,
+    /// A budget alert to record.
+    pub alert: Option<BudgetAlert>,
+    /// Told `true` once committed, `false` if the commit failed.
+    pub done: Option<oneshot::Sender<bool>>,
+}
+
 /// One row (or group of rows) to write.
 pub enum WriteJob {
-    /// An audit event, the usage it adds and an alert it raised; `done` hears when it is durable.
-    Audit {
-        /// The event.
-        event: Box<AuditEvent>,
-        /// Its time (unix ms).
-        ts_ms: i64,
-        /// Usage to add.
-        usage: Option<UsageDelta>,
-        /// A budget alert to record.
-        alert: Option<BudgetAlert>,
-        /// Told `true` once committed, `false` if the commit failed.
-        done: Option<oneshot::Sender<bool>>,
-    },
+    /// An audit event with what it adds.
+    Audit(Box<AuditJob>),
     /// A cache entry (best effort, nobody waits).
     Cache(Box<CacheRow>),
 }
@@ -69,13 +72,13 @@ impl Writer {
         alert: Option<BudgetAlert>,
     ) -> Result<()> {
         let (done, heard) = oneshot::channel();
-        let job = WriteJob::Audit {
-            event: Box::new(event),
+        let job = WriteJob::Audit(Box::new(AuditJob {
+            event,
             ts_ms,
             usage,
             alert,
             done: Some(done),
-        };
+        }));
         if !self.send(job) {
             return Err(Error::Storage("the audit writer has stopped".into()));
         }
@@ -103,9 +106,11 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>) {
             }
         };
         for job in batch {
-            if let WriteJob::Audit { done: Some(done), .. } = job {
-                // The request may have gone away; nothing to tell then.
-                let _ = done.send(ok);
+            if let WriteJob::Audit(job) = job {
+                if let Some(done) = job.done {
+                    // The request may have gone away; nothing to tell then.
+                    let _ = done.send(ok);
+                }
             }
         }
     }
@@ -116,12 +121,12 @@ fn write_batch(conn: &mut Connection, batch: &[WriteJob]) -> Result<()> {
     let tx = conn.transaction()?;
     for job in batch {
         match job {
-            WriteJob::Audit { event, ts_ms, usage: u, alert, .. } => {
-                audit::insert(&tx, event, *ts_ms)?;
-                if let Some(u) = u {
+            WriteJob::Audit(job) => {
+                audit::insert(&tx, &job.event, job.ts_ms)?;
+                if let Some(u) = &job.usage {
                     usage::add(&tx, u)?;
                 }
-                if let Some(a) = alert {
+                if let Some(a) = &job.alert {
                     usage::add_alert(&tx, a)?;
                 }
             }
