@@ -34,6 +34,7 @@ pub struct Cli {
 
 /// Where the install lives and which policy it runs; every command accepts these.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Install options")]
 struct InstallArgs {
     /// The install's data directory [default: the platform data dir + `hearth`].
     #[arg(long, global = true, env = "HEARTH_DATA_DIR", value_name = "DIR")]

@@ -70,6 +70,10 @@ impl Hearth {
             config,
         };
         hearth.ensure_default_workspace()?;
+        let expired = hearth
+            .store
+            .with(|c| crate::store::cache::purge_expired(c, crate::store::now_ms()))?;
+        tracing::debug!(expired, "expired cache entries purged at open");
         Ok(Arc::new(hearth))
     }
 

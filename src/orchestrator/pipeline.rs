@@ -538,6 +538,7 @@ fn req_task(trace: &Trace) -> String {
 
 /// Whether an answer meets the required format.
 pub(super) fn output_is_valid(format: ResponseFormat, text: &str) -> bool {
+    let _span = tracing::debug_span!("output.validate").entered();
     match format {
         ResponseFormat::Text => true,
         ResponseFormat::JsonObject => serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object()),

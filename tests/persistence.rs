@@ -1,0 +1,224 @@
+//! Durability over real restarts on one data dir: prompts, keys, usage, spend, audit and
+//! cache survive, and a `kill -9` under load loses no audit event of an answered request.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use common::{create_key, Server};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+/// Every audit event the key may read, all pages, newest first.
+async fn all_audit_events(s: &Server, key: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut cursor: Option<i64> = None;
+    for _ in 0..1000 {
+        let path = match cursor {
+            Some(c) => format!("/audit?limit=500&cursor={c}"),
+            None => "/audit?limit=500".to_owned(),
+        };
+        let (status, v) = s.get_json(&path, Some(key)).await;
+        assert_eq!(status, 200, "{v}");
+        events.extend(v["events"].as_array().unwrap().iter().cloned());
+        match v["next_cursor"].as_i64() {
+            Some(c) => {
+                assert!(cursor.is_none_or(|prev| c < prev), "the cursor moves on");
+                cursor = Some(c);
+            }
+            None => return events,
+        }
+    }
+    panic!("more than 1000 pages of audit events");
+}
+
+/// The sum of `requests` in a workspace's usage rows.
+async fn usage_requests(s: &Server, admin: &str, ws: &str) -> u64 {
+    let (status, v) = s.get_json(&format!("/admin/usage?workspace={ws}"), Some(admin)).await;
+    assert_eq!(status, 200, "{v}");
+    v["usage"].as_array().unwrap().iter().map(|r| r["requests"].as_u64().unwrap()).sum()
+}
+
+#[tokio::test]
+async fn keys_prompts_usage_spend_audit_and_cache_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(tmp.path(), &["--demo"]);
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let user = create_key(&s.dir, "tenant_pro", "user");
+    let prompt = json!({
+        "prompt_id": "kept", "version": "v2", "template": "Answer about {{ product }} briefly.",
+        "variables": ["product"], "owner": "persistence", "status": "stable", "workspace": "tenant_pro",
+        "changelog": "survives restarts"
+    });
+    let (status, _, v) = s.post("/admin/prompts", Some(&admin), &prompt).await;
+    assert_eq!(status, 201, "{v}");
+
+    let req = json!({"task": "chat", "message": "Will this be remembered?", "prompt_id": "kept", "variables": {"product": "Hearth"}});
+    let (status, _, first) = s.post("/chat", Some(&user), &req).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["cache_hit"], false);
+    assert_eq!(first["prompt_version"], "v2");
+    let trace_id = first["trace_id"].as_str().unwrap().to_owned();
+    let (_, before) = s.get_json("/admin/workspaces/tenant_pro", Some(&admin)).await;
+    let spent_before = before["today"]["spent_usd"].as_f64().unwrap();
+    assert!(spent_before > 0.0, "{before}");
+    let (_, usage_before) = s.get_json("/admin/usage?workspace=tenant_pro", Some(&admin)).await;
+
+    s.kill();
+    let s = Server::start_in(tmp.path(), &["--demo"]);
+
+    let (status, v) = s.get_json("/admin/prompts/kept?workspace=tenant_pro", Some(&admin)).await;
+    assert_eq!(status, 200, "the admin key and the prompt survive: {v}");
+    let versions = v["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 1, "{v}");
+    assert_eq!(versions[0]["status"], "stable");
+    assert_eq!(versions[0]["template"], "Answer about {{ product }} briefly.");
+    assert_eq!(versions[0]["changelog"], "survives restarts");
+
+    let (_, usage_after) = s.get_json("/admin/usage?workspace=tenant_pro", Some(&admin)).await;
+    assert_eq!(usage_after, usage_before);
+    let (_, after) = s.get_json("/admin/workspaces/tenant_pro", Some(&admin)).await;
+    assert_eq!(after["today"]["spent_usd"].as_f64().unwrap(), spent_before);
+
+    let (status, v) = s.get_json("/audit", Some(&user)).await;
+    assert_eq!(status, 200, "the user key survives: {v}");
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{v}");
+    assert_eq!(events[0]["trace_id"], trace_id.as_str());
+    assert_eq!(events[0]["prompt_id"], "kept");
+
+    let (status, _, again) = s.post("/chat", Some(&user), &req).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["cache_hit"], true, "the cache survives: {again}");
+    assert_eq!(again["answer"], first["answer"]);
+    assert_eq!(again["estimated_cost_usd"], 0.0);
+}
+
+#[tokio::test]
+async fn the_budget_ledger_resumes_from_the_stored_spend_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(tmp.path(), &["--demo"]);
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let key = create_key(&s.dir, "tenant_free", "user");
+    let req = |n: u32| json!({"task": "extract", "message": format!("restart budget {n:04}"), "max_output_tokens": 24});
+    let (status, _, v) = s.post("/chat", Some(&key), &req(0)).await;
+    assert_eq!(status, 200, "{v}");
+    let cost = v["estimated_cost_usd"].as_f64().unwrap();
+    // Room for about three more requests today.
+    let budget = 4.5 * cost;
+    let status = s
+        .http
+        .patch(s.url("/admin/workspaces/tenant_free"))
+        .bearer_auth(&admin)
+        .json(&json!({"daily_budget_usd": budget}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+
+    s.kill();
+    let s = Server::start_in(tmp.path(), &["--demo"]);
+    let mut served = 1;
+    for n in 1..20 {
+        let (status, _, v) = s.post("/chat", Some(&key), &req(n)).await;
+        if status == 429 {
+            assert_eq!(v["error"]["code"], "budget_exceeded");
+            break;
+        }
+        assert_eq!(status, 200, "{v}");
+        served += 1;
+    }
+    assert!(served <= 4, "the spend before the restart still counts: {served} served");
+    let (_, w) = s.get_json("/admin/workspaces/tenant_free", Some(&admin)).await;
+    assert!(w["today"]["spent_usd"].as_f64().unwrap() <= budget + 1e-9, "{w}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_under_load_loses_no_audit_event_whose_response_was_sent() {
+    const TOTAL: usize = 300;
+    const IN_FLIGHT: usize = 16;
+    const KILL_AFTER: usize = 150;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(tmp.path(), &["--demo"]);
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let user = create_key(&s.dir, "tenant_enterprise", "user");
+
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (half_tx, half_rx) = tokio::sync::oneshot::channel::<()>();
+    let load = {
+        let (http, url, answered) = (s.http.clone(), s.url("/chat"), answered.clone());
+        tokio::spawn(async move {
+            let mut half_tx = Some(half_tx);
+            let mut errors = 0usize;
+            let mut responses = futures::stream::iter(0..TOTAL)
+                .map(|i| {
+                    let (http, url, user) = (http.clone(), url.clone(), user.clone());
+                    async move {
+                        let body = json!({"task": "extract", "message": format!("load ticket {i}"), "max_output_tokens": 32});
+                        let resp = http.post(url).bearer_auth(user).json(&body).send().await.ok()?;
+                        let status = resp.status().as_u16();
+                        let header = resp.headers().get("x-hearth-trace-id")?.to_str().ok()?.to_owned();
+                        let v: Value = resp.json().await.ok()?;
+                        Some((status, header, v))
+                    }
+                })
+                .buffer_unordered(IN_FLIGHT);
+            while let Some(r) = responses.next().await {
+                match r {
+                    Some((200, header, v)) => {
+                        assert_eq!(v["trace_id"], header.as_str(), "{v}");
+                        let mut a = answered.lock().unwrap();
+                        a.push(header);
+                        if a.len() >= KILL_AFTER {
+                            if let Some(tx) = half_tx.take() {
+                                let _ = tx.send(());
+                            }
+                        }
+                    }
+                    Some((status, _, v)) => panic!("unexpected {status} before the crash: {v}"),
+                    None => errors += 1,
+                }
+            }
+            errors
+        })
+    };
+
+    half_rx.await.expect("half of the load was answered");
+    s.kill();
+    let errors = load.await.unwrap();
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() >= KILL_AFTER, "{} answered", answered.len());
+    assert!(errors > 0 && answered.len() < TOTAL, "the crash happened mid-load: {} answered, {errors} failed", answered.len());
+
+    eprintln!("{} answered before the crash, {errors} cut off", answered.len());
+    let s = Server::start_in(tmp.path(), &["--demo"]);
+    let events = all_audit_events(&s, &admin).await;
+    let stored: HashSet<&str> = events
+        .iter()
+        .filter(|e| e["event_type"] == "llm_request_completed")
+        .map(|e| e["trace_id"].as_str().unwrap())
+        .collect();
+    let lost: Vec<&String> = answered.iter().filter(|t| !stored.contains(t.as_str())).collect();
+    assert!(lost.is_empty(), "{} of {} answered requests have no audit event: {lost:?}", lost.len(), answered.len());
+    assert_eq!(
+        events.iter().map(|e| e["id"].as_i64().unwrap()).collect::<HashSet<_>>().len(),
+        events.len(),
+        "pages do not overlap"
+    );
+
+    // Usage is written in the audit event's transaction: the two agree after the crash.
+    let completed = events
+        .iter()
+        .filter(|e| e["event_type"] == "llm_request_completed" && e["tenant_id"] == "tenant_enterprise")
+        .count() as u64;
+    assert_eq!(usage_requests(&s, &admin, "tenant_enterprise").await, completed);
+
+    // And the restarted server serves.
+    let key = create_key(&s.dir, "tenant_enterprise", "user");
+    let (status, _, v) = s.post("/chat", Some(&key), &json!({"task": "extract", "message": "after the crash"})).await;
+    assert_eq!(status, 200, "{v}");
+}
