@@ -117,7 +117,9 @@ pub struct UserHasher {
 impl UserHasher {
     /// A hasher keyed with the install secret.
     pub fn new(secret: &[u8]) -> Self {
-        UserHasher { key: secret.to_vec() }
+        UserHasher {
+            key: secret.to_vec(),
+        }
     }
 
     /// The keyed hash of a user id: `hmac-sha256:` and 16 hex digits.

@@ -101,7 +101,10 @@ mod tests {
     fn req(text: &str) -> ProviderRequest {
         ProviderRequest {
             model_id: "m".into(),
-            messages: vec![Message { role: Role::User, content: text.into() }],
+            messages: vec![Message {
+                role: Role::User,
+                content: text.into(),
+            }],
             max_output_tokens: 64,
             temperature: 0.0,
             top_p: None,
@@ -124,7 +127,10 @@ mod tests {
             task: "extract",
         };
         let base = CacheKey::derive(&scope(&a, "v1"), "x/m", &req("hi"));
-        assert_eq!(base, CacheKey::derive(&scope(&a, "v1"), "x/m", &req("hi  \r\n")));
+        assert_eq!(
+            base,
+            CacheKey::derive(&scope(&a, "v1"), "x/m", &req("hi  \r\n"))
+        );
         assert_ne!(base, CacheKey::derive(&scope(&b, "v1"), "x/m", &req("hi")));
         assert_ne!(base, CacheKey::derive(&scope(&a, "v2"), "x/m", &req("hi")));
         assert_ne!(base, CacheKey::derive(&scope(&a, "v1"), "y/m", &req("hi")));

@@ -79,6 +79,7 @@ impl ExactCache {
 
     /// Drops every entry of a workspace.
     pub fn purge(&self, ws: &WorkspaceId) -> Result<usize> {
-        self.store.with(|c| store::cache::purge_workspace(c, ws.as_str()))
+        self.store
+            .with(|c| store::cache::purge_workspace(c, ws.as_str()))
     }
 }

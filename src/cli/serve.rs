@@ -20,7 +20,7 @@ pub struct ServeArgs {
         long,
         env = "HEARTH_ADDR",
         value_name = "HOST:PORT",
-        default_value = "127.0.0.1:8080",
+        default_value = "127.0.0.1:8000",
         value_parser = parse_addr
     )]
     addr: SocketAddr,

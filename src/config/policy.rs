@@ -67,7 +67,8 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// The cost of a call with these token counts.
     pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        (input_tokens as f64 * self.input_usd_per_1k + output_tokens as f64 * self.output_usd_per_1k)
+        (input_tokens as f64 * self.input_usd_per_1k
+            + output_tokens as f64 * self.output_usd_per_1k)
             / 1000.0
     }
 }

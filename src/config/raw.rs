@@ -78,7 +78,9 @@ struct RawCache {
 
 impl Default for RawCache {
     fn default() -> Self {
-        RawCache { ttl_seconds: 86_400 }
+        RawCache {
+            ttl_seconds: 86_400,
+        }
     }
 }
 
@@ -135,7 +137,11 @@ struct LineIndex<'a>(&'a str);
 impl LineIndex<'_> {
     fn line(&self, s: &Spanned<String>) -> usize {
         let end = s.span().start.min(self.0.len());
-        self.0.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.0.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     fn err(&self, s: &Spanned<String>, what: &str) -> String {
@@ -224,7 +230,10 @@ fn models(
         if !providers.contains_key(m.provider.get_ref()) {
             return Err(lines.err(
                 &m.provider,
-                &format!("model `{alias}` names unknown provider `{}`", m.provider.get_ref()),
+                &format!(
+                    "model `{alias}` names unknown provider `{}`",
+                    m.provider.get_ref()
+                ),
             ));
         }
         let prices_ok = [m.input_usd_per_1k, m.output_usd_per_1k]
@@ -259,12 +268,18 @@ fn tier(
     known: &impl Fn(&Spanned<String>) -> Result<String, String>,
     lines: &LineIndex<'_>,
 ) -> Result<Tier, String> {
-    let allowed_models = t.allowed_models.iter().map(known).collect::<Result<_, _>>()?;
+    let allowed_models = t
+        .allowed_models
+        .iter()
+        .map(known)
+        .collect::<Result<_, _>>()?;
     let downgrade_model = t.downgrade_model.as_ref().map(known).transpose()?;
     if t.on_budget_exhausted == BudgetAction::Downgrade && downgrade_model.is_none() {
         return Err(lines.err(
             &t.default_model,
-            &format!("tier `{name}` downgrades on an exhausted budget but names no downgrade_model"),
+            &format!(
+                "tier `{name}` downgrades on an exhausted budget but names no downgrade_model"
+            ),
         ));
     }
     if !(t.daily_budget_usd.is_finite() && t.daily_budget_usd >= 0.0) {
@@ -306,15 +321,23 @@ mod tests {
             .lines()
             .position(|l| l.contains("strong_reasonr"))
             .map(|i| i + 1);
-        let err = Config::parse(&bad, "test.toml").err().map(|e| e.to_string());
-        let expected = format!("test.toml: line {}: unknown model `strong_reasonr`", line.unwrap_or(0));
+        let err = Config::parse(&bad, "test.toml")
+            .err()
+            .map(|e| e.to_string());
+        let expected = format!(
+            "test.toml: line {}: unknown model `strong_reasonr`",
+            line.unwrap_or(0)
+        );
         assert_eq!(err.as_deref(), Some(expected.as_str()));
     }
 
     #[test]
     fn a_misspelt_key_is_refused_not_ignored() {
         let bad = DEFAULT_POLICY_TOML.replace("max_retries = 1", "max_retry = 1");
-        let err = Config::parse(&bad, "t.toml").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = Config::parse(&bad, "t.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("max_retry") && err.contains("line"), "{err}");
     }
 }

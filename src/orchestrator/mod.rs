@@ -132,7 +132,10 @@ impl Hearth {
                 crate::resilience::BreakerState::HalfOpen => 1.0,
                 crate::resilience::BreakerState::Open => 2.0,
             };
-            self.metrics.breaker_state.with_label_values(&[name]).set(state);
+            self.metrics
+                .breaker_state
+                .with_label_values(&[name])
+                .set(state);
         }
         self.metrics.render()
     }

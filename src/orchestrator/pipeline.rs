@@ -25,7 +25,8 @@ use crate::store::{day_of, now_ms, usage};
 use crate::workspace::Workspace;
 
 /// The text of a tier's template answer when its budget is spent.
-pub(super) const BUDGET_TEMPLATE_ANSWER: &str = "This workspace has used its daily budget, so this request was not sent to a model. \
+pub(super) const BUDGET_TEMPLATE_ANSWER: &str =
+    "This workspace has used its daily budget, so this request was not sent to a model. \
      It will be served again tomorrow (UTC), or sooner if an admin raises the budget.";
 
 /// Everything decided before the first candidate is tried.
@@ -66,7 +67,14 @@ pub(super) struct Call {
 }
 
 impl Hearth {
-    pub(super) fn new_trace(&self, req: &ChatRequest, trace_id: String) -> Trace {
+    /// The trace of a request whose workspace exists. A request naming no known workspace
+    /// is refused before it is traced, so nobody can fill the audit log with made-up names.
+    pub(super) fn new_trace(
+        &self,
+        req: &ChatRequest,
+        trace_id: String,
+    ) -> Result<(Trace, Workspace)> {
+        let ws = self.workspace(&req.principal.workspace)?;
         let mut t = Trace::new(
             trace_id,
             req.endpoint,
@@ -75,26 +83,45 @@ impl Hearth {
             self.writer.clone(),
         );
         t.task = Some(req.task.clone());
-        t
+        Ok((t, ws))
     }
 
     /// Validates, admits, renders the prompt and routes.
-    pub(super) fn prepare(&self, req: &ChatRequest, trace: &mut Trace) -> Result<Prepared> {
-        let ws = self.workspace(&req.principal.workspace)?;
+    pub(super) fn prepare(
+        &self,
+        req: &ChatRequest,
+        ws: Workspace,
+        trace: &mut Trace,
+    ) -> Result<Prepared> {
         let tier = self
             .config
             .policy
             .tiers
             .get(&ws.tier)
             .cloned()
-            .ok_or_else(|| Error::Config(format!("workspace `{}` has unknown tier `{}`", ws.id, ws.tier)))?;
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "workspace `{}` has unknown tier `{}`",
+                    ws.id, ws.tier
+                ))
+            })?;
         trace.tier = tier.name.clone();
         let max_output_tokens = self.output_cap(req, &tier)?;
-        if !req.messages.iter().any(|m| m.role == Role::User && !m.content.trim().is_empty()) {
-            return Err(Error::bad_request("empty_message", "the request has no non-empty user message"));
+        if !req
+            .messages
+            .iter()
+            .any(|m| m.role == Role::User && !m.content.trim().is_empty())
+        {
+            return Err(Error::bad_request(
+                "empty_message",
+                "the request has no non-empty user message",
+            ));
         }
         let target = match &req.model {
-            Some(name) => Target::Model { name, task: &req.task },
+            Some(name) => Target::Model {
+                name,
+                task: &req.task,
+            },
             None => Target::Task(&req.task),
         };
         let decision = routing::decide(&self.config.policy, &tier, ws.data_policy, target)?;
@@ -133,16 +160,30 @@ impl Hearth {
     }
 
     fn output_cap(&self, req: &ChatRequest, tier: &Tier) -> Result<u32> {
-        let route_cap = self.config.policy.routes.get(&req.task).and_then(|r| r.max_output_tokens);
+        let route_cap = self
+            .config
+            .policy
+            .routes
+            .get(&req.task)
+            .and_then(|r| r.max_output_tokens);
         if req.model.is_none() && !self.config.policy.routes.contains_key(&req.task) {
-            return Err(Error::bad_request("unknown_task", format!("no route for task `{}`", req.task)));
+            return Err(Error::bad_request(
+                "unknown_task",
+                format!("no route for task `{}`", req.task),
+            ));
         }
         let cap = route_cap.map_or(tier.max_output_tokens, |r| r.min(tier.max_output_tokens));
         match req.max_output_tokens {
-            Some(0) => Err(Error::bad_request("invalid_request", "max_output_tokens must be at least 1")),
+            Some(0) => Err(Error::bad_request(
+                "invalid_request",
+                "max_output_tokens must be at least 1",
+            )),
             Some(n) if n > cap => Err(Error::bad_request(
                 "max_output_tokens_exceeded",
-                format!("max_output_tokens {n} is over the cap of {cap} for task `{}` on tier `{}`", req.task, tier.name),
+                format!(
+                    "max_output_tokens {n} is over the cap of {cap} for task `{}` on tier `{}`",
+                    req.task, tier.name
+                ),
             )),
             Some(n) => Ok(n),
             None => Ok(cap),
@@ -151,11 +192,18 @@ impl Hearth {
 
     fn admit(&self, req: &ChatRequest, ws: &Workspace, tier: &Tier) -> Result<Permit> {
         let limited = |kind: LimitKind, wait: Duration| {
-            self.metrics.quota_rejections.with_label_values(&[ws.id.as_str(), kind.code()]).inc();
+            self.metrics
+                .quota_rejections
+                .with_label_values(&[ws.id.as_str(), kind.code()])
+                .inc();
             Error::LimitExceeded {
                 kind,
                 retry_after: wait,
-                message: format!("{} for workspace `{}`", kind.code().replace('_', " "), ws.id),
+                message: format!(
+                    "{} for workspace `{}`",
+                    kind.code().replace('_', " "),
+                    ws.id
+                ),
             }
         };
         if let Some(rpm) = ws.rpm.or(tier.rpm) {
@@ -165,37 +213,68 @@ impl Hearth {
         }
         if let Some(rpm) = ws.user_rpm {
             let key = format!("u\0{}\0{}", ws.id, req.principal.user.as_str());
-            self.rates.check(&key, rpm).map_err(|wait| limited(LimitKind::UserRate, wait))?;
+            self.rates
+                .check(&key, rpm)
+                .map_err(|wait| limited(LimitKind::UserRate, wait))?;
         }
         self.bulkhead
             .try_enter(ws.id.as_str(), ws.max_concurrency)
             .ok_or_else(|| limited(LimitKind::Concurrency, Duration::from_secs(1)))
     }
 
-    fn build_messages(&self, req: &ChatRequest, trace: &mut Trace) -> Result<(Vec<Message>, ResponseFormat)> {
+    fn build_messages(
+        &self,
+        req: &ChatRequest,
+        trace: &mut Trace,
+    ) -> Result<(Vec<Message>, ResponseFormat)> {
         let Some(pref) = &req.prompt else {
-            return Ok((req.messages.clone(), req.response_format.unwrap_or_default()));
+            return Ok((
+                req.messages.clone(),
+                req.response_format.unwrap_or_default(),
+            ));
         };
         let _span = tracing::debug_span!("prompt.build", trace_id = %trace.trace_id).entered();
-        let p = self.prompts.resolve(&req.principal.workspace, &pref.id, pref.version.as_deref(), &req.principal.user)?;
+        let p = self.prompts.resolve(
+            &req.principal.workspace,
+            &pref.id,
+            pref.version.as_deref(),
+            &req.principal.user,
+        )?;
         trace.prompt_id = Some(p.prompt_id.clone());
         trace.prompt_version = Some(p.version.clone());
         trace.schema_version = p.schema_version.clone();
         let system = render_system_prompt(&p, &req.variables)?;
         let mut messages = Vec::with_capacity(req.messages.len() + 1);
-        messages.push(Message { role: Role::System, content: system });
+        messages.push(Message {
+            role: Role::System,
+            content: system,
+        });
         messages.extend(req.messages.iter().cloned());
         Ok((messages, req.response_format.unwrap_or(p.response_format)))
     }
 
     /// Breaker, cache and budget for one candidate.
-    pub(super) fn begin(&self, req: &ChatRequest, p: &Prepared, m: &ModelSpec, trace: &mut Trace) -> Result<Step> {
+    pub(super) fn begin(
+        &self,
+        req: &ChatRequest,
+        p: &Prepared,
+        m: &ModelSpec,
+        trace: &mut Trace,
+    ) -> Result<Step> {
         if self.breakers.admit(&m.provider) == Admission::Rejected {
-            trace.decision.push(format!("skip {} (breaker open)", m.address));
+            trace
+                .decision
+                .push(format!("skip {} (breaker open)", m.address));
             return Ok(Step::Skip);
         }
-        if self.providers.get(&m.provider).is_none_or(|pr| !pr.is_usable()) {
-            trace.decision.push(format!("skip {} (provider not usable)", m.address));
+        if self
+            .providers
+            .get(&m.provider)
+            .is_none_or(|pr| !pr.is_usable())
+        {
+            trace
+                .decision
+                .push(format!("skip {} (provider not usable)", m.address));
             return Ok(Step::Skip);
         }
         let request = ProviderRequest {
@@ -225,7 +304,11 @@ impl Hearth {
                 return Ok(Step::Cached(hit));
             }
         }
-        let worst_input: u64 = request.messages.iter().map(|m| m.content.len() as u64 + 8).sum();
+        let worst_input: u64 = request
+            .messages
+            .iter()
+            .map(|m| m.content.len() as u64 + 8)
+            .sum();
         let worst_output = u64::from(request.max_output_tokens);
         let limits = Limits {
             budget_usd: p.ws.daily_budget_usd.unwrap_or(p.tier.daily_budget_usd),
@@ -245,7 +328,11 @@ impl Hearth {
             },
         );
         match reserved {
-            Ok(reservation) => Ok(Step::Call(Box::new(Call { request, key, reservation }))),
+            Ok(reservation) => Ok(Step::Call(Box::new(Call {
+                request,
+                key,
+                reservation,
+            }))),
             Err(LimitKind::Budget) => self.budget_spent(p, m, trace),
             Err(kind) => Err(self.limit(p, kind, "the workspace's daily token limit is reached")),
         }
@@ -258,21 +345,39 @@ impl Hearth {
                 Ok(Step::Template)
             }
             BudgetAction::Downgrade => {
-                let down = p.tier.downgrade_model.as_ref().and_then(|a| self.config.policy.models.get(a));
+                let down = p
+                    .tier
+                    .downgrade_model
+                    .as_ref()
+                    .and_then(|a| self.config.policy.models.get(a));
                 match down {
                     Some(d) if d.alias != m.alias => {
-                        trace.decision.push(format!("budget spent: downgrade {} -> {}", m.address, d.address));
+                        trace.decision.push(format!(
+                            "budget spent: downgrade {} -> {}",
+                            m.address, d.address
+                        ));
                         Ok(Step::Downgrade(d.clone()))
                     }
-                    _ => Err(self.limit(p, LimitKind::Budget, "the workspace's daily budget is spent")),
+                    _ => Err(self.limit(
+                        p,
+                        LimitKind::Budget,
+                        "the workspace's daily budget is spent",
+                    )),
                 }
             }
-            BudgetAction::Reject => Err(self.limit(p, LimitKind::Budget, "the workspace's daily budget is spent")),
+            BudgetAction::Reject => Err(self.limit(
+                p,
+                LimitKind::Budget,
+                "the workspace's daily budget is spent",
+            )),
         }
     }
 
     fn limit(&self, p: &Prepared, kind: LimitKind, message: &str) -> Error {
-        self.metrics.quota_rejections.with_label_values(&[p.ws.id.as_str(), kind.code()]).inc();
+        self.metrics
+            .quota_rejections
+            .with_label_values(&[p.ws.id.as_str(), kind.code()])
+            .inc();
         Error::LimitExceeded {
             kind,
             retry_after: seconds_to_utc_midnight(),
@@ -301,7 +406,11 @@ impl Hearth {
             let started = Instant::now();
             let outcome = {
                 let span = tracing::info_span!("provider.generate", trace_id = %trace.trace_id, provider = %m.provider);
-                tracing::Instrument::instrument(tokio::time::timeout(budget, provider.generate(request)), span).await
+                tracing::Instrument::instrument(
+                    tokio::time::timeout(budget, provider.generate(request)),
+                    span,
+                )
+                .await
             };
             trace.waiting += started.elapsed();
             let err = match outcome {
@@ -327,9 +436,14 @@ impl Hearth {
     }
 
     pub(super) fn note_failure(&self, m: &ModelSpec, err: &ProviderError, trace: &mut Trace) {
-        self.metrics.provider_errors.with_label_values(&[&m.provider, err.kind()]).inc();
+        self.metrics
+            .provider_errors
+            .with_label_values(&[&m.provider, err.kind()])
+            .inc();
         if err.counts_against_provider() && self.breakers.record_failure(&m.provider) {
-            trace.decision.push(format!("breaker opened for {}", m.provider));
+            trace
+                .decision
+                .push(format!("breaker opened for {}", m.provider));
         }
     }
 
@@ -351,13 +465,18 @@ impl Hearth {
             _ => None,
         };
         let delay = retry_delay(retry, r.backoff_base, r.backoff_max, retry_after);
-        if Instant::now() + delay >= deadline || self.breakers.admit(&m.provider) == Admission::Rejected {
+        if Instant::now() + delay >= deadline
+            || self.breakers.admit(&m.provider) == Admission::Rejected
+        {
             return false;
         }
         tokio::time::sleep(delay).await;
         trace.waiting += delay;
         trace.retry_count += 1;
-        self.metrics.retries.with_label_values(&[&m.provider, trace.task.as_deref().unwrap_or("")]).inc();
+        self.metrics
+            .retries
+            .with_label_values(&[&m.provider, trace.task.as_deref().unwrap_or("")])
+            .inc();
         true
     }
 
@@ -368,7 +487,13 @@ impl Hearth {
         p: &Prepared,
         served: Served<'_>,
     ) -> Result<ChatOutcome> {
-        let Served { model, response, call, first_choice, cached } = served;
+        let Served {
+            model,
+            response,
+            call,
+            first_choice,
+            cached,
+        } = served;
         trace.provider = Some(model.provider.clone());
         trace.model = Some(model.address.clone());
         trace.usage = response.usage;
@@ -378,15 +503,24 @@ impl Hearth {
         if let Some(cost) = cached {
             trace.cache_hit = true;
             saved = cost;
-            self.metrics.cache_hits.with_label_values(&[&req_task(trace), "exact"]).inc();
+            self.metrics
+                .cache_hits
+                .with_label_values(&[&req_task(trace), "exact"])
+                .inc();
         } else if let Some(call) = call {
             let cost = model.cost_usd(response.usage.input_tokens, response.usage.output_tokens);
             trace.cost_usd = cost;
-            let s = call.reservation.settle(cost, response.usage.input_tokens + response.usage.output_tokens);
+            let s = call.reservation.settle(
+                cost,
+                response.usage.input_tokens + response.usage.output_tokens,
+            );
             if s.alert_crossed {
                 alert = Some(self.alert(p, s.spent_usd));
             }
-            self.metrics.budget_spent_usd.with_label_values(&[p.ws.id.as_str()]).set(s.spent_usd);
+            self.metrics
+                .budget_spent_usd
+                .with_label_values(&[p.ws.id.as_str()])
+                .set(s.spent_usd);
             if let Some(key) = &call.key {
                 let answer = CachedAnswer {
                     response: response.clone(),
@@ -397,19 +531,32 @@ impl Hearth {
                 self.cache.store(&p.ws.id, key, &answer);
             }
         }
-        let status = if p.degraded { EventStatus::Degraded } else { EventStatus::Ok };
+        let status = if p.degraded {
+            EventStatus::Degraded
+        } else {
+            EventStatus::Ok
+        };
         let delta = UsageDelta {
             workspace_id: p.ws.id.as_str().to_owned(),
             day: p.day.clone(),
             model: model.address.clone(),
-            input_tokens: if trace.cache_hit { 0 } else { response.usage.input_tokens },
-            output_tokens: if trace.cache_hit { 0 } else { response.usage.output_tokens },
+            input_tokens: if trace.cache_hit {
+                0
+            } else {
+                response.usage.input_tokens
+            },
+            output_tokens: if trace.cache_hit {
+                0
+            } else {
+                response.usage.output_tokens
+            },
             cost_usd: trace.cost_usd,
             cache_hit: trace.cache_hit,
             saved_usd: saved,
         };
         let outcome = self.outcome(trace, response, status);
-        self.write_audit(trace, status, None, Some(delta), alert).await?;
+        self.write_audit(trace, status, None, Some(delta), alert)
+            .await?;
         Ok(outcome)
     }
 
@@ -423,11 +570,17 @@ impl Hearth {
             finish_reason: FinishReason::Stop,
         };
         let outcome = self.outcome(trace, &response, EventStatus::Degraded);
-        self.write_audit(trace, EventStatus::Degraded, None, None, None).await?;
+        self.write_audit(trace, EventStatus::Degraded, None, None, None)
+            .await?;
         Ok(outcome)
     }
 
-    fn outcome(&self, trace: &Trace, response: &ProviderResponse, status: EventStatus) -> ChatOutcome {
+    fn outcome(
+        &self,
+        trace: &Trace,
+        response: &ProviderResponse,
+        status: EventStatus,
+    ) -> ChatOutcome {
         ChatOutcome {
             trace_id: trace.trace_id.clone(),
             answer: response.text.clone(),
@@ -450,7 +603,10 @@ impl Hearth {
     }
 
     fn alert(&self, p: &Prepared, spent: f64) -> BudgetAlert {
-        self.metrics.budget_alerts.with_label_values(&[p.ws.id.as_str()]).inc();
+        self.metrics
+            .budget_alerts
+            .with_label_values(&[p.ws.id.as_str()])
+            .inc();
         tracing::warn!(tenant_id = %p.ws.id, spent_usd = spent, "budget alert threshold crossed");
         BudgetAlert {
             workspace_id: p.ws.id.as_str().to_owned(),
@@ -473,7 +629,10 @@ impl Hearth {
             | Error::Unauthorized => EventStatus::Rejected,
             _ => EventStatus::Error,
         };
-        match self.write_audit(trace, status, Some(err.code()), None, None).await {
+        match self
+            .write_audit(trace, status, Some(err.code()), None, None)
+            .await
+        {
             Ok(()) => err,
             Err(audit_err) => audit_err,
         }
@@ -490,9 +649,15 @@ impl Hearth {
     ) -> Result<()> {
         let event = trace.finish(status, error_code);
         self.count(trace, status);
-        self.metrics.overhead_seconds.observe(trace.overhead().as_secs_f64());
+        self.metrics
+            .overhead_seconds
+            .observe(trace.overhead().as_secs_f64());
         let span = tracing::debug_span!("audit.write", trace_id = %trace.trace_id);
-        tracing::Instrument::instrument(self.writer.audit_durable(event, now_ms(), usage, alert), span).await
+        tracing::Instrument::instrument(
+            self.writer.audit_durable(event, now_ms(), usage, alert),
+            span,
+        )
+        .await
     }
 
     fn count(&self, trace: &Trace, status: EventStatus) {
@@ -500,12 +665,22 @@ impl Hearth {
         let provider = trace.provider.as_deref().unwrap_or("none");
         let model = trace.model.as_deref().unwrap_or("none");
         let m = &self.metrics;
-        m.requests.with_label_values(&[&trace.tier, &task, provider, model, status.as_str()]).inc();
-        m.latency_ms.with_label_values(&[&task, provider, model]).observe(trace.elapsed_ms());
+        m.requests
+            .with_label_values(&[&trace.tier, &task, provider, model, status.as_str()])
+            .inc();
+        m.latency_ms
+            .with_label_values(&[&task, provider, model])
+            .observe(trace.elapsed_ms());
         if trace.usage.input_tokens + trace.usage.output_tokens > 0 && !trace.cache_hit {
-            m.input_tokens.with_label_values(&[&trace.tenant_id, &task, model]).inc_by(trace.usage.input_tokens);
-            m.output_tokens.with_label_values(&[&trace.tenant_id, &task, model]).inc_by(trace.usage.output_tokens);
-            m.cost_usd.with_label_values(&[&trace.tenant_id, &task, model]).inc_by(trace.cost_usd);
+            m.input_tokens
+                .with_label_values(&[&trace.tenant_id, &task, model])
+                .inc_by(trace.usage.input_tokens);
+            m.output_tokens
+                .with_label_values(&[&trace.tenant_id, &task, model])
+                .inc_by(trace.usage.output_tokens);
+            m.cost_usd
+                .with_label_values(&[&trace.tenant_id, &task, model])
+                .inc_by(trace.cost_usd);
         }
         tracing::info!(
             trace_id = %trace.trace_id, tenant_id = %trace.tenant_id, task = %task, provider, model,
@@ -517,7 +692,10 @@ impl Hearth {
     /// Records the fallback metric when a later candidate answered.
     pub(super) fn note_fallback(&self, trace: &Trace, from: &str, to: &str) {
         if from != to {
-            self.metrics.fallbacks.with_label_values(&[&req_task(trace), from, to]).inc();
+            self.metrics
+                .fallbacks
+                .with_label_values(&[&req_task(trace), from, to])
+                .inc();
         }
     }
 }
@@ -541,7 +719,9 @@ pub(super) fn output_is_valid(format: ResponseFormat, text: &str) -> bool {
     let _span = tracing::debug_span!("output.validate").entered();
     match format {
         ResponseFormat::Text => true,
-        ResponseFormat::JsonObject => serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object()),
+        ResponseFormat::JsonObject => {
+            serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object())
+        }
     }
 }
 
@@ -555,16 +735,25 @@ fn seconds_to_utc_midnight() -> Duration {
 impl Hearth {
     /// Serves a request whole: the seed's `/chat` and non-streamed OpenAI calls.
     pub async fn chat(&self, req: ChatRequest, trace_id: String) -> Result<ChatOutcome> {
-        let mut trace = self.new_trace(&req, trace_id);
-        match self.chat_inner(&req, &mut trace).await {
+        let (mut trace, ws) = self.new_trace(&req, trace_id)?;
+        match self.chat_inner(&req, ws, &mut trace).await {
             Ok(out) => Ok(out),
             Err(e) => Err(self.fail(&mut trace, e).await),
         }
     }
 
-    async fn chat_inner(&self, req: &ChatRequest, trace: &mut Trace) -> Result<ChatOutcome> {
-        let mut p = self.prepare(req, trace)?;
-        let first = p.candidates.front().map(|m| m.address.clone()).unwrap_or_default();
+    async fn chat_inner(
+        &self,
+        req: &ChatRequest,
+        ws: Workspace,
+        trace: &mut Trace,
+    ) -> Result<ChatOutcome> {
+        let mut p = self.prepare(req, ws, trace)?;
+        let first = p
+            .candidates
+            .front()
+            .map(|m| m.address.clone())
+            .unwrap_or_default();
         let mut first_choice = true;
         let mut last_err = None;
         while let Some(m) = p.candidates.pop_front() {
@@ -580,31 +769,54 @@ impl Hearth {
                     continue;
                 }
                 Step::Cached(hit) => {
-                    let served = Served { model: &m, response: &hit.response, call: None, first_choice, cached: Some(hit.cost_usd) };
+                    let served = Served {
+                        model: &m,
+                        response: &hit.response,
+                        call: None,
+                        first_choice,
+                        cached: Some(hit.cost_usd),
+                    };
                     return self.settle(trace, &p, served).await;
                 }
                 Step::Call(call) => call,
             };
-            match self.call_with_retries(&m, &call.request, p.deadline, trace).await {
+            match self
+                .call_with_retries(&m, &call.request, p.deadline, trace)
+                .await
+            {
                 Ok(resp) if output_is_valid(p.response_format, &resp.text) => {
                     if !first_choice {
                         self.note_fallback(trace, &first, &m.address);
                     }
-                    let served = Served { model: &m, response: &resp, call: Some(*call), first_choice, cached: None };
+                    let served = Served {
+                        model: &m,
+                        response: &resp,
+                        call: Some(*call),
+                        first_choice,
+                        cached: None,
+                    };
                     return self.settle(trace, &p, served).await;
                 }
                 Ok(_) => {
-                    trace.decision.push(format!("{} answered off-format", m.address));
-                    last_err = Some(ProviderError::InvalidRequest("the answer is not valid JSON".into()));
+                    trace
+                        .decision
+                        .push(format!("{} answered off-format", m.address));
+                    last_err = Some(ProviderError::InvalidRequest(
+                        "the answer is not valid JSON".into(),
+                    ));
                 }
                 Err(e) => {
-                    trace.decision.push(format!("{} failed ({})", m.address, e.kind()));
+                    trace
+                        .decision
+                        .push(format!("{} failed ({})", m.address, e.kind()));
                     last_err = Some(e);
                 }
             }
             first_choice = false;
             if Instant::now() >= p.deadline {
-                return Err(Error::DeadlineExceeded(self.config.resilience.request_deadline));
+                return Err(Error::DeadlineExceeded(
+                    self.config.resilience.request_deadline,
+                ));
             }
         }
         Err(all_failed(last_err))

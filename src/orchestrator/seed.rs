@@ -12,6 +12,7 @@ use crate::workspace::{DataPolicy, Workspace, WorkspaceId};
 const DEMO_FREE_RPM: u32 = 30;
 
 impl Hearth {
+    /// The most capable tier the policy has (enterprise, else pro, else the first).
     pub fn best_tier(&self) -> String {
         let tiers = &self.config.policy.tiers;
         ["enterprise", "pro"]
@@ -41,9 +42,15 @@ impl Hearth {
     pub fn seed_demo(&self) -> Result<()> {
         for tier in ["free", "pro", "enterprise"] {
             if !self.config.policy.tiers.contains_key(tier) {
-                return Err(Error::Config(format!("the demo needs a tier named `{tier}` in the policy")));
+                return Err(Error::Config(format!(
+                    "the demo needs a tier named `{tier}` in the policy"
+                )));
             }
-            let mut ws = Workspace::new(WorkspaceId::parse(&format!("tenant_{tier}"))?, tier, DataPolicy::Any);
+            let mut ws = Workspace::new(
+                WorkspaceId::parse(&format!("tenant_{tier}"))?,
+                tier,
+                DataPolicy::Any,
+            );
             if tier == "free" {
                 ws.rpm = Some(DEMO_FREE_RPM);
             }

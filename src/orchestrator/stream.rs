@@ -19,6 +19,7 @@ use super::{ChatOutcome, ChatRequest, Hearth};
 use crate::config::ModelSpec;
 use crate::error::{Error, Result};
 use crate::providers::{Delta, DeltaStream, ProviderError, ProviderRequest, ProviderResponse};
+use crate::workspace::Workspace;
 
 /// One event of a streamed answer as the front ends see it.
 #[derive(Debug)]
@@ -59,34 +60,68 @@ pub struct StreamStart {
 }
 
 enum Opened {
-    Whole { model: ModelSpec, response: ProviderResponse, cached: Option<f64>, first_choice: bool },
+    Whole {
+        model: ModelSpec,
+        response: ProviderResponse,
+        cached: Option<f64>,
+        first_choice: bool,
+    },
     Template,
-    Live { model: ModelSpec, call: Box<Call>, first: String, rest: DeltaStream, first_choice: bool },
+    Live {
+        model: ModelSpec,
+        call: Box<Call>,
+        first: String,
+        rest: DeltaStream,
+        first_choice: bool,
+    },
 }
 
 impl Hearth {
     /// Serves a request as a stream of events.
-    pub async fn chat_stream(self: &Arc<Self>, req: ChatRequest, trace_id: String) -> Result<StreamStart> {
-        let mut trace = self.new_trace(&req, trace_id);
-        let (p, opened) = match self.open_stream(&req, &mut trace).await {
+    pub async fn chat_stream(
+        self: &Arc<Self>,
+        req: ChatRequest,
+        trace_id: String,
+    ) -> Result<StreamStart> {
+        let (mut trace, ws) = self.new_trace(&req, trace_id)?;
+        let (p, opened) = match self.open_stream(&req, ws, &mut trace).await {
             Ok(v) => v,
             Err(e) => return Err(self.fail(&mut trace, e).await),
         };
         let (provider, model, cache_hit) = match &opened {
-            Opened::Whole { model, cached, .. } => (model.provider.clone(), model.address.clone(), cached.is_some()),
+            Opened::Whole { model, cached, .. } => (
+                model.provider.clone(),
+                model.address.clone(),
+                cached.is_some(),
+            ),
             Opened::Live { model, .. } => (model.provider.clone(), model.address.clone(), false),
             Opened::Template => ("hearth".into(), "hearth/budget-template".into(), false),
         };
         let (tx, rx) = mpsc::channel(64);
-        let start = StreamStart { trace_id: trace.trace_id.clone(), provider, model, cache_hit, events: ChatStream { rx } };
+        let start = StreamStart {
+            trace_id: trace.trace_id.clone(),
+            provider,
+            model,
+            cache_hit,
+            events: ChatStream { rx },
+        };
         let hearth = Arc::clone(self);
         tokio::spawn(async move { hearth.drive(trace, p, opened, tx).await });
         Ok(start)
     }
 
-    async fn open_stream(&self, req: &ChatRequest, trace: &mut Trace) -> Result<(Prepared, Opened)> {
-        let mut p = self.prepare(req, trace)?;
-        let first_address = p.candidates.front().map(|m| m.address.clone()).unwrap_or_default();
+    async fn open_stream(
+        &self,
+        req: &ChatRequest,
+        ws: Workspace,
+        trace: &mut Trace,
+    ) -> Result<(Prepared, Opened)> {
+        let mut p = self.prepare(req, ws, trace)?;
+        let first_address = p
+            .candidates
+            .front()
+            .map(|m| m.address.clone())
+            .unwrap_or_default();
         let mut first_choice = true;
         let mut last_err = None;
         while let Some(m) = p.candidates.pop_front() {
@@ -102,26 +137,49 @@ impl Hearth {
                     continue;
                 }
                 Step::Cached(hit) => {
-                    let opened = Opened::Whole { model: m, response: hit.response, cached: Some(hit.cost_usd), first_choice };
+                    let opened = Opened::Whole {
+                        model: m,
+                        response: hit.response,
+                        cached: Some(hit.cost_usd),
+                        first_choice,
+                    };
                     return Ok((p, opened));
                 }
                 Step::Call(call) => call,
             };
-            match self.open_with_retries(&m, &call.request, p.deadline, trace).await {
+            match self
+                .open_with_retries(&m, &call.request, p.deadline, trace)
+                .await
+            {
                 Ok((first, rest)) => {
                     if !first_choice {
                         self.note_fallback(trace, &first_address, &m.address);
                     }
-                    return Ok((p, Opened::Live { model: m, call, first, rest, first_choice }));
+                    return Ok((
+                        p,
+                        Opened::Live {
+                            model: m,
+                            call,
+                            first,
+                            rest,
+                            first_choice,
+                        },
+                    ));
                 }
                 Err(e) => {
-                    trace.decision.push(format!("{} failed before content ({})", m.address, e.kind()));
+                    trace.decision.push(format!(
+                        "{} failed before content ({})",
+                        m.address,
+                        e.kind()
+                    ));
                     last_err = Some(e);
                 }
             }
             first_choice = false;
             if Instant::now() >= p.deadline {
-                return Err(Error::DeadlineExceeded(self.config.resilience.request_deadline));
+                return Err(Error::DeadlineExceeded(
+                    self.config.resilience.request_deadline,
+                ));
             }
         }
         Err(all_failed(last_err))
@@ -145,7 +203,8 @@ impl Hearth {
                 return Err(ProviderError::Timeout);
             };
             let started = Instant::now();
-            let outcome = tokio::time::timeout(budget, first_content(provider.as_ref(), request)).await;
+            let outcome =
+                tokio::time::timeout(budget, first_content(provider.as_ref(), request)).await;
             trace.waiting += started.elapsed();
             let err = match outcome {
                 Ok(Ok(opened)) => {
@@ -163,33 +222,64 @@ impl Hearth {
         }
     }
 
-    async fn drive(self: Arc<Self>, mut trace: Trace, p: Prepared, opened: Opened, tx: mpsc::Sender<StreamEvent>) {
+    async fn drive(
+        self: Arc<Self>,
+        mut trace: Trace,
+        p: Prepared,
+        opened: Opened,
+        tx: mpsc::Sender<StreamEvent>,
+    ) {
         let result = match opened {
             Opened::Template => self.settle_template(&mut trace).await,
-            Opened::Whole { model, response, cached, first_choice } => {
-                let served = Served { model: &model, response: &response, call: None, first_choice, cached };
+            Opened::Whole {
+                model,
+                response,
+                cached,
+                first_choice,
+            } => {
+                let served = Served {
+                    model: &model,
+                    response: &response,
+                    call: None,
+                    first_choice,
+                    cached,
+                };
                 self.settle(&mut trace, &p, served).await
             }
-            Opened::Live { model, call, first, rest, first_choice } => {
-                match self.relay(&mut trace, &p, &model, first, rest, &tx).await {
-                    Relayed::Finished(response) => {
-                        let served = Served { model: &model, response: &response, call: Some(*call), first_choice, cached: None };
-                        match self.settle(&mut trace, &p, served).await {
-                            Ok(out) => {
-                                let _ = tx.send(StreamEvent::Done(Box::new(out))).await;
-                                return;
-                            }
-                            Err(e) => Err(e),
+            Opened::Live {
+                model,
+                call,
+                first,
+                rest,
+                first_choice,
+            } => match self.relay(&mut trace, &p, &model, first, rest, &tx).await {
+                Relayed::Finished(response) => {
+                    let served = Served {
+                        model: &model,
+                        response: &response,
+                        call: Some(*call),
+                        first_choice,
+                        cached: None,
+                    };
+                    match self.settle(&mut trace, &p, served).await {
+                        Ok(out) => {
+                            let _ = tx.send(StreamEvent::Done(Box::new(out))).await;
+                            return;
                         }
+                        Err(e) => Err(e),
                     }
-                    Relayed::Broken(e) => Err(e),
-                    Relayed::ClientGone => return,
                 }
-            }
+                Relayed::Broken(e) => Err(e),
+                Relayed::ClientGone => return,
+            },
         };
         let event = match result {
             Ok(out) => {
-                if tx.send(StreamEvent::Delta(out.answer.clone())).await.is_err() {
+                if tx
+                    .send(StreamEvent::Delta(out.answer.clone()))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 StreamEvent::Done(Box::new(out))
@@ -215,7 +305,9 @@ impl Hearth {
         }
         loop {
             let Some(budget) = self.attempt_budget(p.deadline) else {
-                return Relayed::Broken(Error::DeadlineExceeded(self.config.resilience.request_deadline));
+                return Relayed::Broken(Error::DeadlineExceeded(
+                    self.config.resilience.request_deadline,
+                ));
             };
             let started = Instant::now();
             let next = tokio::time::timeout(budget, rest.next()).await;
@@ -228,8 +320,15 @@ impl Hearth {
                     }
                     continue;
                 }
-                Ok(Some(Ok(Delta::Finish { usage, finish_reason }))) => {
-                    return Relayed::Finished(ProviderResponse { text, usage, finish_reason });
+                Ok(Some(Ok(Delta::Finish {
+                    usage,
+                    finish_reason,
+                }))) => {
+                    return Relayed::Finished(ProviderResponse {
+                        text,
+                        usage,
+                        finish_reason,
+                    });
                 }
                 Ok(Some(Err(e))) => e,
                 Ok(None) => ProviderError::Unavailable("the stream ended without finishing".into()),
@@ -238,9 +337,16 @@ impl Hearth {
             self.note_failure(model, &err, trace);
             trace.provider = Some(model.provider.clone());
             trace.model = Some(model.address.clone());
-            trace.decision.push(format!("{} broke mid-stream ({})", model.address, err.kind()));
+            trace.decision.push(format!(
+                "{} broke mid-stream ({})",
+                model.address,
+                err.kind()
+            ));
             return Relayed::Broken(Error::ProvidersUnavailable {
-                message: format!("the provider's stream broke after content was sent: {}", err.kind()),
+                message: format!(
+                    "the provider's stream broke after content was sent: {}",
+                    err.kind()
+                ),
             });
         }
     }
@@ -267,7 +373,11 @@ async fn first_content(
                 return Ok((String::new(), Box::pin(rest)));
             }
             Some(Err(e)) => return Err(e),
-            None => return Err(ProviderError::Unavailable("the stream ended before any content".into())),
+            None => {
+                return Err(ProviderError::Unavailable(
+                    "the stream ended before any content".into(),
+                ))
+            }
         }
     }
 }

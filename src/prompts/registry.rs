@@ -31,12 +31,25 @@ impl Registry {
         }
         check_template(&new.template, &new.variables)?;
         let scope = match &new.workspace {
-            Some(w) => WorkspaceId::parse(w)?.as_str().to_owned(),
+            Some(w) => {
+                let ws = WorkspaceId::parse(w)?;
+                if self
+                    .store
+                    .with(|c| store::workspaces::get(c, &ws))?
+                    .is_none()
+                {
+                    return Err(Error::NotFound(format!("no workspace `{ws}`")));
+                }
+                ws.as_str().to_owned()
+            }
             None => GLOBAL.to_owned(),
         };
         let eval = new.eval.unwrap_or_else(|| serde_json::json!({}));
         if !eval.is_object() {
-            return Err(Error::unprocessable("invalid_value", "eval must be a JSON object of scores"));
+            return Err(Error::unprocessable(
+                "invalid_value",
+                "eval must be a JSON object of scores",
+            ));
         }
         let status = new.status.unwrap_or(RolloutStatus::Draft);
         let p = PromptVersion {
@@ -99,12 +112,21 @@ impl Registry {
     ) -> Result<PromptVersion> {
         let versions = self.versions_for(ws, prompt_id)?;
         if versions.is_empty() {
-            return Err(Error::bad_request("unknown_prompt", format!("no prompt `{prompt_id}`")));
+            return Err(Error::bad_request(
+                "unknown_prompt",
+                format!("no prompt `{prompt_id}`"),
+            ));
         }
         if let Some(v) = version {
-            return versions.into_iter().find(|p| p.version == v).ok_or_else(|| {
-                Error::bad_request("unknown_prompt_version", format!("prompt `{prompt_id}` has no version `{v}`"))
-            });
+            return versions
+                .into_iter()
+                .find(|p| p.version == v)
+                .ok_or_else(|| {
+                    Error::bad_request(
+                        "unknown_prompt_version",
+                        format!("prompt `{prompt_id}` has no version `{v}`"),
+                    )
+                });
         }
         let canary = versions.iter().find(|p| p.status == RolloutStatus::Canary);
         if let Some(c) = canary {
@@ -129,7 +151,9 @@ impl Registry {
             .with(|c| store::prompts::versions(c, scope, prompt_id))?
             .into_iter()
             .find(|p| p.version == version)
-            .ok_or_else(|| Error::NotFound(format!("prompt `{prompt_id}` has no version `{version}`")))
+            .ok_or_else(|| {
+                Error::NotFound(format!("prompt `{prompt_id}` has no version `{version}`"))
+            })
     }
 
     /// Moves a version to `status`. A new stable version retires the old stable one; a new
@@ -142,28 +166,58 @@ impl Registry {
         status: RolloutStatus,
         canary_share: f64,
     ) -> Result<PromptVersion> {
-        if !(0.0..=1.0).contains(&canary_share) {
-            return Err(Error::unprocessable("invalid_value", "canary_share must be between 0 and 1"));
-        }
-        self.find(scope, prompt_id, version)?;
         let action = match status {
             RolloutStatus::Stable => "promote_stable",
             RolloutStatus::Canary => "promote_canary",
             RolloutStatus::Deprecated => "deprecate",
             RolloutStatus::Draft => "demote_draft",
         };
+        self.set_rollout(scope, prompt_id, version, status, canary_share, action)
+    }
+
+    fn set_rollout(
+        &self,
+        scope: &str,
+        prompt_id: &str,
+        version: &str,
+        status: RolloutStatus,
+        canary_share: f64,
+        action: &str,
+    ) -> Result<PromptVersion> {
+        if !(0.0..=1.0).contains(&canary_share) {
+            return Err(Error::unprocessable(
+                "invalid_value",
+                "canary_share must be between 0 and 1",
+            ));
+        }
+        self.find(scope, prompt_id, version)?;
         self.store.with(|c| {
             let tx = c.transaction()?;
             let all = store::prompts::versions(&tx, scope, prompt_id)?;
-            for other in all.iter().filter(|p| p.version != version && p.status == status) {
+            for other in all
+                .iter()
+                .filter(|p| p.version != version && p.status == status)
+            {
                 let (to, share) = match status {
                     RolloutStatus::Stable => (RolloutStatus::Deprecated, 0.0),
                     RolloutStatus::Canary => (RolloutStatus::Draft, 0.0),
                     s => (s, other.canary_share),
                 };
-                store::prompts::set_status(&tx, scope, prompt_id, &other.version, to, share, "superseded")?;
+                store::prompts::set_status(
+                    &tx,
+                    scope,
+                    prompt_id,
+                    &other.version,
+                    to,
+                    share,
+                    "superseded",
+                )?;
             }
-            let share = if status == RolloutStatus::Canary { canary_share } else { 0.0 };
+            let share = if status == RolloutStatus::Canary {
+                canary_share
+            } else {
+                0.0
+            };
             store::prompts::set_status(&tx, scope, prompt_id, version, status, share, action)?;
             tx.commit()?;
             Ok(())
@@ -171,25 +225,45 @@ impl Registry {
         self.find(scope, prompt_id, version)
     }
 
-    /// Makes an older version stable again: the one named, else the previous stable one.
-    pub fn rollback(&self, scope: &str, prompt_id: &str, version: Option<&str>) -> Result<PromptVersion> {
+    /// Makes an older version stable again: the one named, else the most recent stable
+    /// version other than the current one (so a second rollback undoes the first).
+    pub fn rollback(
+        &self,
+        scope: &str,
+        prompt_id: &str,
+        version: Option<&str>,
+    ) -> Result<PromptVersion> {
         let target = match version {
             Some(v) => v.to_owned(),
             None => {
-                let history = self.store.with(|c| store::prompts::stable_history(c, scope, prompt_id))?;
-                history.get(1).cloned().ok_or_else(|| {
-                    Error::unprocessable("invalid_value", format!("`{prompt_id}` has no earlier stable version"))
-                })?
+                let current = self
+                    .store
+                    .with(|c| store::prompts::versions(c, scope, prompt_id))?
+                    .into_iter()
+                    .find(|p| p.status == RolloutStatus::Stable)
+                    .map(|p| p.version);
+                let history = self
+                    .store
+                    .with(|c| store::prompts::stable_history(c, scope, prompt_id))?;
+                history
+                    .into_iter()
+                    .find(|v| Some(v) != current.as_ref())
+                    .ok_or_else(|| {
+                        Error::unprocessable(
+                            "invalid_value",
+                            format!("`{prompt_id}` has no earlier stable version"),
+                        )
+                    })?
             }
         };
-        self.promote(scope, prompt_id, &target, RolloutStatus::Stable, 0.0)?;
-        self.store.with(|c| {
-            let tx = c.transaction()?;
-            store::prompts::set_status(&tx, scope, prompt_id, &target, RolloutStatus::Stable, 0.0, "rollback")?;
-            tx.commit()?;
-            Ok(())
-        })?;
-        self.find(scope, prompt_id, &target)
+        self.set_rollout(
+            scope,
+            prompt_id,
+            &target,
+            RolloutStatus::Stable,
+            0.0,
+            "rollback",
+        )
     }
 }
 
@@ -237,7 +311,8 @@ mod tests {
         let (_d, r) = registry();
         r.create(new("v1", Some(RolloutStatus::Stable))).unwrap();
         r.create(new("v2", None)).unwrap();
-        r.promote("", "triage", "v2", RolloutStatus::Canary, 0.25).unwrap();
+        r.promote("", "triage", "v2", RolloutStatus::Canary, 0.25)
+            .unwrap();
         let ws = WorkspaceId::parse("w").unwrap();
         let mut canary = 0;
         for i in 0..1000 {
@@ -246,7 +321,10 @@ mod tests {
             assert_eq!(v, r.resolve(&ws, "triage", None, &u).unwrap().version);
             canary += usize::from(v == "v2");
         }
-        assert!((180..=320).contains(&canary), "{canary} of 1000 on the canary");
+        assert!(
+            (180..=320).contains(&canary),
+            "{canary} of 1000 on the canary"
+        );
     }
 
     #[test]
@@ -259,7 +337,15 @@ mod tests {
         assert_eq!(r.resolve(&ws, "triage", None, &u).unwrap().version, "v2");
         assert_eq!(r.rollback("", "triage", None).unwrap().version, "v1");
         assert_eq!(r.resolve(&ws, "triage", None, &u).unwrap().version, "v1");
-        assert_eq!(r.create(new("v1", None)).unwrap_err().code(), "prompt_exists");
+        assert_eq!(
+            r.rollback("", "triage", None).unwrap().version,
+            "v2",
+            "a second rollback undoes the first"
+        );
+        assert_eq!(
+            r.create(new("v1", None)).unwrap_err().code(),
+            "prompt_exists"
+        );
         let edit = r.store.with(|c| {
             c.execute("UPDATE prompts SET template = 'x' WHERE version = 'v1'", [])?;
             Ok(())

@@ -6,16 +6,26 @@ use crate::error::{Error, Result};
 /// Checks that a template compiles and uses only its declared variables.
 pub(super) fn check_template(template: &str, declared: &[String]) -> Result<()> {
     let env = environment();
-    let tmpl = env
-        .template_from_str(template)
-        .map_err(|e| Error::unprocessable("invalid_template", format!("the template does not compile: {e}")))?;
+    let tmpl = env.template_from_str(template).map_err(|e| {
+        Error::unprocessable(
+            "invalid_template",
+            format!("the template does not compile: {e}"),
+        )
+    })?;
     let used = tmpl.undeclared_variables(false);
-    let mut missing: Vec<_> = used.iter().filter(|v| !declared.contains(v)).cloned().collect();
+    let mut missing: Vec<_> = used
+        .iter()
+        .filter(|v| !declared.contains(v))
+        .cloned()
+        .collect();
     missing.sort();
     if !missing.is_empty() {
         return Err(Error::unprocessable(
             "invalid_template",
-            format!("the template uses undeclared variables: {}", missing.join(", ")),
+            format!(
+                "the template uses undeclared variables: {}",
+                missing.join(", ")
+            ),
         ));
     }
     Ok(())
@@ -37,18 +47,28 @@ pub fn render_system_prompt(
     if let Some(missing) = p.variables.iter().find(|v| !vars.contains_key(*v)) {
         return Err(Error::bad_request(
             "prompt_variable_missing",
-            format!("{} {} needs the variable `{missing}`", p.prompt_id, p.version),
+            format!(
+                "{} {} needs the variable `{missing}`",
+                p.prompt_id, p.version
+            ),
         ));
     }
     if let Some(extra) = vars.keys().find(|k| !p.variables.contains(k)) {
         return Err(Error::bad_request(
             "invalid_request",
-            format!("{} {} declares no variable `{extra}`", p.prompt_id, p.version),
+            format!(
+                "{} {} declares no variable `{extra}`",
+                p.prompt_id, p.version
+            ),
         ));
     }
     let env = environment();
-    env.render_str(&p.template, vars)
-        .map_err(|e| Error::bad_request("invalid_request", format!("the prompt could not be rendered: {}", e.kind())))
+    env.render_str(&p.template, vars).map_err(|e| {
+        Error::bad_request(
+            "invalid_request",
+            format!("the prompt could not be rendered: {}", e.kind()),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -80,9 +100,15 @@ mod tests {
     fn a_hostile_variable_value_is_text_not_template_code() {
         let p = prompt("Product: {{ product }}", &["product"]);
         let mut vars = serde_json::Map::new();
-        vars.insert("product".into(), serde_json::json!("{{ 7*7 }} {% for x in range(10) %}x{% endfor %}"));
+        vars.insert(
+            "product".into(),
+            serde_json::json!("{{ 7*7 }} {% for x in range(10) %}x{% endfor %}"),
+        );
         let out = render_system_prompt(&p, &vars).unwrap();
-        assert_eq!(out, "Product: {{ 7*7 }} {% for x in range(10) %}x{% endfor %}");
+        assert_eq!(
+            out,
+            "Product: {{ 7*7 }} {% for x in range(10) %}x{% endfor %}"
+        );
     }
 
     #[test]
@@ -94,8 +120,16 @@ mod tests {
 
     #[test]
     fn templates_using_undeclared_variables_are_refused_at_creation() {
-        assert_eq!(check_template("{{ a }} {{ b }}", &["a".into()]).unwrap_err().code(), "invalid_template");
-        assert_eq!(check_template("{% if %}", &[]).unwrap_err().code(), "invalid_template");
+        assert_eq!(
+            check_template("{{ a }} {{ b }}", &["a".into()])
+                .unwrap_err()
+                .code(),
+            "invalid_template"
+        );
+        assert_eq!(
+            check_template("{% if %}", &[]).unwrap_err().code(),
+            "invalid_template"
+        );
         assert!(check_template("{{ a }}", &["a".into()]).is_ok());
     }
 }

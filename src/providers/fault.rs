@@ -50,7 +50,11 @@ impl Faulty {
             let mut m = self.mode.lock();
             let now = *m;
             if let FaultMode::FailNTimes(n) = now {
-                *m = if n <= 1 { FaultMode::Off } else { FaultMode::FailNTimes(n - 1) };
+                *m = if n <= 1 {
+                    FaultMode::Off
+                } else {
+                    FaultMode::FailNTimes(n - 1)
+                };
             }
             now
         };
@@ -83,7 +87,9 @@ impl Provider for Faulty {
             let broken = futures::StreamExt::chain(
                 futures::StreamExt::take(inner, 1),
                 futures::stream::once(async {
-                    Err(ProviderError::Unavailable("injected mid-stream break".into()))
+                    Err(ProviderError::Unavailable(
+                        "injected mid-stream break".into(),
+                    ))
                 }),
             );
             return Ok(Box::pin(broken));

@@ -14,8 +14,8 @@ use super::{
 use crate::config::MockConfig;
 
 const WORDS: [&str; 16] = [
-    "customer", "billing", "charged", "twice", "upgrade", "refund", "priority", "high",
-    "category", "account", "review", "plan", "resolve", "request", "summary", "issue",
+    "customer", "billing", "charged", "twice", "upgrade", "refund", "priority", "high", "category",
+    "account", "review", "plan", "resolve", "request", "summary", "issue",
 ];
 
 /// Answer length before `max_output_tokens` caps it.
@@ -66,7 +66,11 @@ fn answer_tokens(req: &ProviderRequest) -> (Vec<String>, FinishReason) {
     let mut words: Vec<String> = (0..n)
         .map(|i| {
             let word = WORDS[usize::from(digest[i % digest.len()]) % WORDS.len()];
-            if i == 0 { word.to_owned() } else { format!(" {word}") }
+            if i == 0 {
+                word.to_owned()
+            } else {
+                format!(" {word}")
+            }
         })
         .collect();
     if req.response_format == ResponseFormat::JsonObject {
@@ -74,6 +78,16 @@ fn answer_tokens(req: &ProviderRequest) -> (Vec<String>, FinishReason) {
         words = vec![serde_json::json!({ "model": req.model_id, "summary": summary }).to_string()];
     }
     (words, finish)
+}
+
+/// Output tokens of an answer: one per word, or the byte estimate of a JSON answer.
+fn output_tokens(req: &ProviderRequest, tokens: &[String]) -> u64 {
+    match req.response_format {
+        ResponseFormat::Text => tokens.len() as u64,
+        ResponseFormat::JsonObject => {
+            estimate_tokens(&tokens.concat()).min(u64::from(req.max_output_tokens))
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -84,7 +98,7 @@ impl Provider for MockProvider {
         Ok(ProviderResponse {
             usage: Usage {
                 input_tokens: prompt_tokens(req),
-                output_tokens: tokens.len() as u64,
+                output_tokens: output_tokens(req, &tokens),
             },
             text: tokens.concat(),
             finish_reason,
@@ -95,13 +109,16 @@ impl Provider for MockProvider {
         let (tokens, finish_reason) = answer_tokens(req);
         let usage = Usage {
             input_tokens: prompt_tokens(req),
-            output_tokens: tokens.len() as u64,
+            output_tokens: output_tokens(req, &tokens),
         };
         let step = self.latency / (tokens.len() as u32 + 1);
         let deltas = tokens
             .into_iter()
             .map(Delta::Text)
-            .chain(std::iter::once(Delta::Finish { usage, finish_reason }));
+            .chain(std::iter::once(Delta::Finish {
+                usage,
+                finish_reason,
+            }));
         let stream = futures::stream::iter(deltas).then(move |d| async move {
             tokio::time::sleep(step).await;
             Ok(d)
@@ -118,7 +135,10 @@ mod tests {
     fn request(max: u32) -> ProviderRequest {
         ProviderRequest {
             model_id: "fast-extract-v1".into(),
-            messages: vec![Message { role: Role::User, content: "charged twice".into() }],
+            messages: vec![Message {
+                role: Role::User,
+                content: "charged twice".into(),
+            }],
             max_output_tokens: max,
             temperature: 0.0,
             top_p: None,
@@ -130,7 +150,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_request_gets_the_same_answer_and_a_streamed_one_matches() {
-        let p = MockProvider::new(&MockConfig { latency_ms: 0, locality: crate::config::Locality::Hosted });
+        let p = MockProvider::new(&MockConfig {
+            latency_ms: 0,
+            locality: crate::config::Locality::Hosted,
+        });
         let a = p.generate(&request(64)).await.unwrap();
         let b = p.generate(&request(64)).await.unwrap();
         assert_eq!(a, b);
@@ -149,7 +172,10 @@ mod tests {
 
     #[tokio::test]
     async fn max_output_tokens_caps_the_answer_and_says_length() {
-        let p = MockProvider::new(&MockConfig { latency_ms: 0, locality: crate::config::Locality::Hosted });
+        let p = MockProvider::new(&MockConfig {
+            latency_ms: 0,
+            locality: crate::config::Locality::Hosted,
+        });
         let r = p.generate(&request(5)).await.unwrap();
         assert_eq!(r.usage.output_tokens, 5);
         assert_eq!(r.finish_reason, FinishReason::Length);

@@ -160,7 +160,9 @@ impl ProviderError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ProviderError::RateLimited { .. } | ProviderError::Timeout | ProviderError::Unavailable(_)
+            ProviderError::RateLimited { .. }
+                | ProviderError::Timeout
+                | ProviderError::Unavailable(_)
         )
     }
 

@@ -29,7 +29,9 @@ impl Providers {
 
     /// The provider called `name`.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
-        self.by_name.get(name).map(|p| p.clone() as Arc<dyn Provider>)
+        self.by_name
+            .get(name)
+            .map(|p| p.clone() as Arc<dyn Provider>)
     }
 
     /// Sets a provider's injected fault; false when there is no such provider.

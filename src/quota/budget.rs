@@ -115,7 +115,8 @@ impl Reservation {
         d.reserved_tokens = d.reserved_tokens.saturating_sub(self.tokens);
         d.spent_usd += usd;
         d.spent_tokens += tokens;
-        let alert_crossed = !d.alerted && self.alert_at_usd > 0.0 && d.spent_usd >= self.alert_at_usd;
+        let alert_crossed =
+            !d.alerted && self.alert_at_usd > 0.0 && d.spent_usd >= self.alert_at_usd;
         d.alerted |= alert_crossed;
         Settlement {
             spent_usd: d.spent_usd,
@@ -141,12 +142,18 @@ impl Drop for Reservation {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { budget_usd: 1.0, token_limit: Some(1000), alert_share: 0.5 };
+    const LIMITS: Limits = Limits {
+        budget_usd: 1.0,
+        token_limit: Some(1000),
+        alert_share: 0.5,
+    };
 
     #[test]
     fn reservations_never_oversubscribe_and_a_dropped_one_is_released() {
         let l = BudgetLedger::default();
-        let held: Vec<_> = (0..4).filter_map(|_| l.reserve("w", "d", LIMITS, 0.3, 10, || (0.0, 0)).ok()).collect();
+        let held: Vec<_> = (0..4)
+            .filter_map(|_| l.reserve("w", "d", LIMITS, 0.3, 10, || (0.0, 0)).ok())
+            .collect();
         assert_eq!(held.len(), 3, "0.3 fits three times into 1.0");
         drop(held);
         assert!(l.reserve("w", "d", LIMITS, 0.9, 10, || (0.0, 0)).is_ok());
@@ -159,9 +166,18 @@ mod tests {
         let s = r.settle(0.35, 8);
         assert!(s.alert_crossed);
         assert!((s.spent_usd - 0.55).abs() < 1e-9);
-        let again = l.reserve("w", "d", LIMITS, 0.1, 10, || (0.0, 0)).unwrap().settle(0.1, 1);
+        let again = l
+            .reserve("w", "d", LIMITS, 0.1, 10, || (0.0, 0))
+            .unwrap()
+            .settle(0.1, 1);
         assert!(!again.alert_crossed);
-        assert_eq!(l.reserve("w", "d", LIMITS, 0.5, 1, || (0.0, 0)).err(), Some(LimitKind::Budget));
-        assert_eq!(l.reserve("w", "d", LIMITS, 0.0, 2000, || (0.0, 0)).err(), Some(LimitKind::Tokens));
+        assert_eq!(
+            l.reserve("w", "d", LIMITS, 0.5, 1, || (0.0, 0)).err(),
+            Some(LimitKind::Budget)
+        );
+        assert_eq!(
+            l.reserve("w", "d", LIMITS, 0.0, 2000, || (0.0, 0)).err(),
+            Some(LimitKind::Tokens)
+        );
     }
 }

@@ -23,7 +23,10 @@ impl RateLimiter {
         let per_sec = capacity / 60.0;
         let now = Instant::now();
         let mut buckets = self.buckets.lock();
-        let b = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, at: now });
+        let b = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
         b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec).min(capacity);
         b.at = now;
         if b.tokens >= 1.0 {
@@ -46,7 +49,10 @@ mod tests {
             assert!(r.check("w", 30).is_ok());
         }
         let wait = r.check("w", 30).unwrap_err();
-        assert!(wait > Duration::from_millis(1500) && wait <= Duration::from_secs(2), "{wait:?}");
+        assert!(
+            wait > Duration::from_millis(1500) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
         assert!(r.check("other", 30).is_ok(), "buckets are per key");
     }
 }

@@ -10,7 +10,9 @@ pub fn retry_delay(
     max: Duration,
     retry_after: Option<Duration>,
 ) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(retry.min(16))).min(max);
+    let exp = base
+        .saturating_mul(2u32.saturating_pow(retry.min(16)))
+        .min(max);
     let low = exp / 2;
     let jittered = if exp > low {
         rand::rng().random_range(low..=exp)

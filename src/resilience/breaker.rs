@@ -123,14 +123,20 @@ impl Breakers {
     pub fn view(&self, provider: &str) -> BreakerView {
         let entries = self.entries.lock();
         let Some(e) = entries.get(provider) else {
-            return BreakerView { state: BreakerState::Closed, consecutive_failures: 0 };
+            return BreakerView {
+                state: BreakerState::Closed,
+                consecutive_failures: 0,
+            };
         };
         let state = match e.opened_at {
             None => BreakerState::Closed,
             Some(at) if at.elapsed() < self.cooldown => BreakerState::Open,
             Some(_) => BreakerState::HalfOpen,
         };
-        BreakerView { state, consecutive_failures: e.failures }
+        BreakerView {
+            state,
+            consecutive_failures: e.failures,
+        }
     }
 }
 
@@ -150,7 +156,11 @@ mod tests {
         assert_eq!(b.view("p").state, BreakerState::Open);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(b.admit("p"), Admission::Probe);
-        assert_eq!(b.admit("p"), Admission::Rejected, "only one probe at a time");
+        assert_eq!(
+            b.admit("p"),
+            Admission::Rejected,
+            "only one probe at a time"
+        );
         b.record_success("p");
         assert_eq!(b.admit("p"), Admission::Allowed);
         assert_eq!(b.view("p").state, BreakerState::Closed);

@@ -49,7 +49,12 @@ fn blocked_by_data_policy(policy: &Policy, m: &ModelSpec, data: DataPolicy) -> b
 }
 
 /// Chooses the candidates for a request.
-pub fn decide(policy: &Policy, tier: &Tier, data: DataPolicy, target: Target<'_>) -> Result<Decision> {
+pub fn decide(
+    policy: &Policy,
+    tier: &Tier,
+    data: DataPolicy,
+    target: Target<'_>,
+) -> Result<Decision> {
     match target {
         Target::Model { name, .. } => explicit(policy, tier, data, name),
         Target::Task(task) => by_route(policy, tier, data, task),
@@ -88,7 +93,9 @@ fn by_route(policy: &Policy, tier: &Tier, data: DataPolicy, task: &str) -> Resul
     let mut candidates = Vec::new();
     let mut blocked = 0;
     for alias in route.chain() {
-        let Some(m) = policy.models.get(alias) else { continue };
+        let Some(m) = policy.models.get(alias) else {
+            continue;
+        };
         if !tier.allowed_models.contains(alias) {
             reasons.push(format!("skip {} (tier {})", m.address, tier.name));
         } else if blocked_by_data_policy(policy, m, data) {
@@ -99,7 +106,11 @@ fn by_route(policy: &Policy, tier: &Tier, data: DataPolicy, task: &str) -> Resul
         }
     }
     if !candidates.is_empty() {
-        return Ok(Decision { candidates, reasons, degraded: false });
+        return Ok(Decision {
+            candidates,
+            reasons,
+            degraded: false,
+        });
     }
     if blocked > 0 {
         return Err(Error::forbidden(
@@ -110,17 +121,30 @@ fn by_route(policy: &Policy, tier: &Tier, data: DataPolicy, task: &str) -> Resul
     match tier.on_route_not_allowed {
         RouteAction::Reject => Err(Error::forbidden(
             "model_not_allowed",
-            format!("tier `{}` may not use any model of route `{task}`", tier.name),
+            format!(
+                "tier `{}` may not use any model of route `{task}`",
+                tier.name
+            ),
         )),
         RouteAction::Degrade => {
             let m = policy.models.get(&tier.default_model).ok_or_else(|| {
                 Error::Config(format!("tier `{}` has no default model", tier.name))
             })?;
             if blocked_by_data_policy(policy, m, data) {
-                return Err(Error::forbidden("policy_blocked", "the tier's default model is hosted and this workspace is local_only"));
+                return Err(Error::forbidden(
+                    "policy_blocked",
+                    "the tier's default model is hosted and this workspace is local_only",
+                ));
             }
-            reasons.push(format!("degrade to tier {} default {}", tier.name, m.address));
-            Ok(Decision { candidates: vec![m.clone()], reasons, degraded: true })
+            reasons.push(format!(
+                "degrade to tier {} default {}",
+                tier.name, m.address
+            ));
+            Ok(Decision {
+                candidates: vec![m.clone()],
+                reasons,
+                degraded: true,
+            })
         }
     }
 }
@@ -137,27 +161,65 @@ mod tests {
     #[test]
     fn enterprise_reasoning_goes_to_the_strong_model_first() {
         let p = policy();
-        let d = decide(&p, &p.tiers["enterprise"], DataPolicy::Any, Target::Task("reasoning")).unwrap();
+        let d = decide(
+            &p,
+            &p.tiers["enterprise"],
+            DataPolicy::Any,
+            Target::Task("reasoning"),
+        )
+        .unwrap();
         let order: Vec<_> = d.candidates.iter().map(|m| m.address.as_str()).collect();
-        assert_eq!(order, ["mock-strong/strong-reason-v1", "mock-balanced/fallback-balanced-v1"]);
+        assert_eq!(
+            order,
+            [
+                "mock-strong/strong-reason-v1",
+                "mock-balanced/fallback-balanced-v1"
+            ]
+        );
         assert_eq!(d.summary(), "allow; route reasoning");
     }
 
     #[test]
     fn free_reasoning_degrades_to_the_small_model_by_explicit_policy() {
         let p = policy();
-        let d = decide(&p, &p.tiers["free"], DataPolicy::Any, Target::Task("reasoning")).unwrap();
+        let d = decide(
+            &p,
+            &p.tiers["free"],
+            DataPolicy::Any,
+            Target::Task("reasoning"),
+        )
+        .unwrap();
         assert!(d.degraded);
         assert_eq!(d.candidates[0].address, "mock-fast/fast-extract-v1");
-        assert!(d.summary().contains("skip mock-strong/strong-reason-v1 (tier free)"), "{}", d.summary());
+        assert!(
+            d.summary()
+                .contains("skip mock-strong/strong-reason-v1 (tier free)"),
+            "{}",
+            d.summary()
+        );
     }
 
     #[test]
     fn a_local_only_workspace_is_never_routed_to_a_hosted_model() {
         let p = policy();
-        let err = decide(&p, &p.tiers["enterprise"], DataPolicy::LocalOnly, Target::Task("extract")).unwrap_err();
+        let err = decide(
+            &p,
+            &p.tiers["enterprise"],
+            DataPolicy::LocalOnly,
+            Target::Task("extract"),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "policy_blocked");
-        let err = decide(&p, &p.tiers["enterprise"], DataPolicy::LocalOnly, Target::Model { name: "mock-fast/fast-extract-v1", task: "chat" }).unwrap_err();
+        let err = decide(
+            &p,
+            &p.tiers["enterprise"],
+            DataPolicy::LocalOnly,
+            Target::Model {
+                name: "mock-fast/fast-extract-v1",
+                task: "chat",
+            },
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "policy_blocked");
     }
 
@@ -165,10 +227,38 @@ mod tests {
     fn unknown_tasks_and_models_are_bad_requests_and_disallowed_models_forbidden() {
         let p = policy();
         let free = &p.tiers["free"];
-        assert_eq!(decide(&p, free, DataPolicy::Any, Target::Task("poetry")).unwrap_err().code(), "unknown_task");
-        assert_eq!(decide(&p, free, DataPolicy::Any, Target::Model { name: "x/y", task: "chat" }).unwrap_err().code(), "unknown_model");
         assert_eq!(
-            decide(&p, free, DataPolicy::Any, Target::Model { name: "mock-strong/strong-reason-v1", task: "chat" }).unwrap_err().code(),
+            decide(&p, free, DataPolicy::Any, Target::Task("poetry"))
+                .unwrap_err()
+                .code(),
+            "unknown_task"
+        );
+        assert_eq!(
+            decide(
+                &p,
+                free,
+                DataPolicy::Any,
+                Target::Model {
+                    name: "x/y",
+                    task: "chat"
+                }
+            )
+            .unwrap_err()
+            .code(),
+            "unknown_model"
+        );
+        assert_eq!(
+            decide(
+                &p,
+                free,
+                DataPolicy::Any,
+                Target::Model {
+                    name: "mock-strong/strong-reason-v1",
+                    task: "chat"
+                }
+            )
+            .unwrap_err()
+            .code(),
             "model_not_allowed"
         );
     }

@@ -18,12 +18,20 @@ use crate::error::{Error, Result};
 use crate::orchestrator::Hearth;
 use crate::prompts::{NewPrompt, RolloutStatus};
 use crate::store::{self, today};
-use crate::workspace::{keys, DataPolicy, Principal, Role, UserId, Workspace, WorkspaceId, WorkspacePatch};
+use crate::workspace::{
+    keys, DataPolicy, Principal, Role, UserId, Workspace, WorkspaceId, WorkspacePatch,
+};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/admin/workspaces", get(list_workspaces).post(create_workspace))
-        .route("/admin/workspaces/{id}", get(show_workspace).patch(patch_workspace))
+        .route(
+            "/admin/workspaces",
+            get(list_workspaces).post(create_workspace),
+        )
+        .route(
+            "/admin/workspaces/{id}",
+            get(show_workspace).patch(patch_workspace),
+        )
         .route("/admin/workspaces/{id}/cache/purge", post(purge_cache))
         .route("/admin/keys", get(list_keys).post(create_key))
         .route("/admin/keys/{id}", axum::routing::delete(revoke_key))
@@ -52,11 +60,20 @@ impl Admin {
         &self.state.hearth
     }
 
-    fn run<T: serde::Serialize>(&self, f: impl FnOnce(&Hearth) -> Result<T>) -> Result<Json<T>, ApiError> {
-        f(self.hearth()).map(Json).map_err(|e| ApiError::new(e, &self.trace))
+    fn run<T: serde::Serialize>(
+        &self,
+        f: impl FnOnce(&Hearth) -> Result<T>,
+    ) -> Result<Json<T>, ApiError> {
+        f(self.hearth())
+            .map(Json)
+            .map_err(|e| ApiError::new(e, &self.trace))
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(&self, headers: &HeaderMap, raw: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        headers: &HeaderMap,
+        raw: Result<Bytes, BytesRejection>,
+    ) -> Result<T, ApiError> {
         let limit = self.hearth().config().server.body_limit_bytes;
         body::json(headers, raw, limit).map_err(|e| ApiError::new(e, &self.trace))
     }
@@ -68,7 +85,12 @@ fn workspace_view(h: &Hearth, ws: &Workspace) -> Value {
         .store()
         .with(|c| store::usage::day_totals(c, ws.id.as_str(), &day))
         .unwrap_or((0.0, 0));
-    let tier_budget = h.config().policy.tiers.get(&ws.tier).map(|t| t.daily_budget_usd);
+    let tier_budget = h
+        .config()
+        .policy
+        .tiers
+        .get(&ws.tier)
+        .map(|t| t.daily_budget_usd);
     json!({
         "workspace": ws,
         "effective_daily_budget_usd": ws.daily_budget_usd.or(tier_budget),
@@ -80,11 +102,18 @@ fn check_tier(h: &Hearth, tier: &str) -> Result<()> {
     if h.config().policy.tiers.contains_key(tier) {
         Ok(())
     } else {
-        Err(Error::unprocessable("invalid_value", format!("no tier `{tier}` in the policy")))
+        Err(Error::unprocessable(
+            "invalid_value",
+            format!("no tier `{tier}` in the policy"),
+        ))
     }
 }
 
-async fn list_workspaces(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn list_workspaces(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         let all = hearth.store().with(|c| store::workspaces::list(c))?;
@@ -118,14 +147,21 @@ async fn create_workspace(
     let out = a.run(|hearth| {
         check_tier(hearth, &n.tier)?;
         let mut ws = Workspace::new(WorkspaceId::parse(&n.id)?, &n.tier, n.data_policy);
-        n.patch.apply(&mut ws).map_err(|m| Error::unprocessable("invalid_value", m))?;
+        n.patch
+            .apply(&mut ws)
+            .map_err(|m| Error::unprocessable("invalid_value", m))?;
         hearth.store().with(|c| store::workspaces::insert(c, &ws))?;
         Ok(workspace_view(hearth, &ws))
     })?;
     Ok((StatusCode::CREATED, out).into_response())
 }
 
-async fn show_workspace(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show_workspace(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         let ws = hearth.workspace(&WorkspaceId::parse(&id)?)?;
@@ -147,13 +183,20 @@ async fn patch_workspace(
         if let Some(tier) = &patch.tier {
             check_tier(hearth, tier)?;
         }
-        patch.apply(&mut ws).map_err(|m| Error::unprocessable("invalid_value", m))?;
+        patch
+            .apply(&mut ws)
+            .map_err(|m| Error::unprocessable("invalid_value", m))?;
         hearth.store().with(|c| store::workspaces::update(c, &ws))?;
         Ok(workspace_view(hearth, &ws))
     })
 }
 
-async fn purge_cache(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn purge_cache(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         let ws = WorkspaceId::parse(&id)?;
@@ -202,7 +245,12 @@ struct WorkspaceFilter {
     workspace: Option<String>,
 }
 
-async fn list_keys(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+async fn list_keys(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Query(q): Query<WorkspaceFilter>,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
@@ -210,7 +258,12 @@ async fn list_keys(State(s): State<AppState>, Extension(t): Extension<TraceId>, 
     })
 }
 
-async fn revoke_key(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn revoke_key(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         hearth.store().with(|c| store::keys::revoke(c, &id))?;
@@ -218,7 +271,12 @@ async fn revoke_key(State(s): State<AppState>, Extension(t): Extension<TraceId>,
     })
 }
 
-async fn list_prompts(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+async fn list_prompts(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Query(q): Query<WorkspaceFilter>,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
@@ -236,7 +294,12 @@ async fn show_prompt(
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
-        let versions: Vec<_> = hearth.prompts().list(ws.as_ref())?.into_iter().filter(|p| p.prompt_id == id).collect();
+        let versions: Vec<_> = hearth
+            .prompts()
+            .list(ws.as_ref())?
+            .into_iter()
+            .filter(|p| p.prompt_id == id)
+            .collect();
         if versions.is_empty() {
             return Err(Error::NotFound(format!("no prompt `{id}`")));
         }
@@ -266,7 +329,11 @@ struct Promote {
 }
 
 fn scope(ws: Option<&str>) -> Result<String> {
-    Ok(ws.map(WorkspaceId::parse).transpose()?.map(|w| w.as_str().to_owned()).unwrap_or_default())
+    Ok(ws
+        .map(WorkspaceId::parse)
+        .transpose()?
+        .map(|w| w.as_str().to_owned())
+        .unwrap_or_default())
 }
 
 async fn promote_prompt(
@@ -280,7 +347,13 @@ async fn promote_prompt(
     let b: Promote = a.parse(&h, raw)?;
     a.run(|hearth| {
         let scope = scope(b.workspace.as_deref())?;
-        hearth.prompts().promote(&scope, &id, &b.version, b.status, b.canary_share.unwrap_or(0.1))
+        hearth.prompts().promote(
+            &scope,
+            &id,
+            &b.version,
+            b.status,
+            b.canary_share.unwrap_or(0.1),
+        )
     })
 }
 
@@ -300,7 +373,11 @@ async fn rollback_prompt(
 ) -> Result<Json<crate::prompts::PromptVersion>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     let b: Rollback = a.parse(&h, raw)?;
-    a.run(|hearth| hearth.prompts().rollback(&scope(b.workspace.as_deref())?, &id, b.version.as_deref()))
+    a.run(|hearth| {
+        hearth
+            .prompts()
+            .rollback(&scope(b.workspace.as_deref())?, &id, b.version.as_deref())
+    })
 }
 
 #[derive(Deserialize)]
@@ -311,17 +388,31 @@ struct UsageQuery {
     to: Option<String>,
 }
 
-async fn usage(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Query(q): Query<UsageQuery>) -> Result<Json<Value>, ApiError> {
+async fn usage(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Query(q): Query<UsageQuery>,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
-        let rows = hearth
-            .store()
-            .with(|c| store::usage::report(c, q.workspace.as_deref(), q.from.as_deref(), q.to.as_deref()))?;
+        let rows = hearth.store().with(|c| {
+            store::usage::report(
+                c,
+                q.workspace.as_deref(),
+                q.from.as_deref(),
+                q.to.as_deref(),
+            )
+        })?;
         Ok(json!({"usage": rows}))
     })
 }
 
-async fn providers(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn providers(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         let policy = &hearth.config().policy;
@@ -337,7 +428,12 @@ async fn providers(State(s): State<AppState>, Extension(t): Extension<TraceId>, 
     })
 }
 
-async fn alerts(State(s): State<AppState>, Extension(t): Extension<TraceId>, h: HeaderMap, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+async fn alerts(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    Query(q): Query<WorkspaceFilter>,
+) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| Ok(json!({"alerts": hearth.store().with(|c| store::usage::alerts(c, q.workspace.as_deref()))?})))
 }

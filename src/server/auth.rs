@@ -9,7 +9,9 @@ use crate::workspace::{keys, Principal, Role, UserId, WorkspaceId};
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get("authorization")?.to_str().ok()?;
-    let key = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?;
+    let key = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
     Some(key.trim())
 }
 
@@ -35,7 +37,10 @@ pub fn caller(
     match key_principal(state, headers)? {
         Some(mut p) => {
             if tenant_id.is_some_and(|t| t != p.workspace.as_str()) {
-                return Err(Error::forbidden("forbidden", "tenant_id does not match the key's workspace"));
+                return Err(Error::forbidden(
+                    "forbidden",
+                    "tenant_id does not match the key's workspace",
+                ));
             }
             if let Some(u) = user {
                 p.user = u;
@@ -47,7 +52,10 @@ pub fn caller(
                 return Err(Error::Unauthorized);
             };
             let workspace = WorkspaceId::parse(tenant)?;
-            state.hearth.workspace(&workspace).map_err(|_| Error::Unauthorized)?;
+            state
+                .hearth
+                .workspace(&workspace)
+                .map_err(|_| Error::Unauthorized)?;
             Ok(Principal {
                 workspace,
                 user: user.unwrap_or(UserId::parse("anonymous")?),
@@ -61,7 +69,10 @@ pub fn caller(
 pub fn admin(state: &AppState, headers: &HeaderMap) -> Result<Principal> {
     match key_principal(state, headers)? {
         Some(p) if p.role == Role::Admin => Ok(p),
-        Some(_) => Err(Error::forbidden("forbidden", "this needs a key with the admin role")),
+        Some(_) => Err(Error::forbidden(
+            "forbidden",
+            "this needs a key with the admin role",
+        )),
         None => Err(Error::Unauthorized),
     }
 }

@@ -26,10 +26,17 @@ pub fn json<T: DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/json") || v.contains("+json"));
     if !is_json {
-        return Err(Error::bad_request("invalid_request", "the body must be application/json"));
+        return Err(Error::bad_request(
+            "invalid_request",
+            "the body must be application/json",
+        ));
     }
     serde_json::from_slice(&bytes).map_err(|e| {
-        let code = if e.is_data() { "invalid_request" } else { "invalid_json" };
+        let code = if e.is_data() {
+            "invalid_request"
+        } else {
+            "invalid_json"
+        };
         Error::bad_request(code, describe(&e))
     })
 }
@@ -42,6 +49,10 @@ fn describe(e: &serde_json::Error) -> String {
         .enumerate()
         .map(|(i, part)| if i % 2 == 1 { "\"…\"" } else { part })
         .collect();
-    let prefix = if e.is_data() { "invalid field" } else { "malformed JSON" };
+    let prefix = if e.is_data() {
+        "invalid field"
+    } else {
+        "malformed JSON"
+    };
     format!("{prefix}: {blanked}")
 }

@@ -41,19 +41,34 @@ pub(super) async fn chat(
     let fail = |e| ApiError::new(e, &trace);
     let limit = state.hearth.config().server.body_limit_bytes;
     let b: ChatBody = body::json(&headers, raw, limit).map_err(fail)?;
-    let principal = auth::caller(&state, &headers, b.tenant_id.as_deref(), b.user_id.as_deref()).map_err(fail)?;
+    let principal = auth::caller(
+        &state,
+        &headers,
+        b.tenant_id.as_deref(),
+        b.user_id.as_deref(),
+    )
+    .map_err(fail)?;
     let temperature = b.temperature.unwrap_or(0.0);
     if !(0.0..=2.0).contains(&temperature) {
-        return Err(fail(crate::Error::bad_request("invalid_request", "temperature must be between 0 and 2")));
+        return Err(fail(crate::Error::bad_request(
+            "invalid_request",
+            "temperature must be between 0 and 2",
+        )));
     }
     let req = ChatRequest {
         principal,
         endpoint: "/chat",
         task: b.task.unwrap_or_else(|| "chat".into()),
         model: b.model,
-        prompt: b.prompt_id.map(|id| PromptRef { id, version: b.prompt_version }),
+        prompt: b.prompt_id.map(|id| PromptRef {
+            id,
+            version: b.prompt_version,
+        }),
         variables: b.variables,
-        messages: vec![Message { role: Role::User, content: b.message }],
+        messages: vec![Message {
+            role: Role::User,
+            content: b.message,
+        }],
         max_output_tokens: b.max_output_tokens,
         temperature,
         top_p: None,
@@ -66,6 +81,10 @@ pub(super) async fn chat(
             Some(false) => CachePreference::Bypass,
         },
     };
-    let out = state.hearth.chat(req, trace.0.clone()).await.map_err(fail)?;
+    let out = state
+        .hearth
+        .chat(req, trace.0.clone())
+        .await
+        .map_err(fail)?;
     Ok(Json(out).into_response())
 }

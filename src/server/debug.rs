@@ -30,7 +30,12 @@ fn mode_of(b: &FaultBody) -> Result<FaultMode, Error> {
         (Some(m), _) => m.as_str(),
         (None, Some(true)) => "fail",
         (None, Some(false)) => "off",
-        (None, None) => return Err(Error::bad_request("invalid_request", "send {\"fail\": true|false} or {\"mode\": ...}")),
+        (None, None) => {
+            return Err(Error::bad_request(
+                "invalid_request",
+                "send {\"fail\": true|false} or {\"mode\": ...}",
+            ))
+        }
     };
     Ok(match name {
         "off" => FaultMode::Off,
@@ -56,7 +61,11 @@ pub(super) async fn provider_fault(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let fail = |e| ApiError::new(e, &trace);
-    if !state.open_demo || auth::key_principal(&state, &headers).map_err(fail)?.is_some() {
+    if !state.open_demo
+        || auth::key_principal(&state, &headers)
+            .map_err(fail)?
+            .is_some()
+    {
         auth::admin(&state, &headers).map_err(fail)?;
     }
     let b: FaultBody = body::json(&headers, raw, 4096).map_err(fail)?;
@@ -69,5 +78,7 @@ pub(super) async fn provider_fault(
         state.hearth.breakers().reset(&name);
     }
     tracing::warn!(provider = %name, mode = ?mode, "fault drill changed");
-    Ok(Json(serde_json::json!({"provider": name, "mode": format!("{mode:?}"), "fail": mode != FaultMode::Off})))
+    Ok(Json(
+        serde_json::json!({"provider": name, "mode": format!("{mode:?}"), "fail": mode != FaultMode::Off}),
+    ))
 }

@@ -20,7 +20,10 @@ pub struct ApiError {
 impl ApiError {
     /// Pairs an error with its trace id.
     pub fn new(error: Error, trace_id: &TraceId) -> Self {
-        ApiError { error, trace_id: trace_id.clone() }
+        ApiError {
+            error,
+            trace_id: trace_id.clone(),
+        }
     }
 }
 
@@ -84,4 +87,3 @@ impl IntoResponse for ApiError {
         resp
     }
 }
-

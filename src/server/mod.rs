@@ -77,7 +77,13 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
-    let app = router(hearth, &ServeOptions { addr: local, ..opts });
+    let app = router(
+        hearth,
+        &ServeOptions {
+            addr: local,
+            ..opts
+        },
+    );
     println!("hearth listening on http://{local}");
     tracing::info!(addr = %local, "hearth listening");
     axum::serve(listener, app)

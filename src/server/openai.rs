@@ -18,7 +18,9 @@ use super::trace::TraceId;
 use super::{auth, body, AppState};
 use crate::config::Locality;
 use crate::error::Error;
-use crate::orchestrator::{CachePreference, ChatOutcome, ChatRequest, PromptRef, StreamEvent, StreamStart};
+use crate::orchestrator::{
+    CachePreference, ChatOutcome, ChatRequest, PromptRef, StreamEvent, StreamStart,
+};
 use crate::providers::{Message, ResponseFormat, Role};
 use crate::store::now_ms;
 use crate::workspace::DataPolicy;
@@ -103,7 +105,10 @@ fn messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, Error> {
                 "user" => Role::User,
                 "assistant" => Role::Assistant,
                 other => {
-                    return Err(Error::bad_request("invalid_request", format!("messages with role `{other}` are not supported")))
+                    return Err(Error::bad_request(
+                        "invalid_request",
+                        format!("messages with role `{other}` are not supported"),
+                    ))
                 }
             };
             let content = match m.content {
@@ -111,9 +116,16 @@ fn messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, Error> {
                 Some(Content::Text(t)) => t,
                 Some(Content::Parts(parts)) => {
                     if parts.iter().any(|p| p.kind != "text") {
-                        return Err(Error::bad_request("invalid_request", "only text content parts are supported"));
+                        return Err(Error::bad_request(
+                            "invalid_request",
+                            "only text content parts are supported",
+                        ));
                     }
-                    parts.into_iter().filter_map(|p| p.text).collect::<Vec<_>>().join("")
+                    parts
+                        .into_iter()
+                        .filter_map(|p| p.text)
+                        .collect::<Vec<_>>()
+                        .join("")
                 }
             };
             Ok(Message { role, content })
@@ -121,23 +133,42 @@ fn messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, Error> {
         .collect()
 }
 
-fn to_request(b: CompletionBody, headers: &HeaderMap, principal: crate::workspace::Principal) -> Result<(ChatRequest, bool), Error> {
+fn to_request(
+    b: CompletionBody,
+    headers: &HeaderMap,
+    principal: crate::workspace::Principal,
+) -> Result<(ChatRequest, bool), Error> {
     if b.n.is_some_and(|n| n != 1) {
-        return Err(Error::bad_request("invalid_request", "only n = 1 is supported"));
+        return Err(Error::bad_request(
+            "invalid_request",
+            "only n = 1 is supported",
+        ));
     }
     let temperature = b.temperature.unwrap_or(1.0);
     if !(0.0..=2.0).contains(&temperature) {
-        return Err(Error::bad_request("invalid_request", "temperature must be between 0 and 2"));
+        return Err(Error::bad_request(
+            "invalid_request",
+            "temperature must be between 0 and 2",
+        ));
     }
     let (task, model) = match b.model.strip_prefix("hearth/") {
         Some(task) => (task.to_owned(), None),
-        None => (meta(&b, headers, "task").unwrap_or_else(|| "chat".into()), Some(b.model.clone())),
+        None => (
+            meta(&b, headers, "task").unwrap_or_else(|| "chat".into()),
+            Some(b.model.clone()),
+        ),
     };
-    let prompt = meta(&b, headers, "prompt_id").map(|id| PromptRef { id, version: meta(&b, headers, "prompt_version") });
+    let prompt = meta(&b, headers, "prompt_id").map(|id| PromptRef {
+        id,
+        version: meta(&b, headers, "prompt_version"),
+    });
     let variables = b
         .metadata
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("var_").map(|name| (name.to_owned(), v.clone())))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("var_")
+                .map(|name| (name.to_owned(), v.clone()))
+        })
         .collect();
     let cache = match header(headers, "x-hearth-cache") {
         Some("use") => CachePreference::Use,
@@ -147,7 +178,12 @@ fn to_request(b: CompletionBody, headers: &HeaderMap, principal: crate::workspac
     let response_format = match b.response_format.as_ref().map(|f| f.kind.as_str()) {
         None | Some("text") => None,
         Some("json_object") => Some(ResponseFormat::JsonObject),
-        Some(other) => return Err(Error::bad_request("invalid_request", format!("response_format `{other}` is not supported"))),
+        Some(other) => {
+            return Err(Error::bad_request(
+                "invalid_request",
+                format!("response_format `{other}` is not supported"),
+            ))
+        }
     };
     let include_usage = b.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let req = ChatRequest {
@@ -186,12 +222,25 @@ pub(super) async fn completions(
     let principal = auth::caller(&state, &headers, None, b.user.as_deref()).map_err(fail)?;
     let (req, include_usage) = to_request(b, &headers, principal).map_err(fail)?;
     if stream {
-        let start = state.hearth.chat_stream(req, trace.0.clone()).await.map_err(fail)?;
+        let start = state
+            .hearth
+            .chat_stream(req, trace.0.clone())
+            .await
+            .map_err(fail)?;
         return Ok(sse(start, include_usage));
     }
-    let out = state.hearth.chat(req, trace.0.clone()).await.map_err(fail)?;
+    let out = state
+        .hearth
+        .chat(req, trace.0.clone())
+        .await
+        .map_err(fail)?;
     let mut resp = Json(completion(&out)).into_response();
-    set_headers(resp.headers_mut(), &out.provider, out.cache_hit, Some(out.estimated_cost_usd));
+    set_headers(
+        resp.headers_mut(),
+        &out.provider,
+        out.cache_hit,
+        Some(out.estimated_cost_usd),
+    );
     Ok(resp)
 }
 
@@ -202,7 +251,10 @@ fn set_headers(h: &mut HeaderMap, provider: &str, cache_hit: bool, cost: Option<
         }
     };
     put("x-hearth-provider", provider.to_owned());
-    put("x-hearth-cache", if cache_hit { "hit" } else { "miss" }.to_owned());
+    put(
+        "x-hearth-cache",
+        if cache_hit { "hit" } else { "miss" }.to_owned(),
+    );
     if let Some(c) = cost {
         put("x-hearth-cost-usd", format!("{c:.8}"));
     }
@@ -242,7 +294,14 @@ fn completion(out: &ChatOutcome) -> Value {
     })
 }
 
-fn chunk(id: &str, model: &str, created: i64, delta: Value, finish: Option<&str>, include_usage: bool) -> Value {
+fn chunk(
+    id: &str,
+    model: &str,
+    created: i64,
+    delta: Value,
+    finish: Option<&str>,
+    include_usage: bool,
+) -> Value {
     let mut c = json!({
         "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
         "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
@@ -254,10 +313,23 @@ fn chunk(id: &str, model: &str, created: i64, delta: Value, finish: Option<&str>
 }
 
 fn sse(start: StreamStart, include_usage: bool) -> Response {
-    let StreamStart { trace_id, provider, model, cache_hit, events } = start;
+    let StreamStart {
+        trace_id,
+        provider,
+        model,
+        cache_hit,
+        events,
+    } = start;
     let id = format!("chatcmpl-{trace_id}");
     let created = now_ms() / 1000;
-    let opening = chunk(&id, &model, created, json!({"role": "assistant", "content": ""}), None, include_usage);
+    let opening = chunk(
+        &id,
+        &model,
+        created,
+        json!({"role": "assistant", "content": ""}),
+        None,
+        include_usage,
+    );
     let head = futures::stream::once(async move { opening });
     let body = events.flat_map(move |ev| {
         let items: Vec<Value> = match ev {
@@ -279,7 +351,9 @@ fn sse(start: StreamStart, include_usage: bool) -> Response {
     let events = head
         .chain(body)
         .map(|v| Ok::<_, Infallible>(Event::default().data(v.to_string())))
-        .chain(futures::stream::once(async { Ok(Event::default().data("[DONE]")) }));
+        .chain(futures::stream::once(async {
+            Ok(Event::default().data("[DONE]"))
+        }));
     let mut resp = Sse::new(events).into_response();
     set_headers(resp.headers_mut(), &provider, cache_hit, None);
     resp
@@ -292,7 +366,10 @@ pub(super) async fn models(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let fail = |e| ApiError::new(e, &trace);
-    let p = auth::key_principal(&state, &headers).map_err(fail)?.ok_or(Error::Unauthorized).map_err(fail)?;
+    let p = auth::key_principal(&state, &headers)
+        .map_err(fail)?
+        .ok_or(Error::Unauthorized)
+        .map_err(fail)?;
     let ws = state.hearth.workspace(&p.workspace).map_err(fail)?;
     let policy = &state.hearth.config().policy;
     let Some(tier) = policy.tiers.get(&ws.tier) else {
@@ -301,7 +378,8 @@ pub(super) async fn models(
     let allowed = |alias: &String| {
         let m = &policy.models[alias];
         tier.allowed_models.contains(alias)
-            && (ws.data_policy != DataPolicy::LocalOnly || policy.locality(&m.provider) == Some(Locality::OnDevice))
+            && (ws.data_policy != DataPolicy::LocalOnly
+                || policy.locality(&m.provider) == Some(Locality::OnDevice))
     };
     let mut data: Vec<Value> = policy
         .models
@@ -313,7 +391,9 @@ pub(super) async fn models(
         })
         .collect();
     for route in policy.routes.values() {
-        if route.chain().any(&allowed) || tier.on_route_not_allowed == crate::config::RouteAction::Degrade {
+        if route.chain().any(&allowed)
+            || tier.on_route_not_allowed == crate::config::RouteAction::Degrade
+        {
             data.push(json!({"id": format!("hearth/{}", route.task), "object": "model", "created": 0, "owned_by": "hearth"}));
         }
     }

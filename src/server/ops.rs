@@ -40,7 +40,9 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
     }
     for route in policy.routes.values() {
         let ok = route.chain().filter_map(|a| policy.models.get(a)).any(|m| {
-            h.providers().get(&m.provider).is_some_and(|p| p.is_usable())
+            h.providers()
+                .get(&m.provider)
+                .is_some_and(|p| p.is_usable())
                 && h.breakers().view(&m.provider).state != BreakerState::Open
         });
         if !ok {
@@ -88,17 +90,29 @@ fn parse_time(s: &str) -> Result<i64, Error> {
     }
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| Error::bad_request("invalid_request", "since/until must be RFC 3339 or unix milliseconds"))
+        .map_err(|_| {
+            Error::bad_request(
+                "invalid_request",
+                "since/until must be RFC 3339 or unix milliseconds",
+            )
+        })
 }
 
 /// Which workspace's events the caller may read: its own; an admin any (or all); in the
 /// open demo without a key, the named one or (as the lab calls it) all of them.
-fn audit_scope(state: &AppState, headers: &HeaderMap, tenant: Option<&str>) -> Result<Option<String>, Error> {
+fn audit_scope(
+    state: &AppState,
+    headers: &HeaderMap,
+    tenant: Option<&str>,
+) -> Result<Option<String>, Error> {
     match auth::key_principal(state, headers)? {
         Some(p) if p.role == Role::Admin => Ok(tenant.map(str::to_owned)),
         Some(p) => {
             if tenant.is_some_and(|t| t != p.workspace.as_str()) {
-                return Err(Error::forbidden("forbidden", "tenant_id does not match the key's workspace"));
+                return Err(Error::forbidden(
+                    "forbidden",
+                    "tenant_id does not match the key's workspace",
+                ));
             }
             Ok(Some(p.workspace.as_str().to_owned()))
         }
@@ -114,13 +128,24 @@ pub(super) async fn audit(
     params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let fail = |e| ApiError::new(e, &trace);
-    let Query(q) = params.map_err(|e| fail(Error::bad_request("invalid_request", e.body_text())))?;
+    let Query(q) =
+        params.map_err(|e| fail(Error::bad_request("invalid_request", e.body_text())))?;
     let tenant_id = audit_scope(&state, &headers, q.tenant_id.as_deref()).map_err(fail)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let query = AuditQuery {
         tenant_id,
-        since_ms: q.since.as_deref().map(parse_time).transpose().map_err(fail)?,
-        until_ms: q.until.as_deref().map(parse_time).transpose().map_err(fail)?,
+        since_ms: q
+            .since
+            .as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(fail)?,
+        until_ms: q
+            .until
+            .as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(fail)?,
         task: q.task,
         model: q.model,
         status: q.status,
@@ -132,6 +157,10 @@ pub(super) async fn audit(
         .store()
         .with(|c| store::audit::query(c, &query))
         .map_err(fail)?;
-    let next = (events.len() == limit as usize).then(|| events.last().map(|e| e.id)).flatten();
-    Ok(Json(serde_json::json!({"events": events, "next_cursor": next})))
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(
+        serde_json::json!({"events": events, "next_cursor": next}),
+    ))
 }

@@ -27,7 +27,12 @@ pub struct CacheRow {
 }
 
 /// An unexpired entry of this workspace with this key.
-pub fn get(c: &Connection, workspace: &str, key_hash: &str, now_ms: i64) -> Result<Option<CacheRow>> {
+pub fn get(
+    c: &Connection,
+    workspace: &str,
+    key_hash: &str,
+    now_ms: i64,
+) -> Result<Option<CacheRow>> {
     Ok(c.prepare_cached(
         "SELECT key_hash, workspace_id, provider, model, response, cost_usd, created_at_ms, expires_at_ms \
          FROM cache_entries WHERE key_hash = ?1 AND workspace_id = ?2 AND expires_at_ms > ?3",
@@ -68,10 +73,16 @@ pub fn put(tx: &Transaction<'_>, e: &CacheRow) -> Result<()> {
 
 /// Drops every entry of a workspace; returns how many.
 pub fn purge_workspace(c: &Connection, workspace: &str) -> Result<usize> {
-    Ok(c.execute("DELETE FROM cache_entries WHERE workspace_id = ?1", [workspace])?)
+    Ok(c.execute(
+        "DELETE FROM cache_entries WHERE workspace_id = ?1",
+        [workspace],
+    )?)
 }
 
 /// Drops expired entries; returns how many.
 pub fn purge_expired(c: &Connection, now_ms: i64) -> Result<usize> {
-    Ok(c.execute("DELETE FROM cache_entries WHERE expires_at_ms <= ?1", [now_ms])?)
+    Ok(c.execute(
+        "DELETE FROM cache_entries WHERE expires_at_ms <= ?1",
+        [now_ms],
+    )?)
 }

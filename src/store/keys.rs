@@ -29,7 +29,14 @@ pub fn insert(c: &Connection, id: &str, hash: &str, p: &Principal) -> Result<()>
     c.execute(
         "INSERT INTO api_keys (id, key_hash, workspace_id, user_id, role, created_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, hash, p.workspace.as_str(), p.user.as_str(), p.role.as_str(), now_ms()],
+        params![
+            id,
+            hash,
+            p.workspace.as_str(),
+            p.user.as_str(),
+            p.role.as_str(),
+            now_ms()
+        ],
     )?;
     Ok(())
 }

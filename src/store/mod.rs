@@ -42,7 +42,10 @@ impl Store {
     /// Opens (creating if needed) `hearth.db` in `data_dir` and applies the schema.
     pub fn open(data_dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Config(format!("cannot create data dir {}: {e}", data_dir.display()))
+            Error::Config(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join("hearth.db");
         let conn = connect(&path)?;

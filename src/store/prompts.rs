@@ -16,9 +16,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PromptVersion> {
         let s: String = r.get(i)?;
         Ok(serde_json::from_str(&s).unwrap_or(serde_json::Value::Null))
     };
-    let strings = |v: serde_json::Value| -> Vec<String> {
-        serde_json::from_value(v).unwrap_or_default()
-    };
+    let strings =
+        |v: serde_json::Value| -> Vec<String> { serde_json::from_value(v).unwrap_or_default() };
     let format: String = r.get(8)?;
     let status: String = r.get(11)?;
     Ok(PromptVersion {
@@ -70,7 +69,10 @@ pub fn insert(c: &Connection, p: &PromptVersion) -> Result<()> {
     if n == 0 {
         return Err(Error::unprocessable(
             "prompt_exists",
-            format!("{} {} already exists; versions are immutable, create a new one", p.prompt_id, p.version),
+            format!(
+                "{} {} already exists; versions are immutable, create a new one",
+                p.prompt_id, p.version
+            ),
         ));
     }
     log(c, &p.scope, &p.prompt_id, &p.version, "create")

@@ -30,7 +30,9 @@ const COLUMNS: &str = "id, tier, data_policy, daily_budget_usd, daily_token_limi
 /// One workspace.
 pub fn get(c: &Connection, id: &WorkspaceId) -> Result<Option<Workspace>> {
     let sql = format!("SELECT {COLUMNS} FROM workspaces WHERE id = ?1");
-    Ok(c.query_row(&sql, [id.as_str()], from_row).optional()?.map(|(_, w)| w))
+    Ok(c.query_row(&sql, [id.as_str()], from_row)
+        .optional()?
+        .map(|(_, w)| w))
 }
 
 /// Every workspace, by id.
@@ -38,7 +40,11 @@ pub fn list(c: &Connection) -> Result<Vec<Workspace>> {
     let sql = format!("SELECT {COLUMNS} FROM workspaces ORDER BY id");
     let mut stmt = c.prepare(&sql)?;
     let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().map(|(_, w)| w).collect())
+    Ok(rows
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .map(|(_, w)| w)
+        .collect())
 }
 
 /// Creates a workspace; fails with `workspace_exists` when the id is taken.
@@ -70,9 +76,9 @@ pub fn insert(c: &Connection, ws: &Workspace) -> Result<()> {
     Ok(())
 }
 
-/// Writes a workspace's settings back.
+/// Writes a workspace's settings back; `not_found` when it does not exist.
 pub fn update(c: &Connection, ws: &Workspace) -> Result<()> {
-    c.execute(
+    let n = c.execute(
         "UPDATE workspaces SET tier = ?2, data_policy = ?3, daily_budget_usd = ?4, daily_token_limit = ?5, \
          rpm = ?6, user_rpm = ?7, max_concurrency = ?8, cache_enabled = ?9, budget_alert_share = ?10 \
          WHERE id = ?1",
@@ -89,5 +95,8 @@ pub fn update(c: &Connection, ws: &Workspace) -> Result<()> {
             ws.budget_alert_share
         ],
     )?;
+    if n == 0 {
+        return Err(Error::NotFound(format!("no workspace `{}`", ws.id)));
+    }
     Ok(())
 }

@@ -84,7 +84,9 @@ impl Writer {
         }
         match heard.await {
             Ok(true) => Ok(()),
-            _ => Err(Error::Storage("the audit event could not be committed".into())),
+            _ => Err(Error::Storage(
+                "the audit event could not be committed".into(),
+            )),
         }
     }
 }

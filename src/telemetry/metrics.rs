@@ -38,13 +38,23 @@ pub struct Metrics {
     pub breaker_state: GaugeVec,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
+fn counter(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(c.clone()))?;
     Ok(c)
 }
 
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, prometheus::Error> {
+fn gauge(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<GaugeVec, prometheus::Error> {
     let g = GaugeVec::new(Opts::new(name, help), labels)?;
     r.register(Box::new(g.clone()))?;
     Ok(g)
@@ -55,8 +65,13 @@ impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let r = Registry::new();
         let latency_ms = HistogramVec::new(
-            HistogramOpts::new("llm_latency_ms", "End-to-end request latency in milliseconds").buckets(vec![
-                1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+            HistogramOpts::new(
+                "llm_latency_ms",
+                "End-to-end request latency in milliseconds",
+            )
+            .buckets(vec![
+                1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+                10000.0,
             ]),
             &["task", "provider", "model"],
         )?;
@@ -67,8 +82,8 @@ impl Metrics {
                 "Gateway time per request, excluding time waiting on providers",
             )
             .buckets(vec![
-                0.000_025, 0.000_05, 0.000_1, 0.000_2, 0.000_3, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025,
-                0.1,
+                0.000_025, 0.000_05, 0.000_1, 0.000_2, 0.000_3, 0.000_5, 0.001, 0.002, 0.005, 0.01,
+                0.025, 0.1,
             ]),
         )?;
         r.register(Box::new(overhead_seconds.clone()))?;
@@ -78,18 +93,78 @@ impl Metrics {
         )?;
         r.register(Box::new(cost_usd.clone()))?;
         Ok(Metrics {
-            requests: counter(&r, "llm_requests_total", "Requests by outcome", &["tenant_tier", "task", "provider", "model", "status"])?,
-            provider_errors: counter(&r, "llm_provider_errors_total", "Provider call errors", &["provider", "error_type"])?,
-            retries: counter(&r, "llm_retries_total", "Provider retries", &["provider", "task"])?,
-            fallbacks: counter(&r, "llm_fallbacks_total", "Fallbacks to another model", &["task", "from_model", "to_model"])?,
-            cache_hits: counter(&r, "llm_cache_hits_total", "Cache hits", &["task", "cache_type"])?,
-            input_tokens: counter(&r, "llm_input_tokens_total", "Prompt tokens", &["tenant_id", "task", "model"])?,
-            output_tokens: counter(&r, "llm_output_tokens_total", "Generated tokens", &["tenant_id", "task", "model"])?,
-            quota_rejections: counter(&r, "llm_quota_rejections_total", "Requests turned away by a limit", &["tenant_id", "reason"])?,
-            budget_spent_usd: gauge(&r, "hearth_budget_spent_usd", "USD spent today per workspace", &["tenant_id"])?,
-            budget_limit_usd: gauge(&r, "hearth_budget_limit_usd", "Daily USD budget per workspace", &["tenant_id"])?,
-            budget_alerts: counter(&r, "hearth_budget_alerts_total", "Budget alert thresholds crossed", &["tenant_id"])?,
-            breaker_state: gauge(&r, "hearth_circuit_breaker_state", "0 closed, 1 half-open, 2 open", &["provider"])?,
+            requests: counter(
+                &r,
+                "llm_requests_total",
+                "Requests by outcome",
+                &["tenant_tier", "task", "provider", "model", "status"],
+            )?,
+            provider_errors: counter(
+                &r,
+                "llm_provider_errors_total",
+                "Provider call errors",
+                &["provider", "error_type"],
+            )?,
+            retries: counter(
+                &r,
+                "llm_retries_total",
+                "Provider retries",
+                &["provider", "task"],
+            )?,
+            fallbacks: counter(
+                &r,
+                "llm_fallbacks_total",
+                "Fallbacks to another model",
+                &["task", "from_model", "to_model"],
+            )?,
+            cache_hits: counter(
+                &r,
+                "llm_cache_hits_total",
+                "Cache hits",
+                &["task", "cache_type"],
+            )?,
+            input_tokens: counter(
+                &r,
+                "llm_input_tokens_total",
+                "Prompt tokens",
+                &["tenant_id", "task", "model"],
+            )?,
+            output_tokens: counter(
+                &r,
+                "llm_output_tokens_total",
+                "Generated tokens",
+                &["tenant_id", "task", "model"],
+            )?,
+            quota_rejections: counter(
+                &r,
+                "llm_quota_rejections_total",
+                "Requests turned away by a limit",
+                &["tenant_id", "reason"],
+            )?,
+            budget_spent_usd: gauge(
+                &r,
+                "hearth_budget_spent_usd",
+                "USD spent today per workspace",
+                &["tenant_id"],
+            )?,
+            budget_limit_usd: gauge(
+                &r,
+                "hearth_budget_limit_usd",
+                "Daily USD budget per workspace",
+                &["tenant_id"],
+            )?,
+            budget_alerts: counter(
+                &r,
+                "hearth_budget_alerts_total",
+                "Budget alert thresholds crossed",
+                &["tenant_id"],
+            )?,
+            breaker_state: gauge(
+                &r,
+                "hearth_circuit_breaker_state",
+                "0 closed, 1 half-open, 2 open",
+                &["provider"],
+            )?,
             latency_ms,
             overhead_seconds,
             cost_usd,
@@ -100,7 +175,10 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
-        if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .is_err()
+        {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()

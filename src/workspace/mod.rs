@@ -4,8 +4,8 @@ mod ids;
 pub mod keys;
 mod settings;
 
-pub use ids::{UserId, WorkspaceId};
 pub(crate) use ids::valid_name;
+pub use ids::{UserId, WorkspaceId};
 pub use settings::{DataPolicy, Workspace, WorkspacePatch};
 
 /// What a key may do beyond calling models in its own workspace.
