@@ -46,6 +46,12 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body is not JSON by its declared content type.
+    #[error("the body must be application/json")]
+    UnsupportedMediaType,
+    /// The endpoint exists but not for this HTTP method.
+    #[error("this endpoint does not accept that method")]
+    MethodNotAllowed,
     /// No key, or a key Hearth does not know.
     #[error("missing or unknown API key")]
     Unauthorized,
@@ -88,6 +94,8 @@ impl Error {
             | Error::Forbidden { code, .. } => code,
             Error::Unauthorized => "unauthorized",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::UnsupportedMediaType => "unsupported_media_type",
+            Error::MethodNotAllowed => "method_not_allowed",
             Error::NotFound(_) => "not_found",
             Error::LimitExceeded { kind, .. } => kind.code(),
             Error::ProvidersUnavailable { .. } => "providers_unavailable",

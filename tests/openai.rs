@@ -18,21 +18,40 @@ fn body(content: &str, stream: bool) -> Value {
 
 /// Splits an SSE body into its `data:` payloads, checking the framing on the way.
 fn sse_payloads(text: &str) -> Vec<String> {
-    assert!(text.ends_with("\n\n"), "every event ends with a blank line: {text:?}");
+    assert!(
+        text.ends_with("\n\n"),
+        "every event ends with a blank line: {text:?}"
+    );
     text.trim_end_matches("\n\n")
         .split("\n\n")
         .map(|event| {
-            let payload = event.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data event: {event:?}"));
+            let payload = event
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data event: {event:?}"));
             assert!(!payload.contains('\n'), "one line per event");
             payload.to_owned()
         })
         .collect()
 }
 
-async fn stream_text(s: &Server, key: &str, req: &Value) -> (reqwest::header::HeaderMap, Vec<String>) {
-    let resp = s.http.post(s.url("/v1/chat/completions")).bearer_auth(key).json(req).send().await.unwrap();
+async fn stream_text(
+    s: &Server,
+    key: &str,
+    req: &Value,
+) -> (reqwest::header::HeaderMap, Vec<String>) {
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(req)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     let headers = resp.headers().clone();
     (headers, sse_payloads(&resp.text().await.unwrap()))
 }
@@ -42,7 +61,11 @@ fn content_of(payloads: &[String]) -> String {
         .iter()
         .filter(|p| *p != "[DONE]")
         .filter_map(|p| serde_json::from_str::<Value>(p).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -50,23 +73,57 @@ fn content_of(payloads: &[String]) -> String {
 async fn a_whole_completion_has_the_openai_shape_usage_and_hearth_headers_and_repeats_from_cache() {
     let s = Server::demo();
     let key = create_key(&s.dir, "tenant_pro", "user");
-    let (status, headers, v) = s.post("/v1/chat/completions", Some(&key), &body("refund twice", false)).await;
+    let (status, headers, v) = s
+        .post(
+            "/v1/chat/completions",
+            Some(&key),
+            &body("refund twice", false),
+        )
+        .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["object"], "chat.completion");
     assert_eq!(v["model"], "mock-fast/fast-extract-v1");
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
-    assert!(!v["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
+    assert!(!v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .is_empty());
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     let u = &v["usage"];
-    assert_eq!(u["total_tokens"].as_u64(), Some(u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()));
+    assert_eq!(
+        u["total_tokens"].as_u64(),
+        Some(u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap())
+    );
     assert_eq!(headers["x-hearth-provider"], "mock-fast");
     assert_eq!(headers["x-hearth-cache"], "miss");
-    assert!(headers["x-hearth-cost-usd"].to_str().unwrap().parse::<f64>().unwrap() > 0.0);
-    assert_eq!(v["id"], format!("chatcmpl-{}", headers["x-hearth-trace-id"].to_str().unwrap()));
+    assert!(
+        headers["x-hearth-cost-usd"]
+            .to_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        v["id"],
+        format!(
+            "chatcmpl-{}",
+            headers["x-hearth-trace-id"].to_str().unwrap()
+        )
+    );
 
-    let (_, again, v2) = s.post("/v1/chat/completions", Some(&key), &body("refund twice", false)).await;
+    let (_, again, v2) = s
+        .post(
+            "/v1/chat/completions",
+            Some(&key),
+            &body("refund twice", false),
+        )
+        .await;
     assert_eq!(again["x-hearth-cache"], "hit");
-    assert_eq!(v2["choices"][0]["message"]["content"], v["choices"][0]["message"]["content"]);
+    assert_eq!(
+        v2["choices"][0]["message"]["content"],
+        v["choices"][0]["message"]["content"]
+    );
 }
 
 #[tokio::test]
@@ -78,7 +135,14 @@ async fn sampling_requests_are_not_cached_unless_the_caller_opts_in() {
     s.post("/v1/chat/completions", Some(&key), &warm).await;
     let (_, h, _) = s.post("/v1/chat/completions", Some(&key), &warm).await;
     assert_eq!(h["x-hearth-cache"], "miss");
-    let opt_in = |b: &Value| s.http.post(s.url("/v1/chat/completions")).bearer_auth(&key).header("x-hearth-cache", "use").json(b).send();
+    let opt_in = |b: &Value| {
+        s.http
+            .post(s.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .header("x-hearth-cache", "use")
+            .json(b)
+            .send()
+    };
     opt_in(&warm).await.unwrap();
     let r = opt_in(&warm).await.unwrap();
     assert_eq!(r.headers()["x-hearth-cache"], "hit");
@@ -88,15 +152,32 @@ async fn sampling_requests_are_not_cached_unless_the_caller_opts_in() {
 async fn a_stream_is_framed_exactly_and_matches_the_whole_answer_with_usage_in_the_last_chunk() {
     let s = Server::demo();
     let key = create_key(&s.dir, "tenant_pro", "user");
-    let (_, _, whole) = s.post("/v1/chat/completions", Some(&key), &body("stream me", false)).await;
+    let (_, _, whole) = s
+        .post(
+            "/v1/chat/completions",
+            Some(&key),
+            &body("stream me", false),
+        )
+        .await;
     let mut req = body("stream me", true);
     req["stream_options"] = json!({"include_usage": true});
     // Bypass the cache so the provider really streams.
-    let resp = s.http.post(s.url("/v1/chat/completions")).bearer_auth(&key).header("x-hearth-cache", "bypass").json(&req).send().await.unwrap();
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("x-hearth-cache", "bypass")
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["x-hearth-provider"], "mock-fast");
     let payloads = sse_payloads(&resp.text().await.unwrap());
     assert_eq!(payloads.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = payloads[..payloads.len() - 1].iter().map(|p| serde_json::from_str(p).unwrap()).collect();
+    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
     assert!(chunks.len() > 3, "streamed in pieces: {payloads:?}");
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     for c in &chunks {
@@ -108,19 +189,32 @@ async fn a_stream_is_framed_exactly_and_matches_the_whole_answer_with_usage_in_t
     assert_eq!(usage_chunk["usage"], whole["usage"]);
     let finish = &chunks[chunks.len() - 2];
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
-    assert!(chunks[..chunks.len() - 1].iter().all(|c| c["usage"].is_null()));
-    assert_eq!(content_of(&payloads), whole["choices"][0]["message"]["content"].as_str().unwrap());
+    assert!(chunks[..chunks.len() - 1]
+        .iter()
+        .all(|c| c["usage"].is_null()));
+    assert_eq!(
+        content_of(&payloads),
+        whole["choices"][0]["message"]["content"].as_str().unwrap()
+    );
 }
 
 #[tokio::test]
 async fn a_stream_whose_provider_fails_before_the_first_token_falls_back_cleanly() {
     let s = Server::demo();
     let key = create_key(&s.dir, "tenant_pro", "user");
-    s.post("/debug/provider/mock-fast/fail", None, &json!({"fail": true})).await;
+    s.post(
+        "/debug/provider/mock-fast/fail",
+        None,
+        &json!({"fail": true}),
+    )
+    .await;
     let (headers, payloads) = stream_text(&s, &key, &body("fallback stream", true)).await;
     assert_eq!(headers["x-hearth-provider"], "mock-balanced");
     assert_eq!(payloads.last().unwrap(), "[DONE]");
-    assert!(!payloads.iter().any(|p| p.contains("\"error\"")), "{payloads:?}");
+    assert!(
+        !payloads.iter().any(|p| p.contains("\"error\"")),
+        "{payloads:?}"
+    );
     assert!(!content_of(&payloads).is_empty());
     let last: Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
     assert_eq!(last["hearth"]["fallback_used"], true);
@@ -131,13 +225,26 @@ async fn a_stream_whose_provider_fails_before_the_first_token_falls_back_cleanly
 async fn a_stream_that_breaks_after_content_ends_with_an_error_event_never_a_clean_end() {
     let s = Server::demo();
     let key = create_key(&s.dir, "tenant_pro", "user");
-    s.post("/debug/provider/mock-fast/fail", None, &json!({"mode": "break_mid_stream"})).await;
+    s.post(
+        "/debug/provider/mock-fast/fail",
+        None,
+        &json!({"mode": "break_mid_stream"}),
+    )
+    .await;
     let (_, payloads) = stream_text(&s, &key, &body("break me", true)).await;
     assert_eq!(payloads.last().unwrap(), "[DONE]");
     let err: Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
-    assert_eq!(err["error"]["code"], "providers_unavailable", "{payloads:?}");
-    assert!(!content_of(&payloads).is_empty(), "content was sent before the break");
-    assert!(!payloads.iter().any(|p| p.contains("\"finish_reason\":\"stop\"")));
+    assert_eq!(
+        err["error"]["code"], "providers_unavailable",
+        "{payloads:?}"
+    );
+    assert!(
+        !content_of(&payloads).is_empty(),
+        "content was sent before the break"
+    );
+    assert!(!payloads
+        .iter()
+        .any(|p| p.contains("\"finish_reason\":\"stop\"")));
     let admin = create_key(&s.dir, "tenant_pro", "admin");
     let (_, audit) = s.get_json("/audit?limit=1", Some(&admin)).await;
     assert_eq!(audit["events"][0]["status"], "error");
@@ -147,14 +254,25 @@ async fn a_stream_that_breaks_after_content_ends_with_an_error_event_never_a_cle
 async fn a_client_that_goes_away_cancels_the_call_and_leaves_a_cancelled_event() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("slow.toml");
-    let policy = include_str!("../src/config/demo.toml").replace("latency_ms = 40", "latency_ms = 3000");
+    let policy =
+        include_str!("../src/config/demo.toml").replace("latency_ms = 40", "latency_ms = 3000");
     std::fs::write(&cfg, policy).unwrap();
     let data = dir.path().join("data");
     let s = Server::start_in(&data, &["--demo", "--config", cfg.to_str().unwrap()]);
     let key = create_key(&s.dir, "tenant_pro", "user");
-    let resp = s.http.post(s.url("/v1/chat/completions")).bearer_auth(&key).json(&body("slow one", true)).send().await.unwrap();
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&body("slow one", true))
+        .send()
+        .await
+        .unwrap();
     let mut stream = resp.bytes_stream();
-    let first = futures::StreamExt::next(&mut stream).await.unwrap().unwrap();
+    let first = futures::StreamExt::next(&mut stream)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(String::from_utf8_lossy(&first).contains("chat.completion.chunk"));
     drop(stream);
     let admin = create_key(&s.dir, "tenant_pro", "admin");
@@ -176,13 +294,23 @@ async fn models_lists_what_the_workspace_may_call_and_keys_are_required() {
     let free = create_key(&s.dir, "tenant_free", "user");
     let (status, v) = s.get_json("/v1/models", Some(&free)).await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"mock-fast/fast-extract-v1") && ids.contains(&"hearth/extract"), "{ids:?}");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"mock-fast/fast-extract-v1") && ids.contains(&"hearth/extract"),
+        "{ids:?}"
+    );
     assert!(!ids.contains(&"mock-strong/strong-reason-v1"), "{ids:?}");
     let (status, v) = s.get_json("/v1/models", None).await;
     assert_eq!(status, 401);
     assert_eq!(v["error"]["code"], "unauthorized");
-    let (status, _, v) = s.post("/v1/chat/completions", Some("hk_wrong"), &body("x", false)).await;
+    let (status, _, v) = s
+        .post("/v1/chat/completions", Some("hk_wrong"), &body("x", false))
+        .await;
     assert_eq!(status, 401);
     assert_eq!(v["error"]["type"], "authentication_error");
 }

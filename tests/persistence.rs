@@ -36,9 +36,16 @@ async fn all_audit_events(s: &Server, key: &str) -> Vec<Value> {
 
 /// The sum of `requests` in a workspace's usage rows.
 async fn usage_requests(s: &Server, admin: &str, ws: &str) -> u64 {
-    let (status, v) = s.get_json(&format!("/admin/usage?workspace={ws}"), Some(admin)).await;
+    let (status, v) = s
+        .get_json(&format!("/admin/usage?workspace={ws}"), Some(admin))
+        .await;
     assert_eq!(status, 200, "{v}");
-    v["usage"].as_array().unwrap().iter().map(|r| r["requests"].as_u64().unwrap()).sum()
+    v["usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requests"].as_u64().unwrap())
+        .sum()
 }
 
 #[tokio::test]
@@ -61,25 +68,38 @@ async fn keys_prompts_usage_spend_audit_and_cache_survive_a_restart() {
     assert_eq!(first["cache_hit"], false);
     assert_eq!(first["prompt_version"], "v2");
     let trace_id = first["trace_id"].as_str().unwrap().to_owned();
-    let (_, before) = s.get_json("/admin/workspaces/tenant_pro", Some(&admin)).await;
+    let (_, before) = s
+        .get_json("/admin/workspaces/tenant_pro", Some(&admin))
+        .await;
     let spent_before = before["today"]["spent_usd"].as_f64().unwrap();
     assert!(spent_before > 0.0, "{before}");
-    let (_, usage_before) = s.get_json("/admin/usage?workspace=tenant_pro", Some(&admin)).await;
+    let (_, usage_before) = s
+        .get_json("/admin/usage?workspace=tenant_pro", Some(&admin))
+        .await;
 
     s.kill();
     let s = Server::start_in(tmp.path(), &["--demo"]);
 
-    let (status, v) = s.get_json("/admin/prompts/kept?workspace=tenant_pro", Some(&admin)).await;
+    let (status, v) = s
+        .get_json("/admin/prompts/kept?workspace=tenant_pro", Some(&admin))
+        .await;
     assert_eq!(status, 200, "the admin key and the prompt survive: {v}");
     let versions = v["versions"].as_array().unwrap();
     assert_eq!(versions.len(), 1, "{v}");
     assert_eq!(versions[0]["status"], "stable");
-    assert_eq!(versions[0]["template"], "Answer about {{ product }} briefly.");
+    assert_eq!(
+        versions[0]["template"],
+        "Answer about {{ product }} briefly."
+    );
     assert_eq!(versions[0]["changelog"], "survives restarts");
 
-    let (_, usage_after) = s.get_json("/admin/usage?workspace=tenant_pro", Some(&admin)).await;
+    let (_, usage_after) = s
+        .get_json("/admin/usage?workspace=tenant_pro", Some(&admin))
+        .await;
     assert_eq!(usage_after, usage_before);
-    let (_, after) = s.get_json("/admin/workspaces/tenant_pro", Some(&admin)).await;
+    let (_, after) = s
+        .get_json("/admin/workspaces/tenant_pro", Some(&admin))
+        .await;
     assert_eq!(after["today"]["spent_usd"].as_f64().unwrap(), spent_before);
 
     let (status, v) = s.get_json("/audit", Some(&user)).await;
@@ -131,9 +151,17 @@ async fn the_budget_ledger_resumes_from_the_stored_spend_after_a_restart() {
         assert_eq!(status, 200, "{v}");
         served += 1;
     }
-    assert!(served <= 4, "the spend before the restart still counts: {served} served");
-    let (_, w) = s.get_json("/admin/workspaces/tenant_free", Some(&admin)).await;
-    assert!(w["today"]["spent_usd"].as_f64().unwrap() <= budget + 1e-9, "{w}");
+    assert!(
+        served <= 4,
+        "the spend before the restart still counts: {served} served"
+    );
+    let (_, w) = s
+        .get_json("/admin/workspaces/tenant_free", Some(&admin))
+        .await;
+    assert!(
+        w["today"]["spent_usd"].as_f64().unwrap() <= budget + 1e-9,
+        "{w}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -192,9 +220,16 @@ async fn a_crash_under_load_loses_no_audit_event_whose_response_was_sent() {
     let errors = load.await.unwrap();
     let answered = answered.lock().unwrap().clone();
     assert!(answered.len() >= KILL_AFTER, "{} answered", answered.len());
-    assert!(errors > 0 && answered.len() < TOTAL, "the crash happened mid-load: {} answered, {errors} failed", answered.len());
+    assert!(
+        errors > 0 && answered.len() < TOTAL,
+        "the crash happened mid-load: {} answered, {errors} failed",
+        answered.len()
+    );
 
-    eprintln!("{} answered before the crash, {errors} cut off", answered.len());
+    eprintln!(
+        "{} answered before the crash, {errors} cut off",
+        answered.len()
+    );
     let s = Server::start_in(tmp.path(), &["--demo"]);
     let events = all_audit_events(&s, &admin).await;
     let stored: HashSet<&str> = events
@@ -202,10 +237,22 @@ async fn a_crash_under_load_loses_no_audit_event_whose_response_was_sent() {
         .filter(|e| e["event_type"] == "llm_request_completed")
         .map(|e| e["trace_id"].as_str().unwrap())
         .collect();
-    let lost: Vec<&String> = answered.iter().filter(|t| !stored.contains(t.as_str())).collect();
-    assert!(lost.is_empty(), "{} of {} answered requests have no audit event: {lost:?}", lost.len(), answered.len());
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|t| !stored.contains(t.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered requests have no audit event: {lost:?}",
+        lost.len(),
+        answered.len()
+    );
     assert_eq!(
-        events.iter().map(|e| e["id"].as_i64().unwrap()).collect::<HashSet<_>>().len(),
+        events
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect::<HashSet<_>>()
+            .len(),
         events.len(),
         "pages do not overlap"
     );
@@ -213,12 +260,23 @@ async fn a_crash_under_load_loses_no_audit_event_whose_response_was_sent() {
     // Usage is written in the audit event's transaction: the two agree after the crash.
     let completed = events
         .iter()
-        .filter(|e| e["event_type"] == "llm_request_completed" && e["tenant_id"] == "tenant_enterprise")
+        .filter(|e| {
+            e["event_type"] == "llm_request_completed" && e["tenant_id"] == "tenant_enterprise"
+        })
         .count() as u64;
-    assert_eq!(usage_requests(&s, &admin, "tenant_enterprise").await, completed);
+    assert_eq!(
+        usage_requests(&s, &admin, "tenant_enterprise").await,
+        completed
+    );
 
     // And the restarted server serves.
     let key = create_key(&s.dir, "tenant_enterprise", "user");
-    let (status, _, v) = s.post("/chat", Some(&key), &json!({"task": "extract", "message": "after the crash"})).await;
+    let (status, _, v) = s
+        .post(
+            "/chat",
+            Some(&key),
+            &json!({"task": "extract", "message": "after the crash"}),
+        )
+        .await;
     assert_eq!(status, 200, "{v}");
 }

@@ -28,15 +28,25 @@ pub enum AuditCommand {
         #[arg(long)]
         follow: bool,
     },
+    /// Deletes events older than N days as one logged retention run (the only way
+    /// events ever leave the append-only log).
+    Purge {
+        /// Age in days of the oldest events kept.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        older_than_days: u32,
+    },
 }
 
 /// Runs an `audit` command.
 pub async fn run(hearth: &Hearth, cmd: AuditCommand) -> Result<(), CliError> {
-    let AuditCommand::Tail {
-        workspace,
-        limit,
-        follow,
-    } = cmd;
+    let (workspace, limit, follow) = match cmd {
+        AuditCommand::Tail {
+            workspace,
+            limit,
+            follow,
+        } => (workspace, limit, follow),
+        AuditCommand::Purge { older_than_days } => return purge(hearth, older_than_days),
+    };
     let tenant = workspace
         .map(|w| WorkspaceId::parse(&w).map(|id| id.as_str().to_owned()))
         .transpose()?;
@@ -96,5 +106,15 @@ fn print_oldest_first(newest_first: Vec<AuditEvent>) -> Result<(), CliError> {
     for e in newest_first.iter().rev() {
         output::json_line(e)?;
     }
+    Ok(())
+}
+
+/// One logged retention run.
+fn purge(hearth: &Hearth, days: u32) -> Result<(), CliError> {
+    let before = store::now_ms() - i64::from(days) * 86_400_000;
+    let n = hearth
+        .store()
+        .with(|c| store::audit::purge_before(c, before))?;
+    output::line(&format!("purged {n} audit events older than {days} days"))?;
     Ok(())
 }

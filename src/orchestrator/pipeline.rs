@@ -311,7 +311,7 @@ impl Hearth {
             .sum();
         let worst_output = u64::from(request.max_output_tokens);
         let limits = Limits {
-            budget_usd: p.ws.daily_budget_usd.unwrap_or(p.tier.daily_budget_usd),
+            budget_usd: budget_of(p),
             token_limit: p.ws.daily_token_limit,
             alert_share: p.ws.budget_alert_share,
         };
@@ -517,10 +517,15 @@ impl Hearth {
             if s.alert_crossed {
                 alert = Some(self.alert(p, s.spent_usd));
             }
+            let ws = p.ws.id.as_str();
             self.metrics
                 .budget_spent_usd
-                .with_label_values(&[p.ws.id.as_str()])
+                .with_label_values(&[ws])
                 .set(s.spent_usd);
+            self.metrics
+                .budget_limit_usd
+                .with_label_values(&[ws])
+                .set(budget_of(p));
             if let Some(key) = &call.key {
                 let answer = CachedAnswer {
                     response: response.clone(),
@@ -613,7 +618,7 @@ impl Hearth {
             day: p.day.clone(),
             share: p.ws.budget_alert_share,
             spent_usd: spent,
-            budget_usd: p.ws.daily_budget_usd.unwrap_or(p.tier.daily_budget_usd),
+            budget_usd: budget_of(p),
             at_ms: now_ms(),
         }
     }
@@ -708,6 +713,11 @@ pub(super) struct Served<'a> {
     pub first_choice: bool,
     /// `Some(cost it saved)` when the cache answered.
     pub cached: Option<f64>,
+}
+
+/// The workspace's daily budget: its own, else its tier's.
+fn budget_of(p: &Prepared) -> f64 {
+    p.ws.daily_budget_usd.unwrap_or(p.tier.daily_budget_usd)
 }
 
 fn req_task(trace: &Trace) -> String {

@@ -90,10 +90,18 @@ fn output_tokens(req: &ProviderRequest, tokens: &[String]) -> u64 {
     }
 }
 
+/// Sleeps, except for a zero latency: a zero sleep still waits for the timer's next tick
+/// (about a millisecond), which would swamp the benchmark's zero-latency provider.
+async fn pause(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
 #[async_trait::async_trait]
 impl Provider for MockProvider {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
-        tokio::time::sleep(self.latency).await;
+        pause(self.latency).await;
         let (tokens, finish_reason) = answer_tokens(req);
         Ok(ProviderResponse {
             usage: Usage {
@@ -120,7 +128,7 @@ impl Provider for MockProvider {
                 finish_reason,
             }));
         let stream = futures::stream::iter(deltas).then(move |d| async move {
-            tokio::time::sleep(step).await;
+            pause(step).await;
             Ok(d)
         });
         Ok(Box::pin(stream))

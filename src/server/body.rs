@@ -26,10 +26,7 @@ pub fn json<T: DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/json") || v.contains("+json"));
     if !is_json {
-        return Err(Error::bad_request(
-            "invalid_request",
-            "the body must be application/json",
-        ));
+        return Err(Error::UnsupportedMediaType);
     }
     serde_json::from_slice(&bytes).map_err(|e| {
         let code = if e.is_data() {
@@ -41,18 +38,23 @@ pub fn json<T: DeserializeOwned>(
     })
 }
 
-/// serde's message with quoted values blanked, so no caller text is echoed.
+/// serde's message without the offending value, so no caller text is echoed: for a wrong
+/// type or value only what was expected is kept (serde's own suffix is the last
+/// ", expected"), with the place.
 fn describe(e: &serde_json::Error) -> String {
+    if !e.is_data() {
+        return format!("malformed JSON at line {} column {}", e.line(), e.column());
+    }
     let text = e.to_string();
-    let blanked: String = text
-        .split('"')
-        .enumerate()
-        .map(|(i, part)| if i % 2 == 1 { "\"…\"" } else { part })
-        .collect();
-    let prefix = if e.is_data() {
-        "invalid field"
-    } else {
-        "malformed JSON"
-    };
-    format!("{prefix}: {blanked}")
+    let wrong = ["invalid type", "invalid value", "invalid length"]
+        .iter()
+        .any(|p| text.starts_with(p));
+    match text.rfind(", expected ") {
+        Some(at) if wrong => format!(
+            "invalid field: a value of the wrong type or range; expected {}",
+            &text[at + ", expected ".len()..]
+        ),
+        _ if wrong => format!("invalid field at line {} column {}", e.line(), e.column()),
+        _ => format!("invalid field: {text}"),
+    }
 }

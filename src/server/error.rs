@@ -33,6 +33,8 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
         Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Error::Unauthorized => StatusCode::UNAUTHORIZED,
         Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -51,7 +53,7 @@ fn error_type(status: StatusCode) -> &'static str {
         403 => "permission_error",
         404 => "not_found_error",
         429 => "rate_limit_error",
-        400 | 413 | 415 | 422 => "invalid_request_error",
+        400 | 405 | 413 | 415 | 422 => "invalid_request_error",
         _ => "api_error",
     }
 }
@@ -78,6 +80,12 @@ impl IntoResponse for ApiError {
             tracing::error!(trace_id = %self.trace_id.0, detail = %detail, "storage error");
         }
         let mut resp = (status, Json(error_body(&self.error, &self.trace_id.0))).into_response();
+        // The rest of an oversized body is never read, so the connection cannot be reused:
+        // say so, or a keep-alive client sends its next request into a closed socket.
+        if matches!(self.error, Error::PayloadTooLarge { .. }) {
+            resp.headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+        }
         if let Error::LimitExceeded { retry_after, .. } = &self.error {
             let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

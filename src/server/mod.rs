@@ -64,6 +64,7 @@ pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Router {
         app = app.route("/debug/provider/{name}/fail", post(debug::provider_fault));
     }
     app.fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(trace::assign))
         .with_state(state)

@@ -23,6 +23,10 @@ pub(super) async fn not_found(Extension(trace): Extension<TraceId>) -> ApiError 
     ApiError::new(Error::NotFound("no such endpoint".into()), &trace)
 }
 
+pub(super) async fn method_not_allowed(Extension(trace): Extension<TraceId>) -> ApiError {
+    ApiError::new(Error::MethodNotAllowed, &trace)
+}
+
 /// Ready when the database answers and every route has a provider that can take calls.
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let h = &state.hearth;

@@ -151,3 +151,81 @@ pub fn rfc3339(ms: i64) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn event(trace: &str) -> AuditEvent {
+        AuditEvent {
+            id: 0,
+            timestamp: String::new(),
+            event_type: "llm_request_completed".into(),
+            trace_id: trace.into(),
+            tenant_id: "w".into(),
+            user_id_hash: "h".into(),
+            endpoint: "/chat".into(),
+            task: None,
+            prompt_id: None,
+            prompt_version: None,
+            schema_version: None,
+            provider: None,
+            model: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            estimated_cost_usd: 0.0,
+            latency_ms: 0.0,
+            cache_hit: false,
+            retry_count: 0,
+            fallback_used: false,
+            tool_names: vec![],
+            policy_decision: "allow".into(),
+            error_code: None,
+            status: EventStatus::Ok,
+        }
+    }
+
+    #[test]
+    fn the_database_refuses_to_edit_or_delete_audit_events_except_by_a_logged_purge() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .with(|c| {
+                let tx = c.transaction()?;
+                insert(&tx, &event("old"), 1_000)?;
+                insert(&tx, &event("new"), now_ms())?;
+                tx.commit()?;
+                Ok(())
+            })
+            .unwrap();
+        let edit = store.with(|c| Ok(c.execute("UPDATE audit_events SET status = 'ok'", [])?));
+        assert!(edit.is_err());
+        let delete = store.with(|c| Ok(c.execute("DELETE FROM audit_events", [])?));
+        assert!(delete.is_err());
+        assert_eq!(store.with(|c| purge_before(c, 2_000)).unwrap(), 1);
+        let left = store
+            .with(|c| {
+                query(
+                    c,
+                    &AuditQuery {
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].trace_id, "new");
+        let runs: i64 = store
+            .with(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM audit_retention_runs WHERE deleted = 1 AND active = 0",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(runs, 1, "the purge is logged");
+    }
+}

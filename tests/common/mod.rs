@@ -26,8 +26,15 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
 
 /// Creates a key with the CLI and returns it.
 pub fn create_key(data_dir: &Path, workspace: &str, role: &str) -> String {
-    let out = cli(data_dir, &["keys", "create", "--workspace", workspace, "--role", role]);
-    assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        data_dir,
+        &["keys", "create", "--workspace", workspace, "--role", role],
+    );
+    assert!(
+        out.status.success(),
+        "keys create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -98,7 +105,12 @@ impl Server {
     }
 
     /// POST JSON, return status, headers and JSON body.
-    pub async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    pub async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let mut req = self.http.post(self.url(path)).json(body);
         if let Some(k) = key {
             req = req.bearer_auth(k);

@@ -1,0 +1,88 @@
+//! What `hearth serve` does before it answers: refuse a bad policy with its line, keep
+//! `/metrics` for admins outside the demo, and open an existing install as it was.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{bin, create_key, Server};
+
+#[test]
+fn a_bad_policy_file_is_refused_at_start_with_the_line_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = include_str!("../src/config/demo.toml").replace(
+        "fallbacks = [\"fallback_balanced\"]",
+        "fallbacks = [\"fallback_balancd\"]",
+    );
+    let line = policy
+        .lines()
+        .position(|l| l.contains("fallback_balancd"))
+        .unwrap()
+        + 1;
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, policy).unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("line {line}: unknown model `fallback_balancd`")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing listened");
+}
+
+#[test]
+fn a_config_with_a_misspelt_key_is_refused_not_silently_defaulted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("typo.toml");
+    std::fs::write(
+        &cfg,
+        include_str!("../src/config/demo.toml").replace("attempt_timeout_ms", "attempt_timout_ms"),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("attempt_timout_ms"));
+}
+
+#[tokio::test]
+async fn outside_the_demo_metrics_need_an_admin_key() {
+    let s = Server::start(&[]);
+    let user = create_key(&s.dir, "default", "user");
+    let admin = create_key(&s.dir, "default", "admin");
+    assert_eq!(s.get("/metrics", Some(&user)).await.0, 403);
+    let (status, text) = s.get("/metrics", Some(&admin)).await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("# TYPE hearth_overhead_seconds histogram"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_install_has_the_default_workspace_and_answers_through_a_key() {
+    let s = Server::start(&[]);
+    let key = create_key(&s.dir, "default", "user");
+    let (status, _, v) = s
+        .post(
+            "/chat",
+            Some(&key),
+            &serde_json::json!({"message": "hello", "task": "chat"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(!v["answer"].as_str().unwrap().is_empty());
+}
