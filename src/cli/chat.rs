@@ -107,5 +107,6 @@ fn request(args: ChatArgs) -> Result<ChatRequest, CliError> {
         seed: None,
         response_format: None,
         cache: CachePreference::Auto,
+        received_at: std::time::Instant::now(),
     })
 }

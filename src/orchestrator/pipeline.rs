@@ -76,6 +76,7 @@ impl Hearth {
     ) -> Result<(Trace, Workspace)> {
         let ws = self.workspace(&req.principal.workspace)?;
         let mut t = Trace::new(
+            req.received_at,
             trace_id,
             req.endpoint,
             req.principal.workspace.as_str().to_owned(),
@@ -654,15 +655,17 @@ impl Hearth {
     ) -> Result<()> {
         let event = trace.finish(status, error_code);
         self.count(trace, status);
-        self.metrics
-            .overhead_seconds
-            .observe(trace.overhead().as_secs_f64());
         let span = tracing::debug_span!("audit.write", trace_id = %trace.trace_id);
-        tracing::Instrument::instrument(
+        let written = tracing::Instrument::instrument(
             self.writer.audit_durable(event, now_ms(), usage, alert),
             span,
         )
-        .await
+        .await;
+        // Waiting for the durable audit write is the gateway's own time, so it counts.
+        self.metrics
+            .overhead_seconds
+            .observe(trace.overhead().as_secs_f64());
+        written
     }
 
     fn count(&self, trace: &Trace, status: EventStatus) {

@@ -56,6 +56,8 @@ pub struct ChatRequest {
     pub response_format: Option<ResponseFormat>,
     /// Cache use.
     pub cache: CachePreference,
+    /// When the request arrived (latency and gateway overhead count from here).
+    pub received_at: std::time::Instant,
 }
 
 /// The seed's `/chat` response, field for field, plus the usage and decision.

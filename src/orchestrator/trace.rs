@@ -36,6 +36,7 @@ pub struct Trace {
 
 impl Trace {
     pub(crate) fn new(
+        started: Instant,
         trace_id: String,
         endpoint: &'static str,
         tenant_id: String,
@@ -44,7 +45,7 @@ impl Trace {
     ) -> Self {
         Trace {
             trace_id,
-            started: Instant::now(),
+            started,
             waiting: Duration::ZERO,
             endpoint,
             tenant_id,

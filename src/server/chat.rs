@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::trace::TraceId;
+use super::trace::{Arrived, TraceId};
 use super::{auth, body, AppState};
 use crate::orchestrator::{CachePreference, ChatRequest, PromptRef};
 use crate::providers::{Message, Role};
@@ -35,6 +35,7 @@ struct ChatBody {
 pub(super) async fn chat(
     State(state): State<AppState>,
     Extension(trace): Extension<TraceId>,
+    Extension(arrived): Extension<Arrived>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -80,6 +81,7 @@ pub(super) async fn chat(
             Some(true) => CachePreference::Use,
             Some(false) => CachePreference::Bypass,
         },
+        received_at: arrived.0,
     };
     let out = state
         .hearth

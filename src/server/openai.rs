@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{error_body, ApiError};
-use super::trace::TraceId;
+use super::trace::{Arrived, TraceId};
 use super::{auth, body, AppState};
 use crate::config::Locality;
 use crate::error::Error;
@@ -137,6 +137,7 @@ fn to_request(
     b: CompletionBody,
     headers: &HeaderMap,
     principal: crate::workspace::Principal,
+    received_at: std::time::Instant,
 ) -> Result<(ChatRequest, bool), Error> {
     if b.n.is_some_and(|n| n != 1) {
         return Err(Error::bad_request(
@@ -205,6 +206,7 @@ fn to_request(
         seed: b.seed,
         response_format,
         cache,
+        received_at,
     };
     Ok((req, include_usage))
 }
@@ -212,6 +214,7 @@ fn to_request(
 pub(super) async fn completions(
     State(state): State<AppState>,
     Extension(trace): Extension<TraceId>,
+    Extension(arrived): Extension<Arrived>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -220,7 +223,7 @@ pub(super) async fn completions(
     let b: CompletionBody = body::json(&headers, raw, limit).map_err(fail)?;
     let stream = b.stream;
     let principal = auth::caller(&state, &headers, None, b.user.as_deref()).map_err(fail)?;
-    let (req, include_usage) = to_request(b, &headers, principal).map_err(fail)?;
+    let (req, include_usage) = to_request(b, &headers, principal, arrived.0).map_err(fail)?;
     if stream {
         let start = state
             .hearth

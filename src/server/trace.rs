@@ -10,10 +10,16 @@ use axum::response::Response;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceId(pub String);
 
+/// When the request arrived, so latency and overhead include auth and parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrived(pub std::time::Instant);
+
 /// Middleware: assigns the trace id and echoes it in the response.
 pub async fn assign(mut req: Request, next: Next) -> Response {
     let id = TraceId(uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(id.clone());
+    req.extensions_mut()
+        .insert(Arrived(std::time::Instant::now()));
     let mut resp = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&id.0) {
         resp.headers_mut().insert("x-hearth-trace-id", v);

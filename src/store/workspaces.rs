@@ -30,7 +30,8 @@ const COLUMNS: &str = "id, tier, data_policy, daily_budget_usd, daily_token_limi
 /// One workspace.
 pub fn get(c: &Connection, id: &WorkspaceId) -> Result<Option<Workspace>> {
     let sql = format!("SELECT {COLUMNS} FROM workspaces WHERE id = ?1");
-    Ok(c.query_row(&sql, [id.as_str()], from_row)
+    Ok(c.prepare_cached(&sql)?
+        .query_row([id.as_str()], from_row)
         .optional()?
         .map(|(_, w)| w))
 }

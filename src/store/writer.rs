@@ -4,7 +4,8 @@
 //! share one commit and each learns when its audit event is durable.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Weak};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -17,6 +18,9 @@ use crate::error::{Error, Result};
 
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 2048;
+
+/// How often the WAL is checkpointed.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// An audit event, the usage it adds and an alert it raised; `done` hears when it is durable.
 pub struct AuditJob {
@@ -50,17 +54,31 @@ impl Writer {
     /// Starts the writer thread on its own connection to `db`.
     pub fn start(db: &Path) -> Result<Writer> {
         let conn = connect(db)?;
+        // Checkpoints run on their own connection and thread, so a commit never runs one.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let checkpointer = connect(db)?;
+        let alive = Arc::new(());
+        let watch = Arc::downgrade(&alive);
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("hearth-writer".into())
-            .spawn(move || run(conn, &rx))
+            .spawn(move || {
+                let _alive = alive;
+                run(conn, &rx);
+            })
             .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
+        std::thread::Builder::new()
+            .name("hearth-checkpoint".into())
+            .spawn(move || checkpoint_while(&checkpointer, &watch))
+            .map_err(|e| Error::Storage(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(Writer { tx })
     }
 
-    /// Queues a job; false when the writer has stopped.
-    pub fn send(&self, job: WriteJob) -> bool {
-        self.tx.send(job).is_ok()
+    /// Queues a job nobody waits for (a cache entry, a `cancelled` event).
+    pub fn send(&self, job: WriteJob) {
+        if self.tx.send(job).is_err() {
+            tracing::warn!("the writer has stopped; a best-effort write was dropped");
+        }
     }
 
     /// Queues an audit event and waits until it is committed.
@@ -79,7 +97,7 @@ impl Writer {
             alert,
             done: Some(done),
         }));
-        if !self.send(job) {
+        if self.tx.send(job).is_err() {
             return Err(Error::Storage("the audit writer has stopped".into()));
         }
         match heard.await {
@@ -87,6 +105,18 @@ impl Writer {
             _ => Err(Error::Storage(
                 "the audit event could not be committed".into(),
             )),
+        }
+    }
+}
+
+/// Checkpoints the WAL every few seconds while the writer runs. PASSIVE never blocks the
+/// writer or readers. Rare, because the first commit after a completed checkpoint reuses
+/// the WAL and syncs its header, the slowest step a commit can meet.
+fn checkpoint_while(conn: &Connection, writer: &Weak<()>) {
+    while writer.upgrade().is_some() {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
         }
     }
 }
