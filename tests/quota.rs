@@ -424,6 +424,22 @@ async fn crossing_the_alert_share_raises_one_alert_and_counts_it() {
         0.0
     );
 
+    // The alert is also an event in the workspace's audit log.
+    let (_, audit) = s
+        .get_json("/audit?tenant_id=alert_ws&limit=500", Some(&admin))
+        .await;
+    let alert_events: Vec<&Value> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "budget_alert")
+        .collect();
+    assert_eq!(alert_events.len(), 1, "{audit}");
+    assert!(alert_events[0]["policy_decision"]
+        .as_str()
+        .unwrap()
+        .contains("50% alert share"));
+
     // Other workspaces' alerts are not in this workspace's list.
     let (_, all) = s.get_json("/admin/alerts", Some(&admin)).await;
     assert!(

@@ -86,6 +86,24 @@ pub struct AuditEvent {
     pub status: EventStatus,
 }
 
+impl AuditEvent {
+    /// The `budget_alert` event a request raises when it carries its workspace's spend past
+    /// the alert share: same trace and workspace, no tokens or cost of its own.
+    pub fn budget_alert(&self, spent_usd: f64, budget_usd: f64, share: f64) -> AuditEvent {
+        AuditEvent {
+            event_type: "budget_alert".into(),
+            input_tokens: 0,
+            output_tokens: 0,
+            estimated_cost_usd: 0.0,
+            policy_decision: format!(
+                "alert: spent {spent_usd:.6} of {budget_usd:.6} USD today, past the {:.0}% alert share",
+                share * 100.0
+            ),
+            ..self.clone()
+        }
+    }
+}
+
 /// Filters of `GET /audit`.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {

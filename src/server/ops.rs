@@ -28,7 +28,17 @@ pub(super) async fn method_not_allowed(Extension(trace): Extension<TraceId>) -> 
 }
 
 /// Ready when the database answers and every route has a provider that can take calls.
-pub(super) async fn ready(State(state): State<AppState>) -> Response {
+pub(super) async fn ready(
+    State(state): State<AppState>,
+    Extension(trace): Extension<TraceId>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // Any live key may ask (the answer names providers and their health); the open demo may too.
+    if !state.open_demo {
+        auth::key_principal(&state, &headers)
+            .and_then(|p| p.ok_or(Error::Unauthorized))
+            .map_err(|e| ApiError::new(e, &trace))?;
+    }
     let h = &state.hearth;
     let mut reasons = Vec::new();
     let database = h.store().ping().is_ok();
@@ -54,12 +64,12 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
         }
     }
     let checks = serde_json::json!({"database": database, "providers": providers});
-    if reasons.is_empty() {
+    Ok(if reasons.is_empty() {
         Json(serde_json::json!({"status": "ready", "checks": checks})).into_response()
     } else {
         let body = serde_json::json!({"status": "not_ready", "reasons": reasons, "checks": checks});
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-    }
+    })
 }
 
 pub(super) async fn metrics(

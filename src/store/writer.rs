@@ -160,6 +160,8 @@ fn write_batch(conn: &mut Connection, batch: &[WriteJob]) -> Result<()> {
                 }
                 if let Some(a) = &job.alert {
                     usage::add_alert(&tx, a)?;
+                    let event = job.event.budget_alert(a.spent_usd, a.budget_usd, a.share);
+                    audit::insert(&tx, &event, job.ts_ms)?;
                 }
             }
             WriteJob::Cache(row) => cache::put(&tx, row)?,
