@@ -3,6 +3,7 @@
 //! candidate: cache, budget, provider with retries and breaker -> settle -> audit). It owns
 //! the order of stages, not their details.
 
+mod candidates;
 mod pipeline;
 mod request;
 mod seed;

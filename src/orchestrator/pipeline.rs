@@ -6,6 +6,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::candidates::{Chosen, Whole};
 use super::trace::Trace;
 use super::{CachePreference, ChatOutcome, ChatRequest, Hearth};
 use crate::audit::EventStatus;
@@ -386,50 +387,6 @@ impl Hearth {
         }
     }
 
-    /// Calls a provider with a per-attempt timeout and bounded, jittered retries inside
-    /// the deadline, keeping the breaker's books.
-    pub(super) async fn call_with_retries(
-        &self,
-        m: &ModelSpec,
-        request: &ProviderRequest,
-        deadline: Instant,
-        trace: &mut Trace,
-    ) -> Result<ProviderResponse, ProviderError> {
-        let provider = self
-            .providers
-            .get(&m.provider)
-            .ok_or_else(|| ProviderError::Unavailable(format!("no provider `{}`", m.provider)))?;
-        let mut retry = 0;
-        loop {
-            let Some(budget) = self.attempt_budget(deadline) else {
-                return Err(ProviderError::Timeout);
-            };
-            let started = Instant::now();
-            let outcome = {
-                let span = tracing::info_span!("provider.generate", trace_id = %trace.trace_id, provider = %m.provider);
-                tracing::Instrument::instrument(
-                    tokio::time::timeout(budget, provider.generate(request)),
-                    span,
-                )
-                .await
-            };
-            trace.waiting += started.elapsed();
-            let err = match outcome {
-                Ok(Ok(resp)) => {
-                    self.breakers.record_success(&m.provider);
-                    return Ok(resp);
-                }
-                Ok(Err(e)) => e,
-                Err(_) => ProviderError::Timeout,
-            };
-            self.note_failure(m, &err, trace);
-            if !self.should_retry(m, &err, retry, deadline, trace).await {
-                return Err(err);
-            }
-            retry += 1;
-        }
-    }
-
     /// The time one attempt may take: the attempt timeout, cut to what is left of the deadline.
     pub(super) fn attempt_budget(&self, deadline: Instant) -> Option<Duration> {
         let left = deadline.checked_duration_since(Instant::now())?;
@@ -762,77 +719,38 @@ impl Hearth {
         trace: &mut Trace,
     ) -> Result<ChatOutcome> {
         let mut p = self.prepare(req, ws, trace)?;
-        let first = p
-            .candidates
-            .front()
-            .map(|m| m.address.clone())
-            .unwrap_or_default();
-        let mut first_choice = true;
-        let mut last_err = None;
-        while let Some(m) = p.candidates.pop_front() {
-            let call = match self.begin(req, &p, &m, trace)? {
-                Step::Skip => {
-                    first_choice = false;
-                    continue;
-                }
-                Step::Template => return self.settle_template(trace).await,
-                Step::Downgrade(d) => {
-                    p.candidates = VecDeque::from([d]);
-                    p.degraded = true;
-                    continue;
-                }
-                Step::Cached(hit) => {
-                    let served = Served {
-                        model: &m,
-                        response: &hit.response,
-                        call: None,
-                        first_choice,
-                        cached: Some(hit.cost_usd),
-                    };
-                    return self.settle(trace, &p, served).await;
-                }
-                Step::Call(call) => call,
-            };
-            match self
-                .call_with_retries(&m, &call.request, p.deadline, trace)
-                .await
-            {
-                Ok(resp) if output_is_valid(p.response_format, &resp.text) => {
-                    if !first_choice {
-                        self.note_fallback(trace, &first, &m.address);
-                    }
-                    let served = Served {
-                        model: &m,
-                        response: &resp,
-                        call: Some(*call),
-                        first_choice,
-                        cached: None,
-                    };
-                    return self.settle(trace, &p, served).await;
-                }
-                Ok(_) => {
-                    trace
-                        .decision
-                        .push(format!("{} answered off-format", m.address));
-                    last_err = Some(ProviderError::InvalidRequest(
-                        "the answer is not valid JSON".into(),
-                    ));
-                }
-                Err(e) => {
-                    trace
-                        .decision
-                        .push(format!("{} failed ({})", m.address, e.kind()));
-                    last_err = Some(e);
-                }
+        match self.choose::<Whole>(req, &mut p, trace).await? {
+            Chosen::Template => self.settle_template(trace).await,
+            Chosen::Cached {
+                model,
+                hit,
+                first_choice,
+            } => {
+                let served = Served {
+                    model: &model,
+                    response: &hit.response,
+                    call: None,
+                    first_choice,
+                    cached: Some(hit.cost_usd),
+                };
+                self.settle(trace, &p, served).await
             }
-            first_choice = false;
-            if Instant::now() >= p.deadline {
-                return Err(Error::DeadlineExceeded(
-                    self.config.resilience.request_deadline,
-                ));
+            Chosen::Called {
+                model,
+                call,
+                answer: response,
+                first_choice,
+            } => {
+                let served = Served {
+                    model: &model,
+                    response: &response,
+                    call: Some(*call),
+                    first_choice,
+                    cached: None,
+                };
+                self.settle(trace, &p, served).await
             }
         }
-        Err(all_failed(last_err))
     }
 }
 

@@ -4,7 +4,6 @@
 //! failure ends the stream with an error event, never a silent clean end. Usage, budget
 //! and audit settle when the stream ends; a client that goes away cancels the provider call.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,12 +12,13 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::pipeline::{all_failed, Call, Prepared, Served, Step};
+use super::candidates::{Chosen, Streamed};
+use super::pipeline::{Call, Prepared, Served};
 use super::trace::Trace;
 use super::{ChatOutcome, ChatRequest, Hearth};
 use crate::config::ModelSpec;
 use crate::error::{Error, Result};
-use crate::providers::{Delta, DeltaStream, ProviderError, ProviderRequest, ProviderResponse};
+use crate::providers::{Delta, DeltaStream, ProviderError, ProviderResponse};
 use crate::workspace::Workspace;
 
 /// One event of a streamed answer as the front ends see it.
@@ -117,109 +117,32 @@ impl Hearth {
         trace: &mut Trace,
     ) -> Result<(Prepared, Opened)> {
         let mut p = self.prepare(req, ws, trace)?;
-        let first_address = p
-            .candidates
-            .front()
-            .map(|m| m.address.clone())
-            .unwrap_or_default();
-        let mut first_choice = true;
-        let mut last_err = None;
-        while let Some(m) = p.candidates.pop_front() {
-            let call = match self.begin(req, &p, &m, trace)? {
-                Step::Skip => {
-                    first_choice = false;
-                    continue;
-                }
-                Step::Template => return Ok((p, Opened::Template)),
-                Step::Downgrade(d) => {
-                    p.candidates = VecDeque::from([d]);
-                    p.degraded = true;
-                    continue;
-                }
-                Step::Cached(hit) => {
-                    let opened = Opened::Whole {
-                        model: m,
-                        response: hit.response,
-                        cached: Some(hit.cost_usd),
-                        first_choice,
-                    };
-                    return Ok((p, opened));
-                }
-                Step::Call(call) => call,
-            };
-            match self
-                .open_with_retries(&m, &call.request, p.deadline, trace)
-                .await
-            {
-                Ok((first, rest)) => {
-                    if !first_choice {
-                        self.note_fallback(trace, &first_address, &m.address);
-                    }
-                    return Ok((
-                        p,
-                        Opened::Live {
-                            model: m,
-                            call,
-                            first,
-                            rest,
-                            first_choice,
-                        },
-                    ));
-                }
-                Err(e) => {
-                    trace.decision.push(format!(
-                        "{} failed before content ({})",
-                        m.address,
-                        e.kind()
-                    ));
-                    last_err = Some(e);
-                }
-            }
-            first_choice = false;
-            if Instant::now() >= p.deadline {
-                return Err(Error::DeadlineExceeded(
-                    self.config.resilience.request_deadline,
-                ));
-            }
-        }
-        Err(all_failed(last_err))
-    }
-
-    /// Opens a provider stream and waits for its first real content, retrying like a whole call.
-    async fn open_with_retries(
-        &self,
-        m: &ModelSpec,
-        request: &ProviderRequest,
-        deadline: Instant,
-        trace: &mut Trace,
-    ) -> Result<(String, DeltaStream), ProviderError> {
-        let provider = self
-            .providers
-            .get(&m.provider)
-            .ok_or_else(|| ProviderError::Unavailable(format!("no provider `{}`", m.provider)))?;
-        let mut retry = 0;
-        loop {
-            let Some(budget) = self.attempt_budget(deadline) else {
-                return Err(ProviderError::Timeout);
-            };
-            let started = Instant::now();
-            let outcome =
-                tokio::time::timeout(budget, first_content(provider.as_ref(), request)).await;
-            trace.waiting += started.elapsed();
-            let err = match outcome {
-                Ok(Ok(opened)) => {
-                    self.breakers.record_success(&m.provider);
-                    return Ok(opened);
-                }
-                Ok(Err(e)) => e,
-                Err(_) => ProviderError::Timeout,
-            };
-            self.note_failure(m, &err, trace);
-            if !self.should_retry(m, &err, retry, deadline, trace).await {
-                return Err(err);
-            }
-            retry += 1;
-        }
+        let opened = match self.choose::<Streamed>(req, &mut p, trace).await? {
+            Chosen::Template => Opened::Template,
+            Chosen::Cached {
+                model,
+                hit,
+                first_choice,
+            } => Opened::Whole {
+                model,
+                response: hit.response,
+                cached: Some(hit.cost_usd),
+                first_choice,
+            },
+            Chosen::Called {
+                model,
+                call,
+                answer: (first, rest),
+                first_choice,
+            } => Opened::Live {
+                model,
+                call,
+                first,
+                rest,
+                first_choice,
+            },
+        };
+        Ok((p, opened))
     }
 
     async fn drive(
@@ -356,28 +279,4 @@ enum Relayed {
     Finished(ProviderResponse),
     Broken(Error),
     ClientGone,
-}
-
-/// Opens a stream and reads up to its first non-empty text (or its finish).
-async fn first_content(
-    provider: &dyn crate::providers::Provider,
-    request: &ProviderRequest,
-) -> Result<(String, DeltaStream), ProviderError> {
-    let mut s = provider.stream(request).await?;
-    loop {
-        match s.next().await {
-            Some(Ok(Delta::Text(t))) if t.is_empty() => continue,
-            Some(Ok(Delta::Text(t))) => return Ok((t, s)),
-            Some(Ok(finish @ Delta::Finish { .. })) => {
-                let rest = futures::stream::iter([Ok(finish)]);
-                return Ok((String::new(), Box::pin(rest)));
-            }
-            Some(Err(e)) => return Err(e),
-            None => {
-                return Err(ProviderError::Unavailable(
-                    "the stream ended before any content".into(),
-                ))
-            }
-        }
-    }
 }

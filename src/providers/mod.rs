@@ -153,6 +153,10 @@ pub enum ProviderError {
     /// The provider refused our credentials.
     #[error("the provider refused the credentials")]
     Auth,
+    /// The answer is not in the format asked for (e.g. not a JSON object); another
+    /// candidate may do better, the same one likely not.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
 }
 
 impl ProviderError {
@@ -180,6 +184,7 @@ impl ProviderError {
             ProviderError::InvalidRequest(_) => "invalid_request",
             ProviderError::ContextTooLong { .. } => "context_too_long",
             ProviderError::Auth => "auth",
+            ProviderError::Malformed(_) => "malformed_output",
         }
     }
 }

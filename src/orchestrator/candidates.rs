@@ -1,0 +1,227 @@
+//! Trying the route's candidates in order, for the whole and the streamed paths alike:
+//! breaker, cache and budget per candidate (`Hearth::begin`), then the provider with a
+//! per-attempt timeout and bounded retries inside the deadline, then the next candidate.
+
+use std::collections::VecDeque;
+use std::future::Future;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+use super::pipeline::{all_failed, output_is_valid, Call, Prepared, Step};
+use super::trace::Trace;
+use super::{ChatRequest, Hearth};
+use crate::cache::CachedAnswer;
+use crate::config::ModelSpec;
+use crate::error::{Error, Result};
+use crate::providers::{
+    Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse, ResponseFormat,
+};
+
+/// How the answer is wanted: whole or streamed. A type, so each path gets its own answer
+/// type and cannot be handed the other's.
+pub(super) trait Mode {
+    /// What one successful attempt yields.
+    type Answer: Send;
+
+    /// One provider call.
+    fn attempt(
+        provider: &dyn Provider,
+        request: &ProviderRequest,
+        format: ResponseFormat,
+    ) -> impl Future<Output = Result<Self::Answer, ProviderError>> + Send;
+}
+
+/// A whole response, checked against the required format.
+pub(super) struct Whole;
+
+/// A stream held until its first real content: that content and the rest of the stream.
+pub(super) struct Streamed;
+
+impl Mode for Whole {
+    type Answer = ProviderResponse;
+
+    async fn attempt(
+        provider: &dyn Provider,
+        request: &ProviderRequest,
+        format: ResponseFormat,
+    ) -> Result<ProviderResponse, ProviderError> {
+        let response = provider.generate(request).await?;
+        if !output_is_valid(format, &response.text) {
+            return Err(ProviderError::Malformed(
+                "the answer is not a JSON object".into(),
+            ));
+        }
+        Ok(response)
+    }
+}
+
+impl Mode for Streamed {
+    type Answer = (String, DeltaStream);
+
+    async fn attempt(
+        provider: &dyn Provider,
+        request: &ProviderRequest,
+        _format: ResponseFormat,
+    ) -> Result<(String, DeltaStream), ProviderError> {
+        first_content(provider, request).await
+    }
+}
+
+/// Which candidate answered, and how.
+pub(super) enum Chosen<A> {
+    /// The tier's template (its budget is spent).
+    Template,
+    /// The exact cache.
+    Cached {
+        /// The model whose cached answer it is.
+        model: ModelSpec,
+        /// The cached answer.
+        hit: CachedAnswer,
+        /// Whether it was the first candidate.
+        first_choice: bool,
+    },
+    /// A provider.
+    Called {
+        /// The model that answered.
+        model: ModelSpec,
+        /// Its reservation and cache key.
+        call: Box<Call>,
+        /// The answer.
+        answer: A,
+        /// Whether it was the first candidate.
+        first_choice: bool,
+    },
+}
+
+impl Hearth {
+    /// Tries the candidates in order until one answers.
+    pub(super) async fn choose<M: Mode>(
+        &self,
+        req: &ChatRequest,
+        p: &mut Prepared,
+        trace: &mut Trace,
+    ) -> Result<Chosen<M::Answer>> {
+        let first_address = p
+            .candidates
+            .front()
+            .map(|m| m.address.clone())
+            .unwrap_or_default();
+        let mut first_choice = true;
+        let mut last_err = None;
+        while let Some(model) = p.candidates.pop_front() {
+            let call = match self.begin(req, p, &model, trace)? {
+                Step::Skip => {
+                    first_choice = false;
+                    continue;
+                }
+                Step::Template => return Ok(Chosen::Template),
+                Step::Downgrade(d) => {
+                    p.candidates = VecDeque::from([d]);
+                    p.degraded = true;
+                    continue;
+                }
+                Step::Cached(hit) => {
+                    return Ok(Chosen::Cached {
+                        model,
+                        hit,
+                        first_choice,
+                    })
+                }
+                Step::Call(call) => call,
+            };
+            let attempt =
+                self.with_retries::<M>(&model, &call.request, p.response_format, p.deadline, trace);
+            match attempt.await {
+                Ok(answer) => {
+                    if !first_choice {
+                        self.note_fallback(trace, &first_address, &model.address);
+                    }
+                    return Ok(Chosen::Called {
+                        model,
+                        call,
+                        answer,
+                        first_choice,
+                    });
+                }
+                Err(e) => {
+                    trace
+                        .decision
+                        .push(format!("{} failed ({})", model.address, e.kind()));
+                    last_err = Some(e);
+                }
+            }
+            first_choice = false;
+            if Instant::now() >= p.deadline {
+                return Err(Error::DeadlineExceeded(
+                    self.config.resilience.request_deadline,
+                ));
+            }
+        }
+        Err(all_failed(last_err))
+    }
+
+    /// One candidate with a per-attempt timeout and bounded, jittered retries inside the
+    /// deadline, keeping the breaker's books.
+    async fn with_retries<M: Mode>(
+        &self,
+        m: &ModelSpec,
+        request: &ProviderRequest,
+        format: ResponseFormat,
+        deadline: Instant,
+        trace: &mut Trace,
+    ) -> Result<M::Answer, ProviderError> {
+        let provider = self
+            .providers
+            .get(&m.provider)
+            .ok_or_else(|| ProviderError::Unavailable(format!("no provider `{}`", m.provider)))?;
+        let mut retry = 0;
+        loop {
+            let Some(budget) = self.attempt_budget(deadline) else {
+                return Err(ProviderError::Timeout);
+            };
+            let started = Instant::now();
+            let span = tracing::info_span!("provider.generate", trace_id = %trace.trace_id, provider = %m.provider);
+            let once = tokio::time::timeout(budget, M::attempt(provider.as_ref(), request, format));
+            let outcome = tracing::Instrument::instrument(once, span).await;
+            trace.waiting += started.elapsed();
+            let err = match outcome {
+                Ok(Ok(answer)) => {
+                    self.breakers.record_success(&m.provider);
+                    return Ok(answer);
+                }
+                Ok(Err(e)) => e,
+                Err(_) => ProviderError::Timeout,
+            };
+            self.note_failure(m, &err, trace);
+            if !self.should_retry(m, &err, retry, deadline, trace).await {
+                return Err(err);
+            }
+            retry += 1;
+        }
+    }
+}
+
+/// Opens a stream and reads up to its first non-empty text (or its finish).
+async fn first_content(
+    provider: &dyn Provider,
+    request: &ProviderRequest,
+) -> Result<(String, DeltaStream), ProviderError> {
+    let mut s = provider.stream(request).await?;
+    loop {
+        match s.next().await {
+            Some(Ok(Delta::Text(t))) if t.is_empty() => continue,
+            Some(Ok(Delta::Text(first))) => return Ok((first, s)),
+            Some(Ok(finish @ Delta::Finish { .. })) => {
+                let rest = Box::pin(futures::stream::iter([Ok(finish)]));
+                return Ok((String::new(), rest));
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(ProviderError::Unavailable(
+                    "the stream ended before any content".into(),
+                ))
+            }
+        }
+    }
+}
