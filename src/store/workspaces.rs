@@ -1,8 +1,7 @@
 //! The `workspaces` table.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql};
 
-use super::now_ms;
 use crate::error::{Error, Result};
 use crate::workspace::{DataPolicy, Workspace, WorkspaceId};
 
@@ -48,27 +47,33 @@ pub fn list(c: &Connection) -> Result<Vec<Workspace>> {
         .collect())
 }
 
+/// Runs `sql` with the workspace's settings bound to ?1..?10 and returns how many rows
+/// it changed.
+fn write(c: &Connection, sql: &str, ws: &Workspace) -> Result<usize> {
+    let token_limit = ws
+        .daily_token_limit
+        .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    let values: [&dyn ToSql; 10] = [
+        &ws.id.as_str(),
+        &ws.tier,
+        &ws.data_policy.as_str(),
+        &ws.daily_budget_usd,
+        &token_limit,
+        &ws.rpm,
+        &ws.user_rpm,
+        &ws.max_concurrency,
+        &ws.cache_enabled,
+        &ws.budget_alert_share,
+    ];
+    Ok(c.execute(sql, values)?)
+}
+
 /// Creates a workspace; fails with `workspace_exists` when the id is taken.
 pub fn insert(c: &Connection, ws: &Workspace) -> Result<()> {
-    let n = c.execute(
-        "INSERT OR IGNORE INTO workspaces (id, tier, data_policy, daily_budget_usd, daily_token_limit, \
-         rpm, user_rpm, max_concurrency, cache_enabled, budget_alert_share, created_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            ws.id.as_str(),
-            ws.tier,
-            ws.data_policy.as_str(),
-            ws.daily_budget_usd,
-            ws.daily_token_limit.map(|v| v.min(i64::MAX as u64) as i64),
-            ws.rpm,
-            ws.user_rpm,
-            ws.max_concurrency,
-            ws.cache_enabled,
-            ws.budget_alert_share,
-            now_ms()
-        ],
-    )?;
-    if n == 0 {
+    let sql = "INSERT OR IGNORE INTO workspaces (id, tier, data_policy, daily_budget_usd, daily_token_limit, \
+               rpm, user_rpm, max_concurrency, cache_enabled, budget_alert_share, created_at_ms) \
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(unixepoch('subsec') * 1000 AS INTEGER))";
+    if write(c, sql, ws)? == 0 {
         return Err(Error::unprocessable(
             "workspace_exists",
             format!("workspace `{}` already exists", ws.id),
@@ -79,24 +84,10 @@ pub fn insert(c: &Connection, ws: &Workspace) -> Result<()> {
 
 /// Writes a workspace's settings back; `not_found` when it does not exist.
 pub fn update(c: &Connection, ws: &Workspace) -> Result<()> {
-    let n = c.execute(
-        "UPDATE workspaces SET tier = ?2, data_policy = ?3, daily_budget_usd = ?4, daily_token_limit = ?5, \
-         rpm = ?6, user_rpm = ?7, max_concurrency = ?8, cache_enabled = ?9, budget_alert_share = ?10 \
-         WHERE id = ?1",
-        params![
-            ws.id.as_str(),
-            ws.tier,
-            ws.data_policy.as_str(),
-            ws.daily_budget_usd,
-            ws.daily_token_limit.map(|v| v.min(i64::MAX as u64) as i64),
-            ws.rpm,
-            ws.user_rpm,
-            ws.max_concurrency,
-            ws.cache_enabled,
-            ws.budget_alert_share
-        ],
-    )?;
-    if n == 0 {
+    let sql = "UPDATE workspaces SET tier = ?2, data_policy = ?3, daily_budget_usd = ?4, daily_token_limit = ?5, \
+               rpm = ?6, user_rpm = ?7, max_concurrency = ?8, cache_enabled = ?9, budget_alert_share = ?10 \
+               WHERE id = ?1";
+    if write(c, sql, ws)? == 0 {
         return Err(Error::NotFound(format!("no workspace `{}`", ws.id)));
     }
     Ok(())
