@@ -328,3 +328,15 @@ async fn a_concrete_model_the_tier_allows_is_served_and_one_it_does_not_is_forbi
     assert_eq!(status, 403);
     assert_eq!(v["error"]["code"], "model_not_allowed");
 }
+
+#[tokio::test]
+async fn a_repeated_stream_is_served_from_the_cache_with_the_same_content() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let (first_headers, first) = stream_text(&s, &key, &body("stream twice", true)).await;
+    let (again_headers, again) = stream_text(&s, &key, &body("stream twice", true)).await;
+    assert_eq!(first_headers["x-hearth-cache"], "miss");
+    assert_eq!(again_headers["x-hearth-cache"], "hit");
+    assert_eq!(content_of(&again), content_of(&first));
+    assert_eq!(again.last().unwrap(), "[DONE]");
+}
