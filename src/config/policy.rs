@@ -34,6 +34,8 @@ fn hosted() -> Locality {
 pub enum ProviderConfig {
     /// A deterministic in-process provider.
     Mock(MockConfig),
+    /// A GGUF model on this machine, run with candle.
+    Local(crate::providers::local::LocalConfig),
 }
 
 impl ProviderConfig {
@@ -41,6 +43,7 @@ impl ProviderConfig {
     pub fn locality(&self) -> Locality {
         match self {
             ProviderConfig::Mock(m) => m.locality,
+            ProviderConfig::Local(_) => Locality::OnDevice,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! this module knows a wire format.
 
 pub mod fault;
+pub mod local;
 pub mod mock;
 mod registry;
 

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::fault::{FaultMode, Faulty};
+use super::local::LocalProvider;
 use super::mock::MockProvider;
 use super::Provider;
 use crate::config::{Policy, ProviderConfig};
@@ -20,6 +21,7 @@ impl Providers {
             .map(|(name, cfg)| {
                 let inner: Arc<dyn Provider> = match cfg {
                     ProviderConfig::Mock(m) => Arc::new(MockProvider::new(m)),
+                    ProviderConfig::Local(l) => Arc::new(LocalProvider::new(l.clone())),
                 };
                 (name.clone(), Arc::new(Faulty::new(inner)))
             })

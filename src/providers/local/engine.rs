@@ -1,0 +1,336 @@
+//! The inference engine: one GGUF model loaded once, run one request at a time (requests
+//! queue in front of it), greedy or sampled decoding with stop sequences, max tokens, EOS,
+//! exact token counts, UTF-8-safe streaming and cancellation between tokens.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_qwen2};
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use super::gguf::Gguf;
+use super::template::{ChatTemplate, Segment};
+use super::tokenizer::ModelTokenizer;
+use super::LoadError;
+use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Usage};
+
+/// candle-transformers precomputes rotary tables for this many positions.
+const CANDLE_MAX_POSITIONS: usize = quantized_llama::MAX_SEQ_LEN;
+
+enum Weights {
+    Llama(quantized_llama::ModelWeights),
+    Qwen2(quantized_qwen2::ModelWeights),
+    Gemma3(quantized_gemma3::ModelWeights),
+}
+
+impl Weights {
+    fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Weights::Llama(m) => m.forward(x, pos),
+            Weights::Qwen2(m) => m.forward(x, pos),
+            Weights::Gemma3(m) => m.forward(x, pos),
+        }
+    }
+}
+
+/// What `hearth models info` and the admin API show about a loaded model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// `general.architecture`.
+    pub architecture: String,
+    /// `general.name`, if set.
+    pub name: Option<String>,
+    /// Tokens of context the engine accepts (prompt plus answer).
+    pub context_length: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// CPU threads candle uses.
+    pub threads: usize,
+}
+
+/// A loaded model, shared by every request.
+pub struct Engine {
+    weights: Mutex<Weights>,
+    tokenizer: ModelTokenizer,
+    template: ChatTemplate,
+    device: Device,
+    /// What the model is.
+    pub info: ModelInfo,
+}
+
+fn internal(e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Unavailable(format!("local engine: {e}"))
+}
+
+impl Engine {
+    /// Loads a GGUF model; the architecture is chosen by `general.architecture`.
+    pub fn load(
+        path: &Path,
+        template_override: Option<&str>,
+        threads: usize,
+    ) -> Result<Engine, LoadError> {
+        let g = Gguf::open(path)?;
+        let arch = g.string("general.architecture")?.to_owned();
+        let name = g.opt_string("general.name").map(str::to_owned);
+        let context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
+        let tokenizer = ModelTokenizer::from_gguf(&g)?;
+        let source = match template_override {
+            Some(t) => t.to_owned(),
+            None => g.string("tokenizer.chat_template")?.to_owned(),
+        };
+        let bos = tokenizer
+            .bos
+            .as_ref()
+            .map(|b| b.1.clone())
+            .unwrap_or_default();
+        let template =
+            ChatTemplate::new(&source, &bos, &tokenizer.eos_token).map_err(LoadError::Format)?;
+        let device = Device::Cpu;
+        let Gguf {
+            content,
+            mut reader,
+        } = g;
+        let weights = match arch.as_str() {
+            "llama" => quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device)
+                .map(Weights::Llama),
+            "qwen2" => quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device)
+                .map(Weights::Qwen2),
+            "gemma3" => quantized_gemma3::ModelWeights::from_gguf(content, &mut reader, &device)
+                .map(Weights::Gemma3),
+            other => return Err(LoadError::Unsupported(format!("architecture `{other}`"))),
+        }
+        .map_err(|e| LoadError::Format(e.to_string()))?;
+        let info = ModelInfo {
+            architecture: arch,
+            name,
+            context_length: context.min(CANDLE_MAX_POSITIONS),
+            vocab_size: tokenizer.vocab_size,
+            threads,
+        };
+        Ok(Engine {
+            weights: Mutex::new(weights),
+            tokenizer,
+            template,
+            device,
+            info,
+        })
+    }
+
+    /// The prompt's ids: template structure with control tokens, message contents without.
+    pub fn prompt_ids(&self, messages: &[Message]) -> Result<Vec<u32>, ProviderError> {
+        let segments = self
+            .template
+            .render(messages)
+            .map_err(ProviderError::InvalidRequest)?;
+        let mut ids: Vec<u32> = self.tokenizer.bos.iter().map(|b| b.0).collect();
+        for s in segments {
+            let part = match s {
+                Segment::Structure(text) => self.tokenizer.encode_structure(&text),
+                Segment::Content(i) => self.tokenizer.encode_text(&messages[i].content),
+            };
+            ids.extend(part.map_err(internal)?);
+        }
+        Ok(ids)
+    }
+
+    /// The ids of plain text, as user text is encoded.
+    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>, ProviderError> {
+        self.tokenizer.encode_text(text).map_err(internal)
+    }
+
+    /// The ids of template text, where control-token text becomes control tokens.
+    pub fn encode_structure(&self, text: &str) -> Result<Vec<u32>, ProviderError> {
+        self.tokenizer.encode_structure(text).map_err(internal)
+    }
+
+    /// The text of ids.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, ProviderError> {
+        self.tokenizer.decode(ids).map_err(internal)
+    }
+
+    /// Runs one generation. `on_text` receives each new piece of text and returns false to
+    /// stop (the client went away); it is asked before every token.
+    pub fn generate(
+        &self,
+        req: &ProviderRequest,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<(String, Usage, FinishReason), ProviderError> {
+        let prompt = self.prompt_ids(&req.messages)?;
+        let max_new = req.max_output_tokens as usize;
+        let limit = self.info.context_length;
+        if prompt.len() + max_new > limit {
+            return Err(ProviderError::ContextTooLong {
+                tokens: (prompt.len() + max_new) as u64,
+                limit: limit as u64,
+            });
+        }
+        let mut sampler =
+            LogitsProcessor::from_sampling(req.seed.unwrap_or_else(rand::random), sampling(req));
+        let mut weights = self.weights.lock();
+        let mut logits = self.forward(&mut weights, &prompt, 0)?;
+        let mut out = Output::new(&req.stop);
+        let mut generated: Vec<u32> = Vec::new();
+        let mut finish = FinishReason::Length;
+        while generated.len() < max_new {
+            let next = sampler.sample(&logits).map_err(internal)?;
+            if self.tokenizer.eos_ids.contains(&next) {
+                finish = FinishReason::Stop;
+                break;
+            }
+            generated.push(next);
+            let text = self.decode(&generated)?;
+            let (piece, stopped) = out.advance(&text);
+            if !piece.is_empty() && !on_text(piece) {
+                break;
+            }
+            if stopped {
+                finish = FinishReason::Stop;
+                break;
+            }
+            if generated.len() < max_new {
+                logits = self.forward(&mut weights, &[next], prompt.len() + generated.len() - 1)?;
+            }
+        }
+        let rest = out.finish();
+        if !rest.is_empty() {
+            on_text(rest);
+        }
+        let usage = Usage {
+            input_tokens: prompt.len() as u64,
+            output_tokens: generated.len() as u64,
+        };
+        Ok((out.text, usage, finish))
+    }
+
+    /// Logits after feeding `ids` at position `pos`, as f32 on the CPU.
+    fn forward(&self, w: &mut Weights, ids: &[u32], pos: usize) -> Result<Tensor, ProviderError> {
+        let input = Tensor::new(ids, &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(internal)?;
+        w.forward(&input, pos)
+            .and_then(|l| l.squeeze(0))
+            .and_then(|l| l.to_dtype(candle_core::DType::F32))
+            .map_err(internal)
+    }
+
+    /// Logits after each token of `ids` fed one at a time (teacher forcing), for tests
+    /// that compare with another engine position by position.
+    pub fn logits_along(&self, ids: &[u32]) -> Result<Vec<Vec<f32>>, ProviderError> {
+        let mut weights = self.weights.lock();
+        ids.iter()
+            .enumerate()
+            .map(|(pos, id)| {
+                self.forward(&mut weights, &[*id], pos)?
+                    .to_vec1::<f32>()
+                    .map_err(internal)
+            })
+            .collect()
+    }
+}
+
+fn sampling(req: &ProviderRequest) -> Sampling {
+    let temperature = f64::from(req.temperature);
+    if temperature <= 0.0 {
+        return Sampling::ArgMax;
+    }
+    match req.top_p {
+        Some(p) if p < 1.0 => Sampling::TopP {
+            p: f64::from(p),
+            temperature,
+        },
+        _ => Sampling::All { temperature },
+    }
+}
+
+/// The answer text so far and how much of it has been handed out. Text is held back
+/// while it ends in an incomplete UTF-8 sequence or could be the start of a stop sequence.
+struct Output<'a> {
+    stop: &'a [String],
+    text: String,
+    sent: usize,
+}
+
+impl<'a> Output<'a> {
+    fn new(stop: &'a [String]) -> Self {
+        Output {
+            stop,
+            text: String::new(),
+            sent: 0,
+        }
+    }
+
+    /// Takes the decoded text of all generated tokens; returns the new piece to send and
+    /// whether a stop sequence was reached (the text is cut before it).
+    fn advance(&mut self, decoded: &str) -> (&str, bool) {
+        if decoded.ends_with('\u{FFFD}') {
+            return ("", false);
+        }
+        self.text = decoded.to_owned();
+        if let Some(at) = self
+            .stop
+            .iter()
+            .filter_map(|s| self.text.find(s.as_str()))
+            .min()
+        {
+            self.text.truncate(at);
+            let piece_start = self.sent.min(at);
+            self.sent = at;
+            return (&self.text[piece_start..], true);
+        }
+        let hold = self
+            .stop
+            .iter()
+            .map(|s| partial_suffix(&self.text, s))
+            .max()
+            .unwrap_or(0);
+        let safe = self.text.len() - hold;
+        let start = self.sent;
+        self.sent = safe.max(start);
+        (&self.text[start..self.sent], false)
+    }
+
+    /// What was held back, once generation ends without a stop sequence.
+    fn finish(&mut self) -> &str {
+        let start = self.sent;
+        self.sent = self.text.len();
+        &self.text[start..]
+    }
+}
+
+/// The length of the longest suffix of `text` that is a proper prefix of `stop`.
+fn partial_suffix(text: &str, stop: &str) -> usize {
+    (1..stop.len())
+        .rev()
+        .find(|n| stop.is_char_boundary(*n) && text.ends_with(&stop[..*n]))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_sequences_cut_the_text_and_nothing_after_them_is_sent() {
+        let stop = vec!["\nUser:".to_owned()];
+        let mut o = Output::new(&stop);
+        assert_eq!(o.advance("Paris"), ("Paris", false));
+        assert_eq!(
+            o.advance("Paris.\nUs"),
+            (".", false),
+            "a possible stop start is held back"
+        );
+        assert_eq!(o.advance("Paris.\nUser: more"), ("", true));
+        assert_eq!(o.text, "Paris.");
+    }
+
+    #[test]
+    fn an_incomplete_utf8_sequence_is_held_until_complete() {
+        let mut o = Output::new(&[]);
+        assert_eq!(o.advance("Vi"), ("Vi", false));
+        assert_eq!(o.advance("Vi\u{FFFD}"), ("", false));
+        assert_eq!(o.advance("Việt"), ("ệt", false));
+        assert_eq!(o.finish(), "");
+    }
+}
