@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod models;
 pub mod orchestrator;
 pub mod prompts;
 pub mod providers;

@@ -10,13 +10,18 @@ use serde_json::Value;
 
 const TRIAGE_TICKET: &str = "Khách bị tính phí hai lần";
 
-/// Runs `hearth ARGS --data-dir DIR`.
+/// Runs `hearth ARGS --data-dir DIR` on the demo's policy (fast, deterministic mock
+/// providers); `tests/local_model.rs` covers the built-in policy's local model.
 fn hearth(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args(args)
         .arg("--data-dir")
         .arg(dir)
         .env_remove("HEARTH_DATA_DIR")
+        .env(
+            "HEARTH_CONFIG",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config/demo.toml"),
+        )
         .output()
         .expect("run hearth")
 }
@@ -75,7 +80,7 @@ fn keys_create_prints_only_the_new_key_on_one_line() {
 }
 
 #[test]
-fn chat_prints_the_answer_of_the_builtin_mock_providers() {
+fn chat_prints_the_answer_of_the_configured_providers() {
     let dir = tempfile::tempdir().unwrap();
     let stdout = ok(dir.path(), &["chat", "hello"]);
     assert!(!stdout.trim().is_empty());

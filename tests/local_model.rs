@@ -237,3 +237,34 @@ fn a_consumer_that_stops_listening_ends_the_decode_loop() {
         "stopped within a token of the refusal: {usage:?}"
     );
 }
+
+#[test]
+fn hearth_chat_answers_from_the_local_model_with_no_server() {
+    if engine().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args([
+            "chat",
+            "What is the capital of France?",
+            "--json",
+            "--model",
+            "local/smollm2-135m-instruct",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["provider"], "local");
+    assert_eq!(v["model"], "local/smollm2-135m-instruct");
+    assert_eq!(v["estimated_cost_usd"], 0.0);
+    assert!(v["output_tokens"].as_u64().unwrap() > 0);
+}

@@ -62,10 +62,12 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
 
 /// Sends the message and prints the answer (or the whole outcome with `--json`).
 pub async fn run(install: &InstallArgs, args: ChatArgs) -> Result<(), CliError> {
-    let hearth = install.open()?;
+    let hearth = install.open_with(args.demo)?;
     if args.demo {
         hearth.seed_demo()?;
     }
+    // Loading a local model is not part of the request's time.
+    hearth.warm_providers().await;
     let json = args.json;
     let outcome = hearth
         .chat(request(args)?, uuid::Uuid::new_v4().to_string())

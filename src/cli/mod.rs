@@ -6,6 +6,7 @@ mod audit;
 mod chat;
 mod error;
 mod keys;
+mod models;
 mod output;
 mod prompts;
 mod serve;
@@ -39,8 +40,9 @@ struct InstallArgs {
     /// The install's data directory [default: the platform data dir + `hearth`].
     #[arg(long, global = true, env = "HEARTH_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// A policy file (TOML) [default: the built-in policy with mock providers].
-    #[arg(long, global = true, value_name = "FILE")]
+    /// A policy file (TOML) [default: the built-in policy, the local model for every
+    /// task; with `--demo`, the seed's lab].
+    #[arg(long, global = true, env = "HEARTH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
@@ -64,6 +66,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Shows usage and spend per workspace, day and model.
     Usage(usage::UsageArgs),
+    /// Lists, pulls, inspects and removes on-device models.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 impl InstallArgs {
@@ -76,9 +81,10 @@ impl InstallArgs {
         }
     }
 
-    fn config(&self) -> Result<Config, CliError> {
+    fn config(&self, demo: bool) -> Result<Config, CliError> {
         let config = match &self.config {
             Some(path) => Config::load(path)?,
+            None if demo => Config::demo()?,
             None => Config::builtin()?,
         };
         Ok(config)
@@ -86,7 +92,12 @@ impl InstallArgs {
 
     /// Opens the install, creating its database and `default` workspace on first use.
     fn open(&self) -> Result<Arc<Hearth>, CliError> {
-        Ok(Hearth::open(self.config()?, &self.data_dir()?)?)
+        self.open_with(false)
+    }
+
+    /// Opens the install with the demo's policy when `demo` (and no `--config`).
+    fn open_with(&self, demo: bool) -> Result<Arc<Hearth>, CliError> {
+        Ok(Hearth::open(self.config(demo)?, &self.data_dir()?)?)
     }
 }
 
@@ -101,6 +112,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Prompts(cmd) => prompts::run(&*install.open()?, cmd),
         Command::Audit(cmd) => audit::run(&*install.open()?, cmd).await,
         Command::Usage(args) => usage::run(&*install.open()?, &args),
+        Command::Models(cmd) => models::run(&install, cmd).await,
     }
 }
 

@@ -42,11 +42,13 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
 
 /// Runs the gateway until Ctrl-C or SIGTERM.
 pub async fn run(install: &InstallArgs, args: ServeArgs) -> Result<(), CliError> {
-    let hearth = install.open()?;
+    telemetry::init_logging();
+    let hearth = install.open_with(args.demo)?;
     if args.demo {
         hearth.seed_demo()?;
     }
-    telemetry::init_logging();
+    super::models::install_configured(hearth.config())?;
+    hearth.warm_providers().await;
     let opts = ServeOptions {
         addr: args.addr,
         demo: args.demo,

@@ -14,9 +14,11 @@ pub use policy::{
 
 use crate::error::Error;
 
-/// The built-in policy: the seed's lab (mock providers), used by `--demo` and, until a
-/// local model is configured, as the default.
-pub const DEFAULT_POLICY_TOML: &str = include_str!("demo.toml");
+/// The seed's lab (mock providers), used by `--demo`.
+pub const DEMO_POLICY_TOML: &str = include_str!("demo.toml");
+
+/// The built-in default: the on-device model serves every task.
+pub const DEFAULT_POLICY_TOML: &str = include_str!("default.toml");
 
 /// Settings of the HTTP server.
 #[derive(Debug, Clone)]
@@ -79,8 +81,13 @@ impl Config {
         Config::parse(&text, &path.display().to_string())
     }
 
-    /// The built-in default (the demo policy).
+    /// The built-in default (the local model for every task).
     pub fn builtin() -> Result<Config, Error> {
         Config::parse(DEFAULT_POLICY_TOML, "built-in policy")
+    }
+
+    /// The demo's policy (the seed's lab).
+    pub fn demo() -> Result<Config, Error> {
+        Config::parse(DEMO_POLICY_TOML, "demo policy")
     }
 }

@@ -177,6 +177,12 @@ fn policy(
     raw: RawConfig,
     lines: &LineIndex<'_>,
 ) -> Result<(ServerSettings, CacheSettings, Policy), String> {
+    for (name, p) in &raw.providers {
+        if let ProviderConfig::Local(l) = p {
+            l.resolve()
+                .map_err(|e| format!("[providers.{name}]: {e}"))?;
+        }
+    }
     let models = models(raw.models, &raw.providers, lines)?;
     let known = |s: &Spanned<String>| -> Result<String, String> {
         if models.contains_key(s.get_ref()) {
@@ -303,17 +309,19 @@ fn tier(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Config, DEFAULT_POLICY_TOML};
+    use super::super::{Config, DEMO_POLICY_TOML};
 
     #[test]
-    fn the_builtin_policy_is_valid() {
+    fn the_builtin_and_demo_policies_are_valid() {
         let c = Config::builtin();
         assert!(c.is_ok(), "{c:?}");
+        let d = Config::demo();
+        assert!(d.is_ok(), "{d:?}");
     }
 
     #[test]
     fn an_unknown_model_in_a_route_is_refused_with_its_line() {
-        let bad = DEFAULT_POLICY_TOML.replace(
+        let bad = DEMO_POLICY_TOML.replace(
             "primary = \"strong_reasoner\"",
             "primary = \"strong_reasonr\"",
         );
@@ -333,7 +341,7 @@ mod tests {
 
     #[test]
     fn a_misspelt_key_is_refused_not_ignored() {
-        let bad = DEFAULT_POLICY_TOML.replace("max_retries = 1", "max_retry = 1");
+        let bad = DEMO_POLICY_TOML.replace("max_retries = 1", "max_retry = 1");
         let err = Config::parse(&bad, "t.toml")
             .err()
             .map(|e| e.to_string())

@@ -125,6 +125,18 @@ impl Hearth {
             .ok_or_else(|| Error::NotFound(format!("no workspace `{id}`")))
     }
 
+    /// Gets every provider ready (a local model loads here, not on the first request).
+    /// A provider that cannot get ready is logged and left for the router to skip.
+    pub async fn warm_providers(&self) {
+        for name in self.providers.names() {
+            if let Some(p) = self.providers.get(name) {
+                if let Err(e) = p.warm().await {
+                    tracing::error!(provider = name, error = %e, "provider not ready");
+                }
+            }
+        }
+    }
+
     /// Refreshes the gauges computed at scrape time (breakers, budgets), then renders.
     pub fn render_metrics(&self) -> String {
         for name in self.providers.names() {

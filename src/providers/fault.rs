@@ -98,6 +98,10 @@ impl Provider for Faulty {
         self.inner.stream(req).await
     }
 
+    async fn warm(&self) -> Result<(), String> {
+        self.inner.warm().await
+    }
+
     fn is_usable(&self) -> bool {
         self.inner.is_usable()
     }

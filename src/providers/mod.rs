@@ -199,6 +199,11 @@ pub trait Provider: Send + Sync {
     /// A streamed answer: `Text` deltas, then one `Finish`.
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError>;
 
+    /// Gets ready to serve (loads a local model); called once at server start.
+    async fn warm(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Whether it can take requests now (loaded, reachable, key present).
     fn is_usable(&self) -> bool {
         true

@@ -155,7 +155,7 @@ mod tests {
     use crate::config::Config;
 
     fn policy() -> Policy {
-        Config::builtin().unwrap().policy
+        Config::demo().unwrap().policy
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct ModelInfo {
 /// A loaded model, shared by every request.
 pub struct Engine {
     weights: Mutex<Weights>,
+    repeat_penalty: f32,
+    repeat_last_n: usize,
     tokenizer: ModelTokenizer,
     template: ChatTemplate,
     device: Device,
@@ -111,11 +113,21 @@ impl Engine {
         };
         Ok(Engine {
             weights: Mutex::new(weights),
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
             tokenizer,
             template,
             device,
             info,
         })
+    }
+
+    /// Penalises tokens among the last `last_n` (prompt and answer) by `penalty` (1.0 is
+    /// off). Small models loop without it.
+    pub fn with_repeat_penalty(mut self, penalty: f32, last_n: usize) -> Self {
+        self.repeat_penalty = penalty;
+        self.repeat_last_n = last_n;
+        self
     }
 
     /// The prompt's ids: template structure with control tokens, message contents without.
@@ -174,7 +186,8 @@ impl Engine {
         let mut generated: Vec<u32> = Vec::new();
         let mut finish = FinishReason::Length;
         while generated.len() < max_new {
-            let next = sampler.sample(&logits).map_err(internal)?;
+            let logits_now = self.penalised(&logits, &prompt, &generated)?;
+            let next = sampler.sample(&logits_now).map_err(internal)?;
             if self.tokenizer.eos_ids.contains(&next) {
                 finish = FinishReason::Stop;
                 break;
@@ -202,6 +215,26 @@ impl Engine {
             output_tokens: generated.len() as u64,
         };
         Ok((out.text, usage, finish))
+    }
+
+    fn penalised(
+        &self,
+        logits: &Tensor,
+        prompt: &[u32],
+        generated: &[u32],
+    ) -> Result<Tensor, ProviderError> {
+        if self.repeat_penalty == 1.0 {
+            return Ok(logits.clone());
+        }
+        let recent: Vec<u32> = prompt
+            .iter()
+            .chain(generated)
+            .rev()
+            .take(self.repeat_last_n)
+            .copied()
+            .collect();
+        candle_transformers::utils::apply_repeat_penalty(logits, self.repeat_penalty, &recent)
+            .map_err(internal)
     }
 
     /// Logits after feeding `ids` at position `pos`, as f32 on the CPU.

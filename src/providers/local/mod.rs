@@ -37,12 +37,16 @@ pub enum LoadError {
     Unsupported(String),
 }
 
-/// `[providers.local]` in the config.
+/// `[providers.local]` in the config: a catalog model by id, or a GGUF file by path.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalConfig {
-    /// The GGUF file.
-    pub path: PathBuf,
+    /// A catalog model id (`hearth models list`), installed in the models dir.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// A GGUF file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
     /// CPU threads for candle (default: the physical cores, at most 4).
     #[serde(default)]
     pub threads: Option<usize>,
@@ -55,6 +59,57 @@ pub struct LocalConfig {
     /// A chat template replacing the file's own.
     #[serde(default)]
     pub chat_template: Option<String>,
+    /// Penalty on recently seen tokens (1.0 is off); small models loop without one.
+    #[serde(default = "default_repeat_penalty")]
+    pub repeat_penalty: f32,
+    /// How many recent tokens the penalty looks at.
+    #[serde(default = "default_repeat_last_n")]
+    pub repeat_last_n: usize,
+}
+
+fn default_repeat_penalty() -> f32 {
+    1.1
+}
+
+fn default_repeat_last_n() -> usize {
+    64
+}
+
+/// Where a local provider's model is and how to run it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The catalog entry, when the model was named by id.
+    pub entry: Option<crate::models::CatalogEntry>,
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// The chat template override, if any.
+    pub template: Option<String>,
+}
+
+impl LocalConfig {
+    /// The file and template this config names; an error for an unknown id or for
+    /// naming both or neither of `model` and `path`.
+    pub fn resolve(&self) -> Result<Resolved, String> {
+        match (&self.model, &self.path) {
+            (Some(id), None) => {
+                let entry = crate::models::entry(id).map_err(|e| e.to_string())?;
+                Ok(Resolved {
+                    path: entry.installed_path(),
+                    template: self
+                        .chat_template
+                        .clone()
+                        .or_else(|| entry.template().map(str::to_owned)),
+                    entry: Some(entry),
+                })
+            }
+            (None, Some(path)) => Ok(Resolved {
+                entry: None,
+                path: path.clone(),
+                template: self.chat_template.clone(),
+            }),
+            _ => Err("name exactly one of `model` (a catalog id) or `path` (a GGUF file)".into()),
+        }
+    }
 }
 
 fn default_queue_depth() -> usize {
@@ -68,6 +123,8 @@ fn default_queue_wait_ms() -> u64 {
 /// The local provider.
 pub struct LocalProvider {
     config: LocalConfig,
+    path: PathBuf,
+    template: Option<String>,
     threads: usize,
     engine: OnceCell<Result<Arc<Engine>, LoadError>>,
     slot: Arc<Semaphore>,
@@ -77,17 +134,17 @@ pub struct LocalProvider {
 impl LocalProvider {
     /// A provider for the configured file (loaded on first use or by `load`).
     pub fn new(config: LocalConfig) -> Self {
-        let threads = config.threads.unwrap_or_else(default_threads).max(1);
-        // candle sizes its thread pool from these variables the first time it computes;
-        // an explicit setting by the user wins.
-        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-            std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
-        }
-        if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-            std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-        }
+        // The config was validated at load, so this resolves; an unresolvable one leaves a
+        // provider that reports itself unusable.
+        let (path, template) = match config.resolve() {
+            Ok(r) => (r.path, r.template),
+            Err(_) => (PathBuf::new(), None),
+        };
+        let threads = configure_threads(config.threads);
         LocalProvider {
             config,
+            path,
+            template,
             threads,
             engine: OnceCell::new(),
             slot: Arc::new(Semaphore::new(1)),
@@ -100,18 +157,21 @@ impl LocalProvider {
         let loaded = self
             .engine
             .get_or_init(|| async {
-                let path = self.config.path.clone();
-                let template = self.config.chat_template.clone();
+                let path = self.path.clone();
+                let template = self.template.clone();
                 let threads = self.threads;
+                let (penalty, last_n) = (self.config.repeat_penalty, self.config.repeat_last_n);
                 let started = std::time::Instant::now();
-                let loaded = tokio::task::spawn_blocking(move || Engine::load(&path, template.as_deref(), threads))
+                let loaded = tokio::task::spawn_blocking(move || {
+                    Engine::load(&path, template.as_deref(), threads).map(|e| e.with_repeat_penalty(penalty, last_n))
+                })
                     .await
                     .unwrap_or_else(|e| Err(LoadError::Io(format!("the loader stopped: {e}"))))
                     .map(Arc::new);
                 match &loaded {
-                    Ok(e) => tracing::info!(model = %self.config.path.display(), arch = %e.info.architecture,
+                    Ok(e) => tracing::info!(model = %self.path.display(), arch = %e.info.architecture,
                         seconds = started.elapsed().as_secs_f64(), threads = self.threads, "local model loaded"),
-                    Err(e) => tracing::error!(model = %self.config.path.display(), error = %e, "local model failed to load"),
+                    Err(e) => tracing::error!(model = %self.path.display(), error = %e, "local model failed to load"),
                 }
                 loaded
             })
@@ -142,11 +202,27 @@ impl LocalProvider {
     }
 }
 
-/// Physical cores (half the logical ones where SMT is likely), at most 4: candle's
-/// spinning workers lose badly when they contend for cores.
-fn default_threads() -> usize {
-    let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
-    logical.clamp(1, 4)
+/// The CPU threads candle will use: `CANDLE_NUM_THREADS` when the user set it, else
+/// `requested`, else the cores available (at most 4, since candle's spinning workers lose
+/// badly when they contend for cores). candle reads the variables once, when it first
+/// computes, so this runs before any model loads.
+pub fn configure_threads(requested: Option<usize>) -> usize {
+    if let Some(n) = std::env::var("CANDLE_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return n.max(1);
+    }
+    let n = requested
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        })
+        .max(1);
+    std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+    std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    n
 }
 
 /// Sets a flag when dropped, so a blocking decode loop learns its caller went away.
@@ -198,10 +274,14 @@ impl Provider for LocalProvider {
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 
+    async fn warm(&self) -> Result<(), String> {
+        self.load().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
     fn is_usable(&self) -> bool {
         match self.engine.get() {
             Some(loaded) => loaded.is_ok(),
-            None => self.config.path.is_file(),
+            None => self.path.is_file(),
         }
     }
 }

