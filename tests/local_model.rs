@@ -268,3 +268,86 @@ fn hearth_chat_answers_from_the_local_model_with_no_server() {
     assert_eq!(v["estimated_cost_usd"], 0.0);
     assert!(v["output_tokens"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn damaged_or_foreign_files_are_clear_load_errors_never_panics() {
+    if engine().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let real = std::fs::read(model_path()).unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("wrong magic", b"NOTAGGUF\x03\x00\x00\x00".repeat(64)),
+        ("truncated header", real[..64].to_vec()),
+        ("truncated tensors", real[..real.len() / 2].to_vec()),
+        ("absurd counts", {
+            let mut h = real[..4096].to_vec();
+            h[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+            h
+        }),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.path().join(format!("{}.gguf", name.replace(' ', "_")));
+        std::fs::write(&path, bytes).unwrap();
+        let err = Engine::load(&path, None, 1).err();
+        assert!(err.is_some(), "{name} loaded");
+        assert!(
+            !err.unwrap().to_string().is_empty(),
+            "{name}: an error with a message"
+        );
+    }
+    assert!(Engine::load(&dir.path().join("missing.gguf"), None, 1).is_err());
+}
+
+#[tokio::test]
+async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_router_can_fall_back() {
+    use hearth::providers::local::{LocalConfig, LocalProvider};
+    use hearth::providers::Provider;
+    if engine().is_none() {
+        return;
+    }
+    let provider = std::sync::Arc::new(LocalProvider::new(LocalConfig {
+        model: None,
+        path: Some(model_path()),
+        threads: Some(2),
+        queue_depth: 1,
+        queue_wait_ms: 60_000,
+        chat_template: None,
+        repeat_penalty: 1.1,
+        repeat_last_n: 64,
+    }));
+    provider.warm().await.unwrap();
+    let story = || {
+        request(
+            vec![Message {
+                role: Role::User,
+                content: "Write a long story about a lighthouse.".into(),
+            }],
+            48,
+        )
+    };
+    // One runs, one waits in the queue (depth 1), the third finds the queue full.
+    let running = tokio::spawn({
+        let p = provider.clone();
+        let r = story();
+        async move { p.generate(&r).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let waiting = tokio::spawn({
+        let p = provider.clone();
+        let r = story();
+        async move { p.generate(&r).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let refused = provider.generate(&story()).await;
+    assert!(
+        matches!(refused, Err(ProviderError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(running.await.unwrap().is_ok());
+    assert!(
+        waiting.await.unwrap().is_ok(),
+        "the queued request is served after the first"
+    );
+}

@@ -86,3 +86,35 @@ async fn a_fresh_install_has_the_default_workspace_and_answers_through_a_key() {
     assert_eq!(status, 200, "{v}");
     assert!(!v["answer"].as_str().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_local_only_workspace_is_served_by_the_on_device_model() {
+    let s = Server::start(&[]);
+    let admin = create_key(&s.dir, "default", "admin");
+    let set = s
+        .http
+        .patch(s.url("/admin/workspaces/default"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"data_policy": "local_only"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let (status, _, v) = s
+        .post(
+            "/chat",
+            Some(&admin),
+            &serde_json::json!({"message": "Say hi.", "task": "chat", "max_output_tokens": 16}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["provider"], "local");
+    let (_, models) = s.get_json("/v1/models", Some(&admin)).await;
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"local/smollm2-135m-instruct"), "{ids:?}");
+}
