@@ -17,6 +17,7 @@ One JSON line per run, the same fields as the candle example:
   ttft_s         llm.eval(prompt) (one batched pass) plus the first sample
   prompt_tok_s   prompt_tokens / time of llm.eval(prompt) alone
   decode_tok_s   (generated - 1) / (total_s - ttft_s)
+  cpu_s          CPU time (user + system, all threads) of this process during the run
   peak_rss_mib   resource.getrusage(RUSAGE_SELF).ru_maxrss (includes the Python interpreter)
   prompt_sha256  sha256 of the prompt ids as decimal numbers joined by commas
 """
@@ -52,6 +53,11 @@ def render_prompt(llm: Llama, text: str) -> str:
 
 def greedy(llm: Llama) -> int:
     return llm.sample(top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0)
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def run_once(llm: Llama, prompt: list, max_tokens: int):
@@ -110,7 +116,9 @@ def main() -> int:
         run_once(llm, warm, 4)
 
     for run in range(1, args.runs + 1):
+        cpu0 = cpu_seconds()
         prompt_s, ttft_s, total_s, out = run_once(llm, prompt, args.max_tokens)
+        cpu_s = cpu_seconds() - cpu0
         n = len(out)
         decode_s = total_s - ttft_s
         answer = llm.detokenize(out).decode("utf-8", errors="replace")
@@ -127,6 +135,7 @@ def main() -> int:
             "total_s": round(total_s, 4),
             "prompt_tok_s": round(len(prompt) / prompt_s, 2),
             "decode_tok_s": round((n - 1) / decode_s, 2) if n > 1 and decode_s > 0 else 0.0,
+            "cpu_s": round(cpu_s, 2),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "answer_head": answer[:80],
         }

@@ -17,6 +17,8 @@
 //!   the whole prompt's forward pass and the first sample);
 //! - `prompt_tok_s` = `prompt_tokens / ttft_s`;
 //! - `decode_tok_s` = `(generated - 1) / (total_s - ttft_s)`;
+//! - `cpu_s`: CPU time (user + system, all threads) this process used during the run, from
+//!   `/proc/self/stat` (clock ticks of 1/100 s); about `threads x total_s` when workers spin;
 //! - `peak_rss_mib`: `VmHWM` of this process (read after the run, so it covers the load and
 //!   every run before it);
 //! - `prompt_sha256`: of the prompt's token ids written as decimal numbers joined by commas,
@@ -91,6 +93,26 @@ fn peak_rss_kib() -> Result<u64, Box<dyn Error>> {
     Ok(kib)
 }
 
+/// CPU time (user + system, all threads) of this process so far, in seconds, from
+/// `/proc/self/stat` (fields 14 and 15, in clock ticks of 1/100 s: `CLK_TCK` on Linux x86).
+fn cpu_seconds() -> Result<f64, Box<dyn Error>> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The command name (field 2) may contain spaces; the fields after it are plain.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or("unexpected /proc/self/stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<u64, Box<dyn Error>> {
+        Ok(fields
+            .get(i)
+            .ok_or("short /proc/self/stat")?
+            .parse::<u64>()?)
+    };
+    // `after` starts at field 3 (state): utime is field 14, stime field 15.
+    Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 fn round(x: f64, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
     (x * scale).round() / scale
@@ -123,6 +145,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     for run in 1..=args.runs {
         let mut first: Option<f64> = None;
+        let cpu0 = cpu_seconds()?;
         let t0 = Instant::now();
         let (answer, usage, finish) = engine.generate(&req, &mut |_piece| {
             if first.is_none() {
@@ -131,6 +154,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             true
         })?;
         let total_s = t0.elapsed().as_secs_f64();
+        let cpu_s = cpu_seconds()? - cpu0;
         let generated = usage.output_tokens;
         let ttft_s = first.unwrap_or(total_s);
         let prompt_tok_s = usage.input_tokens as f64 / ttft_s;
@@ -153,6 +177,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "total_s": round(total_s, 4),
             "prompt_tok_s": round(prompt_tok_s, 2),
             "decode_tok_s": round(decode_tok_s, 2),
+            "cpu_s": round(cpu_s, 2),
             "peak_rss_mib": round(peak_rss_kib()? as f64 / 1024.0, 1),
             "answer_head": answer.chars().take(80).collect::<String>(),
         });

@@ -351,3 +351,46 @@ async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_route
         "the queued request is served after the first"
     );
 }
+
+#[test]
+fn importing_copies_a_runnable_gguf_and_refuses_bad_names_and_foreign_files() {
+    if engine().is_none() {
+        return;
+    }
+    let models = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(args)
+            .env("HEARTH_MODELS_DIR", models.path())
+            .output()
+            .unwrap()
+    };
+    let real = model_path();
+    let ok = run(&[
+        "models",
+        "import",
+        real.to_str().unwrap(),
+        "--name",
+        "my-smol",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let copied = models.path().join("imported/my-smol.gguf");
+    assert_eq!(
+        std::fs::metadata(&copied).unwrap().len(),
+        std::fs::metadata(&real).unwrap().len()
+    );
+    for name in ["../escape", "a/b", ".hidden"] {
+        let out = run(&["models", "import", real.to_str().unwrap(), "--name", name]);
+        assert!(!out.status.success(), "{name} accepted");
+    }
+    assert!(!models.path().join("escape.gguf").exists());
+    let junk = models.path().join("junk.gguf");
+    std::fs::write(&junk, b"not a model at all").unwrap();
+    let out = run(&["models", "import", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
+}

@@ -118,3 +118,31 @@ async fn a_local_only_workspace_is_served_by_the_on_device_model() {
         .collect();
     assert!(ids.contains(&"local/smollm2-135m-instruct"), "{ids:?}");
 }
+
+#[tokio::test]
+async fn the_admin_api_lists_models_and_a_pull_streams_progress_events_to_its_end() {
+    let s = Server::start(&[]);
+    let admin = create_key(&s.dir, "default", "admin");
+    let (status, v) = s.get_json("/admin/models", Some(&admin)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["models"][0]["id"], "local/smollm2-135m-instruct");
+    assert_eq!(
+        v["models"][0]["installed"], true,
+        "serve pulled it before listening"
+    );
+    let resp = s
+        .http
+        .post(s.url("/admin/models"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"id": "smollm2-135m-instruct"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("event: done"), "{body}");
+    assert!(body.contains("AlreadyInstalled"), "{body}");
+}

@@ -26,6 +26,14 @@ pub enum ModelsCommand {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Copies a GGUF file into the models dir after checking Hearth can run it.
+    Import {
+        /// The GGUF file.
+        file: std::path::PathBuf,
+        /// Its name in the models dir [default: the file's stem].
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Deletes an installed model's file.
     Remove {
         /// Catalog id.
@@ -42,6 +50,7 @@ pub async fn run(_install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliEr
             info(id.as_deref().unwrap_or(models::DEFAULT_MODEL), threads).await
         }
         ModelsCommand::Remove { id } => remove(&id),
+        ModelsCommand::Import { file, name } => import(&file, name),
     }
 }
 
@@ -123,6 +132,22 @@ async fn info(id: &str, threads: Option<usize>) -> Result<(), CliError> {
         "model": engine.info,
         "catalog": entry,
     }))
+}
+
+fn import(file: &std::path::Path, name: Option<String>) -> Result<(), CliError> {
+    let name = name
+        .or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .ok_or_else(|| CliError::Invalid("give the model a --name".into()))?;
+    let dest = models::import(file, &name)?;
+    output::line(&format!(
+        "imported {} as {}",
+        file.display(),
+        dest.display()
+    ))?;
+    output::line(&format!(
+        "use it with a provider in your config:\n[providers.{name}]\nkind = \"local\"\npath = \"{}\"",
+        dest.display()
+    ))
 }
 
 fn remove(id: &str) -> Result<(), CliError> {

@@ -139,6 +139,34 @@ pub fn models_dir() -> PathBuf {
         })
 }
 
+/// Copies a GGUF file into `<models dir>/imported/<name>.gguf` after checking that Hearth
+/// can run it. The file is only read, never executed; `name` is a plain name, so no path
+/// can escape the models dir. Returns the new path.
+pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
+    if !crate::workspace::valid_name(name, 64) || name.starts_with('.') {
+        return Err(Error::bad_request(
+            "invalid_request",
+            "an imported model's name is 1-64 characters of letters, digits, '_', '.' or '-', not starting with '.'",
+        ));
+    }
+    crate::providers::local::inspect(source)
+        .map_err(|e| Error::bad_request("invalid_request", e.to_string()))?;
+    let dir = models_dir().join("imported");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
+    let dest = dir.join(format!("{name}.gguf"));
+    if dest.exists() {
+        return Err(Error::unprocessable(
+            "invalid_value",
+            format!("{} exists already", dest.display()),
+        ));
+    }
+    let partial = dir.join(format!("{name}.gguf.partial"));
+    std::fs::copy(source, &partial)
+        .and_then(|_| std::fs::rename(&partial, &dest))
+        .map_err(|e| Error::Config(format!("copying {}: {e}", source.display())))?;
+    Ok(dest)
+}
+
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};

