@@ -6,6 +6,8 @@
 mod engine;
 mod gguf;
 mod template;
+#[cfg(test)]
+mod tiny;
 mod tokenizer;
 
 use std::path::PathBuf;
