@@ -65,6 +65,7 @@ done
 # The exact command, as a person would retype it.
 COMMAND="bash bench/local.sh"
 for var in LOCAL_PROMPT LOCAL_MODEL LOCAL_WARMUP LOCAL_MAX_TOKENS LOCAL_ROUNDS LOCAL_THREADS; do
+  # shellcheck disable=SC2089 # the quotes are text for the report
   if [[ -n "${!var:-}" ]]; then COMMAND="$var='${!var}' $COMMAND"; fi
 done
 
@@ -80,6 +81,11 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_BEFORE="$(loadavg)"
 RAW="$WORK/runs.jsonl"
 : >"$RAW"
+# Contention check: the machine's busy CPU time (/proc/stat) over the rounds, minus what this
+# script's children (the engine runs) used (bash `times`, run in this shell), is what other
+# processes took while the benchmark ran; the VM's steal time is reported beside it.
+STAT_BEFORE="$(head -n 1 /proc/stat)"
+times >"$WORK/times.before"
 
 run_candle() {
   timeout "$RUN_TIMEOUT" "$BIN" --model "$MODEL" --threads "$THREADS" --prompt-file "$PROMPT" \
@@ -101,6 +107,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
 done
 LOAD_AFTER="$(loadavg)"
+times >"$WORK/times.after"
+STAT_AFTER="$(head -n 1 /proc/stat)"
+TIMES_BEFORE="$(sed -n 2p "$WORK/times.before")"
+TIMES_AFTER="$(sed -n 2p "$WORK/times.after")"
 
 CANDLE_VERSION="$(awk '/^name = "candle-core"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)"
 LLAMA_VERSION="$("$PY" -c 'import llama_cpp; print(llama_cpp.__version__)')"
@@ -112,9 +122,12 @@ if [[ -n "$(git status --porcelain -- src examples Cargo.toml Cargo.lock 2>/dev/
 fi
 RUSTFLAGS_NOTE="$(grep -o 'target-cpu=[a-z0-9-]*' .cargo/config.toml 2>/dev/null | head -1 || true)"
 
-export RAW DATE="$(date -u +%Y-%m-%dT%H:%MZ)" NPROC="$(nproc)" CPU_MODEL MEM_GIB COMMIT \
+DATE="$(date -u +%Y-%m-%dT%H:%MZ)"
+NPROC="$(nproc)"
+# shellcheck disable=SC2090 # COMMAND is text for the report, never run
+export RAW DATE NPROC CPU_MODEL MEM_GIB COMMIT \
   COMMAND LOAD_BEFORE LOAD_AFTER CANDLE_VERSION LLAMA_VERSION THREADS ROUNDS MAX_TOKENS WARMUP \
-  MODEL PROMPT RUSTFLAGS_NOTE
+  MODEL PROMPT RUSTFLAGS_NOTE STAT_BEFORE STAT_AFTER TIMES_BEFORE TIMES_AFTER
 mkdir -p bench/results
 "$PY" - >"$OUT.tmp" <<'EOF'
 import json, os, statistics
@@ -129,6 +142,27 @@ c, l = med["candle"], med["llama.cpp"]
 ratio = lambda k: c[k] / l[k] if l[k] else float("nan")
 sha = {r["prompt_sha256"] for r in runs}
 
+def bash_times(line):
+    """Seconds of user + system time from one line of bash `times` ("0m1.234s 0m0.100s")."""
+    total = 0.0
+    for part in line.split():
+        m, sec = part.rstrip("s").split("m")
+        total += int(m) * 60 + float(sec)
+    return total
+
+def cpu_stat(line):
+    v = [int(x) for x in line.split()[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(v[:3]) + sum(v[5:7]), v[7], sum(v)
+
+(b0, st0, t0), (b1, st1, t1) = cpu_stat(env["STAT_BEFORE"]), cpu_stat(env["STAT_AFTER"])
+capacity = (t1 - t0) / 100  # CPU-seconds the machine had (USER_HZ = 100)
+ours = bash_times(env["TIMES_AFTER"]) - bash_times(env["TIMES_BEFORE"])
+others = max(0.0, (b1 - b0) / 100 - ours)
+steal = (st1 - st0) / 100
+others_share = others / capacity if capacity else 0.0
+steal_share = steal / capacity if capacity else 0.0
+contended = others_share > 0.05 or steal_share > 0.05
+
 def f(x, d=2):
     return f"{x:,.{d}f}"
 
@@ -142,10 +176,16 @@ p(f"- Hearth commit {env['COMMIT']}; candle-core {env['CANDLE_VERSION']}, releas
 p(f"- Model: `{os.path.basename(env['MODEL'])}`; prompt `{env['PROMPT']}` as one user message "
   f"through the GGUF's chat template: {int(c['prompt_tokens'])} tokens "
   + ("(the same ids in both engines)" if len(sha) == 1 else "(**the engines' prompt ids differ**)"))
-p(f"- {env['THREADS']} threads, greedy, up to {env['MAX_TOKENS']} new tokens, {env['ROUNDS']} rounds "
-  f"(each engine in a fresh process per round, alternating which goes first; "
-  f"{env['WARMUP']} untimed warm-up generation per process); cells are medians of the rounds")
+rounds_n, warm_n = int(env["ROUNDS"]), int(env["WARMUP"])
+p(f"- {env['THREADS']} threads, greedy, up to {env['MAX_TOKENS']} new tokens, {rounds_n} "
+  f"round{'s' * (rounds_n != 1)} (each engine in a fresh process per round, alternating which "
+  f"goes first; {warm_n} untimed warm-up generation{'s' * (warm_n != 1)} per process); "
+  f"cells are medians of the rounds")
 p(f"- Load average (1/5/15 min): {env['LOAD_BEFORE']} before, {env['LOAD_AFTER']} after")
+p(f"- Other work during the rounds: other processes used {others_share:.0%} of the machine's CPU "
+  f"time ({others:.0f} of {capacity:.0f} CPU-s), steal {steal_share:.0%}"
+  + (": **contended, these figures are not representative; run again on a quiet machine**"
+     if contended else ": quiet"))
 p(f"- Command: `{env['COMMAND']}`")
 p("")
 p("| engine | load s | TTFT s | prompt tok/s | decode tok/s | CPU s / wall s | peak RSS MiB | new tokens |")
@@ -162,7 +202,8 @@ p("Targets (issue 3): prompt >= 0.8x llama.cpp: "
   + ("met" if ratio("prompt_tok_s") >= 0.8 else "**not met**")
   + f" ({f(ratio('prompt_tok_s'))}x); decode >= 0.6x llama.cpp: "
   + ("met" if ratio("decode_tok_s") >= 0.6 else "**not met**")
-  + f" ({f(ratio('decode_tok_s'))}x).")
+  + f" ({f(ratio('decode_tok_s'))}x)."
+  + (" The run was contended: this is no verdict." if contended else ""))
 p("")
 p("Ratios of tok/s: higher is better for candle; of load, TTFT and RSS: lower is better. candle's")
 p("prompt tok/s is prompt tokens / TTFT (its API returns nothing earlier); llama.cpp's is prompt")
