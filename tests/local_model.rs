@@ -324,7 +324,7 @@ async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_route
                 role: Role::User,
                 content: "Write a long story about a lighthouse.".into(),
             }],
-            48,
+            128,
         )
     };
     // One runs, one waits in the queue (depth 1), the third finds the queue full.
