@@ -3,11 +3,12 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -46,18 +47,33 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/models", get(list_models).post(pull_model))
 }
 
-/// The common frame of an admin handler: admin check, then the body, errors with the trace id.
+/// An admin caller, extracted before the handler runs: the key is checked, and errors
+/// carry the request's trace id.
 struct Admin {
     state: AppState,
     trace: TraceId,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let trace = parts
+            .extensions
+            .get::<TraceId>()
+            .cloned()
+            .unwrap_or_else(|| TraceId(String::new()));
+        auth::admin(state, &parts.headers).map_err(|e| ApiError::new(e, &trace))?;
+        Ok(Admin {
+            state: state.clone(),
+            trace,
+            headers: parts.headers.clone(),
+        })
+    }
 }
 
 impl Admin {
-    fn check(state: AppState, trace: TraceId, headers: &HeaderMap) -> Result<Admin, ApiError> {
-        auth::admin(&state, headers).map_err(|e| ApiError::new(e, &trace))?;
-        Ok(Admin { state, trace })
-    }
-
     fn hearth(&self) -> &Hearth {
         &self.state.hearth
     }
@@ -73,11 +89,10 @@ impl Admin {
 
     fn parse<T: serde::de::DeserializeOwned>(
         &self,
-        headers: &HeaderMap,
         raw: Result<Bytes, BytesRejection>,
     ) -> Result<T, ApiError> {
         let limit = self.hearth().config().server.body_limit_bytes;
-        body::json(headers, raw, limit).map_err(|e| ApiError::new(e, &self.trace))
+        body::json(&self.headers, raw, limit).map_err(|e| ApiError::new(e, &self.trace))
     }
 }
 
@@ -111,12 +126,7 @@ fn check_tier(h: &Hearth, tier: &str) -> Result<()> {
     }
 }
 
-async fn list_workspaces(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn list_workspaces(a: Admin) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         let all = hearth.store().with(|c| store::workspaces::list(c))?;
         Ok(json!({"workspaces": all.iter().map(|w| workspace_view(hearth, w)).collect::<Vec<_>>()}))
@@ -139,13 +149,10 @@ fn any_policy() -> DataPolicy {
 }
 
 async fn create_workspace(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
+    a: Admin,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let a = Admin::check(s, t, &h)?;
-    let n: NewWorkspace = a.parse(&h, raw)?;
+    let n: NewWorkspace = a.parse(raw)?;
     let out = a.run(|hearth| {
         check_tier(hearth, &n.tier)?;
         let mut ws = Workspace::new(WorkspaceId::parse(&n.id)?, &n.tier, n.data_policy);
@@ -158,13 +165,7 @@ async fn create_workspace(
     Ok((StatusCode::CREATED, out).into_response())
 }
 
-async fn show_workspace(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn show_workspace(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         let ws = hearth.workspace(&WorkspaceId::parse(&id)?)?;
         Ok(workspace_view(hearth, &ws))
@@ -172,14 +173,11 @@ async fn show_workspace(
 }
 
 async fn patch_workspace(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
+    a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
-    let patch: WorkspacePatch = a.parse(&h, raw)?;
+    let patch: WorkspacePatch = a.parse(raw)?;
     a.run(|hearth| {
         let mut ws = hearth.workspace(&WorkspaceId::parse(&id)?)?;
         if let Some(tier) = &patch.tier {
@@ -193,13 +191,7 @@ async fn patch_workspace(
     })
 }
 
-async fn purge_cache(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn purge_cache(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         let ws = WorkspaceId::parse(&id)?;
         hearth.workspace(&ws)?;
@@ -220,14 +212,8 @@ fn user_role() -> Role {
     Role::User
 }
 
-async fn create_key(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let a = Admin::check(s, t, &h)?;
-    let b: NewKeyBody = a.parse(&h, raw)?;
+async fn create_key(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let b: NewKeyBody = a.parse(raw)?;
     let out = a.run(|hearth| {
         let p = Principal {
             workspace: WorkspaceId::parse(&b.workspace)?,
@@ -247,39 +233,21 @@ struct WorkspaceFilter {
     workspace: Option<String>,
 }
 
-async fn list_keys(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    Query(q): Query<WorkspaceFilter>,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn list_keys(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
         Ok(json!({"keys": hearth.store().with(|c| store::keys::list(c, ws.as_ref()))?}))
     })
 }
 
-async fn revoke_key(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn revoke_key(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         hearth.store().with(|c| store::keys::revoke(c, &id))?;
         Ok(json!({"id": id, "revoked": true}))
     })
 }
 
-async fn list_prompts(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    Query(q): Query<WorkspaceFilter>,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn list_prompts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
         Ok(json!({"prompts": hearth.prompts().list(ws.as_ref())?}))
@@ -287,13 +255,10 @@ async fn list_prompts(
 }
 
 async fn show_prompt(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
+    a: Admin,
     Path(id): Path<String>,
     Query(q): Query<WorkspaceFilter>,
 ) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
         let versions: Vec<_> = hearth
@@ -309,14 +274,8 @@ async fn show_prompt(
     })
 }
 
-async fn create_prompt(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let a = Admin::check(s, t, &h)?;
-    let n: NewPrompt = a.parse(&h, raw)?;
+async fn create_prompt(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let n: NewPrompt = a.parse(raw)?;
     let out = a.run(|hearth| hearth.prompts().create(n))?;
     Ok((StatusCode::CREATED, out).into_response())
 }
@@ -339,14 +298,11 @@ fn scope(ws: Option<&str>) -> Result<String> {
 }
 
 async fn promote_prompt(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
+    a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crate::prompts::PromptVersion>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
-    let b: Promote = a.parse(&h, raw)?;
+    let b: Promote = a.parse(raw)?;
     a.run(|hearth| {
         let scope = scope(b.workspace.as_deref())?;
         hearth.prompts().promote(
@@ -367,14 +323,11 @@ struct Rollback {
 }
 
 async fn rollback_prompt(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
+    a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crate::prompts::PromptVersion>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
-    let b: Rollback = a.parse(&h, raw)?;
+    let b: Rollback = a.parse(raw)?;
     a.run(|hearth| {
         hearth
             .prompts()
@@ -390,13 +343,7 @@ struct UsageQuery {
     to: Option<String>,
 }
 
-async fn usage(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    Query(q): Query<UsageQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn usage(a: Admin, Query(q): Query<UsageQuery>) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         let rows = hearth.store().with(|c| {
             store::usage::report(
@@ -410,12 +357,7 @@ async fn usage(
     })
 }
 
-async fn providers(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn providers(a: Admin) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         let policy = &hearth.config().policy;
         let list: Vec<Value> = hearth
@@ -430,22 +372,11 @@ async fn providers(
     })
 }
 
-async fn alerts(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    Query(q): Query<WorkspaceFilter>,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| Ok(json!({"alerts": hearth.store().with(|c| store::usage::alerts(c, q.workspace.as_deref()))?})))
 }
 
-async fn list_models(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let a = Admin::check(s, t, &h)?;
+async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
     a.run(|_| {
         let list: Vec<Value> = crate::models::catalog()?
             .into_iter()
@@ -466,14 +397,8 @@ struct PullBody {
 
 /// Pulls a catalog model, streaming its progress as server-sent events: `progress`
 /// events with a line each, then one `done` (with the route) or `error` event.
-async fn pull_model(
-    State(s): State<AppState>,
-    Extension(t): Extension<TraceId>,
-    h: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let a = Admin::check(s, t, &h)?;
-    let b: PullBody = a.parse(&h, raw)?;
+async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let b: PullBody = a.parse(raw)?;
     let id = b.id.strip_prefix("local/").unwrap_or(&b.id).to_owned();
     let entry = crate::models::entry(&id).map_err(|e| ApiError::new(e, &a.trace))?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<axum::response::sse::Event>();
