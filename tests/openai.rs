@@ -340,3 +340,42 @@ async fn a_repeated_stream_is_served_from_the_cache_with_the_same_content() {
     assert_eq!(content_of(&again), content_of(&first));
     assert_eq!(again.last().unwrap(), "[DONE]");
 }
+
+#[tokio::test]
+async fn prompt_and_task_can_travel_in_headers_and_bad_sampling_values_are_refused() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let mut req = body("charged twice", false);
+    req["model"] = json!("mock-fast/fast-extract-v1");
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("x-hearth-prompt-id", "support_triage")
+        .header("x-hearth-prompt-version", "v1")
+        .header("x-hearth-task", "extract")
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["hearth"]["prompt_id"], "support_triage");
+    assert_eq!(v["hearth"]["prompt_version"], "v1");
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let (_, audit) = s.get_json("/audit?limit=1", Some(&admin)).await;
+    assert_eq!(audit["events"][0]["task"], "extract");
+    assert_eq!(audit["events"][0]["schema_version"], "ticket_triage.v1");
+
+    for (field, value) in [
+        ("temperature", json!(2.5)),
+        ("top_p", json!(0.0)),
+        ("top_p", json!(1.5)),
+    ] {
+        let mut bad = body("x", false);
+        bad[field] = value;
+        let (status, _, v) = s.post("/v1/chat/completions", Some(&key), &bad).await;
+        assert_eq!(status, 400, "{field}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_request");
+    }
+}

@@ -109,6 +109,15 @@ impl Hearth {
             })?;
         trace.tier = tier.name.clone();
         let max_output_tokens = self.output_cap(req, &tier)?;
+        // One rule for every front end (HTTP, OpenAI wire format, CLI).
+        if !(0.0..=2.0).contains(&req.temperature)
+            || req.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0))
+        {
+            return Err(Error::bad_request(
+                "invalid_request",
+                "temperature must be between 0 and 2 and top_p in (0, 1]",
+            ));
+        }
         if !req
             .messages
             .iter()

@@ -95,13 +95,6 @@ impl BudgetLedger {
             settled: false,
         })
     }
-
-    /// Settled spend and tokens of a workspace's day (0 when untouched).
-    pub fn spent(&self, workspace: &str, day: &str) -> (f64, u64) {
-        let days = self.days.lock();
-        days.get(&(workspace.to_owned(), day.to_owned()))
-            .map_or((0.0, 0), |d| (d.spent_usd, d.spent_tokens))
-    }
 }
 
 impl Reservation {

@@ -50,12 +50,6 @@ pub(super) async fn chat(
     )
     .map_err(fail)?;
     let temperature = b.temperature.unwrap_or(0.0);
-    if !(0.0..=2.0).contains(&temperature) {
-        return Err(fail(crate::Error::bad_request(
-            "invalid_request",
-            "temperature must be between 0 and 2",
-        )));
-    }
     let req = ChatRequest {
         principal,
         endpoint: "/chat",

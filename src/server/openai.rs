@@ -146,12 +146,6 @@ fn to_request(
         ));
     }
     let temperature = b.temperature.unwrap_or(1.0);
-    if !(0.0..=2.0).contains(&temperature) {
-        return Err(Error::bad_request(
-            "invalid_request",
-            "temperature must be between 0 and 2",
-        ));
-    }
     let (task, model) = match b.model.strip_prefix("hearth/") {
         Some(task) => (task.to_owned(), None),
         None => (
