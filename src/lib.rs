@@ -13,6 +13,7 @@ pub mod providers;
 pub mod quota;
 pub mod resilience;
 pub mod routing;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod telemetry;

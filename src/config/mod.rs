@@ -9,7 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use policy::{
-    BudgetAction, Locality, MockConfig, ModelSpec, Policy, ProviderConfig, Route, RouteAction, Tier,
+    BudgetAction, Locality, MockConfig, ModelSpec, Policy, Prices, ProviderConfig, Route,
+    RouteAction, Tier,
 };
 
 use crate::error::Error;

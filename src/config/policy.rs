@@ -2,6 +2,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::providers::hosted::{HostedConfig, HostedKind};
+
 /// Where a provider runs, which decides what data may reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -36,6 +38,15 @@ pub enum ProviderConfig {
     Mock(MockConfig),
     /// A GGUF model on this machine, run with candle.
     Local(crate::providers::local::LocalConfig),
+    /// OpenAI's API.
+    Openai(HostedConfig),
+    /// A server speaking OpenAI Chat Completions.
+    #[serde(alias = "openai-compatible")]
+    OpenaiCompatible(HostedConfig),
+    /// Anthropic Messages.
+    Anthropic(HostedConfig),
+    /// Google Gemini.
+    Gemini(HostedConfig),
 }
 
 impl ProviderConfig {
@@ -44,6 +55,41 @@ impl ProviderConfig {
         match self {
             ProviderConfig::Mock(m) => m.locality,
             ProviderConfig::Local(_) => Locality::OnDevice,
+            _ => self
+                .hosted()
+                .map_or(Locality::Hosted, |(_, h)| h.data_policy.locality),
+        }
+    }
+
+    /// Whether text with personal data may reach it unredacted: always on this machine,
+    /// for a hosted one only when its data policy says `pii_allowed`.
+    pub fn pii_allowed(&self) -> bool {
+        match self.hosted() {
+            Some((_, h)) => {
+                h.data_policy.locality == Locality::OnDevice || h.data_policy.pii_allowed
+            }
+            None => self.locality() == Locality::OnDevice,
+        }
+    }
+
+    /// The wire format and settings of a hosted provider; None for mock and local ones.
+    pub fn hosted(&self) -> Option<(HostedKind, &HostedConfig)> {
+        match self {
+            ProviderConfig::Openai(h) => Some((HostedKind::Openai, h)),
+            ProviderConfig::OpenaiCompatible(h) => Some((HostedKind::OpenaiCompatible, h)),
+            ProviderConfig::Anthropic(h) => Some((HostedKind::Anthropic, h)),
+            ProviderConfig::Gemini(h) => Some((HostedKind::Gemini, h)),
+            ProviderConfig::Mock(_) | ProviderConfig::Local(_) => None,
+        }
+    }
+
+    /// A hosted provider's config of the given kind.
+    pub fn from_hosted(kind: HostedKind, cfg: HostedConfig) -> ProviderConfig {
+        match kind {
+            HostedKind::Openai => ProviderConfig::Openai(cfg),
+            HostedKind::OpenaiCompatible => ProviderConfig::OpenaiCompatible(cfg),
+            HostedKind::Anthropic => ProviderConfig::Anthropic(cfg),
+            HostedKind::Gemini => ProviderConfig::Gemini(cfg),
         }
     }
 }
@@ -61,18 +107,42 @@ pub struct ModelSpec {
     pub address: String,
     /// Largest output it may be asked for.
     pub max_output_tokens: u32,
-    /// USD per 1,000 input tokens.
-    pub input_usd_per_1k: f64,
-    /// USD per 1,000 output tokens.
-    pub output_usd_per_1k: f64,
+    /// What it costs.
+    pub prices: Prices,
+}
+
+/// USD per one million tokens, the unit provider price lists use.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Prices {
+    /// Input (prompt) tokens.
+    pub input_usd_per_1m: f64,
+    /// Output (generated) tokens.
+    pub output_usd_per_1m: f64,
+    /// Input tokens the provider served from its prompt cache; the input price when unset.
+    pub cached_input_usd_per_1m: Option<f64>,
 }
 
 impl ModelSpec {
-    /// The cost of a call with these token counts.
+    /// The cost of a call with these token counts, all input at the full price: what a
+    /// budget reserves before the call.
     pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        (input_tokens as f64 * self.input_usd_per_1k
-            + output_tokens as f64 * self.output_usd_per_1k)
-            / 1000.0
+        self.cost_of(&crate::providers::Usage {
+            input_tokens,
+            output_tokens,
+            cached_input_tokens: 0,
+        })
+    }
+
+    /// The cost of a call as the provider reported its usage, cached input at its price.
+    pub fn cost_of(&self, usage: &crate::providers::Usage) -> f64 {
+        let p = &self.prices;
+        let cached = usage.cached_input_tokens.min(usage.input_tokens);
+        let fresh = usage.input_tokens - cached;
+        let cached_price = p.cached_input_usd_per_1m.unwrap_or(p.input_usd_per_1m);
+        (fresh as f64 * p.input_usd_per_1m
+            + cached as f64 * cached_price
+            + usage.output_tokens as f64 * p.output_usd_per_1m)
+            / 1_000_000.0
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::policy::{BudgetAction, ModelSpec, Policy, ProviderConfig, Route, RouteAction, Tier};
+use super::policy::{
+    BudgetAction, ModelSpec, Policy, Prices, ProviderConfig, Route, RouteAction, Tier,
+};
 use super::{CacheSettings, Config, ResilienceSettings, ServerSettings};
 
 #[derive(Deserialize)]
@@ -90,10 +92,38 @@ struct RawModel {
     provider: Spanned<String>,
     model_id: String,
     max_output_tokens: u32,
-    #[serde(default)]
-    input_usd_per_1k: f64,
-    #[serde(default)]
-    output_usd_per_1k: f64,
+    input_usd_per_1k: Option<f64>,
+    output_usd_per_1k: Option<f64>,
+    input_usd_per_1m: Option<f64>,
+    output_usd_per_1m: Option<f64>,
+    cached_input_usd_per_1m: Option<f64>,
+}
+
+impl RawModel {
+    /// Prices per 1,000 tokens (the seed's unit) or per million (providers' price lists).
+    fn resolve(&self) -> Result<Prices, String> {
+        let side = |per_1k: Option<f64>, per_1m: Option<f64>, name: &str| match (per_1k, per_1m) {
+            (Some(_), Some(_)) => Err(format!(
+                "give {name}_usd_per_1k or {name}_usd_per_1m, not both"
+            )),
+            (Some(k), None) => Ok(k * 1000.0),
+            (None, m) => Ok(m.unwrap_or(0.0)),
+        };
+        let prices = Prices {
+            input_usd_per_1m: side(self.input_usd_per_1k, self.input_usd_per_1m, "input")?,
+            output_usd_per_1m: side(self.output_usd_per_1k, self.output_usd_per_1m, "output")?,
+            cached_input_usd_per_1m: self.cached_input_usd_per_1m,
+        };
+        let all = [
+            prices.input_usd_per_1m,
+            prices.output_usd_per_1m,
+            prices.cached_input_usd_per_1m.unwrap_or(0.0),
+        ];
+        if !all.iter().all(|p| p.is_finite() && *p >= 0.0) {
+            return Err("prices must be non-negative numbers".into());
+        }
+        Ok(prices)
+    }
 }
 
 #[derive(Deserialize)]
@@ -182,6 +212,10 @@ fn policy(
             l.resolve()
                 .map_err(|e| format!("[providers.{name}]: {e}"))?;
         }
+        if let Some((kind, h)) = p.hosted() {
+            h.validate(kind)
+                .map_err(|e| format!("[providers.{name}]: {e}"))?;
+        }
     }
     let models = models(raw.models, &raw.providers, lines)?;
     let known = |s: &Spanned<String>| -> Result<String, String> {
@@ -242,13 +276,13 @@ fn models(
                 ),
             ));
         }
-        let prices_ok = [m.input_usd_per_1k, m.output_usd_per_1k]
-            .iter()
-            .all(|p| p.is_finite() && *p >= 0.0);
-        if !prices_ok || m.max_output_tokens == 0 {
+        let prices = m
+            .resolve()
+            .map_err(|e| lines.err(&m.provider, &format!("model `{alias}`: {e}")))?;
+        if m.max_output_tokens == 0 {
             return Err(lines.err(
                 &m.provider,
-                &format!("model `{alias}` needs non-negative prices and max_output_tokens above 0"),
+                &format!("model `{alias}` needs max_output_tokens above 0"),
             ));
         }
         let provider = m.provider.into_inner();
@@ -260,8 +294,7 @@ fn models(
                 provider,
                 model_id: m.model_id,
                 max_output_tokens: m.max_output_tokens,
-                input_usd_per_1k: m.input_usd_per_1k,
-                output_usd_per_1k: m.output_usd_per_1k,
+                prices,
             },
         );
     }

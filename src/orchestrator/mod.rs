@@ -58,7 +58,8 @@ impl Hearth {
         let r = &config.resilience;
         let hearth = Hearth {
             breakers: Breakers::new(r.breaker_failure_threshold, r.breaker_cooldown),
-            providers: Providers::from_policy(&config.policy),
+            providers: Providers::from_policy(&config.policy, &crate::secrets::Keychain::new())
+                .map_err(Error::Config)?,
             cache: ExactCache::new(store.clone(), writer.clone(), config.cache.ttl),
             prompts: Registry::new(store.clone()),
             rates: RateLimiter::default(),

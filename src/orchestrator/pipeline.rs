@@ -475,7 +475,7 @@ impl Hearth {
                 .with_label_values(&[&req_task(trace), "exact"])
                 .inc();
         } else if let Some(call) = call {
-            let cost = model.cost_usd(response.usage.input_tokens, response.usage.output_tokens);
+            let cost = model.cost_of(&response.usage);
             trace.cost_usd = cost;
             let s = call.reservation.settle(
                 cost,

@@ -102,6 +102,10 @@ impl Provider for Faulty {
         self.inner.warm().await
     }
 
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        self.inner.list_models().await
+    }
+
     fn is_usable(&self) -> bool {
         self.inner.is_usable()
     }

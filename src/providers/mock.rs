@@ -107,6 +107,7 @@ impl Provider for MockProvider {
             usage: Usage {
                 input_tokens: prompt_tokens(req),
                 output_tokens: output_tokens(req, &tokens),
+                cached_input_tokens: 0,
             },
             text: tokens.concat(),
             finish_reason,
@@ -118,6 +119,7 @@ impl Provider for MockProvider {
         let usage = Usage {
             input_tokens: prompt_tokens(req),
             output_tokens: output_tokens(req, &tokens),
+            cached_input_tokens: 0,
         };
         let step = self.latency / (tokens.len() as u32 + 1);
         let deltas = tokens

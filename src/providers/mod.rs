@@ -3,6 +3,7 @@
 //! this module knows a wire format.
 
 pub mod fault;
+pub mod hosted;
 pub mod local;
 pub mod mock;
 mod registry;
@@ -71,10 +72,14 @@ pub struct ProviderRequest {
 /// Tokens a call consumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
-    /// Prompt tokens.
+    /// Prompt tokens, cached ones included.
     pub input_tokens: u64,
     /// Generated tokens.
     pub output_tokens: u64,
+    /// Prompt tokens the provider served from its own prompt cache (billed at its cached
+    /// price), where it reports them.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
 }
 
 /// Why generation stopped.
@@ -85,6 +90,8 @@ pub enum FinishReason {
     Stop,
     /// `max_output_tokens` was reached.
     Length,
+    /// The provider withheld the rest for its content policy.
+    ContentFilter,
 }
 
 impl FinishReason {
@@ -93,6 +100,7 @@ impl FinishReason {
         match self {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
+            FinishReason::ContentFilter => "content_filter",
         }
     }
 }
@@ -143,14 +151,9 @@ pub enum ProviderError {
     /// The request is wrong for this provider; retrying cannot help.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The prompt does not fit the model's context.
-    #[error("the prompt ({tokens} tokens) exceeds the context of {limit} tokens")]
-    ContextTooLong {
-        /// Prompt tokens.
-        tokens: u64,
-        /// The model's context length.
-        limit: u64,
-    },
+    /// The prompt does not fit the model's context; the text says by how much when known.
+    #[error("the prompt does not fit the model's context: {0}")]
+    ContextTooLong(String),
     /// The provider refused our credentials.
     #[error("the provider refused the credentials")]
     Auth,
@@ -202,6 +205,11 @@ pub trait Provider: Send + Sync {
     /// Gets ready to serve (loads a local model); called once at server start.
     async fn warm(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    /// The model ids the provider offers, by one cheap call (`hearth providers test`).
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
     }
 
     /// Whether it can take requests now (loaded, reachable, key present).

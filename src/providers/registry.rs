@@ -2,31 +2,48 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::fault::{FaultMode, Faulty};
+use super::hosted;
 use super::local::LocalProvider;
 use super::mock::MockProvider;
 use super::Provider;
 use crate::config::{Policy, ProviderConfig};
+use crate::secrets::{KeySource, Keychain};
 
 /// The configured providers by name, each behind a fault switch for drills.
 pub struct Providers {
     by_name: BTreeMap<String, Arc<Faulty>>,
+    key_sources: BTreeMap<String, KeySource>,
 }
 
 impl Providers {
-    /// Builds every provider the policy names.
-    pub fn from_policy(policy: &Policy) -> Self {
-        let by_name = policy
-            .providers
-            .iter()
-            .map(|(name, cfg)| {
-                let inner: Arc<dyn Provider> = match cfg {
-                    ProviderConfig::Mock(m) => Arc::new(MockProvider::new(m)),
-                    ProviderConfig::Local(l) => Arc::new(LocalProvider::new(l.clone())),
-                };
-                (name.clone(), Arc::new(Faulty::new(inner)))
-            })
-            .collect();
-        Providers { by_name }
+    /// Builds every provider the policy names; hosted ones read their keys now, from the
+    /// environment or `keychain`.
+    pub fn from_policy(policy: &Policy, keychain: &Keychain) -> Result<Self, String> {
+        let client = hosted::build_client()?;
+        let mut by_name = BTreeMap::new();
+        let mut key_sources = BTreeMap::new();
+        for (name, cfg) in &policy.providers {
+            let inner: Arc<dyn Provider> = match cfg {
+                ProviderConfig::Mock(m) => Arc::new(MockProvider::new(m)),
+                ProviderConfig::Local(l) => Arc::new(LocalProvider::new(l.clone())),
+                other => {
+                    let Some((kind, h)) = other.hosted() else {
+                        continue;
+                    };
+                    let built = hosted::build(name, kind, h, keychain, client.clone())
+                        .map_err(|e| format!("provider `{name}`: {e}"))?;
+                    if let Some(src) = built.key_source {
+                        key_sources.insert(name.clone(), src);
+                    }
+                    built.provider
+                }
+            };
+            by_name.insert(name.clone(), Arc::new(Faulty::new(inner)));
+        }
+        Ok(Providers {
+            by_name,
+            key_sources,
+        })
     }
 
     /// The provider called `name`.
@@ -34,6 +51,11 @@ impl Providers {
         self.by_name
             .get(name)
             .map(|p| p.clone() as Arc<dyn Provider>)
+    }
+
+    /// Where a hosted provider's key was found; None for no key or no such provider.
+    pub fn key_source(&self, name: &str) -> Option<KeySource> {
+        self.key_sources.get(name).copied()
     }
 
     /// Sets a provider's injected fault; false when there is no such provider.

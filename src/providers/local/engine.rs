@@ -173,10 +173,10 @@ impl Engine {
         let max_new = req.max_output_tokens as usize;
         let limit = self.info.context_length;
         if prompt.len() + max_new > limit {
-            return Err(ProviderError::ContextTooLong {
-                tokens: (prompt.len() + max_new) as u64,
-                limit: limit as u64,
-            });
+            return Err(ProviderError::ContextTooLong(format!(
+                "{} prompt tokens plus {max_new} to generate exceed the context of {limit}",
+                prompt.len()
+            )));
         }
         let mut sampler =
             LogitsProcessor::from_sampling(req.seed.unwrap_or_else(rand::random), sampling(req));
@@ -213,6 +213,7 @@ impl Engine {
         let usage = Usage {
             input_tokens: prompt.len() as u64,
             output_tokens: generated.len() as u64,
+            cached_input_tokens: 0,
         };
         Ok((out.text, usage, finish))
     }

@@ -1,0 +1,32 @@
+//! Anthropic adapter (being written).
+
+use super::Endpoint;
+use crate::providers::{DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
+
+/// The adapter.
+pub(crate) struct Anthropic {
+    endpoint: Endpoint,
+}
+
+impl Anthropic {
+    pub(crate) fn new(endpoint: Endpoint) -> Self {
+        Anthropic { endpoint }
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for Anthropic {
+    async fn generate(&self, _req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        Err(ProviderError::Unavailable(format!(
+            "{} is not wired yet",
+            self.endpoint.name
+        )))
+    }
+
+    async fn stream(&self, _req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        Err(ProviderError::Unavailable(format!(
+            "{} is not wired yet",
+            self.endpoint.name
+        )))
+    }
+}
