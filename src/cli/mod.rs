@@ -9,6 +9,7 @@ mod keys;
 mod models;
 mod output;
 mod prompts;
+mod providers;
 mod serve;
 mod usage;
 mod workspaces;
@@ -69,6 +70,9 @@ enum Command {
     /// Lists, pulls, inspects and removes on-device models.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Adds, lists, tests and removes hosted providers and sets their keys.
+    #[command(subcommand)]
+    Providers(providers::ProvidersCommand),
 }
 
 impl InstallArgs {
@@ -113,6 +117,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(cmd) => audit::run(&*install.open()?, cmd).await,
         Command::Usage(args) => usage::run(&*install.open()?, &args),
         Command::Models(cmd) => models::run(&install, cmd).await,
+        Command::Providers(cmd) => providers::run(&install, cmd).await,
     }
 }
 

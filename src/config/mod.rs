@@ -2,12 +2,14 @@
 //! from one TOML file, parsed with unknown keys refused, then validated with the line of
 //! every problem.
 
+mod added;
 mod policy;
 mod raw;
 
 use std::path::Path;
 use std::time::Duration;
 
+pub use added::{AddedProvider, DEFAULT_MAX_OUTPUT_TOKENS};
 pub use policy::{
     BudgetAction, Locality, MockConfig, ModelSpec, Policy, Prices, ProviderConfig, Route,
     RouteAction, Tier,

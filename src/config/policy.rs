@@ -112,7 +112,7 @@ pub struct ModelSpec {
 }
 
 /// USD per one million tokens, the unit provider price lists use.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Prices {
     /// Input (prompt) tokens.
     pub input_usd_per_1m: f64,
@@ -195,6 +195,8 @@ pub struct Tier {
     pub name: String,
     /// Model aliases it may call.
     pub allowed_models: BTreeSet<String>,
+    /// Providers all of whose models it may call (`NAME/*` in the file; `*` for any).
+    pub allowed_providers: BTreeSet<String>,
     /// Its default model (alias).
     pub default_model: String,
     /// Daily USD budget for a workspace of this tier.
@@ -209,6 +211,15 @@ pub struct Tier {
     pub downgrade_model: Option<String>,
     /// What happens when no model of a route is allowed.
     pub on_route_not_allowed: RouteAction,
+}
+
+impl Tier {
+    /// Whether this tier may call the model.
+    pub fn allows(&self, m: &ModelSpec) -> bool {
+        self.allowed_models.contains(&m.alias)
+            || self.allowed_providers.contains(&m.provider)
+            || self.allowed_providers.contains("*")
+    }
 }
 
 /// The validated routing policy.
@@ -230,6 +241,32 @@ impl Policy {
         self.models
             .get(name)
             .or_else(|| self.models.values().find(|m| m.address == name))
+    }
+
+    /// Adds `PROVIDER/MODEL` specs for the models a hosted provider lists, unless the
+    /// policy already has a model at that address (its prices then stand).
+    pub(crate) fn add_listed_models(
+        &mut self,
+        provider: &str,
+        models: &[String],
+        prices: &BTreeMap<String, Prices>,
+        max_output_tokens: u32,
+    ) {
+        for model_id in models {
+            let address = format!("{provider}/{model_id}");
+            if self.models.values().any(|m| m.address == address) {
+                continue;
+            }
+            let spec = ModelSpec {
+                alias: address.clone(),
+                provider: provider.to_owned(),
+                model_id: model_id.clone(),
+                address: address.clone(),
+                max_output_tokens,
+                prices: prices.get(model_id).copied().unwrap_or_default(),
+            };
+            self.models.insert(address, spec);
+        }
     }
 
     /// The provider's locality, if the provider exists.

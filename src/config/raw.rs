@@ -1,6 +1,6 @@
 //! The config file as written (unknown keys refused), and its validation into `Config`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::policy::{
     BudgetAction, ModelSpec, Policy, Prices, ProviderConfig, Route, RouteAction, Tier,
 };
-use super::{CacheSettings, Config, ResilienceSettings, ServerSettings};
+use super::{CacheSettings, Config, ResilienceSettings, ServerSettings, DEFAULT_MAX_OUTPUT_TOKENS};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,7 +217,8 @@ fn policy(
                 .map_err(|e| format!("[providers.{name}]: {e}"))?;
         }
     }
-    let models = models(raw.models, &raw.providers, lines)?;
+    let mut models = models(raw.models, &raw.providers, lines)?;
+    listed_models(&raw.providers, &mut models);
     let known = |s: &Spanned<String>| -> Result<String, String> {
         if models.contains_key(s.get_ref()) {
             Ok(s.get_ref().clone())
@@ -301,17 +302,48 @@ fn models(
     Ok(out)
 }
 
+/// A hosted provider's `models` list makes each addressable as `PROVIDER/MODEL`.
+fn listed_models(
+    providers: &BTreeMap<String, ProviderConfig>,
+    models: &mut BTreeMap<String, ModelSpec>,
+) {
+    let mut policy = Policy {
+        providers: BTreeMap::new(),
+        models: std::mem::take(models),
+        routes: BTreeMap::new(),
+        tiers: BTreeMap::new(),
+    };
+    for (name, p) in providers {
+        if let Some((_, h)) = p.hosted() {
+            policy.add_listed_models(name, &h.models, &BTreeMap::new(), DEFAULT_MAX_OUTPUT_TOKENS);
+        }
+    }
+    *models = policy.models;
+}
+
 fn tier(
     name: String,
     t: RawTier,
     known: &impl Fn(&Spanned<String>) -> Result<String, String>,
     lines: &LineIndex<'_>,
 ) -> Result<Tier, String> {
-    let allowed_models = t
-        .allowed_models
-        .iter()
-        .map(known)
-        .collect::<Result<_, _>>()?;
+    let mut allowed_models = BTreeSet::new();
+    let mut allowed_providers = BTreeSet::new();
+    for entry in &t.allowed_models {
+        match entry.get_ref().as_str() {
+            "*" => {
+                allowed_providers.insert("*".to_owned());
+            }
+            e => match e.strip_suffix("/*") {
+                Some(provider) if !provider.is_empty() => {
+                    allowed_providers.insert(provider.to_owned());
+                }
+                _ => {
+                    allowed_models.insert(known(entry)?);
+                }
+            },
+        }
+    }
     let downgrade_model = t.downgrade_model.as_ref().map(known).transpose()?;
     if t.on_budget_exhausted == BudgetAction::Downgrade && downgrade_model.is_none() {
         return Err(lines.err(
@@ -331,6 +363,7 @@ fn tier(
         default_model: known(&t.default_model)?,
         name,
         allowed_models,
+        allowed_providers,
         daily_budget_usd: t.daily_budget_usd,
         max_output_tokens: t.max_output_tokens,
         rpm: t.rpm,

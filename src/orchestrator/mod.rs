@@ -50,6 +50,12 @@ impl Hearth {
     /// `default` workspace on first use.
     pub fn open(config: Config, data_dir: &Path) -> Result<Arc<Hearth>> {
         let store = Arc::new(Store::open(data_dir)?);
+        let mut config = config;
+        for p in store.with(|c| crate::store::providers::list(c))? {
+            if !config.policy.add_provider(&p) {
+                tracing::warn!(provider = %p.name, "an added provider has the name of one in the config file; the config file's is used");
+            }
+        }
         let writer = Writer::start(store.path())?;
         let secret = store.meta_or_init("user_hash_secret", || {
             hex::encode(rand::random::<[u8; 32]>())

@@ -65,7 +65,7 @@ fn explicit(policy: &Policy, tier: &Tier, data: DataPolicy, name: &str) -> Resul
     let m = policy
         .model(name)
         .ok_or_else(|| Error::bad_request("unknown_model", format!("no model `{name}`")))?;
-    if !tier.allowed_models.contains(&m.alias) {
+    if !tier.allows(m) {
         return Err(Error::forbidden(
             "model_not_allowed",
             format!("tier `{}` may not use `{}`", tier.name, m.address),
@@ -96,7 +96,7 @@ fn by_route(policy: &Policy, tier: &Tier, data: DataPolicy, task: &str) -> Resul
         let Some(m) = policy.models.get(alias) else {
             continue;
         };
-        if !tier.allowed_models.contains(alias) {
+        if !tier.allows(m) {
             reasons.push(format!("skip {} (tier {})", m.address, tier.name));
         } else if blocked_by_data_policy(policy, m, data) {
             reasons.push(format!("skip {} (data policy local_only)", m.address));

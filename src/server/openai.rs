@@ -374,7 +374,7 @@ pub(super) async fn models(
     };
     let allowed = |alias: &String| {
         let m = &policy.models[alias];
-        tier.allowed_models.contains(alias)
+        tier.allows(m)
             && (ws.data_policy != DataPolicy::LocalOnly
                 || policy.locality(&m.provider) == Some(Locality::OnDevice))
     };

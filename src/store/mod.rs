@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cache;
 pub mod keys;
 pub mod prompts;
+pub mod providers;
 pub mod usage;
 pub mod workspaces;
 pub mod writer;

@@ -153,3 +153,11 @@ WHEN NOT EXISTS (SELECT 1 FROM audit_retention_runs WHERE active = 1 AND OLD.ts_
 BEGIN
     SELECT RAISE(ABORT, 'the audit log is append-only; use a retention purge');
 END;
+
+-- Hosted providers added with `hearth providers add`; merged into the policy at open.
+-- Never a key: those live in the environment or the OS keychain.
+CREATE TABLE IF NOT EXISTS providers (
+    name          TEXT PRIMARY KEY,
+    spec          TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
