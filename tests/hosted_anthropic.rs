@@ -1,0 +1,535 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Contract tests for the Anthropic Messages adapter against a loopback HTTP mock serving
+//! recorded-shape fixtures (`tests/fixtures/anthropic/`), through the public `build` API.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hearth::providers::hosted::{
+    build, build_client, HostedConfig, HostedKind, ProviderDataPolicy,
+};
+use hearth::providers::{
+    Delta, FinishReason, Message, Provider, ProviderError, ProviderRequest, ResponseFormat, Role,
+    Usage,
+};
+use hearth::secrets::Keychain;
+use serde_json::Value;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// A key distinctive enough that finding it anywhere is a leak.
+const KEY: &str = "sk-ant-api03-TEST-hearth-7f3c9a1e5b";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = format!(
+        "{}/tests/fixtures/anthropic/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+fn config(mock: &MockServer, key_env: &str) -> HostedConfig {
+    HostedConfig {
+        base_url: Some(mock.uri()),
+        api_key_env: Some(key_env.to_owned()),
+        models: vec![],
+        headers: BTreeMap::new(),
+        data_policy: ProviderDataPolicy::default(),
+    }
+}
+
+fn build_with(cfg: &HostedConfig) -> Arc<dyn Provider> {
+    build(
+        "claude",
+        HostedKind::Anthropic,
+        cfg,
+        &Keychain::new(),
+        build_client().unwrap(),
+    )
+    .unwrap()
+    .provider
+}
+
+/// The adapter pointed at `mock`, its key in `key_env` (one variable per test).
+fn provider(mock: &MockServer, key_env: &str) -> Arc<dyn Provider> {
+    std::env::set_var(key_env, KEY);
+    build_with(&config(mock, key_env))
+}
+
+fn msg(role: Role, content: &str) -> Message {
+    Message {
+        role,
+        content: content.to_owned(),
+    }
+}
+
+fn request() -> ProviderRequest {
+    ProviderRequest {
+        model_id: "claude-sonnet-4-20250514".into(),
+        messages: vec![
+            msg(Role::System, "You are terse."),
+            msg(Role::User, "Say hello in Vietnamese."),
+        ],
+        max_output_tokens: 256,
+        temperature: 0.2,
+        top_p: None,
+        stop: vec![],
+        seed: None,
+        response_format: ResponseFormat::Text,
+    }
+}
+
+/// Serves `body` with `status` for every POST to /messages, expecting `times` calls.
+async fn serve(mock: &MockServer, status: u16, body: Vec<u8>, mime: &str, times: u64) {
+    Mock::given(method("POST"))
+        .and(path("/messages"))
+        .respond_with(ResponseTemplate::new(status).set_body_raw(body, mime))
+        .expect(times)
+        .mount(mock)
+        .await;
+}
+
+async fn serve_fixture(mock: &MockServer, status: u16, name: &str) {
+    let mime = if name.ends_with(".sse") {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    serve(mock, status, fixture(name), mime, 1).await;
+}
+
+async fn sent_body(mock: &MockServer) -> Value {
+    let reqs = mock.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 1);
+    reqs[0].body_json().unwrap()
+}
+
+async fn collect(p: &dyn Provider, req: &ProviderRequest) -> Vec<Result<Delta, ProviderError>> {
+    p.stream(req).await.unwrap().collect().await
+}
+
+fn text(s: &str) -> Result<Delta, ProviderError> {
+    Ok(Delta::Text(s.to_owned()))
+}
+
+#[tokio::test]
+async fn a_request_maps_to_the_messages_wire_format() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/messages"))
+        .and(header("x-api-key", KEY))
+        .and(header("anthropic-version", "2023-06-01"))
+        .and(header("content-type", "application/json"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("message_success.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_MAPPING");
+    let req = ProviderRequest {
+        messages: vec![
+            msg(Role::System, "You are terse."),
+            msg(Role::User, "First question."),
+            msg(Role::System, "Answer in English."),
+            msg(Role::User, "Second question."),
+            msg(Role::Assistant, "An answer."),
+            msg(Role::User, "A follow-up."),
+        ],
+        temperature: 1.7,
+        top_p: Some(0.9),
+        stop: vec!["END".into(), "\n\nHuman:".into()],
+        seed: Some(42),
+        ..request()
+    };
+    p.generate(&req).await.unwrap();
+
+    let reqs = mock.received_requests().await.unwrap();
+    assert_eq!(reqs[0].url.path(), "/messages");
+    assert!(reqs[0].headers.get("authorization").is_none());
+    let body: Value = reqs[0].body_json().unwrap();
+    assert_eq!(body["model"], "claude-sonnet-4-20250514");
+    assert_eq!(body["max_tokens"], 256);
+    assert_eq!(body["system"], "You are terse.\n\nAnswer in English.");
+    assert_eq!(
+        body["messages"],
+        serde_json::json!([
+            {"role": "user", "content": "First question.\n\nSecond question."},
+            {"role": "assistant", "content": "An answer."},
+            {"role": "user", "content": "A follow-up."},
+        ])
+    );
+    assert_eq!(body["temperature"], 1.0);
+    assert!((body["top_p"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+    assert_eq!(
+        body["stop_sequences"],
+        serde_json::json!(["END", "\n\nHuman:"])
+    );
+    assert_eq!(body["stream"], false);
+    assert!(body.get("seed").is_none(), "{body}");
+    assert!(body.get("stop").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn optional_fields_are_left_out_and_json_mode_becomes_a_system_instruction() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "message_success.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_JSON_MODE");
+    let req = ProviderRequest {
+        messages: vec![msg(Role::User, "Give me {\"a\": 1}.")],
+        response_format: ResponseFormat::JsonObject,
+        ..request()
+    };
+    p.generate(&req).await.unwrap();
+
+    let body = sent_body(&mock).await;
+    assert_eq!(
+        body["system"],
+        "Respond with a single JSON object and nothing else."
+    );
+    assert_eq!(
+        body["messages"],
+        serde_json::json!([{"role": "user", "content": "Give me {\"a\": 1}."}])
+    );
+    assert!((body["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+    for absent in ["top_p", "stop_sequences", "response_format", "seed"] {
+        assert!(body.get(absent).is_none(), "{absent} in {body}");
+    }
+}
+
+#[tokio::test]
+async fn without_system_messages_no_system_field_is_sent() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "message_success.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_NO_SYSTEM");
+    let req = ProviderRequest {
+        messages: vec![msg(Role::User, "Hi.")],
+        ..request()
+    };
+    p.generate(&req).await.unwrap();
+    assert!(sent_body(&mock).await.get("system").is_none());
+}
+
+#[tokio::test]
+async fn a_success_joins_the_text_blocks_and_counts_cached_tokens_as_input() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "message_success.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_SUCCESS");
+    let r = p.generate(&request()).await.unwrap();
+    assert_eq!(r.text, "Xin chào! How can I help you today?");
+    assert_eq!(
+        r.usage,
+        Usage {
+            input_tokens: 12 + 2048 + 30,
+            output_tokens: 9,
+            cached_input_tokens: 2048,
+        }
+    );
+    assert_eq!(r.finish_reason, FinishReason::Stop);
+}
+
+#[tokio::test]
+async fn max_tokens_is_length_and_refusal_is_content_filter() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "message_max_tokens.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_LENGTH");
+    let r = p.generate(&request()).await.unwrap();
+    assert_eq!(r.text, "Once upon a time, in a land far");
+    assert_eq!(r.finish_reason, FinishReason::Length);
+    assert_eq!(
+        r.usage,
+        Usage {
+            input_tokens: 20,
+            output_tokens: 8,
+            cached_input_tokens: 0,
+        }
+    );
+
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "message_refusal.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_REFUSAL");
+    let r = p.generate(&request()).await.unwrap();
+    assert_eq!(r.text, "");
+    assert_eq!(r.finish_reason, FinishReason::ContentFilter);
+}
+
+#[tokio::test]
+async fn a_stream_yields_each_text_delta_then_one_finish_with_the_whole_usage() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "stream_every_event_type.sse").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_STREAM");
+    let items = collect(p.as_ref(), &request()).await;
+    assert_eq!(
+        items,
+        vec![
+            text("Xin ch"),
+            text("ào thế giớ"),
+            text("i 👋🏽"),
+            text("! Rất vui được gặp bạn."),
+            Ok(Delta::Finish {
+                usage: Usage {
+                    input_tokens: 25 + 1024 + 100,
+                    output_tokens: 15,
+                    cached_input_tokens: 1024,
+                },
+                finish_reason: FinishReason::Stop,
+            }),
+        ]
+    );
+    let body = sent_body(&mock).await;
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["system"], "You are terse.");
+}
+
+#[tokio::test]
+async fn a_stream_stopped_by_max_tokens_finishes_with_length() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "stream_max_tokens.sse").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_STREAM_LENGTH");
+    let items = collect(p.as_ref(), &request()).await;
+    assert_eq!(
+        items,
+        vec![
+            text("Once upon a time"),
+            Ok(Delta::Finish {
+                usage: Usage {
+                    input_tokens: 40,
+                    output_tokens: 4,
+                    cached_input_tokens: 0,
+                },
+                finish_reason: FinishReason::Length,
+            }),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_rate_limited_with_the_retry_after_header() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/messages"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "12")
+                .set_body_raw(fixture("error_429_rate_limited.json"), "application/json"),
+        )
+        .expect(2)
+        .mount(&mock)
+        .await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_429");
+    let want = ProviderError::RateLimited {
+        retry_after: Some(Duration::from_secs(12)),
+    };
+    assert_eq!(p.generate(&request()).await.unwrap_err(), want);
+    // The same mapping when the stream is refused before it starts.
+    assert_eq!(p.stream(&request()).await.err().unwrap(), want);
+    assert!(want.is_transient());
+}
+
+#[tokio::test]
+async fn a_529_overloaded_and_a_503_are_unavailable_and_transient() {
+    for (status, name) in [(529, "error_529_overloaded.json"), (503, "error_503.json")] {
+        let mock = MockServer::start().await;
+        serve_fixture(&mock, status, name).await;
+        let p = provider(&mock, &format!("HEARTH_TEST_ANTHROPIC_KEY_{status}"));
+        let e = p.generate(&request()).await.unwrap_err();
+        assert!(
+            matches!(e, ProviderError::Unavailable(_)),
+            "{status}: {e:?}"
+        );
+        assert!(e.is_transient(), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_400_prompt_too_long_is_context_too_long_and_not_transient() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 400, "error_400_prompt_too_long.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_400");
+    let e = p.generate(&request()).await.unwrap_err();
+    let ProviderError::ContextTooLong(m) = &e else {
+        panic!("expected ContextTooLong, got {e:?}");
+    };
+    assert!(m.contains("208310 tokens > 200000 maximum"), "{m}");
+    assert!(!e.is_transient());
+}
+
+#[tokio::test]
+async fn a_401_is_auth() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 401, "error_401_invalid_key.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_401");
+    let e = p.generate(&request()).await.unwrap_err();
+    assert_eq!(e, ProviderError::Auth);
+    assert!(!e.is_transient());
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_message_stop_ends_in_unavailable_after_the_text() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "stream_cut_midway.sse").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_CUT");
+    let items = collect(p.as_ref(), &request()).await;
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items[..2], [text("The first half"), text(" of an answer")]);
+    assert!(
+        matches!(&items[2], Err(ProviderError::Unavailable(_))),
+        "{items:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_error_event_mid_stream_ends_the_stream_with_its_mapped_error() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "stream_error_event_overloaded.sse").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_ERROR_EVENT");
+    let items = collect(p.as_ref(), &request()).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0], text("Before the fault"));
+    let Err(ProviderError::Unavailable(m)) = &items[1] else {
+        panic!("expected Unavailable, got {:?}", items[1]);
+    };
+    assert!(m.contains("overloaded_error"), "{m}");
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_an_error_not_a_panic() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "malformed.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_MALFORMED");
+    let e = p.generate(&request()).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Unavailable(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn a_malformed_stream_event_ends_the_stream_in_an_error_after_the_good_text() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "stream_malformed_event.sse").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_MALFORMED_EVENT");
+    let items = collect(p.as_ref(), &request()).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0], text("Fine so far"));
+    assert!(
+        matches!(&items[1], Err(ProviderError::Unavailable(_))),
+        "{items:?}"
+    );
+}
+
+#[tokio::test]
+async fn list_models_returns_the_model_ids_and_sends_the_same_headers() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/models"))
+        .and(header("x-api-key", KEY))
+        .and(header("anthropic-version", "2023-06-01"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("models_list.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_MODELS");
+    assert!(p.is_usable());
+    assert_eq!(
+        p.list_models().await.unwrap(),
+        vec![
+            "claude-opus-4-1-20250805",
+            "claude-sonnet-4-20250514",
+            "claude-3-5-haiku-20241022",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_configured_anthropic_version_header_replaces_the_default() {
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 200, "message_success.json").await;
+    std::env::set_var("HEARTH_TEST_ANTHROPIC_KEY_VERSION", KEY);
+    let mut cfg = config(&mock, "HEARTH_TEST_ANTHROPIC_KEY_VERSION");
+    cfg.headers
+        .insert("anthropic-version".into(), "2099-01-01".into());
+    cfg.headers
+        .insert("anthropic-beta".into(), "some-feature-2099-01-01".into());
+    let p = build_with(&cfg);
+    p.generate(&request()).await.unwrap();
+    let reqs = mock.received_requests().await.unwrap();
+    let versions: Vec<_> = reqs[0]
+        .headers
+        .get_all("anthropic-version")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(versions, ["2099-01-01"]);
+    assert_eq!(
+        reqs[0].headers.get("anthropic-beta").unwrap(),
+        "some-feature-2099-01-01"
+    );
+}
+
+#[tokio::test]
+async fn without_a_key_the_provider_is_not_usable_and_sends_no_key_header() {
+    // The keychain is the mock store, so the user's real keychain is never read.
+    keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
+    let mock = MockServer::start().await;
+    serve_fixture(&mock, 401, "error_401_invalid_key.json").await;
+    std::env::remove_var("HEARTH_TEST_ANTHROPIC_KEY_UNSET");
+    let p = build_with(&config(&mock, "HEARTH_TEST_ANTHROPIC_KEY_UNSET"));
+    assert!(!p.is_usable());
+    assert_eq!(
+        p.generate(&request()).await.unwrap_err(),
+        ProviderError::Auth
+    );
+    let reqs = mock.received_requests().await.unwrap();
+    assert!(reqs[0].headers.get("x-api-key").is_none());
+    assert_eq!(
+        reqs[0].headers.get("anthropic-version").unwrap(),
+        "2023-06-01"
+    );
+}
+
+#[tokio::test]
+async fn the_key_never_appears_in_a_provider_error() {
+    let cases: [(u16, &str, bool); 7] = [
+        (429, "error_429_rate_limited.json", false),
+        (529, "error_529_overloaded.json", false),
+        (503, "error_503.json", false),
+        (400, "error_400_prompt_too_long.json", false),
+        (401, "error_401_invalid_key.json", false),
+        (200, "malformed.json", false),
+        (200, "stream_error_event_overloaded.sse", true),
+    ];
+    let mut errors = Vec::new();
+    for (i, (status, name, stream)) in cases.into_iter().enumerate() {
+        let mock = MockServer::start().await;
+        serve_fixture(&mock, status, name).await;
+        let p = provider(&mock, &format!("HEARTH_TEST_ANTHROPIC_KEY_LEAK_{i}"));
+        let e = if stream {
+            let items = collect(p.as_ref(), &request()).await;
+            items.into_iter().find_map(Result::err).unwrap()
+        } else {
+            p.generate(&request()).await.unwrap_err()
+        };
+        errors.push(e);
+    }
+    // A connection that fails outright: a port nothing listens on any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    std::env::set_var("HEARTH_TEST_ANTHROPIC_KEY_LEAK_CONNECT", KEY);
+    let mock = MockServer::start().await;
+    let mut cfg = config(&mock, "HEARTH_TEST_ANTHROPIC_KEY_LEAK_CONNECT");
+    cfg.base_url = Some(format!("http://{addr}"));
+    let e = build_with(&cfg).generate(&request()).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Unavailable(_)), "{e:?}");
+    errors.push(e);
+
+    assert_eq!(errors.len(), 8);
+    for e in &errors {
+        assert!(!format!("{e:?}").contains(KEY), "{e:?}");
+        assert!(!format!("{e}").contains(KEY), "{e}");
+    }
+}
