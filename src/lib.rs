@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod models;
 pub mod orchestrator;
+pub mod pii;
 pub mod prompts;
 pub mod providers;
 pub mod quota;

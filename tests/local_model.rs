@@ -339,7 +339,14 @@ async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_route
         let r = story();
         async move { p.generate(&r).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Bounded wait for the second to be queued behind the first, however busy the machine.
+    for _ in 0..200 {
+        if provider.queued() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(provider.queued(), 1, "the second request is queued");
     let refused = provider.generate(&story()).await;
     assert!(
         matches!(refused, Err(ProviderError::Unavailable(_))),

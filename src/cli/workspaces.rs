@@ -65,6 +65,13 @@ pub struct SetArgs {
     /// Share of the daily budget (0-1] at which an alert is raised.
     #[arg(long, value_name = "SHARE")]
     budget_alert_share: Option<f64>,
+    /// A regex the PII guard treats as personal data, on top of the built-in detectors
+    /// (repeatable; replaces the workspace's list).
+    #[arg(long = "pii-pattern", value_name = "REGEX")]
+    pii_patterns: Vec<String>,
+    /// Removes the workspace's own PII patterns.
+    #[arg(long, conflicts_with = "pii_patterns")]
+    clear_pii_patterns: bool,
 }
 
 /// A data policy as typed on the command line.
@@ -75,6 +82,8 @@ pub enum DataPolicyArg {
     LocalOnly,
     /// Requests with PII only to on-device models.
     PiiToLocalOnly,
+    /// PII replaced by placeholders before a hosted provider sees the text.
+    Redact,
     /// Any provider the tier allows.
     Any,
 }
@@ -84,6 +93,7 @@ impl From<DataPolicyArg> for DataPolicy {
         match p {
             DataPolicyArg::LocalOnly => DataPolicy::LocalOnly,
             DataPolicyArg::PiiToLocalOnly => DataPolicy::PiiToLocalOnly,
+            DataPolicyArg::Redact => DataPolicy::Redact,
             DataPolicyArg::Any => DataPolicy::Any,
         }
     }
@@ -140,6 +150,11 @@ fn set(hearth: &Hearth, args: SetArgs) -> Result<(), CliError> {
         max_concurrency: args.max_concurrency,
         cache_enabled: args.cache.map(|s| matches!(s, Switch::On)),
         budget_alert_share: args.budget_alert_share,
+        pii_patterns: if args.clear_pii_patterns {
+            Some(Vec::new())
+        } else {
+            (!args.pii_patterns.is_empty()).then_some(args.pii_patterns)
+        },
     };
     patch.apply(&mut ws).map_err(CliError::Invalid)?;
     hearth.store().with(|c| workspaces::update(c, &ws))?;

@@ -5,6 +5,7 @@
 
 mod candidates;
 mod pipeline;
+mod privacy;
 mod request;
 mod seed;
 mod stream;
@@ -43,6 +44,7 @@ pub struct Hearth {
     budgets: BudgetLedger,
     metrics: Metrics,
     users: UserHasher,
+    detectors: privacy::Detectors,
 }
 
 impl Hearth {
@@ -72,6 +74,7 @@ impl Hearth {
             bulkhead: Bulkhead::default(),
             budgets: BudgetLedger::default(),
             users: UserHasher::new(secret.as_bytes()),
+            detectors: privacy::Detectors::default(),
             metrics,
             writer,
             store,

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::candidates::{Chosen, Whole};
+use super::privacy::{self, PiiScan, View};
 use super::trace::Trace;
 use super::{CachePreference, ChatOutcome, ChatRequest, Hearth};
 use crate::audit::EventStatus;
@@ -37,6 +38,7 @@ pub(super) struct Prepared {
     pub candidates: VecDeque<ModelSpec>,
     pub degraded: bool,
     pub messages: Vec<Message>,
+    pub pii: PiiScan,
     pub max_output_tokens: u32,
     pub response_format: ResponseFormat,
     pub cacheable: bool,
@@ -140,6 +142,19 @@ impl Hearth {
         let permit = self.admit(req, &ws, &tier)?;
         let deadline = Instant::now() + self.config.resilience.request_deadline;
         let (messages, response_format) = self.build_messages(req, trace)?;
+        let policy = &self.config.policy;
+        let pii = {
+            let _span = tracing::debug_span!("policy.pii", trace_id = %trace.trace_id).entered();
+            self.detectors
+                .scan(&ws, policy, &decision.candidates, &messages)?
+        };
+        let candidates = privacy::filter(
+            &pii,
+            policy,
+            ws.data_policy,
+            decision.candidates,
+            &mut trace.decision,
+        )?;
         let deterministic = req.temperature == 0.0;
         let cacheable = ws.cache_enabled
             && match req.cache {
@@ -157,7 +172,8 @@ impl Hearth {
         Ok(Prepared {
             ws,
             tier,
-            candidates: decision.candidates.into(),
+            candidates: candidates.into(),
+            pii,
             degraded: decision.degraded,
             messages,
             max_output_tokens,
@@ -288,9 +304,20 @@ impl Hearth {
                 .push(format!("skip {} (provider not usable)", m.address));
             return Ok(Step::Skip);
         }
+        // The guard again at the call: a downgrade model was not among the filtered ones.
+        let messages = match p.pii.view(&self.config.policy, p.ws.data_policy, m) {
+            View::Original => p.messages.clone(),
+            View::Redacted => p.pii.redacted.clone().unwrap_or_default(),
+            View::Forbidden => {
+                trace
+                    .decision
+                    .push(format!("skip {} ({})", m.address, p.pii.summary()));
+                return Ok(Step::Skip);
+            }
+        };
         let request = ProviderRequest {
             model_id: m.model_id.clone(),
-            messages: p.messages.clone(),
+            messages,
             max_output_tokens: p.max_output_tokens.min(m.max_output_tokens),
             temperature: req.temperature,
             top_p: req.top_p,

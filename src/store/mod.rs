@@ -51,6 +51,7 @@ impl Store {
         let path = data_dir.join("hearth.db");
         let conn = connect(&path)?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Store {
             path,
             pool: Mutex::new(vec![conn]),
@@ -103,6 +104,21 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// Brings a database made by an older version up to the schema: columns added since.
+fn migrate(conn: &Connection) -> Result<()> {
+    let has_patterns: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('workspaces') WHERE name = 'pii_patterns'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_patterns {
+        conn.execute_batch(
+            "ALTER TABLE workspaces ADD COLUMN pii_patterns TEXT NOT NULL DEFAULT '[]'",
+        )?;
+    }
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.

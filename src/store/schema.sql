@@ -14,7 +14,8 @@ CREATE TABLE IF NOT EXISTS workspaces (
     max_concurrency    INTEGER NOT NULL,
     cache_enabled      INTEGER NOT NULL,
     budget_alert_share REAL NOT NULL,
-    created_at_ms      INTEGER NOT NULL
+    created_at_ms      INTEGER NOT NULL,
+    pii_patterns       TEXT NOT NULL DEFAULT '[]'
 );
 
 CREATE TABLE IF NOT EXISTS api_keys (

@@ -10,6 +10,8 @@ pub enum DataPolicy {
     LocalOnly,
     /// Requests that contain PII go only to on-device models.
     PiiToLocalOnly,
+    /// PII is replaced by placeholders before a hosted provider sees the text.
+    Redact,
     /// Any provider the tier allows.
     Any,
 }
@@ -20,6 +22,7 @@ impl DataPolicy {
         match self {
             DataPolicy::LocalOnly => "local_only",
             DataPolicy::PiiToLocalOnly => "pii_to_local_only",
+            DataPolicy::Redact => "redact",
             DataPolicy::Any => "any",
         }
     }
@@ -29,6 +32,7 @@ impl DataPolicy {
         match s {
             "local_only" => Some(DataPolicy::LocalOnly),
             "pii_to_local_only" => Some(DataPolicy::PiiToLocalOnly),
+            "redact" => Some(DataPolicy::Redact),
             "any" => Some(DataPolicy::Any),
             _ => None,
         }
@@ -58,6 +62,8 @@ pub struct Workspace {
     pub cache_enabled: bool,
     /// Share of the daily budget at which an alert is raised (0-1).
     pub budget_alert_share: f64,
+    /// The workspace's own PII patterns (regexes), on top of the built-in detectors.
+    pub pii_patterns: Vec<String>,
 }
 
 impl Workspace {
@@ -74,6 +80,7 @@ impl Workspace {
             max_concurrency: 64,
             cache_enabled: true,
             budget_alert_share: 0.8,
+            pii_patterns: Vec::new(),
         }
     }
 }
@@ -100,6 +107,8 @@ pub struct WorkspacePatch {
     pub cache_enabled: Option<bool>,
     /// New alert share.
     pub budget_alert_share: Option<f64>,
+    /// The workspace's own PII patterns, replacing the old list (`[]` clears it).
+    pub pii_patterns: Option<Vec<String>>,
 }
 
 impl WorkspacePatch {
@@ -140,6 +149,10 @@ impl WorkspacePatch {
         }
         if let Some(v) = self.cache_enabled {
             ws.cache_enabled = v;
+        }
+        if let Some(v) = self.pii_patterns {
+            crate::pii::validate_patterns(&v)?;
+            ws.pii_patterns = v;
         }
         Ok(())
     }

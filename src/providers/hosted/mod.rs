@@ -148,7 +148,6 @@ impl HostedConfig {
 /// The parts every adapter calls with: where, with which key, through which client.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
-    pub(crate) name: String,
     pub(crate) base_url: String,
     pub(crate) key: Option<Secret>,
     pub(crate) headers: reqwest::header::HeaderMap,
@@ -183,7 +182,6 @@ pub fn build(
         }
     }
     let endpoint = Endpoint {
-        name: name.to_owned(),
         base_url: cfg.base_url(kind)?,
         key: resolved.as_ref().map(|(s, _)| s.clone()),
         headers,

@@ -193,6 +193,11 @@ impl LocalProvider {
         loaded.clone()
     }
 
+    /// Requests waiting for the engine right now (not counting the one running).
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
     async fn admit(&self) -> Result<(Arc<Engine>, OwnedSemaphorePermit), ProviderError> {
         let engine = self
             .load()
