@@ -434,7 +434,13 @@ impl Hearth {
             .provider_errors
             .with_label_values(&[&m.provider, err.kind()])
             .inc();
-        if err.counts_against_provider() && self.breakers.record_failure(&m.provider) {
+        // A refused key will not heal within a cool-down's retries: open at once.
+        let opened = match err {
+            ProviderError::Auth => self.breakers.open_now(&m.provider),
+            e if e.counts_against_provider() => self.breakers.record_failure(&m.provider),
+            _ => false,
+        };
+        if opened {
             trace
                 .decision
                 .push(format!("breaker opened for {}", m.provider));

@@ -114,6 +114,18 @@ impl Breakers {
         false
     }
 
+    /// Opens the breaker at once, whatever the count: for failures that will not heal by
+    /// themselves (refused credentials). Returns true when it was not open already.
+    pub fn open_now(&self, provider: &str) -> bool {
+        let mut entries = self.entries.lock();
+        let e = entries.entry(provider.to_owned()).or_default();
+        e.failures = e.failures.saturating_add(1);
+        let was_closed = e.opened_at.is_none() || e.probe_started.is_some();
+        e.opened_at = Some(Instant::now());
+        e.probe_started = None;
+        was_closed
+    }
+
     /// Closes the breaker by hand (a fault drill that ended).
     pub fn reset(&self, provider: &str) {
         self.record_success(provider);
@@ -174,5 +186,13 @@ mod tests {
         assert_eq!(b.admit("p"), Admission::Probe);
         assert!(b.record_failure("p"));
         assert_eq!(b.admit("p"), Admission::Rejected);
+    }
+
+    #[test]
+    fn refused_credentials_open_the_breaker_on_the_first_failure() {
+        let b = Breakers::new(5, Duration::from_secs(30));
+        assert!(b.open_now("p"));
+        assert_eq!(b.admit("p"), Admission::Rejected);
+        assert!(!b.open_now("p"), "already open");
     }
 }
