@@ -163,7 +163,14 @@ fn add(install: &InstallArgs, a: AddArgs) -> Result<(), CliError> {
     };
     added.validate().map_err(CliError::Invalid)?;
     let hearth = install.open()?;
-    if hearth.config().policy.providers.contains_key(&added.name) {
+    // The open policy holds the added providers too: a name taken by one of those is the
+    // store's `provider_exists` (below), not a clash with the config file.
+    let already_added = hearth
+        .store()
+        .with(|c| store::providers::list(c))?
+        .iter()
+        .any(|p| p.name == added.name);
+    if !already_added && hearth.config().policy.providers.contains_key(&added.name) {
         return Err(CliError::Invalid(format!(
             "the config file already has a provider named `{}`",
             added.name

@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Serves `/debug/*` without the demo.
     #[arg(long)]
     debug_endpoints: bool,
+    /// The built web UI to serve at `/` [default: `ui/dist` of the source tree, when built].
+    #[arg(long, env = "HEARTH_UI_DIR", value_name = "DIR")]
+    ui_dir: Option<std::path::PathBuf>,
 }
 
 /// Accepts `IP:PORT` or `HOSTNAME:PORT` (the first address the name resolves to).
@@ -53,6 +56,8 @@ pub async fn run(install: &InstallArgs, args: ServeArgs) -> Result<(), CliError>
         addr: args.addr,
         demo: args.demo,
         debug_endpoints: args.debug_endpoints,
+        ui_dir: server::ui::default_ui_dir(args.ui_dir),
+        session_token: None,
     };
     server::serve(hearth, opts).await?;
     Ok(())

@@ -15,14 +15,76 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     Some(key.trim())
 }
 
-/// The caller's key, if the request carries one (401 for an unknown key).
+/// The caller's key (or the per-launch session token), if the request carries one (401 for
+/// an unknown key). An admin naming another workspace in `x-hearth-workspace` acts there.
 pub fn key_principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>> {
     let Some(key) = bearer(headers) else {
         return Ok(None);
     };
-    keys::resolve(state.hearth.store(), key)?
-        .map(Some)
-        .ok_or(Error::Unauthorized)
+    let principal = match &state.session {
+        Some(s) if s.matches(key) => s.principal.clone(),
+        _ => keys::resolve(state.hearth.store(), key)?.ok_or(Error::Unauthorized)?,
+    };
+    let named = headers
+        .get("x-hearth-workspace")
+        .and_then(|v| v.to_str().ok());
+    acting_in(state, principal, named).map(Some)
+}
+
+/// The principal moved to `named` when it differs: allowed for admins (the workspace must
+/// exist), refused for everyone else.
+fn acting_in(state: &AppState, mut p: Principal, named: Option<&str>) -> Result<Principal> {
+    let Some(name) = named.filter(|n| *n != p.workspace.as_str()) else {
+        return Ok(p);
+    };
+    if p.role != Role::Admin {
+        return Err(Error::forbidden(
+            "forbidden",
+            "only an admin key may act in another workspace",
+        ));
+    }
+    let ws = WorkspaceId::parse(name)?;
+    state.hearth.workspace(&ws)?;
+    p.workspace = ws;
+    Ok(p)
+}
+
+/// The per-launch token of the UI (the desktop app's, or the open demo's), and whom it
+/// stands for.
+#[derive(Clone)]
+pub struct SessionToken {
+    token: std::sync::Arc<str>,
+    principal: Principal,
+}
+
+impl SessionToken {
+    /// A token for an admin of the `default` workspace.
+    pub fn new(token: String) -> Result<SessionToken> {
+        Ok(SessionToken {
+            token: token.into(),
+            principal: Principal {
+                workspace: WorkspaceId::parse("default")?,
+                user: UserId::parse("ui")?,
+                role: Role::Admin,
+            },
+        })
+    }
+
+    /// A fresh random token.
+    pub fn random() -> Result<SessionToken> {
+        SessionToken::new(format!("hs_{}", hex::encode(rand::random::<[u8; 24]>())))
+    }
+
+    /// The token itself, for the page that needs it.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Compares in constant time, so the token cannot be guessed byte by byte.
+    fn matches(&self, key: &str) -> bool {
+        let (a, b) = (self.token.as_bytes(), key.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
 }
 
 /// The principal of a model call: the key's, with an optional end user named by the
@@ -35,13 +97,16 @@ pub fn caller(
 ) -> Result<Principal> {
     let user = user_id.map(UserId::parse).transpose()?;
     match key_principal(state, headers)? {
-        Some(mut p) => {
-            if tenant_id.is_some_and(|t| t != p.workspace.as_str()) {
-                return Err(Error::forbidden(
-                    "forbidden",
-                    "tenant_id does not match the key's workspace",
-                ));
-            }
+        Some(p) => {
+            let mut p = match acting_in(state, p, tenant_id) {
+                Err(Error::Forbidden { .. }) => {
+                    return Err(Error::forbidden(
+                        "forbidden",
+                        "tenant_id does not match the key's workspace",
+                    ))
+                }
+                other => other?,
+            };
             if let Some(u) = user {
                 p.user = u;
             }

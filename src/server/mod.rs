@@ -9,7 +9,9 @@ mod debug;
 pub mod error;
 mod openai;
 mod ops;
+mod threads;
 pub mod trace;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +33,10 @@ pub struct ServeOptions {
     pub demo: bool,
     /// `/debug/*` without the demo.
     pub debug_endpoints: bool,
+    /// The built web UI served at `/`; None serves a page saying how to build it.
+    pub ui_dir: Option<std::path::PathBuf>,
+    /// The UI's per-launch token (the desktop app makes one); the open demo makes its own.
+    pub session_token: Option<String>,
 }
 
 /// What every handler sees.
@@ -41,14 +47,29 @@ pub struct AppState {
     open_demo: bool,
     /// Metrics answer without an admin key.
     metrics_public: bool,
+    /// The UI's per-launch token, if any.
+    session: Option<auth::SessionToken>,
+    /// The UI's files.
+    ui_dir: Option<std::path::PathBuf>,
+    /// Host and origin checks of a loopback server.
+    guard: Option<ui::Guard>,
 }
 
 /// The gateway's routes over an orchestrator.
-pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Router {
+pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Result<Router> {
     let limit = hearth.config().server.body_limit_bytes;
+    let open_demo = opts.demo && opts.addr.ip().is_loopback();
+    let session = match (&opts.session_token, open_demo) {
+        (Some(t), _) => Some(auth::SessionToken::new(t.clone())?),
+        (None, true) => Some(auth::SessionToken::random()?),
+        (None, false) => None,
+    };
     let state = AppState {
-        open_demo: opts.demo && opts.addr.ip().is_loopback(),
+        open_demo,
         metrics_public: opts.demo || hearth.config().server.metrics_public,
+        session,
+        ui_dir: opts.ui_dir.clone(),
+        guard: ui::Guard::for_addr(opts.addr),
         hearth,
     };
     let mut app = Router::new()
@@ -59,15 +80,40 @@ pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Router {
         .route("/chat", post(chat::chat))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/models", get(openai::models))
+        .route("/session", get(ui::session))
+        .route("/assets/{*path}", get(ui::files))
+        .merge(threads::routes())
         .merge(admin::routes());
     if opts.demo || opts.debug_endpoints {
         app = app.route("/debug/provider/{name}/fail", post(debug::provider_fault));
     }
-    app.fallback(ops::not_found)
+    Ok(app
+        .fallback(page_or_not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ui::guard,
+        ))
         .layer(axum::middleware::from_fn(trace::assign))
-        .with_state(state)
+        .with_state(state))
+}
+
+/// A browser asking for a page gets the UI (which routes itself); anything else a JSON 404.
+async fn page_or_not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if ui::wants_page(&req) {
+        return ui::files(axum::extract::State(state), req).await;
+    }
+    let trace = req
+        .extensions()
+        .get::<trace::TraceId>()
+        .cloned()
+        .unwrap_or_else(|| trace::TraceId(String::new()));
+    ops::not_found(axum::Extension(trace)).await.into_response()
 }
 
 /// Binds, prints `hearth listening on http://ADDR` once ready, and serves until Ctrl-C or SIGTERM.
@@ -84,7 +130,7 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
             addr: local,
             ..opts
         },
-    );
+    )?;
     println!("hearth listening on http://{local}");
     tracing::info!(addr = %local, "hearth listening");
     axum::serve(listener, app)

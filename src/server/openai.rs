@@ -384,7 +384,11 @@ pub(super) async fn models(
         .filter(|a| allowed(a))
         .map(|a| {
             let m = &policy.models[a];
-            json!({"id": m.address, "object": "model", "created": 0, "owned_by": m.provider})
+            let locality = match policy.locality(&m.provider) {
+                Some(Locality::OnDevice) => "on_device",
+                _ => "hosted",
+            };
+            json!({"id": m.address, "object": "model", "created": 0, "owned_by": m.provider, "locality": locality})
         })
         .collect();
     for route in policy.routes.values() {

@@ -3,9 +3,11 @@
 
 pub mod audit;
 pub mod cache;
+pub mod comparisons;
 pub mod keys;
 pub mod prompts;
 pub mod providers;
+pub mod threads;
 pub mod usage;
 pub mod workspaces;
 pub mod writer;

@@ -162,3 +162,36 @@ CREATE TABLE IF NOT EXISTS providers (
     spec          TEXT NOT NULL,
     created_at_ms INTEGER NOT NULL
 );
+
+-- The UI's chat threads, per workspace and user. Message text lives here by design (it is
+-- the user's chat history); it never reaches the audit log.
+CREATE TABLE IF NOT EXISTS threads (
+    id            TEXT PRIMARY KEY,
+    workspace_id  TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS threads_by_owner ON threads (workspace_id, user_id, updated_at_ms);
+
+CREATE TABLE IF NOT EXISTS thread_messages (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread_id     TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
+    role          TEXT NOT NULL,
+    content       TEXT NOT NULL,
+    meta          TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS thread_messages_by_thread ON thread_messages (thread_id, id);
+
+-- Saved side-by-side comparisons (the prompt, the models and each column's result).
+CREATE TABLE IF NOT EXISTS comparisons (
+    id            TEXT PRIMARY KEY,
+    workspace_id  TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS comparisons_by_owner ON comparisons (workspace_id, user_id, created_at_ms);
