@@ -1,0 +1,201 @@
+//! The official `openai` Python SDK against a real `hearth serve --demo`: what the SDK parses
+//! from our `/v1/chat/completions` (whole, streamed, cut by `max_tokens`) and which of its
+//! exception classes our errors become. The SDK runs `tests/sdk/openai_client.py` in the venv
+//! that `scripts/openai-sdk-venv` builds; in CI the venv must be there, a local run without it
+//! skips these tests, saying so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{create_key, Server};
+use serde_json::{json, Value};
+
+/// The venv's interpreter, where `scripts/openai-sdk-venv` puts it.
+fn venv_python() -> PathBuf {
+    let cache = std::env::var_os("HEARTH_CI_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(dirs::home_dir)
+                .unwrap();
+            home.join(".cache").join("hearth-ci")
+        });
+    cache.join("openai-sdk-venv").join("bin").join("python")
+}
+
+/// The interpreter with the SDK, or None (with a message) when the venv is absent outside CI.
+fn python() -> Option<PathBuf> {
+    let python = venv_python();
+    if python.is_file() {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the openai SDK venv is missing at {}: run scripts/openai-sdk-venv",
+        python.display()
+    );
+    eprintln!(
+        "SKIPPED: no openai SDK venv at {} (run scripts/openai-sdk-venv)",
+        python.display()
+    );
+    None
+}
+
+/// Runs one scenario of `tests/sdk/openai_client.py` against the server; its JSON report.
+fn sdk(python: &Path, s: &Server, key: &str, scenario: &str) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_client.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(scenario)
+        .env("HEARTH_BASE_URL", format!("{}/v1", s.base))
+        .env("HEARTH_API_KEY", key)
+        .output()
+        .expect("run the venv's python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{scenario} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{scenario}: {e}: {stdout:?}"))
+}
+
+fn assert_usage_adds_up(usage: &Value) {
+    let prompt = usage["prompt_tokens"].as_u64().unwrap();
+    let completion = usage["completion_tokens"].as_u64().unwrap();
+    assert!(prompt > 0 && completion > 0, "{usage}");
+    assert_eq!(usage["total_tokens"].as_u64(), Some(prompt + completion));
+}
+
+#[test]
+fn the_openai_sdk_gets_a_plain_completion_with_its_usage() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let v = sdk(&py, &s, &key, "plain");
+    assert_eq!(v["type"], "ChatCompletion", "{v}");
+    assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"), "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "mock-fast/fast-extract-v1");
+    assert!(v["created"].as_i64().unwrap() > 0);
+    assert_eq!(v["choices"], 1);
+    assert_eq!(v["role"], "assistant");
+    assert!(!v["content"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(v["finish_reason"], "stop");
+    assert_usage_adds_up(&v["usage"]);
+}
+
+#[test]
+fn the_openai_sdk_streams_the_same_text_as_the_whole_answer_with_usage_in_the_last_chunk() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let v = sdk(&py, &s, &key, "stream");
+    assert_eq!(v["cache"], "miss", "the provider really streamed: {v}");
+    assert_eq!(v["provider"], "mock-fast");
+    let whole = &v["whole"];
+    let chunks = v["chunks"].as_array().unwrap();
+    assert!(chunks.len() > 3, "streamed in pieces: {v}");
+    for c in chunks {
+        assert_eq!(c["type"], "ChatCompletionChunk", "{c}");
+        assert_eq!(c["object"], "chat.completion.chunk");
+        assert_eq!(c["id"], chunks[0]["id"]);
+        assert_eq!(c["model"], whole["model"]);
+    }
+    assert_eq!(chunks[0]["role"], "assistant");
+    assert!(!v["text"].as_str().unwrap().is_empty());
+    assert_eq!(v["text"], whole["content"]);
+
+    let (last, rest) = chunks.split_last().unwrap();
+    assert_eq!(last["choices"], 0, "the usage chunk has no choices: {last}");
+    assert_eq!(last["usage"], whole["usage"]);
+    assert_usage_adds_up(&last["usage"]);
+    assert!(rest.iter().all(|c| c["usage"].is_null()), "{v}");
+    assert_eq!(rest.last().unwrap()["finish_reason"], "stop");
+    assert!(rest[..rest.len() - 1]
+        .iter()
+        .all(|c| c["finish_reason"].is_null()));
+}
+
+#[test]
+fn the_openai_sdk_sees_max_tokens_cut_the_answer_with_finish_reason_length() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    // The script asks for max_tokens = 5; the mock's natural answer is 24 tokens.
+    let v = sdk(&py, &s, &key, "max_tokens");
+    assert_eq!(v["finish_reason"], "length", "{v}");
+    assert_eq!(v["usage"]["completion_tokens"], 5);
+    assert_usage_adds_up(&v["usage"]);
+    assert_eq!(v["content"].as_str().unwrap().split(' ').count(), 5, "{v}");
+}
+
+#[test]
+fn the_openai_sdk_raises_authentication_error_with_hearths_code_for_a_bad_key() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    // The script sends its own wrong key; this one is never used.
+    let v = sdk(&py, &s, "unused", "bad_key");
+    assert_eq!(v["error"], "AuthenticationError", "{v}");
+    assert_eq!(v["status"], 401);
+    assert_eq!(v["code"], "unauthorized");
+    assert_eq!(v["type"], "authentication_error");
+    assert_eq!(v["trace_id"].as_str().unwrap().len(), 32, "{v}");
+}
+
+#[test]
+fn the_openai_sdk_raises_rate_limit_error_with_a_retry_after_it_can_read() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_free", "user");
+    // tenant_free has 30 rpm; the script calls until the first 429, at most 40 times.
+    let v = sdk(&py, &s, &key, "rate_limit");
+    assert_eq!(v["error"], "RateLimitError", "{v}");
+    assert!(v["succeeded"].as_u64().unwrap() >= 30, "{v}");
+    assert_eq!(v["status"], 429);
+    assert_eq!(v["code"], "rate_limited_workspace");
+    assert_eq!(v["type"], "rate_limit_error");
+    let retry_after: u64 = v["retry_after"].as_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1, "{v}");
+}
+
+#[test]
+fn the_openai_sdk_raises_bad_request_error_for_an_unknown_model() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let v = sdk(&py, &s, &key, "unknown_model");
+    assert_eq!(v["error"], "BadRequestError", "{v}");
+    assert_eq!(v["status"], 400);
+    assert_eq!(v["code"], "unknown_model");
+    assert_eq!(v["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn the_openai_sdk_raises_api_error_when_a_stream_breaks_after_content() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let (status, _, _) = s
+        .post(
+            "/debug/provider/mock-fast/fail",
+            None,
+            &json!({"mode": "break_mid_stream"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let v = sdk(&py, &s, &key, "stream_break");
+    assert_eq!(v["error"], "APIError", "{v}");
+    assert_eq!(v["code"], "providers_unavailable");
+    assert!(
+        !v["text"].as_str().unwrap().is_empty(),
+        "content came before the break: {v}"
+    );
+}
