@@ -109,12 +109,27 @@ fn prompt_estimate(req: &ProviderRequest) -> u64 {
 }
 
 /// An `{"error": {...}}` object, which some servers send with a 200 or inside a stream.
+/// `"error": null` (some servers put it in every chunk) is no error; a numeric `code`
+/// (OpenRouter, vLLM, llama.cpp) is the HTTP status the error stands for.
 fn embedded_error(v: &Value) -> Option<ProviderError> {
-    let e = v.get("error")?;
+    let e = v.get("error").filter(|e| !e.is_null())?;
+    let status = e
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .and_then(|c| reqwest::StatusCode::from_u16(c).ok())
+        .filter(|s| s.is_client_error() || s.is_server_error());
+    if let Some(status) = status {
+        return Some(http::from_status(
+            status,
+            &reqwest::header::HeaderMap::new(),
+            &v.to_string(),
+        ));
+    }
     let kind = e
         .get("type")
-        .or_else(|| e.get("code"))
         .and_then(Value::as_str)
+        .or_else(|| e.get("code").and_then(Value::as_str))
         .unwrap_or("error");
     let message = e.get("message").and_then(Value::as_str).unwrap_or("");
     Some(from_error_object(kind, message))
