@@ -45,11 +45,12 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/providers", get(providers))
         .route("/admin/alerts", get(alerts))
         .route("/admin/models", get(list_models).post(pull_model))
+        .merge(super::console::routes())
 }
 
 /// An admin caller, extracted before the handler runs: the key is checked, and errors
 /// carry the request's trace id.
-struct Admin {
+pub(super) struct Admin {
     state: AppState,
     trace: TraceId,
     headers: HeaderMap,
@@ -74,11 +75,16 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 impl Admin {
-    fn hearth(&self) -> &Hearth {
+    pub(super) fn hearth(&self) -> &Hearth {
         &self.state.hearth
     }
 
-    fn run<T: serde::Serialize>(
+    /// The error with this request's trace id.
+    pub(super) fn fail(&self, e: Error) -> ApiError {
+        ApiError::new(e, &self.trace)
+    }
+
+    pub(super) fn run<T: serde::Serialize>(
         &self,
         f: impl FnOnce(&Hearth) -> Result<T>,
     ) -> Result<Json<T>, ApiError> {
@@ -87,7 +93,7 @@ impl Admin {
             .map_err(|e| ApiError::new(e, &self.trace))
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(
         &self,
         raw: Result<Bytes, BytesRejection>,
     ) -> Result<T, ApiError> {

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod body;
 mod chat;
+mod console;
 mod debug;
 pub mod error;
 mod openai;

@@ -1,0 +1,194 @@
+//! What the UI's admin console reads and does beyond `/admin/*`'s records: the costs
+//! breakdown, the active policy and the validation of an edited one, a provider's key and
+//! connection test, and rendering a prompt version for the playground.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::admin::Admin;
+use super::error::ApiError;
+use super::AppState;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::prompts::render_system_prompt;
+use crate::secrets::{Keychain, Secret};
+use crate::store::costs::{self, Period};
+use crate::workspace::{UserId, WorkspaceId};
+
+/// How long a provider test waits.
+const TEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default costs period, in days.
+const DEFAULT_DAYS: i64 = 30;
+const DAY_MS: i64 = 86_400_000;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/costs", get(costs_view))
+        .route("/admin/policy", get(policy))
+        .route("/admin/policy/validate", post(validate_policy))
+        .route("/admin/providers/{name}/test", post(test_provider))
+        .route("/admin/providers/{name}/key", put(set_key))
+        .route("/admin/prompts/{id}/render", post(render_prompt))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CostsQuery {
+    from: Option<String>,
+    to: Option<String>,
+    workspace: Option<String>,
+}
+
+/// Parses `YYYY-MM-DD` to the unix millisecond of its start (UTC).
+fn day_start(s: &str) -> Result<i64> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &fmt)
+        .map(|d| (d.midnight().assume_utc().unix_timestamp()) * 1000)
+        .map_err(|_| Error::bad_request("invalid_request", "from and to are days: YYYY-MM-DD"))
+}
+
+async fn costs_view(a: Admin, Query(q): Query<CostsQuery>) -> Result<Json<Value>, ApiError> {
+    a.run(|hearth| {
+        let today = day_start(&crate::store::today())?;
+        let to_ms = q.to.as_deref().map(day_start).transpose()?.unwrap_or(today) + DAY_MS;
+        let from_ms = q
+            .from
+            .as_deref()
+            .map(day_start)
+            .transpose()?
+            .unwrap_or(to_ms - DEFAULT_DAYS * DAY_MS);
+        if from_ms >= to_ms {
+            return Err(Error::bad_request(
+                "invalid_request",
+                "from must not be after to",
+            ));
+        }
+        let period = Period {
+            from_ms,
+            to_ms,
+            workspace: q.workspace.as_deref(),
+        };
+        let breakdown = hearth.store().with(|c| costs::breakdown(c, period))?;
+        Ok(json!({
+            "from": crate::store::day_of(from_ms),
+            "to": crate::store::day_of(to_ms - 1),
+            "costs": breakdown,
+        }))
+    })
+}
+
+async fn policy(a: Admin) -> Result<Json<Value>, ApiError> {
+    a.run(|hearth| Ok(json!({"policy": hearth.config().policy})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyText {
+    toml: String,
+}
+
+/// Checks an edited policy as `hearth serve --config` would, without applying it: the
+/// answer is its summary, or 422 with the line of the first problem.
+async fn validate_policy(
+    a: Admin,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body: PolicyText = a.parse(raw)?;
+    a.run(|_| {
+        let config = Config::parse(&body.toml, "policy")
+            .map_err(|e| Error::unprocessable("invalid_policy", e.to_string()))?;
+        let p = &config.policy;
+        Ok(json!({
+            "valid": true,
+            "providers": p.providers.keys().collect::<Vec<_>>(),
+            "models": p.models.keys().collect::<Vec<_>>(),
+            "routes": p.routes.keys().collect::<Vec<_>>(),
+            "tiers": p.tiers.keys().collect::<Vec<_>>(),
+        }))
+    })
+}
+
+async fn test_provider(a: Admin, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let provider = a
+        .hearth()
+        .providers()
+        .get(&name)
+        .ok_or_else(|| a.fail(Error::NotFound(format!("no provider `{name}`"))))?;
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(TEST_TIMEOUT, provider.list_models()).await;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    a.run(|_| {
+        Ok(match outcome {
+            Ok(Ok(models)) => json!({"ok": true, "latency_ms": latency_ms, "models": models}),
+            Ok(Err(e)) => json!({"ok": false, "latency_ms": latency_ms, "error": {"code": e.kind(), "message": e.to_string()}}),
+            Err(_) => json!({"ok": false, "latency_ms": latency_ms, "error": {"code": "timeout", "message": "no answer in time"}}),
+        })
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyBody {
+    key: String,
+}
+
+/// Stores a hosted provider's key in the OS keychain; the server uses it from its next start.
+async fn set_key(
+    a: Admin,
+    Path(name): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body: KeyBody = a.parse(raw)?;
+    a.run(|hearth| {
+        let hosted = hearth
+            .config()
+            .policy
+            .providers
+            .get(&name)
+            .and_then(|p| p.hosted());
+        if hosted.is_none() {
+            return Err(Error::NotFound(format!("no hosted provider `{name}`")));
+        }
+        let key = Secret::new(&body.key)
+            .ok_or_else(|| Error::bad_request("invalid_request", "the key is empty"))?;
+        Keychain::new()
+            .set(&name, &key)
+            .map_err(|e| Error::unprocessable("keychain_unavailable", e.to_string()))?;
+        Ok(json!({"stored": true, "applies": "from the next start"}))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderBody {
+    version: Option<String>,
+    workspace: Option<String>,
+    #[serde(default)]
+    variables: serde_json::Map<String, Value>,
+}
+
+async fn render_prompt(
+    a: Admin,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body: RenderBody = a.parse(raw)?;
+    a.run(|hearth| {
+        let ws = WorkspaceId::parse(body.workspace.as_deref().unwrap_or("default"))?;
+        let p = hearth.prompts().resolve(
+            &ws,
+            &id,
+            body.version.as_deref(),
+            &UserId::parse("playground")?,
+        )?;
+        let system = render_system_prompt(&p, &body.variables)?;
+        Ok(json!({"prompt_id": p.prompt_id, "version": p.version, "system": system}))
+    })
+}

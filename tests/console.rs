@@ -1,0 +1,151 @@
+//! The admin console's endpoints: the costs breakdown, the active policy and the validation
+//! of an edited one, a provider's connection test and key, and the prompt playground.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{create_key, lab_extract, Server};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn costs_break_spend_down_by_day_workspace_model_and_task_with_cache_savings() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "default", "admin");
+    for (tenant, msg) in [
+        ("tenant_pro", "a"),
+        ("tenant_pro", "a"),
+        ("tenant_enterprise", "b"),
+    ] {
+        let (status, _, v) = s.post("/chat", None, &lab_extract(tenant, msg)).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, v) = s.get_json("/admin/costs", Some(&admin)).await;
+    assert_eq!(status, 200, "{v}");
+    let c = &v["costs"];
+    assert_eq!(c["total"]["requests"], 3, "{v}");
+    assert_eq!(c["total"]["cache_hits"], 1, "the repeat was a hit: {v}");
+    let total = c["total"]["cost_usd"].as_f64().unwrap();
+    assert!(total > 0.0);
+    let sum = |k: &str| -> f64 {
+        c[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["cost_usd"].as_f64().unwrap())
+            .sum()
+    };
+    for k in ["by_day", "by_workspace", "by_model", "by_task"] {
+        assert!(
+            (sum(k) - total).abs() < 1e-12,
+            "{k} adds up to the total: {v}"
+        );
+    }
+    assert_eq!(c["by_task"][0]["key"], "extract");
+    assert!(c["cache_saved_usd"].as_f64().unwrap() > 0.0, "{v}");
+    let (_, only) = s
+        .get_json("/admin/costs?workspace=tenant_enterprise", Some(&admin))
+        .await;
+    assert_eq!(only["costs"]["total"]["requests"], 1);
+    let (status, _) = s
+        .get_json("/admin/costs?from=2026-13-01", Some(&admin))
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn an_edited_policy_is_validated_with_the_line_of_its_first_problem() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "default", "admin");
+    let (status, v) = s.get_json("/admin/policy", Some(&admin)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        v["policy"]["routes"]["extract"]["primary"],
+        "fast_extractor"
+    );
+
+    let good = include_str!("../src/config/demo.toml");
+    let (status, _, v) = s
+        .post(
+            "/admin/policy/validate",
+            Some(&admin),
+            &json!({"toml": good}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["valid"], true);
+    let bad = good.replace("primary = \"strong_reasoner\"", "primary = \"nope\"");
+    let (status, _, v) = s
+        .post(
+            "/admin/policy/validate",
+            Some(&admin),
+            &json!({"toml": bad}),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_policy");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("line"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_test_reports_latency_and_a_key_needs_a_hosted_provider() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "default", "admin");
+    let (status, _, v) = s
+        .post("/admin/providers/mock-fast/test", Some(&admin), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["ok"], true);
+    assert!(v["latency_ms"].as_f64().is_some());
+    let (status, _, _) = s
+        .post("/admin/providers/nope/test", Some(&admin), &json!({}))
+        .await;
+    assert_eq!(status, 404);
+    let resp = s
+        .http
+        .put(s.url("/admin/providers/mock-fast/key"))
+        .bearer_auth(&admin)
+        .json(&json!({"key": "sk-x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "a mock provider takes no key");
+}
+
+#[tokio::test]
+async fn the_playground_renders_a_prompt_version_with_its_variables() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "default", "admin");
+    let (status, v) = s
+        .get_json("/admin/prompts/support_triage", Some(&admin))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let vars: Vec<String> = v["versions"][0]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_owned())
+        .collect();
+    let variables: serde_json::Map<String, Value> =
+        vars.iter().map(|k| (k.clone(), json!("VALUE"))).collect();
+    let body = json!({"version": "v1", "workspace": "tenant_pro", "variables": variables});
+    let (status, _, r) = s
+        .post("/admin/prompts/support_triage/render", Some(&admin), &body)
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["version"], "v1");
+    assert!(!r["system"].as_str().unwrap().is_empty());
+    if !vars.is_empty() {
+        assert!(r["system"].as_str().unwrap().contains("VALUE"), "{r}");
+        let (status, _, e) = s
+            .post(
+                "/admin/prompts/support_triage/render",
+                Some(&admin),
+                &json!({"version": "v1", "workspace": "tenant_pro"}),
+            )
+            .await;
+        assert_eq!(status, 400, "{e}");
+        assert_eq!(e["error"]["code"], "prompt_variable_missing");
+    }
+}
