@@ -13,11 +13,12 @@ mod streaming;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 pub use http::build_client;
 
-use super::Provider;
+use super::{DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
 use crate::config::Locality;
 use crate::secrets::{self, KeySource, Keychain, Secret};
 
@@ -187,7 +188,8 @@ pub fn build(
         headers,
         client,
     };
-    let provider: Arc<dyn Provider> = match kind {
+    let key = endpoint.key.clone();
+    let mut provider: Arc<dyn Provider> = match kind {
         HostedKind::Openai => Arc::new(openai::OpenAi::new(endpoint, openai::Flavour::OpenAi)),
         HostedKind::OpenaiCompatible => {
             Arc::new(openai::OpenAi::new(endpoint, openai::Flavour::Compatible))
@@ -195,8 +197,77 @@ pub fn build(
         HostedKind::Anthropic => Arc::new(anthropic::Anthropic::new(endpoint)),
         HostedKind::Gemini => Arc::new(gemini::Gemini::new(endpoint)),
     };
+    if let Some(key) = key {
+        provider = Arc::new(KeyScrubbed {
+            inner: provider,
+            key,
+        });
+    }
     Ok(Built {
         provider,
         key_source: resolved.map(|(_, src)| src),
     })
+}
+
+/// A hosted provider whose errors never carry its key. A provider's error text is passed on
+/// (to the client, the logs, `providers test`), and some servers quote the key they were
+/// sent in it ("Incorrect API key provided: sk-..."): every occurrence becomes `***`.
+struct KeyScrubbed {
+    inner: Arc<dyn Provider>,
+    key: Secret,
+}
+
+impl KeyScrubbed {
+    fn scrub(key: &Secret, e: ProviderError) -> ProviderError {
+        let clean = |m: String| m.replace(key.expose(), "***");
+        match e {
+            ProviderError::Unavailable(m) => ProviderError::Unavailable(clean(m)),
+            ProviderError::InvalidRequest(m) => ProviderError::InvalidRequest(clean(m)),
+            ProviderError::ContextTooLong(m) => ProviderError::ContextTooLong(clean(m)),
+            ProviderError::Malformed(m) => ProviderError::Malformed(clean(m)),
+            other @ (ProviderError::RateLimited { .. }
+            | ProviderError::Timeout
+            | ProviderError::Auth) => other,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for KeyScrubbed {
+    async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        self.inner
+            .generate(req)
+            .await
+            .map_err(|e| Self::scrub(&self.key, e))
+    }
+
+    async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        let deltas = self
+            .inner
+            .stream(req)
+            .await
+            .map_err(|e| Self::scrub(&self.key, e))?;
+        let key = self.key.clone();
+        Ok(Box::pin(
+            deltas.map(move |d| d.map_err(|e| Self::scrub(&key, e))),
+        ))
+    }
+
+    async fn warm(&self) -> Result<(), String> {
+        self.inner
+            .warm()
+            .await
+            .map_err(|m| m.replace(self.key.expose(), "***"))
+    }
+
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        self.inner
+            .list_models()
+            .await
+            .map_err(|e| Self::scrub(&self.key, e))
+    }
+
+    fn is_usable(&self) -> bool {
+        self.inner.is_usable()
+    }
 }
