@@ -1,0 +1,541 @@
+// End-to-end tests of the built UI in a real browser (Debian's Chromium via playwright-core)
+// against a real `hearth serve --demo` on a free loopback port with a fresh data dir.
+//
+// It builds nothing: it needs ui/dist (npm run build) and target/debug/hearth (cargo build).
+// Screenshots of every view land in ui/test-output/. The last line is "N passed, M failed".
+//
+// Environment: HEARTH_BIN (default ../target/debug/hearth), CHROMIUM (default
+// /usr/bin/chromium), E2E_ONLY (run only tests whose name contains it).
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const uiDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const repo = resolve(uiDir, "..");
+const bin = process.env.HEARTH_BIN ?? join(repo, "target/debug/hearth");
+const dist = join(uiDir, "dist");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const out = join(uiDir, "test-output");
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+function die(msg) {
+  console.error(`e2e: ${msg}`);
+  process.exit(2);
+}
+
+if (!existsSync(bin)) die(`${bin} is missing: build it first (cargo build --bin hearth)`);
+if (!existsSync(join(dist, "index.html"))) die(`${dist}/index.html is missing: run npm run build first`);
+if (!existsSync(chromiumPath)) die(`${chromiumPath} is missing: apt-get install chromium`);
+mkdirSync(out, { recursive: true });
+for (const f of readdirSync(out)) if (f.startsWith("FAILED-")) rmSync(join(out, f));
+
+// ---------------------------------------------------------------------------------------
+// The server
+
+/** Starts the gateway and resolves with its base URL once it prints its address. */
+function startServer(dataDir) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(bin, ["serve", "--demo", "--addr", "127.0.0.1:0", "--data-dir", dataDir], {
+      env: { ...process.env, HEARTH_UI_DIR: dist, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let log = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGTERM");
+      reject(new Error(`hearth did not print its address within 60 s:\n${log}`));
+    }, 60_000);
+    const onData = (d) => {
+      log += d.toString();
+      const m = /hearth listening on (http:\/\/\S+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise({ child, base: m[1], log: () => log });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (d) => {
+      log += d.toString();
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hearth exited with ${code} before listening:\n${log}`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// A tiny runner
+
+const tests = [];
+const test = (name, fn, timeoutMs = 30_000) => tests.push({ name, fn, timeoutMs });
+
+class AssertionError extends Error {}
+function assert(cond, msg) {
+  if (!cond) throw new AssertionError(msg);
+}
+
+function withTimeout(p, ms, name) {
+  let t;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise((_, reject) => {
+      t = setTimeout(() => reject(new Error(`${name}: timed out after ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers over the page and the API
+
+let server;
+let browser;
+let page;
+let token;
+
+async function api(method, path, body, headers = {}) {
+  const res = await fetch(`${server.base}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} -> ${res.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+const fault = (provider, body) => api("POST", `/debug/provider/${provider}/fail`, body);
+
+async function shot(name, p = page) {
+  // Two frames, so the last React commit is painted.
+  await p.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await p.screenshot({ path: join(out, `${name}.png`) });
+}
+
+const lastAnswer = () => page.locator('[data-testid="msg-assistant"]').last();
+
+async function text(locator) {
+  return (await locator.textContent())?.trim() ?? "";
+}
+
+/** Starts a new chat, types a prompt with settings, sends it with Ctrl+Enter. */
+async function ask(prompt, { model = "", temperature = "0", task = "chat" } = {}) {
+  await page.keyboard.press("Control+Shift+O");
+  await page.locator('[data-testid="task-select"]').selectOption(task);
+  await page.locator('[data-testid="model-select"]').selectOption(model);
+  await page.locator('[data-testid="temperature"]').fill(temperature);
+  await page.locator('[data-testid="composer"]').fill(prompt);
+  await page.locator('[data-testid="composer"]').press("Control+Enter");
+}
+
+async function waitStatus(locator, statuses, timeout = 15_000) {
+  const sel = statuses.map((s) => `[data-status="${s}"]`).join(", ");
+  await locator.and(page.locator(sel)).waitFor({ timeout });
+}
+
+async function chooseWorkspace(ws) {
+  await page.locator('[data-testid="workspace-select"]').selectOption(ws);
+  await page.waitForFunction(
+    (w) => document.querySelector('[data-testid="workspace-select"]')?.value === w && document.querySelector('[data-testid="composer"], [data-testid="compare-prompt"]'),
+    ws,
+  );
+  // The models of the new workspace.
+  await page.waitForTimeout(300);
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests
+
+test("the UI loads without a key in the demo, with the seven views (five not built yet disabled)", async () => {
+  await page.goto(server.base, { waitUntil: "domcontentloaded" });
+  await page.locator('[data-testid="composer"]').waitFor();
+  assert((await page.locator('[data-testid="key-screen"]').count()) === 0, "the key screen showed in the demo");
+  assert((await text(page.locator('[data-testid="role"]'))) === "admin", "the demo's session is not admin");
+  const ws = await page.locator('[data-testid="workspace-select"]').inputValue();
+  assert(ws === "default", `workspace is ${ws}`);
+  for (const v of ["chat", "compare"]) assert(await page.locator(`[data-testid="nav-${v}"]`).isEnabled(), `${v} disabled`);
+  for (const v of ["routing", "costs", "prompts", "admin", "audit"]) {
+    assert(await page.locator(`[data-testid="nav-${v}"]`).isDisabled(), `${v} is enabled but not built`);
+  }
+  const tasks = await page.locator('[data-testid="task-select"] option').allTextContents();
+  assert(tasks.includes("chat") && tasks.includes("extract"), `tasks: ${tasks}`);
+});
+
+test("a chat answer streams in and is tagged with provider, tokens, cost and latency", async () => {
+  // Record every length the answer's text takes, to see it grow piece by piece.
+  await page.evaluate(() => {
+    window.__lengths = new Set();
+    const t = document.querySelector('[data-testid="transcript"]');
+    new MutationObserver(() => {
+      const all = t.querySelectorAll('[data-testid="msg-assistant"] .msg-body');
+      const last = all[all.length - 1];
+      if (last) window.__lengths.add(last.textContent.length);
+    }).observe(t, { subtree: true, childList: true, characterData: true });
+  });
+  await ask("The customer was charged twice after upgrading the plan. What should support do?", { task: "reasoning" });
+  await waitStatus(lastAnswer(), ["done"]);
+  const lengths = await page.evaluate(() => [...window.__lengths].filter((n) => n > 0).length);
+  assert(lengths >= 3, `the answer did not stream (it took ${lengths} distinct lengths)`);
+  const a = lastAnswer();
+  const provider = await text(a.locator('[data-testid="tag-provider"]'));
+  assert(/^mock-/.test(provider), `provider tag: ${provider}`);
+  assert(/^mock-[a-z]+\/.+/.test(await text(a.locator('[data-testid="tag-model"]'))), "no model tag");
+  assert((await text(a.locator('[data-testid="tag-locality"]'))) === "hosted", "no locality tag");
+  const tokens = await text(a.locator('[data-testid="tag-tokens"]'));
+  assert(/^\d+ in · \d+ out$/.test(tokens), `tokens tag: ${tokens}`);
+  const cost = await text(a.locator('[data-testid="tag-cost"]'));
+  assert(/^\$0\.0*[1-9]\d*$/.test(cost), `cost tag: ${cost}`);
+  const latency = await text(a.locator('[data-testid="tag-latency"]'));
+  assert(/^\d+(\.\d+)? (ms|s)$/.test(latency), `latency tag: ${latency}`);
+  assert((await a.locator('[data-testid="tag-cache"]').count()) === 0, "a first answer claims a cache hit");
+
+  // Both messages are saved to the thread, the answer with its meta.
+  const item = page.locator('[data-testid="thread-item"].active');
+  await item.waitFor();
+  assert((await text(item)).includes("The customer was charged twice"), "the thread is not named after the prompt");
+  const { threads } = await api("GET", "/threads");
+  const { messages } = await api("GET", `/threads/${threads[0].id}/messages`);
+  assert(messages.length === 2, `saved ${messages.length} messages`);
+  assert(messages[1].role === "assistant" && messages[1].meta.provider === provider, "the answer's meta was not saved");
+  assert(typeof messages[1].meta.cost_usd === "number" && messages[1].meta.output_tokens > 0, "no cost/tokens in meta");
+});
+
+test("the same deterministic prompt again is a cache hit", async () => {
+  await ask("The customer was charged twice after upgrading the plan. What should support do?", { task: "reasoning" });
+  await waitStatus(lastAnswer(), ["done"]);
+  await lastAnswer().locator('[data-testid="tag-cache"]').waitFor({ timeout: 2000 });
+  await shot("chat");
+});
+
+test("a failing provider shows the fallback tag", async () => {
+  // The chat route's primary is mock-balanced; mock-fast is its fallback.
+  await fault("mock-balanced", { fail: true });
+  try {
+    await ask("Where is my refund for order 1042?");
+    await waitStatus(lastAnswer(), ["done"]);
+    await lastAnswer().locator('[data-testid="tag-fallback"]').waitFor({ timeout: 2000 });
+    const provider = await text(lastAnswer().locator('[data-testid="tag-provider"]'));
+    assert(provider === "mock-fast", `fell back to ${provider}`);
+  } finally {
+    await fault("mock-balanced", { fail: false });
+  }
+  await shot("chat-fallback");
+});
+
+test("a stream that breaks after its first words shows the partial answer and the server's error", async () => {
+  await fault("mock-balanced", { mode: "break_mid_stream" });
+  try {
+    await ask("Explain the refund policy in one paragraph.");
+    await waitStatus(lastAnswer(), ["error"]);
+    const err = lastAnswer().locator('[data-testid="error"]');
+    const shown = await text(err);
+    assert(shown.includes("after the answer had started"), `not marked mid-stream: ${shown}`);
+    const code = await err.getAttribute("data-code");
+    assert(code && code !== "client_error" && code !== "invalid_stream", `error code ${code}`);
+    const partial = await text(lastAnswer().locator(".msg-body"));
+    assert(partial.length > 0, "the words that arrived were dropped");
+    // Saved with its error, so the thread shows it after a reload too.
+    await page.waitForTimeout(300);
+    const { threads } = await api("GET", "/threads");
+    const { messages } = await api("GET", `/threads/${threads[0].id}/messages`);
+    const last = messages[messages.length - 1];
+    assert(last.meta?.error?.code === code && last.meta.error.mid_stream === true, `saved: ${JSON.stringify(last.meta)}`);
+  } finally {
+    await fault("mock-balanced", { mode: "off" });
+  }
+  await shot("chat-error-mid-stream");
+});
+
+test("a spent budget shows the server's 429 code and message (tenant_free via the workspace switcher)", async () => {
+  await api("PATCH", "/admin/workspaces/tenant_free", { daily_budget_usd: 0.0000001 });
+  await chooseWorkspace("tenant_free");
+  assert((await text(page.locator(".topbar .pill.subtle").first())) === "free", "the tier did not follow the workspace");
+  await ask("Anything at all");
+  const err = lastAnswer().locator('[data-testid="error"]');
+  await err.waitFor({ timeout: 10_000 });
+  const code = await err.getAttribute("data-code");
+  assert(code === "budget_exceeded", `error code ${code}`);
+  const shown = await text(err);
+  assert(shown.includes("HTTP 429"), `no status in: ${shown}`);
+  assert(/budget/i.test(shown) && shown.includes("tenant_free"), `not the server's message: ${shown}`);
+  assert(!/something went wrong/i.test(shown), "a generic error message");
+  await page.waitForTimeout(300);
+  const { threads } = await api("GET", "/threads", undefined, { "x-hearth-workspace": "tenant_free" });
+  const { messages } = await api("GET", `/threads/${threads[0].id}/messages`, undefined, { "x-hearth-workspace": "tenant_free" });
+  assert(messages.at(-1).meta?.error?.code === "budget_exceeded", "the error was not kept with the thread");
+  await shot("chat-error-429");
+});
+
+test("the rate limit of tenant_free shows rate_limited_workspace", async () => {
+  // Budget back, then spend tenant_free's 30 requests a minute from outside the UI.
+  await api("PATCH", "/admin/workspaces/tenant_free", { daily_budget_usd: 1.0 });
+  const burst = [];
+  for (let i = 0; i < 31; i++) {
+    burst.push(
+      fetch(`${server.base}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "x-hearth-workspace": "tenant_free" },
+        body: JSON.stringify({ model: "hearth/extract", messages: [{ role: "user", content: `burst ${i}` }], max_tokens: 16 }),
+      }).then((r) => r.status),
+    );
+  }
+  const statuses = await Promise.all(burst);
+  assert(statuses.includes(429), `no 429 in the burst: ${statuses}`);
+  await ask("One more, please");
+  const err = lastAnswer().locator('[data-testid="error"]');
+  await err.waitFor({ timeout: 10_000 });
+  const code = await err.getAttribute("data-code");
+  assert(code === "rate_limited_workspace", `error code ${code}`);
+  assert((await text(err)).includes("Retry after"), "no Retry-After shown");
+  await chooseWorkspace("default");
+});
+
+test("Stop (Esc) aborts a stream and the answer is saved as stopped", async () => {
+  await fault("mock-fast", { mode: "timeout" });
+  try {
+    await ask("This one will hang until stopped", { model: "mock-fast/fast-extract-v1", task: "extract" });
+    const stop = page.locator('[data-testid="stop"]');
+    await stop.waitFor({ timeout: 5000 });
+    await waitStatus(lastAnswer(), ["waiting", "streaming"]);
+    await page.waitForTimeout(300);
+    await page.keyboard.press("Escape");
+    await waitStatus(lastAnswer(), ["stopped"], 5000);
+    await lastAnswer().locator('[data-testid="tag-stopped"]').waitFor();
+    await page.locator('[data-testid="send"]').waitFor();
+    await page.waitForTimeout(300); // the save after the stop
+    const { threads } = await api("GET", "/threads");
+    const { messages } = await api("GET", `/threads/${threads[0].id}/messages`);
+    const last = messages[messages.length - 1];
+    assert(last.role === "assistant" && last.meta && last.meta.stopped === true, `saved: ${JSON.stringify(last)}`);
+  } finally {
+    await fault("mock-fast", { mode: "off" });
+  }
+  await shot("chat-stopped");
+});
+
+test("threads: search, rename and delete", async () => {
+  await page.locator('[data-testid="thread-search"]').fill("1042");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="thread-item"]').length === 1, null, { timeout: 5000 });
+  const item = page.locator('[data-testid="thread-item"]').first();
+  assert((await text(item)).includes("refund for order 1042"), "search found the wrong thread");
+  await item.hover();
+  await item.locator('[data-testid="rename-thread"]').click();
+  await page.locator('[data-testid="rename-input"]').fill("Refund question");
+  await page.locator('[data-testid="rename-input"]').press("Enter");
+  await page.locator('[data-testid="thread-item"]', { hasText: "Refund question" }).waitFor();
+  const { threads } = await api("GET", "/threads?q=Refund%20question");
+  assert(threads.some((t) => t.title === "Refund question"), "the rename was not saved");
+  await page.locator('[data-testid="thread-search"]').fill("");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="thread-item"]').length > 1, null, { timeout: 5000 });
+  const before = await page.locator('[data-testid="thread-item"]').count();
+  const victim = page.locator('[data-testid="thread-item"]', { hasText: "Refund question" });
+  await victim.hover();
+  await victim.locator('[data-testid="delete-thread"]').click();
+  await victim.locator('[data-testid="confirm-delete"]').click();
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="thread-item"]').length === n - 1, before);
+  const after = await api("GET", "/threads");
+  assert(!after.threads.some((t) => t.title === "Refund question"), "the thread was not deleted");
+});
+
+test("compare: two models stream side by side with metrics; save and rerun", async () => {
+  await page.locator('[data-testid="nav-compare"]').click();
+  await page.locator('[data-testid="compare-prompt"]').waitFor();
+  const checked = await page.locator('[data-testid="compare-models"] input:checked').count();
+  assert(checked === 2, `${checked} models preselected`);
+  await page.locator('[data-testid="compare-prompt"]').fill("Classify: the invoice shows a double charge after the upgrade.");
+  await page.locator('[data-testid="compare-run"]').click();
+  const cols = page.locator('[data-testid="compare-column"]');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="compare-column"][data-status="done"]').length === 2, null, {
+    timeout: 15_000,
+  });
+  assert((await cols.count()) === 2, "not two columns");
+  for (let i = 0; i < 2; i++) {
+    const c = cols.nth(i);
+    const latency = await text(c.locator('[data-testid="metric-latencyMs"]'));
+    const ttft = await text(c.locator('[data-testid="metric-ttftMs"]'));
+    const tps = await text(c.locator('[data-testid="metric-tokensPerSecond"]'));
+    const tokens = await text(c.locator('[data-testid="metric-tokens"]'));
+    const cost = await text(c.locator('[data-testid="metric-costUsd"]'));
+    assert(/\d+(\.\d+)? (ms|s)$/.test(latency), `column ${i} latency ${latency}`);
+    assert(/\d+(\.\d+)? (ms|s)$/.test(ttft), `column ${i} ttft ${ttft}`);
+    assert(/tok\/s$/.test(tps), `column ${i} tokens/s ${tps}`);
+    assert(/^\d+ in · \d+ out$/.test(tokens), `column ${i} tokens ${tokens}`);
+    assert(/\$0\.0*[1-9]/.test(cost), `column ${i} cost ${cost}`);
+    assert((await text(c.locator('[data-testid="column-text"]'))).length > 10, `column ${i} has no text`);
+  }
+  await shot("compare");
+  await page.locator('[data-testid="compare-save"]').click();
+  await page.locator('[data-testid="comparison-item"]').first().waitFor({ timeout: 5000 });
+  const { comparisons } = await api("GET", "/comparisons");
+  assert(comparisons.length === 1, `${comparisons.length} comparisons saved`);
+  // Open the saved one, then run it again.
+  await page.locator('[data-testid="comparison-item"] .side-item-main').first().click();
+  await page.locator(".compare-main > .notice").waitFor();
+  await page.locator('[data-testid="comparison-item"]').first().hover();
+  await page.locator('[data-testid="rerun-comparison"]').first().click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="compare-column"][data-status="done"]').length === 2, null, {
+    timeout: 15_000,
+  });
+  await shot("compare-saved");
+});
+
+test("the local-only workspace shows “Nothing leaves this device”", async () => {
+  await api("PATCH", "/admin/workspaces/tenant_pro", { data_policy: "local_only" });
+  await page.locator('[data-testid="nav-chat"]').click();
+  await chooseWorkspace("tenant_pro");
+  const badge = page.locator('[data-testid="local-badge"]');
+  await badge.waitFor({ timeout: 5000 });
+  assert((await text(badge)).includes("Nothing leaves this device"), "badge text");
+  await shot("chat-local-only");
+  await api("PATCH", "/admin/workspaces/tenant_pro", { data_policy: "any" });
+  await chooseWorkspace("default");
+  assert((await page.locator('[data-testid="local-badge"]').count()) === 0, "the badge stayed");
+});
+
+test("a key screen on 401: a refused key is forgotten, a good one shows its workspace and role", async () => {
+  const created = await api("POST", "/admin/keys", { workspace: "tenant_pro", role: "user", user: "alice" });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const p = await ctx.newPage();
+    await p.addInitScript(() => {
+      if (!sessionStorage.getItem("seeded")) {
+        sessionStorage.setItem("seeded", "1");
+        localStorage.setItem("hearth.apiKey", "hk_revoked_or_wrong");
+      }
+    });
+    await p.goto(server.base, { waitUntil: "domcontentloaded" });
+    await p.locator('[data-testid="key-screen"]').waitFor({ timeout: 10_000 });
+    assert((await p.evaluate(() => localStorage.getItem("hearth.apiKey"))) === null, "the refused key was kept");
+    await shot("key-screen", p);
+    await p.locator('[data-testid="key-input"]').fill("hk_still_wrong");
+    await p.locator('[data-testid="key-submit"]').click();
+    await p.locator('[data-testid="error"][data-code="unauthorized"]').waitFor();
+    await p.locator('[data-testid="key-input"]').fill(created.key);
+    await p.locator('[data-testid="key-submit"]').click();
+    await p.locator('[data-testid="login-notice"]').waitFor();
+    const notice = await text(p.locator('[data-testid="login-notice"]'));
+    assert(notice.includes("tenant_pro") && notice.includes("user"), `notice: ${notice}`);
+    assert((await text(p.locator('[data-testid="workspace-name"]'))) === "tenant_pro", "workspace not shown");
+    assert((await text(p.locator('[data-testid="role"]'))) === "user", "role not shown");
+    assert((await p.evaluate(() => localStorage.getItem("hearth.apiKey"))) === created.key, "the key was not remembered");
+    await p.reload({ waitUntil: "domcontentloaded" });
+    await p.locator('[data-testid="composer"]').waitFor();
+    assert((await p.locator('[data-testid="key-screen"]').count()) === 0, "the remembered key was not used");
+  } finally {
+    await ctx.close();
+  }
+});
+
+test("screenshots: dark theme and 1920x1080, shortcut help", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "dark" });
+  try {
+    const p = await ctx.newPage();
+    await p.goto(`${server.base}/#/chat`, { waitUntil: "domcontentloaded" });
+    await p.locator('[data-testid="thread-item"]').first().waitFor();
+    await p.locator('[data-testid="thread-item"] .side-item-main').first().click();
+    await p.locator('[data-testid="msg-assistant"]').first().waitFor();
+    await p.locator('[data-testid="shortcuts-button"]').click();
+    await shot("chat-dark", p);
+    await p.goto(`${server.base}/#/compare`);
+    await p.locator('[data-testid="comparison-item"] .side-item-main').first().click();
+    await p.locator('[data-testid="compare-column"]').first().waitFor();
+    await shot("compare-dark", p);
+  } finally {
+    await ctx.close();
+  }
+  const big = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
+  try {
+    const p = await big.newPage();
+    await p.goto(`${server.base}/#/chat`, { waitUntil: "domcontentloaded" });
+    await p.locator('[data-testid="thread-item"] .side-item-main').first().click();
+    await p.locator('[data-testid="msg-assistant"]').first().waitFor();
+    await shot("chat-1920", p);
+  } finally {
+    await big.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), "hearth-ui-e2e-"));
+  let passed = 0;
+  let failed = 0;
+  const consoleErrors = [];
+  try {
+    server = await startServer(dataDir);
+    token = (await (await fetch(`${server.base}/session`)).json()).token;
+    if (!token) throw new Error("GET /session gave no token in the demo");
+    browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS, headless: true });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "light" });
+    page = await ctx.newPage();
+    page.on("pageerror", (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    page.on("console", (m) => {
+      // The 4xx of the error tests are expected; script errors are not.
+      if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) consoleErrors.push(m.text());
+    });
+    const only = process.env.E2E_ONLY;
+    for (const t of tests) {
+      if (only && !t.name.includes(only)) continue;
+      const t0 = Date.now();
+      try {
+        await withTimeout(t.fn(), t.timeoutMs, t.name);
+        passed++;
+        console.log(`ok   ${t.name} (${Date.now() - t0} ms)`);
+      } catch (e) {
+        failed++;
+        console.log(`FAIL ${t.name} (${Date.now() - t0} ms)\n     ${String(e && e.stack ? e.stack : e).split("\n").slice(0, 4).join("\n     ")}`);
+        const safe = t.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
+        await page.screenshot({ path: join(out, `FAILED-${safe}.png`) }).catch(() => {});
+      }
+    }
+    if (consoleErrors.length > 0) {
+      failed++;
+      console.log(`FAIL the page logged errors:\n     ${consoleErrors.join("\n     ")}`);
+    } else {
+      passed++;
+      console.log("ok   no script errors in the page");
+    }
+  } catch (e) {
+    failed++;
+    console.log(`FAIL setup: ${e && e.stack ? e.stack : e}`);
+    if (server) console.log(server.log());
+  } finally {
+    await browser?.close().catch(() => {});
+    if (server) {
+      server.child.kill("SIGTERM");
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          server.child.kill("SIGKILL");
+          r();
+        }, 5000);
+        server.child.on("exit", () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  console.log(`screenshots in ${out}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed > 0 ? 1 : 0);
+}
+
+await main();

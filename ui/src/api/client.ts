@@ -1,0 +1,637 @@
+// The one module that talks to Hearth. Every view goes through it; none calls fetch itself.
+//
+// The host is hidden here: today the page is served by `hearth serve` and calls the same
+// origin; in the desktop app the window gets `window.__HEARTH__ = {baseUrl, token}` (an
+// embedded loopback server and a per-launch token) and the same HTTP calls go there.
+//
+// Credentials, in order: the host's token; else a key remembered in localStorage; then
+// `GET /session`, which in the open demo (or the desktop app) hands out a per-launch token.
+// A 401 means the user has to give a key (the key screen calls `login`).
+
+import { readSse } from "./sse";
+
+// ---------------------------------------------------------------------------------------
+// Wire types (docs/API.md)
+
+export type Role = "admin" | "user";
+export type DataPolicy = "local_only" | "pii_to_local_only" | "redact" | "any";
+export type Locality = "on_device" | "hosted";
+
+export interface Session {
+  workspace: string;
+  user: string;
+  role: Role;
+  tier: string;
+  data_policy: DataPolicy | string;
+  demo: boolean;
+  /** Every workspace, for admins only. */
+  workspaces?: string[];
+  /** A per-launch token (open demo, desktop app). */
+  token?: string;
+}
+
+export interface ModelInfo {
+  id: string;
+  owned_by: string;
+  locality?: Locality;
+}
+
+export interface Thread {
+  id: string;
+  title: string;
+  created_at_ms: number;
+  updated_at_ms: number;
+}
+
+/** What the UI keeps with each saved message (the server stores it as given). */
+export interface MessageMeta {
+  model?: string;
+  requested_model?: string;
+  task?: string;
+  provider?: string;
+  locality?: Locality;
+  cache_hit?: boolean;
+  retry_count?: number;
+  fallback_used?: boolean;
+  input_tokens?: number;
+  output_tokens?: number;
+  cost_usd?: number;
+  latency_ms?: number;
+  ttft_ms?: number;
+  trace_id?: string;
+  finish_reason?: string;
+  stopped?: boolean;
+  error?: { code: string; message: string; status: number; trace_id?: string; retry_after_s?: number; mid_stream?: boolean };
+}
+
+export interface ThreadMessage {
+  id: string;
+  role: "user" | "assistant";
+  content: string;
+  meta: MessageMeta | null;
+  created_at_ms: number;
+}
+
+/** One column of a comparison as the UI saves it. */
+export interface ComparisonResult extends MessageMeta {
+  requested_model: string;
+  content: string;
+}
+
+export interface Comparison {
+  id: string;
+  title: string;
+  prompt: string;
+  models: string[];
+  results: ComparisonResult[];
+  created_at_ms?: number;
+}
+
+export interface NewComparison {
+  title: string;
+  prompt: string;
+  models: string[];
+  results: ComparisonResult[];
+}
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface ChatStreamRequest {
+  /** `hearth/<task>` (the router decides) or `PROVIDER/MODEL`. */
+  model: string;
+  messages: ChatMessage[];
+  /** The task for a concrete model (sent as `x-hearth-task`). */
+  task?: string;
+  temperature?: number;
+  maxTokens?: number;
+  /** `use`: cache a non-deterministic request; `bypass`: skip the cache. */
+  cache?: "use" | "bypass";
+}
+
+/** The `hearth` object on the finishing chunk. */
+export interface HearthExtension {
+  trace_id?: string;
+  provider?: string;
+  cache_hit?: boolean;
+  fallback_used?: boolean;
+  retry_count?: number;
+  estimated_cost_usd?: number;
+  latency_ms?: number;
+  prompt_id?: string | null;
+  prompt_version?: string | null;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export type ChatStreamEvent =
+  /** The response headers arrived. */
+  | { type: "open"; provider: string | null; cache: "hit" | "miss" | null; traceId: string | null }
+  /** The concrete model that answers (from the first chunk). */
+  | { type: "model"; model: string }
+  | { type: "delta"; text: string }
+  | { type: "finish"; finishReason: string; hearth: HearthExtension | null }
+  | { type: "usage"; usage: Usage };
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/** An error as the server reported it: `{"error":{"code","message","trace_id"}}`. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly traceId: string | undefined;
+  /** Seconds, from `Retry-After` (429s). */
+  readonly retryAfterS: number | undefined;
+  /** Reported by a `data: {"error":...}` event after the answer had started. */
+  readonly midStream: boolean;
+
+  constructor(opts: {
+    status: number;
+    code: string;
+    message: string;
+    traceId?: string | undefined;
+    retryAfterS?: number | undefined;
+    midStream?: boolean;
+  }) {
+    super(opts.message);
+    this.name = "ApiError";
+    this.status = opts.status;
+    this.code = opts.code;
+    this.traceId = opts.traceId;
+    this.retryAfterS = opts.retryAfterS;
+    this.midStream = opts.midStream ?? false;
+  }
+}
+
+interface ErrorObject {
+  code?: unknown;
+  message?: unknown;
+  trace_id?: unknown;
+}
+
+function errorFromObject(
+  status: number,
+  obj: ErrorObject,
+  fallback: { code: string; message: string; traceId?: string | undefined },
+  extra: { retryAfterS?: number | undefined; midStream?: boolean } = {},
+): ApiError {
+  return new ApiError({
+    status,
+    code: typeof obj.code === "string" && obj.code ? obj.code : fallback.code,
+    message: typeof obj.message === "string" && obj.message ? obj.message : fallback.message,
+    traceId: typeof obj.trace_id === "string" ? obj.trace_id : fallback.traceId,
+    ...extra,
+  });
+}
+
+/** Reads a failed response into an ApiError (a non-JSON body keeps the status and its text). */
+export async function errorFromResponse(res: Response): Promise<ApiError> {
+  const traceId = res.headers.get("x-hearth-trace-id") ?? undefined;
+  const ra = res.headers.get("retry-after");
+  const retryAfterS = ra !== null && /^\d+$/.test(ra.trim()) ? Number(ra.trim()) : undefined;
+  let text = "";
+  try {
+    text = await res.text();
+  } catch {
+    // The body could not be read; the status still says what happened.
+  }
+  const fallback = {
+    code: `http_${res.status}`,
+    message: `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}${text && text.length < 300 && !text.trimStart().startsWith("<") ? `: ${text.trim()}` : ""}`,
+    traceId,
+  };
+  try {
+    const body: unknown = JSON.parse(text);
+    if (body && typeof body === "object" && "error" in body) {
+      const e = (body as { error: unknown }).error;
+      if (e && typeof e === "object") return errorFromObject(res.status, e as ErrorObject, fallback, { retryAfterS });
+    }
+  } catch {
+    // Not JSON: fall through.
+  }
+  return new ApiError({ status: res.status, ...fallback, retryAfterS });
+}
+
+/** True for the error a fetch or a read throws after `AbortController.abort()`. */
+export function isAbortError(e: unknown): boolean {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    "name" in e &&
+    ((e as { name: unknown }).name === "AbortError" || (e as { name: unknown }).name === "TimeoutError")
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Host and storage
+
+/** Where the API lives and the token the host gives (desktop app). */
+export interface HearthHost {
+  baseUrl: string;
+  token?: string | undefined;
+}
+
+declare global {
+  interface Window {
+    __HEARTH__?: { baseUrl?: string; token?: string };
+  }
+}
+
+/** `window.__HEARTH__` when the desktop app injected it, else the page's own origin. */
+export function hostFromWindow(w: { __HEARTH__?: { baseUrl?: string; token?: string } } | undefined): HearthHost {
+  const h = w?.__HEARTH__;
+  if (!h) return { baseUrl: "" };
+  return { baseUrl: (h.baseUrl ?? "").replace(/\/+$/, ""), token: h.token || undefined };
+}
+
+/** The part of localStorage the client uses. */
+export interface KeyStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export const KEY_STORAGE_NAME = "hearth.apiKey";
+
+function memoryStorage(): KeyStorage {
+  const m = new Map<string, string>();
+  return {
+    getItem: (k) => m.get(k) ?? null,
+    setItem: (k, v) => void m.set(k, v),
+    removeItem: (k) => void m.delete(k),
+  };
+}
+
+export type Credential = "host" | "session" | "key" | "none";
+
+// ---------------------------------------------------------------------------------------
+// The client
+
+export interface ClientOptions {
+  host?: HearthHost;
+  fetch?: typeof fetch;
+  storage?: KeyStorage;
+}
+
+export class HearthClient {
+  private readonly host: HearthHost;
+  private readonly fetchFn: typeof fetch;
+  private readonly storage: KeyStorage;
+  private token: string | null = null;
+  private credentialKind: Credential = "none";
+  private actingWorkspace: string | null = null;
+  /** Called when a request comes back 401 after the session was set up (key revoked, server restarted). */
+  onUnauthorized: (() => void) | null = null;
+
+  constructor(opts: ClientOptions = {}) {
+    this.host = opts.host ?? { baseUrl: "" };
+    this.fetchFn = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.storage = opts.storage ?? memoryStorage();
+  }
+
+  /** Which credential the client sends: the host's token, the session's, a key, or none. */
+  get credential(): Credential {
+    return this.credentialKind;
+  }
+
+  /** The workspace an admin acts in (`x-hearth-workspace`), or null for the key's own. */
+  get workspace(): string | null {
+    return this.actingWorkspace;
+  }
+
+  /** Acts in another workspace (admins), or back in the key's own with null. */
+  setWorkspace(ws: string | null): void {
+    this.actingWorkspace = ws;
+  }
+
+  /**
+   * Sets up credentials and returns the session. Throws an ApiError with status 401 when
+   * the user must give a key (a remembered key the server no longer knows is forgotten).
+   */
+  async connect(): Promise<Session> {
+    this.token = null;
+    this.credentialKind = "none";
+    if (this.host.token) {
+      this.token = this.host.token;
+      this.credentialKind = "host";
+    } else {
+      const key = this.storage.getItem(KEY_STORAGE_NAME);
+      if (key) {
+        this.token = key;
+        this.credentialKind = "key";
+      }
+    }
+    try {
+      return await this.session();
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401 && this.credentialKind === "key") {
+        this.storage.removeItem(KEY_STORAGE_NAME);
+        this.token = null;
+        this.credentialKind = "none";
+      }
+      throw e;
+    }
+  }
+
+  /** Tries an API key; on success remembers it (localStorage) and returns the session. */
+  async login(key: string): Promise<Session> {
+    const trimmed = key.trim();
+    if (!trimmed) {
+      throw new ApiError({ status: 401, code: "unauthorized", message: "enter an API key" });
+    }
+    const before = { token: this.token, kind: this.credentialKind };
+    this.token = trimmed;
+    this.credentialKind = "key";
+    try {
+      const s = await this.session();
+      this.storage.setItem(KEY_STORAGE_NAME, trimmed);
+      return s;
+    } catch (e) {
+      this.token = before.token;
+      this.credentialKind = before.kind;
+      throw e;
+    }
+  }
+
+  /** Forgets the remembered key. */
+  logout(): void {
+    this.storage.removeItem(KEY_STORAGE_NAME);
+    this.token = null;
+    this.credentialKind = "none";
+    this.actingWorkspace = null;
+  }
+
+  /** `GET /session`; adopts the per-launch token when the server hands one out. */
+  async session(): Promise<Session> {
+    const s = await this.json<Session>("GET", "/session", undefined, { quiet401: true });
+    if (s.token) {
+      this.token = s.token;
+      this.credentialKind = "session";
+    }
+    return s;
+  }
+
+  /** `GET /v1/models`: the models and routes (`hearth/<task>`) this workspace may call. */
+  async models(): Promise<ModelInfo[]> {
+    const body = await this.json<{ data?: ModelInfo[] }>("GET", "/v1/models");
+    return body.data ?? [];
+  }
+
+  /**
+   * `POST /v1/chat/completions` with `stream: true`: yields the headers, the deltas, the
+   * finishing chunk's `hearth` object and the usage. A failure before the stream starts and
+   * a mid-stream `data: {"error":...}` event both throw an ApiError; `signal` aborts the
+   * request (the server then cancels the provider call) and throws an AbortError.
+   */
+  async *streamChat(req: ChatStreamRequest, signal?: AbortSignal): AsyncGenerator<ChatStreamEvent> {
+    const body: Record<string, unknown> = {
+      model: req.model,
+      messages: req.messages,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    if (req.temperature !== undefined) body.temperature = req.temperature;
+    if (req.maxTokens !== undefined) body.max_tokens = req.maxTokens;
+    const headers: Record<string, string> = {};
+    if (req.task && !req.model.startsWith("hearth/")) headers["x-hearth-task"] = req.task;
+    if (req.cache) headers["x-hearth-cache"] = req.cache;
+    const res = await this.request("POST", "/v1/chat/completions", body, { headers, signal, accept: "text/event-stream" });
+    if (!res.body) {
+      throw new ApiError({ status: res.status, code: "invalid_response", message: "the stream has no body" });
+    }
+    const traceId = res.headers.get("x-hearth-trace-id");
+    const cache = res.headers.get("x-hearth-cache");
+    yield {
+      type: "open",
+      provider: res.headers.get("x-hearth-provider"),
+      cache: cache === "hit" || cache === "miss" ? cache : null,
+      traceId,
+    };
+    yield* chatEvents(readSse(res.body), res.status, traceId ?? undefined);
+  }
+
+  // Threads ------------------------------------------------------------------------------
+
+  async threads(q?: string): Promise<Thread[]> {
+    const query = q && q.trim() ? `?q=${encodeURIComponent(q.trim())}` : "";
+    const body = await this.json<{ threads?: Thread[] }>("GET", `/threads${query}`);
+    return body.threads ?? [];
+  }
+
+  createThread(title: string): Promise<Thread> {
+    return this.json<Thread>("POST", "/threads", { title });
+  }
+
+  async renameThread(id: string, title: string): Promise<void> {
+    await this.request("PATCH", `/threads/${seg(id)}`, { title });
+  }
+
+  async deleteThread(id: string): Promise<void> {
+    await this.request("DELETE", `/threads/${seg(id)}`);
+  }
+
+  async messages(threadId: string): Promise<ThreadMessage[]> {
+    const body = await this.json<{ messages?: ThreadMessage[] }>("GET", `/threads/${seg(threadId)}/messages`);
+    return body.messages ?? [];
+  }
+
+  addMessage(
+    threadId: string,
+    msg: { role: "user" | "assistant"; content: string; meta?: MessageMeta },
+  ): Promise<ThreadMessage> {
+    return this.json<ThreadMessage>("POST", `/threads/${seg(threadId)}/messages`, { meta: {}, ...msg });
+  }
+
+  // Comparisons --------------------------------------------------------------------------
+
+  async comparisons(): Promise<Comparison[]> {
+    const body = await this.json<{ comparisons?: unknown[] }>("GET", "/comparisons");
+    return (body.comparisons ?? []).map(normalizeComparison);
+  }
+
+  async comparison(id: string): Promise<Comparison> {
+    return normalizeComparison(await this.json<unknown>("GET", `/comparisons/${seg(id)}`));
+  }
+
+  async saveComparison(c: NewComparison): Promise<Comparison> {
+    return normalizeComparison(await this.json<unknown>("POST", "/comparisons", c));
+  }
+
+  async deleteComparison(id: string): Promise<void> {
+    await this.request("DELETE", `/comparisons/${seg(id)}`);
+  }
+
+  // Plumbing -----------------------------------------------------------------------------
+
+  private async json<T>(method: string, path: string, body?: unknown, opts: { quiet401?: boolean } = {}): Promise<T> {
+    const res = await this.request(method, path, body, opts);
+    const text = await res.text();
+    if (!text) return {} as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError({
+        status: res.status,
+        code: "invalid_response",
+        message: `${method} ${path} answered something that is not JSON`,
+        traceId: res.headers.get("x-hearth-trace-id") ?? undefined,
+      });
+    }
+  }
+
+  /** One HTTP call with the credentials and the acting workspace; throws ApiError unless 2xx. */
+  private async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { headers?: Record<string, string>; signal?: AbortSignal | undefined; accept?: string; quiet401?: boolean } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { accept: opts.accept ?? "application/json", ...opts.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (this.actingWorkspace) headers["x-hearth-workspace"] = this.actingWorkspace;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const init: RequestInit = { method, headers };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    if (opts.signal) init.signal = opts.signal;
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.host.baseUrl}${path}`, init);
+    } catch (e) {
+      if (isAbortError(e)) throw e;
+      const where = this.host.baseUrl || "this page's server";
+      throw new ApiError({
+        status: 0,
+        code: "network_error",
+        message: `cannot reach Hearth at ${where}: ${e instanceof Error ? e.message : String(e)}`,
+      });
+    }
+    if (res.ok) return res;
+    const err = await errorFromResponse(res);
+    if (err.status === 401 && !opts.quiet401 && this.onUnauthorized) this.onUnauthorized();
+    throw err;
+  }
+}
+
+/**
+ * A comparison as the server answers it: the fields the UI sent, either at the top level
+ * (as docs/API.md shows the POST) or nested under `body` (as the server stores them).
+ */
+export function normalizeComparison(raw: unknown): Comparison {
+  const top = (raw && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+  const nested = top.body && typeof top.body === "object" ? (top.body as Record<string, unknown>) : {};
+  const pick = (k: string): unknown => (top[k] !== undefined ? top[k] : nested[k]);
+  const models = pick("models");
+  const results = pick("results");
+  const c: Comparison = {
+    id: String(pick("id") ?? ""),
+    title: typeof pick("title") === "string" ? (pick("title") as string) : "",
+    prompt: typeof pick("prompt") === "string" ? (pick("prompt") as string) : "",
+    models: Array.isArray(models) ? models.map(String) : [],
+    results: Array.isArray(results) ? (results as ComparisonResult[]) : [],
+  };
+  const at = pick("created_at_ms");
+  if (typeof at === "number") c.created_at_ms = at;
+  return c;
+}
+
+function seg(id: string | number): string {
+  return encodeURIComponent(String(id));
+}
+
+/**
+ * The chat-completion chunks of an SSE stream as events. `[DONE]` ends it; an error event
+ * throws an ApiError (with the status of the response that carried it).
+ */
+export async function* chatEvents(
+  sse: AsyncIterable<{ data: string }>,
+  status = 200,
+  traceId?: string,
+): AsyncGenerator<ChatStreamEvent> {
+  let sawModel = false;
+  for await (const ev of sse) {
+    const data = ev.data.trim();
+    if (data === "[DONE]") return;
+    if (!data) continue;
+    let chunk: Record<string, unknown>;
+    try {
+      chunk = JSON.parse(data) as Record<string, unknown>;
+    } catch {
+      throw new ApiError({
+        status,
+        code: "invalid_stream",
+        message: `the stream sent an event that is not JSON: ${data.slice(0, 120)}`,
+        traceId,
+        midStream: true,
+      });
+    }
+    if (chunk.error && typeof chunk.error === "object") {
+      throw errorFromObject(
+        status,
+        chunk.error as ErrorObject,
+        { code: "stream_error", message: "the stream failed", traceId },
+        { midStream: true },
+      );
+    }
+    if (!sawModel && typeof chunk.model === "string" && chunk.model) {
+      sawModel = true;
+      yield { type: "model", model: chunk.model };
+    }
+    const choices = Array.isArray(chunk.choices) ? (chunk.choices as Record<string, unknown>[]) : [];
+    const choice = choices[0];
+    if (choice) {
+      const delta = choice.delta as { content?: unknown } | undefined;
+      if (delta && typeof delta.content === "string" && delta.content !== "") {
+        yield { type: "delta", text: delta.content };
+      }
+      if (typeof choice.finish_reason === "string" && choice.finish_reason) {
+        const hearth = chunk.hearth && typeof chunk.hearth === "object" ? (chunk.hearth as HearthExtension) : null;
+        yield { type: "finish", finishReason: choice.finish_reason, hearth };
+      }
+    }
+    if (chunk.usage && typeof chunk.usage === "object") {
+      const u = chunk.usage as Partial<Usage>;
+      yield {
+        type: "usage",
+        usage: {
+          prompt_tokens: u.prompt_tokens ?? 0,
+          completion_tokens: u.completion_tokens ?? 0,
+          total_tokens: u.total_tokens ?? (u.prompt_tokens ?? 0) + (u.completion_tokens ?? 0),
+        },
+      };
+    }
+  }
+}
+
+/** The client of this page: the desktop host's when injected, else the same origin. */
+export function createBrowserClient(): HearthClient {
+  let storage: KeyStorage | undefined;
+  try {
+    storage = window.localStorage;
+  } catch {
+    storage = undefined; // Storage disabled: keys last as long as the page.
+  }
+  return new HearthClient({ host: hostFromWindow(window), storage });
+}
+
+/** The locality of a model id from the models list (routes have none). */
+export function localityOf(models: ModelInfo[], id: string | null | undefined): Locality | undefined {
+  if (!id) return undefined;
+  return models.find((m) => m.id === id)?.locality;
+}
+
+/** The tasks the router knows, from the `hearth/<task>` ids of the models list. */
+export function tasksOf(models: ModelInfo[]): string[] {
+  return models.filter((m) => m.id.startsWith("hearth/")).map((m) => m.id.slice("hearth/".length));
+}
+
+/** The concrete `PROVIDER/MODEL` ids of the models list. */
+export function concreteModels(models: ModelInfo[]): ModelInfo[] {
+  return models.filter((m) => !m.id.startsWith("hearth/"));
+}

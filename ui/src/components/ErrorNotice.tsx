@@ -1,0 +1,44 @@
+import type { AnswerError } from "../state/answer";
+import { ApiError } from "../api/client";
+import { Icon } from "./Icon";
+import { formatLatency } from "../format";
+
+/** The server's code and message, as it sent them, with the trace id to quote. */
+export function ErrorNotice({ error, onDismiss }: { error: AnswerError | ApiError; onDismiss?: () => void }) {
+  const e: AnswerError =
+    error instanceof ApiError
+      ? {
+          status: error.status,
+          code: error.code,
+          message: error.message,
+          traceId: error.traceId,
+          retryAfterS: error.retryAfterS,
+          midStream: error.midStream,
+        }
+      : error;
+  return (
+    <div className="error-notice" role="alert" data-testid="error" data-code={e.code}>
+      <div className="error-head">
+        <code className="error-code">{e.code}</code>
+        {e.status > 0 && !e.midStream && <span className="error-status">HTTP {e.status}</span>}
+        {e.midStream && <span className="error-status">after the answer had started</span>}
+        {onDismiss && (
+          <button className="icon-button" onClick={onDismiss} aria-label="Dismiss" title="Dismiss">
+            <Icon name="close" size={14} />
+          </button>
+        )}
+      </div>
+      <div className="error-message">{e.message}</div>
+      {(e.retryAfterS !== undefined || e.traceId) && (
+        <div className="error-foot">
+          {e.retryAfterS !== undefined && <span>Retry after {formatLatency(e.retryAfterS * 1000)}</span>}
+          {e.traceId && (
+            <span>
+              trace <code>{e.traceId}</code>
+            </span>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,413 @@
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
+import {
+  ApiError,
+  localityOf,
+  tasksOf,
+  type ChatMessage,
+  type Locality,
+  type Thread,
+  type ThreadMessage,
+} from "../api/client";
+import { useApp, useShortcuts } from "../app/context";
+import { AnswerTags } from "../components/AnswerTags";
+import { ErrorNotice } from "../components/ErrorNotice";
+import { Icon } from "../components/Icon";
+import { ModelPicker, ROUTER, requestModel } from "../components/ModelPicker";
+import { formatWhen } from "../format";
+import { keysFor } from "../shortcuts";
+import { answerFromMeta, metaOf, runAnswer, type AnswerState } from "../state/answer";
+import { historyOf, threadTitle } from "../state/chat";
+
+interface Pending {
+  threadId: string;
+  answer: AnswerState;
+}
+
+function defaultTask(tasks: string[]): string {
+  return tasks.includes("chat") ? "chat" : (tasks[0] ?? "");
+}
+
+export function ChatView({ newChatSignal }: { newChatSignal: number }) {
+  const { client, models } = useApp();
+  const tasks = tasksOf(models);
+
+  const [query, setQuery] = useState("");
+  const [threads, setThreads] = useState<Thread[]>([]);
+  const [threadsLoaded, setThreadsLoaded] = useState(false);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [messages, setMessages] = useState<ThreadMessage[]>([]);
+  const [pending, setPending] = useState<Pending | null>(null);
+  const [opError, setOpError] = useState<ApiError | null>(null);
+  const [draft, setDraft] = useState("");
+  const [task, setTask] = useState(() => defaultTask(tasks));
+  const [picked, setPicked] = useState(ROUTER);
+  const [temperature, setTemperature] = useState("0.7");
+  const [renaming, setRenaming] = useState<{ id: string; title: string } | null>(null);
+  const [confirmDelete, setConfirmDelete] = useState<string | null>(null);
+
+  const abortRef = useRef<AbortController | null>(null);
+  const selectedRef = useRef<string | null>(null);
+  selectedRef.current = selected;
+  const transcriptRef = useRef<HTMLDivElement>(null);
+  const composerRef = useRef<HTMLTextAreaElement>(null);
+
+  const streaming = pending !== null && (pending.answer.status === "waiting" || pending.answer.status === "streaming");
+
+  // The task list arrives with the models (and changes with the workspace).
+  useEffect(() => {
+    if (!tasks.includes(task)) setTask(defaultTask(tasks));
+    if (picked !== ROUTER && !models.some((m) => m.id === picked)) setPicked(ROUTER);
+  }, [models]); // Only when the models change: a user's pick stays otherwise.
+
+  const fail = useCallback((e: unknown) => {
+    if (e instanceof ApiError) setOpError(e);
+    else setOpError(new ApiError({ status: 0, code: "client_error", message: String(e) }));
+  }, []);
+
+  // Answers may come back out of order while the user types: only the latest counts.
+  const loadSeq = useRef(0);
+  const loadThreads = useCallback(
+    async (q: string) => {
+      const seq = ++loadSeq.current;
+      try {
+        const list = await client.threads(q);
+        if (seq !== loadSeq.current) return;
+        setThreads(list);
+        setThreadsLoaded(true);
+      } catch (e) {
+        if (seq === loadSeq.current) fail(e);
+      }
+    },
+    [client, fail],
+  );
+
+  // Search as the user types (debounced); the first load at once.
+  useEffect(() => {
+    const t = window.setTimeout(() => void loadThreads(query), query ? 250 : 0);
+    return () => window.clearTimeout(t);
+  }, [query, loadThreads]);
+
+  const openThread = useCallback(
+    async (id: string) => {
+      setSelected(id);
+      setConfirmDelete(null);
+      setMessages([]);
+      try {
+        const msgs = await client.messages(id);
+        if (selectedRef.current === id) setMessages(msgs);
+      } catch (e) {
+        fail(e);
+      }
+    },
+    [client, fail],
+  );
+
+  const newChat = useCallback(() => {
+    setSelected(null);
+    setMessages([]);
+    setOpError(null);
+    setConfirmDelete(null);
+    composerRef.current?.focus();
+  }, []);
+
+  useEffect(() => {
+    if (newChatSignal > 0) newChat();
+  }, [newChatSignal, newChat]);
+
+  const stop = useCallback(() => {
+    abortRef.current?.abort();
+  }, []);
+
+  const send = useCallback(async () => {
+    const text = draft.trim();
+    if (!text || streaming) return;
+    if (!task && picked === ROUTER) return;
+    setOpError(null);
+    const model = requestModel(task, picked);
+    let threadId = selected;
+    let history = messages;
+    try {
+      if (threadId === null) {
+        const t = await client.createThread(threadTitle(text));
+        threadId = t.id;
+        history = [];
+        setSelected(t.id);
+        selectedRef.current = t.id;
+        setMessages([]);
+      } else {
+        const current = threads.find((t) => t.id === threadId);
+        if (current && messages.length === 0 && current.title === "New chat") {
+          await client.renameThread(threadId, threadTitle(text));
+        }
+      }
+      const userMsg = await client.addMessage(threadId, { role: "user", content: text });
+      history = [...history, userMsg];
+      if (selectedRef.current === threadId) setMessages(history);
+      setDraft("");
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    const t = Number(temperature);
+    const wire: ChatMessage[] = historyOf(history);
+    const ac = new AbortController();
+    abortRef.current = ac;
+    const tid = threadId;
+    const final = await runAnswer(
+      client,
+      { model, messages: wire, task, temperature: Number.isFinite(t) ? t : undefined },
+      ac.signal,
+      (answer) => setPending({ threadId: tid, answer }),
+    );
+    abortRef.current = null;
+    // Every outcome is kept with the thread: an answer, a stopped one (meta.stopped), or the
+    // server's error (meta.error, left out of the history sent to the model).
+    try {
+      const saved = await client.addMessage(tid, {
+        role: "assistant",
+        content: final.text,
+        meta: metaOf(final, localityOf(models, final.model), task),
+      });
+      if (selectedRef.current === tid) setMessages((prev) => [...prev, saved]);
+      setPending((p) => (p && p.threadId === tid && p.answer === final ? null : p));
+    } catch (e) {
+      fail(e);
+    }
+    void loadThreads(query);
+  }, [draft, streaming, task, picked, selected, messages, threads, temperature, client, models, fail, loadThreads, query]);
+
+  useShortcuts({ send: () => void send(), stop });
+
+  const rename = async (id: string, title: string) => {
+    setRenaming(null);
+    const t = title.trim();
+    if (!t) return;
+    try {
+      await client.renameThread(id, t);
+      setThreads((prev) => prev.map((x) => (x.id === id ? { ...x, title: t } : x)));
+    } catch (e) {
+      fail(e);
+    }
+  };
+
+  const remove = async (id: string) => {
+    setConfirmDelete(null);
+    try {
+      await client.deleteThread(id);
+      setThreads((prev) => prev.filter((x) => x.id !== id));
+      if (selected === id) newChat();
+    } catch (e) {
+      fail(e);
+    }
+  };
+
+  // Keep the newest text in view while it streams.
+  useLayoutEffect(() => {
+    const el = transcriptRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [messages, pending]);
+
+  const shownPending = pending && pending.threadId === selected ? pending : null;
+
+  return (
+    <div className="chat-view">
+      <aside className="side-list" aria-label="Threads">
+        <div className="side-list-head">
+          <button className="primary wide" onClick={newChat} data-testid="new-chat" title={`New chat (${keysFor("new-chat")})`}>
+            New chat
+          </button>
+          <input
+            type="search"
+            placeholder="Search threads"
+            value={query}
+            onChange={(e) => setQuery(e.target.value)}
+            data-testid="thread-search"
+            aria-label="Search threads"
+          />
+        </div>
+        <ul className="side-items" data-testid="thread-list">
+          {threads.map((t) => (
+            <li key={t.id} className={t.id === selected ? "active" : ""} data-testid="thread-item">
+              {renaming?.id === t.id ? (
+                <form
+                  className="rename-form"
+                  onSubmit={(e) => {
+                    e.preventDefault();
+                    void rename(t.id, renaming.title);
+                  }}
+                >
+                  <input
+                    autoFocus
+                    value={renaming.title}
+                    onChange={(e) => setRenaming({ id: t.id, title: e.target.value })}
+                    onBlur={() => void rename(t.id, renaming.title)}
+                    onKeyDown={(e) => {
+                      if (e.key === "Escape") {
+                        e.stopPropagation();
+                        setRenaming(null);
+                      }
+                    }}
+                    aria-label="Thread title"
+                    data-testid="rename-input"
+                  />
+                </form>
+              ) : (
+                <button className="side-item-main" onClick={() => void openThread(t.id)} title={t.title}>
+                  <span className="side-item-title">{t.title}</span>
+                  <span className="side-item-sub">{formatWhen(t.updated_at_ms)}</span>
+                </button>
+              )}
+              {confirmDelete === t.id ? (
+                <span className="side-item-actions visible">
+                  <button className="danger small" onClick={() => void remove(t.id)} data-testid="confirm-delete">
+                    Delete
+                  </button>
+                  <button className="small" onClick={() => setConfirmDelete(null)}>
+                    Keep
+                  </button>
+                </span>
+              ) : (
+                renaming?.id !== t.id && (
+                  <span className="side-item-actions">
+                    <button
+                      className="icon-button"
+                      title="Rename"
+                      aria-label="Rename"
+                      data-testid="rename-thread"
+                      onClick={() => setRenaming({ id: t.id, title: t.title })}
+                    >
+                      <Icon name="pencil" />
+                    </button>
+                    <button
+                      className="icon-button"
+                      title="Delete"
+                      aria-label="Delete"
+                      data-testid="delete-thread"
+                      onClick={() => setConfirmDelete(t.id)}
+                    >
+                      <Icon name="trash" />
+                    </button>
+                  </span>
+                )
+              )}
+            </li>
+          ))}
+          {threadsLoaded && threads.length === 0 && (
+            <li className="side-empty">{query ? "No thread matches." : "No threads yet. Your chats are kept here."}</li>
+          )}
+        </ul>
+      </aside>
+
+      <section className="chat-main">
+        <div className="transcript" ref={transcriptRef} data-testid="transcript">
+          {messages.length === 0 && !shownPending && (
+            <div className="empty-state">
+              <h2>Ask anything</h2>
+              <p>
+                Every answer is tagged with the model and provider that gave it, whether it ran on this device, came
+                from the cache or needed a fallback, and its tokens, cost and latency.
+              </p>
+              <p className="muted">
+                {keysFor("send")} sends · Esc stops · {keysFor("new-chat")} starts a new chat
+              </p>
+            </div>
+          )}
+          {messages.map((m) =>
+            m.role === "user" ? (
+              <div key={m.id} className="msg msg-user" data-testid="msg-user">
+                <div className="msg-body">{m.content}</div>
+              </div>
+            ) : (
+              <AssistantMessage key={m.id} answer={answerFromMeta(m.content, m.meta)} locality={m.meta?.locality} />
+            ),
+          )}
+          {shownPending && (
+            <AssistantMessage
+              answer={shownPending.answer}
+              locality={localityOf(models, shownPending.answer.model)}
+              live
+            />
+          )}
+        </div>
+
+        {opError && <ErrorNotice error={opError} onDismiss={() => setOpError(null)} />}
+
+        <div className="composer">
+          <textarea
+            ref={composerRef}
+            value={draft}
+            onChange={(e) => setDraft(e.target.value)}
+            placeholder={`Message Hearth (${keysFor("send")} to send)`}
+            rows={3}
+            data-testid="composer"
+            aria-label="Message"
+          />
+          <div className="composer-bar">
+            <ModelPicker
+              models={models}
+              task={task}
+              model={picked}
+              onTask={setTask}
+              onModel={setPicked}
+              disabled={streaming}
+            />
+            <label className="temp">
+              <span>Temperature</span>
+              <input
+                type="number"
+                min={0}
+                max={2}
+                step={0.1}
+                value={temperature}
+                onChange={(e) => setTemperature(e.target.value)}
+                data-testid="temperature"
+                disabled={streaming}
+              />
+            </label>
+            <div className="composer-actions">
+              {streaming ? (
+                <button className="danger" onClick={stop} data-testid="stop" title="Stop (Esc)">
+                  <Icon name="stop" size={14} /> Stop
+                </button>
+              ) : (
+                <button
+                  className="primary"
+                  onClick={() => void send()}
+                  disabled={!draft.trim() || (!task && picked === ROUTER)}
+                  data-testid="send"
+                  title={`Send (${keysFor("send")})`}
+                >
+                  Send
+                </button>
+              )}
+            </div>
+          </div>
+        </div>
+      </section>
+    </div>
+  );
+}
+
+function AssistantMessage({
+  answer,
+  locality,
+  live = false,
+}: {
+  answer: AnswerState;
+  locality: Locality | undefined;
+  live?: boolean;
+}) {
+  const waiting = answer.status === "waiting";
+  return (
+    <div className={`msg msg-assistant status-${answer.status}`} data-testid="msg-assistant" data-status={answer.status}>
+      <div className="msg-body">
+        {answer.text}
+        {waiting && <span className="typing" aria-label="waiting for the first token" />}
+        {live && answer.status === "streaming" && <span className="cursor" />}
+        {!answer.text && answer.status === "stopped" && <span className="muted">(stopped before the first token)</span>}
+      </div>
+      {answer.error && <ErrorNotice error={answer.error} />}
+      <AnswerTags answer={answer} locality={locality} />
+    </div>
+  );
+}
