@@ -470,7 +470,7 @@ export class HearthClient {
 
   // Plumbing -----------------------------------------------------------------------------
 
-  private async json<T>(method: string, path: string, body?: unknown, opts: { quiet401?: boolean } = {}): Promise<T> {
+  async json<T>(method: string, path: string, body?: unknown, opts: { quiet401?: boolean } = {}): Promise<T> {
     const res = await this.request(method, path, body, opts);
     const text = await res.text();
     if (!text) return {} as T;
@@ -486,8 +486,11 @@ export class HearthClient {
     }
   }
 
-  /** One HTTP call with the credentials and the acting workspace; throws ApiError unless 2xx. */
-  private async request(
+  /**
+   * One HTTP call with the credentials and the acting workspace; throws ApiError unless 2xx.
+   * Public so each view's API module (`api/*.ts`) builds its calls on it.
+   */
+  async request(
     method: string,
     path: string,
     body?: unknown,
