@@ -352,10 +352,12 @@ async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_route
         matches!(refused, Err(ProviderError::Unavailable(_))),
         "{refused:?}"
     );
-    assert!(running.await.unwrap().is_ok());
+    let first = running.await.unwrap();
+    assert!(first.is_ok(), "the first request is served: {first:?}");
+    let queued = waiting.await.unwrap();
     assert!(
-        waiting.await.unwrap().is_ok(),
-        "the queued request is served after the first"
+        queued.is_ok(),
+        "the queued request is served after the first: {queued:?}"
     );
 }
 

@@ -379,3 +379,51 @@ async fn prompt_and_task_can_travel_in_headers_and_bad_sampling_values_are_refus
         assert_eq!(v["error"]["code"], "invalid_request");
     }
 }
+
+#[tokio::test]
+async fn a_slow_drill_lets_a_stream_be_stopped_midway_and_the_call_is_cancelled() {
+    let s = Server::demo();
+    let (status, _, v) = s
+        .post(
+            "/debug/provider/mock-fast/fail",
+            None,
+            &json!({"mode": "slow", "delay_ms": 400}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let mut req = body("stop me midway", true);
+    req["model"] = json!("mock-fast/fast-extract-v1");
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("x-hearth-cache", "bypass")
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut seen = String::new();
+    // The opening chunk carries an empty content; wait for the first real piece of text.
+    while seen.matches("\"content\":").count() < 2 {
+        let chunk = futures::StreamExt::next(&mut stream)
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(!seen.contains("[DONE]"), "stopped before the end: {seen}");
+    drop(stream);
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let mut status = Value::Null;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, audit) = s.get_json("/audit?limit=1", Some(&admin)).await;
+        status = audit["events"][0]["status"].clone();
+        if status == "cancelled" {
+            break;
+        }
+    }
+    assert_eq!(status, "cancelled");
+}

@@ -205,7 +205,7 @@ async fn comparisons_are_saved_listed_and_deleted() {
     assert_eq!(v["title"], "Say hi");
     let (_, v) = send(&s, reqwest::Method::GET, "/comparisons", &token, None).await;
     assert_eq!(
-        v["comparisons"][0]["body"]["models"][1],
+        v["comparisons"][0]["models"][1],
         "mock-strong/strong-reason-v1"
     );
     let five = json!({"prompt": "x", "models": ["a", "b", "c", "d", "e"]});

@@ -151,18 +151,6 @@ fn import(file: &std::path::Path, name: Option<String>) -> Result<(), CliError> 
 }
 
 fn remove(id: &str) -> Result<(), CliError> {
-    let entry = models::entry(id)?;
-    let path = entry.installed_path();
-    if !path.exists() {
-        return Err(CliError::Invalid(format!("{id} is not installed")));
-    }
-    std::fs::remove_file(&path).map_err(|e| CliError::File {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    if let Some(dir) = path.parent() {
-        // Only an empty directory goes; anything else the user put there stays.
-        let _ = std::fs::remove_dir(dir);
-    }
+    let path = models::remove(id)?;
     output::line(&format!("removed {}", path.display()))
 }

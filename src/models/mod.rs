@@ -167,6 +167,20 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
     Ok(dest)
 }
 
+/// Removes an installed catalog model's file (and its folder when that is left empty;
+/// anything else the user put there stays). Returns the removed path.
+pub fn remove(id: &str) -> Result<PathBuf> {
+    let path = entry(id)?.installed_path();
+    if !path.exists() {
+        return Err(Error::NotFound(format!("{id} is not installed")));
+    }
+    std::fs::remove_file(&path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
+    Ok(path)
+}
+
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};

@@ -23,6 +23,9 @@ pub enum FaultMode {
     FailNTimes(u32),
     /// Streams break after their first delta; whole calls fail.
     BreakMidStream,
+    /// Every streamed delta (and a whole answer) waits this long first: a slow provider,
+    /// so Stop and cancellation can be seen mid-answer.
+    Slow(Duration),
 }
 
 /// A provider with a fault switch in front of it.
@@ -60,6 +63,10 @@ impl Faulty {
         };
         match mode {
             FaultMode::Off => Ok(()),
+            FaultMode::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
             FaultMode::Fail | FaultMode::FailNTimes(_) | FaultMode::BreakMidStream => {
                 Err(ProviderError::Unavailable("injected failure".into()))
             }
@@ -93,6 +100,15 @@ impl Provider for Faulty {
                 }),
             );
             return Ok(Box::pin(broken));
+        }
+        let mode = *self.mode.lock();
+        if let FaultMode::Slow(delay) = mode {
+            let inner = self.inner.stream(req).await?;
+            let slowed = futures::StreamExt::then(inner, move |d| async move {
+                tokio::time::sleep(delay).await;
+                d
+            });
+            return Ok(Box::pin(slowed));
         }
         self.check().await?;
         self.inner.stream(req).await

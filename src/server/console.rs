@@ -36,6 +36,44 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/providers/{name}/test", post(test_provider))
         .route("/admin/providers/{name}/key", put(set_key))
         .route("/admin/prompts/{id}/render", post(render_prompt))
+        .route("/admin/models/import", post(import_model))
+        .route("/admin/models/{id}", axum::routing::delete(remove_model))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    path: String,
+    id: Option<String>,
+}
+
+/// Copies a GGUF file already on this machine into the models folder, after checking that
+/// Hearth can run it.
+async fn import_model(
+    a: Admin,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body: ImportBody = a.parse(raw)?;
+    let source = std::path::PathBuf::from(&body.path);
+    let name = body
+        .id
+        .or_else(|| source.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let copied = tokio::task::spawn_blocking(move || {
+        crate::models::import(&source, &name).map(|p| (name, p))
+    })
+    .await
+    .map_err(|e| Error::Config(format!("the import stopped: {e}")));
+    a.run(|_| {
+        let (name, path) = copied??;
+        Ok(json!({"id": name, "path": path, "use": format!("[providers.{name}] kind = \"local\" path = \"{}\"", path.display())}))
+    })
+}
+
+/// Removes an installed catalog model.
+async fn remove_model(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = id.strip_prefix("local/").unwrap_or(&id).to_owned();
+    a.run(|_| Ok(json!({"removed": crate::models::remove(&id)?})))
 }
 
 #[derive(Deserialize)]

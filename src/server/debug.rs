@@ -23,6 +23,7 @@ struct FaultBody {
     mode: Option<String>,
     n: Option<u32>,
     retry_after_ms: Option<u64>,
+    delay_ms: Option<u64>,
 }
 
 fn mode_of(b: &FaultBody) -> Result<FaultMode, Error> {
@@ -44,10 +45,11 @@ fn mode_of(b: &FaultBody) -> Result<FaultMode, Error> {
         "rate_limit" => FaultMode::RateLimit(Duration::from_millis(b.retry_after_ms.unwrap_or(1000))),
         "fail_n_times" => FaultMode::FailNTimes(b.n.unwrap_or(1)),
         "break_mid_stream" => FaultMode::BreakMidStream,
+        "slow" => FaultMode::Slow(Duration::from_millis(b.delay_ms.unwrap_or(200).min(10_000))),
         other => {
             return Err(Error::bad_request(
                 "invalid_request",
-                format!("unknown mode `{other}`: off, fail, timeout, rate_limit, fail_n_times, break_mid_stream"),
+                format!("unknown mode `{other}`: off, fail, timeout, rate_limit, fail_n_times, break_mid_stream, slow"),
             ))
         }
     })

@@ -227,7 +227,11 @@ async fn save_comparison(
     }
     let default_title: String = n.prompt.chars().take(60).collect();
     let t = title(n.title, &default_title).map_err(|e| c.fail(e))?;
-    let body = json!({"prompt": n.prompt, "models": n.models, "results": n.results});
+    let body = comparisons::ComparisonBody {
+        prompt: n.prompt,
+        models: n.models,
+        results: n.results,
+    };
     let saved = c.with(|conn, o| comparisons::save(conn, o, &t, &body))?;
     Ok((StatusCode::CREATED, Json(saved)).into_response())
 }

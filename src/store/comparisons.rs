@@ -1,21 +1,34 @@
 //! The `comparisons` table: side-by-side runs the UI saved, per workspace and user.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::now_ms;
 use super::threads::Owner;
 use crate::error::{Error, Result};
 
-/// A saved comparison; `body` is what the UI sent (prompt, models, results).
+/// What a comparison holds: the prompt, the models and each column's result (the UI's JSON).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ComparisonBody {
+    /// The prompt sent to every model.
+    pub prompt: String,
+    /// The models compared, in column order.
+    pub models: Vec<String>,
+    /// Each column's result as the UI recorded it.
+    #[serde(default)]
+    pub results: Vec<serde_json::Value>,
+}
+
+/// A saved comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
     /// Its id.
     pub id: String,
     /// Its title.
     pub title: String,
-    /// The prompt, the models and each column's result.
-    pub body: serde_json::Value,
+    /// The prompt, models and results, at the top level as they were sent.
+    #[serde(flatten)]
+    pub body: ComparisonBody,
     /// When it was saved.
     pub created_at_ms: i64,
 }
@@ -25,7 +38,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Comparison> {
     Ok(Comparison {
         id: r.get(0)?,
         title: r.get(1)?,
-        body: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        body: serde_json::from_str(&body).unwrap_or_default(),
         created_at_ms: r.get(3)?,
     })
 }
@@ -35,13 +48,14 @@ pub fn save(
     c: &Connection,
     owner: Owner<'_>,
     title: &str,
-    body: &serde_json::Value,
+    body: &ComparisonBody,
 ) -> Result<Comparison> {
+    let text = serde_json::to_string(body).map_err(|e| Error::Storage(e.to_string()))?;
     let id = format!("cmp_{}", uuid::Uuid::new_v4().simple());
     let now = now_ms();
     c.execute(
         "INSERT INTO comparisons (id, workspace_id, user_id, title, body, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, owner.workspace, owner.user, title, body.to_string(), now],
+        params![id, owner.workspace, owner.user, title, text, now],
     )?;
     Ok(Comparison {
         id,
