@@ -181,6 +181,54 @@ pub fn remove(id: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A GGUF file imported with `import`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Imported {
+    /// Its name (the file name without `.gguf`).
+    pub name: String,
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+}
+
+/// The imported models, by name.
+pub fn imported() -> Vec<Imported> {
+    let Ok(dir) = std::fs::read_dir(models_dir().join("imported")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Imported> = dir
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let name = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".gguf")?
+                .to_owned();
+            let size_bytes = e.metadata().ok()?.len();
+            Some(Imported {
+                name,
+                path,
+                size_bytes,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Removes an imported model by name. Returns the removed path.
+pub fn remove_imported(name: &str) -> Result<PathBuf> {
+    let found = imported()
+        .into_iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| Error::NotFound(format!("no imported model `{name}`")))?;
+    std::fs::remove_file(&found.path)
+        .map_err(|e| Error::Config(format!("{}: {e}", found.path.display())))?;
+    Ok(found.path)
+}
+
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};

@@ -391,7 +391,10 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
                        "path": m.installed_path(), "catalog": m})
             })
             .collect();
-        Ok(json!({"models": list, "models_dir": crate::models::models_dir()}))
+        Ok(
+            json!({"models": list, "imported": crate::models::imported(),
+                   "models_dir": crate::models::models_dir()}),
+        )
     })
 }
 

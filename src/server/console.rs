@@ -38,6 +38,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/prompts/{id}/render", post(render_prompt))
         .route("/admin/models/import", post(import_model))
         .route("/admin/models/{id}", axum::routing::delete(remove_model))
+        .route(
+            "/admin/models/imported/{name}",
+            axum::routing::delete(remove_imported),
+        )
 }
 
 #[derive(Deserialize)]
@@ -66,8 +70,17 @@ async fn import_model(
     .map_err(|e| Error::Config(format!("the import stopped: {e}")));
     a.run(|_| {
         let (name, path) = copied??;
-        Ok(json!({"id": name, "path": path, "use": format!("[providers.{name}] kind = \"local\" path = \"{}\"", path.display())}))
+        let snippet = format!(
+            "[providers.{name}]\nkind = \"local\"\npath = \"{}\"\n",
+            path.display()
+        );
+        Ok(json!({"id": name, "path": path, "use": snippet}))
     })
+}
+
+/// Removes an imported model.
+async fn remove_imported(a: Admin, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    a.run(|_| Ok(json!({"removed": crate::models::remove_imported(&name)?})))
 }
 
 /// Removes an installed catalog model.
@@ -123,7 +136,19 @@ async fn costs_view(a: Admin, Query(q): Query<CostsQuery>) -> Result<Json<Value>
 }
 
 async fn policy(a: Admin) -> Result<Json<Value>, ApiError> {
-    a.run(|hearth| Ok(json!({"policy": hearth.config().policy})))
+    a.run(|hearth| {
+        let mut policy = serde_json::to_value(&hearth.config().policy)
+            .map_err(|e| Error::Config(format!("the policy does not encode: {e}")))?;
+        // Extra headers may carry credentials (a proxy's token): names only.
+        if let Some(providers) = policy.get_mut("providers").and_then(Value::as_object_mut) {
+            for p in providers.values_mut() {
+                if let Some(h) = p.get_mut("headers").and_then(Value::as_object_mut) {
+                    h.values_mut().for_each(|v| *v = json!("***"));
+                }
+            }
+        }
+        Ok(json!({"policy": policy}))
+    })
 }
 
 #[derive(Deserialize)]

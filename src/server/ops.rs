@@ -119,8 +119,12 @@ fn audit_scope(
     headers: &HeaderMap,
     tenant: Option<&str>,
 ) -> Result<Option<String>, Error> {
+    let named = headers.contains_key("x-hearth-workspace");
     match auth::key_principal(state, headers)? {
-        Some(p) if p.role == Role::Admin => Ok(tenant.map(str::to_owned)),
+        // An admin reads all workspaces, or the one named by `tenant_id` or the header.
+        Some(p) if p.role == Role::Admin => Ok(tenant
+            .map(str::to_owned)
+            .or_else(|| named.then(|| p.workspace.as_str().to_owned()))),
         Some(p) => {
             if tenant.is_some_and(|t| t != p.workspace.as_str()) {
                 return Err(Error::forbidden(

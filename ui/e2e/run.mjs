@@ -7,132 +7,22 @@
 // Environment: HEARTH_BIN (default ../target/debug/hearth), CHROMIUM (default
 // /usr/bin/chromium), E2E_ONLY (run only tests whose name contains it).
 
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { assert, runSuite, shot as shotOf, suite, text } from "./harness.mjs";
 
-const uiDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const repo = resolve(uiDir, "..");
-const bin = process.env.HEARTH_BIN ?? join(repo, "target/debug/hearth");
-const dist = join(uiDir, "dist");
-const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const out = join(uiDir, "test-output");
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+const { tests, test } = suite();
 
-function die(msg) {
-  console.error(`e2e: ${msg}`);
-  process.exit(2);
-}
-
-if (!existsSync(bin)) die(`${bin} is missing: build it first (cargo build --bin hearth)`);
-if (!existsSync(join(dist, "index.html"))) die(`${dist}/index.html is missing: run npm run build first`);
-if (!existsSync(chromiumPath)) die(`${chromiumPath} is missing: apt-get install chromium`);
-mkdirSync(out, { recursive: true });
-for (const f of readdirSync(out)) if (f.startsWith("FAILED-")) rmSync(join(out, f));
-
-// ---------------------------------------------------------------------------------------
-// The server
-
-/** Starts the gateway and resolves with its base URL once it prints its address. */
-function startServer(dataDir) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(bin, ["serve", "--demo", "--addr", "127.0.0.1:0", "--data-dir", dataDir], {
-      env: { ...process.env, HEARTH_UI_DIR: dist, RUST_LOG: process.env.RUST_LOG ?? "warn" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let log = "";
-    const timer = setTimeout(() => {
-      child.kill("SIGTERM");
-      reject(new Error(`hearth did not print its address within 60 s:\n${log}`));
-    }, 60_000);
-    const onData = (d) => {
-      log += d.toString();
-      const m = /hearth listening on (http:\/\/\S+)/.exec(log);
-      if (m) {
-        clearTimeout(timer);
-        resolvePromise({ child, base: m[1], log: () => log });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", (d) => {
-      log += d.toString();
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`hearth exited with ${code} before listening:\n${log}`));
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------
-// A tiny runner
-
-const tests = [];
-const test = (name, fn, timeoutMs = 30_000) => tests.push({ name, fn, timeoutMs });
-
-class AssertionError extends Error {}
-function assert(cond, msg) {
-  if (!cond) throw new AssertionError(msg);
-}
-
-function withTimeout(p, ms, name) {
-  let t;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise((_, reject) => {
-      t = setTimeout(() => reject(new Error(`${name}: timed out after ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
-// ---------------------------------------------------------------------------------------
-// Helpers over the page and the API
-
+// Set by runSuite before the first test.
 let server;
 let browser;
 let page;
 let token;
-
-async function api(method, path, body, headers = {}) {
-  const res = await fetch(`${server.base}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-      ...headers,
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path} -> ${res.status}: ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+let api;
 
 const fault = (provider, body) => api("POST", `/debug/provider/${provider}/fail`, body);
 
-async function shot(name, p = page) {
-  // Two frames, so the last React commit is painted.
-  await p.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  await p.screenshot({ path: join(out, `${name}.png`) });
-}
+const shot = (name, p = page) => shotOf(p, name);
 
 const lastAnswer = () => page.locator('[data-testid="msg-assistant"]').last();
-
-async function text(locator) {
-  return (await locator.textContent())?.trim() ?? "";
-}
 
 /** Starts a new chat, types a prompt with settings, sends it with Ctrl+Enter. */
 async function ask(prompt, { model = "", temperature = "0", task = "chat" } = {}) {
@@ -162,7 +52,7 @@ async function chooseWorkspace(ws) {
 // ---------------------------------------------------------------------------------------
 // The tests
 
-test("the UI loads without a key in the demo, with the seven views (five not built yet disabled)", async () => {
+test("the UI loads without a key in the demo, with the seven views (those not built yet disabled)", async () => {
   await page.goto(server.base, { waitUntil: "domcontentloaded" });
   await page.locator('[data-testid="composer"]').waitFor();
   assert((await page.locator('[data-testid="key-screen"]').count()) === 0, "the key screen showed in the demo");
@@ -170,8 +60,11 @@ test("the UI loads without a key in the demo, with the seven views (five not bui
   const ws = await page.locator('[data-testid="workspace-select"]').inputValue();
   assert(ws === "default", `workspace is ${ws}`);
   for (const v of ["chat", "compare"]) assert(await page.locator(`[data-testid="nav-${v}"]`).isEnabled(), `${v} disabled`);
+  // A view not built yet is disabled and says "soon"; a built one opens.
   for (const v of ["routing", "costs", "prompts", "admin", "audit"]) {
-    assert(await page.locator(`[data-testid="nav-${v}"]`).isDisabled(), `${v} is enabled but not built`);
+    const nav = page.locator(`[data-testid="nav-${v}"]`);
+    const soon = (await nav.locator(".nav-soon").count()) > 0;
+    assert((await nav.isDisabled()) === soon, `${v}: disabled=${await nav.isDisabled()} but "soon" shown=${soon}`);
   }
   const tasks = await page.locator('[data-testid="task-select"] option').allTextContents();
   assert(tasks.includes("chat") && tasks.includes("extract"), `tasks: ${tasks}`);
@@ -473,69 +366,8 @@ test("screenshots: dark theme and 1920x1080, shortcut help", async () => {
 
 // ---------------------------------------------------------------------------------------
 
-async function main() {
-  const dataDir = mkdtempSync(join(tmpdir(), "hearth-ui-e2e-"));
-  let passed = 0;
-  let failed = 0;
-  const consoleErrors = [];
-  try {
-    server = await startServer(dataDir);
-    token = (await (await fetch(`${server.base}/session`)).json()).token;
-    if (!token) throw new Error("GET /session gave no token in the demo");
-    browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS, headless: true });
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: "light" });
-    page = await ctx.newPage();
-    page.on("pageerror", (e) => consoleErrors.push(`pageerror: ${e.message}`));
-    page.on("console", (m) => {
-      // The 4xx of the error tests are expected; script errors are not.
-      if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) consoleErrors.push(m.text());
-    });
-    const only = process.env.E2E_ONLY;
-    for (const t of tests) {
-      if (only && !t.name.includes(only)) continue;
-      const t0 = Date.now();
-      try {
-        await withTimeout(t.fn(), t.timeoutMs, t.name);
-        passed++;
-        console.log(`ok   ${t.name} (${Date.now() - t0} ms)`);
-      } catch (e) {
-        failed++;
-        console.log(`FAIL ${t.name} (${Date.now() - t0} ms)\n     ${String(e && e.stack ? e.stack : e).split("\n").slice(0, 4).join("\n     ")}`);
-        const safe = t.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 60);
-        await page.screenshot({ path: join(out, `FAILED-${safe}.png`) }).catch(() => {});
-      }
-    }
-    if (consoleErrors.length > 0) {
-      failed++;
-      console.log(`FAIL the page logged errors:\n     ${consoleErrors.join("\n     ")}`);
-    } else {
-      passed++;
-      console.log("ok   no script errors in the page");
-    }
-  } catch (e) {
-    failed++;
-    console.log(`FAIL setup: ${e && e.stack ? e.stack : e}`);
-    if (server) console.log(server.log());
-  } finally {
-    await browser?.close().catch(() => {});
-    if (server) {
-      server.child.kill("SIGTERM");
-      await new Promise((r) => {
-        const t = setTimeout(() => {
-          server.child.kill("SIGKILL");
-          r();
-        }, 5000);
-        server.child.on("exit", () => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-  console.log(`screenshots in ${out}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed > 0 ? 1 : 0);
-}
-
-await main();
+await runSuite(tests, {
+  onReady: (env) => {
+    ({ server, browser, page, token, api } = env);
+  },
+});

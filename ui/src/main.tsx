@@ -1,3 +1,5 @@
+// First: everything after may format numbers with navigator.language.
+import "./localeGuard";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { createBrowserClient } from "./api/client";

@@ -233,6 +233,14 @@ describe("streamChat", () => {
     expect(evs).toContainEqual({ type: "delta", text: "hi" });
   });
 
+  it("sends the prompt metadata as given", async () => {
+    const { fetch, calls } = fakeFetch(() => sseResponse("data: [DONE]\n\n"));
+    const client = new HearthClient({ fetch });
+    const metadata = { prompt_id: "support_triage", prompt_version: "v2", var_product: "Hearth" };
+    for await (const _ of client.streamChat({ model: "mock-fast/fast-extract-v1", messages: [], metadata })) void _;
+    expect((calls[0]!.body as { metadata: unknown }).metadata).toEqual(metadata);
+  });
+
   it("sends no task header for a route alias", async () => {
     const { fetch, calls } = fakeFetch(() => sseResponse("data: [DONE]\n\n"));
     const client = new HearthClient({ fetch });

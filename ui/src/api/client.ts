@@ -109,6 +109,8 @@ export interface ChatStreamRequest {
   maxTokens?: number;
   /** `use`: cache a non-deterministic request; `bypass`: skip the cache. */
   cache?: "use" | "bypass";
+  /** Sent as `metadata`: `prompt_id`, `prompt_version`, `task`, prompt variables as `var_<name>`. */
+  metadata?: Record<string, string>;
 }
 
 /** The `hearth` object on the finishing chunk. */
@@ -399,6 +401,7 @@ export class HearthClient {
     };
     if (req.temperature !== undefined) body.temperature = req.temperature;
     if (req.maxTokens !== undefined) body.max_tokens = req.maxTokens;
+    if (req.metadata !== undefined) body.metadata = req.metadata;
     const headers: Record<string, string> = {};
     if (req.task && !req.model.startsWith("hearth/")) headers["x-hearth-task"] = req.task;
     if (req.cache) headers["x-hearth-cache"] = req.cache;

@@ -5,6 +5,11 @@ import { Icon } from "../components/Icon";
 import { shortcutOf } from "../shortcuts";
 import { ChatView } from "../views/ChatView";
 import { CompareView } from "../views/CompareView";
+import { CostsView } from "../views/CostsView";
+import { RoutingView } from "../views/RoutingView";
+import { AdminView } from "../views/AdminView";
+import { AuditView } from "../views/AuditView";
+import { PromptsView } from "../views/PromptsView";
 import { AppContext, ShortcutContext, type ShortcutHandlers } from "./context";
 import { KeyScreen } from "./KeyScreen";
 import { NavBar, TopBar, VIEWS, type ViewId } from "./Shell";
@@ -148,9 +153,16 @@ export function App({ client }: { client: HearthClient }) {
     return () => window.removeEventListener("keydown", onKey);
   }, [boot.kind, setView]);
 
+  const reloadSession = useCallback(() => {
+    client.session().then(
+      (s) => setBoot({ kind: "ready", session: s }),
+      () => {}, // The session stays as it was; the next workspace switch reads it again.
+    );
+  }, [client]);
+
   const ctx = useMemo(
-    () => (session ? { client, session, models, reloadModels: () => setModelsVersion((v) => v + 1) } : null),
-    [client, session, models],
+    () => (session ? { client, session, models, reloadModels: () => setModelsVersion((v) => v + 1), reloadSession } : null),
+    [client, session, models, reloadSession],
   );
 
   if (boot.kind === "connecting") {
@@ -201,6 +213,11 @@ export function App({ client }: { client: HearthClient }) {
             <main className="view" key={workspace}>
               {view === "chat" && <ChatView newChatSignal={newChatSignal} />}
               {view === "compare" && <CompareView />}
+              {view === "routing" && <RoutingView />}
+              {view === "costs" && <CostsView />}
+              {view === "prompts" && <PromptsView />}
+              {view === "admin" && <AdminView />}
+              {view === "audit" && <AuditView />}
             </main>
           </div>
         </div>

@@ -9,11 +9,11 @@ export type ViewId = "chat" | "compare" | "routing" | "costs" | "prompts" | "adm
 export const VIEWS: { id: ViewId; label: string; icon: IconName; ready: boolean }[] = [
   { id: "chat", label: "Chat", icon: "chat", ready: true },
   { id: "compare", label: "Compare", icon: "compare", ready: true },
-  { id: "routing", label: "Routing", icon: "routing", ready: false },
-  { id: "costs", label: "Costs", icon: "costs", ready: false },
-  { id: "prompts", label: "Prompts", icon: "prompts", ready: false },
-  { id: "admin", label: "Admin", icon: "admin", ready: false },
-  { id: "audit", label: "Audit", icon: "audit", ready: false },
+  { id: "routing", label: "Routing", icon: "routing", ready: true },
+  { id: "costs", label: "Costs", icon: "costs", ready: true },
+  { id: "prompts", label: "Prompts", icon: "prompts", ready: true },
+  { id: "admin", label: "Admin", icon: "admin", ready: true },
+  { id: "audit", label: "Audit", icon: "audit", ready: true },
 ];
 
 export function NavBar({ view, onView }: { view: ViewId; onView: (v: ViewId) => void }) {

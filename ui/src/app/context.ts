@@ -11,6 +11,8 @@ export interface AppContextValue {
   models: ModelInfo[];
   /** Re-reads the models list (after a workspace switch it is reloaded anyway). */
   reloadModels: () => void;
+  /** Re-reads the session (an admin created a workspace: the switcher lists it). */
+  reloadSession?: () => void;
 }
 
 export const AppContext = createContext<AppContextValue | null>(null);

@@ -1,0 +1,91 @@
+//! The embedded gateway: `hearth::server`'s router on a random loopback port, with a
+//! per-launch session token, and the providers warmed in the background.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hearth::config::ProviderConfig;
+use hearth::server::{self, ServeOptions};
+use hearth::Hearth;
+
+use crate::ShellError;
+
+/// A running gateway: where it listens and the token its UI must present.
+pub struct Gateway {
+    /// The bound loopback address.
+    pub addr: SocketAddr,
+    /// The per-launch session token (an admin of the `default` workspace).
+    pub token: String,
+}
+
+impl Gateway {
+    /// `http://127.0.0.1:PORT`, the UI's origin and the API's base URL.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Binds 127.0.0.1:0, serves the gateway there on Tauri's runtime, and starts getting the
+/// providers ready (pulling a missing local model, then loading it) without waiting for it,
+/// so the window opens at once.
+pub fn start(hearth: Arc<Hearth>, ui_dir: Option<PathBuf>) -> Result<Gateway, ShellError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| ShellError::Io("cannot listen on 127.0.0.1", e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| ShellError::Io("cannot configure the listener", e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ShellError::Io("cannot read the bound address", e))?;
+    let token = format!("hs_{}", hex::encode(rand::random::<[u8; 24]>()));
+    let opts = ServeOptions {
+        addr,
+        // Never the open demo: every call needs the token, even with `--demo` seeded.
+        demo: false,
+        debug_endpoints: false,
+        ui_dir,
+        session_token: Some(token.clone()),
+    };
+    let app = server::router(hearth.clone(), &opts)?;
+    tauri::async_runtime::spawn(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "the gateway cannot use its listener");
+                return;
+            }
+        };
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the gateway stopped");
+        }
+    });
+    tauri::async_runtime::spawn(async move { get_ready(&hearth).await });
+    Ok(Gateway { addr, token })
+}
+
+/// Pulls the catalog models the policy's local providers name and lack (as `hearth serve`
+/// does), then warms every provider. Failures are logged; `/ready` reports them.
+async fn get_ready(hearth: &Hearth) {
+    for (name, p) in &hearth.config().policy.providers {
+        let ProviderConfig::Local(local) = p else {
+            continue;
+        };
+        let entry = match local.resolve() {
+            Ok(r) => r.entry,
+            Err(e) => {
+                tracing::error!(provider = %name, error = %e, "local model not resolved");
+                continue;
+            }
+        };
+        if let Some(entry) = entry {
+            let progress: hearth::models::ProgressSink =
+                Arc::new(|line: &str| tracing::info!(target: "hearth::models", "{line}"));
+            if let Err(e) = hearth::models::pull(&entry, progress).await {
+                tracing::error!(provider = %name, error = %e, "model pull failed");
+            }
+        }
+    }
+    hearth.warm_providers().await;
+    tracing::info!("providers warmed");
+}

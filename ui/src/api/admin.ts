@@ -1,0 +1,337 @@
+// The calls of the Prompts, Admin and Audit views (docs/API.md), built on the client's
+// `json` and `request`: the prompt registry and its playground, workspaces, API keys,
+// providers, local models, and the audit log. Every function takes the client, so the
+// credentials and the acting workspace stay the client's business.
+
+import { ApiError, type DataPolicy, type HearthClient, type Locality, type Role } from "./client";
+import { readSse, type SseEvent } from "./sse";
+
+function seg(id: string): string {
+  return encodeURIComponent(id);
+}
+
+function query(params: Record<string, string | number | null | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+// ---------------------------------------------------------------------------------------
+// Prompts
+
+export type RolloutStatus = "draft" | "canary" | "stable" | "deprecated";
+export type ResponseFormat = "text" | "json_object";
+
+/** One immutable prompt version as the registry keeps it. */
+export interface PromptVersion {
+  /** `""` for install-wide, else the owning workspace. */
+  scope: string;
+  prompt_id: string;
+  version: string;
+  template: string;
+  variables: string[];
+  owner: string;
+  compatible_models: string[];
+  schema_version: string | null;
+  response_format: ResponseFormat | string;
+  eval: Record<string, unknown>;
+  changelog: string;
+  status: RolloutStatus;
+  canary_share: number;
+  created_at_ms: number;
+}
+
+/** The body of `POST /admin/prompts` (src/prompts/record.rs `NewPrompt`). */
+export interface NewPromptVersion {
+  prompt_id: string;
+  version: string;
+  template: string;
+  variables: string[];
+  owner: string;
+  compatible_models: string[];
+  schema_version: string | null;
+  response_format: ResponseFormat;
+  eval: Record<string, unknown>;
+  changelog: string;
+  status?: RolloutStatus;
+  /** The owning workspace; install-wide when absent. */
+  workspace?: string;
+}
+
+/** Every version visible to `workspace` (its own and install-wide ones). */
+export async function listPrompts(client: HearthClient, workspace?: string): Promise<PromptVersion[]> {
+  const body = await client.json<{ prompts?: PromptVersion[] }>("GET", `/admin/prompts${query({ workspace })}`);
+  return body.prompts ?? [];
+}
+
+export async function promptVersions(client: HearthClient, id: string, workspace?: string): Promise<PromptVersion[]> {
+  const body = await client.json<{ versions?: PromptVersion[] }>("GET", `/admin/prompts/${seg(id)}${query({ workspace })}`);
+  return body.versions ?? [];
+}
+
+export function createPromptVersion(client: HearthClient, p: NewPromptVersion): Promise<PromptVersion> {
+  return client.json<PromptVersion>("POST", "/admin/prompts", p);
+}
+
+export function promotePrompt(
+  client: HearthClient,
+  id: string,
+  b: { version: string; status: Exclude<RolloutStatus, "draft">; canary_share?: number; workspace?: string },
+): Promise<PromptVersion> {
+  return client.json<PromptVersion>("POST", `/admin/prompts/${seg(id)}/promote`, b);
+}
+
+export function rollbackPrompt(client: HearthClient, id: string, b: { version: string; workspace?: string }): Promise<PromptVersion> {
+  return client.json<PromptVersion>("POST", `/admin/prompts/${seg(id)}/rollback`, b);
+}
+
+export interface RenderedPrompt {
+  prompt_id: string;
+  version: string;
+  system: string;
+}
+
+export function renderPrompt(
+  client: HearthClient,
+  id: string,
+  b: { version: string; workspace: string; variables: Record<string, string> },
+): Promise<RenderedPrompt> {
+  return client.json<RenderedPrompt>("POST", `/admin/prompts/${seg(id)}/render`, b);
+}
+
+// ---------------------------------------------------------------------------------------
+// Workspaces
+
+export interface WorkspaceSettings {
+  id: string;
+  tier: string;
+  data_policy: DataPolicy;
+  daily_budget_usd: number | null;
+  daily_token_limit: number | null;
+  rpm: number | null;
+  user_rpm: number | null;
+  max_concurrency: number;
+  cache_enabled: boolean;
+  budget_alert_share: number;
+  pii_patterns: string[];
+}
+
+export interface WorkspaceView {
+  workspace: WorkspaceSettings;
+  /** The workspace's budget, else its tier's. */
+  effective_daily_budget_usd: number | null;
+  today: { day: string; spent_usd: number; tokens: number };
+}
+
+/** The fields `PATCH /admin/workspaces/{id}` takes (any of them). */
+export type WorkspacePatch = Partial<Omit<WorkspaceSettings, "id">>;
+
+export async function listWorkspaces(client: HearthClient): Promise<WorkspaceView[]> {
+  const body = await client.json<{ workspaces?: WorkspaceView[] }>("GET", "/admin/workspaces");
+  return body.workspaces ?? [];
+}
+
+export function patchWorkspace(client: HearthClient, id: string, patch: WorkspacePatch): Promise<WorkspaceView> {
+  return client.json<WorkspaceView>("PATCH", `/admin/workspaces/${seg(id)}`, patch);
+}
+
+export function createWorkspace(
+  client: HearthClient,
+  w: { id: string; tier: string; data_policy: DataPolicy } & WorkspacePatch,
+): Promise<WorkspaceView> {
+  return client.json<WorkspaceView>("POST", "/admin/workspaces", w);
+}
+
+/** The tier names of the active policy (`GET /admin/policy`). */
+export async function policyTiers(client: HearthClient): Promise<string[]> {
+  const body = await client.json<{ policy?: { tiers?: Record<string, unknown> } }>("GET", "/admin/policy");
+  return Object.keys(body.policy?.tiers ?? {}).sort();
+}
+
+// ---------------------------------------------------------------------------------------
+// API keys
+
+export interface KeyInfo {
+  id: string;
+  workspace: string;
+  user: string;
+  role: Role;
+  created_at_ms: number;
+  revoked_at_ms: number | null;
+}
+
+/** A key just made: `key` is the only time the secret is ever sent. */
+export interface CreatedKey {
+  id: string;
+  key: string;
+  workspace: string;
+  user: string;
+  role: Role;
+  note?: string;
+}
+
+export async function listKeys(client: HearthClient, workspace?: string): Promise<KeyInfo[]> {
+  const body = await client.json<{ keys?: KeyInfo[] }>("GET", `/admin/keys${query({ workspace })}`);
+  return body.keys ?? [];
+}
+
+export function createKey(client: HearthClient, b: { workspace: string; role: Role; user?: string }): Promise<CreatedKey> {
+  return client.json<CreatedKey>("POST", "/admin/keys", b);
+}
+
+export async function revokeKey(client: HearthClient, id: string): Promise<void> {
+  await client.request("DELETE", `/admin/keys/${seg(id)}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Providers
+
+export interface ProviderInfo {
+  name: string;
+  /** The policy's entry: `kind` and the adapter's settings (no keys). */
+  config: ({ kind: string; locality?: Locality; data_policy?: { locality?: Locality } } & Record<string, unknown>) | null;
+  breaker: { state: string; consecutive_failures: number };
+  usable: boolean;
+}
+
+export interface ProviderTest {
+  ok: boolean;
+  latency_ms: number;
+  models?: unknown[];
+  error?: { code: string; message: string };
+}
+
+export const HOSTED_KINDS = ["openai", "openai_compatible", "anthropic", "gemini"];
+
+/** Whether a provider takes a key (`PUT /admin/providers/{name}/key`): the hosted kinds. */
+export function isHosted(p: ProviderInfo): boolean {
+  return p.config !== null && HOSTED_KINDS.includes(p.config.kind);
+}
+
+/** Where a provider runs, from its config. */
+export function providerLocality(p: ProviderInfo): Locality | undefined {
+  const c = p.config;
+  if (!c) return undefined;
+  if (c.kind === "local") return "on_device";
+  return c.locality ?? c.data_policy?.locality ?? (isHosted(p) ? "hosted" : undefined);
+}
+
+export async function listProviders(client: HearthClient): Promise<ProviderInfo[]> {
+  const body = await client.json<{ providers?: ProviderInfo[] }>("GET", "/admin/providers");
+  return body.providers ?? [];
+}
+
+export function testProvider(client: HearthClient, name: string): Promise<ProviderTest> {
+  return client.json<ProviderTest>("POST", `/admin/providers/${seg(name)}/test`);
+}
+
+export function setProviderKey(client: HearthClient, name: string, key: string): Promise<{ stored: boolean; applies?: string }> {
+  return client.json("PUT", `/admin/providers/${seg(name)}/key`, { key });
+}
+
+// ---------------------------------------------------------------------------------------
+// Local models
+
+export interface CatalogInfo {
+  id: string;
+  family?: string;
+  size_bytes?: number;
+  licence?: string;
+  context_length?: number;
+  recommended_use?: string;
+}
+
+export interface LocalModel {
+  /** `local/<id>`. */
+  id: string;
+  installed: boolean;
+  path: string | null;
+  /** The catalog entry; absent for an imported file. */
+  catalog?: CatalogInfo | null;
+  /** Size on disk, when the server reports it (imported files). */
+  size_bytes?: number | null;
+}
+
+export async function listLocalModels(client: HearthClient): Promise<{ models: LocalModel[]; models_dir: string | null }> {
+  const body = await client.json<{ models?: LocalModel[]; models_dir?: string }>("GET", "/admin/models");
+  return { models: body.models ?? [], models_dir: body.models_dir ?? null };
+}
+
+/** The id `POST`/`DELETE /admin/models` take: the catalog id, without the `local/` of the routes. */
+export function bareModelId(m: Pick<LocalModel, "id" | "catalog">): string {
+  return m.catalog?.id ?? m.id.replace(/^local\//, "");
+}
+
+/**
+ * `POST /admin/models {"id"}`: the pull's server-sent events as they arrive (`progress`,
+ * then `done` or `error`). A refusal before the stream starts throws an ApiError.
+ */
+export async function* pullModel(client: HearthClient, id: string, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+  const res = await client.request("POST", "/admin/models", { id }, { accept: "text/event-stream", signal });
+  if (!res.body) throw new ApiError({ status: res.status, code: "invalid_response", message: "the pull answered no stream" });
+  yield* readSse(res.body);
+}
+
+/** What an import answers: the name, where the copy went, and the policy lines that use it. */
+export interface ImportedModel {
+  id: string;
+  path: string;
+  /** A `[providers.NAME]` snippet for the policy. */
+  use?: string;
+}
+
+/** `POST /admin/models/import`: copies a GGUF file on the server's disk into the models folder. */
+export function importModel(client: HearthClient, b: { path: string; id?: string }): Promise<ImportedModel> {
+  return client.json<ImportedModel>("POST", "/admin/models/import", b);
+}
+
+export async function removeModel(client: HearthClient, id: string): Promise<void> {
+  await client.request("DELETE", `/admin/models/${seg(id)}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Audit
+
+export type AuditStatus = "ok" | "degraded" | "rejected" | "error" | "cancelled";
+
+/** One audit event, field for field as `/audit` returns it (there is no message text). */
+export interface AuditEvent {
+  id: number;
+  timestamp: string;
+  event_type: string;
+  trace_id: string;
+  tenant_id: string;
+  user_id_hash: string;
+  endpoint: string;
+  task: string | null;
+  prompt_id: string | null;
+  prompt_version: string | null;
+  schema_version: string | null;
+  provider: string | null;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  estimated_cost_usd: number;
+  latency_ms: number;
+  cache_hit: boolean;
+  retry_count: number;
+  fallback_used: boolean;
+  tool_names: string[];
+  policy_decision: string;
+  error_code: string | null;
+  status: AuditStatus | string;
+}
+
+export interface AuditPage {
+  events: AuditEvent[];
+  next_cursor: number | null;
+}
+
+/** `GET /audit?...` with a query string built by state/audit.ts. */
+export async function auditPage(client: HearthClient, queryString: string): Promise<AuditPage> {
+  const body = await client.json<Partial<AuditPage>>("GET", `/audit${queryString}`);
+  return { events: body.events ?? [], next_cursor: body.next_cursor ?? null };
+}

@@ -1,0 +1,270 @@
+// What the Routing and Costs views read from Hearth: the active policy and its validation,
+// the providers' circuit breakers, the audit log, the costs breakdown, the workspaces'
+// budgets and the budget alerts (docs/API.md). Each function takes the one HearthClient
+// and builds on its `json`; the wire shapes are typed here, the logic over them lives in
+// `state/routing.ts` and `state/costs.ts`.
+
+import type { HearthClient, Locality } from "./client";
+
+// ---------------------------------------------------------------------------------------
+// The policy (GET /admin/policy)
+
+/** A provider's config as the policy shows it (keys never included). `kind` tags the rest. */
+export interface ProviderConfig {
+  kind: string;
+  /** mock */
+  latency_ms?: number;
+  /** mock */
+  locality?: Locality;
+  /** hosted kinds */
+  base_url?: string | null;
+  api_key_env?: string | null;
+  models?: string[];
+  headers?: Record<string, string>;
+  data_policy?: { locality?: Locality; region?: string | null; retention_days?: number | null; pii_allowed?: boolean };
+  /** local */
+  model?: string | null;
+  path?: string | null;
+  [key: string]: unknown;
+}
+
+export interface ModelPrices {
+  input_usd_per_1m: number;
+  output_usd_per_1m: number;
+  cached_input_usd_per_1m: number | null;
+}
+
+export interface ModelSpec {
+  alias: string;
+  provider: string;
+  model_id: string;
+  /** `PROVIDER/MODEL_ID`, as requests and the audit log name it. */
+  address: string;
+  max_output_tokens: number;
+  prices: ModelPrices;
+}
+
+export interface RouteSpec {
+  task: string;
+  primary: string;
+  fallbacks: string[];
+  max_output_tokens: number | null;
+}
+
+export type BudgetAction = "reject" | "template" | "downgrade";
+export type RouteAction = "reject" | "degrade";
+
+export interface TierSpec {
+  name: string;
+  /** Model aliases. */
+  allowed_models: string[];
+  /** `NAME` allows every model of provider NAME (`NAME/*` in the file); `*` every provider. */
+  allowed_providers: string[];
+  default_model: string;
+  daily_budget_usd: number;
+  max_output_tokens: number;
+  rpm: number | null;
+  on_budget_exhausted: BudgetAction | string;
+  downgrade_model: string | null;
+  on_route_not_allowed: RouteAction | string;
+}
+
+export interface Policy {
+  providers: Record<string, ProviderConfig>;
+  models: Record<string, ModelSpec>;
+  routes: Record<string, RouteSpec>;
+  tiers: Record<string, TierSpec>;
+}
+
+export async function getPolicy(client: HearthClient): Promise<Policy> {
+  const body = await client.json<{ policy?: Partial<Policy> }>("GET", "/admin/policy");
+  const p = body.policy ?? {};
+  return { providers: p.providers ?? {}, models: p.models ?? {}, routes: p.routes ?? {}, tiers: p.tiers ?? {} };
+}
+
+/** What `POST /admin/policy/validate` answers for a valid policy. */
+export interface PolicySummary {
+  valid: true;
+  providers: string[];
+  models: string[];
+  routes: string[];
+  tiers: string[];
+}
+
+/**
+ * Checks a policy file as `hearth serve --config` would; nothing is applied. An invalid one
+ * throws the server's ApiError (422 `invalid_policy`, its message naming the line).
+ */
+export async function validatePolicy(client: HearthClient, toml: string): Promise<PolicySummary> {
+  const b = await client.json<Partial<PolicySummary>>("POST", "/admin/policy/validate", { toml });
+  return {
+    valid: true,
+    providers: b.providers ?? [],
+    models: b.models ?? [],
+    routes: b.routes ?? [],
+    tiers: b.tiers ?? [],
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Providers and their circuit breakers (GET /admin/providers)
+
+export type BreakerState = "closed" | "half_open" | "open";
+
+export interface ProviderStatus {
+  name: string;
+  config: ProviderConfig;
+  breaker: { state: BreakerState | string; consecutive_failures: number };
+  usable: boolean;
+}
+
+export async function getProviders(client: HearthClient): Promise<ProviderStatus[]> {
+  const body = await client.json<{ providers?: ProviderStatus[] }>("GET", "/admin/providers");
+  return body.providers ?? [];
+}
+
+// ---------------------------------------------------------------------------------------
+// The audit log (GET /audit, newest first)
+
+export type EventStatus = "ok" | "degraded" | "rejected" | "error" | "cancelled";
+
+export interface AuditEvent {
+  id: number;
+  timestamp: string;
+  /** `llm_request_completed|rejected|failed|cancelled`, or `budget_alert`. */
+  event_type: string;
+  trace_id: string;
+  tenant_id: string;
+  endpoint: string;
+  task: string | null;
+  provider: string | null;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  estimated_cost_usd: number;
+  latency_ms: number;
+  cache_hit: boolean;
+  retry_count: number;
+  fallback_used: boolean;
+  /** `allow; route extract; skip mock-fast/fast-extract-v1 (breaker open)`, … */
+  policy_decision: string;
+  error_code: string | null;
+  status: EventStatus | string;
+  prompt_id?: string | null;
+  prompt_version?: string | null;
+}
+
+/** The most audit events one call returns. */
+export const AUDIT_MAX_LIMIT = 500;
+
+/**
+ * The newest `limit` events. An admin's key reads every workspace unless `workspace` names
+ * one (`tenant_id`; the server does not read `x-hearth-workspace` here); a user's key reads
+ * its own workspace whatever is asked.
+ */
+export async function getAuditEvents(client: HearthClient, limit: number, workspace?: string | null): Promise<AuditEvent[]> {
+  const params = new URLSearchParams({ limit: String(Math.max(1, Math.min(AUDIT_MAX_LIMIT, Math.round(limit)))) });
+  if (workspace) params.set("tenant_id", workspace);
+  const body = await client.json<{ events?: AuditEvent[] }>("GET", `/audit?${params.toString()}`);
+  return body.events ?? [];
+}
+
+// ---------------------------------------------------------------------------------------
+// Costs (GET /admin/costs)
+
+/** One group's totals; `key` is a day, workspace, model or task ("" for the grand total). */
+export interface CostGroup {
+  key: string;
+  /** Completed requests (answered by a model or the cache). */
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  cache_hits: number;
+}
+
+export interface CostBreakdown {
+  total: CostGroup;
+  /** Per UTC day, oldest first; days without requests are absent. */
+  by_day: CostGroup[];
+  by_workspace: CostGroup[];
+  by_model: CostGroup[];
+  by_task: CostGroup[];
+  /** What the cache's hits would have cost. */
+  cache_saved_usd: number;
+}
+
+export interface CostsAnswer {
+  /** `YYYY-MM-DD`, UTC, inclusive. */
+  from: string;
+  to: string;
+  costs: CostBreakdown;
+}
+
+const EMPTY_GROUP: CostGroup = { key: "", requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, cache_hits: 0 };
+
+export async function getCosts(
+  client: HearthClient,
+  q: { from: string; to: string; workspace?: string | null },
+): Promise<CostsAnswer> {
+  const params = new URLSearchParams({ from: q.from, to: q.to });
+  if (q.workspace) params.set("workspace", q.workspace);
+  const b = await client.json<Partial<CostsAnswer>>("GET", `/admin/costs?${params.toString()}`);
+  const c: Partial<CostBreakdown> = b.costs ?? {};
+  return {
+    from: b.from ?? q.from,
+    to: b.to ?? q.to,
+    costs: {
+      total: c.total ?? EMPTY_GROUP,
+      by_day: c.by_day ?? [],
+      by_workspace: c.by_workspace ?? [],
+      by_model: c.by_model ?? [],
+      by_task: c.by_task ?? [],
+      cache_saved_usd: c.cache_saved_usd ?? 0,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Workspaces with today's spend (GET /admin/workspaces) and budget alerts (GET /admin/alerts)
+
+export interface WorkspaceRecord {
+  id: string;
+  tier: string;
+  data_policy: string;
+  daily_budget_usd: number | null;
+  daily_token_limit: number | null;
+  rpm: number | null;
+  user_rpm: number | null;
+  max_concurrency: number | null;
+  pii_patterns: string[];
+  cache_enabled: boolean;
+  /** The share of the day's budget past which an alert is raised (0.8 = 80%). */
+  budget_alert_share: number;
+}
+
+export interface WorkspaceStatus {
+  workspace: WorkspaceRecord;
+  /** The workspace's own budget, else its tier's. */
+  effective_daily_budget_usd: number | null;
+  today: { day: string; spent_usd: number; tokens: number };
+}
+
+export async function getWorkspaces(client: HearthClient): Promise<WorkspaceStatus[]> {
+  const body = await client.json<{ workspaces?: WorkspaceStatus[] }>("GET", "/admin/workspaces");
+  return body.workspaces ?? [];
+}
+
+export interface BudgetAlert {
+  workspace_id: string;
+  day: string;
+  share: number;
+  spent_usd: number;
+  budget_usd: number;
+  at_ms: number;
+}
+
+export async function getAlerts(client: HearthClient): Promise<BudgetAlert[]> {
+  const body = await client.json<{ alerts?: BudgetAlert[] }>("GET", "/admin/alerts");
+  return body.alerts ?? [];
+}

@@ -1,0 +1,46 @@
+import type { ReactNode } from "react";
+
+/**
+ * An inline confirmation for an action that cannot be undone by a click: says what will
+ * happen, with the action and a way out. Esc cancels.
+ */
+export function Confirm({
+  children,
+  action,
+  onConfirm,
+  onCancel,
+  busy = false,
+  danger = false,
+}: {
+  children: ReactNode;
+  action: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+  busy?: boolean;
+  danger?: boolean;
+}) {
+  return (
+    <div
+      className="confirm"
+      role="alertdialog"
+      aria-label={action}
+      data-testid="confirm"
+      onKeyDown={(e) => {
+        if (e.key === "Escape") {
+          e.stopPropagation();
+          onCancel();
+        }
+      }}
+    >
+      <div className="confirm-text">{children}</div>
+      <div className="confirm-actions">
+        <button className={danger ? "danger small" : "primary small"} onClick={onConfirm} disabled={busy} autoFocus data-testid="confirm-yes">
+          {busy ? "Working…" : action}
+        </button>
+        <button className="small" onClick={onCancel} disabled={busy} data-testid="confirm-no">
+          Cancel
+        </button>
+      </div>
+    </div>
+  );
+}

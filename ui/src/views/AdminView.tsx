@@ -1,0 +1,1254 @@
+import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
+import {
+  bareModelId,
+  createKey,
+  createWorkspace,
+  importModel,
+  isHosted,
+  listKeys,
+  listLocalModels,
+  listProviders,
+  listWorkspaces,
+  patchWorkspace,
+  policyTiers,
+  providerLocality,
+  pullModel,
+  removeModel,
+  revokeKey,
+  setProviderKey,
+  testProvider,
+  type CreatedKey,
+  type ImportedModel,
+  type KeyInfo,
+  type LocalModel,
+  type ProviderInfo,
+  type ProviderTest,
+  type WorkspaceView,
+} from "../api/admin";
+import { ApiError, isAbortError, type DataPolicy, type Role } from "../api/client";
+import { useApp } from "../app/context";
+import { Confirm } from "../components/Confirm";
+import { ErrorNotice } from "../components/ErrorNotice";
+import { Icon } from "../components/Icon";
+import { AdminNotice, needsAdmin } from "../components/AdminNotice";
+import { formatCost, formatLatency, formatTokens, formatWhen } from "../format";
+import { DATA_POLICIES, hasErrors, workspaceForm, workspacePatch, type FormErrors, type WorkspaceForm } from "../state/forms";
+import { applyPullEvent, endPull, failPull, formatBytes, routeLabel, startPull, type PullState } from "../state/models";
+
+type Tab = "workspaces" | "keys" | "providers" | "models";
+const TABS: { id: Tab; label: string }[] = [
+  { id: "workspaces", label: "Workspaces" },
+  { id: "keys", label: "API keys" },
+  { id: "providers", label: "Providers" },
+  { id: "models", label: "Local models" },
+];
+
+function asApiError(e: unknown): ApiError {
+  return e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) });
+}
+
+export function AdminView() {
+  const { client } = useApp();
+  const [tab, setTab] = useState<Tab>("workspaces");
+  const [workspaces, setWorkspaces] = useState<WorkspaceView[]>([]);
+  const [loaded, setLoaded] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+
+  const loadWorkspaces = useCallback(async () => {
+    try {
+      setWorkspaces(await listWorkspaces(client));
+      setError(null);
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setLoaded(true);
+    }
+  }, [client]);
+
+  useEffect(() => {
+    void loadWorkspaces();
+  }, [loadWorkspaces]);
+
+  if (error && needsAdmin(error)) return (
+      <div className="pane admin-only">
+        <AdminNotice what="The admin console" error={error} />
+      </div>
+    );
+
+  return (
+    <div className="admin-view">
+      <header className="pane-head view-head">
+        <h2>Admin</h2>
+        <div className="tabs" role="tablist">
+          {TABS.map((t) => (
+            <button
+              key={t.id}
+              role="tab"
+              aria-selected={tab === t.id}
+              className={`tab ${tab === t.id ? "active" : ""}`}
+              onClick={() => setTab(t.id)}
+              data-testid={`admin-tab-${t.id}`}
+            >
+              {t.label}
+            </button>
+          ))}
+        </div>
+      </header>
+      <div className="admin-body">
+        {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
+        {tab === "workspaces" && loaded && <WorkspacesTab workspaces={workspaces} reload={loadWorkspaces} />}
+        {tab === "keys" && <KeysTab workspaces={workspaces.map((w) => w.workspace.id)} />}
+        {tab === "providers" && <ProvidersTab />}
+        {tab === "models" && <ModelsTab />}
+      </div>
+    </div>
+  );
+}
+
+function Field({ label, error, hint, children, wide = false }: { label: string; error?: string | undefined; hint?: ReactNode; children: ReactNode; wide?: boolean }) {
+  return (
+    <label className={`field ${wide ? "wide" : ""}`}>
+      <span>{label}</span>
+      {children}
+      {error ? <span className="field-error">{error}</span> : hint ? <span className="field-hint">{hint}</span> : null}
+    </label>
+  );
+}
+
+function YesNo({ yes, good = true }: { yes: boolean; good?: boolean }) {
+  return <span className={`yn ${yes === good ? "yn-good" : "yn-bad"}`}>{yes ? "yes" : "no"}</span>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Workspaces
+
+function limitText(n: number | null, unit = ""): string {
+  return n === null ? "—" : `${formatTokens(n)}${unit}`;
+}
+
+function WorkspacesTab({ workspaces, reload }: { workspaces: WorkspaceView[]; reload: () => Promise<void> }) {
+  const { client, session, reloadSession } = useApp();
+  const [editing, setEditing] = useState<string | null>(null);
+  const [creating, setCreating] = useState(false);
+  const [saved, setSaved] = useState<string | null>(null);
+  const [tiers, setTiers] = useState<string[]>([]);
+
+  useEffect(() => {
+    policyTiers(client).then(setTiers, () => setTiers([]));
+  }, [client]);
+  const tierChoices = [...new Set([...tiers, ...workspaces.map((w) => w.workspace.tier)])].sort();
+  const current = workspaces.find((w) => w.workspace.id === editing) ?? null;
+
+  return (
+    <section className="admin-section" data-testid="workspaces-tab">
+      <div className="section-bar">
+        <p className="muted">
+          Limits left empty fall back to the tier's (budget, rpm) or to none (tokens, user rpm). Spend is today's ({workspaces[0]?.today.day ?? "UTC"}).
+        </p>
+        <button
+          className="primary small"
+          onClick={() => {
+            setCreating((c) => !c);
+            setEditing(null);
+          }}
+          data-testid="new-workspace"
+        >
+          New workspace
+        </button>
+      </div>
+      {creating && (
+        <NewWorkspaceForm
+          tiers={tierChoices}
+          onDone={async (id) => {
+            setCreating(false);
+            await reload();
+            reloadSession?.();
+            setSaved(`Created workspace ${id}.`);
+          }}
+          onCancel={() => setCreating(false)}
+        />
+      )}
+      {saved && (
+        <div className="notice ok-notice" data-testid="saved-notice">
+          {saved}
+          <button className="icon-button" onClick={() => setSaved(null)} aria-label="Dismiss">
+            <Icon name="close" size={14} />
+          </button>
+        </div>
+      )}
+      <div className="table-wrap">
+        <table className="data-table" data-testid="workspace-table">
+          <thead>
+            <tr>
+              <th>Workspace</th>
+              <th>Tier</th>
+              <th>Data policy</th>
+              <th className="num">Budget/day</th>
+              <th className="num">Spent</th>
+              <th className="num">Tokens/day</th>
+              <th className="num">RPM</th>
+              <th className="num">User RPM</th>
+              <th className="num" title="requests in flight at once">Conc.</th>
+              <th>Cache</th>
+              <th className="num" title="alert at this share of the budget">Alert</th>
+              <th title="the workspace's own PII patterns">PII</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {workspaces.map(({ workspace: w, effective_daily_budget_usd, today }) => (
+              <tr key={w.id} className={editing === w.id ? "selected" : ""} data-testid="workspace-row" data-workspace={w.id}>
+                <td className="mono">
+                  {w.id}
+                  {w.id === session.workspace && (
+                    <span className="you" title="the workspace of the key this UI uses">
+                      {" "}
+                      ·&nbsp;yours
+                    </span>
+                  )}
+                </td>
+                <td>{w.tier}</td>
+                <td>
+                  <span className={`policy policy-${w.data_policy}`}>{w.data_policy}</span>
+                </td>
+                <td className="num" data-testid="ws-budget">
+                  {formatCost(effective_daily_budget_usd)}
+                  {w.daily_budget_usd === null && <span className="muted small-text"> tier</span>}
+                </td>
+                <td className="num">{formatCost(today.spent_usd)}</td>
+                <td className="num">
+                  {limitText(w.daily_token_limit)}
+                  <div className="muted small-text">{formatTokens(today.tokens)} used</div>
+                </td>
+                <td className="num">{w.rpm === null ? <span className="muted">tier</span> : formatTokens(w.rpm)}</td>
+                <td className="num">{limitText(w.user_rpm)}</td>
+                <td className="num">{w.max_concurrency}</td>
+                <td>{w.cache_enabled ? "on" : <span className="muted">off</span>}</td>
+                <td className="num">{Math.round(w.budget_alert_share * 100)}%</td>
+                <td>{w.pii_patterns.length > 0 ? `${w.pii_patterns.length}` : <span className="muted">—</span>}</td>
+                <td>
+                  <button
+                    className="small"
+                    onClick={() => {
+                      setEditing(editing === w.id ? null : w.id);
+                      setCreating(false);
+                      setSaved(null);
+                    }}
+                    data-testid="edit-workspace"
+                  >
+                    <Icon name="pencil" size={14} /> Edit
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {current && (
+        <WorkspaceEditor
+          key={current.workspace.id}
+          view={current}
+          tiers={tierChoices}
+          onSaved={async (id) => {
+            await reload();
+            setSaved(`Saved ${id}.`);
+          }}
+          onClose={() => setEditing(null)}
+        />
+      )}
+    </section>
+  );
+}
+
+function WorkspaceEditor({
+  view,
+  tiers,
+  onSaved,
+  onClose,
+}: {
+  view: WorkspaceView;
+  tiers: string[];
+  onSaved: (id: string) => Promise<void>;
+  onClose: () => void;
+}) {
+  const { client } = useApp();
+  const ws = view.workspace;
+  const [form, setForm] = useState<WorkspaceForm>(() => workspaceForm(ws));
+  const [errors, setErrors] = useState<FormErrors<WorkspaceForm>>({});
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [savedNote, setSavedNote] = useState(false);
+  const set = <K extends keyof WorkspaceForm>(k: K, v: WorkspaceForm[K]) => {
+    setSavedNote(false);
+    setForm((f) => ({ ...f, [k]: v }));
+  };
+  const { patch, errors: live } = workspacePatch(ws, form);
+  // Text that is not a number counts as a change: Save then says what is wrong with it.
+  const dirty = Object.keys(patch).length > 0 || hasErrors(live);
+
+  const save = async () => {
+    const { patch: p, errors: errs } = workspacePatch(ws, form);
+    setErrors(errs);
+    setError(null);
+    if (hasErrors(errs) || Object.keys(p).length === 0) return;
+    setBusy(true);
+    try {
+      const updated = await patchWorkspace(client, ws.id, p);
+      setForm(workspaceForm(updated.workspace));
+      setSavedNote(true);
+      await onSaved(ws.id);
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const num = (k: keyof WorkspaceForm, label: string, hint: ReactNode, placeholder = "") => (
+    <Field label={label} error={errors[k]} hint={hint}>
+      <input
+        className="num"
+        inputMode="decimal"
+        value={form[k] as string}
+        placeholder={placeholder}
+        onChange={(e) => set(k, e.target.value as never)}
+        aria-invalid={errors[k] !== undefined}
+        data-testid={`ws-${k}`}
+      />
+    </Field>
+  );
+
+  return (
+    <form
+      className="editor-panel"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+      data-testid="workspace-editor"
+    >
+      <div className="editor-head">
+        <h3>
+          Edit <span className="mono">{ws.id}</span>
+        </h3>
+        <button type="button" className="icon-button" onClick={onClose} aria-label="Close">
+          <Icon name="close" size={16} />
+        </button>
+      </div>
+      <div className="form-grid cols-4">
+        <Field label="Tier">
+          <select value={form.tier} onChange={(e) => set("tier", e.target.value)} data-testid="ws-tier">
+            {tiers.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Data policy" hint={policyHint(form.data_policy)}>
+          <select value={form.data_policy} onChange={(e) => set("data_policy", e.target.value as DataPolicy)} data-testid="ws-data_policy">
+            {DATA_POLICIES.map((p) => (
+              <option key={p} value={p}>
+                {p}
+              </option>
+            ))}
+          </select>
+        </Field>
+        {num("daily_budget_usd", "Daily budget (USD)", ws.daily_budget_usd === null ? `empty: the tier's ${formatCost(view.effective_daily_budget_usd)}` : "USD a day", "tier default")}
+        {num("budget_alert_share", "Alert at share of budget", "0-1; 0.8 alerts at 80%")}
+        {num("daily_token_limit", "Daily token limit", "input + output tokens; empty: none", "no limit")}
+        {num("rpm", "Requests / minute", "whole workspace; empty: the tier's", "tier default")}
+        {num("user_rpm", "Requests / minute per user", "empty: none", "no limit")}
+        {num("max_concurrency", "Concurrent requests", "in flight at once")}
+        <Field label="Exact cache" hint="serve and store identical deterministic requests">
+          <label className="check">
+            <input type="checkbox" checked={form.cache_enabled} onChange={(e) => set("cache_enabled", e.target.checked)} data-testid="ws-cache_enabled" />
+            {form.cache_enabled ? "on" : "off"}
+          </label>
+        </Field>
+        <Field label="PII patterns (one regex a line)" error={errors.pii_patterns} hint="on top of the built-in detectors; empty clears" wide>
+          <textarea
+            className="mono"
+            rows={3}
+            value={form.pii_patterns}
+            onChange={(e) => set("pii_patterns", e.target.value)}
+            placeholder={"\\bACME-\\d{6}\\b"}
+            data-testid="ws-pii_patterns"
+          />
+        </Field>
+      </div>
+      {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
+      <div className="form-actions">
+        <button className="primary" type="submit" disabled={busy || !dirty} data-testid="save-workspace">
+          {busy ? "Saving…" : "Save"}
+        </button>
+        <button type="button" onClick={() => setForm(workspaceForm(ws))} disabled={busy || !dirty}>
+          Reset
+        </button>
+        {savedNote && !dirty ? (
+          <span className="test-ok" data-testid="workspace-saved">
+            Saved.
+          </span>
+        ) : (
+          <span className="muted small-text">{dirty ? `changes: ${Object.keys(patch).join(", ")}` : "no changes"}</span>
+        )}
+      </div>
+    </form>
+  );
+}
+
+function policyHint(p: DataPolicy): string {
+  switch (p) {
+    case "local_only":
+      return "on-device models only, never hosted";
+    case "pii_to_local_only":
+      return "requests with PII go on-device only";
+    case "redact":
+      return "PII replaced before a hosted model sees it";
+    case "any":
+      return "any provider the tier allows";
+  }
+}
+
+function NewWorkspaceForm({ tiers, onDone, onCancel }: { tiers: string[]; onDone: (id: string) => Promise<void>; onCancel: () => void }) {
+  const { client } = useApp();
+  const [id, setId] = useState("");
+  const [tier, setTier] = useState(tiers[0] ?? "");
+  const [policy, setPolicy] = useState<DataPolicy>("any");
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (!tier && tiers[0]) setTier(tiers[0]);
+  }, [tiers, tier]);
+  return (
+    <form
+      className="editor-panel"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError(null);
+        try {
+          await createWorkspace(client, { id: id.trim(), tier, data_policy: policy });
+          await onDone(id.trim());
+        } catch (err) {
+          setError(asApiError(err));
+        } finally {
+          setBusy(false);
+        }
+      }}
+      data-testid="new-workspace-form"
+    >
+      <div className="form-grid cols-4">
+        <Field label="Id" hint="letters, digits, '_' or '-'">
+          <input value={id} onChange={(e) => setId(e.target.value)} className="mono" autoFocus data-testid="new-workspace-id" />
+        </Field>
+        <Field label="Tier">
+          <select value={tier} onChange={(e) => setTier(e.target.value)}>
+            {tiers.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Data policy">
+          <select value={policy} onChange={(e) => setPolicy(e.target.value as DataPolicy)}>
+            {DATA_POLICIES.map((p) => (
+              <option key={p} value={p}>
+                {p}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <div className="form-actions end">
+          <button className="primary" type="submit" disabled={busy || !id.trim() || !tier}>
+            Create
+          </button>
+          <button type="button" onClick={onCancel}>
+            Cancel
+          </button>
+        </div>
+      </div>
+      {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
+    </form>
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// API keys
+
+function KeysTab({ workspaces }: { workspaces: string[] }) {
+  const { client, session } = useApp();
+  const acting = client.workspace ?? session.workspace;
+  const [keys, setKeys] = useState<KeyInfo[]>([]);
+  const [filter, setFilter] = useState("");
+  const [showRevoked, setShowRevoked] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [ws, setWs] = useState(acting);
+  const [role, setRole] = useState<Role>("user");
+  const [user, setUser] = useState("");
+  const [created, setCreated] = useState<CreatedKey | null>(null);
+  const [copied, setCopied] = useState<"yes" | "no" | null>(null);
+  const [revoking, setRevoking] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const keyRef = useRef<HTMLInputElement>(null);
+
+  const load = useCallback(async () => {
+    try {
+      setKeys(await listKeys(client, filter || undefined));
+    } catch (e) {
+      setError(asApiError(e));
+    }
+  }, [client, filter]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const create = async () => {
+    setBusy(true);
+    setError(null);
+    setCopied(null);
+    try {
+      const k = await createKey(client, { workspace: ws, role, ...(user.trim() ? { user: user.trim() } : {}) });
+      setCreated(k);
+      setUser("");
+      await load();
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const copy = async () => {
+    if (!created) return;
+    try {
+      await navigator.clipboard.writeText(created.key);
+      setCopied("yes");
+    } catch {
+      // No clipboard (permissions, an old browser): select the text for Ctrl+C instead.
+      keyRef.current?.select();
+      setCopied("no");
+    }
+  };
+
+  const revoke = async (id: string) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await revokeKey(client, id);
+      setRevoking(null);
+      await load();
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const shown = keys.filter((k) => showRevoked || k.revoked_at_ms === null);
+  const revokedCount = keys.length - keys.filter((k) => k.revoked_at_ms === null).length;
+
+  return (
+    <section className="admin-section" data-testid="keys-tab">
+      <form
+        className="editor-panel"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void create();
+        }}
+        data-testid="new-key-form"
+      >
+        <h3>Create a key</h3>
+        <div className="form-grid cols-4">
+          <Field label="Workspace" hint="the key bills to it">
+            <select value={ws} onChange={(e) => setWs(e.target.value)} data-testid="key-workspace">
+              {[...new Set([acting, ...workspaces])].map((w) => (
+                <option key={w} value={w}>
+                  {w}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field label="Role" hint={role === "admin" ? "also manages the whole install" : "calls models, reads its audit log"}>
+            <select value={role} onChange={(e) => setRole(e.target.value as Role)} data-testid="key-role">
+              <option value="user">user</option>
+              <option value="admin">admin</option>
+            </select>
+          </Field>
+          <Field label="User" hint="who holds it (default: api)">
+            <input value={user} onChange={(e) => setUser(e.target.value)} placeholder="alice" data-testid="key-user" />
+          </Field>
+          <div className="form-actions end">
+            <button className="primary" type="submit" disabled={busy} data-testid="create-key">
+              Create key
+            </button>
+          </div>
+        </div>
+      </form>
+
+      {created && (
+        <div className="secret-panel" role="status" data-testid="created-key">
+          <div className="secret-head">
+            <Icon name="lock" size={16} />
+            <strong>Copy this key now: it won't be shown again.</strong>
+            <span className="muted small-text">
+              Hearth keeps only its hash. Key <code>{created.id}</code> for {created.user} in {created.workspace} ({created.role}).
+            </span>
+          </div>
+          <div className="input-row">
+            <input ref={keyRef} className="mono secret-value" readOnly value={created.key} onFocus={(e) => e.target.select()} data-testid="created-key-value" aria-label="The new key" />
+            <button className="primary" type="button" onClick={() => void copy()} data-testid="copy-key">
+              {copied === "yes" ? "Copied" : "Copy"}
+            </button>
+            <button
+              type="button"
+              onClick={() => {
+                setCreated(null);
+                setCopied(null);
+              }}
+              data-testid="dismiss-key"
+            >
+              I have saved it
+            </button>
+          </div>
+          {copied === "no" && <span className="field-hint">The browser refused the clipboard: the key is selected, press Ctrl+C.</span>}
+        </div>
+      )}
+
+      {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
+
+      <div className="section-bar">
+        <label className="inline-label">
+          <span>Workspace</span>
+          <select value={filter} onChange={(e) => setFilter(e.target.value)} data-testid="keys-filter">
+            <option value="">all</option>
+            {workspaces.map((w) => (
+              <option key={w} value={w}>
+                {w}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="check">
+          <input type="checkbox" checked={showRevoked} onChange={(e) => setShowRevoked(e.target.checked)} />
+          Show revoked ({revokedCount})
+        </label>
+      </div>
+      <div className="table-wrap">
+        <table className="data-table" data-testid="key-table">
+          <thead>
+            <tr>
+              <th>Key id</th>
+              <th>Workspace</th>
+              <th>User</th>
+              <th>Role</th>
+              <th>Created</th>
+              <th>State</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((k) => (
+              <tr key={k.id} className={k.revoked_at_ms !== null ? "dim" : ""} data-testid="key-row" data-key-id={k.id}>
+                <td className="mono">{k.id}</td>
+                <td className="mono">{k.workspace}</td>
+                <td>{k.user}</td>
+                <td>
+                  <span className={`pill ${k.role === "admin" ? "" : "subtle"}`}>{k.role}</span>
+                </td>
+                <td>{formatWhen(k.created_at_ms)}</td>
+                <td data-testid="key-state">{k.revoked_at_ms !== null ? `revoked ${formatWhen(k.revoked_at_ms)}` : "live"}</td>
+                <td className="actions">
+                  {k.revoked_at_ms === null &&
+                    (revoking === k.id ? (
+                      <Confirm action="Revoke" danger busy={busy} onConfirm={() => void revoke(k.id)} onCancel={() => setRevoking(null)}>
+                        Anything using <code>{k.id}</code> gets 401 from now on.
+                      </Confirm>
+                    ) : (
+                      <button className="small" onClick={() => setRevoking(k.id)} data-testid="revoke-key">
+                        Revoke
+                      </button>
+                    ))}
+                </td>
+              </tr>
+            ))}
+            {shown.length === 0 && (
+              <tr>
+                <td colSpan={7} className="muted">
+                  No {showRevoked ? "" : "live "}keys{filter ? ` in ${filter}` : ""}. The UI's own session token is not listed.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Providers
+
+function breakerClass(state: string): string {
+  if (state === "closed") return "yn-good";
+  if (state === "open") return "yn-bad";
+  return "yn-warn";
+}
+
+function ProvidersTab() {
+  const { client } = useApp();
+  const [providers, setProviders] = useState<ProviderInfo[]>([]);
+  const [loaded, setLoaded] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [tests, setTests] = useState<Record<string, { running: boolean; result?: ProviderTest; error?: ApiError }>>({});
+  const [keyFor, setKeyFor] = useState<string | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      setProviders(await listProviders(client));
+      setError(null);
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setLoaded(true);
+    }
+  }, [client]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const test = async (name: string) => {
+    setTests((t) => ({ ...t, [name]: { running: true } }));
+    try {
+      const result = await testProvider(client, name);
+      setTests((t) => ({ ...t, [name]: { running: false, result } }));
+    } catch (e) {
+      setTests((t) => ({ ...t, [name]: { running: false, error: asApiError(e) } }));
+    }
+    void load(); // The test may have moved the breaker.
+  };
+
+  return (
+    <section className="admin-section" data-testid="providers-tab">
+      <div className="section-bar">
+        <p className="muted">A test makes one cheap call (the provider's model list). A key set here is stored in the OS keychain and used from the next start.</p>
+        <button className="small" onClick={() => void load()}>
+          <Icon name="rerun" size={14} /> Refresh
+        </button>
+      </div>
+      {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
+      <div className="table-wrap">
+        <table className="data-table" data-testid="provider-table">
+          <thead>
+            <tr>
+              <th>Provider</th>
+              <th>Kind</th>
+              <th>Runs</th>
+              <th>Usable</th>
+              <th>Circuit breaker</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {providers.map((p) => {
+              const loc = providerLocality(p);
+              const t = tests[p.name];
+              return (
+                <ProviderRows
+                  key={p.name}
+                  p={p}
+                  loc={loc}
+                  test={t}
+                  onTest={() => void test(p.name)}
+                  keyOpen={keyFor === p.name}
+                  onKey={() => setKeyFor(keyFor === p.name ? null : p.name)}
+                />
+              );
+            })}
+            {loaded && providers.length === 0 && (
+              <tr>
+                <td colSpan={6} className="muted">
+                  No providers in the policy.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+function ProviderRows({
+  p,
+  loc,
+  test,
+  onTest,
+  keyOpen,
+  onKey,
+}: {
+  p: ProviderInfo;
+  loc: ReturnType<typeof providerLocality>;
+  test: { running: boolean; result?: ProviderTest; error?: ApiError } | undefined;
+  onTest: () => void;
+  keyOpen: boolean;
+  onKey: () => void;
+}) {
+  const hosted = isHosted(p);
+  const models = test?.result?.models ?? [];
+  return (
+    <>
+      <tr data-testid="provider-row" data-provider={p.name}>
+        <td className="mono">{p.name}</td>
+        <td>{p.config?.kind ?? "—"}</td>
+        <td>{loc ? <span className={`tag ${loc === "on_device" ? "tag-local" : "tag-hosted"}`}>{loc === "on_device" ? "on device" : "hosted"}</span> : "—"}</td>
+        <td>
+          <YesNo yes={p.usable} />
+        </td>
+        <td>
+          <span className={`yn ${breakerClass(p.breaker.state)}`} data-testid="breaker">
+            {p.breaker.state}
+          </span>
+          {p.breaker.consecutive_failures > 0 && <span className="muted small-text"> · {p.breaker.consecutive_failures} failures in a row</span>}
+        </td>
+        <td className="actions">
+          <button className="small" onClick={onTest} disabled={test?.running} data-testid="test-provider">
+            {test?.running ? "Testing…" : "Test connection"}
+          </button>
+          {hosted ? (
+            <button className="small" onClick={onKey} data-testid="set-key" aria-expanded={keyOpen}>
+              <Icon name="lock" size={14} /> Set key
+            </button>
+          ) : (
+            <span className="muted small-text" title="mock and local providers take no key">
+              no key needed
+            </span>
+          )}
+        </td>
+      </tr>
+      {test && !test.running && (
+        <tr className="detail-row">
+          <td colSpan={6} data-testid="test-result" data-ok={test.result?.ok === true ? "true" : "false"}>
+            {test.error ? (
+              <ErrorNotice error={test.error} />
+            ) : test.result?.ok ? (
+              <span className="test-ok">
+                <strong>Connected</strong> in {formatLatency(test.result.latency_ms)} ·{" "}
+                {models.length === 0 ? "it lists no models" : `${models.length} models: ${models.slice(0, 12).map(modelName).join(", ")}${models.length > 12 ? "…" : ""}`}
+              </span>
+            ) : test.result ? (
+              <ErrorNotice
+                error={
+                  new ApiError({
+                    status: 0,
+                    code: test.result.error?.code ?? "test_failed",
+                    message: `${test.result.error?.message ?? "the test failed"} (after ${formatLatency(test.result.latency_ms)})`,
+                  })
+                }
+              />
+            ) : null}
+          </td>
+        </tr>
+      )}
+      {keyOpen && hosted && (
+        <tr className="detail-row">
+          <td colSpan={6}>
+            <ProviderKeyForm name={p.name} onDone={onKey} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+function modelName(m: unknown): string {
+  if (typeof m === "string") return m;
+  if (m && typeof m === "object" && "id" in m) return String((m as { id: unknown }).id);
+  return JSON.stringify(m);
+}
+
+/** A hosted provider's key: typed into a password field, sent, and dropped from the page at once. */
+function ProviderKeyForm({ name, onDone }: { name: string; onDone: () => void }) {
+  const { client } = useApp();
+  const [value, setValue] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [stored, setStored] = useState<string | null>(null);
+  const submit = async () => {
+    const key = value;
+    // The field is emptied before the request goes out: the key stays in no state or DOM.
+    setValue("");
+    if (!key.trim()) return;
+    setBusy(true);
+    setError(null);
+    setStored(null);
+    try {
+      const r = await setProviderKey(client, name, key);
+      setStored(`Stored in the OS keychain; used ${r.applies ?? "from the next start"}.`);
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form
+      className="key-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void submit();
+      }}
+      autoComplete="off"
+      data-testid="provider-key-form"
+    >
+      <label className="inline-label">
+        <span>API key for {name}</span>
+        <input
+          type="password"
+          autoComplete="new-password"
+          spellCheck={false}
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+          data-testid="provider-key-input"
+        />
+      </label>
+      <button className="primary small" type="submit" disabled={busy || !value.trim()} data-testid="provider-key-save">
+        {busy ? "Storing…" : "Store key"}
+      </button>
+      <button className="small" type="button" onClick={onDone}>
+        Close
+      </button>
+      {stored && (
+        <span className="test-ok" data-testid="provider-key-stored">
+          {stored}
+        </span>
+      )}
+      {error && (
+        <div className="key-form-error">
+          {error.code === "keychain_unavailable" && (
+            <p className="muted small-text">No OS keychain answers on this machine, so the key was not stored. Set it in the provider's environment variable instead.</p>
+          )}
+          <ErrorNotice error={error} onDismiss={() => setError(null)} />
+        </div>
+      )}
+    </form>
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Local models
+
+function ModelsTab() {
+  const { client, reloadModels } = useApp();
+  const [models, setModels] = useState<LocalModel[]>([]);
+  const [dir, setDir] = useState<string | null>(null);
+  const [loaded, setLoaded] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [pulls, setPulls] = useState<Record<string, PullState>>({});
+  const [removing, setRemoving] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [importPath, setImportPath] = useState("");
+  const [importId, setImportId] = useState("");
+  const [imported, setImported] = useState<ImportedModel | null>(null);
+  const [importError, setImportError] = useState<ApiError | null>(null);
+  const controllers = useRef<Record<string, AbortController>>({});
+
+  const load = useCallback(async () => {
+    try {
+      const r = await listLocalModels(client);
+      setModels(r.models);
+      setDir(r.models_dir);
+      setError(null);
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setLoaded(true);
+    }
+  }, [client]);
+
+  useEffect(() => {
+    void load();
+    const open = controllers.current;
+    return () => {
+      for (const ac of Object.values(open)) ac.abort();
+    };
+  }, [load]);
+
+  const pull = async (m: LocalModel) => {
+    const id = bareModelId(m);
+    const ac = new AbortController();
+    controllers.current[m.id] = ac;
+    let s = startPull();
+    setPulls((p) => ({ ...p, [m.id]: s }));
+    try {
+      for await (const ev of pullModel(client, id, ac.signal)) {
+        s = applyPullEvent(s, ev);
+        setPulls((p) => ({ ...p, [m.id]: s }));
+      }
+      s = endPull(s);
+    } catch (e) {
+      if (isAbortError(e)) s = failPull(s, "stopped", "stopped here; the server may finish the download on its own");
+      else {
+        const err = asApiError(e);
+        s = failPull(s, err.code, err.message);
+      }
+    }
+    delete controllers.current[m.id];
+    setPulls((p) => ({ ...p, [m.id]: s }));
+    if (s.status === "done") {
+      await load();
+      reloadModels();
+    }
+  };
+
+  const remove = async (m: LocalModel) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await removeModel(client, bareModelId(m));
+      setRemoving(null);
+      setPulls((p) => {
+        const n = { ...p };
+        delete n[m.id];
+        return n;
+      });
+      await load();
+      reloadModels();
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const doImport = async () => {
+    setBusy(true);
+    setImportError(null);
+    setImported(null);
+    try {
+      setImported(await importModel(client, { path: importPath.trim(), ...(importId.trim() ? { id: importId.trim() } : {}) }));
+      setImportPath("");
+      setImportId("");
+      await load();
+      reloadModels();
+    } catch (e) {
+      setImportError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="admin-section" data-testid="models-tab">
+      <div className="section-bar">
+        <p className="muted">
+          GGUF models run on this machine with candle. Files live in <code data-testid="models-dir">{dir ?? "—"}</code>, shared by every data dir.
+        </p>
+      </div>
+      {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
+      <div className="table-wrap">
+        <table className="data-table" data-testid="model-table">
+          <thead>
+            <tr>
+              <th>Model</th>
+              <th>Installed</th>
+              <th className="num">Size</th>
+              <th>Licence</th>
+              <th className="num">Context</th>
+              <th>Good for</th>
+              <th>Path</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {models.map((m) => {
+              const s = pulls[m.id];
+              const running = s?.status === "running";
+              return (
+                <ModelRows
+                  key={m.id}
+                  m={m}
+                  pull={s}
+                  running={running}
+                  busy={busy}
+                  removing={removing === m.id}
+                  onPull={() => void pull(m)}
+                  onStop={() => controllers.current[m.id]?.abort()}
+                  onRemove={() => setRemoving(m.id)}
+                  onConfirmRemove={() => void remove(m)}
+                  onCancelRemove={() => setRemoving(null)}
+                />
+              );
+            })}
+            {loaded && models.length === 0 && (
+              <tr>
+                <td colSpan={8} className="muted">
+                  The catalog is empty.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+
+      <form
+        className="editor-panel"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void doImport();
+        }}
+        data-testid="import-form"
+      >
+        <h3>Import a GGUF file</h3>
+        <p className="muted small-text">
+          A file already on the server's disk is checked (Hearth must be able to run it) and copied into the models folder; nothing is uploaded from
+          this browser.
+        </p>
+        <div className="form-grid cols-4">
+          <Field label="Path on the server" wide>
+            <input className="mono" value={importPath} onChange={(e) => setImportPath(e.target.value)} placeholder="/models/my-model.Q4_K_M.gguf" data-testid="import-path" />
+          </Field>
+          <Field label="Id (optional)" hint="default: from the file name">
+            <input className="mono" value={importId} onChange={(e) => setImportId(e.target.value)} data-testid="import-id" />
+          </Field>
+          <div className="form-actions end">
+            <button className="primary" type="submit" disabled={busy || !importPath.trim()} data-testid="import-model">
+              Import
+            </button>
+          </div>
+        </div>
+        {imported && (
+          <div className="import-done" data-testid="import-done">
+            <div className="test-ok">
+              Imported <strong className="mono">{imported.id}</strong> to <code>{imported.path}</code>.
+            </div>
+            {imported.use && (
+              <>
+                <span className="field-hint">To route to it, add this provider to the policy (it applies from the next start):</span>
+                <pre className="template" data-testid="import-use">
+                  {imported.use}
+                </pre>
+              </>
+            )}
+          </div>
+        )}
+        {importError && <ErrorNotice error={importError} onDismiss={() => setImportError(null)} />}
+      </form>
+    </section>
+  );
+}
+
+function ModelRows({
+  m,
+  pull,
+  running,
+  busy,
+  removing,
+  onPull,
+  onStop,
+  onRemove,
+  onConfirmRemove,
+  onCancelRemove,
+}: {
+  m: LocalModel;
+  pull: PullState | undefined;
+  running: boolean;
+  busy: boolean;
+  removing: boolean;
+  onPull: () => void;
+  onStop: () => void;
+  onRemove: () => void;
+  onConfirmRemove: () => void;
+  onCancelRemove: () => void;
+}) {
+  const c = m.catalog;
+  const size = c?.size_bytes ?? m.size_bytes ?? null;
+  return (
+    <>
+      <tr data-testid="model-row" data-model={m.id}>
+        <td className="mono nowrap">
+          {m.id}
+          {c?.family && <div className="muted small-text">{c.family}</div>}
+        </td>
+        <td data-testid="model-installed">
+          <YesNo yes={m.installed} />
+        </td>
+        <td className="num nowrap">{formatBytes(size)}</td>
+        <td className="nowrap">{c?.licence ?? "—"}</td>
+        <td className="num">{c?.context_length ? formatTokens(c.context_length) : "—"}</td>
+        <td className="small-text">{c?.recommended_use ?? "—"}</td>
+        <td className="mono small-text path-cell" title={m.path ?? ""}>
+          {m.installed ? m.path : <span className="muted">not on disk</span>}
+        </td>
+        <td className="actions">
+          {running ? (
+            <button className="small danger" onClick={onStop} data-testid="stop-pull">
+              <Icon name="stop" size={12} /> Stop
+            </button>
+          ) : m.installed ? (
+            <button className="small" onClick={onRemove} disabled={busy} data-testid="remove-model">
+              <Icon name="trash" size={14} /> Remove
+            </button>
+          ) : (
+            <button className="small primary" onClick={onPull} data-testid="pull-model">
+              Download
+            </button>
+          )}
+        </td>
+      </tr>
+      {removing && (
+        <tr className="detail-row">
+          <td colSpan={8}>
+            <Confirm action={`Remove ${m.id}`} danger busy={busy} onConfirm={onConfirmRemove} onCancel={onCancelRemove}>
+              Deletes the file{size !== null ? ` (${formatBytes(size)})` : ""} from disk; routes that use this model fail over or stop until it is downloaded again.
+            </Confirm>
+          </td>
+        </tr>
+      )}
+      {pull && (
+        <tr className="detail-row">
+          <td colSpan={8}>
+            <PullProgress s={pull} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+function PullProgress({ s }: { s: PullState }) {
+  const pct = s.percent;
+  return (
+    <div className={`pull pull-${s.status}`} data-testid="pull-progress" data-status={s.status}>
+      <div className="pull-head">
+        <div
+          className={`progress ${pct === null && s.status === "running" ? "indeterminate" : ""}`}
+          role="progressbar"
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={pct ?? undefined}
+        >
+          <div className="progress-fill" style={{ width: `${pct ?? (s.status === "running" ? 30 : 0)}%` }} />
+        </div>
+        <span className="pull-pct" data-testid="pull-percent">
+          {pct !== null ? `${Math.round(pct)}%` : s.status === "running" ? "…" : ""}
+        </span>
+      </div>
+      <div className="pull-stage small-text" data-testid="pull-stage">
+        {s.status === "done" && s.done
+          ? `Installed ${s.done.id || ""} ${routeLabel(s.done.route)}${s.done.path ? ` at ${s.done.path}` : ""}.`
+          : s.stage ?? (s.status === "running" ? "Starting…" : "")}
+      </div>
+      {s.error && <ErrorNotice error={new ApiError({ status: 0, code: s.error.code, message: s.error.message })} />}
+      {s.lines.length > 0 && (
+        <details className="pull-log">
+          <summary className="small-text muted">{s.lines.length} progress lines</summary>
+          <pre data-testid="pull-log">{s.lines.join("\n")}</pre>
+        </details>
+      )}
+    </div>
+  );
+}
