@@ -5,7 +5,6 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hearth::config::ProviderConfig;
 use hearth::server::{self, ServeOptions};
 use hearth::Hearth;
 
@@ -67,24 +66,10 @@ pub fn start(hearth: Arc<Hearth>, ui_dir: Option<PathBuf>) -> Result<Gateway, Sh
 /// Pulls the catalog models the policy's local providers name and lack (as `hearth serve`
 /// does), then warms every provider. Failures are logged; `/ready` reports them.
 async fn get_ready(hearth: &Hearth) {
-    for (name, p) in &hearth.config().policy.providers {
-        let ProviderConfig::Local(local) = p else {
-            continue;
-        };
-        let entry = match local.resolve() {
-            Ok(r) => r.entry,
-            Err(e) => {
-                tracing::error!(provider = %name, error = %e, "local model not resolved");
-                continue;
-            }
-        };
-        if let Some(entry) = entry {
-            let progress: hearth::models::ProgressSink =
-                Arc::new(|line: &str| tracing::info!(target: "hearth::models", "{line}"));
-            if let Err(e) = hearth::models::pull(&entry, progress).await {
-                tracing::error!(provider = %name, error = %e, "model pull failed");
-            }
-        }
+    let progress: hearth::models::ProgressSink =
+        Arc::new(|line: &str| tracing::info!(target: "hearth::models", "{line}"));
+    if let Err(e) = hearth::models::install_configured(hearth.config(), progress).await {
+        tracing::error!(error = %e, "a configured model could not be installed");
     }
     hearth.warm_providers().await;
     tracing::info!("providers warmed");

@@ -1,10 +1,8 @@
 //! `hearth models`: the on-device models of the catalog, pulled, inspected and removed.
 
 use clap::Subcommand;
-use hearth::config::ProviderConfig;
 use hearth::models::{self, PullRoute};
 use hearth::providers::local::Engine;
-use hearth::Config;
 
 use super::{output, CliError, InstallArgs};
 
@@ -96,18 +94,6 @@ async fn pull(id: &str) -> Result<(), CliError> {
 
 /// Pulls every catalog model the config's local providers name and that is missing, so
 /// `serve` ends with its models loaded and no manual step.
-pub async fn install_configured(config: &Config) -> Result<(), CliError> {
-    for p in config.policy.providers.values() {
-        let ProviderConfig::Local(local) = p else {
-            continue;
-        };
-        if let Some(entry) = local.resolve().map_err(CliError::Invalid)?.entry {
-            models::pull(&entry, progress()).await?;
-        }
-    }
-    Ok(())
-}
-
 async fn info(id: &str, threads: Option<usize>) -> Result<(), CliError> {
     let entry = models::entry(id)?;
     let path = entry.installed_path();

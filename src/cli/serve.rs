@@ -50,7 +50,9 @@ pub async fn run(install: &InstallArgs, args: ServeArgs) -> Result<(), CliError>
     if args.demo {
         hearth.seed_demo()?;
     }
-    super::models::install_configured(hearth.config()).await?;
+    let progress: hearth::models::ProgressSink =
+        std::sync::Arc::new(|line: &str| eprintln!("models: {line}"));
+    hearth::models::install_configured(hearth.config(), progress).await?;
     hearth.warm_providers().await;
     let opts = ServeOptions {
         addr: args.addr,

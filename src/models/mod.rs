@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use pull::{pull, ProgressSink, PullRoute};
+pub use pull::{install_configured, pull, ProgressSink, PullRoute};
 
 use crate::error::{Error, Result};
 

@@ -28,6 +28,26 @@ pub enum PullRoute {
     Wheel,
 }
 
+/// Pulls every catalog model the policy's local providers name and lack, as `hearth serve`
+/// and the desktop app do before warming the providers.
+pub async fn install_configured(
+    config: &crate::config::Config,
+    progress: ProgressSink,
+) -> Result<()> {
+    for (name, p) in &config.policy.providers {
+        let crate::config::ProviderConfig::Local(local) = p else {
+            continue;
+        };
+        let resolved = local
+            .resolve()
+            .map_err(|e| crate::error::Error::Config(format!("[providers.{name}]: {e}")))?;
+        if let Some(entry) = resolved.entry {
+            pull(&entry, progress.clone()).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes sure the entry's file is installed; says which route was used.
 pub async fn pull(entry: &CatalogEntry, progress: ProgressSink) -> Result<PullRoute> {
     if entry.is_installed() {
