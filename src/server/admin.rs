@@ -60,11 +60,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let trace = parts
-            .extensions
-            .get::<TraceId>()
-            .cloned()
-            .unwrap_or_else(|| TraceId(String::new()));
+        let trace = TraceId::of(parts);
         auth::admin(state, &parts.headers).map_err(|e| ApiError::new(e, &trace))?;
         Ok(Admin {
             state: state.clone(),

@@ -56,11 +56,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let trace = parts
-            .extensions
-            .get::<TraceId>()
-            .cloned()
-            .unwrap_or_else(|| TraceId(String::new()));
+        let trace = TraceId::of(parts);
         let principal = auth::key_principal(state, &parts.headers)
             .and_then(|p| p.ok_or(Error::Unauthorized))
             .map_err(|e| ApiError::new(e, &trace))?;

@@ -26,3 +26,14 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
     }
     resp
 }
+
+impl TraceId {
+    /// The trace id the middleware gave this request (empty if it ran without it).
+    pub fn of(parts: &axum::http::request::Parts) -> TraceId {
+        parts
+            .extensions
+            .get::<TraceId>()
+            .cloned()
+            .unwrap_or_else(|| TraceId(String::new()))
+    }
+}

@@ -223,15 +223,7 @@ impl Provider for Anthropic {
         // The list is paged (20 by default); one page of the largest size holds them all.
         let req = self.request(reqwest::Method::GET, "/models?limit=1000")?;
         let v = http::json_body(http::send(req).await?).await?;
-        Ok(v.get("data")
-            .and_then(Value::as_array)
-            .map(|models| {
-                models
-                    .iter()
-                    .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(http::model_ids(&v))
     }
 
     fn is_usable(&self) -> bool {

@@ -55,6 +55,19 @@ pub(crate) async fn json_body(resp: reqwest::Response) -> Result<serde_json::Val
     })
 }
 
+/// The ids of a `{"data":[{"id":...}]}` model list (OpenAI's and Anthropic's shape).
+pub(crate) fn model_ids(v: &serde_json::Value) -> Vec<String> {
+    v.get("data")
+        .and_then(serde_json::Value::as_array)
+        .map(|models| {
+            models
+                .iter()
+                .filter_map(|m| m.get("id")?.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A transport failure: no answer in time, or no connection.
 pub(crate) fn transport(e: reqwest::Error) -> ProviderError {
     let e = e.without_url();

@@ -182,15 +182,7 @@ impl Provider for OpenAi {
             req = req.bearer_auth(k.expose());
         }
         let v = http::json_body(http::send(req).await?).await?;
-        Ok(v.get("data")
-            .and_then(Value::as_array)
-            .map(|models| {
-                models
-                    .iter()
-                    .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(http::model_ids(&v))
     }
 
     fn is_usable(&self) -> bool {
