@@ -6,6 +6,10 @@
 -- The message is "ticket N-T: refund twice": N counts this thread's requests from OFFSET
 -- (bench/run.sh gives every run its own OFFSET, so no two runs share a message) and T is the
 -- thread's number. bench/paced.lua is this script plus a fixed pause before each request.
+-- The model is BENCH_MODEL from the environment when set (bench/upstream.sh names the route
+-- to its HTTP upstream with it), else hearth/extract.
+
+local model = os.getenv("BENCH_MODEL") or "hearth/extract"
 
 local thread_count = 0
 
@@ -26,8 +30,8 @@ end
 function request()
   counter = counter + 1
   local body = string.format(
-    '{"model":"hearth/extract","messages":[{"role":"user","content":"ticket %d-%d: refund twice"}],"max_tokens":64,"temperature":0}',
-    counter, thread_id)
+    '{"model":"%s","messages":[{"role":"user","content":"ticket %d-%d: refund twice"}],"max_tokens":64,"temperature":0}',
+    model, counter, thread_id)
   return wrk.format("POST", "/v1/chat/completions", nil, body)
 end
 

@@ -6,9 +6,14 @@
 //! quota, no routing, no cache, no audit, no metrics. Whatever Hearth costs above this is
 //! Hearth's own overhead.
 //!
-//! `hearth-bench-floor [--addr HOST:PORT]` (default `127.0.0.1:0`) prints
+//! `hearth-bench-floor [--addr HOST:PORT] [--upstream]` (default `127.0.0.1:0`) prints
 //! `hearth listening on http://ADDR` on stdout once it accepts connections, the same line
 //! Hearth prints, so `bench/run.sh` starts both the same way.
+//!
+//! With `--upstream` the same server plays a fast OpenAI-compatible upstream for
+//! `bench/upstream.sh`: the same fixed body without the `x-hearth-*` headers (an upstream
+//! does not send them), plus `GET /v1/models` listing the one model it claims to serve,
+//! `fast-extract-v1`. It still reads no request: Hearth's adapter is what is measured.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,7 +21,7 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -67,8 +72,21 @@ fn completion_headers() -> [(HeaderName, HeaderValue); 5] {
     ]
 }
 
-fn parse_addr() -> Result<SocketAddr, BoxError> {
+/// `GET /v1/models` in `--upstream` mode: the model the bench policy configures.
+const MODELS: &str = r#"{"object":"list","data":[{"id":"fast-extract-v1","object":"model","created":1767225600,"owned_by":"bench"}]}"#;
+
+const USAGE: &str =
+    "usage: hearth-bench-floor [--addr HOST:PORT] [--upstream]   (default 127.0.0.1:0)";
+
+/// What the command line asked for.
+struct Args {
+    addr: SocketAddr,
+    upstream: bool,
+}
+
+fn parse_args() -> Result<Args, BoxError> {
     let mut addr = String::from("127.0.0.1:0");
+    let mut upstream = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--addr" {
@@ -77,31 +95,48 @@ fn parse_addr() -> Result<SocketAddr, BoxError> {
                 .ok_or("--addr needs a value, e.g. 127.0.0.1:8080")?;
         } else if let Some(value) = arg.strip_prefix("--addr=") {
             addr = value.to_owned();
+        } else if arg == "--upstream" {
+            upstream = true;
         } else if arg == "-h" || arg == "--help" {
-            println!("usage: hearth-bench-floor [--addr HOST:PORT]   (default 127.0.0.1:0)");
+            println!("{USAGE}");
             std::process::exit(0);
         } else {
-            return Err(format!(
-                "unknown argument {arg:?}; usage: hearth-bench-floor [--addr HOST:PORT]"
-            )
-            .into());
+            return Err(format!("unknown argument {arg:?}; {USAGE}").into());
         }
     }
-    Ok(addr.parse()?)
+    Ok(Args {
+        addr: addr.parse()?,
+        upstream,
+    })
 }
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let addr = parse_addr()?;
+    let args = parse_args()?;
     let body = completion_body()?;
-    let app = Router::new().route(
-        "/v1/chat/completions",
-        post(move |_request: Bytes| {
-            let body = body.clone();
-            async move { (completion_headers(), body).into_response() }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let app = if args.upstream {
+        Router::new()
+            .route(
+                "/v1/chat/completions",
+                post(move |_request: Bytes| {
+                    let body = body.clone();
+                    async move { ([(CONTENT_TYPE, "application/json")], body).into_response() }
+                }),
+            )
+            .route(
+                "/v1/models",
+                get(|| async { ([(CONTENT_TYPE, "application/json")], MODELS).into_response() }),
+            )
+    } else {
+        Router::new().route(
+            "/v1/chat/completions",
+            post(move |_request: Bytes| {
+                let body = body.clone();
+                async move { (completion_headers(), body).into_response() }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let local = listener.local_addr()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "hearth listening on http://{local}")?;
