@@ -4,6 +4,7 @@
 // credentials and the acting workspace stay the client's business.
 
 import { ApiError, type DataPolicy, type HearthClient, type Locality, type Role } from "./client";
+import type { AuditEvent as RequestEvent } from "./insights";
 import { readSse, type SseEvent } from "./sse";
 
 function seg(id: string): string {
@@ -25,10 +26,8 @@ function query(params: Record<string, string | number | null | undefined>): stri
 export type RolloutStatus = "draft" | "canary" | "stable" | "deprecated";
 export type ResponseFormat = "text" | "json_object";
 
-/** One immutable prompt version as the registry keeps it. */
-export interface PromptVersion {
-  /** `""` for install-wide, else the owning workspace. */
-  scope: string;
+/** What a prompt version and the body that creates it share. */
+interface PromptFields {
   prompt_id: string;
   version: string;
   template: string;
@@ -36,26 +35,23 @@ export interface PromptVersion {
   owner: string;
   compatible_models: string[];
   schema_version: string | null;
-  response_format: ResponseFormat | string;
   eval: Record<string, unknown>;
   changelog: string;
+}
+
+/** One immutable prompt version as the registry keeps it. */
+export interface PromptVersion extends PromptFields {
+  /** `""` for install-wide, else the owning workspace. */
+  scope: string;
+  response_format: ResponseFormat | string;
   status: RolloutStatus;
   canary_share: number;
   created_at_ms: number;
 }
 
 /** The body of `POST /admin/prompts` (src/prompts/record.rs `NewPrompt`). */
-export interface NewPromptVersion {
-  prompt_id: string;
-  version: string;
-  template: string;
-  variables: string[];
-  owner: string;
-  compatible_models: string[];
-  schema_version: string | null;
+export interface NewPromptVersion extends PromptFields {
   response_format: ResponseFormat;
-  eval: Record<string, unknown>;
-  changelog: string;
   status?: RolloutStatus;
   /** The owning workspace; install-wide when absent. */
   workspace?: string;
@@ -295,34 +291,16 @@ export async function removeModel(client: HearthClient, id: string): Promise<voi
 // ---------------------------------------------------------------------------------------
 // Audit
 
-export type AuditStatus = "ok" | "degraded" | "rejected" | "error" | "cancelled";
-
-/** One audit event, field for field as `/audit` returns it (there is no message text). */
-export interface AuditEvent {
-  id: number;
-  timestamp: string;
-  event_type: string;
-  trace_id: string;
-  tenant_id: string;
+/**
+ * One audit event, field for field as `/audit` returns it (there is no message text): the
+ * request fields the Routing view reads (api/insights.ts), and who asked and with what.
+ */
+export interface AuditEvent extends RequestEvent {
   user_id_hash: string;
-  endpoint: string;
-  task: string | null;
   prompt_id: string | null;
   prompt_version: string | null;
   schema_version: string | null;
-  provider: string | null;
-  model: string | null;
-  input_tokens: number;
-  output_tokens: number;
-  estimated_cost_usd: number;
-  latency_ms: number;
-  cache_hit: boolean;
-  retry_count: number;
-  fallback_used: boolean;
   tool_names: string[];
-  policy_decision: string;
-  error_code: string | null;
-  status: AuditStatus | string;
 }
 
 export interface AuditPage {

@@ -193,6 +193,11 @@ function errorFromObject(
   });
 }
 
+/** Any thrown value as an ApiError: an ApiError as it is, anything else as `client_error`. */
+export function asApiError(e: unknown): ApiError {
+  return e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) });
+}
+
 /** Reads a failed response into an ApiError (a non-JSON body keeps the status and its text). */
 export async function errorFromResponse(res: Response): Promise<ApiError> {
   const traceId = res.headers.get("x-hearth-trace-id") ?? undefined;

@@ -1,8 +1,8 @@
 // What the Routing and Costs views read from Hearth: the active policy and its validation,
-// the providers' circuit breakers, the audit log, the costs breakdown, the workspaces'
-// budgets and the budget alerts (docs/API.md). Each function takes the one HearthClient
-// and builds on its `json`; the wire shapes are typed here, the logic over them lives in
-// `state/routing.ts` and `state/costs.ts`.
+// the providers' circuit breakers, the audit log, the costs breakdown and the budget alerts
+// (docs/API.md; the workspaces with their budgets come from api/admin.ts). Each function
+// takes the one HearthClient and builds on its `json`; the wire shapes are typed here, the
+// logic over them lives in `state/routing.ts` and `state/costs.ts`.
 
 import type { HearthClient, Locality } from "./client";
 
@@ -226,34 +226,8 @@ export async function getCosts(
 }
 
 // ---------------------------------------------------------------------------------------
-// Workspaces with today's spend (GET /admin/workspaces) and budget alerts (GET /admin/alerts)
-
-export interface WorkspaceRecord {
-  id: string;
-  tier: string;
-  data_policy: string;
-  daily_budget_usd: number | null;
-  daily_token_limit: number | null;
-  rpm: number | null;
-  user_rpm: number | null;
-  max_concurrency: number | null;
-  pii_patterns: string[];
-  cache_enabled: boolean;
-  /** The share of the day's budget past which an alert is raised (0.8 = 80%). */
-  budget_alert_share: number;
-}
-
-export interface WorkspaceStatus {
-  workspace: WorkspaceRecord;
-  /** The workspace's own budget, else its tier's. */
-  effective_daily_budget_usd: number | null;
-  today: { day: string; spent_usd: number; tokens: number };
-}
-
-export async function getWorkspaces(client: HearthClient): Promise<WorkspaceStatus[]> {
-  const body = await client.json<{ workspaces?: WorkspaceStatus[] }>("GET", "/admin/workspaces");
-  return body.workspaces ?? [];
-}
+// Budget alerts (GET /admin/alerts); the workspaces with today's spend are api/admin.ts's
+// `listWorkspaces`
 
 export interface BudgetAlert {
   workspace_id: string;

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ApiError, type HearthClient, type ModelInfo, type Session } from "../api/client";
+import { asApiError, type ApiError, type HearthClient, type ModelInfo, type Session } from "../api/client";
 import { ErrorNotice } from "../components/ErrorNotice";
-import { Icon } from "../components/Icon";
+import { Notice } from "../components/Notice";
 import { shortcutOf } from "../shortcuts";
 import { ChatView } from "../views/ChatView";
 import { CompareView } from "../views/CompareView";
@@ -38,10 +38,6 @@ function useHashView(): [ViewId, (v: ViewId) => void] {
     setView(v);
   }, []);
   return [view, go];
-}
-
-function asApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) });
 }
 
 export function App({ client }: { client: HearthClient }) {
@@ -201,12 +197,9 @@ export function App({ client }: { client: HearthClient }) {
               onForgetKey={logout}
             />
             {notice && (
-              <div className="notice" data-testid="login-notice">
+              <Notice testId="login-notice" onDismiss={() => setNotice(null)}>
                 {notice}
-                <button className="icon-button" onClick={() => setNotice(null)} aria-label="Dismiss">
-                  <Icon name="close" size={14} />
-                </button>
-              </div>
+              </Notice>
             )}
             {switchError && <ErrorNotice error={switchError} onDismiss={() => setSwitchError(null)} />}
             {modelsError && <ErrorNotice error={modelsError} onDismiss={() => setModelsError(null)} />}

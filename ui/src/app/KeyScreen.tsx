@@ -1,24 +1,15 @@
 import { useState } from "react";
-import { ApiError } from "../api/client";
+import type { ApiError } from "../api/client";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
+import { useBusy } from "../components/useAsync";
 
 /** Asks for an API key when the server wants one; the client remembers it in this browser. */
 export function KeyScreen({ onLogin }: { onLogin: (key: string) => Promise<void> }) {
   const [key, setKey] = useState("");
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusy();
   const [error, setError] = useState<ApiError | null>(null);
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await onLogin(key);
-    } catch (e) {
-      setError(e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) }));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const submit = () => run(() => onLogin(key), setError);
   return (
     <div className="center-screen">
       <form

@@ -21,3 +21,12 @@ export function AdminNotice({ error, what }: { error: ApiError; what: string }) 
     </div>
   );
 }
+
+/** A whole view in place of one that needs an admin key. */
+export function AdminOnly({ error, what }: { error: ApiError; what: string }) {
+  return (
+    <div className="pane admin-only">
+      <AdminNotice what={what} error={error} />
+    </div>
+  );
+}

@@ -44,3 +44,17 @@ export function Confirm({
     </div>
   );
 }
+
+/** The Delete and Keep buttons that stand in for a side-list item's actions until one is clicked. */
+export function DeleteOrKeep({ onDelete, onKeep, testId }: { onDelete: () => void; onKeep: () => void; testId?: string }) {
+  return (
+    <span className="side-item-actions visible">
+      <button className="danger small" onClick={onDelete} data-testid={testId}>
+        Delete
+      </button>
+      <button className="small" onClick={onKeep}>
+        Keep
+      </button>
+    </span>
+  );
+}

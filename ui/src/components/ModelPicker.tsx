@@ -1,5 +1,6 @@
 import type { ModelInfo } from "../api/client";
 import { concreteModels, tasksOf } from "../api/client";
+import { Options } from "./Field";
 
 export const ROUTER = "";
 
@@ -24,6 +25,11 @@ export function ModelPicker(props: {
   const onDevice = concrete.filter((m) => m.locality === "on_device");
   const hosted = concrete.filter((m) => m.locality === "hosted");
   const unknown = concrete.filter((m) => m.locality !== "on_device" && m.locality !== "hosted");
+  const groups: [string, ModelInfo[]][] = [
+    ["On device", onDevice],
+    ["Hosted", hosted],
+    ["Models", unknown],
+  ];
   return (
     <div className="picker">
       <label>
@@ -35,11 +41,7 @@ export function ModelPicker(props: {
           onChange={(e) => props.onTask(e.target.value)}
         >
           {tasks.length === 0 && <option value="">no routes</option>}
-          {tasks.map((t) => (
-            <option key={t} value={t}>
-              {t}
-            </option>
-          ))}
+          <Options values={tasks} />
         </select>
       </label>
       <label>
@@ -53,32 +55,13 @@ export function ModelPicker(props: {
           <option value={ROUTER} disabled={!props.task}>
             Let the router decide{props.task ? ` (hearth/${props.task})` : ""}
           </option>
-          {onDevice.length > 0 && (
-            <optgroup label="On device">
-              {onDevice.map((m) => (
-                <option key={m.id} value={m.id}>
-                  {m.id}
-                </option>
-              ))}
-            </optgroup>
-          )}
-          {hosted.length > 0 && (
-            <optgroup label="Hosted">
-              {hosted.map((m) => (
-                <option key={m.id} value={m.id}>
-                  {m.id}
-                </option>
-              ))}
-            </optgroup>
-          )}
-          {unknown.length > 0 && (
-            <optgroup label="Models">
-              {unknown.map((m) => (
-                <option key={m.id} value={m.id}>
-                  {m.id}
-                </option>
-              ))}
-            </optgroup>
+          {groups.map(
+            ([label, list]) =>
+              list.length > 0 && (
+                <optgroup key={label} label={label}>
+                  <Options values={list.map((m) => m.id)} />
+                </optgroup>
+              ),
           )}
         </select>
       </label>

@@ -10,6 +10,7 @@ import {
   metricsOf,
   runAnswer,
   startAnswer,
+  temperatureOf,
   stopAnswer,
   tokensPerSecond,
   type AnswerState,
@@ -164,5 +165,13 @@ describe("runAnswer", () => {
     expect(s.status).toBe("error");
     expect(s.text).toBe("Hello");
     expect(s.error).toMatchObject({ code: "provider_error", midStream: true });
+  });
+});
+
+describe("temperatureOf", () => {
+  it("reads a number and leaves out text that is none", () => {
+    expect(temperatureOf("0.7")).toBe(0.7);
+    expect(temperatureOf("0")).toBe(0);
+    expect(temperatureOf("warm")).toBeUndefined();
   });
 });

@@ -236,6 +236,12 @@ export function answerFromMeta(content: string, meta: MessageMeta | null | undef
   };
 }
 
+/** A temperature field's text as a request's temperature (undefined when it is no number). */
+export function temperatureOf(text: string): number | undefined {
+  const t = Number(text);
+  return Number.isFinite(t) ? t : undefined;
+}
+
 export type Clock = () => number;
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ModelInfo } from "../api/client";
 import { answerFromMeta, startAnswer, type AnswerState } from "./answer";
-import { bestColumns, defaultSelection, isRunning, resultsOf, selectionProblem, toggleModel } from "./compare";
+import { bestColumns, defaultSelection, isRunning, keepSelection, resultsOf, selectionProblem, toggleModel } from "./compare";
 
 function done(model: string, latency: number, ttft: number, out: number, cost: number): AnswerState {
   return answerFromMeta("text", { latency_ms: latency, ttft_ms: ttft, output_tokens: out, input_tokens: 10, cost_usd: cost, model }, model);
@@ -29,6 +29,14 @@ describe("model selection", () => {
     ];
     expect(defaultSelection(models)).toEqual(["mock-fast/a", "mock-strong/b"]);
     expect(defaultSelection(models.slice(0, 2))).toEqual(["hearth/chat", "mock-fast/a"]);
+  });
+  it("keeps the picks still on offer, else falls back", () => {
+    const models: ModelInfo[] = [
+      { id: "mock-fast/a", owned_by: "mock-fast" },
+      { id: "mock-strong/b", owned_by: "mock-strong" },
+    ];
+    expect(keepSelection(["gone/x", "mock-strong/b"], models, () => ["fallback"])).toEqual(["mock-strong/b"]);
+    expect(keepSelection(["gone/x"], models, () => ["fallback"])).toEqual(["fallback"]);
   });
 });
 

@@ -29,6 +29,12 @@ export function defaultSelection(models: ModelInfo[]): string[] {
   return pool.slice(0, MIN_MODELS);
 }
 
+/** The picked models still on offer; when none is left, `fallback()`. */
+export function keepSelection(selected: string[], models: ModelInfo[], fallback: () => string[]): string[] {
+  const kept = selected.filter((id) => models.some((m) => m.id === id));
+  return kept.length > 0 ? kept : fallback();
+}
+
 export type MetricKey = keyof Pick<AnswerMetrics, "latencyMs" | "ttftMs" | "tokensPerSecond" | "costUsd">;
 
 /** Higher is better only for speed. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { CostGroup, CostsAnswer, WorkspaceStatus } from "../api/insights";
+import type { WorkspaceView } from "../api/admin";
+import type { CostGroup, CostsAnswer } from "../api/insights";
 import {
   alertsOf,
   budgetBars,
@@ -84,7 +85,7 @@ describe("figures", () => {
   });
 });
 
-function ws(id: string, spent: number, budget: number | null, own: number | null = null, share = 0.8): WorkspaceStatus {
+function ws(id: string, spent: number, budget: number | null, own: number | null = null, share = 0.8): WorkspaceView {
   return {
     effective_daily_budget_usd: budget,
     today: { day: "2026-11-27", spent_usd: spent, tokens: 132 },

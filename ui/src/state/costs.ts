@@ -2,7 +2,8 @@
 // the daily series with its empty days filled, cache figures, top lists, budget bars and
 // the CSV of the breakdowns.
 
-import type { BudgetAlert, CostBreakdown, CostGroup, CostsAnswer, WorkspaceStatus } from "../api/insights";
+import type { WorkspaceView } from "../api/admin";
+import type { BudgetAlert, CostBreakdown, CostGroup, CostsAnswer } from "../api/insights";
 import { toCsv, type CsvColumn } from "./csv";
 
 // ---------------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ export interface BudgetBar {
   ownBudget: boolean;
 }
 
-export function budgetBars(ws: readonly WorkspaceStatus[]): BudgetBar[] {
+export function budgetBars(ws: readonly WorkspaceView[]): BudgetBar[] {
   return ws
     .map((w) => {
       const budget = w.effective_daily_budget_usd;

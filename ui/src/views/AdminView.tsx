@@ -25,12 +25,17 @@ import {
   type ProviderTest,
   type WorkspaceView,
 } from "../api/admin";
-import { ApiError, isAbortError, type DataPolicy, type Role } from "../api/client";
+import { ApiError, asApiError, isAbortError, type DataPolicy, type Role } from "../api/client";
 import { useApp } from "../app/context";
 import { Confirm } from "../components/Confirm";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
-import { AdminNotice, needsAdmin } from "../components/AdminNotice";
+import { AdminOnly, needsAdmin } from "../components/AdminNotice";
+import { EmptyRow } from "../components/EmptyRow";
+import { Field, Options } from "../components/Field";
+import { Notice } from "../components/Notice";
+import { Tabs } from "../components/Tabs";
+import { useBusy, useLoad } from "../components/useAsync";
 import { formatCost, formatLatency, formatTokens, formatWhen } from "../format";
 import { DATA_POLICIES, hasErrors, workspaceForm, workspacePatch, type FormErrors, type WorkspaceForm } from "../state/forms";
 import { applyPullEvent, endPull, failPull, formatBytes, routeLabel, startPull, type PullState } from "../state/models";
@@ -43,56 +48,19 @@ const TABS: { id: Tab; label: string }[] = [
   { id: "models", label: "Local models" },
 ];
 
-function asApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) });
-}
-
 export function AdminView() {
   const { client } = useApp();
   const [tab, setTab] = useState<Tab>("workspaces");
-  const [workspaces, setWorkspaces] = useState<WorkspaceView[]>([]);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const read = useCallback(() => listWorkspaces(client), [client]);
+  const { data: workspaces, loaded, error, setError, reload: loadWorkspaces } = useLoad<WorkspaceView[]>(read, []);
 
-  const loadWorkspaces = useCallback(async () => {
-    try {
-      setWorkspaces(await listWorkspaces(client));
-      setError(null);
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setLoaded(true);
-    }
-  }, [client]);
-
-  useEffect(() => {
-    void loadWorkspaces();
-  }, [loadWorkspaces]);
-
-  if (error && needsAdmin(error)) return (
-      <div className="pane admin-only">
-        <AdminNotice what="The admin console" error={error} />
-      </div>
-    );
+  if (error && needsAdmin(error)) return <AdminOnly what="The admin console" error={error} />;
 
   return (
     <div className="admin-view">
       <header className="pane-head view-head">
         <h2>Admin</h2>
-        <div className="tabs" role="tablist">
-          {TABS.map((t) => (
-            <button
-              key={t.id}
-              role="tab"
-              aria-selected={tab === t.id}
-              className={`tab ${tab === t.id ? "active" : ""}`}
-              onClick={() => setTab(t.id)}
-              data-testid={`admin-tab-${t.id}`}
-            >
-              {t.label}
-            </button>
-          ))}
-        </div>
+        <Tabs tabs={TABS} active={tab} onSelect={setTab} testIdPrefix="admin-tab-" />
       </header>
       <div className="admin-body">
         {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
@@ -102,16 +70,6 @@ export function AdminView() {
         {tab === "models" && <ModelsTab />}
       </div>
     </div>
-  );
-}
-
-function Field({ label, error, hint, children, wide = false }: { label: string; error?: string | undefined; hint?: ReactNode; children: ReactNode; wide?: boolean }) {
-  return (
-    <label className={`field ${wide ? "wide" : ""}`}>
-      <span>{label}</span>
-      {children}
-      {error ? <span className="field-error">{error}</span> : hint ? <span className="field-hint">{hint}</span> : null}
-    </label>
   );
 }
 
@@ -169,12 +127,9 @@ function WorkspacesTab({ workspaces, reload }: { workspaces: WorkspaceView[]; re
         />
       )}
       {saved && (
-        <div className="notice ok-notice" data-testid="saved-notice">
+        <Notice className="notice ok-notice" testId="saved-notice" onDismiss={() => setSaved(null)}>
           {saved}
-          <button className="icon-button" onClick={() => setSaved(null)} aria-label="Dismiss">
-            <Icon name="close" size={14} />
-          </button>
-        </div>
+        </Notice>
       )}
       <div className="table-wrap">
         <table className="data-table" data-testid="workspace-table">
@@ -276,7 +231,7 @@ function WorkspaceEditor({
   const [form, setForm] = useState<WorkspaceForm>(() => workspaceForm(ws));
   const [errors, setErrors] = useState<FormErrors<WorkspaceForm>>({});
   const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusy();
   const [savedNote, setSavedNote] = useState(false);
   const set = <K extends keyof WorkspaceForm>(k: K, v: WorkspaceForm[K]) => {
     setSavedNote(false);
@@ -291,17 +246,12 @@ function WorkspaceEditor({
     setErrors(errs);
     setError(null);
     if (hasErrors(errs) || Object.keys(p).length === 0) return;
-    setBusy(true);
-    try {
+    await run(async () => {
       const updated = await patchWorkspace(client, ws.id, p);
       setForm(workspaceForm(updated.workspace));
       setSavedNote(true);
       await onSaved(ws.id);
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setBusy(false);
-    }
+    }, setError);
   };
 
   const num = (k: keyof WorkspaceForm, label: string, hint: ReactNode, placeholder = "") => (
@@ -338,20 +288,12 @@ function WorkspaceEditor({
       <div className="form-grid cols-4">
         <Field label="Tier">
           <select value={form.tier} onChange={(e) => set("tier", e.target.value)} data-testid="ws-tier">
-            {tiers.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
+            <Options values={tiers} />
           </select>
         </Field>
         <Field label="Data policy" hint={policyHint(form.data_policy)}>
           <select value={form.data_policy} onChange={(e) => set("data_policy", e.target.value as DataPolicy)} data-testid="ws-data_policy">
-            {DATA_POLICIES.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
+            <Options values={DATA_POLICIES} />
           </select>
         </Field>
         {num("daily_budget_usd", "Daily budget (USD)", ws.daily_budget_usd === null ? `empty: the tier's ${formatCost(view.effective_daily_budget_usd)}` : "USD a day", "tier default")}
@@ -416,7 +358,7 @@ function NewWorkspaceForm({ tiers, onDone, onCancel }: { tiers: string[]; onDone
   const [tier, setTier] = useState(tiers[0] ?? "");
   const [policy, setPolicy] = useState<DataPolicy>("any");
   const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusy();
   useEffect(() => {
     if (!tier && tiers[0]) setTier(tiers[0]);
   }, [tiers, tier]);
@@ -425,16 +367,10 @@ function NewWorkspaceForm({ tiers, onDone, onCancel }: { tiers: string[]; onDone
       className="editor-panel"
       onSubmit={async (e) => {
         e.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
+        await run(async () => {
           await createWorkspace(client, { id: id.trim(), tier, data_policy: policy });
           await onDone(id.trim());
-        } catch (err) {
-          setError(asApiError(err));
-        } finally {
-          setBusy(false);
-        }
+        }, setError);
       }}
       data-testid="new-workspace-form"
     >
@@ -444,20 +380,12 @@ function NewWorkspaceForm({ tiers, onDone, onCancel }: { tiers: string[]; onDone
         </Field>
         <Field label="Tier">
           <select value={tier} onChange={(e) => setTier(e.target.value)}>
-            {tiers.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
+            <Options values={tiers} />
           </select>
         </Field>
         <Field label="Data policy">
           <select value={policy} onChange={(e) => setPolicy(e.target.value as DataPolicy)}>
-            {DATA_POLICIES.map((p) => (
-              <option key={p} value={p}>
-                {p}
-              </option>
-            ))}
+            <Options values={DATA_POLICIES} />
           </select>
         </Field>
         <div className="form-actions end">
@@ -490,7 +418,7 @@ function KeysTab({ workspaces }: { workspaces: string[] }) {
   const [created, setCreated] = useState<CreatedKey | null>(null);
   const [copied, setCopied] = useState<"yes" | "no" | null>(null);
   const [revoking, setRevoking] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusy();
   const keyRef = useRef<HTMLInputElement>(null);
 
   const load = useCallback(async () => {
@@ -506,19 +434,13 @@ function KeysTab({ workspaces }: { workspaces: string[] }) {
   }, [load]);
 
   const create = async () => {
-    setBusy(true);
-    setError(null);
     setCopied(null);
-    try {
+    await run(async () => {
       const k = await createKey(client, { workspace: ws, role, ...(user.trim() ? { user: user.trim() } : {}) });
       setCreated(k);
       setUser("");
       await load();
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setBusy(false);
-    }
+    }, setError);
   };
 
   const copy = async () => {
@@ -533,19 +455,12 @@ function KeysTab({ workspaces }: { workspaces: string[] }) {
     }
   };
 
-  const revoke = async (id: string) => {
-    setBusy(true);
-    setError(null);
-    try {
+  const revoke = (id: string) =>
+    run(async () => {
       await revokeKey(client, id);
       setRevoking(null);
       await load();
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+    }, setError);
 
   const shown = keys.filter((k) => showRevoked || k.revoked_at_ms === null);
   const revokedCount = keys.length - keys.filter((k) => k.revoked_at_ms === null).length;
@@ -564,11 +479,7 @@ function KeysTab({ workspaces }: { workspaces: string[] }) {
         <div className="form-grid cols-4">
           <Field label="Workspace" hint="the key bills to it">
             <select value={ws} onChange={(e) => setWs(e.target.value)} data-testid="key-workspace">
-              {[...new Set([acting, ...workspaces])].map((w) => (
-                <option key={w} value={w}>
-                  {w}
-                </option>
-              ))}
+              <Options values={[...new Set([acting, ...workspaces])]} />
             </select>
           </Field>
           <Field label="Role" hint={role === "admin" ? "also manages the whole install" : "calls models, reads its audit log"}>
@@ -624,11 +535,7 @@ function KeysTab({ workspaces }: { workspaces: string[] }) {
           <span>Workspace</span>
           <select value={filter} onChange={(e) => setFilter(e.target.value)} data-testid="keys-filter">
             <option value="">all</option>
-            {workspaces.map((w) => (
-              <option key={w} value={w}>
-                {w}
-              </option>
-            ))}
+            <Options values={workspaces} />
           </select>
         </label>
         <label className="check">
@@ -675,11 +582,9 @@ function KeysTab({ workspaces }: { workspaces: string[] }) {
               </tr>
             ))}
             {shown.length === 0 && (
-              <tr>
-                <td colSpan={7} className="muted">
-                  No {showRevoked ? "" : "live "}keys{filter ? ` in ${filter}` : ""}. The UI's own session token is not listed.
-                </td>
-              </tr>
+              <EmptyRow cols={7}>
+                No {showRevoked ? "" : "live "}keys{filter ? ` in ${filter}` : ""}. The UI's own session token is not listed.
+              </EmptyRow>
             )}
           </tbody>
         </table>
@@ -699,26 +604,10 @@ function breakerClass(state: string): string {
 
 function ProvidersTab() {
   const { client } = useApp();
-  const [providers, setProviders] = useState<ProviderInfo[]>([]);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const read = useCallback(() => listProviders(client), [client]);
+  const { data: providers, loaded, error, setError, reload: load } = useLoad<ProviderInfo[]>(read, []);
   const [tests, setTests] = useState<Record<string, { running: boolean; result?: ProviderTest; error?: ApiError }>>({});
   const [keyFor, setKeyFor] = useState<string | null>(null);
-
-  const load = useCallback(async () => {
-    try {
-      setProviders(await listProviders(client));
-      setError(null);
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setLoaded(true);
-    }
-  }, [client]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   const test = async (name: string) => {
     setTests((t) => ({ ...t, [name]: { running: true } }));
@@ -768,13 +657,7 @@ function ProvidersTab() {
                 />
               );
             })}
-            {loaded && providers.length === 0 && (
-              <tr>
-                <td colSpan={6} className="muted">
-                  No providers in the policy.
-                </td>
-              </tr>
-            )}
+            {loaded && providers.length === 0 && <EmptyRow cols={6}>No providers in the policy.</EmptyRow>}
           </tbody>
         </table>
       </div>
@@ -874,7 +757,7 @@ function modelName(m: unknown): string {
 function ProviderKeyForm({ name, onDone }: { name: string; onDone: () => void }) {
   const { client } = useApp();
   const [value, setValue] = useState("");
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusy();
   const [error, setError] = useState<ApiError | null>(null);
   const [stored, setStored] = useState<string | null>(null);
   const submit = async () => {
@@ -882,17 +765,11 @@ function ProviderKeyForm({ name, onDone }: { name: string; onDone: () => void })
     // The field is emptied before the request goes out: the key stays in no state or DOM.
     setValue("");
     if (!key.trim()) return;
-    setBusy(true);
-    setError(null);
     setStored(null);
-    try {
+    await run(async () => {
       const r = await setProviderKey(client, name, key);
       setStored(`Stored in the OS keychain; used ${r.applies ?? "from the next start"}.`);
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setBusy(false);
-    }
+    }, setError);
   };
   return (
     <form
@@ -943,34 +820,24 @@ function ProviderKeyForm({ name, onDone }: { name: string; onDone: () => void })
 
 function ModelsTab() {
   const { client, reloadModels } = useApp();
-  const [models, setModels] = useState<LocalModel[]>([]);
-  const [dir, setDir] = useState<string | null>(null);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const read = useCallback(() => listLocalModels(client), [client]);
+  const {
+    data: { models, models_dir: dir },
+    loaded,
+    error,
+    setError,
+    reload: load,
+  } = useLoad<{ models: LocalModel[]; models_dir: string | null }>(read, { models: [], models_dir: null });
   const [pulls, setPulls] = useState<Record<string, PullState>>({});
   const [removing, setRemoving] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusy();
   const [importPath, setImportPath] = useState("");
   const [importId, setImportId] = useState("");
   const [imported, setImported] = useState<ImportedModel | null>(null);
   const [importError, setImportError] = useState<ApiError | null>(null);
   const controllers = useRef<Record<string, AbortController>>({});
 
-  const load = useCallback(async () => {
-    try {
-      const r = await listLocalModels(client);
-      setModels(r.models);
-      setDir(r.models_dir);
-      setError(null);
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setLoaded(true);
-    }
-  }, [client]);
-
   useEffect(() => {
-    void load();
     const open = controllers.current;
     return () => {
       for (const ac of Object.values(open)) ac.abort();
@@ -1004,10 +871,8 @@ function ModelsTab() {
     }
   };
 
-  const remove = async (m: LocalModel) => {
-    setBusy(true);
-    setError(null);
-    try {
+  const remove = (m: LocalModel) =>
+    run(async () => {
       await removeModel(client, bareModelId(m));
       setRemoving(null);
       setPulls((p) => {
@@ -1017,28 +882,17 @@ function ModelsTab() {
       });
       await load();
       reloadModels();
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+    }, setError);
 
   const doImport = async () => {
-    setBusy(true);
-    setImportError(null);
     setImported(null);
-    try {
+    await run(async () => {
       setImported(await importModel(client, { path: importPath.trim(), ...(importId.trim() ? { id: importId.trim() } : {}) }));
       setImportPath("");
       setImportId("");
       await load();
       reloadModels();
-    } catch (e) {
-      setImportError(asApiError(e));
-    } finally {
-      setBusy(false);
-    }
+    }, setImportError);
   };
 
   return (
@@ -1083,13 +937,7 @@ function ModelsTab() {
                 />
               );
             })}
-            {loaded && models.length === 0 && (
-              <tr>
-                <td colSpan={8} className="muted">
-                  The catalog is empty.
-                </td>
-              </tr>
-            )}
+            {loaded && models.length === 0 && <EmptyRow cols={8}>The catalog is empty.</EmptyRow>}
           </tbody>
         </table>
       </div>

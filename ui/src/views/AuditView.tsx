@@ -1,8 +1,11 @@
 import { Fragment, useCallback, useEffect, useRef, useState } from "react";
 import { auditPage, type AuditEvent } from "../api/admin";
-import { ApiError, concreteModels, tasksOf } from "../api/client";
+import { asApiError, concreteModels, tasksOf, type ApiError } from "../api/client";
 import { useApp } from "../app/context";
+import { download } from "../components/download";
+import { EmptyRow } from "../components/EmptyRow";
 import { ErrorNotice } from "../components/ErrorNotice";
+import { Options } from "../components/Field";
 import { Icon } from "../components/Icon";
 import { formatCost, formatLatency, formatTokens } from "../format";
 import {
@@ -18,22 +21,7 @@ import {
   shortHash,
   type AuditFilters,
 } from "../state/audit";
-
-function asApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) });
-}
-
-/** Saves text as a file through a Blob link (nothing leaves the browser). */
-function download(name: string, text: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  window.setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
+import { toggled } from "../state/sets";
 
 const COLUMNS = 17;
 
@@ -90,13 +78,7 @@ export function AuditView() {
   }, [load]);
 
   const set = <K extends keyof AuditFilters>(k: K, v: AuditFilters[K]) => setForm((f) => ({ ...f, [k]: v }));
-  const toggle = (id: number) =>
-    setOpen((s) => {
-      const n = new Set(s);
-      if (n.has(id)) n.delete(id);
-      else n.add(id);
-      return n;
-    });
+  const toggle = (id: number) => setOpen((s) => toggled(s, id));
 
   const workspaceLabel = admin ? applied.workspace || "every workspace" : session.workspace;
 
@@ -125,11 +107,7 @@ export function AuditView() {
             <span>Workspace</span>
             <select value={form.workspace} onChange={(e) => set("workspace", e.target.value)} data-testid="audit-workspace">
               <option value="">all</option>
-              {[...new Set([acting, ...(session.workspaces ?? [])])].map((w) => (
-                <option key={w} value={w}>
-                  {w}
-                </option>
-              ))}
+              <Options values={[...new Set([acting, ...(session.workspaces ?? [])])]} />
             </select>
           </label>
         )}
@@ -145,43 +123,27 @@ export function AuditView() {
           <span>Task</span>
           <select value={form.task} onChange={(e) => set("task", e.target.value)} data-testid="audit-task">
             <option value="">any</option>
-            {tasks.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
+            <Options values={tasks} />
           </select>
         </label>
         <label>
           <span>Model</span>
           <select value={form.model} onChange={(e) => set("model", e.target.value)} data-testid="audit-model">
             <option value="">any</option>
-            {modelIds.map((m) => (
-              <option key={m} value={m}>
-                {m}
-              </option>
-            ))}
+            <Options values={modelIds} />
           </select>
         </label>
         <label>
           <span>Status</span>
           <select value={form.status} onChange={(e) => set("status", e.target.value)} data-testid="audit-status">
             <option value="">any</option>
-            {AUDIT_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
+            <Options values={AUDIT_STATUSES} />
           </select>
         </label>
         <label>
           <span>Page</span>
           <select value={form.limit} onChange={(e) => set("limit", Number(e.target.value))} data-testid="audit-limit">
-            {PAGE_SIZES.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
+            <Options values={PAGE_SIZES} />
           </select>
         </label>
         <div className="filter-actions">
@@ -331,11 +293,9 @@ export function AuditView() {
                 );
               })}
               {loaded && events.length === 0 && (
-                <tr>
-                  <td colSpan={COLUMNS} className="muted empty-row">
-                    No events match. Requests, rejections and failures of {workspaceLabel} appear here as they happen.
-                  </td>
-                </tr>
+                <EmptyRow cols={COLUMNS} className="muted empty-row">
+                  No events match. Requests, rejections and failures of {workspaceLabel} appear here as they happen.
+                </EmptyRow>
               )}
             </tbody>
           </table>

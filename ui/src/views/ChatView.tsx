@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import {
-  ApiError,
+  asApiError,
   localityOf,
   tasksOf,
+  type ApiError,
   type ChatMessage,
   type Locality,
   type Thread,
@@ -10,12 +11,14 @@ import {
 } from "../api/client";
 import { useApp, useShortcuts } from "../app/context";
 import { AnswerTags } from "../components/AnswerTags";
+import { DeleteOrKeep } from "../components/Confirm";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
 import { ModelPicker, ROUTER, requestModel } from "../components/ModelPicker";
+import { StopButton, TemperatureField } from "../components/RunControls";
 import { formatWhen } from "../format";
 import { keysFor } from "../shortcuts";
-import { answerFromMeta, metaOf, runAnswer, type AnswerState } from "../state/answer";
+import { answerFromMeta, metaOf, runAnswer, temperatureOf, type AnswerState } from "../state/answer";
 import { historyOf, threadTitle } from "../state/chat";
 
 interface Pending {
@@ -59,10 +62,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     if (picked !== ROUTER && !models.some((m) => m.id === picked)) setPicked(ROUTER);
   }, [models]); // Only when the models change: a user's pick stays otherwise.
 
-  const fail = useCallback((e: unknown) => {
-    if (e instanceof ApiError) setOpError(e);
-    else setOpError(new ApiError({ status: 0, code: "client_error", message: String(e) }));
-  }, []);
+  const fail = useCallback((e: unknown) => setOpError(asApiError(e)), []);
 
   // Answers may come back out of order while the user types: only the latest counts.
   const loadSeq = useRef(0);
@@ -148,14 +148,13 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
       fail(e);
       return;
     }
-    const t = Number(temperature);
     const wire: ChatMessage[] = historyOf(history);
     const ac = new AbortController();
     abortRef.current = ac;
     const tid = threadId;
     const final = await runAnswer(
       client,
-      { model, messages: wire, task, temperature: Number.isFinite(t) ? t : undefined },
+      { model, messages: wire, task, temperature: temperatureOf(temperature) },
       ac.signal,
       (answer) => setPending({ threadId: tid, answer }),
     );
@@ -258,14 +257,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
                 </button>
               )}
               {confirmDelete === t.id ? (
-                <span className="side-item-actions visible">
-                  <button className="danger small" onClick={() => void remove(t.id)} data-testid="confirm-delete">
-                    Delete
-                  </button>
-                  <button className="small" onClick={() => setConfirmDelete(null)}>
-                    Keep
-                  </button>
-                </span>
+                <DeleteOrKeep onDelete={() => void remove(t.id)} onKeep={() => setConfirmDelete(null)} testId="confirm-delete" />
               ) : (
                 renaming?.id !== t.id && (
                   <span className="side-item-actions">
@@ -351,24 +343,10 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
               onModel={setPicked}
               disabled={streaming}
             />
-            <label className="temp">
-              <span>Temperature</span>
-              <input
-                type="number"
-                min={0}
-                max={2}
-                step={0.1}
-                value={temperature}
-                onChange={(e) => setTemperature(e.target.value)}
-                data-testid="temperature"
-                disabled={streaming}
-              />
-            </label>
+            <TemperatureField value={temperature} onChange={setTemperature} disabled={streaming} testId="temperature" />
             <div className="composer-actions">
               {streaming ? (
-                <button className="danger" onClick={stop} data-testid="stop" title="Stop (Esc)">
-                  <Icon name="stop" size={14} /> Stop
-                </button>
+                <StopButton onStop={stop} testId="stop" title="Stop (Esc)" />
               ) : (
                 <button
                   className="primary"

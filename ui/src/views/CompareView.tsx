@@ -1,18 +1,22 @@
-import { useCallback, useEffect, useRef, useState } from "react";
-import { ApiError, localityOf, type Comparison } from "../api/client";
+import { useCallback, useEffect, useState } from "react";
+import { asApiError, localityOf, type ApiError, type Comparison } from "../api/client";
 import { useApp, useShortcuts } from "../app/context";
+import { AnswerColumn } from "../components/AnswerColumn";
 import { AnswerTags } from "../components/AnswerTags";
+import { DeleteOrKeep } from "../components/Confirm";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
+import { ModelChip, StopButton, TemperatureField } from "../components/RunControls";
+import { useAnswerColumns } from "../components/useAnswerColumns";
 import { formatCost, formatLatency, formatTokenPair, formatTokensPerSecond, formatWhen } from "../format";
 import { keysFor } from "../shortcuts";
-import { answerFromMeta, metricsOf, runAnswer, type AnswerState } from "../state/answer";
+import { answerFromMeta, metricsOf, temperatureOf, type AnswerState } from "../state/answer";
 import { threadTitle } from "../state/chat";
 import {
   MAX_MODELS,
   bestColumns,
   defaultSelection,
-  isRunning,
+  keepSelection,
   resultsOf,
   selectionProblem,
   toggleModel,
@@ -25,7 +29,7 @@ export function CompareView() {
   const [selected, setSelected] = useState<string[]>(() => defaultSelection(models));
   const [temperature, setTemperature] = useState("0");
   const [bypassCache, setBypassCache] = useState(true);
-  const [columns, setColumns] = useState<AnswerState[]>([]);
+  const { columns, setColumns, running, runAll, stop } = useAnswerColumns(client);
   const [saved, setSaved] = useState<Comparison[]>([]);
   const [savedLoaded, setSavedLoaded] = useState(false);
   const [openedId, setOpenedId] = useState<string | null>(null);
@@ -33,19 +37,12 @@ export function CompareView() {
   const [confirmDelete, setConfirmDelete] = useState<string | null>(null);
   const [opError, setOpError] = useState<ApiError | null>(null);
   const [saving, setSaving] = useState(false);
-  const controllers = useRef<AbortController[]>([]);
-  const running = isRunning(columns);
 
   useEffect(() => {
-    setSelected((sel) => {
-      const kept = sel.filter((id) => models.some((m) => m.id === id));
-      return kept.length > 0 ? kept : defaultSelection(models);
-    });
+    setSelected((sel) => keepSelection(sel, models, () => defaultSelection(models)));
   }, [models]);
 
-  const fail = useCallback((e: unknown) => {
-    setOpError(e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) }));
-  }, []);
+  const fail = useCallback((e: unknown) => setOpError(asApiError(e)), []);
 
   const loadSaved = useCallback(async () => {
     try {
@@ -62,37 +59,20 @@ export function CompareView() {
 
   const run = useCallback(
     async (text: string, ids: string[]) => {
-      if (!text.trim() || selectionProblem(ids) !== null || isRunning(columns)) return;
+      if (!text.trim() || selectionProblem(ids) !== null || running) return;
       setOpError(null);
       setOpenedId(null);
       setSavedRunId(null);
-      const t = Number(temperature);
-      const acs = ids.map(() => new AbortController());
-      controllers.current = acs;
-      setColumns(ids.map((id) => ({ ...answerFromMeta("", null, id), status: "waiting" as const })));
-      await Promise.all(
-        ids.map((model, i) =>
-          runAnswer(
-            client,
-            {
-              model,
-              messages: [{ role: "user", content: text }],
-              temperature: Number.isFinite(t) ? t : undefined,
-              cache: bypassCache ? "bypass" : undefined,
-            },
-            acs[i]!.signal,
-            (s) => setColumns((cols) => cols.map((c, j) => (j === i ? s : c))),
-          ),
-        ),
-      );
-      controllers.current = [];
+      const temp = temperatureOf(temperature);
+      await runAll(ids, (model) => ({
+        model,
+        messages: [{ role: "user", content: text }],
+        temperature: temp,
+        cache: bypassCache ? "bypass" : undefined,
+      }));
     },
-    [client, columns, temperature, bypassCache],
+    [running, temperature, bypassCache, runAll],
   );
-
-  const stop = useCallback(() => {
-    for (const ac of controllers.current) ac.abort();
-  }, []);
 
   const save = async () => {
     if (columns.length === 0 || running) return;
@@ -172,14 +152,7 @@ export function CompareView() {
                 </span>
               </button>
               {confirmDelete === c.id ? (
-                <span className="side-item-actions visible">
-                  <button className="danger small" onClick={() => void remove(c.id)}>
-                    Delete
-                  </button>
-                  <button className="small" onClick={() => setConfirmDelete(null)}>
-                    Keep
-                  </button>
-                </span>
+                <DeleteOrKeep onDelete={() => void remove(c.id)} onKeep={() => setConfirmDelete(null)} />
               ) : (
                 <span className="side-item-actions">
                   <button
@@ -219,46 +192,27 @@ export function CompareView() {
           />
           <div className="compare-models" data-testid="compare-models">
             <span className="label">Models</span>
-            {models.map((m) => {
-              const on = selected.includes(m.id);
-              const full = !on && selected.length >= MAX_MODELS;
-              return (
-                <label key={m.id} className={`chip ${on ? "on" : ""} ${full ? "full" : ""}`} title={full ? `At most ${MAX_MODELS}` : m.id}>
-                  <input
-                    type="checkbox"
-                    checked={on}
-                    disabled={running || full}
-                    onChange={() => setSelected((sel) => toggleModel(sel, m.id))}
-                    data-model={m.id}
-                  />
-                  {m.id}
-                  {m.locality === "on_device" && <span className="chip-note">on device</span>}
-                </label>
-              );
-            })}
+            {models.map((m) => (
+              <ModelChip
+                key={m.id}
+                id={m.id}
+                selected={selected}
+                max={MAX_MODELS}
+                disabled={running}
+                onToggle={() => setSelected((sel) => toggleModel(sel, m.id))}
+                notes={[m.locality === "on_device" && "on device"]}
+              />
+            ))}
           </div>
           <div className="compare-bar">
-            <label className="temp">
-              <span>Temperature</span>
-              <input
-                type="number"
-                min={0}
-                max={2}
-                step={0.1}
-                value={temperature}
-                onChange={(e) => setTemperature(e.target.value)}
-                disabled={running}
-              />
-            </label>
+            <TemperatureField value={temperature} onChange={setTemperature} disabled={running} />
             <label className="check" title="Ask every provider afresh (x-hearth-cache: bypass), so the figures measure the models">
               <input type="checkbox" checked={bypassCache} onChange={(e) => setBypassCache(e.target.checked)} disabled={running} />
               Bypass the cache
             </label>
             <span className="muted grow">{problem ?? `${selected.length} models`}</span>
             {running ? (
-              <button className="danger" onClick={stop} data-testid="compare-stop" title="Stop all (Esc)">
-                <Icon name="stop" size={14} /> Stop
-              </button>
+              <StopButton onStop={stop} testId="compare-stop" title="Stop all (Esc)" />
             ) : (
               <button
                 className="primary"
@@ -322,15 +276,7 @@ function CompareColumn({
     </td>
   );
   return (
-    <div className={`column status-${answer.status}`} data-testid="compare-column" data-status={answer.status}>
-      <div className="column-head">
-        <span className="column-model" title={answer.requestedModel}>
-          {answer.requestedModel}
-        </span>
-        <span className={`status-dot status-${answer.status}`} title={answer.status}>
-          {answer.status}
-        </span>
-      </div>
+    <AnswerColumn answer={answer} testId="compare-column" textTestId="column-text">
       <table className="metrics">
         <tbody>
           <tr>
@@ -356,12 +302,6 @@ function CompareColumn({
         </tbody>
       </table>
       <AnswerTags answer={answer} locality={locality} metrics={false} />
-      {answer.error && <ErrorNotice error={answer.error} />}
-      <div className="column-text" data-testid="column-text">
-        {answer.text}
-        {answer.status === "waiting" && <span className="typing" aria-label="waiting for the first token" />}
-        {answer.status === "streaming" && <span className="cursor" />}
-      </div>
-    </div>
+    </AnswerColumn>
   );
 }

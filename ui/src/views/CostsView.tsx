@@ -1,19 +1,16 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import uPlot from "uplot";
-import { ApiError } from "../api/client";
-import {
-  getAlerts,
-  getCosts,
-  getWorkspaces,
-  type BudgetAlert,
-  type CostGroup,
-  type CostsAnswer,
-  type WorkspaceStatus,
-} from "../api/insights";
+import { listWorkspaces, type WorkspaceView } from "../api/admin";
+import { asApiError, type ApiError } from "../api/client";
+import { getAlerts, getCosts, type BudgetAlert, type CostGroup, type CostsAnswer } from "../api/insights";
 import { useApp } from "../app/context";
 import { AdminNotice, needsAdmin } from "../components/AdminNotice";
+import { download } from "../components/download";
+import { EmptyRow } from "../components/EmptyRow";
 import { ErrorNotice } from "../components/ErrorNotice";
+import { Options } from "../components/Field";
 import { Icon } from "../components/Icon";
+import { InsCard } from "../components/InsCard";
 import { MeterBar } from "../components/MeterBar";
 import { UPlotChart, withAlpha, type ChartTheme } from "../components/UPlotChart";
 import { formatCost, formatTokens, formatWhen } from "../format";
@@ -38,27 +35,11 @@ import {
   type PeriodDays,
 } from "../state/costs";
 
-function asApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) });
-}
-
 /** A UTC day as "27 Nov" (with the year when asked). */
 function dayLabel(day: string, withYear = false): string {
   const ms = dayStartMs(day);
   if (!Number.isFinite(ms)) return day;
   return new Date(ms).toLocaleDateString("en-GB", { day: "numeric", month: "short", year: withYear ? "numeric" : undefined, timeZone: "UTC" });
-}
-
-/** Saves text as a file in the browser (no server round trip). */
-function download(name: string, text: string, type: string) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 export function CostsView() {
@@ -68,7 +49,7 @@ export function CostsView() {
   const [answer, setAnswer] = useState<CostsAnswer | null>(null);
   /** The workspace filter the answer on screen was read with ("" for all). */
   const [answerWs, setAnswerWs] = useState("");
-  const [workspaces, setWorkspaces] = useState<WorkspaceStatus[]>([]);
+  const [workspaces, setWorkspaces] = useState<WorkspaceView[]>([]);
   const [alerts, setAlerts] = useState<BudgetAlert[]>([]);
   const [adminError, setAdminError] = useState<ApiError | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
@@ -82,7 +63,7 @@ export function CostsView() {
     try {
       const [c, ws, al] = await Promise.all([
         getCosts(client, { ...range, workspace: workspace || null }),
-        getWorkspaces(client),
+        listWorkspaces(client),
         getAlerts(client),
       ]);
       if (mine !== seq.current) return;
@@ -139,11 +120,7 @@ export function CostsView() {
         </div>
         <select value={workspace} onChange={(e) => setWorkspace(e.target.value)} data-testid="costs-workspace" aria-label="Workspace">
           <option value="">All workspaces</option>
-          {names.map((w) => (
-            <option key={w} value={w}>
-              {w}
-            </option>
-          ))}
+          <Options values={names} />
         </select>
         {answer && (
           <span className="muted ins-period" data-testid="costs-period">
@@ -164,7 +141,7 @@ export function CostsView() {
   );
 }
 
-function CostsBody(props: { answer: CostsAnswer; workspaces: WorkspaceStatus[]; alerts: BudgetAlert[]; workspace: string; loading: boolean }) {
+function CostsBody(props: { answer: CostsAnswer; workspaces: WorkspaceView[]; alerts: BudgetAlert[]; workspace: string; loading: boolean }) {
   const { answer } = props;
   const c = answer.costs;
   const hitRate = cacheHitRate(c.total);
@@ -192,13 +169,9 @@ function CostsBody(props: { answer: CostsAnswer; workspaces: WorkspaceStatus[]; 
         />
       </div>
 
-      <section className="ins-card" aria-labelledby="daily-h">
-        <div className="ins-card-head">
-          <h2 id="daily-h">Spend per day</h2>
-          <span className="muted small-text">bars: USD spent · line: completed requests</span>
-        </div>
+      <InsCard id="daily" title="Spend per day" note="bars: USD spent · line: completed requests">
         <DailyChart days={filled} />
-      </section>
+      </InsCard>
 
       <GroupCard title="By model" groups={c.by_model} total={c.total} testId="costs-by-model" mono />
       <div className="ins-grid">
@@ -294,11 +267,7 @@ const barsPath = uPlot.paths.bars?.({ size: [0.7, 42], radius: 0.15 }) ?? null;
 function GroupCard(props: { title: string; groups: CostGroup[]; total: CostGroup; testId: string; mono?: boolean }) {
   const widths = shares(props.groups.map((g) => g.cost_usd));
   return (
-    <section className="ins-card" aria-label={props.title}>
-      <div className="ins-card-head">
-        <h2>{props.title}</h2>
-        <span className="muted small-text">most expensive first</span>
-      </div>
+    <InsCard title={props.title} note="most expensive first">
       <div className="ins-table-wrap">
         <table className="ins-table ins-groups" data-testid={props.testId}>
           <thead>
@@ -332,17 +301,11 @@ function GroupCard(props: { title: string; groups: CostGroup[]; total: CostGroup
                 </td>
               </tr>
             ))}
-            {props.groups.length === 0 && (
-              <tr>
-                <td colSpan={5} className="muted">
-                  No requests in this period.
-                </td>
-              </tr>
-            )}
+            {props.groups.length === 0 && <EmptyRow cols={5}>No requests in this period.</EmptyRow>}
           </tbody>
         </table>
       </div>
-    </section>
+    </InsCard>
   );
 }
 
@@ -368,10 +331,7 @@ function TopCard({ groups }: { groups: CostGroup[] }) {
     );
   };
   return (
-    <section className="ins-card ins-top-card" aria-labelledby="top-h">
-      <div className="ins-card-head">
-        <h2 id="top-h">Top workspaces</h2>
-      </div>
+    <InsCard id="top" title="Top workspaces" className="ins-top-card">
       <div className="ins-top-grid">
         <div>
           <h3>By cost</h3>
@@ -382,7 +342,7 @@ function TopCard({ groups }: { groups: CostGroup[] }) {
           {list(byTokens, tokensOf, formatTokens, "top-by-tokens")}
         </div>
       </div>
-    </section>
+    </InsCard>
   );
 }
 
@@ -391,13 +351,15 @@ const LEVEL_TEXT: Record<BudgetBar["level"], string> = { ok: "ok", alert: "past 
 function BudgetsCard({ bars }: { bars: BudgetBar[] }) {
   const day = bars.length > 0 ? "today (UTC)" : "";
   return (
-    <section className="ins-card" aria-labelledby="budgets-h">
-      <div className="ins-card-head">
-        <h2 id="budgets-h">Budgets {day}</h2>
-        <span className="muted small-text">
+    <InsCard
+      id="budgets"
+      title={`Budgets ${day}`}
+      note={
+        <>
           <span className="ins-legend-mark" aria-hidden /> the alert threshold
-        </span>
-      </div>
+        </>
+      }
+    >
       <ul className="ins-budgets" data-testid="budgets">
         {bars.map((b) => (
           <li key={b.workspace} data-testid="budget-row" data-workspace={b.workspace} data-level={b.level}>
@@ -431,17 +393,13 @@ function BudgetsCard({ bars }: { bars: BudgetBar[] }) {
         ))}
         {bars.length === 0 && <li className="muted">No workspaces.</li>}
       </ul>
-    </section>
+    </InsCard>
   );
 }
 
 function AlertsCard({ alerts }: { alerts: BudgetAlert[] }) {
   return (
-    <section className="ins-card" aria-labelledby="alerts-h">
-      <div className="ins-card-head">
-        <h2 id="alerts-h">Budget alerts</h2>
-        <span className="muted small-text">raised when a day's spend passes a workspace's alert share</span>
-      </div>
+    <InsCard id="alerts" title="Budget alerts" note="raised when a day's spend passes a workspace's alert share">
       <div className="ins-table-wrap">
         <table className="ins-table" data-testid="alerts-table">
           <thead>
@@ -467,16 +425,10 @@ function AlertsCard({ alerts }: { alerts: BudgetAlert[] }) {
                 <td className="num">{formatShare(a.share)}</td>
               </tr>
             ))}
-            {alerts.length === 0 && (
-              <tr>
-                <td colSpan={6} className="muted">
-                  No budget alerts raised.
-                </td>
-              </tr>
-            )}
+            {alerts.length === 0 && <EmptyRow cols={6}>No budget alerts raised.</EmptyRow>}
           </tbody>
         </table>
       </div>
-    </section>
+    </InsCard>
   );
 }

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import {
   createPromptVersion,
   listPrompts,
@@ -8,17 +8,23 @@ import {
   type PromptVersion,
   type RolloutStatus,
 } from "../api/admin";
-import { ApiError, concreteModels, localityOf } from "../api/client";
+import { asApiError, concreteModels, localityOf, type ApiError } from "../api/client";
 import { useApp, useShortcuts } from "../app/context";
+import { AdminOnly, needsAdmin } from "../components/AdminNotice";
+import { AnswerColumn } from "../components/AnswerColumn";
 import { AnswerTags } from "../components/AnswerTags";
 import { Confirm } from "../components/Confirm";
 import { ErrorNotice } from "../components/ErrorNotice";
+import { Field } from "../components/Field";
 import { Icon } from "../components/Icon";
-import { AdminNotice, needsAdmin } from "../components/AdminNotice";
+import { Notice } from "../components/Notice";
+import { ModelChip, StopButton } from "../components/RunControls";
+import { Tabs } from "../components/Tabs";
+import { useAnswerColumns } from "../components/useAnswerColumns";
+import { useBusy } from "../components/useAsync";
 import { formatWhen } from "../format";
 import { keysFor } from "../shortcuts";
-import { answerFromMeta, runAnswer, type AnswerState } from "../state/answer";
-import { isRunning, toggleModel } from "../state/compare";
+import { keepSelection, toggleModel } from "../state/compare";
 import { diffLines, diffStats } from "../state/diff";
 import { hasErrors, parseNumber, type FormErrors } from "../state/forms";
 import {
@@ -34,6 +40,7 @@ import {
   type PromptForm,
   type PromptGroup,
 } from "../state/prompts";
+import { toggled } from "../state/sets";
 
 type Tab = "versions" | "diff" | "new" | "playground";
 const TABS: { id: Tab; label: string }[] = [
@@ -45,10 +52,6 @@ const TABS: { id: Tab; label: string }[] = [
 
 /** At most this many models in one playground run. */
 const MAX_RUN_MODELS = 3;
-
-function asApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) });
-}
 
 export function PromptsView() {
   const { client, session } = useApp();
@@ -84,11 +87,7 @@ export function PromptsView() {
     });
   }, [load]);
 
-  if (loadError && needsAdmin(loadError)) return (
-      <div className="pane admin-only">
-        <AdminNotice what="The prompt registry" error={loadError} />
-      </div>
-    );
+  if (loadError && needsAdmin(loadError)) return <AdminOnly what="The prompt registry" error={loadError} />;
 
   const select = (key: string) => {
     setSelectedKey(key);
@@ -145,12 +144,9 @@ export function PromptsView() {
       <section className="prompts-main">
         {loadError && <ErrorNotice error={loadError} onDismiss={() => setLoadError(null)} />}
         {notice && (
-          <div className="notice" data-testid="prompt-notice">
+          <Notice testId="prompt-notice" onDismiss={() => setNotice(null)}>
             {notice}
-            <button className="icon-button" onClick={() => setNotice(null)} aria-label="Dismiss">
-              <Icon name="close" size={14} />
-            </button>
-          </div>
+          </Notice>
         )}
         {creatingPrompt ? (
           <div className="pane">
@@ -226,20 +222,7 @@ function PromptDetail({
             )}
           </div>
         </div>
-        <div className="tabs" role="tablist">
-          {TABS.map((t) => (
-            <button
-              key={t.id}
-              role="tab"
-              aria-selected={tab === t.id}
-              className={`tab ${tab === t.id ? "active" : ""}`}
-              onClick={() => onTab(t.id)}
-              data-testid={`prompt-tab-${t.id}`}
-            >
-              {t.label}
-            </button>
-          ))}
-        </div>
+        <Tabs tabs={TABS} active={tab} onSelect={onTab} testIdPrefix="prompt-tab-" />
       </header>
       {tab === "versions" && <VersionList group={group} onChanged={onChanged} />}
       {tab === "diff" && <VersionDiff group={group} />}
@@ -284,7 +267,7 @@ function VersionList({ group, onChanged }: { group: PromptGroup; onChanged: (not
   const { client } = useApp();
   const [promoting, setPromoting] = useState<{ version: string; status: Exclude<RolloutStatus, "draft">; share: string } | null>(null);
   const [pending, setPending] = useState<PendingChange | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusy();
   const [error, setError] = useState<ApiError | null>(null);
   const [shown, setShown] = useState<Set<string>>(() => new Set());
   const scope = group.scope ? { workspace: group.scope } : {};
@@ -296,10 +279,8 @@ function VersionList({ group, onChanged }: { group: PromptGroup; onChanged: (not
     return null;
   })();
 
-  const apply = async (c: PendingChange) => {
-    setBusy(true);
-    setError(null);
-    try {
+  const apply = (c: PendingChange) =>
+    run(async () => {
       const v =
         c.kind === "promote"
           ? await promotePrompt(client, group.prompt_id, {
@@ -316,12 +297,7 @@ function VersionList({ group, onChanged }: { group: PromptGroup; onChanged: (not
           ? `Rolled back: ${v.version} is stable.`
           : `${v.version} is now ${v.status}${v.status === "canary" ? ` for ${formatShare(v.canary_share)} of users` : ""}.`,
       );
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+    }, setError);
 
   return (
     <div className="pane version-list" data-testid="version-list">
@@ -405,14 +381,7 @@ function VersionList({ group, onChanged }: { group: PromptGroup; onChanged: (not
             </dl>
             <button
               className="link-button"
-              onClick={() =>
-                setShown((s) => {
-                  const n = new Set(s);
-                  if (n.has(v.version)) n.delete(v.version);
-                  else n.add(v.version);
-                  return n;
-                })
-              }
+              onClick={() => setShown((s) => toggled(s, v.version))}
               aria-expanded={open}
             >
               {open ? "Hide template" : "Show template"}
@@ -486,6 +455,19 @@ function VersionList({ group, onChanged }: { group: PromptGroup; onChanged: (not
 // ---------------------------------------------------------------------------------------
 // Diff
 
+/** One `<option>` a version, with its rollout status. */
+function VersionOptions({ versions }: { versions: PromptVersion[] }) {
+  return (
+    <>
+      {versions.map((v) => (
+        <option key={v.version} value={v.version}>
+          {v.version} ({v.status})
+        </option>
+      ))}
+    </>
+  );
+}
+
 function VersionDiff({ group }: { group: PromptGroup }) {
   const versions = group.versions;
   const [oldV, setOldV] = useState(() => (versions[1] ?? versions[0])?.version ?? "");
@@ -517,22 +499,14 @@ function VersionDiff({ group }: { group: PromptGroup }) {
         <label>
           <span>From</span>
           <select value={oldV} onChange={(e) => setOldV(e.target.value)} data-testid="diff-old">
-            {versions.map((v) => (
-              <option key={v.version} value={v.version}>
-                {v.version} ({v.status})
-              </option>
-            ))}
+            <VersionOptions versions={versions} />
           </select>
         </label>
         <span className="muted">→</span>
         <label>
           <span>To</span>
           <select value={newV} onChange={(e) => setNewV(e.target.value)} data-testid="diff-new">
-            {versions.map((v) => (
-              <option key={v.version} value={v.version}>
-                {v.version} ({v.status})
-              </option>
-            ))}
+            <VersionOptions versions={versions} />
           </select>
         </label>
         <span className="diff-stats" data-testid="diff-stats">
@@ -584,16 +558,6 @@ function VersionDiff({ group }: { group: PromptGroup }) {
 // ---------------------------------------------------------------------------------------
 // New version
 
-function Field({ label, error, hint, children, wide = false }: { label: string; error?: string | undefined; hint?: string; children: ReactNode; wide?: boolean }) {
-  return (
-    <label className={`field ${wide ? "wide" : ""}`}>
-      <span>{label}</span>
-      {children}
-      {error ? <span className="field-error">{error}</span> : hint ? <span className="field-hint">{hint}</span> : null}
-    </label>
-  );
-}
-
 function NewVersionForm({
   base,
   siblings,
@@ -612,7 +576,7 @@ function NewVersionForm({
   const [from, setFrom] = useState("");
   const [errors, setErrors] = useState<FormErrors<PromptForm>>({});
   const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [busy, run] = useBusy();
   const set = <K extends keyof PromptForm>(k: K, v: PromptForm[K]) => setForm((f) => ({ ...f, [k]: v }));
   const used = templateVariables(form.template);
 
@@ -620,15 +584,7 @@ function NewVersionForm({
     const { body, errors: errs } = promptBody(form);
     setErrors(errs);
     if (!body || hasErrors(errs)) return;
-    setBusy(true);
-    setError(null);
-    try {
-      onCreated(await createPromptVersion(client, body));
-    } catch (e) {
-      setError(asApiError(e));
-    } finally {
-      setBusy(false);
-    }
+    await run(async () => onCreated(await createPromptVersion(client, body)), setError);
   };
 
   return (
@@ -652,11 +608,7 @@ function NewVersionForm({
             data-testid="new-version-base"
           >
             <option value="">the newest ({versions[0]?.version})</option>
-            {versions.map((v) => (
-              <option key={v.version} value={v.version}>
-                {v.version} ({v.status})
-              </option>
-            ))}
+            <VersionOptions versions={versions} />
           </select>
         </Field>
       )}
@@ -757,17 +709,12 @@ function Playground({ group }: { group: PromptGroup }) {
   const [rendering, setRendering] = useState(false);
   const [message, setMessage] = useState("The customer was charged twice after upgrading the plan.");
   const [selected, setSelected] = useState<string[]>(() => defaultRunModels(chosen, concrete.map((m) => m.id)));
-  const [columns, setColumns] = useState<AnswerState[]>([]);
+  const { columns, running, runAll, stop } = useAnswerColumns(client);
   const [ranVersion, setRanVersion] = useState<string | null>(null);
-  const controllers = useRef<AbortController[]>([]);
-  const running = isRunning(columns);
   const vars = variablesFor(chosen, typed);
 
   useEffect(() => {
-    setSelected((sel) => {
-      const kept = sel.filter((id) => models.some((m) => m.id === id));
-      return kept.length > 0 ? kept : defaultRunModels(chosen, concreteModels(models).map((m) => m.id));
-    });
+    setSelected((sel) => keepSelection(sel, models, () => defaultRunModels(chosen, concreteModels(models).map((m) => m.id))));
   }, [models]); // Only when the list changes: a user's pick stays otherwise.
 
   const render = async () => {
@@ -786,42 +733,26 @@ function Playground({ group }: { group: PromptGroup }) {
   };
 
   const run = useCallback(async () => {
-    if (!chosen || !message.trim() || selected.length === 0 || isRunning(columns)) return;
+    if (!chosen || !message.trim() || selected.length === 0 || running) return;
     const metadata = promptMetadata(group.prompt_id, chosen.version, vars);
-    const acs = selected.map(() => new AbortController());
-    controllers.current = acs;
     setRanVersion(chosen.version);
-    setColumns(selected.map((id) => ({ ...answerFromMeta("", null, id), status: "waiting" as const })));
-    await Promise.all(
-      selected.map((model, i) =>
-        runAnswer(
-          client,
-          { model, messages: [{ role: "user", content: message }], metadata, temperature: 0 },
-          acs[i]!.signal,
-          (s) => setColumns((cols) => cols.map((c, j) => (j === i ? s : c))),
-        ),
-      ),
-    );
-    controllers.current = [];
-  }, [chosen, message, selected, columns, group.prompt_id, vars, client]);
-
-  const stop = useCallback(() => {
-    for (const ac of controllers.current) ac.abort();
-  }, []);
+    await runAll(selected, (model) => ({ model, messages: [{ role: "user", content: message }], metadata, temperature: 0 }));
+  }, [chosen, message, selected, running, group.prompt_id, vars, runAll]);
 
   useShortcuts({ send: () => void run(), stop });
 
   const chip = (id: string, note?: string) => {
-    const on = selected.includes(id);
-    const full = !on && selected.length >= MAX_RUN_MODELS;
     const compatible = chosen && chosen.compatible_models.length > 0 && chosen.compatible_models.includes(id);
     return (
-      <label key={id} className={`chip ${on ? "on" : ""} ${full ? "full" : ""}`} title={full ? `At most ${MAX_RUN_MODELS}` : id}>
-        <input type="checkbox" checked={on} disabled={running || full} onChange={() => setSelected((s) => toggleModel(s, id, MAX_RUN_MODELS))} data-model={id} />
-        {id}
-        {compatible && <span className="chip-note">compatible</span>}
-        {note && <span className="chip-note">{note}</span>}
-      </label>
+      <ModelChip
+        key={id}
+        id={id}
+        selected={selected}
+        max={MAX_RUN_MODELS}
+        disabled={running}
+        onToggle={() => setSelected((s) => toggleModel(s, id, MAX_RUN_MODELS))}
+        notes={[compatible && "compatible", note]}
+      />
     );
   };
 
@@ -896,9 +827,7 @@ function Playground({ group }: { group: PromptGroup }) {
             Sent as <code>metadata</code>: prompt_id, prompt_version{chosen && chosen.variables.length > 0 ? `, ${chosen.variables.map((v) => `var_${v}`).join(", ")}` : ""} · temperature 0
           </span>
           {running ? (
-            <button className="danger" onClick={stop} data-testid="playground-stop" title="Stop all (Esc)">
-              <Icon name="stop" size={14} /> Stop
-            </button>
+            <StopButton onStop={stop} testId="playground-stop" title="Stop all (Esc)" />
           ) : (
             <button
               className="primary"
@@ -916,26 +845,14 @@ function Playground({ group }: { group: PromptGroup }) {
       {columns.length > 0 && (
         <div className={`columns cols-${columns.length}`} data-testid="playground-columns">
           {columns.map((a, i) => (
-            <div key={`${a.requestedModel}-${i}`} className={`column status-${a.status}`} data-testid="playground-column" data-status={a.status}>
-              <div className="column-head">
-                <span className="column-model" title={a.requestedModel}>
-                  {a.requestedModel}
-                </span>
-                <span className={`status-dot status-${a.status}`}>{a.status}</span>
-              </div>
+            <AnswerColumn key={`${a.requestedModel}-${i}`} answer={a} testId="playground-column" textTestId="playground-text">
               {ranVersion && (
                 <span className="tag tag-prompt" data-testid="tag-prompt" title="the prompt version this run used">
                   {group.prompt_id} {ranVersion}
                 </span>
               )}
               <AnswerTags answer={a} locality={localityOf(models, a.model ?? a.requestedModel)} />
-              {a.error && <ErrorNotice error={a.error} />}
-              <div className="column-text" data-testid="playground-text">
-                {a.text}
-                {a.status === "waiting" && <span className="typing" aria-label="waiting for the first token" />}
-                {a.status === "streaming" && <span className="cursor" />}
-              </div>
-            </div>
+            </AnswerColumn>
           ))}
         </div>
       )}

@@ -1,22 +1,23 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { ApiError } from "../api/client";
+import { listWorkspaces, type WorkspaceView } from "../api/admin";
+import { asApiError, type ApiError } from "../api/client";
 import {
   getAuditEvents,
   getPolicy,
   getProviders,
-  getWorkspaces,
   validatePolicy,
   type AuditEvent,
   type ModelSpec,
   type Policy,
   type PolicySummary,
   type ProviderStatus,
-  type WorkspaceStatus,
 } from "../api/insights";
 import { useApp, useShortcuts } from "../app/context";
 import { AdminNotice, needsAdmin } from "../components/AdminNotice";
+import { EmptyRow } from "../components/EmptyRow";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
+import { InsCard } from "../components/InsCard";
 import { MeterBar } from "../components/MeterBar";
 import { usePoll } from "../components/usePoll";
 import { formatCost, formatLatency, formatTokens } from "../format";
@@ -49,17 +50,13 @@ const FEED_SIZE = 30;
 const FEED_EVERY_MS = 3000;
 const HEALTH_EVERY_MS = 15000;
 
-function asApiError(e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError({ status: 0, code: "client_error", message: String(e) });
-}
-
 export function RoutingView() {
   const { client, session } = useApp();
   const workspace = client.workspace ?? session.workspace;
 
   const [policy, setPolicy] = useState<Policy | null>(null);
   const [providers, setProviders] = useState<ProviderStatus[]>([]);
-  const [wsRecord, setWsRecord] = useState<WorkspaceStatus | null>(null);
+  const [wsRecord, setWsRecord] = useState<WorkspaceView | null>(null);
   const [adminError, setAdminError] = useState<ApiError | null>(null);
   const [loadError, setLoadError] = useState<ApiError | null>(null);
   const [healthEvents, setHealthEvents] = useState<AuditEvent[] | null>(null);
@@ -76,7 +73,7 @@ export function RoutingView() {
 
   const loadPolicy = useCallback(async () => {
     try {
-      const [p, ws] = await Promise.all([getPolicy(client), getWorkspaces(client)]);
+      const [p, ws] = await Promise.all([getPolicy(client), listWorkspaces(client)]);
       setPolicy(p);
       setWsRecord(ws.find((w) => w.workspace.id === workspace) ?? null);
       setAdminError(null);
@@ -212,7 +209,7 @@ export function RoutingView() {
 
 // ---------------------------------------------------------------------------------------
 
-function WorkspaceStrip(props: { workspace: string; tier: string; dataPolicy: string; record: WorkspaceStatus | null }) {
+function WorkspaceStrip(props: { workspace: string; tier: string; dataPolicy: string; record: WorkspaceView | null }) {
   const r = props.record?.workspace;
   return (
     <section className="ins-card ins-strip" data-testid="data-policy-card" aria-label="This workspace's data policy">
@@ -273,17 +270,18 @@ function ProvidersCard(props: {
 }) {
   const rows = providerRows(props.policy, props.providers);
   return (
-    <section className="ins-card" aria-labelledby="providers-h">
-      <div className="ins-card-head">
-        <h2 id="providers-h">Providers</h2>
-        <span className="muted small-text" data-testid="error-window">
-          {props.window === null
-            ? "reading the audit log…"
-            : props.window === 0
-              ? "No requests yet: error rates appear over the last requests of every workspace"
-              : `Error rates over the last ${props.window} requests, all workspaces`}
-        </span>
-      </div>
+    <InsCard
+      id="providers"
+      title="Providers"
+      noteTestId="error-window"
+      note={
+        props.window === null
+          ? "reading the audit log…"
+          : props.window === 0
+            ? "No requests yet: error rates appear over the last requests of every workspace"
+            : `Error rates over the last ${props.window} requests, all workspaces`
+      }
+    >
       <div className="ins-table-wrap">
         <table className="ins-table" data-testid="providers-table">
           <thead>
@@ -354,13 +352,7 @@ function ProvidersCard(props: {
                 </tr>
               );
             })}
-            {rows.length === 0 && (
-              <tr>
-                <td colSpan={9} className="muted">
-                  No providers.
-                </td>
-              </tr>
-            )}
+            {rows.length === 0 && <EmptyRow cols={9}>No providers.</EmptyRow>}
           </tbody>
         </table>
       </div>
@@ -368,7 +360,7 @@ function ProvidersCard(props: {
         A request's audit event names only the provider that answered; the calls that failed before it are read from its decision
         line. Retries on the same provider are not counted separately.
       </p>
-    </section>
+    </InsCard>
   );
 }
 
@@ -399,34 +391,40 @@ function FeedCard(props: {
 }) {
   const cols = props.all ? 8 : 7;
   return (
-    <section className="ins-card" aria-labelledby="feed-h">
-      <div className="ins-card-head">
-        <h2 id="feed-h">Recent routing decisions</h2>
-        <span className="muted small-text">
+    <InsCard
+      id="feed"
+      title="Recent routing decisions"
+      note={
+        <>
           {props.all ? "all workspaces" : `workspace ${props.workspace}`}, newest first{props.live ? `, read every ${FEED_EVERY_MS / 1000} s` : ", paused"}
-        </span>
-        <span className="grow" />
-        {props.onAll && (
-          <div className="ins-seg small" role="group" aria-label="Which workspaces">
-            <button className={props.all ? "" : "on"} aria-pressed={!props.all} onClick={() => props.onAll?.(false)} data-testid="feed-scope-workspace">
-              {props.workspace}
-            </button>
-            <button className={props.all ? "on" : ""} aria-pressed={props.all} onClick={() => props.onAll?.(true)} data-testid="feed-scope-all">
-              All workspaces
-            </button>
-          </div>
-        )}
-        <button
-          className={`small ins-live ${props.live ? "on" : ""}`}
-          onClick={() => props.onLive(!props.live)}
-          aria-pressed={props.live}
-          data-testid="feed-live"
-          title={props.live ? "Pause the feed" : "Follow new requests"}
-        >
-          <span className="ins-dot" aria-hidden />
-          {props.live ? "Live" : "Paused"}
-        </button>
-      </div>
+        </>
+      }
+      head={
+        <>
+          <span className="grow" />
+          {props.onAll && (
+            <div className="ins-seg small" role="group" aria-label="Which workspaces">
+              <button className={props.all ? "" : "on"} aria-pressed={!props.all} onClick={() => props.onAll?.(false)} data-testid="feed-scope-workspace">
+                {props.workspace}
+              </button>
+              <button className={props.all ? "on" : ""} aria-pressed={props.all} onClick={() => props.onAll?.(true)} data-testid="feed-scope-all">
+                All workspaces
+              </button>
+            </div>
+          )}
+          <button
+            className={`small ins-live ${props.live ? "on" : ""}`}
+            onClick={() => props.onLive(!props.live)}
+            aria-pressed={props.live}
+            data-testid="feed-live"
+            title={props.live ? "Pause the feed" : "Follow new requests"}
+          >
+            <span className="ins-dot" aria-hidden />
+            {props.live ? "Live" : "Paused"}
+          </button>
+        </>
+      }
+    >
       {props.error && <ErrorNotice error={props.error} />}
       <div className="ins-table-wrap ins-feed-wrap">
         <table className="ins-table ins-feed" data-testid="decision-feed">
@@ -486,16 +484,12 @@ function FeedCard(props: {
               );
             })}
             {props.events.length === 0 && !props.error && (
-              <tr>
-                <td colSpan={cols} className="muted">
-                  No requests {props.all ? "" : "in this workspace "}yet. Send one from Chat and it shows up here.
-                </td>
-              </tr>
+              <EmptyRow cols={cols}>No requests {props.all ? "" : "in this workspace "}yet. Send one from Chat and it shows up here.</EmptyRow>
             )}
           </tbody>
         </table>
       </div>
-    </section>
+    </InsCard>
   );
 }
 
@@ -521,13 +515,11 @@ function ModelRef({ policy, alias, tier }: { policy: Policy; alias: string; tier
 function RoutesCard({ policy, tier }: { policy: Policy; tier: string }) {
   const routes = Object.values(policy.routes).sort((a, b) => a.task.localeCompare(b.task));
   return (
-    <section className="ins-card" aria-labelledby="routes-h">
-      <div className="ins-card-head">
-        <h2 id="routes-h">Routes</h2>
-        <span className="muted small-text">
-          Each task tries its primary, then the fallbacks in order. Marked: models tier {tier} (this workspace) may not use.
-        </span>
-      </div>
+    <InsCard
+      id="routes"
+      title="Routes"
+      note={<>Each task tries its primary, then the fallbacks in order. Marked: models tier {tier} (this workspace) may not use.</>}
+    >
       <div className="ins-table-wrap">
         <table className="ins-table" data-testid="routes-table">
           <thead>
@@ -566,20 +558,22 @@ function RoutesCard({ policy, tier }: { policy: Policy; tier: string }) {
           </tbody>
         </table>
       </div>
-    </section>
+    </InsCard>
   );
 }
 
 function TiersCard({ policy, tier }: { policy: Policy; tier: string }) {
   const tiers = Object.values(policy.tiers).sort((a, b) => a.daily_budget_usd - b.daily_budget_usd || a.name.localeCompare(b.name));
   return (
-    <section className="ins-card" aria-labelledby="tiers-h">
-      <div className="ins-card-head">
-        <h2 id="tiers-h">Tiers</h2>
-        <span className="muted small-text">
+    <InsCard
+      id="tiers"
+      title="Tiers"
+      note={
+        <>
           <code>*</code> allows every model, <code>NAME/*</code> every model of provider NAME.
-        </span>
-      </div>
+        </>
+      }
+    >
       <div className="ins-table-wrap">
         <table className="ins-table" data-testid="tiers-table">
           <thead>
@@ -628,7 +622,7 @@ function TiersCard({ policy, tier }: { policy: Policy; tier: string }) {
           </tbody>
         </table>
       </div>
-    </section>
+    </InsCard>
   );
 }
 
@@ -640,11 +634,7 @@ function price(v: number | null | undefined): string {
 function ModelsCard({ policy }: { policy: Policy }) {
   const models = Object.values(policy.models).sort((a, b) => a.alias.localeCompare(b.alias));
   return (
-    <section className="ins-card" aria-labelledby="models-h">
-      <div className="ins-card-head">
-        <h2 id="models-h">Models</h2>
-        <span className="muted small-text">Prices per 1M tokens, USD.</span>
-      </div>
+    <InsCard id="models" title="Models" note="Prices per 1M tokens, USD.">
       <div className="ins-table-wrap">
         <table className="ins-table" data-testid="models-table">
           <thead>
@@ -681,7 +671,7 @@ function ModelsCard({ policy }: { policy: Policy }) {
           </tbody>
         </table>
       </div>
-    </section>
+    </InsCard>
   );
 }
 
@@ -731,11 +721,7 @@ function PolicyEditor({ policy }: { policy: Policy | null }) {
   const stale = checkedText !== null && checkedText !== text;
 
   return (
-    <section className="ins-card" aria-labelledby="editor-h">
-      <div className="ins-card-head">
-        <h2 id="editor-h">Check a policy</h2>
-        <span className="muted small-text">Paste or edit a policy file (TOML, as in docs/CONFIG.md) and validate it.</span>
-      </div>
+    <InsCard id="editor" title="Check a policy" note="Paste or edit a policy file (TOML, as in docs/CONFIG.md) and validate it.">
       <div className="ins-editor">
         <div className="ins-gutter" ref={gutter} aria-hidden>
           {Array.from({ length: lines }, (_, i) => (
@@ -797,7 +783,7 @@ function PolicyEditor({ policy }: { policy: Policy | null }) {
           <pre className="ins-error-text">{result.error.message}</pre>
         </div>
       )}
-    </section>
+    </InsCard>
   );
 }
 
