@@ -3,19 +3,16 @@
 //! sends (path, key header, roles, system instruction, generation config), the answers,
 //! streams, usage and finish reasons it reads back, and the typed error for each failure.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use hearth::providers::hosted::{
-    build, build_client, HostedConfig, HostedKind, ProviderDataPolicy,
-};
+use common::hosted::{self, build_named, collect, joined_text, mock_keychain, msg, Adapter};
+use hearth::providers::hosted::HostedKind;
 use hearth::providers::{
-    Delta, FinishReason, Message, Provider, ProviderError, ProviderRequest, ResponseFormat, Role,
-    Usage,
+    Delta, FinishReason, Provider, ProviderError, ProviderRequest, ResponseFormat, Role, Usage,
 };
-use hearth::secrets::Keychain;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -23,19 +20,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const MODEL: &str = "gemini-2.5-flash";
 const GENERATE: &str = "/models/gemini-2.5-flash:generateContent";
 const STREAM: &str = "/models/gemini-2.5-flash:streamGenerateContent";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/tests/fixtures/gemini/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
-/// A JSON answer with `status`, the body read from a fixture.
-fn json_reply(status: u16, name: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_raw(fixture(name), "application/json")
-}
+const API: Adapter = Adapter {
+    fixtures: "gemini",
+    base_path: "",
+    chat_path: GENERATE,
+};
 
 fn sse_reply(body: Vec<u8>) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(body, "text/event-stream")
@@ -44,39 +33,14 @@ fn sse_reply(body: Vec<u8>) -> ResponseTemplate {
 /// The Gemini adapter pointed at `mock`, its key read from `env_var`, built through the
 /// public API as the server builds it.
 fn provider(mock: &MockServer, env_var: &str, key: &str) -> Arc<dyn Provider> {
-    std::env::set_var(env_var, key);
-    let cfg = HostedConfig {
-        base_url: Some(mock.uri()),
-        api_key_env: Some(env_var.to_owned()),
-        models: vec![],
-        headers: BTreeMap::new(),
-        data_policy: ProviderDataPolicy::default(),
-    };
-    let built = build(
-        "gemini",
-        HostedKind::Gemini,
-        &cfg,
-        &Keychain::new(),
-        build_client().unwrap(),
-    )
-    .unwrap();
-    built.provider
+    API.provider(mock, HostedKind::Gemini, env_var, key)
 }
 
 fn request() -> ProviderRequest {
-    ProviderRequest {
-        model_id: MODEL.to_owned(),
-        messages: vec![Message {
-            role: Role::User,
-            content: "What is the capital of France?".into(),
-        }],
-        max_output_tokens: 256,
-        temperature: 0.0,
-        top_p: None,
-        stop: vec![],
-        seed: None,
-        response_format: ResponseFormat::Text,
-    }
+    hosted::request(
+        MODEL,
+        vec![msg(Role::User, "What is the capital of France?")],
+    )
 }
 
 /// Mounts one answer for a POST to `route` sent with `key`.
@@ -90,75 +54,65 @@ async fn answer(mock: &MockServer, route: &str, key: &str, reply: ResponseTempla
         .await;
 }
 
-/// The error a non-streamed call ends with, checked to not carry the key.
-async fn generate_error(p: &dyn Provider, key: &str) -> ProviderError {
-    let e = p
-        .generate(&request())
-        .await
-        .expect_err("the call should fail");
-    assert!(!format!("{e:?}").contains(key), "the key leaked: {e:?}");
-    assert!(!e.to_string().contains(key), "the key leaked: {e}");
-    e
+/// Mounts `reply` for every POST to the stream route, whatever its key.
+async fn answer_streams(mock: &MockServer, reply: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(path(STREAM))
+        .respond_with(reply)
+        .mount(mock)
+        .await;
 }
 
-/// Every item of a streamed answer, in order.
-async fn stream_items(p: &dyn Provider) -> Vec<Result<Delta, ProviderError>> {
-    p.stream(&request())
-        .await
-        .expect("the stream should open")
-        .collect()
-        .await
+/// A mock answering one non-streamed call sent with `key` with `reply`, and the adapter
+/// pointed at it with `key` in `env_var`.
+async fn on_generate(
+    env_var: &str,
+    key: &str,
+    reply: ResponseTemplate,
+) -> (MockServer, Arc<dyn Provider>) {
+    let mock = MockServer::start().await;
+    answer(&mock, GENERATE, key, reply).await;
+    let p = provider(&mock, env_var, key);
+    (mock, p)
 }
 
-fn joined_text(items: &[Result<Delta, ProviderError>]) -> String {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Ok(Delta::Text(t)) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
+/// A mock answering every streamed call with `reply`, and the adapter pointed at it with
+/// `key` in `env_var`.
+async fn on_stream(
+    env_var: &str,
+    key: &str,
+    reply: ResponseTemplate,
+) -> (MockServer, Arc<dyn Provider>) {
+    let mock = MockServer::start().await;
+    answer_streams(&mock, reply).await;
+    let p = provider(&mock, env_var, key);
+    (mock, p)
+}
+
+/// The error a non-streamed call answered with `reply` ends with, checked to not carry the key.
+async fn answered_error(env_var: &str, key: &str, reply: ResponseTemplate) -> ProviderError {
+    let (_mock, p) = on_generate(env_var, key, reply).await;
+    hosted::generate_error(p.as_ref(), &request(), key).await
 }
 
 #[tokio::test]
 async fn the_request_carries_roles_system_instruction_and_generation_config_with_the_key_in_a_header(
 ) {
-    let mock = MockServer::start().await;
     let key = "AIzaSy-request-mapping-key";
-    answer(
-        &mock,
-        GENERATE,
+    let (mock, p) = on_generate(
+        "HEARTH_TEST_GEMINI_KEY_REQUEST",
         key,
-        json_reply(200, "generate_success.json"),
+        API.reply(200, "generate_success.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_REQUEST", key);
     let req = ProviderRequest {
         messages: vec![
-            Message {
-                role: Role::System,
-                content: "Be brief.".into(),
-            },
-            Message {
-                role: Role::User,
-                content: "Hi".into(),
-            },
-            Message {
-                role: Role::Assistant,
-                content: "Hello!".into(),
-            },
-            Message {
-                role: Role::User,
-                content: "Capital of France?".into(),
-            },
-            Message {
-                role: Role::User,
-                content: "Answer in JSON.".into(),
-            },
-            Message {
-                role: Role::System,
-                content: "Never guess.".into(),
-            },
+            msg(Role::System, "Be brief."),
+            msg(Role::User, "Hi"),
+            msg(Role::Assistant, "Hello!"),
+            msg(Role::User, "Capital of France?"),
+            msg(Role::User, "Answer in JSON."),
+            msg(Role::System, "Never guess."),
         ],
         max_output_tokens: 128,
         temperature: 0.5,
@@ -202,16 +156,12 @@ async fn the_request_carries_roles_system_instruction_and_generation_config_with
 
 #[tokio::test]
 async fn a_plain_request_has_no_system_instruction_and_only_the_set_config_fields() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-plain-request-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(200, "generate_success.json"),
+    let (mock, p) = on_generate(
+        "HEARTH_TEST_GEMINI_KEY_PLAIN",
+        "AIzaSy-plain-request-key",
+        API.reply(200, "generate_success.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_PLAIN", key);
     p.generate(&request()).await.unwrap();
 
     let received = mock.received_requests().await.unwrap();
@@ -227,16 +177,12 @@ async fn a_plain_request_has_no_system_instruction_and_only_the_set_config_field
 
 #[tokio::test]
 async fn a_success_gives_the_text_without_thoughts_the_usage_and_stop() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-success-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(200, "generate_success.json"),
+    let (_mock, p) = on_generate(
+        "HEARTH_TEST_GEMINI_KEY_SUCCESS",
+        "AIzaSy-success-key",
+        API.reply(200, "generate_success.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_SUCCESS", key);
 
     let r = p.generate(&request()).await.unwrap();
     assert_eq!(r.text, "The capital of France is Paris.");
@@ -257,13 +203,13 @@ async fn max_tokens_is_length_and_a_safety_stop_is_content_filter() {
     let key = "AIzaSy-finish-reasons-key";
     Mock::given(method("POST"))
         .and(path(GENERATE))
-        .respond_with(json_reply(200, "generate_max_tokens.json"))
+        .respond_with(API.reply(200, "generate_max_tokens.json"))
         .up_to_n_times(1)
         .mount(&mock)
         .await;
     Mock::given(method("POST"))
         .and(path(GENERATE))
-        .respond_with(json_reply(200, "generate_safety_stop.json"))
+        .respond_with(API.reply(200, "generate_safety_stop.json"))
         .mount(&mock)
         .await;
     let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_FINISH", key);
@@ -287,13 +233,13 @@ async fn a_stream_yields_the_chunks_text_in_order_then_finish_with_cached_usage(
         .and(path(STREAM))
         .and(query_param("alt", "sse"))
         .and(header("x-goog-api-key", key))
-        .respond_with(sse_reply(fixture("stream_chunks_with_usage.sse")))
+        .respond_with(API.reply(200, "stream_chunks_with_usage.sse"))
         .expect(1)
         .mount(&mock)
         .await;
     let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_STREAM", key);
 
-    let items = stream_items(p.as_ref()).await;
+    let items = collect(p.as_ref(), &request()).await;
     let texts: Vec<&str> = items
         .iter()
         .filter_map(|i| match i {
@@ -326,19 +272,17 @@ async fn a_stream_yields_the_chunks_text_in_order_then_finish_with_cached_usage(
 
 #[tokio::test]
 async fn a_stream_framed_with_crlf_as_google_sends_it_reads_the_same() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-crlf-stream-key";
-    let body = String::from_utf8(fixture("stream_chunks_with_usage.sse"))
+    let body = String::from_utf8(API.fixture("stream_chunks_with_usage.sse"))
         .unwrap()
         .replace('\n', "\r\n");
-    Mock::given(method("POST"))
-        .and(path(STREAM))
-        .respond_with(sse_reply(body.into_bytes()))
-        .mount(&mock)
-        .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_CRLF", key);
+    let (_mock, p) = on_stream(
+        "HEARTH_TEST_GEMINI_KEY_CRLF",
+        "AIzaSy-crlf-stream-key",
+        sse_reply(body.into_bytes()),
+    )
+    .await;
 
-    let items = stream_items(p.as_ref()).await;
+    let items = collect(p.as_ref(), &request()).await;
     assert_eq!(
         joined_text(&items),
         "Xin chào 👋 thế giới! Rất vui được gặp bạn 🇻🇳"
@@ -354,16 +298,14 @@ async fn a_stream_framed_with_crlf_as_google_sends_it_reads_the_same() {
 
 #[tokio::test]
 async fn a_stream_cut_before_any_finish_reason_ends_in_unavailable_after_its_text() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-cut-stream-key";
-    Mock::given(method("POST"))
-        .and(path(STREAM))
-        .respond_with(sse_reply(fixture("stream_cut_midway.sse")))
-        .mount(&mock)
-        .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_CUT", key);
+    let (_mock, p) = on_stream(
+        "HEARTH_TEST_GEMINI_KEY_CUT",
+        "AIzaSy-cut-stream-key",
+        API.reply(200, "stream_cut_midway.sse"),
+    )
+    .await;
 
-    let items = stream_items(p.as_ref()).await;
+    let items = collect(p.as_ref(), &request()).await;
     assert_eq!(joined_text(&items), "The first half of an answer");
     assert!(
         matches!(items.last(), Some(Err(ProviderError::Unavailable(_)))),
@@ -374,16 +316,15 @@ async fn a_stream_cut_before_any_finish_reason_ends_in_unavailable_after_its_tex
 
 #[tokio::test]
 async fn an_error_event_inside_a_stream_maps_by_its_status() {
-    let mock = MockServer::start().await;
     let key = "AIzaSy-stream-error-key";
-    Mock::given(method("POST"))
-        .and(path(STREAM))
-        .respond_with(sse_reply(fixture("stream_error_event.sse")))
-        .mount(&mock)
-        .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_STREAM_ERR", key);
+    let (_mock, p) = on_stream(
+        "HEARTH_TEST_GEMINI_KEY_STREAM_ERR",
+        key,
+        API.reply(200, "stream_error_event.sse"),
+    )
+    .await;
 
-    let items = stream_items(p.as_ref()).await;
+    let items = collect(p.as_ref(), &request()).await;
     assert_eq!(joined_text(&items), "Partial");
     let Some(Err(e)) = items.last() else {
         panic!("expected an error last: {items:?}");
@@ -395,18 +336,12 @@ async fn an_error_event_inside_a_stream_maps_by_its_status() {
 
 #[tokio::test]
 async fn a_429_is_rate_limited_with_the_retry_delay_from_the_body() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-429-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(429, "error_429_resource_exhausted.json"),
+    let e = answered_error(
+        "HEARTH_TEST_GEMINI_KEY_429",
+        "AIzaSy-429-key",
+        API.reply(429, "error_429_resource_exhausted.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_429", key);
-
-    let e = generate_error(p.as_ref(), key).await;
     assert_eq!(
         e,
         ProviderError::RateLimited {
@@ -418,18 +353,13 @@ async fn a_429_is_rate_limited_with_the_retry_delay_from_the_body() {
 
 #[tokio::test]
 async fn a_429_with_a_retry_after_header_uses_the_header() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-429-header-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(429, "error_429_resource_exhausted.json").insert_header("retry-after", "5"),
+    let e = answered_error(
+        "HEARTH_TEST_GEMINI_KEY_429_HEADER",
+        "AIzaSy-429-header-key",
+        API.reply(429, "error_429_resource_exhausted.json")
+            .insert_header("retry-after", "5"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_429_HEADER", key);
-
-    let e = generate_error(p.as_ref(), key).await;
     assert_eq!(
         e,
         ProviderError::RateLimited {
@@ -440,14 +370,12 @@ async fn a_429_with_a_retry_after_header_uses_the_header() {
 
 #[tokio::test]
 async fn a_429_on_the_stream_call_is_rate_limited_before_any_delta() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-429-stream-key";
-    Mock::given(method("POST"))
-        .and(path(STREAM))
-        .respond_with(json_reply(429, "error_429_resource_exhausted.json"))
-        .mount(&mock)
-        .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_429_STREAM", key);
+    let (_mock, p) = on_stream(
+        "HEARTH_TEST_GEMINI_KEY_429_STREAM",
+        "AIzaSy-429-stream-key",
+        API.reply(429, "error_429_resource_exhausted.json"),
+    )
+    .await;
 
     let Err(e) = p.stream(&request()).await else {
         panic!("the stream should not open");
@@ -462,18 +390,12 @@ async fn a_429_on_the_stream_call_is_rate_limited_before_any_delta() {
 
 #[tokio::test]
 async fn a_503_is_unavailable() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-503-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(503, "error_503_unavailable.json"),
+    let e = answered_error(
+        "HEARTH_TEST_GEMINI_KEY_503",
+        "AIzaSy-503-key",
+        API.reply(503, "error_503_unavailable.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_503", key);
-
-    let e = generate_error(p.as_ref(), key).await;
     let ProviderError::Unavailable(m) = &e else {
         panic!("expected Unavailable, got {e:?}");
     };
@@ -483,18 +405,12 @@ async fn a_503_is_unavailable() {
 
 #[tokio::test]
 async fn a_400_for_too_many_input_tokens_is_context_too_long() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-too-long-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(400, "error_400_input_too_long.json"),
+    let e = answered_error(
+        "HEARTH_TEST_GEMINI_KEY_TOO_LONG",
+        "AIzaSy-too-long-key",
+        API.reply(400, "error_400_input_too_long.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_TOO_LONG", key);
-
-    let e = generate_error(p.as_ref(), key).await;
     let ProviderError::ContextTooLong(m) = &e else {
         panic!("expected ContextTooLong, got {e:?}");
     };
@@ -504,33 +420,26 @@ async fn a_400_for_too_many_input_tokens_is_context_too_long() {
 
 #[tokio::test]
 async fn a_400_api_key_invalid_is_auth() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-invalid-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(400, "error_400_api_key_invalid.json"),
+    let e = answered_error(
+        "HEARTH_TEST_GEMINI_KEY_INVALID",
+        "AIzaSy-invalid-key",
+        API.reply(400, "error_400_api_key_invalid.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_INVALID", key);
-
-    let e = generate_error(p.as_ref(), key).await;
     assert_eq!(e, ProviderError::Auth);
     assert!(e.counts_against_provider());
 }
 
 #[tokio::test]
 async fn a_400_api_key_invalid_wrapped_in_an_array_on_the_stream_call_is_auth() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-invalid-stream-key";
-    let inner: Value = serde_json::from_slice(&fixture("error_400_api_key_invalid.json")).unwrap();
-    Mock::given(method("POST"))
-        .and(path(STREAM))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!([inner])))
-        .mount(&mock)
-        .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_INVALID_STREAM", key);
+    let inner: Value =
+        serde_json::from_slice(&API.fixture("error_400_api_key_invalid.json")).unwrap();
+    let (_mock, p) = on_stream(
+        "HEARTH_TEST_GEMINI_KEY_INVALID_STREAM",
+        "AIzaSy-invalid-stream-key",
+        ResponseTemplate::new(400).set_body_json(json!([inner])),
+    )
+    .await;
 
     let Err(e) = p.stream(&request()).await else {
         panic!("the stream should not open");
@@ -540,18 +449,12 @@ async fn a_400_api_key_invalid_wrapped_in_an_array_on_the_stream_call_is_auth() 
 
 #[tokio::test]
 async fn another_400_is_an_invalid_request_that_is_not_retried() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-bad-argument-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(400, "error_400_invalid_argument.json"),
+    let e = answered_error(
+        "HEARTH_TEST_GEMINI_KEY_BAD_ARG",
+        "AIzaSy-bad-argument-key",
+        API.reply(400, "error_400_invalid_argument.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_BAD_ARG", key);
-
-    let e = generate_error(p.as_ref(), key).await;
     let ProviderError::InvalidRequest(m) = &e else {
         panic!("expected InvalidRequest, got {e:?}");
     };
@@ -561,28 +464,23 @@ async fn another_400_is_an_invalid_request_that_is_not_retried() {
 
 #[tokio::test]
 async fn a_401_is_auth() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-401-key";
-    answer(
-        &mock,
-        GENERATE,
-        key,
-        json_reply(401, "error_401_unauthenticated.json"),
+    let e = answered_error(
+        "HEARTH_TEST_GEMINI_KEY_401",
+        "AIzaSy-401-key",
+        API.reply(401, "error_401_unauthenticated.json"),
     )
     .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_401", key);
-
-    assert_eq!(generate_error(p.as_ref(), key).await, ProviderError::Auth);
+    assert_eq!(e, ProviderError::Auth);
 }
 
 #[tokio::test]
 async fn a_blocked_prompt_is_an_invalid_request_naming_the_reason() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-blocked-key";
-    answer(&mock, GENERATE, key, json_reply(200, "blocked_prompt.json")).await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_BLOCKED", key);
-
-    let e = generate_error(p.as_ref(), key).await;
+    let e = answered_error(
+        "HEARTH_TEST_GEMINI_KEY_BLOCKED",
+        "AIzaSy-blocked-key",
+        API.reply(200, "blocked_prompt.json"),
+    )
+    .await;
     assert_eq!(
         e,
         ProviderError::InvalidRequest("blocked: PROHIBITED_CONTENT".into())
@@ -592,17 +490,15 @@ async fn a_blocked_prompt_is_an_invalid_request_naming_the_reason() {
 
 #[tokio::test]
 async fn a_blocked_prompt_on_the_stream_is_an_invalid_request() {
-    let mock = MockServer::start().await;
-    let key = "AIzaSy-blocked-stream-key";
-    let chunk: Value = serde_json::from_slice(&fixture("blocked_prompt.json")).unwrap();
-    Mock::given(method("POST"))
-        .and(path(STREAM))
-        .respond_with(sse_reply(format!("data: {chunk}\n\n").into_bytes()))
-        .mount(&mock)
-        .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_BLOCKED_STREAM", key);
+    let chunk: Value = serde_json::from_slice(&API.fixture("blocked_prompt.json")).unwrap();
+    let (_mock, p) = on_stream(
+        "HEARTH_TEST_GEMINI_KEY_BLOCKED_STREAM",
+        "AIzaSy-blocked-stream-key",
+        sse_reply(format!("data: {chunk}\n\n").into_bytes()),
+    )
+    .await;
 
-    let items = stream_items(p.as_ref()).await;
+    let items = collect(p.as_ref(), &request()).await;
     assert_eq!(
         items,
         vec![Err(ProviderError::InvalidRequest(
@@ -613,22 +509,25 @@ async fn a_blocked_prompt_on_the_stream_is_an_invalid_request() {
 
 #[tokio::test]
 async fn a_malformed_body_is_an_error_not_a_panic() {
-    let mock = MockServer::start().await;
     let key = "AIzaSy-malformed-key";
-    answer(&mock, GENERATE, key, json_reply(200, "malformed.json")).await;
-    Mock::given(method("POST"))
-        .and(path(STREAM))
-        .respond_with(sse_reply(
-            [b"data: ".as_slice(), &fixture("malformed.json"), b"\n\n"].concat(),
-        ))
-        .mount(&mock)
-        .await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_MALFORMED", key);
+    let (mock, p) = on_generate(
+        "HEARTH_TEST_GEMINI_KEY_MALFORMED",
+        key,
+        API.reply(200, "malformed.json"),
+    )
+    .await;
+    let event = [
+        b"data: ".as_slice(),
+        &API.fixture("malformed.json"),
+        b"\n\n",
+    ]
+    .concat();
+    answer_streams(&mock, sse_reply(event)).await;
 
-    let e = generate_error(p.as_ref(), key).await;
+    let e = hosted::generate_error(p.as_ref(), &request(), key).await;
     assert!(matches!(e, ProviderError::Unavailable(_)), "{e:?}");
 
-    let items = stream_items(p.as_ref()).await;
+    let items = collect(p.as_ref(), &request()).await;
     assert!(
         matches!(items.as_slice(), [Err(ProviderError::Unavailable(_))]),
         "{items:?}"
@@ -643,7 +542,7 @@ async fn list_models_follows_pages_strips_the_prefix_and_skips_models_that_canno
         .and(path("/models"))
         .and(header("x-goog-api-key", key))
         .and(query_param_is_missing("pageToken"))
-        .respond_with(json_reply(200, "list_models.json"))
+        .respond_with(API.reply(200, "list_models.json"))
         .expect(1)
         .mount(&mock)
         .await;
@@ -654,7 +553,7 @@ async fn list_models_follows_pages_strips_the_prefix_and_skips_models_that_canno
             "pageToken",
             "Chdtb2RlbHMvZ2VtaW5pLTIuNS1mbGFzaA==",
         ))
-        .respond_with(json_reply(200, "list_models_last_page.json"))
+        .respond_with(API.reply(200, "list_models_last_page.json"))
         .expect(1)
         .mount(&mock)
         .await;
@@ -675,7 +574,7 @@ async fn list_models_with_a_bad_key_is_auth() {
     let key = "AIzaSy-list-invalid-key";
     Mock::given(method("GET"))
         .and(path("/models"))
-        .respond_with(json_reply(400, "error_400_api_key_invalid.json"))
+        .respond_with(API.reply(400, "error_400_api_key_invalid.json"))
         .mount(&mock)
         .await;
     let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_LIST_INVALID", key);
@@ -691,22 +590,12 @@ async fn it_is_usable_with_a_key_and_not_without_one() {
     assert!(p.is_usable());
 
     // No key in the environment, and the keychain is the keyring's in-memory mock.
-    keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
-    let cfg = HostedConfig {
-        base_url: Some(mock.uri()),
-        api_key_env: Some("HEARTH_TEST_GEMINI_KEY_NEVER_SET".into()),
-        models: vec![],
-        headers: BTreeMap::new(),
-        data_policy: ProviderDataPolicy::default(),
-    };
-    let built = build(
+    mock_keychain();
+    let built = build_named(
         "gemini-without-key",
         HostedKind::Gemini,
-        &cfg,
-        &Keychain::new(),
-        build_client().unwrap(),
-    )
-    .unwrap();
+        &API.config(&mock, "HEARTH_TEST_GEMINI_KEY_NEVER_SET"),
+    );
     assert!(built.key_source.is_none());
     assert!(!built.provider.is_usable());
 }

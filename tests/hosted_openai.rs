@@ -3,153 +3,47 @@
 //! and as any server copying its API (`openai_compatible`), against a loopback HTTP mock
 //! serving recorded-shape fixtures (`tests/fixtures/openai/`), through the public `build` API.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use hearth::providers::hosted::{
-    build, build_client, HostedConfig, HostedKind, ProviderDataPolicy,
+use common::hosted::{
+    assert_no_key, build_named, build_with, closed_port, collect, first_error, joined_text,
+    mock_keychain, msg, sent_body, text, Adapter,
 };
+use hearth::providers::hosted::HostedKind;
 use hearth::providers::{
-    Delta, FinishReason, Message, Provider, ProviderError, ProviderRequest, ResponseFormat, Role,
-    Usage,
+    Delta, FinishReason, Provider, ProviderError, ProviderRequest, ResponseFormat, Role, Usage,
 };
-use hearth::secrets::Keychain;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 /// A key distinctive enough that finding it anywhere is a leak.
 const KEY: &str = "sk-proj-TEST-hearth-openai-4b8d2f6a1c";
 const CHAT: &str = "/v1/chat/completions";
 const BEARER: &str = "Bearer sk-proj-TEST-hearth-openai-4b8d2f6a1c";
-
-fn fixture(name: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/tests/fixtures/openai/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
-
-/// The settings for a provider at `mock`'s `/v1`, its key named by `key_env`.
-fn config(mock: &MockServer, key_env: &str) -> HostedConfig {
-    HostedConfig {
-        base_url: Some(format!("{}/v1", mock.uri())),
-        api_key_env: Some(key_env.to_owned()),
-        models: vec![],
-        headers: BTreeMap::new(),
-        data_policy: ProviderDataPolicy::default(),
-    }
-}
-
-fn build_with(kind: HostedKind, cfg: &HostedConfig) -> Arc<dyn Provider> {
-    build(
-        kind.as_str(),
-        kind,
-        cfg,
-        &Keychain::new(),
-        build_client().unwrap(),
-    )
-    .unwrap()
-    .provider
-}
+const API: Adapter = Adapter {
+    fixtures: "openai",
+    base_path: "/v1",
+    chat_path: CHAT,
+};
 
 /// The adapter of `kind` pointed at `mock`, its key in `key_env` (one variable per test).
 fn provider(mock: &MockServer, kind: HostedKind, key_env: &str) -> Arc<dyn Provider> {
-    std::env::set_var(key_env, KEY);
-    build_with(kind, &config(mock, key_env))
-}
-
-fn msg(role: Role, content: &str) -> Message {
-    Message {
-        role,
-        content: content.to_owned(),
-    }
+    API.provider(mock, kind, key_env, KEY)
 }
 
 fn request() -> ProviderRequest {
-    ProviderRequest {
-        model_id: "gpt-4.1-mini".into(),
-        messages: vec![
-            msg(Role::System, "You are terse."),
-            msg(Role::User, "Say hello in Vietnamese."),
-        ],
-        max_output_tokens: 256,
-        temperature: 0.0,
-        top_p: None,
-        stop: vec![],
-        seed: None,
-        response_format: ResponseFormat::Text,
-    }
-}
-
-fn mime(name: &str) -> &'static str {
-    if name.ends_with(".sse") {
-        "text/event-stream"
-    } else if name.ends_with(".html") {
-        "text/html"
-    } else {
-        "application/json"
-    }
-}
-
-fn reply(status: u16, name: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_raw(fixture(name), mime(name))
-}
-
-/// Serves `reply` for every POST to /v1/chat/completions, expecting `times` calls.
-async fn serve(mock: &MockServer, reply: ResponseTemplate, times: u64) {
-    Mock::given(method("POST"))
-        .and(path(CHAT))
-        .respond_with(reply)
-        .expect(times)
-        .mount(mock)
-        .await;
-}
-
-async fn serve_fixture(mock: &MockServer, status: u16, name: &str) {
-    serve(mock, reply(status, name), 1).await;
-}
-
-async fn sent_body(mock: &MockServer) -> Value {
-    let reqs = mock.received_requests().await.unwrap();
-    assert_eq!(reqs.len(), 1);
-    reqs[0].body_json().unwrap()
-}
-
-async fn collect(p: &dyn Provider, req: &ProviderRequest) -> Vec<Result<Delta, ProviderError>> {
-    p.stream(req).await.unwrap().collect().await
-}
-
-fn text(s: &str) -> Result<Delta, ProviderError> {
-    Ok(Delta::Text(s.to_owned()))
-}
-
-fn joined_text(items: &[Result<Delta, ProviderError>]) -> String {
-    items
-        .iter()
-        .filter_map(|i| match i {
-            Ok(Delta::Text(t)) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn assert_no_key(e: &ProviderError) {
-    assert!(!format!("{e:?}").contains(KEY), "the key leaked: {e:?}");
-    assert!(!format!("{e}").contains(KEY), "the key leaked: {e}");
+    let terse = msg(Role::System, "You are terse.");
+    let hello = msg(Role::User, "Say hello in Vietnamese.");
+    common::hosted::request("gpt-4.1-mini", vec![terse, hello])
 }
 
 /// The error a non-streamed call ends with, checked to not carry the key.
 async fn generate_error(p: &dyn Provider) -> ProviderError {
-    let e = p
-        .generate(&request())
-        .await
-        .expect_err("the call should fail");
-    assert_no_key(&e);
-    e
+    common::hosted::generate_error(p, &request(), KEY).await
 }
 
 #[tokio::test]
@@ -162,12 +56,12 @@ async fn an_openai_request_maps_to_chat_completions_with_the_key_extra_headers_a
         .and(header("content-type", "application/json"))
         .and(header("http-referer", "https://hearth.example"))
         .and(header("x-title", "Hearth"))
-        .respond_with(reply(200, "completion_success_cached_tokens.json"))
+        .respond_with(API.reply(200, "completion_success_cached_tokens.json"))
         .expect(1)
         .mount(&mock)
         .await;
     std::env::set_var("HEARTH_TEST_OPENAI_KEY_MAPPING", KEY);
-    let mut cfg = config(&mock, "HEARTH_TEST_OPENAI_KEY_MAPPING");
+    let mut cfg = API.config(&mock, "HEARTH_TEST_OPENAI_KEY_MAPPING");
     cfg.headers
         .insert("HTTP-Referer".into(), "https://hearth.example".into());
     cfg.headers.insert("X-Title".into(), "Hearth".into());
@@ -222,12 +116,12 @@ async fn a_compatible_request_uses_max_tokens_and_leaves_unset_options_out() {
     Mock::given(method("POST"))
         .and(path(CHAT))
         .and(header("authorization", BEARER))
-        .respond_with(reply(200, "completion_without_usage.json"))
+        .respond_with(API.reply(200, "completion_without_usage.json"))
         .expect(1)
         .mount(&mock)
         .await;
     std::env::set_var("HEARTH_TEST_OPENAI_KEY_COMPAT_MAPPING", KEY);
-    let mut cfg = config(&mock, "HEARTH_TEST_OPENAI_KEY_COMPAT_MAPPING");
+    let mut cfg = API.config(&mock, "HEARTH_TEST_OPENAI_KEY_COMPAT_MAPPING");
     // A trailing slash on the base URL does not double the one before the path.
     cfg.base_url = Some(format!("{}/v1/", mock.uri()));
     let p = build_with(HostedKind::OpenaiCompatible, &cfg);
@@ -255,7 +149,8 @@ async fn a_compatible_request_uses_max_tokens_and_leaves_unset_options_out() {
 #[tokio::test]
 async fn a_success_gives_the_text_stop_and_usage_with_cached_tokens() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "completion_success_cached_tokens.json").await;
+    API.serve_fixture(&mock, 200, "completion_success_cached_tokens.json")
+        .await;
     let p = provider(&mock, HostedKind::Openai, "HEARTH_TEST_OPENAI_KEY_SUCCESS");
     let r = p.generate(&request()).await.unwrap();
     assert_eq!(r.text, "Xin chào! Tôi có thể giúp gì cho bạn? 👋");
@@ -273,7 +168,8 @@ async fn a_success_gives_the_text_stop_and_usage_with_cached_tokens() {
 #[tokio::test]
 async fn length_is_length_and_content_filter_is_content_filter() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "completion_length.json").await;
+    API.serve_fixture(&mock, 200, "completion_length.json")
+        .await;
     let p = provider(&mock, HostedKind::Openai, "HEARTH_TEST_OPENAI_KEY_LENGTH");
     let r = p.generate(&request()).await.unwrap();
     assert_eq!(r.text, "Once upon a time, in a land far");
@@ -288,7 +184,8 @@ async fn length_is_length_and_content_filter_is_content_filter() {
     );
 
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "completion_content_filter.json").await;
+    API.serve_fixture(&mock, 200, "completion_content_filter.json")
+        .await;
     let p = provider(&mock, HostedKind::Openai, "HEARTH_TEST_OPENAI_KEY_FILTER");
     let r = p.generate(&request()).await.unwrap();
     assert_eq!(r.text, "");
@@ -300,7 +197,8 @@ async fn length_is_length_and_content_filter_is_content_filter() {
 #[tokio::test]
 async fn a_compatible_server_that_reports_no_usage_gets_an_estimate() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "completion_without_usage.json").await;
+    API.serve_fixture(&mock, 200, "completion_without_usage.json")
+        .await;
     let p = provider(
         &mock,
         HostedKind::OpenaiCompatible,
@@ -320,7 +218,7 @@ async fn a_stream_yields_each_text_delta_then_one_finish_with_the_usage_chunk() 
     Mock::given(method("POST"))
         .and(path(CHAT))
         .and(header("authorization", BEARER))
-        .respond_with(reply(200, "stream_every_chunk_type.sse"))
+        .respond_with(API.reply(200, "stream_every_chunk_type.sse"))
         .expect(1)
         .mount(&mock)
         .await;
@@ -359,7 +257,8 @@ async fn a_stream_yields_each_text_delta_then_one_finish_with_the_usage_chunk() 
 #[tokio::test]
 async fn a_compatible_stream_that_ends_after_its_finish_reason_without_done_is_complete() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "stream_compatible_without_done_or_usage.sse").await;
+    API.serve_fixture(&mock, 200, "stream_compatible_without_done_or_usage.sse")
+        .await;
     let p = provider(
         &mock,
         HostedKind::OpenaiCompatible,
@@ -396,7 +295,7 @@ async fn a_stream_cut_before_any_finish_reason_ends_in_unavailable_after_its_tex
         .enumerate()
     {
         let mock = MockServer::start().await;
-        serve_fixture(&mock, 200, "stream_cut_midway.sse").await;
+        API.serve_fixture(&mock, 200, "stream_cut_midway.sse").await;
         let p = provider(&mock, kind, &format!("HEARTH_TEST_OPENAI_KEY_CUT_{i}"));
         let items = collect(p.as_ref(), &request()).await;
         assert_eq!(items.len(), 3, "{kind:?}: {items:?}");
@@ -409,14 +308,15 @@ async fn a_stream_cut_before_any_finish_reason_ends_in_unavailable_after_its_tex
             "{kind:?}: {e:?}"
         );
         assert!(e.is_transient());
-        assert_no_key(e);
+        assert_no_key(e, KEY);
     }
 }
 
 #[tokio::test]
 async fn an_error_event_inside_a_stream_ends_it_with_the_mapped_error() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "stream_error_event_server_error.sse").await;
+    API.serve_fixture(&mock, 200, "stream_error_event_server_error.sse")
+        .await;
     let p = provider(
         &mock,
         HostedKind::Openai,
@@ -430,7 +330,7 @@ async fn an_error_event_inside_a_stream_ends_it_with_the_mapped_error() {
     };
     assert!(m.contains("server_error"), "{m}");
     assert!(e.is_transient());
-    assert_no_key(e);
+    assert_no_key(e, KEY);
 }
 
 #[tokio::test]
@@ -438,9 +338,10 @@ async fn an_error_whose_code_is_an_http_status_maps_by_that_status() {
     // OpenRouter reports a failure after the answer began with a 200 and the status as a
     // numeric `error.code`, in a stream event or in the body.
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "stream_error_event_with_http_status_code.sse").await;
+    API.serve_fixture(&mock, 200, "stream_error_event_with_http_status_code.sse")
+        .await;
     std::env::set_var("HEARTH_TEST_OPENAI_KEY_STATUS_CODE", KEY);
-    let mut cfg = config(&mock, "HEARTH_TEST_OPENAI_KEY_STATUS_CODE");
+    let mut cfg = API.config(&mock, "HEARTH_TEST_OPENAI_KEY_STATUS_CODE");
     cfg.headers
         .insert("HTTP-Referer".into(), "https://hearth.example".into());
     let p = build_with(HostedKind::OpenaiCompatible, &cfg);
@@ -454,7 +355,8 @@ async fn an_error_whose_code_is_an_http_status_maps_by_that_status() {
     assert!(e.is_transient());
 
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "completion_error_with_http_status_code.json").await;
+    API.serve_fixture(&mock, 200, "completion_error_with_http_status_code.json")
+        .await;
     let p = provider(
         &mock,
         HostedKind::OpenaiCompatible,
@@ -467,7 +369,8 @@ async fn an_error_whose_code_is_an_http_status_maps_by_that_status() {
 #[tokio::test]
 async fn a_null_error_field_in_every_chunk_is_not_an_error() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "stream_error_null_in_every_chunk.sse").await;
+    API.serve_fixture(&mock, 200, "stream_error_null_in_every_chunk.sse")
+        .await;
     let p = provider(
         &mock,
         HostedKind::OpenaiCompatible,
@@ -494,7 +397,8 @@ async fn a_null_error_field_in_every_chunk_is_not_an_error() {
 #[tokio::test]
 async fn a_malformed_stream_event_ends_the_stream_in_an_error_after_the_good_text() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "stream_malformed_event.sse").await;
+    API.serve_fixture(&mock, 200, "stream_malformed_event.sse")
+        .await;
     let p = provider(
         &mock,
         HostedKind::Openai,
@@ -512,9 +416,10 @@ async fn a_malformed_stream_event_ends_the_stream_in_an_error_after_the_good_tex
 #[tokio::test]
 async fn a_429_is_rate_limited_with_the_retry_after_header_in_seconds() {
     let mock = MockServer::start().await;
-    serve(
+    API.serve(
         &mock,
-        reply(429, "error_429_rate_limit_exceeded.json").insert_header("retry-after", "3"),
+        API.reply(429, "error_429_rate_limit_exceeded.json")
+            .insert_header("retry-after", "3"),
         2,
     )
     .await;
@@ -534,9 +439,9 @@ async fn a_429_is_rate_limited_with_the_retry_after_header_in_seconds() {
 #[tokio::test]
 async fn a_429_with_retry_after_ms_uses_the_milliseconds() {
     let mock = MockServer::start().await;
-    serve(
+    API.serve(
         &mock,
-        reply(429, "error_429_rate_limit_exceeded.json")
+        API.reply(429, "error_429_rate_limit_exceeded.json")
             .insert_header("retry-after-ms", "424")
             .insert_header("retry-after", "1"),
         1,
@@ -563,7 +468,7 @@ async fn a_500_502_and_503_are_unavailable_and_transient() {
         (503, "error_503_engine_overloaded.json"),
     ] {
         let mock = MockServer::start().await;
-        serve_fixture(&mock, status, name).await;
+        API.serve_fixture(&mock, status, name).await;
         let p = provider(
             &mock,
             HostedKind::Openai,
@@ -581,7 +486,8 @@ async fn a_500_502_and_503_are_unavailable_and_transient() {
 #[tokio::test]
 async fn a_400_context_length_exceeded_is_context_too_long_and_not_transient() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 400, "error_400_context_length_exceeded.json").await;
+    API.serve_fixture(&mock, 400, "error_400_context_length_exceeded.json")
+        .await;
     let p = provider(&mock, HostedKind::Openai, "HEARTH_TEST_OPENAI_KEY_CONTEXT");
     let e = generate_error(p.as_ref()).await;
     let ProviderError::ContextTooLong(m) = &e else {
@@ -594,7 +500,7 @@ async fn a_400_context_length_exceeded_is_context_too_long_and_not_transient() {
 #[tokio::test]
 async fn another_400_is_an_invalid_request_that_is_not_transient() {
     let mock = MockServer::start().await;
-    serve_fixture(
+    API.serve_fixture(
         &mock,
         400,
         "error_400_json_mode_without_json_in_messages.json",
@@ -613,7 +519,8 @@ async fn another_400_is_an_invalid_request_that_is_not_transient() {
 #[tokio::test]
 async fn a_401_is_auth_for_a_call_and_for_a_stream() {
     let mock = MockServer::start().await;
-    serve(&mock, reply(401, "error_401_invalid_api_key.json"), 2).await;
+    API.serve(&mock, API.reply(401, "error_401_invalid_api_key.json"), 2)
+        .await;
     let p = provider(&mock, HostedKind::Openai, "HEARTH_TEST_OPENAI_KEY_401");
     let e = generate_error(p.as_ref()).await;
     assert_eq!(e, ProviderError::Auth);
@@ -627,7 +534,8 @@ async fn a_401_is_auth_for_a_call_and_for_a_stream() {
 #[tokio::test]
 async fn a_404_for_an_unknown_model_is_an_invalid_request() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 404, "error_404_model_not_found.json").await;
+    API.serve_fixture(&mock, 404, "error_404_model_not_found.json")
+        .await;
     let p = provider(&mock, HostedKind::Openai, "HEARTH_TEST_OPENAI_KEY_404");
     let e = generate_error(p.as_ref()).await;
     let ProviderError::InvalidRequest(m) = &e else {
@@ -639,10 +547,7 @@ async fn a_404_for_an_unknown_model_is_an_invalid_request() {
 
 #[tokio::test]
 async fn a_closed_port_is_unavailable() {
-    // A port nothing listens on any more.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = closed.local_addr().unwrap();
-    drop(closed);
+    let addr = closed_port();
     let mock = MockServer::start().await;
     for (i, kind) in [HostedKind::Openai, HostedKind::OpenaiCompatible]
         .into_iter()
@@ -650,7 +555,7 @@ async fn a_closed_port_is_unavailable() {
     {
         let env = format!("HEARTH_TEST_OPENAI_KEY_CLOSED_{i}");
         std::env::set_var(&env, KEY);
-        let mut cfg = config(&mock, &env);
+        let mut cfg = API.config(&mock, &env);
         cfg.base_url = Some(format!("http://{addr}/v1"));
         let p = build_with(kind, &cfg);
         let e = generate_error(p.as_ref()).await;
@@ -673,7 +578,7 @@ async fn a_closed_port_is_unavailable() {
 #[tokio::test]
 async fn a_200_body_that_is_not_json_is_an_error_not_a_panic() {
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "malformed.json").await;
+    API.serve_fixture(&mock, 200, "malformed.json").await;
     let p = provider(
         &mock,
         HostedKind::Openai,
@@ -690,12 +595,12 @@ async fn list_models_returns_the_ids_and_sends_the_key_and_extra_headers() {
         .and(path("/v1/models"))
         .and(header("authorization", BEARER))
         .and(header("http-referer", "https://hearth.example"))
-        .respond_with(reply(200, "models_list.json"))
+        .respond_with(API.reply(200, "models_list.json"))
         .expect(1)
         .mount(&mock)
         .await;
     std::env::set_var("HEARTH_TEST_OPENAI_KEY_MODELS", KEY);
-    let mut cfg = config(&mock, "HEARTH_TEST_OPENAI_KEY_MODELS");
+    let mut cfg = API.config(&mock, "HEARTH_TEST_OPENAI_KEY_MODELS");
     cfg.headers
         .insert("HTTP-Referer".into(), "https://hearth.example".into());
     let p = build_with(HostedKind::Openai, &cfg);
@@ -708,42 +613,36 @@ async fn list_models_returns_the_ids_and_sends_the_key_and_extra_headers() {
 
 #[tokio::test]
 async fn openai_without_a_key_is_not_usable() {
-    // The keychain is the mock store, so the user's real keychain is never read.
-    keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
+    mock_keychain();
     let mock = MockServer::start().await;
     std::env::remove_var("HEARTH_TEST_OPENAI_KEY_UNSET");
-    let built = build(
+    let built = build_named(
         "openai-without-key",
         HostedKind::Openai,
-        &config(&mock, "HEARTH_TEST_OPENAI_KEY_UNSET"),
-        &Keychain::new(),
-        build_client().unwrap(),
-    )
-    .unwrap();
+        &API.config(&mock, "HEARTH_TEST_OPENAI_KEY_UNSET"),
+    );
     assert!(built.key_source.is_none());
     assert!(!built.provider.is_usable());
 }
 
 #[tokio::test]
 async fn a_compatible_server_without_a_key_is_usable_and_gets_no_authorization_header() {
-    keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
+    mock_keychain();
     let mock = MockServer::start().await;
-    serve_fixture(&mock, 200, "completion_without_usage.json").await;
+    API.serve_fixture(&mock, 200, "completion_without_usage.json")
+        .await;
     Mock::given(method("GET"))
         .and(path("/v1/models"))
-        .respond_with(reply(200, "models_list.json"))
+        .respond_with(API.reply(200, "models_list.json"))
         .expect(1)
         .mount(&mock)
         .await;
     std::env::remove_var("HEARTH_TEST_OPENAI_KEY_COMPAT_UNSET");
-    let built = build(
+    let built = build_named(
         "local-without-key",
         HostedKind::OpenaiCompatible,
-        &config(&mock, "HEARTH_TEST_OPENAI_KEY_COMPAT_UNSET"),
-        &Keychain::new(),
-        build_client().unwrap(),
-    )
-    .unwrap();
+        &API.config(&mock, "HEARTH_TEST_OPENAI_KEY_COMPAT_UNSET"),
+    );
     assert!(built.key_source.is_none());
     let p = built.provider;
     assert!(p.is_usable());
@@ -784,37 +683,25 @@ async fn the_key_never_appears_in_a_provider_error() {
     for (i, (status, name, stream)) in cases.into_iter().enumerate() {
         for kind in [HostedKind::Openai, HostedKind::OpenaiCompatible] {
             let mock = MockServer::start().await;
-            serve_fixture(&mock, status, name).await;
+            API.serve_fixture(&mock, status, name).await;
             let p = provider(
                 &mock,
                 kind,
                 &format!("HEARTH_TEST_OPENAI_KEY_LEAK_{}_{i}", kind.as_str()),
             );
-            let e = if stream {
-                let items = collect(p.as_ref(), &request()).await;
-                items.into_iter().find_map(Result::err).unwrap()
-            } else {
-                p.generate(&request()).await.unwrap_err()
-            };
-            errors.push(e);
+            errors.push(first_error(p.as_ref(), &request(), stream).await);
         }
     }
     // A connection that fails outright.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = closed.local_addr().unwrap();
-    drop(closed);
-    std::env::set_var("HEARTH_TEST_OPENAI_KEY_LEAK_CONNECT", KEY);
-    let mock = MockServer::start().await;
-    let mut cfg = config(&mock, "HEARTH_TEST_OPENAI_KEY_LEAK_CONNECT");
-    cfg.base_url = Some(format!("http://{addr}/v1"));
-    let e = build_with(HostedKind::Openai, &cfg)
-        .generate(&request())
-        .await
-        .unwrap_err();
-    errors.push(e);
+    let p = API.unreachable(
+        HostedKind::Openai,
+        "HEARTH_TEST_OPENAI_KEY_LEAK_CONNECT",
+        KEY,
+    );
+    errors.push(p.generate(&request()).await.unwrap_err());
 
     assert_eq!(errors.len(), 2 * 13 + 1);
     for e in &errors {
-        assert_no_key(e);
+        assert_no_key(e, KEY);
     }
 }

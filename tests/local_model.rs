@@ -312,7 +312,8 @@ async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_route
         path: Some(model_path()),
         threads: Some(2),
         queue_depth: 1,
-        queue_wait_ms: 60_000,
+        // Generous: on a contended machine candle may crawl, and waiting is not what is tested.
+        queue_wait_ms: 600_000,
         chat_template: None,
         repeat_penalty: 1.1,
         repeat_last_n: 64,
@@ -324,7 +325,7 @@ async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_route
                 role: Role::User,
                 content: "Write a long story about a lighthouse.".into(),
             }],
-            128,
+            48,
         )
     };
     // One runs, one waits in the queue (depth 1), the third finds the queue full.

@@ -5,28 +5,17 @@
 
 mod common;
 
-use common::{cli, Server};
+use common::{cli, hosted, Server};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 const PII_MESSAGE: &str =
     "Xin chào, email của tôi là an.nguyen@example.vn, số điện thoại 0912 345 678. Hãy tóm tắt.";
 
 /// The upstream: answers every chat completion with a fixed OpenAI-shaped body.
 async fn upstream() -> MockServer {
-    let mock = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m1",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "Đã tóm tắt."}}],
-            "usage": {"prompt_tokens": 40, "completion_tokens": 5, "total_tokens": 45}
-        })))
-        .mount(&mock)
-        .await;
-    mock
+    let usage = json!({"prompt_tokens": 40, "completion_tokens": 5, "total_tokens": 45});
+    hosted::openai_upstream("Đã tóm tắt.", usage).await
 }
 
 /// What the upstream was sent, as text (all bodies joined).

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
-use common::cli;
+use common::hosted::{closed_port, openai_upstream};
+use common::{cli, Server};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -223,11 +222,7 @@ async fn test_reports_the_latency_and_the_models_or_a_clear_error() {
     assert_eq!(mock.received_requests().await.unwrap().len(), 1);
 
     // A port nothing listens on: bind one, then free it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = closed_port().port();
     assert!(add(data, "gone", &format!("http://127.0.0.1:{closed}/v1"))
         .status
         .success());
@@ -282,52 +277,6 @@ fn set_key_without_a_keychain_service_says_so_and_points_to_the_env_var() {
     );
 }
 
-/// A running `hearth serve`, killed on drop.
-struct Serve {
-    base: String,
-    child: Child,
-}
-
-impl Serve {
-    fn start(data: &Path, config: &Path, envs: &[(&str, &str)]) -> Serve {
-        let mut child = Command::new(common::bin())
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .arg("--config")
-            .arg(config)
-            .envs(envs.iter().copied())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("hearth listening on ") {
-                    let _ = tx.send(addr.to_owned());
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => Serve { base, child },
-            Err(_) => {
-                let _ = child.kill();
-                panic!("hearth serve did not print its address within 60 s");
-            }
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A policy with no local model (so `serve` loads nothing) whose `enterprise` tier, the
 /// default workspace's, may call any provider's models.
 const POLICY: &str = r#"
@@ -354,18 +303,12 @@ on_route_not_allowed = "reject"
 
 #[tokio::test]
 async fn an_added_provider_is_served_as_name_slash_model_with_its_key_and_prices() {
-    let mock = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m1",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "Hello from acme."}}],
-            "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200,
-                      "prompt_tokens_details": {"cached_tokens": 400}}
-        })))
-        .mount(&mock)
-        .await;
+    let mock = openai_upstream(
+        "Hello from acme.",
+        json!({"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200,
+               "prompt_tokens_details": {"cached_tokens": 400}}),
+    )
+    .await;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let cfg = tmp.path().join("policy.toml");
@@ -389,7 +332,7 @@ async fn an_added_provider_is_served_as_name_slash_model_with_its_key_and_prices
     assert!(out.status.success(), "{}", text(&out.stderr));
     let key = text(&out.stdout).trim().to_owned();
 
-    let server = Serve::start(&data, &cfg, &[(KEY_VAR, KEY)]);
+    let server = Server::start_in_with_env(&data, &["--config", cfg_s], &[(KEY_VAR, KEY)]);
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/chat/completions", server.base))
         .bearer_auth(&key)

@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use common::hosted::{chat_completion, chat_completions};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -37,15 +38,10 @@ fn echoing_error(kind: &str, message: &str) -> Value {
 
 async fn upstream() -> MockServer {
     let mock = MockServer::start().await;
-    let chat = || Mock::given(method("POST")).and(path("/v1/chat/completions"));
-    chat()
+    let usage = json!({"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15});
+    chat_completions()
         .and(body_string_contains("case-ok"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m1",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "All good."}}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(chat_completion("All good.", usage)))
         .mount(&mock)
         .await;
     let chunk = |delta: Value, finish: Value| {
@@ -63,14 +59,14 @@ async fn upstream() -> MockServer {
     .iter()
     .map(|d| format!("data: {d}\n\n"))
     .collect::<String>();
-    chat()
+    chat_completions()
         .and(body_string_contains("case-stream"))
         .respond_with(
             ResponseTemplate::new(200).set_body_raw(sse.into_bytes(), "text/event-stream"),
         )
         .mount(&mock)
         .await;
-    chat()
+    chat_completions()
         .and(body_string_contains("case-429"))
         .respond_with(
             ResponseTemplate::new(429)
@@ -79,14 +75,14 @@ async fn upstream() -> MockServer {
         )
         .mount(&mock)
         .await;
-    chat()
+    chat_completions()
         .and(body_string_contains("case-500"))
         .respond_with(
             ResponseTemplate::new(500).set_body_json(echoing_error("server_error", "Boom")),
         )
         .mount(&mock)
         .await;
-    chat()
+    chat_completions()
         .and(body_string_contains("case-400"))
         .respond_with(ResponseTemplate::new(400).set_body_json(echoing_error(
             "invalid_request_error",
@@ -94,7 +90,7 @@ async fn upstream() -> MockServer {
         )))
         .mount(&mock)
         .await;
-    chat()
+    chat_completions()
         .and(body_string_contains("case-401"))
         .respond_with(ResponseTemplate::new(401).set_body_json(echoing_error(
             "invalid_request_error",

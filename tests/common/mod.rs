@@ -1,6 +1,8 @@
 //! A real `hearth serve` on loopback with a throwaway data dir, and small HTTP helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod hosted;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -64,11 +66,17 @@ impl Server {
 
     /// `hearth serve` with extra args on a given data dir (kept by the caller).
     pub fn start_in(dir: &Path, args: &[&str]) -> Server {
+        Server::start_in_with_env(dir, args, &[])
+    }
+
+    /// `hearth serve` with extra args and environment variables on a given data dir.
+    pub fn start_in_with_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut child = Command::new(bin())
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(args)
+            .envs(envs.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
