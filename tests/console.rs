@@ -149,3 +149,73 @@ async fn the_playground_renders_a_prompt_version_with_its_variables() {
         assert_eq!(e["error"]["code"], "prompt_variable_missing");
     }
 }
+
+#[tokio::test]
+async fn an_applied_policy_routes_new_requests_at_once_and_is_kept_for_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = Server::start_in(&data, &["--demo"]);
+    let admin = create_key(&s.dir, "default", "admin");
+    let (_, _, before) = s
+        .post("/chat", None, &lab_extract("tenant_enterprise", "route me"))
+        .await;
+    assert_eq!(before["provider"], "mock-fast", "{before}");
+
+    let demo = include_str!("../src/config/demo.toml");
+    let edited = demo.replacen(
+        "primary = \"fast_extractor\"",
+        "primary = \"strong_reasoner\"",
+        1,
+    );
+    assert_ne!(
+        edited, demo,
+        "the demo policy routes extract to fast_extractor"
+    );
+    let (status, _, v) = s
+        .put("/admin/policy", &admin, &json!({"toml": edited}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["applied"], true);
+    assert!(
+        v["rebuilt"].as_array().unwrap().is_empty(),
+        "no provider changed: {v}"
+    );
+    let (_, _, after) = s
+        .post(
+            "/chat",
+            None,
+            &lab_extract("tenant_enterprise", "route me again"),
+        )
+        .await;
+    assert_eq!(
+        after["provider"], "mock-strong",
+        "new requests follow the new route: {after}"
+    );
+
+    // A bad policy changes nothing.
+    let bad = edited.replace("[tiers.free]", "[tiers.fre]");
+    let (status, _, v) = s.put("/admin/policy", &admin, &json!({"toml": bad})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tier `free`"),
+        "{v}"
+    );
+    let (_, p) = s.get_json("/admin/policy", Some(&admin)).await;
+    assert_eq!(
+        p["policy"]["routes"]["extract"]["primary"],
+        "strong_reasoner"
+    );
+
+    // Saved: the next start without --config or --demo runs it.
+    s.kill();
+    assert!(data.join("policy.toml").is_file());
+    let s = Server::start_in(&data, &[]);
+    let (_, p) = s.get_json("/admin/policy", Some(&admin)).await;
+    assert_eq!(
+        p["policy"]["routes"]["extract"]["primary"], "strong_reasoner",
+        "{p}"
+    );
+}

@@ -68,7 +68,7 @@ pub fn start(hearth: Arc<Hearth>, ui_dir: Option<PathBuf>) -> Result<Gateway, Sh
 async fn get_ready(hearth: &Hearth) {
     let progress: hearth::models::ProgressSink =
         Arc::new(|line: &str| tracing::info!(target: "hearth::models", "{line}"));
-    if let Err(e) = hearth::models::install_configured(hearth.config(), progress).await {
+    if let Err(e) = hearth::models::install_configured(&hearth.config(), progress).await {
         tracing::error!(error = %e, "a configured model could not be installed");
     }
     hearth.warm_providers().await;

@@ -60,11 +60,7 @@ fn run(args: Args) -> Result<(), ShellError> {
         Some(dir) => dir,
         None => dirs_data_dir().ok_or(ShellError::NoDataDir)?,
     };
-    let config = match (&args.config, args.demo) {
-        (Some(path), _) => Config::load(path)?,
-        (None, true) => Config::demo()?,
-        (None, false) => Config::builtin()?,
-    };
+    let config = Config::for_install(args.config.as_deref(), args.demo, &data_dir)?;
     let hearth = Hearth::open(config, &data_dir)?;
     if args.demo {
         hearth.seed_demo()?;

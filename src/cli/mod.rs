@@ -41,7 +41,8 @@ struct InstallArgs {
     /// The install's data directory [default: the platform data dir + `hearth`].
     #[arg(long, global = true, env = "HEARTH_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// A policy file (TOML) [default: the built-in policy, the local model for every
+    /// A policy file (TOML) [default: the policy last applied from the UI or the admin API
+    /// (`policy.toml` in the data dir), else the built-in policy, the local model for every
     /// task; with `--demo`, the seed's lab].
     #[arg(long, global = true, env = "HEARTH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -86,12 +87,11 @@ impl InstallArgs {
     }
 
     fn config(&self, demo: bool) -> Result<Config, CliError> {
-        let config = match &self.config {
-            Some(path) => Config::load(path)?,
-            None if demo => Config::demo()?,
-            None => Config::builtin()?,
-        };
-        Ok(config)
+        Ok(Config::for_install(
+            self.config.as_deref(),
+            demo,
+            &self.data_dir()?,
+        )?)
     }
 
     /// Opens the install, creating its database and `default` workspace on first use.

@@ -52,7 +52,7 @@ pub async fn run(install: &InstallArgs, args: ServeArgs) -> Result<(), CliError>
     }
     let progress: hearth::models::ProgressSink =
         std::sync::Arc::new(|line: &str| eprintln!("models: {line}"));
-    hearth::models::install_configured(hearth.config(), progress).await?;
+    hearth::models::install_configured(&hearth.config(), progress).await?;
     hearth.warm_providers().await;
     let opts = ServeOptions {
         addr: args.addr,

@@ -89,6 +89,19 @@ impl Config {
         Config::parse(DEFAULT_POLICY_TOML, "built-in policy")
     }
 
+    /// The config an install runs: the file given, else the demo's policy for the demo,
+    /// else the policy an admin last applied (`policy.toml` in the data dir), else the
+    /// built-in one.
+    pub fn for_install(given: Option<&Path>, demo: bool, data_dir: &Path) -> Result<Config, Error> {
+        let saved = crate::orchestrator::saved_policy_path(data_dir);
+        match given {
+            Some(path) => Config::load(path),
+            None if demo => Config::demo(),
+            None if saved.is_file() => Config::load(&saved),
+            None => Config::builtin(),
+        }
+    }
+
     /// The demo's policy (the seed's lab).
     pub fn demo() -> Result<Config, Error> {
         Config::parse(DEMO_POLICY_TOML, "demo policy")

@@ -223,7 +223,7 @@ impl Tier {
 }
 
 /// The validated routing policy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Policy {
     /// Providers by name.
     pub providers: BTreeMap<String, ProviderConfig>,

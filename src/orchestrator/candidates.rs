@@ -154,7 +154,7 @@ impl Hearth {
             first_choice = false;
             if Instant::now() >= p.deadline {
                 return Err(Error::DeadlineExceeded(
-                    self.config.resilience.request_deadline,
+                    self.config().resilience.request_deadline,
                 ));
             }
         }
@@ -172,7 +172,7 @@ impl Hearth {
         trace: &mut Trace,
     ) -> Result<M::Answer, ProviderError> {
         let provider = self
-            .providers
+            .providers()
             .get(&m.provider)
             .ok_or_else(|| ProviderError::Unavailable(format!("no provider `{}`", m.provider)))?;
         let mut retry = 0;

@@ -14,6 +14,8 @@ mod trace;
 use std::path::Path;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
+
 pub use request::{CachePreference, ChatOutcome, ChatRequest, PromptRef};
 pub use stream::{ChatStream, StreamEvent, StreamStart};
 
@@ -32,11 +34,12 @@ use crate::workspace::{Workspace, WorkspaceId};
 
 /// The orchestrator and everything it owns. Build one per install with `Hearth::open`.
 pub struct Hearth {
-    config: Config,
+    // Swapped whole when an admin applies a new policy; requests read a snapshot.
+    config: RwLock<Arc<Config>>,
     store: Arc<Store>,
     writer: Writer,
     prompts: Registry,
-    providers: Providers,
+    providers: RwLock<Arc<Providers>>,
     breakers: Breakers,
     cache: ExactCache,
     rates: RateLimiter,
@@ -53,11 +56,7 @@ impl Hearth {
     pub fn open(config: Config, data_dir: &Path) -> Result<Arc<Hearth>> {
         let store = Arc::new(Store::open(data_dir)?);
         let mut config = config;
-        for p in store.with(|c| crate::store::providers::list(c))? {
-            if !config.policy.add_provider(&p) {
-                tracing::warn!(provider = %p.name, "an added provider has the name of one in the config file; the config file's is used");
-            }
-        }
+        merge_added_providers(&store, &mut config)?;
         let writer = Writer::start(store.path())?;
         let secret = store.meta_or_init("user_hash_secret", || {
             hex::encode(rand::random::<[u8; 32]>())
@@ -66,8 +65,10 @@ impl Hearth {
         let r = &config.resilience;
         let hearth = Hearth {
             breakers: Breakers::new(r.breaker_failure_threshold, r.breaker_cooldown),
-            providers: Providers::from_policy(&config.policy, &crate::secrets::Keychain::new())
-                .map_err(Error::Config)?,
+            providers: RwLock::new(Arc::new(
+                Providers::from_policy(&config.policy, &crate::secrets::Keychain::new())
+                    .map_err(Error::Config)?,
+            )),
             cache: ExactCache::new(store.clone(), writer.clone(), config.cache.ttl),
             prompts: Registry::new(store.clone()),
             rates: RateLimiter::default(),
@@ -78,7 +79,7 @@ impl Hearth {
             metrics,
             writer,
             store,
-            config,
+            config: RwLock::new(Arc::new(config)),
         };
         hearth.ensure_default_workspace()?;
         let expired = hearth
@@ -88,9 +89,56 @@ impl Hearth {
         Ok(Arc::new(hearth))
     }
 
-    /// The validated config.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// Validates a policy document and, when it is sound, puts it in force for every new
+    /// request and saves it (`policy.toml` in the data dir, read at the next start when no
+    /// `--config` is given). Providers whose settings did not change keep running (a loaded
+    /// model stays loaded); the others are built afresh and named in the answer, to be warmed.
+    pub fn apply_policy(&self, text: &str) -> Result<Applied> {
+        let invalid = |m: String| Error::unprocessable("invalid_policy", m);
+        let mut config = Config::parse(text, "policy").map_err(|e| invalid(e.to_string()))?;
+        merge_added_providers(&self.store, &mut config)?;
+        let workspaces = self.store.with(|c| crate::store::workspaces::list(c))?;
+        if let Some(ws) = workspaces
+            .iter()
+            .find(|w| !config.policy.tiers.contains_key(&w.tier))
+        {
+            return Err(invalid(format!(
+                "workspace `{}` is on tier `{}`, which this policy lacks",
+                ws.id, ws.tier
+            )));
+        }
+        let old = self.config();
+        let (providers, rebuilt) = self
+            .providers()
+            .rebuilt_for(
+                &old.policy,
+                &config.policy,
+                &crate::secrets::Keychain::new(),
+            )
+            .map_err(invalid)?;
+        let path = self.saved_policy_path();
+        let partial = path.with_extension("toml.partial");
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| Error::Config(format!("cannot save {}: {e}", path.display())))?;
+        *self.providers.write() = Arc::new(providers);
+        *self.config.write() = Arc::new(config);
+        tracing::warn!(rebuilt = ?rebuilt, "a new policy was applied");
+        Ok(Applied {
+            config: self.config(),
+            rebuilt,
+            saved_to: path,
+        })
+    }
+
+    /// Where an applied policy is saved.
+    pub fn saved_policy_path(&self) -> std::path::PathBuf {
+        saved_policy_path(self.store.path().parent().unwrap_or(Path::new(".")))
+    }
+
+    /// The validated config in force now (a snapshot: an applied policy replaces it whole).
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().clone()
     }
 
     /// The database.
@@ -103,9 +151,9 @@ impl Hearth {
         &self.prompts
     }
 
-    /// The providers (and their fault switches).
-    pub fn providers(&self) -> &Providers {
-        &self.providers
+    /// The providers in force now (and their fault switches).
+    pub fn providers(&self) -> Arc<Providers> {
+        self.providers.read().clone()
     }
 
     /// The circuit breakers.
@@ -138,8 +186,9 @@ impl Hearth {
     /// Gets every provider ready (a local model loads here, not on the first request).
     /// A provider that cannot get ready is logged and left for the router to skip.
     pub async fn warm_providers(&self) {
-        for name in self.providers.names() {
-            if let Some(p) = self.providers.get(name) {
+        let providers = self.providers();
+        for name in providers.names() {
+            if let Some(p) = providers.get(name) {
                 if let Err(e) = p.warm().await {
                     tracing::error!(provider = name, error = %e, "provider not ready");
                 }
@@ -149,7 +198,7 @@ impl Hearth {
 
     /// Refreshes the gauges computed at scrape time (breakers, budgets), then renders.
     pub fn render_metrics(&self) -> String {
-        for name in self.providers.names() {
+        for name in self.providers().names() {
             let state = match self.breakers.view(name).state {
                 crate::resilience::BreakerState::Closed => 0.0,
                 crate::resilience::BreakerState::HalfOpen => 1.0,
@@ -162,4 +211,29 @@ impl Hearth {
         }
         self.metrics.render()
     }
+}
+
+/// What applying a policy did.
+pub struct Applied {
+    /// The config now in force.
+    pub config: Arc<Config>,
+    /// Providers built afresh (new or changed), to be warmed.
+    pub rebuilt: Vec<String>,
+    /// Where the policy was saved.
+    pub saved_to: std::path::PathBuf,
+}
+
+/// The policy an admin applied last, in an install's data dir.
+pub fn saved_policy_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("policy.toml")
+}
+
+/// Adds the providers added from the command line (kept in the store) to a policy.
+fn merge_added_providers(store: &Store, config: &mut Config) -> Result<()> {
+    for p in store.with(|c| crate::store::providers::list(c))? {
+        if !config.policy.add_provider(&p) {
+            tracing::warn!(provider = %p.name, "an added provider has the name of one in the config file; the config file's is used");
+        }
+    }
+    Ok(())
 }

@@ -98,7 +98,7 @@ impl Hearth {
         trace: &mut Trace,
     ) -> Result<Prepared> {
         let tier = self
-            .config
+            .config()
             .policy
             .tiers
             .get(&ws.tier)
@@ -137,12 +137,12 @@ impl Hearth {
             },
             None => Target::Task(&req.task),
         };
-        let decision = routing::decide(&self.config.policy, &tier, ws.data_policy, target)?;
+        let decision = routing::decide(&self.config().policy, &tier, ws.data_policy, target)?;
         trace.decision.extend(decision.reasons.iter().cloned());
         let permit = self.admit(req, &ws, &tier)?;
-        let deadline = Instant::now() + self.config.resilience.request_deadline;
+        let deadline = Instant::now() + self.config().resilience.request_deadline;
         let (messages, response_format) = self.build_messages(req, trace)?;
-        let policy = &self.config.policy;
+        let policy = &self.config().policy;
         let pii = {
             let _span = tracing::debug_span!("policy.pii", trace_id = %trace.trace_id).entered();
             self.detectors
@@ -188,12 +188,12 @@ impl Hearth {
 
     fn output_cap(&self, req: &ChatRequest, tier: &Tier) -> Result<u32> {
         let route_cap = self
-            .config
+            .config()
             .policy
             .routes
             .get(&req.task)
             .and_then(|r| r.max_output_tokens);
-        if req.model.is_none() && !self.config.policy.routes.contains_key(&req.task) {
+        if req.model.is_none() && !self.config().policy.routes.contains_key(&req.task) {
             return Err(Error::bad_request(
                 "unknown_task",
                 format!("no route for task `{}`", req.task),
@@ -295,7 +295,7 @@ impl Hearth {
             return Ok(Step::Skip);
         }
         if self
-            .providers
+            .providers()
             .get(&m.provider)
             .is_none_or(|pr| !pr.is_usable())
         {
@@ -305,7 +305,7 @@ impl Hearth {
             return Ok(Step::Skip);
         }
         // The guard again at the call: a downgrade model was not among the filtered ones.
-        let messages = match p.pii.view(&self.config.policy, p.ws.data_policy, m) {
+        let messages = match p.pii.view(&self.config().policy, p.ws.data_policy, m) {
             View::Original => p.messages.clone(),
             View::Redacted => p.pii.redacted.clone().unwrap_or_default(),
             View::Forbidden => {
@@ -383,11 +383,12 @@ impl Hearth {
                 Ok(Step::Template)
             }
             BudgetAction::Downgrade => {
+                let config = self.config();
                 let down = p
                     .tier
                     .downgrade_model
                     .as_ref()
-                    .and_then(|a| self.config.policy.models.get(a));
+                    .and_then(|a| config.policy.models.get(a));
                 match down {
                     Some(d) if d.alias != m.alias => {
                         trace.decision.push(format!(
@@ -426,7 +427,7 @@ impl Hearth {
     /// The time one attempt may take: the attempt timeout, cut to what is left of the deadline.
     pub(super) fn attempt_budget(&self, deadline: Instant) -> Option<Duration> {
         let left = deadline.checked_duration_since(Instant::now())?;
-        (!left.is_zero()).then(|| left.min(self.config.resilience.attempt_timeout))
+        (!left.is_zero()).then(|| left.min(self.config().resilience.attempt_timeout))
     }
 
     pub(super) fn note_failure(&self, m: &ModelSpec, err: &ProviderError, trace: &mut Trace) {
@@ -456,7 +457,7 @@ impl Hearth {
         deadline: Instant,
         trace: &mut Trace,
     ) -> bool {
-        let r = &self.config.resilience;
+        let r = &self.config().resilience;
         if !err.is_transient() || retry >= r.max_retries {
             return false;
         }

@@ -14,7 +14,7 @@ const DEMO_FREE_RPM: u32 = 30;
 impl Hearth {
     /// The most capable tier the policy has (enterprise, else pro, else the first).
     pub fn best_tier(&self) -> String {
-        let tiers = &self.config.policy.tiers;
+        let tiers = &self.config().policy.tiers;
         ["enterprise", "pro"]
             .iter()
             .find(|t| tiers.contains_key(**t))
@@ -41,7 +41,7 @@ impl Hearth {
     /// `support_triage` v1 and `assistant` v1, both stable.
     pub fn seed_demo(&self) -> Result<()> {
         for tier in ["free", "pro", "enterprise"] {
-            if !self.config.policy.tiers.contains_key(tier) {
+            if !self.config().policy.tiers.contains_key(tier) {
                 return Err(Error::Config(format!(
                     "the demo needs a tier named `{tier}` in the policy"
                 )));

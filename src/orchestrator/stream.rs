@@ -229,7 +229,7 @@ impl Hearth {
         loop {
             let Some(budget) = self.attempt_budget(p.deadline) else {
                 return Relayed::Broken(Error::DeadlineExceeded(
-                    self.config.resilience.request_deadline,
+                    self.config().resilience.request_deadline,
                 ));
             };
             let started = Instant::now();

@@ -9,6 +9,11 @@ use super::Provider;
 use crate::config::{Policy, ProviderConfig};
 use crate::secrets::{KeySource, Keychain};
 
+/// Whether two provider configs say the same (compared as written, so any change rebuilds).
+fn same_settings(a: &ProviderConfig, b: &ProviderConfig) -> bool {
+    serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+}
+
 /// The configured providers by name, each behind a fault switch for drills.
 pub struct Providers {
     by_name: BTreeMap<String, Arc<Faulty>>,
@@ -19,10 +24,41 @@ impl Providers {
     /// Builds every provider the policy names; hosted ones read their keys now, from the
     /// environment or `keychain`.
     pub fn from_policy(policy: &Policy, keychain: &Keychain) -> Result<Self, String> {
+        Providers::empty()
+            .rebuilt_for(&Policy::default(), policy, keychain)
+            .map(|(p, _)| p)
+    }
+
+    fn empty() -> Self {
+        Providers {
+            by_name: BTreeMap::new(),
+            key_sources: BTreeMap::new(),
+        }
+    }
+
+    /// The providers of `new`, keeping (with their loaded models, fault switches and keys)
+    /// those whose settings are the same in `old`; also the names that were built afresh.
+    pub fn rebuilt_for(
+        &self,
+        old: &Policy,
+        new: &Policy,
+        keychain: &Keychain,
+    ) -> Result<(Self, Vec<String>), String> {
         let client = hosted::build_client()?;
-        let mut by_name = BTreeMap::new();
-        let mut key_sources = BTreeMap::new();
-        for (name, cfg) in &policy.providers {
+        let mut out = Providers::empty();
+        let mut fresh = Vec::new();
+        for (name, cfg) in &new.providers {
+            let same = old
+                .providers
+                .get(name)
+                .is_some_and(|o| same_settings(o, cfg));
+            if let (true, Some(kept)) = (same, self.by_name.get(name)) {
+                out.by_name.insert(name.clone(), kept.clone());
+                if let Some(src) = self.key_sources.get(name) {
+                    out.key_sources.insert(name.clone(), *src);
+                }
+                continue;
+            }
             let inner: Arc<dyn Provider> = match cfg {
                 ProviderConfig::Mock(m) => Arc::new(MockProvider::new(m)),
                 ProviderConfig::Local(l) => Arc::new(LocalProvider::new(l.clone())),
@@ -33,17 +69,16 @@ impl Providers {
                     let built = hosted::build(name, kind, h, keychain, client.clone())
                         .map_err(|e| format!("provider `{name}`: {e}"))?;
                     if let Some(src) = built.key_source {
-                        key_sources.insert(name.clone(), src);
+                        out.key_sources.insert(name.clone(), src);
                     }
                     built.provider
                 }
             };
-            by_name.insert(name.clone(), Arc::new(Faulty::new(inner)));
+            out.by_name
+                .insert(name.clone(), Arc::new(Faulty::new(inner)));
+            fresh.push(name.clone());
         }
-        Ok(Providers {
-            by_name,
-            key_sources,
-        })
+        Ok((out, fresh))
     }
 
     /// The provider called `name`.

@@ -75,6 +75,11 @@ impl Admin {
         &self.state.hearth
     }
 
+    /// The orchestrator, to hand to a background task.
+    pub(super) fn state_hearth(&self) -> std::sync::Arc<Hearth> {
+        self.state.hearth.clone()
+    }
+
     /// The error with this request's trace id.
     pub(super) fn fail(&self, e: Error) -> ApiError {
         ApiError::new(e, &self.trace)

@@ -31,7 +31,7 @@ const DAY_MS: i64 = 86_400_000;
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/costs", get(costs_view))
-        .route("/admin/policy", get(policy))
+        .route("/admin/policy", get(policy).put(apply_policy))
         .route("/admin/policy/validate", post(validate_policy))
         .route("/admin/providers/{name}/test", post(test_provider))
         .route("/admin/providers/{name}/key", put(set_key))
@@ -178,6 +178,31 @@ async fn validate_policy(
     })
 }
 
+/// Puts an edited policy in force for new requests (after the same validation), saves it,
+/// and warms the providers it built afresh in the background.
+async fn apply_policy(
+    a: Admin,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body: PolicyText = a.parse(raw)?;
+    let applied = a.hearth().apply_policy(&body.toml).map_err(|e| a.fail(e))?;
+    let hearth = a.state_hearth();
+    tokio::spawn(async move { hearth.warm_providers().await });
+    let p = &applied.config.policy;
+    a.run(|_| {
+        Ok(json!({
+            "applied": true,
+            "saved_to": applied.saved_to,
+            "rebuilt": applied.rebuilt,
+            "restart_needed": Vec::<String>::new(),
+            "providers": p.providers.keys().collect::<Vec<_>>(),
+            "models": p.models.keys().collect::<Vec<_>>(),
+            "routes": p.routes.keys().collect::<Vec<_>>(),
+            "tiers": p.tiers.keys().collect::<Vec<_>>(),
+        }))
+    })
+}
+
 async fn test_provider(a: Admin, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let provider = a
         .hearth()
@@ -210,12 +235,8 @@ async fn set_key(
 ) -> Result<Json<Value>, ApiError> {
     let body: KeyBody = a.parse(raw)?;
     a.run(|hearth| {
-        let hosted = hearth
-            .config()
-            .policy
-            .providers
-            .get(&name)
-            .and_then(|p| p.hosted());
+        let config = hearth.config();
+        let hosted = config.policy.providers.get(&name).and_then(|p| p.hosted());
         if hosted.is_none() {
             return Err(Error::NotFound(format!("no hosted provider `{name}`")));
         }

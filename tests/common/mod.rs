@@ -131,6 +131,31 @@ impl Server {
         (status, headers, json)
     }
 
+    /// PUT JSON with a key, return status, headers and JSON body.
+    pub async fn put(
+        &self,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let resp = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// GET, return status and body text.
     pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, String) {
         let mut req = self.http.get(self.url(path));
