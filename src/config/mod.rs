@@ -69,6 +69,8 @@ pub struct Config {
     pub cache: CacheSettings,
     /// Providers, models, routes and tiers.
     pub policy: Policy,
+    /// The TOML it was read from, as written (what the policy editor starts from).
+    pub source: String,
 }
 
 impl Config {

@@ -159,6 +159,7 @@ pub(super) fn parse(text: &str) -> Result<Config, String> {
         resilience,
         cache: policy.1,
         policy: policy.2,
+        source: text.to_owned(),
     })
 }
 

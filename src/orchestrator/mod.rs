@@ -96,6 +96,8 @@ impl Hearth {
     pub fn apply_policy(&self, text: &str) -> Result<Applied> {
         let invalid = |m: String| Error::unprocessable("invalid_policy", m);
         let mut config = Config::parse(text, "policy").map_err(|e| invalid(e.to_string()))?;
+        let old = self.config();
+        keep_sections_left_out(text, &old, &mut config);
         merge_added_providers(&self.store, &mut config)?;
         let workspaces = self.store.with(|c| crate::store::workspaces::list(c))?;
         if let Some(ws) = workspaces
@@ -107,7 +109,6 @@ impl Hearth {
                 ws.id, ws.tier
             )));
         }
-        let old = self.config();
         let (providers, rebuilt) = self
             .providers()
             .rebuilt_for(
@@ -226,6 +227,23 @@ pub struct Applied {
 /// The policy an admin applied last, in an install's data dir.
 pub fn saved_policy_path(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("policy.toml")
+}
+
+/// A policy edited from the routing tables may leave out `[server]`, `[resilience]` and
+/// `[cache]`; those keep their running values rather than falling back to the defaults.
+fn keep_sections_left_out(text: &str, old: &Config, new: &mut Config) {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return;
+    };
+    if !table.contains_key("server") {
+        new.server = old.server.clone();
+    }
+    if !table.contains_key("resilience") {
+        new.resilience = old.resilience.clone();
+    }
+    if !table.contains_key("cache") {
+        new.cache = old.cache.clone();
+    }
 }
 
 /// Adds the providers added from the command line (kept in the store) to a policy.

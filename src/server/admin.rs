@@ -385,17 +385,19 @@ async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value
 
 async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
     a.run(|_| {
-        let list: Vec<Value> = crate::models::catalog()?
+        let mut list: Vec<Value> = crate::models::catalog()?
             .into_iter()
             .map(|m| {
                 json!({"id": format!("local/{}", m.id), "installed": m.is_installed(),
                        "path": m.installed_path(), "catalog": m})
             })
             .collect();
-        Ok(
-            json!({"models": list, "imported": crate::models::imported(),
-                   "models_dir": crate::models::models_dir()}),
-        )
+        // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`).
+        list.extend(crate::models::imported().into_iter().map(|m| {
+            json!({"id": format!("imported/{}", m.name), "installed": true,
+                   "path": m.path, "size_bytes": m.size_bytes, "catalog": null})
+        }));
+        Ok(json!({"models": list, "models_dir": crate::models::models_dir()}))
     })
 }
 

@@ -38,10 +38,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/prompts/{id}/render", post(render_prompt))
         .route("/admin/models/import", post(import_model))
         .route("/admin/models/{id}", axum::routing::delete(remove_model))
-        .route(
-            "/admin/models/imported/{name}",
-            axum::routing::delete(remove_imported),
-        )
 }
 
 #[derive(Deserialize)]
@@ -78,15 +74,16 @@ async fn import_model(
     })
 }
 
-/// Removes an imported model.
-async fn remove_imported(a: Admin, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    a.run(|_| Ok(json!({"removed": crate::models::remove_imported(&name)?})))
-}
-
-/// Removes an installed catalog model.
+/// Removes an installed catalog model (`ID` or `local/ID`) or an imported one
+/// (`imported/NAME`, its slash encoded as `%2F` in the path).
 async fn remove_model(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let id = id.strip_prefix("local/").unwrap_or(&id).to_owned();
-    a.run(|_| Ok(json!({"removed": crate::models::remove(&id)?})))
+    a.run(|_| {
+        let removed = match id.strip_prefix("imported/") {
+            Some(name) => crate::models::remove_imported(name)?,
+            None => crate::models::remove(id.strip_prefix("local/").unwrap_or(&id))?,
+        };
+        Ok(json!({"removed": removed}))
+    })
 }
 
 #[derive(Deserialize)]
@@ -147,7 +144,7 @@ async fn policy(a: Admin) -> Result<Json<Value>, ApiError> {
                 }
             }
         }
-        Ok(json!({"policy": policy}))
+        Ok(json!({"policy": policy, "source": hearth.config().source}))
     })
 }
 

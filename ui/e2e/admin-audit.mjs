@@ -280,8 +280,10 @@ test("admin: local models: download reads the progress stream to done or error; 
   assert((await text(done)).includes(dest), `import answer: ${await text(done)}`);
   assert(existsSync(dest), "the imported copy is not in the models dir");
   assert((await text($("import-use"))).includes("[providers.e2e-import]"), "no policy snippet");
-  const listed = (await api("GET", "/admin/models")).models.some((m) => JSON.stringify(m).includes("e2e-import"));
-  if (!listed) note("GET /admin/models does not list an imported model (only the catalog), and DELETE /admin/models/{id} removes catalog models only");
+  const listed = (await api("GET", "/admin/models")).models.some((m) => m.id === "imported/e2e-import");
+  assert(listed, "GET /admin/models lists the imported model as imported/e2e-import");
+  await api("DELETE", `/admin/models/${encodeURIComponent("imported/e2e-import")}`);
+  assert(!existsSync(dest), "the imported model is removed");
   await shot("admin-models-import");
 
   // Remove: the catalog model made installed in the throwaway dir, then removed through the UI.

@@ -15,6 +15,7 @@ let browser;
 let page;
 let token;
 let api;
+let dataDir;
 
 const shot = (name, p = page) => shotOf(p, name);
 const fault = (provider, body) => api("POST", `/debug/provider/${provider}/fail`, body);
@@ -221,7 +222,8 @@ test("routing: a failing provider's breaker shows Open, its error rate rises, an
 
 test("routing: the active policy validates, an edited one shows the error with its line, nothing is applied", async () => {
   const note = await text(page.locator('[data-testid="policy-apply-note"]'));
-  assert(/applies nothing/.test(note) && note.includes("--config"), `note: ${note}`);
+  assert(note.includes("Validate only checks") && note.includes("Apply puts it into effect") && note.includes("after a restart"), `note: ${note}`);
+  assert(!/never|only when Hearth is restarted/.test(note), `the note still says a policy is never applied: ${note}`);
   await page.locator('[data-testid="policy-load-active"]').click();
   const editor = page.locator('[data-testid="policy-editor"]');
   const active = await editor.inputValue();
@@ -252,6 +254,113 @@ test("routing: the active policy validates, an edited one shows the error with i
   const { policy } = await api("GET", "/admin/policy");
   assert(Object.keys(policy.routes).length === 3 && policy.routes.chat.primary === "fallback_balanced", "the policy changed");
 });
+
+/** The text with `key = …` of table `[section]` replaced by `key = value` (the line must exist). */
+function setTomlKey(toml, section, key, value) {
+  const lines = toml.split("\n");
+  const start = lines.indexOf(`[${section}]`);
+  assert(start >= 0, `no [${section}] in the policy`);
+  for (let i = start + 1; i < lines.length && !lines[i].startsWith("["); i++) {
+    if (lines[i].startsWith(`${key} = `)) {
+      lines[i] = `${key} = ${value}`;
+      return lines.join("\n");
+    }
+  }
+  throw new Error(`no ${key} in [${section}]`);
+}
+
+test("routing: Apply an edited policy: confirmed, the routes table changes, new chats on that task go to the new primary", async () => {
+  const before = (await api("GET", "/admin/policy")).policy;
+  const NEW_PRIMARY = "strong_reasoner";
+  const address = before.models[NEW_PRIMARY]?.address;
+  assert(address && before.routes.chat.primary !== NEW_PRIMARY, `the demo policy changed: ${JSON.stringify(before.routes.chat)}`);
+
+  await open("routing");
+  await page.reload({ waitUntil: "domcontentloaded" }); // an empty editor, not the last test's text
+  const chatPrimary = page.locator('[data-testid="route-row"][data-task="chat"] [data-testid="route-model"] strong').first();
+  await chatPrimary.waitFor();
+  assert((await text(chatPrimary)) === before.routes.chat.primary, `chat's primary shown as ${await text(chatPrimary)}`);
+  const editor = page.locator('[data-testid="policy-editor"]');
+  const apply = page.locator('[data-testid="policy-apply"]');
+  assert(await apply.isDisabled(), "Apply is enabled with an empty editor");
+  await page.locator('[data-testid="policy-load-active"]').click();
+  const active = await editor.inputValue();
+
+  // A text that does not validate: Apply validates first, shows the line, asks nothing.
+  const broken = active.replace("[routes.chat]\n", "[routes.chat]\nbogus = 3\n");
+  await editor.fill(broken);
+  await apply.click();
+  await page.locator('[data-testid="policy-invalid"]').waitFor({ timeout: 5000 });
+  assert((await text(page.locator('[data-testid="policy-error-line"]'))).startsWith(`line ${broken.split("\n").indexOf("bogus = 3") + 1}`), "no line");
+  assert((await page.locator('[data-testid="confirm"]').count()) === 0, "asked to apply an invalid policy");
+  assert(await apply.isDisabled(), "Apply stays enabled for a text that does not validate");
+
+  // chat's primary becomes strong_reasoner. Validate, then Apply asks first; Cancel applies nothing.
+  await editor.fill(setTomlKey(active, "routes.chat", "primary", `"${NEW_PRIMARY}"`));
+  assert(await apply.isEnabled(), "Apply disabled after an edit");
+  await page.locator('[data-testid="policy-validate"]').click();
+  await page.locator('[data-testid="policy-valid"]').waitFor({ timeout: 5000 });
+  assert((await apply.getAttribute("data-step")) === "confirm", `step after Validate: ${await apply.getAttribute("data-step")}`);
+  await apply.click();
+  const confirm = page.locator('[data-testid="confirm"]');
+  await confirm.waitFor();
+  assert((await text(confirm)).includes("Apply this policy to every new request?"), `confirm: ${await text(confirm)}`);
+  await page.locator('[data-testid="confirm-no"]').click();
+  assert((await api("GET", "/admin/policy")).policy.routes.chat.primary === before.routes.chat.primary, "Cancel applied the policy");
+
+  await apply.click();
+  // The editor starts from the TOML the server read (the demo's, which has [resilience] and
+  // [cache] but no [server]): the question names only what is left out.
+  const missing = await text(page.locator('[data-testid="policy-missing-sections"]'));
+  assert(
+    missing.includes("[server]") && !missing.includes("[resilience]") && missing.includes("running settings"),
+    `missing sections: ${missing}`,
+  );
+  await page.locator('[data-testid="confirm"]').scrollIntoViewIfNeeded();
+  await shot("routing-apply-confirm");
+  await page.locator('[data-testid="confirm-yes"]').click();
+  const applied = page.locator('[data-testid="policy-applied"]');
+  await applied.waitFor({ timeout: 10_000 });
+  assert((await text(applied)).includes("3 routes (chat, extract, reasoning)"), `applied: ${await text(applied)}`);
+  // The demo's providers did not change: nothing waits for a restart.
+  assert((await page.locator('[data-testid="policy-restart-needed"]').count()) === 0, "a restart is asked for");
+  assert(await apply.isDisabled(), "Apply enabled for the text just applied");
+  // Saved where the next start reads it.
+  const savedTo = await text(page.locator('[data-testid="policy-saved-to"]'));
+  assert(savedTo.startsWith(dataDir) && readFileSync(savedTo, "utf8").includes(`primary = "${NEW_PRIMARY}"`), `saved to ${savedTo}`);
+  await page.waitForFunction((p) => {
+    const el = document.querySelector('[data-testid="route-row"][data-task="chat"] [data-testid="route-model"] strong');
+    return el?.textContent === p;
+  }, NEW_PRIMARY, { timeout: 10_000 });
+  assert((await text(page.locator('[data-testid="route-row"][data-task="chat"]'))).includes(address), "the new primary's address is not shown");
+  assert((await api("GET", "/admin/policy")).policy.routes.chat.primary === NEW_PRIMARY, "the server does not run the new policy");
+  await applied.scrollIntoViewIfNeeded();
+  await shot("routing-applied-editor");
+  await page.locator('[data-testid="routes-table"]').scrollIntoViewIfNeeded();
+  await shot("routing-applied");
+
+  // A new request on the task goes to the new primary: the answer's model, its hearth
+  // extension's provider, and its audit event say so.
+  const res = await fetch(`${server.base}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "hearth/chat", messages: [{ role: "user", content: `after the new policy ${Date.now()}` }] }),
+  });
+  assert(res.status === 200, `chat after apply: ${res.status}`);
+  const answer = await res.json();
+  assert(answer.model === address, `answered by ${answer.model}, expected ${address}`);
+  assert(answer.hearth?.provider === before.models[NEW_PRIMARY].provider, `hearth: ${JSON.stringify(answer.hearth)}`);
+  const trace = res.headers.get("x-hearth-trace-id");
+  const { events } = await api("GET", "/audit?limit=20");
+  const ev = events.find((e) => e.trace_id === trace);
+  assert(ev && ev.model === address && ev.task === "chat" && !ev.fallback_used, `audit event: ${JSON.stringify(ev)}`);
+  // And the feed shows it.
+  await page.locator(`[data-testid="decision-row"][data-trace="${trace}"]`, { hasText: address }).waitFor({ timeout: 10_000 });
+
+  // The demo's policy back, for the tests after this one.
+  await api("PUT", "/admin/policy", { toml: active });
+  assert((await api("GET", "/admin/policy")).policy.routes.chat.primary === before.routes.chat.primary, "the demo policy was not restored");
+}, 45_000);
 
 test("a user key sees 'needs an admin key' with the server's code, and the feed of its own workspace", async () => {
   const created = await api("POST", "/admin/keys", { workspace: "tenant_pro", role: "user", user: "riley" });
@@ -311,6 +420,6 @@ test("screenshots: 1280x800 routing, 1920x1080 and dark", async () => {
 await runSuite(tests, {
   failedPrefix: "FAILED-routing-costs-",
   onReady: (env) => {
-    ({ server, browser, page, token, api } = env);
+    ({ server, browser, page, token, api, dataDir } = env);
   },
 });

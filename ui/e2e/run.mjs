@@ -288,6 +288,59 @@ test("compare: two models stream side by side with metrics; save and rerun", asy
   await shot("compare-saved");
 });
 
+test("while /ready says not_ready the top bar shows “Loading models…” with the reasons, then hides it and stops asking", async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const p = await ctx.newPage();
+    const reason = "provider `local` is still loading its model";
+    let calls = 0;
+    // The demo's mock providers are ready at once: the first two answers are a loading server's.
+    await p.route("**/ready", (route) => {
+      calls++;
+      if (calls > 2) return route.continue();
+      return route.fulfill({
+        status: 503,
+        contentType: "application/json",
+        body: JSON.stringify({ status: "not_ready", reasons: [reason], checks: { database: true, providers: {} } }),
+      });
+    });
+    await p.goto(server.base, { waitUntil: "domcontentloaded" });
+    const pill = p.locator('[data-testid="ready-pill"]');
+    await pill.waitFor({ timeout: 5000 });
+    assert((await text(pill)) === "Loading models…", `pill: ${await text(pill)}`);
+    assert((await pill.getAttribute("title")).includes(reason), `tooltip: ${await pill.getAttribute("title")}`);
+    // Nothing is blocked meanwhile.
+    await p.locator('[data-testid="composer"]').fill("typing while the models load");
+    await shot("ready-loading", p);
+    await pill.waitFor({ state: "detached", timeout: 10_000 });
+    const after = calls;
+    assert(after === 3, `${after} calls to /ready`);
+    await p.waitForTimeout(2500);
+    assert(calls === after, "still polling /ready once ready");
+  } finally {
+    await ctx.close();
+  }
+
+  // A /ready the key may not read: no pill, no key screen, one call.
+  const denied = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const p = await denied.newPage();
+    let calls = 0;
+    await p.route("**/ready", (route) => {
+      calls++;
+      return route.fulfill({ status: 401, contentType: "application/json", body: JSON.stringify({ error: { code: "unauthorized", message: "no" } }) });
+    });
+    await p.goto(server.base, { waitUntil: "domcontentloaded" });
+    await p.locator('[data-testid="composer"]').waitFor();
+    await p.waitForTimeout(2500);
+    assert(calls === 1, `${calls} calls to a /ready that answers 401`);
+    assert((await p.locator('[data-testid="ready-pill"]').count()) === 0, "a pill for a 401");
+    assert((await p.locator('[data-testid="key-screen"]').count()) === 0, "a 401 of /ready brought up the key screen");
+  } finally {
+    await denied.close();
+  }
+}, 40_000);
+
 test("the local-only workspace shows “Nothing leaves this device”", async () => {
   await api("PATCH", "/admin/workspaces/tenant_pro", { data_policy: "local_only" });
   await page.locator('[data-testid="nav-chat"]').click();

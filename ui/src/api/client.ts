@@ -478,7 +478,7 @@ export class HearthClient {
 
   // Plumbing -----------------------------------------------------------------------------
 
-  async json<T>(method: string, path: string, body?: unknown, opts: { quiet401?: boolean } = {}): Promise<T> {
+  async json<T>(method: string, path: string, body?: unknown, opts: { quiet401?: boolean; okStatus?: number[] } = {}): Promise<T> {
     const res = await this.request(method, path, body, opts);
     const text = await res.text();
     if (!text) return {} as T;
@@ -502,7 +502,14 @@ export class HearthClient {
     method: string,
     path: string,
     body?: unknown,
-    opts: { headers?: Record<string, string>; signal?: AbortSignal | undefined; accept?: string; quiet401?: boolean } = {},
+    opts: {
+      headers?: Record<string, string>;
+      signal?: AbortSignal | undefined;
+      accept?: string;
+      quiet401?: boolean;
+      /** Statuses besides 2xx whose body the caller reads itself (GET /ready's 503). */
+      okStatus?: number[];
+    } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { accept: opts.accept ?? "application/json", ...opts.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -523,7 +530,7 @@ export class HearthClient {
         message: `cannot reach Hearth at ${where}: ${e instanceof Error ? e.message : String(e)}`,
       });
     }
-    if (res.ok) return res;
+    if (res.ok || opts.okStatus?.includes(res.status)) return res;
     const err = await errorFromResponse(res);
     if (err.status === 401 && !opts.quiet401 && this.onUnauthorized) this.onUnauthorized();
     throw err;

@@ -74,12 +74,16 @@ export interface Policy {
   models: Record<string, ModelSpec>;
   routes: Record<string, RouteSpec>;
   tiers: Record<string, TierSpec>;
+  /** The TOML the server read it from, as written; the editor starts from it when given. */
+  source?: string;
 }
 
 export async function getPolicy(client: HearthClient): Promise<Policy> {
-  const body = await client.json<{ policy?: Partial<Policy> }>("GET", "/admin/policy");
+  const body = await client.json<{ policy?: Partial<Policy>; source?: string }>("GET", "/admin/policy");
   const p = body.policy ?? {};
-  return { providers: p.providers ?? {}, models: p.models ?? {}, routes: p.routes ?? {}, tiers: p.tiers ?? {} };
+  const policy: Policy = { providers: p.providers ?? {}, models: p.models ?? {}, routes: p.routes ?? {}, tiers: p.tiers ?? {} };
+  if (typeof body.source === "string" && body.source.trim() !== "") policy.source = body.source;
+  return policy;
 }
 
 /** What `POST /admin/policy/validate` answers for a valid policy. */
@@ -103,6 +107,40 @@ export async function validatePolicy(client: HearthClient, toml: string): Promis
     models: b.models ?? [],
     routes: b.routes ?? [],
     tiers: b.tiers ?? [],
+  };
+}
+
+/** What `PUT /admin/policy` answers once the policy is applied (and saved). */
+export interface PolicyApplied {
+  applied: true;
+  providers: string[];
+  models: string[];
+  routes: string[];
+  tiers: string[];
+  /** Providers whose changed settings take effect only after a restart. */
+  restart_needed: string[];
+  /** Providers built afresh (new or changed settings); they warm up in the background. */
+  rebuilt: string[];
+  /** Where the server saved it (the next start runs it when no `--config` is given). */
+  saved_to: string | null;
+}
+
+/**
+ * Applies a policy file: new requests use its routes, tiers, models and prices at once, and
+ * it is saved so it survives a restart. An invalid one throws the server's ApiError (422
+ * `invalid_policy`, its message naming the line) and nothing is applied.
+ */
+export async function applyPolicy(client: HearthClient, toml: string): Promise<PolicyApplied> {
+  const b = await client.json<Partial<PolicyApplied>>("PUT", "/admin/policy", { toml });
+  return {
+    applied: true,
+    providers: b.providers ?? [],
+    models: b.models ?? [],
+    routes: b.routes ?? [],
+    tiers: b.tiers ?? [],
+    restart_needed: b.restart_needed ?? [],
+    rebuilt: b.rebuilt ?? [],
+    saved_to: typeof b.saved_to === "string" ? b.saved_to : null,
   };
 }
 

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { asApiError, type ApiError, type HearthClient, type ModelInfo, type Session } from "../api/client";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Notice } from "../components/Notice";
+import { useReadiness } from "../components/useReadiness";
 import { shortcutOf } from "../shortcuts";
 import { ChatView } from "../views/ChatView";
 import { CompareView } from "../views/CompareView";
@@ -78,6 +79,8 @@ export function App({ client }: { client: HearthClient }) {
 
   const session = boot.kind === "ready" ? boot.session : null;
   const workspace = session ? (client.workspace ?? session.workspace) : null;
+  // Polled once the session has credentials; it stops for good once ready.
+  const [readiness, recheckReady] = useReadiness(client, session !== null);
 
   useEffect(() => {
     if (!session) return;
@@ -157,8 +160,8 @@ export function App({ client }: { client: HearthClient }) {
   }, [client]);
 
   const ctx = useMemo(
-    () => (session ? { client, session, models, reloadModels: () => setModelsVersion((v) => v + 1), reloadSession } : null),
-    [client, session, models, reloadSession],
+    () => (session ? { client, session, models, reloadModels: () => setModelsVersion((v) => v + 1), reloadSession, recheckReady } : null),
+    [client, session, models, reloadSession, recheckReady],
   );
 
   if (boot.kind === "connecting") {
@@ -195,6 +198,7 @@ export function App({ client }: { client: HearthClient }) {
               onWorkspace={(ws) => void switchWorkspace(ws)}
               canForgetKey={client.credential === "key"}
               onForgetKey={logout}
+              readiness={readiness}
             />
             {notice && (
               <Notice testId="login-notice" onDismiss={() => setNotice(null)}>

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import type { Session } from "../api/client";
 import { SHORTCUTS, isMac } from "../shortcuts";
 import { Icon, type IconName } from "../components/Icon";
+import { readinessPill, type Readiness } from "../state/readiness";
 
 export type ViewId = "chat" | "compare" | "routing" | "costs" | "prompts" | "admin" | "audit";
 
@@ -53,8 +54,10 @@ export function TopBar(props: {
   onWorkspace: (ws: string) => void;
   canForgetKey: boolean;
   onForgetKey: () => void;
+  readiness: Readiness;
 }) {
   const { session } = props;
+  const loading = readinessPill(props.readiness);
   const workspaces = session.workspaces ?? [];
   const localOnly = session.data_policy === "local_only";
   return (
@@ -97,6 +100,12 @@ export function TopBar(props: {
       {session.demo && (
         <span className="pill demo" title="hearth serve --demo: mock providers">
           demo
+        </span>
+      )}
+      {loading && (
+        <span className="pill loading" role="status" title={loading.title} data-testid="ready-pill">
+          <span className="spinner" aria-hidden />
+          {loading.label}
         </span>
       )}
       <span className="grow" />

@@ -13,6 +13,8 @@ export interface AppContextValue {
   reloadModels: () => void;
   /** Re-reads the session (an admin created a workspace: the switcher lists it). */
   reloadSession?: () => void;
+  /** Polls GET /ready again until ready (the top bar's "Loading models…"). */
+  recheckReady?: () => void;
 }
 
 export const AppContext = createContext<AppContextValue | null>(null);

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { listWorkspaces, type WorkspaceView } from "../api/admin";
 import { asApiError, type ApiError } from "../api/client";
 import {
+  applyPolicy,
   getAuditEvents,
   getPolicy,
   getProviders,
@@ -14,6 +15,7 @@ import {
 } from "../api/insights";
 import { useApp, useShortcuts } from "../app/context";
 import { AdminNotice, needsAdmin } from "../components/AdminNotice";
+import { Confirm } from "../components/Confirm";
 import { EmptyRow } from "../components/EmptyRow";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
@@ -23,6 +25,7 @@ import { usePoll } from "../components/usePoll";
 import { formatCost, formatLatency, formatTokens } from "../format";
 import { keysFor } from "../shortcuts";
 import { formatShare } from "../state/costs";
+import { applyStep, applyTitle, isStale, listText, missingSections, restartNeededText, type EditorResult } from "../state/policyEditor";
 import { policyToToml } from "../state/policyToml";
 import {
   allowedEntries,
@@ -51,7 +54,7 @@ const FEED_EVERY_MS = 3000;
 const HEALTH_EVERY_MS = 15000;
 
 export function RoutingView() {
-  const { client, session } = useApp();
+  const { client, session, reloadModels, recheckReady } = useApp();
   const workspace = client.workspace ?? session.workspace;
 
   const [policy, setPolicy] = useState<Policy | null>(null);
@@ -202,7 +205,18 @@ export function RoutingView() {
         </>
       )}
 
-      {isAdmin && <PolicyEditor policy={policy} />}
+      {isAdmin && (
+        <PolicyEditor
+          policy={policy}
+          onApplied={() => {
+            void loadPolicy();
+            void loadProviders();
+            reloadModels();
+            // A rebuilt provider warms up in the background: the top bar shows it loading.
+            recheckReady?.();
+          }}
+        />
+      )}
     </div>
   );
 }
@@ -677,33 +691,59 @@ function ModelsCard({ policy }: { policy: Policy }) {
 
 // ---------------------------------------------------------------------------------------
 
-type Validation = { kind: "valid"; summary: PolicySummary } | { kind: "invalid"; error: ApiError } | null;
-
-function PolicyEditor({ policy }: { policy: Policy | null }) {
+function PolicyEditor({ policy, onApplied }: { policy: Policy | null; onApplied: () => void }) {
   const { client } = useApp();
   const [text, setText] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<Validation>(null);
-  const [checkedText, setCheckedText] = useState<string | null>(null);
+  const [busy, setBusy] = useState<"validate" | "apply" | null>(null);
+  const [result, setResult] = useState<EditorResult | null>(null);
+  /** The text Apply asks about; the question goes away once the text is edited. */
+  const [confirming, setConfirming] = useState<string | null>(null);
   const area = useRef<HTMLTextAreaElement>(null);
   const gutter = useRef<HTMLDivElement>(null);
 
   const lines = Math.max(1, text.split("\n").length);
   const where = result?.kind === "invalid" ? policyErrorLocation(result.error.message) : null;
 
-  const validate = useCallback(async () => {
-    if (!text.trim() || busy) return;
-    setBusy(true);
+  /** Validates the text; true when it is valid. */
+  const validate = useCallback(async (): Promise<boolean> => {
+    if (!text.trim() || busy) return false;
+    const checked = text;
+    setBusy("validate");
     try {
-      const summary = await validatePolicy(client, text);
-      setResult({ kind: "valid", summary });
+      const summary = await validatePolicy(client, checked);
+      setResult({ kind: "valid", text: checked, summary });
+      return true;
     } catch (e) {
-      setResult({ kind: "invalid", error: asApiError(e) });
+      setResult({ kind: "invalid", text: checked, error: asApiError(e), during: "validate" });
+      return false;
     } finally {
-      setCheckedText(text);
-      setBusy(false);
+      setBusy(null);
     }
   }, [client, text, busy]);
+
+  const askApply = useCallback(async () => {
+    if (busy) return;
+    const step = applyStep(text, result);
+    if (step === "blocked") return;
+    if (step === "validate" && !(await validate())) return;
+    setConfirming(text);
+  }, [busy, text, result, validate]);
+
+  const apply = useCallback(async () => {
+    const toml = confirming;
+    if (toml === null || busy) return;
+    setBusy("apply");
+    try {
+      const applied = await applyPolicy(client, toml);
+      setResult({ kind: "applied", text: toml, applied });
+      onApplied();
+    } catch (e) {
+      setResult({ kind: "invalid", text: toml, error: asApiError(e), during: "apply" });
+    } finally {
+      setConfirming(null);
+      setBusy(null);
+    }
+  }, [client, confirming, busy, onApplied]);
 
   useShortcuts({ send: () => void validate() });
 
@@ -718,10 +758,13 @@ function PolicyEditor({ policy }: { policy: Policy | null }) {
     el.scrollTop = Math.max(0, (line - 3) * lineHeight);
   };
 
-  const stale = checkedText !== null && checkedText !== text;
+  const stale = isStale(text, result);
+  const step = applyStep(text, result);
+  const restart = result?.kind === "applied" ? restartNeededText(result.applied.restart_needed) : null;
+  const missing = confirming !== null ? missingSections(confirming) : [];
 
   return (
-    <InsCard id="editor" title="Check a policy" note="Paste or edit a policy file (TOML, as in docs/CONFIG.md) and validate it.">
+    <InsCard id="editor" title="Edit the policy" note="Paste or edit a policy file (TOML, as in docs/CONFIG.md), validate it, then apply it.">
       <div className="ins-editor">
         <div className="ins-gutter" ref={gutter} aria-hidden>
           {Array.from({ length: lines }, (_, i) => (
@@ -746,25 +789,76 @@ function PolicyEditor({ policy }: { policy: Policy | null }) {
         />
       </div>
       <div className="ins-editor-bar">
-        <button className="primary" onClick={() => void validate()} disabled={!text.trim() || busy} data-testid="policy-validate" title={`Validate (${keysFor("send")})`}>
-          {busy ? "Validating…" : "Validate"}
+        <button onClick={() => void validate()} disabled={!text.trim() || busy !== null} data-testid="policy-validate" title={`Validate (${keysFor("send")})`}>
+          {busy === "validate" ? "Validating…" : "Validate"}
         </button>
-        <button onClick={() => policy && setText(policyToToml(policy))} disabled={!policy} data-testid="policy-load-active" title="Fill the editor with the policy the server runs now">
+        <button
+          className="primary"
+          onClick={() => void askApply()}
+          disabled={step === "blocked" || busy !== null || confirming === text}
+          data-testid="policy-apply"
+          data-step={step}
+          title={applyTitle(text, result)}
+        >
+          {busy === "apply" ? "Applying…" : "Apply"}
+        </button>
+        <button onClick={() => policy && setText(policy.source ?? policyToToml(policy))} disabled={!policy || busy !== null} data-testid="policy-load-active" title="Fill the editor with the policy the server runs now">
           Start from the active policy
         </button>
         <p className="ins-apply-note" data-testid="policy-apply-note">
-          <Icon name="lock" size={14} /> Validating applies nothing: the server keeps running its current policy. A policy takes effect only when
-          Hearth is restarted with it: <code>hearth serve --config FILE</code>.
+          Validate only checks the text. Apply puts it into effect at once for every new request (routes, tiers, models, prices; requests
+          already running finish as they started) and saves it, so it is still the policy after a restart (unless Hearth starts with{" "}
+          <code>--config FILE</code>).
         </p>
       </div>
+      {confirming !== null && confirming === text && (
+        <div className="ins-confirm">
+          <Confirm action="Apply" busy={busy === "apply"} onConfirm={() => void apply()} onCancel={() => setConfirming(null)}>
+            <strong>Apply this policy to every new request?</strong>{" "}
+            <span className="muted">It replaces the routes, tiers, models and prices the server runs now, for every workspace.</span>
+            {missing.length > 0 && (
+              <p className="ins-missing small-text" data-testid="policy-missing-sections">
+                This text has no {listText(missing.map((m) => `[${m}]`))} {missing.length === 1 ? "section" : "sections"}: the server keeps{" "}
+                {missing.length === 1 ? "its" : "their"} running settings now, but the saved policy lacks them, so the next start uses the defaults.
+              </p>
+            )}
+          </Confirm>
+        </div>
+      )}
       {result?.kind === "valid" && (
         <div className="ins-result ok" role="status" data-testid="policy-valid">
           <strong>Valid{stale ? " (before your last edit)" : ""}.</strong> {summaryLine(result.summary)}
         </div>
       )}
+      {result?.kind === "applied" && (
+        <div className="ins-result ok" role="status" data-testid="policy-applied">
+          <strong>Applied{stale ? " (before your last edit)" : ""}.</strong> New requests use it; the tables above show it. {summaryLine(result.applied)}
+          {(result.applied.saved_to || result.applied.rebuilt.length > 0) && (
+            <div className="muted small-text ins-applied-more">
+              {result.applied.saved_to && (
+                <>
+                  Saved to <code data-testid="policy-saved-to">{result.applied.saved_to}</code>: the next start runs it unless <code>--config</code> names
+                  another file.{" "}
+                </>
+              )}
+              {result.applied.rebuilt.length > 0 && (
+                <span data-testid="policy-rebuilt">
+                  Built afresh, warming up now: {listText(result.applied.rebuilt)}.
+                </span>
+              )}
+            </div>
+          )}
+          {restart && (
+            <p className="ins-restart" data-testid="policy-restart-needed">
+              <Icon name="rerun" size={14} /> {restart}
+            </p>
+          )}
+        </div>
+      )}
       {result?.kind === "invalid" && (
-        <div className="ins-result bad" role="alert" data-testid="policy-invalid" data-code={result.error.code}>
+        <div className="ins-result bad" role="alert" data-testid="policy-invalid" data-code={result.error.code} data-during={result.during}>
           <div className="error-head">
+            {result.during === "apply" && <strong data-testid="policy-not-applied">Not applied:</strong>}
             <code className="error-code">{result.error.code}</code>
             {result.error.status > 0 && <span className="error-status">HTTP {result.error.status}</span>}
             {where && (
@@ -781,13 +875,14 @@ function PolicyEditor({ policy }: { policy: Policy | null }) {
             {stale && <span className="muted small-text">(before your last edit)</span>}
           </div>
           <pre className="ins-error-text">{result.error.message}</pre>
+          {result.during === "apply" && <p className="small-text">The server runs the policy it ran before.</p>}
         </div>
       )}
     </InsCard>
   );
 }
 
-function summaryLine(s: PolicySummary): string {
+function summaryLine(s: Pick<PolicySummary, "providers" | "models" | "routes" | "tiers">): string {
   const part = (n: string, xs: string[]) => `${xs.length} ${n}${xs.length === 1 ? "" : "s"}${xs.length ? ` (${xs.join(", ")})` : ""}`;
   return `${part("provider", s.providers)}, ${part("model", s.models)}, ${part("route", s.routes)}, ${part("tier", s.tiers)}.`;
 }
