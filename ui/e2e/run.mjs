@@ -246,6 +246,43 @@ test("threads: search, rename and delete", async () => {
   assert(!after.threads.some((t) => t.title === "Refund question"), "the thread was not deleted");
 });
 
+test("chat with a prompt version: support_triage v1 is sent and the answer is tagged with it", async () => {
+  await page.keyboard.press("Control+Shift+O");
+  const promptSelect = page.locator('[data-testid="prompt-select"]');
+  await promptSelect.waitFor({ timeout: 5000 });
+  const prompts = await promptSelect.locator("option").allTextContents();
+  assert(prompts[0] === "None" && prompts.includes("support_triage") && prompts.includes("assistant"), `prompts: ${prompts}`);
+  assert((await promptSelect.inputValue()) === "", "a prompt is chosen by default");
+  assert((await page.locator('[data-testid="prompt-version-select"]').count()) === 0, "a version select without a prompt");
+  await promptSelect.selectOption({ label: "support_triage" });
+  const version = page.locator('[data-testid="prompt-version-select"]');
+  const versions = await version.locator("option").allTextContents();
+  assert(versions[0] === "Routed (stable/canary)" && versions.includes("v1 · stable"), `versions: ${versions}`);
+  await version.selectOption({ label: "v1 · stable" });
+  // Fill whatever variables v1 declares (the demo's declares none).
+  for (const input of await page.locator('[data-testid="prompt-picker"] input[data-var]').all()) {
+    await input.fill(`test ${await input.getAttribute("data-var")}`);
+  }
+  const sent = page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions") && r.method() === "POST");
+  await page.locator('[data-testid="composer"]').fill("Ticket: I was charged twice after upgrading my plan.");
+  await page.locator('[data-testid="composer"]').press("Control+Enter");
+  const body = JSON.parse((await sent).postData() ?? "{}");
+  assert(body.metadata?.prompt_id === "support_triage" && body.metadata.prompt_version === "v1", `metadata sent: ${JSON.stringify(body.metadata)}`);
+  await waitStatus(lastAnswer(), ["done"]);
+  const tag = lastAnswer().locator('[data-testid="tag-prompt"]');
+  await tag.waitFor({ timeout: 2000 });
+  assert((await text(tag)) === "support_triage v1", `prompt tag: ${await text(tag)}`);
+  await page.waitForTimeout(300); // the save
+  const { threads } = await api("GET", "/threads");
+  const { messages } = await api("GET", `/threads/${threads[0].id}/messages`);
+  const last = messages.at(-1);
+  assert(last.meta?.prompt_id === "support_triage" && last.meta.prompt_version === "v1", `saved: ${JSON.stringify(last.meta)}`);
+  await shot("chat-prompt");
+  // Back to no prompt: the next chats of the suite send none.
+  await promptSelect.selectOption("");
+  assert((await page.locator('[data-testid="prompt-version-select"]').count()) === 0, "the version select stayed");
+});
+
 test("compare: two models stream side by side with metrics; save and rerun", async () => {
   await page.locator('[data-testid="nav-compare"]').click();
   await page.locator('[data-testid="compare-prompt"]').waitFor();

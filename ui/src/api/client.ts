@@ -60,6 +60,9 @@ export interface MessageMeta {
   ttft_ms?: number;
   trace_id?: string;
   finish_reason?: string;
+  /** The prompt version the server used (the `hearth` extension), when the request named a prompt. */
+  prompt_id?: string;
+  prompt_version?: string;
   stopped?: boolean;
   error?: { code: string; message: string; status: number; trace_id?: string; retry_after_s?: number; mid_stream?: boolean };
 }

@@ -42,6 +42,12 @@ export function AnswerTags({
           {locality === "on_device" ? "on device" : "hosted"}
         </span>
       )}
+      {answer.promptId && (
+        <span className="tag tag-prompt" data-testid="tag-prompt" title="the prompt version the server used">
+          {answer.promptId}
+          {answer.promptVersion ? ` ${answer.promptVersion}` : ""}
+        </span>
+      )}
       {answer.cacheHit === true && (
         <span className="tag tag-cache" data-testid="tag-cache" title="answered from the exact cache">
           cache hit

@@ -99,6 +99,19 @@ describe("answer state", () => {
     expect(back.error).toEqual(s.error);
   });
 
+  it("keeps the prompt version the server used, in the meta too", () => {
+    let s = startAnswer("hearth/chat", 0);
+    s = applyEvent(s, { type: "finish", finishReason: "stop", hearth: { prompt_id: "support_triage", prompt_version: "v1" } }, 5);
+    s = finishAnswer(s, 6);
+    expect([s.promptId, s.promptVersion]).toEqual(["support_triage", "v1"]);
+    const meta = metaOf(s, undefined);
+    expect([meta.prompt_id, meta.prompt_version]).toEqual(["support_triage", "v1"]);
+    const back = answerFromMeta("", meta);
+    expect([back.promptId, back.promptVersion]).toEqual(["support_triage", "v1"]);
+    const none = applyEvent(startAnswer("m", 0), { type: "finish", finishReason: "stop", hearth: { prompt_id: null, prompt_version: null } }, 1);
+    expect(metaOf(none, undefined).prompt_id).toBeUndefined();
+  });
+
   it("round-trips through the saved meta", () => {
     const live = finishAnswer(play([1010, 1011, 1050, 1150, 1190, 1191]), 1200);
     const meta = metaOf(live, "hosted");

@@ -42,6 +42,9 @@ export interface AnswerState {
   inputTokens: number | null;
   outputTokens: number | null;
   finishReason: string | null;
+  /** The prompt and version the server used (from the finish chunk's `hearth`). */
+  promptId: string | null;
+  promptVersion: string | null;
   /** Clock readings (ms): request sent, first text, stream ended. */
   startedAt: number;
   firstTokenAt: number | null;
@@ -65,6 +68,8 @@ export function startAnswer(requestedModel: string, now: number): AnswerState {
     inputTokens: null,
     outputTokens: null,
     finishReason: null,
+    promptId: null,
+    promptVersion: null,
     startedAt: now,
     firstTokenAt: null,
     endedAt: null,
@@ -103,6 +108,8 @@ export function applyEvent(s: AnswerState, ev: ChatStreamEvent, now: number): An
         retryCount: h?.retry_count ?? s.retryCount,
         costUsd: h?.estimated_cost_usd ?? s.costUsd,
         serverLatencyMs: h?.latency_ms ?? s.serverLatencyMs,
+        promptId: h?.prompt_id ?? s.promptId,
+        promptVersion: h?.prompt_version ?? s.promptVersion,
       };
     }
     case "usage":
@@ -192,6 +199,8 @@ export function metaOf(s: AnswerState, locality: Locality | undefined, task?: st
   if (m.ttftMs !== null) meta.ttft_ms = Math.round(m.ttftMs);
   if (s.traceId) meta.trace_id = s.traceId;
   if (s.finishReason) meta.finish_reason = s.finishReason;
+  if (s.promptId) meta.prompt_id = s.promptId;
+  if (s.promptVersion) meta.prompt_version = s.promptVersion;
   if (s.status === "stopped") meta.stopped = true;
   if (s.error) {
     meta.error = { code: s.error.code, message: s.error.message, status: s.error.status };
@@ -221,6 +230,8 @@ export function answerFromMeta(content: string, meta: MessageMeta | null | undef
     inputTokens: m.input_tokens ?? null,
     outputTokens: m.output_tokens ?? null,
     finishReason: m.finish_reason ?? null,
+    promptId: m.prompt_id ?? null,
+    promptVersion: m.prompt_version ?? null,
     endedAt: m.latency_ms ?? null,
     firstTokenAt: m.ttft_ms ?? null,
     error: m.error

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { PromptVersion } from "../api/admin";
 import {
+  NO_PROMPT,
+  chatPromptMetadata,
   compareVersions,
+  keepPick,
+  pickVariables,
+  versionOptionLabel,
   formFrom,
   formatShare,
   groupPrompts,
@@ -135,5 +140,55 @@ describe("playground", () => {
   it("formats a canary share", () => {
     expect(formatShare(0.1)).toBe("10%");
     expect(formatShare(0.125)).toBe("12.5%");
+  });
+});
+
+describe("the chat prompt picker", () => {
+  const groups = groupPrompts([
+    pv({ version: "v1", status: "stable", variables: ["tone"], created_at_ms: 1 }),
+    pv({ version: "v2", status: "canary", canary_share: 0.1, variables: ["tone", "product"], created_at_ms: 2 }),
+    pv({ version: "v3", status: "draft", variables: [], created_at_ms: 3 }),
+    pv({ prompt_id: "assistant", version: "v1", status: "stable", variables: [] }),
+  ]);
+  const triage = "/support_triage";
+
+  it("labels versions with their rollout", () => {
+    expect(versionOptionLabel(groups[1]!.versions[1]!)).toBe("v2 · canary 10%");
+    expect(versionOptionLabel(groups[1]!.versions[2]!)).toBe("v1 · stable");
+  });
+
+  it("sends no metadata without a prompt", () => {
+    expect(chatPromptMetadata(groups, NO_PROMPT)).toBeUndefined();
+    expect(chatPromptMetadata(groups, { key: "/gone", version: "v1", typed: {} })).toBeUndefined();
+  });
+
+  it("routed: the prompt id only, with the variables of stable and canary", () => {
+    expect(pickVariables(groups[1], "")).toEqual(["tone", "product"]);
+    expect(chatPromptMetadata(groups, { key: triage, version: "", typed: { tone: "calm" } })).toEqual({
+      prompt_id: "support_triage",
+      var_tone: "calm",
+      var_product: "",
+    });
+    expect(chatPromptMetadata(groups, { key: "/assistant", version: "", typed: {} })).toEqual({ prompt_id: "assistant" });
+  });
+
+  it("a chosen version: its id, version and only its variables", () => {
+    expect(chatPromptMetadata(groups, { key: triage, version: "v1", typed: { tone: "calm", product: "left over" } })).toEqual({
+      prompt_id: "support_triage",
+      prompt_version: "v1",
+      var_tone: "calm",
+    });
+    expect(chatPromptMetadata(groups, { key: triage, version: "v3", typed: { tone: "x" } })).toEqual({
+      prompt_id: "support_triage",
+      prompt_version: "v3",
+    });
+  });
+
+  it("keeps a pick that still exists, else falls back", () => {
+    const pick = { key: triage, version: "v2", typed: {} };
+    expect(keepPick(groups, pick)).toBe(pick);
+    expect(keepPick(groups, NO_PROMPT)).toBe(NO_PROMPT);
+    expect(keepPick(groups, { key: "/gone", version: "v1", typed: {} })).toEqual(NO_PROMPT);
+    expect(keepPick(groups, { key: triage, version: "v9", typed: {} })).toEqual({ key: triage, version: "", typed: {} });
   });
 });

@@ -177,3 +177,59 @@ export function variablesFor(version: PromptVersion | undefined, typed: Record<s
 export function formatShare(share: number): string {
   return `${Math.round(share * 1000) / 10}%`;
 }
+
+// ---------------------------------------------------------------------------------------
+// The Chat view's prompt picker
+
+/** What the Chat composer's prompt picker holds. */
+export interface PromptPick {
+  /** A group's key (`scope/prompt_id`), or "" for no prompt. */
+  key: string;
+  /** A version name, or "" to let the registry route (stable, or the canary for its share). */
+  version: string;
+  /** What was typed per variable name. */
+  typed: Record<string, string>;
+}
+
+export const NO_PROMPT: PromptPick = { key: "", version: "", typed: {} };
+
+/** A version as an option: "v2 · canary 10%", "v1 · stable". */
+export function versionOptionLabel(v: PromptVersion): string {
+  return `${v.version} · ${v.status}${v.status === "canary" ? ` ${formatShare(v.canary_share)}` : ""}`;
+}
+
+/**
+ * The variables to ask for: those of the chosen version; when routed, those of the versions
+ * the router may serve (stable and canary, else the newest), in order and without repeats.
+ */
+export function pickVariables(group: PromptGroup | undefined, version: string): string[] {
+  if (!group) return [];
+  if (version) return group.versions.find((v) => v.version === version)?.variables ?? [];
+  const served = [stableOf(group), canaryOf(group)].filter((v): v is PromptVersion => v !== undefined);
+  const from = served.length > 0 ? served : group.versions.slice(0, 1);
+  const out: string[] = [];
+  for (const v of from) for (const n of v.variables) if (!out.includes(n)) out.push(n);
+  return out;
+}
+
+/**
+ * The `metadata` of a chat request for the picker's state: none without a prompt; else
+ * `prompt_id`, `prompt_version` when a version is chosen, and `var_<name>` for each variable
+ * asked for (typed text for variables no longer asked for is left out).
+ */
+export function chatPromptMetadata(groups: PromptGroup[], pick: PromptPick): Record<string, string> | undefined {
+  const group = groups.find((g) => g.key === pick.key);
+  if (!group) return undefined;
+  const meta: Record<string, string> = { prompt_id: group.prompt_id };
+  if (pick.version && group.versions.some((v) => v.version === pick.version)) meta.prompt_version = pick.version;
+  for (const name of pickVariables(group, meta.prompt_version ?? "")) meta[`var_${name}`] = pick.typed[name] ?? "";
+  return meta;
+}
+
+/** The pick still valid after the list changed (a workspace switch): else no prompt or routed. */
+export function keepPick(groups: PromptGroup[], pick: PromptPick): PromptPick {
+  const group = groups.find((g) => g.key === pick.key);
+  if (!group) return pick.key ? NO_PROMPT : pick;
+  if (pick.version && !group.versions.some((v) => v.version === pick.version)) return { ...pick, version: "" };
+  return pick;
+}

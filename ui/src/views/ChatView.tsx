@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { listPrompts, type PromptVersion } from "../api/admin";
 import {
   asApiError,
   localityOf,
@@ -14,12 +15,15 @@ import { AnswerTags } from "../components/AnswerTags";
 import { DeleteOrKeep } from "../components/Confirm";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
+import { needsAdmin } from "../components/AdminNotice";
 import { ModelPicker, ROUTER, requestModel } from "../components/ModelPicker";
+import { PromptPicker } from "../components/PromptPicker";
 import { StopButton, TemperatureField } from "../components/RunControls";
 import { formatWhen } from "../format";
 import { keysFor } from "../shortcuts";
 import { answerFromMeta, metaOf, runAnswer, temperatureOf, type AnswerState } from "../state/answer";
 import { historyOf, threadTitle } from "../state/chat";
+import { NO_PROMPT, chatPromptMetadata, groupPrompts, keepPick, type PromptPick } from "../state/prompts";
 
 interface Pending {
   threadId: string;
@@ -31,8 +35,9 @@ function defaultTask(tasks: string[]): string {
 }
 
 export function ChatView({ newChatSignal }: { newChatSignal: number }) {
-  const { client, models } = useApp();
+  const { client, session, models } = useApp();
   const tasks = tasksOf(models);
+  const workspace = client.workspace ?? session.workspace;
 
   const [query, setQuery] = useState("");
   const [threads, setThreads] = useState<Thread[]>([]);
@@ -45,6 +50,10 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
   const [task, setTask] = useState(() => defaultTask(tasks));
   const [picked, setPicked] = useState(ROUTER);
   const [temperature, setTemperature] = useState("0.7");
+  // The registry's prompts (admin API); null hides the picker (a user key may not list them).
+  const [prompts, setPrompts] = useState<PromptVersion[] | null>(null);
+  const [promptPick, setPromptPick] = useState<PromptPick>(NO_PROMPT);
+  const promptGroups = useMemo(() => groupPrompts(prompts ?? []), [prompts]);
   const [renaming, setRenaming] = useState<{ id: string; title: string } | null>(null);
   const [confirmDelete, setConfirmDelete] = useState<string | null>(null);
 
@@ -63,6 +72,31 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
   }, [models]); // Only when the models change: a user's pick stays otherwise.
 
   const fail = useCallback((e: unknown) => setOpError(asApiError(e)), []);
+
+  // The prompts of the acting workspace; a pick that is gone there falls back to none/routed.
+  useEffect(() => {
+    if (session.role !== "admin") {
+      setPrompts(null);
+      return;
+    }
+    let live = true;
+    listPrompts(client, workspace).then(
+      (list) => {
+        if (!live) return;
+        setPrompts(list);
+        setPromptPick((p) => keepPick(groupPrompts(list), p));
+      },
+      (e: unknown) => {
+        if (!live) return;
+        setPrompts(null);
+        setPromptPick(NO_PROMPT);
+        if (!needsAdmin(e)) fail(e);
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [client, workspace, session.role, fail]);
 
   // Answers may come back out of order while the user types: only the latest counts.
   const loadSeq = useRef(0);
@@ -124,6 +158,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     if (!task && picked === ROUTER) return;
     setOpError(null);
     const model = requestModel(task, picked);
+    const metadata = chatPromptMetadata(promptGroups, promptPick);
     let threadId = selected;
     let history = messages;
     try {
@@ -154,7 +189,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     const tid = threadId;
     const final = await runAnswer(
       client,
-      { model, messages: wire, task, temperature: temperatureOf(temperature) },
+      { model, messages: wire, task, temperature: temperatureOf(temperature), ...(metadata ? { metadata } : {}) },
       ac.signal,
       (answer) => setPending({ threadId: tid, answer }),
     );
@@ -173,7 +208,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
       fail(e);
     }
     void loadThreads(query);
-  }, [draft, streaming, task, picked, selected, messages, threads, temperature, client, models, fail, loadThreads, query]);
+  }, [draft, streaming, task, picked, promptGroups, promptPick, selected, messages, threads, temperature, client, models, fail, loadThreads, query]);
 
   useShortcuts({ send: () => void send(), stop });
 
@@ -344,6 +379,9 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
               disabled={streaming}
             />
             <TemperatureField value={temperature} onChange={setTemperature} disabled={streaming} testId="temperature" />
+            {prompts !== null && prompts.length > 0 && (
+              <PromptPicker groups={promptGroups} pick={promptPick} onPick={setPromptPick} disabled={streaming} />
+            )}
             <div className="composer-actions">
               {streaming ? (
                 <StopButton onStop={stop} testId="stop" title="Stop (Esc)" />

@@ -846,7 +846,7 @@ function Playground({ group }: { group: PromptGroup }) {
         <div className={`columns cols-${columns.length}`} data-testid="playground-columns">
           {columns.map((a, i) => (
             <AnswerColumn key={`${a.requestedModel}-${i}`} answer={a} testId="playground-column" textTestId="playground-text">
-              {ranVersion && (
+              {ranVersion && !a.promptId && (
                 <span className="tag tag-prompt" data-testid="tag-prompt" title="the prompt version this run used">
                   {group.prompt_id} {ranVersion}
                 </span>
