@@ -19,7 +19,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer};
 
 /// A key distinctive enough that finding it anywhere is a leak.
-const KEY: &str = "sk-ant-api03-TEST-hearth-7f3c9a1e5b";
+const KEY: &str = "test-anthropic-key-hearth-7f3c9a1e5b";
 const API: Adapter = Adapter {
     fixtures: "anthropic",
     base_path: "",

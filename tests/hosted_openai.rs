@@ -21,9 +21,9 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer};
 
 /// A key distinctive enough that finding it anywhere is a leak.
-const KEY: &str = "sk-proj-TEST-hearth-openai-4b8d2f6a1c";
+const KEY: &str = "test-openai-key-hearth-4b8d2f6a1c";
 const CHAT: &str = "/v1/chat/completions";
-const BEARER: &str = "Bearer sk-proj-TEST-hearth-openai-4b8d2f6a1c";
+const BEARER: &str = "Bearer test-openai-key-hearth-4b8d2f6a1c";
 const API: Adapter = Adapter {
     fixtures: "openai",
     base_path: "/v1",

@@ -17,7 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The variable the added provider reads its key from; set only on the children that need it.
 const KEY_VAR: &str = "HEARTH_TEST_PROVIDERS_CLI_KEY";
-const KEY: &str = "sk-test-providers-cli-7781";
+const KEY: &str = "test-key-providers-cli-7781";
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -241,7 +241,7 @@ fn set_key_without_a_keychain_service_says_so_and_points_to_the_env_var() {
     let data = tmp.path();
     assert!(add(data, "acme", "http://127.0.0.1:9/v1").status.success());
 
-    let secret = "sk-live-DO-NOT-PRINT-4242";
+    let secret = "test-key-DO-NOT-PRINT-4242";
     let mut child = Command::new(common::bin())
         .args(["providers", "set-key", "acme", "--data-dir"])
         .arg(data)

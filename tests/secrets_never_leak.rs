@@ -20,7 +20,7 @@ use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY_VAR: &str = "HEARTH_TEST_UPSTREAM_KEY";
-const CANARY: &str = "sk-test-LEAKCANARY-12345";
+const CANARY: &str = "test-key-LEAKCANARY-12345";
 /// A part of the key distinctive enough that a clipped or masked echo is still caught.
 const CANARY_CORE: &str = "LEAKCANARY";
 

@@ -159,7 +159,7 @@ test("admin: providers with breaker state; test connection; a hosted key refused
   assert(/Connected in \d/.test(await text(result)), `test result: ${await text(result)}`);
 
   // A hosted provider (stubbed into the list) and a keychain that is not there (stubbed 422).
-  const secret = "sk-e2e-DO-NOT-KEEP-1234567890";
+  const secret = "test-e2e-key-DO-NOT-KEEP-1234567890";
   let sent = null;
   await page.route(`${server.base}/admin/providers`, async (route) => {
     const res = await route.fetch();
