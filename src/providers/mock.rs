@@ -8,8 +8,8 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{
-    Delta, DeltaStream, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse,
-    ResponseFormat, Usage,
+    estimate_prompt_tokens, estimate_tokens, Delta, DeltaStream, FinishReason, Provider,
+    ProviderError, ProviderRequest, ProviderResponse, ResponseFormat, Usage,
 };
 use crate::config::MockConfig;
 
@@ -35,17 +35,9 @@ impl MockProvider {
     }
 }
 
-/// Tokens a text counts as for mocks: one per four bytes, at least one.
-pub fn estimate_tokens(text: &str) -> u64 {
-    (text.len() as u64).div_ceil(4).max(1)
-}
-
 /// The prompt tokens of a request as mocks count them (4 per message of framing).
 pub fn prompt_tokens(req: &ProviderRequest) -> u64 {
-    req.messages
-        .iter()
-        .map(|m| estimate_tokens(&m.content) + 4)
-        .sum()
+    estimate_prompt_tokens(req) + 4 * req.messages.len() as u64
 }
 
 fn answer_tokens(req: &ProviderRequest) -> (Vec<String>, FinishReason) {

@@ -193,6 +193,20 @@ impl ProviderError {
     }
 }
 
+/// A rough token count, four characters a token (at least one): what mocks report, and
+/// what a provider that reports no usage is charged, so budgets still move.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4).max(1)
+}
+
+/// `estimate_tokens` over every message of a request.
+pub fn estimate_prompt_tokens(req: &ProviderRequest) -> u64 {
+    req.messages
+        .iter()
+        .map(|m| estimate_tokens(&m.content))
+        .sum()
+}
+
 /// The contract every adapter meets. Cancellation is by dropping the future or stream.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {

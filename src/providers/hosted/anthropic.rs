@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 
 use super::http::{self, from_error_object};
 use super::sse::SseEvent;
-use super::streaming::{self, estimate_tokens, Decoder, Step};
+use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    DeltaStream, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse,
-    ResponseFormat, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Provider, ProviderError,
+    ProviderRequest, ProviderResponse, ResponseFormat, Role, Usage,
 };
 
 /// The API version every call pins; a configured `anthropic-version` header wins.
@@ -150,13 +150,6 @@ impl WireUsage {
     }
 }
 
-fn prompt_estimate(req: &ProviderRequest) -> u64 {
-    req.messages
-        .iter()
-        .map(|m| estimate_tokens(&m.content))
-        .sum()
-}
-
 /// An `{"type": "error", "error": {...}}` object, in a body or a stream event.
 fn error_object(v: &Value) -> Option<ProviderError> {
     let e = v.get("error").filter(|e| e.is_object())?;
@@ -186,7 +179,7 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
             w.usage()
         }
         None => Usage {
-            input_tokens: prompt_estimate(req),
+            input_tokens: estimate_prompt_tokens(req),
             output_tokens: estimate_tokens(&text),
             cached_input_tokens: 0,
         },
@@ -211,7 +204,7 @@ impl Provider for Anthropic {
         Ok(streaming::deltas(
             resp,
             EventDecoder {
-                prompt_estimate: prompt_estimate(req),
+                prompt_estimate: estimate_prompt_tokens(req),
                 text: String::new(),
                 usage: None,
                 finish_reason: None,

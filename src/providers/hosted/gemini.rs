@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 
 use super::http::{self, from_error_object};
 use super::sse::SseEvent;
-use super::streaming::{self, estimate_tokens, Decoder, Step};
+use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    DeltaStream, FinishReason, Provider, ProviderError, ProviderRequest, ProviderResponse,
-    ResponseFormat, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Provider, ProviderError,
+    ProviderRequest, ProviderResponse, ResponseFormat, Role, Usage,
 };
 
 /// Pages `list_models` follows at most; one page holds up to `MODELS_PAGE_SIZE` models.
@@ -173,13 +173,6 @@ fn usage(v: &Value) -> Option<Usage> {
     })
 }
 
-fn prompt_estimate(req: &ProviderRequest) -> u64 {
-    req.messages
-        .iter()
-        .map(|m| estimate_tokens(&m.content))
-        .sum()
-}
-
 /// A prompt Gemini refused to answer at all: `promptFeedback.blockReason` and no candidate.
 fn blocked(v: &Value) -> Option<ProviderError> {
     let reason = v
@@ -268,7 +261,7 @@ impl Provider for Gemini {
         }
         let text = candidate_text(&v);
         let usage = usage(&v).unwrap_or(Usage {
-            input_tokens: prompt_estimate(req),
+            input_tokens: estimate_prompt_tokens(req),
             output_tokens: estimate_tokens(&text),
             cached_input_tokens: 0,
         });
@@ -284,7 +277,7 @@ impl Provider for Gemini {
         Ok(streaming::deltas(
             resp,
             ChunkDecoder {
-                prompt_estimate: prompt_estimate(req),
+                prompt_estimate: estimate_prompt_tokens(req),
                 text: String::new(),
                 usage: None,
                 finish_reason: None,

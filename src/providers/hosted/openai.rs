@@ -5,11 +5,11 @@ use serde_json::{json, Value};
 
 use super::http::{self, from_error_object};
 use super::sse::SseEvent;
-use super::streaming::{self, estimate_tokens, Decoder, Step};
+use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    DeltaStream, FinishReason, Message, Provider, ProviderError, ProviderRequest, ProviderResponse,
-    ResponseFormat, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Message, Provider,
+    ProviderError, ProviderRequest, ProviderResponse, ResponseFormat, Role, Usage,
 };
 
 /// OpenAI itself, or a server that copies its API (older field names, usage maybe absent).
@@ -101,13 +101,6 @@ fn usage(v: &Value) -> Option<Usage> {
     })
 }
 
-fn prompt_estimate(req: &ProviderRequest) -> u64 {
-    req.messages
-        .iter()
-        .map(|m| estimate_tokens(&m.content))
-        .sum()
-}
-
 /// An `{"error": {...}}` object, which some servers send with a 200 or inside a stream.
 /// `"error": null` (some servers put it in every chunk) is no error; a numeric `code`
 /// (OpenRouter, vLLM, llama.cpp) is the HTTP status the error stands for.
@@ -152,7 +145,7 @@ impl Provider for OpenAi {
             .unwrap_or_default()
             .to_owned();
         let usage = usage(&v).unwrap_or(Usage {
-            input_tokens: prompt_estimate(req),
+            input_tokens: estimate_prompt_tokens(req),
             output_tokens: estimate_tokens(&text),
             cached_input_tokens: 0,
         });
@@ -168,7 +161,7 @@ impl Provider for OpenAi {
         Ok(streaming::deltas(
             resp,
             ChunkDecoder {
-                prompt_estimate: prompt_estimate(req),
+                prompt_estimate: estimate_prompt_tokens(req),
                 text_chars: String::new(),
                 usage: None,
                 finish_reason: None,

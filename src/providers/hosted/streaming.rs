@@ -107,12 +107,6 @@ fn finish<D: Decoder>(d: &mut D) -> Delta {
     }
 }
 
-/// A rough token count (four characters a token) for a provider that reports no usage; used
-/// only then, so budgets still move.
-pub(crate) fn estimate_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4).max(1)
-}
-
 /// Parses an event's data as JSON, or says the provider broke its format.
 pub(crate) fn json(ev: &SseEvent) -> Result<serde_json::Value, ProviderError> {
     serde_json::from_str(&ev.data).map_err(|e| {
