@@ -38,8 +38,9 @@ MODEL_FILE="${HEARTH_MODELS_DIR:-$HOME/.local/share/hearth/models}/smollm2-135m-
 OUT=bench/results/upstream-latest.md
 
 usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'upstream.sh: %s\n' "$*" >&2; exit 1; }
+SCRIPT=upstream.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 for arg in "$@"; do
   case "$arg" in
@@ -59,43 +60,6 @@ COMMAND="bash bench/upstream.sh"
 for var in BENCH_LLAMA_REQUESTS BENCH_LLAMA BENCH_CONNS BENCH_DURATION; do
   if [[ -n "${!var:-}" ]]; then COMMAND="$var='${!var}' $COMMAND"; fi
 done
-
-# ---------------------------------------------------------------------------------------------
-# Cleanup: stop what we started (by pid), keep or remove the temp dir. (As in bench/run.sh.)
-PIDS=()
-WORK=""
-
-stop_pid() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local status=$? pid f
-  set +e
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  if [[ -n $WORK && -d $WORK ]]; then
-    if ((status != 0)); then
-      for f in "$WORK"/*.out "$WORK"/*.err; do
-        [[ -s $f ]] || continue
-        printf -- '--- last lines of %s ---\n' "$(basename "$f")" >&2
-        tail -n 20 "$f" >&2
-      done
-    fi
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------
 # Tools, build (release, as bench/run.sh).
@@ -124,30 +88,9 @@ cargo build --release -p hearth-bench-floor
 LOAD_BEFORE="$(uptime)"
 
 # ---------------------------------------------------------------------------------------------
-# Servers. start_server NAME CMD... sets SERVER_PID and SERVER_ADDR once the server printed
-# "hearth listening on http://HOST:PORT" (at most 30 s).
+# Servers: start_server (bench/lib.sh) sets SERVER_PID and SERVER_ADDR.
 SERVER_PID=""
 SERVER_ADDR=""
-start_server() {
-  local name=$1 i line
-  shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  SERVER_PID=$!
-  PIDS+=("$SERVER_PID")
-  SERVER_ADDR=""
-  for ((i = 0; i < 300; i++)); do
-    line="$(grep -m1 -o 'hearth listening on http://[^[:space:]/]*' "$WORK/$name.out" || true)"
-    if [[ -n $line ]]; then
-      SERVER_ADDR="${line#hearth listening on http://}"
-      break
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || die "$name exited before it was listening"
-    sleep 0.1
-  done
-  [[ -n $SERVER_ADDR ]] || die "$name printed no 'hearth listening on http://...' line within 30 s"
-  [[ $SERVER_ADDR =~ ^127\.0\.0\.1:[0-9]+$ ]] || die "$name listens on $SERVER_ADDR, expected 127.0.0.1:PORT"
-  log "$name listening on $SERVER_ADDR (pid $SERVER_PID)"
-}
 
 # post ADDR BODY [KEY]: one request; prints "STATUS SECONDS"; the answer in $WORK/last.body.
 post() {
@@ -277,9 +220,6 @@ done
 # ---------------------------------------------------------------------------------------------
 # Measurements.
 
-cpu_ticks() { # utime + stime (all threads) of a pid
-  awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"
-}
 busy_ticks() { # the whole machine's non-idle ticks, and steal, from /proc/stat
   awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $9 }' /proc/stat
 }
@@ -287,10 +227,6 @@ busy_ticks() { # the whole machine's non-idle ticks, and steal, from /proc/stat
 # output of bash's `times` (which must run in this shell, not in a $(...) subshell).
 children_seconds() {
   awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } print t }' "$1"
-}
-scrape_metrics() {
-  curl -sS -f --max-time 10 -H "Authorization: Bearer $KEY" "http://$HEARTH_ADDR/metrics" \
-    -o "$1" 2>/dev/null || : >"$1"
 }
 # metric_sum FILE NAME [LABEL_MATCH]: the sum of a counter's series (optionally only those
 # whose label set contains LABEL_MATCH, e.g. provider="upstream").
@@ -300,55 +236,6 @@ metric_sum() {
     END { printf "%d", s }' "$1"
 }
 
-# overhead_stats BEFORE AFTER: "count mean_ms p50_ms p99_ms" of hearth_overhead_seconds between
-# two scrapes; bench/run.sh's estimate (linear interpolation inside the bucket).
-overhead_stats() {
-  local f
-  for f in "$@"; do
-    echo "#BENCH-FILE"
-    cat "$f" 2>/dev/null || true
-  done | awk '
-    /^#BENCH-FILE/ { file++; next }
-    /^hearth_overhead_seconds_bucket[{ ]/ {
-      if (match($0, /le="[^"]*"/)) {
-        le = substr($0, RSTART + 4, RLENGTH - 5)
-        b[file, le] += $NF; seen[le] = 1
-      }
-      next
-    }
-    /^hearth_overhead_seconds_sum[{ ]/ { s[file] += $NF; next }
-    /^hearth_overhead_seconds_count[{ ]/ { c[file] += $NF; next }
-    END {
-      a = (file >= 2) ? 2 : 1; z = (file >= 2) ? 1 : 0
-      count = c[a] - (z ? c[z] : 0); sum = s[a] - (z ? s[z] : 0)
-      if (count <= 0) { print "0 - - -"; exit }
-      n = 0
-      for (le in seen) { n++; key[n] = le; val[n] = (le == "+Inf") ? 1e308 : le + 0 }
-      for (i = 2; i <= n; i++) {
-        k = key[i]; v = val[i]
-        for (j = i - 1; j >= 1 && val[j] > v; j--) { key[j + 1] = key[j]; val[j + 1] = val[j] }
-        key[j + 1] = k; val[j + 1] = v
-      }
-      for (i = 1; i <= n; i++) cum[i] = b[a, key[i]] - (z ? b[z, key[i]] : 0)
-      out = sprintf("%d %.3f", count, sum / count * 1000)
-      split("0.5 0.99", qs, " ")
-      for (qi = 1; qi <= 2; qi++) {
-        rank = qs[qi] * count; lo = 0; prev = 0; res = "-"
-        for (i = 1; i <= n; i++) {
-          if (cum[i] >= rank) {
-            if (key[i] == "+Inf") { res = sprintf(">%.3f", lo * 1000) }
-            else if (cum[i] == prev) { res = sprintf("%.3f", val[i] * 1000) }
-            else { res = sprintf("%.3f", (lo + (val[i] - lo) * (rank - prev) / (cum[i] - prev)) * 1000) }
-            break
-          }
-          lo = val[i]; prev = cum[i]
-        }
-        out = out " " res
-      }
-      print out
-    }
-  '
-}
 
 declare -A R_REQ R_RPS R_P50 R_P99 R_HCPU R_UCPU R_OVH R_CALLS R_HITS R_PERR R_OTHER R_ERR
 ROWS=()
