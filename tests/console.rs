@@ -219,3 +219,77 @@ async fn an_applied_policy_routes_new_requests_at_once_and_is_kept_for_the_next_
         "{p}"
     );
 }
+
+#[tokio::test]
+async fn applying_a_policy_rebuilds_only_the_providers_it_changes() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "default", "admin");
+    // A fault drill lives on the provider instance: it survives only if the instance is kept.
+    let (status, _, v) = s
+        .post(
+            "/debug/provider/mock-fast/fail",
+            Some(&admin),
+            &json!({"fail": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let demo = include_str!("../src/config/demo.toml");
+    let edited = demo.replacen("latency_ms = 120", "latency_ms = 5", 1);
+    assert_ne!(
+        edited, demo,
+        "mock-strong's latency is 120 in the demo policy"
+    );
+    let (status, _, v) = s
+        .put("/admin/policy", &admin, &json!({"toml": edited}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["rebuilt"], json!(["mock-strong"]), "{v}");
+    let (_, _, answer) = s
+        .post("/chat", None, &lab_extract("tenant_pro", "still drilled?"))
+        .await;
+    assert_eq!(
+        answer["fallback_used"], true,
+        "mock-fast kept its drill: {answer}"
+    );
+}
+
+#[tokio::test]
+async fn storing_a_provider_key_where_no_keychain_runs_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = format!(
+        "{}\n[providers.acme]\nkind = \"openai_compatible\"\nbase_url = \"http://127.0.0.1:9/v1\"\n",
+        include_str!("../src/config/demo.toml")
+    );
+    let cfg = dir.path().join("policy.toml");
+    std::fs::write(&cfg, policy).unwrap();
+    let data = dir.path().join("data");
+    let s = common::Server::start_in_with_env(
+        &data,
+        &["--demo", "--config", cfg.to_str().unwrap()],
+        &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")],
+    );
+    let admin = create_key(&s.dir, "default", "admin");
+    let resp = s
+        .http
+        .put(s.url("/admin/providers/acme/key"))
+        .bearer_auth(&admin)
+        .json(&json!({"key": "test-key-never-echoed-5150"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let text = resp.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["code"], "keychain_unavailable", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("api-key-env"),
+        "{v}"
+    );
+    assert!(
+        !text.contains("never-echoed"),
+        "the key is not echoed: {text}"
+    );
+}

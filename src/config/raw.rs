@@ -415,4 +415,39 @@ mod tests {
             .unwrap_or_default();
         assert!(err.contains("max_retry") && err.contains("line"), "{err}");
     }
+
+    #[test]
+    fn a_tier_may_allow_every_model_of_a_provider_or_of_all_providers() {
+        let text = DEMO_POLICY_TOML.replace(
+            "allowed_models = [\"fast_extractor\", \"fallback_balanced\"]",
+            "allowed_models = [\"mock-fast/*\"]",
+        );
+        assert_ne!(text, DEMO_POLICY_TOML, "the pro tier's list was edited");
+        let c = Config::parse(&text, "t.toml").unwrap();
+        let pro = &c.policy.tiers["pro"];
+        let model = |alias: &str| c.policy.models[alias].clone();
+        assert!(
+            pro.allows(&model("fast_extractor")),
+            "mock-fast/* allows mock-fast's model"
+        );
+        assert!(
+            !pro.allows(&model("strong_reasoner")),
+            "nor another provider's"
+        );
+        assert!(
+            !pro.allows(&model("fallback_balanced")),
+            "the list holds nothing else now"
+        );
+
+        let text = text.replace(
+            "allowed_models = [\"mock-fast/*\"]",
+            "allowed_models = [\"*\"]",
+        );
+        let c = Config::parse(&text, "t.toml").unwrap();
+        let pro = &c.policy.tiers["pro"];
+        assert!(
+            pro.allows(&c.policy.models["strong_reasoner"]),
+            "* allows every model"
+        );
+    }
 }
