@@ -12,7 +12,7 @@ use super::trace::Trace;
 use super::{CachePreference, ChatOutcome, ChatRequest, Hearth};
 use crate::audit::EventStatus;
 use crate::cache::{CacheKey, CachedAnswer, KeyScope};
-use crate::config::{BudgetAction, ModelSpec, Tier};
+use crate::config::{BudgetAction, ModelSpec, Policy, Tier};
 use crate::error::{Error, LimitKind, Result};
 use crate::prompts::render_system_prompt;
 use crate::providers::{
@@ -97,20 +97,16 @@ impl Hearth {
         ws: Workspace,
         trace: &mut Trace,
     ) -> Result<Prepared> {
-        let tier = self
-            .config()
-            .policy
-            .tiers
-            .get(&ws.tier)
-            .cloned()
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "workspace `{}` has unknown tier `{}`",
-                    ws.id, ws.tier
-                ))
-            })?;
+        // One snapshot for the whole request: a policy applied meanwhile takes the next one.
+        let config = self.config();
+        let tier = config.policy.tiers.get(&ws.tier).cloned().ok_or_else(|| {
+            Error::Config(format!(
+                "workspace `{}` has unknown tier `{}`",
+                ws.id, ws.tier
+            ))
+        })?;
         trace.tier = tier.name.clone();
-        let max_output_tokens = self.output_cap(req, &tier)?;
+        let max_output_tokens = output_cap(&config.policy, req, &tier)?;
         // One rule for every front end (HTTP, OpenAI wire format, CLI).
         if !(0.0..=2.0).contains(&req.temperature)
             || req.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0))
@@ -137,12 +133,12 @@ impl Hearth {
             },
             None => Target::Task(&req.task),
         };
-        let decision = routing::decide(&self.config().policy, &tier, ws.data_policy, target)?;
+        let decision = routing::decide(&config.policy, &tier, ws.data_policy, target)?;
         trace.decision.extend(decision.reasons.iter().cloned());
         let permit = self.admit(req, &ws, &tier)?;
-        let deadline = Instant::now() + self.config().resilience.request_deadline;
+        let deadline = Instant::now() + config.resilience.request_deadline;
         let (messages, response_format) = self.build_messages(req, trace)?;
-        let policy = &self.config().policy;
+        let policy = &config.policy;
         let pii = {
             let _span = tracing::debug_span!("policy.pii", trace_id = %trace.trace_id).entered();
             self.detectors
@@ -184,37 +180,6 @@ impl Hearth {
             _permit: permit,
             day: day_of(now_ms()),
         })
-    }
-
-    fn output_cap(&self, req: &ChatRequest, tier: &Tier) -> Result<u32> {
-        let route_cap = self
-            .config()
-            .policy
-            .routes
-            .get(&req.task)
-            .and_then(|r| r.max_output_tokens);
-        if req.model.is_none() && !self.config().policy.routes.contains_key(&req.task) {
-            return Err(Error::bad_request(
-                "unknown_task",
-                format!("no route for task `{}`", req.task),
-            ));
-        }
-        let cap = route_cap.map_or(tier.max_output_tokens, |r| r.min(tier.max_output_tokens));
-        match req.max_output_tokens {
-            Some(0) => Err(Error::bad_request(
-                "invalid_request",
-                "max_output_tokens must be at least 1",
-            )),
-            Some(n) if n > cap => Err(Error::bad_request(
-                "max_output_tokens_exceeded",
-                format!(
-                    "max_output_tokens {n} is over the cap of {cap} for task `{}` on tier `{}`",
-                    req.task, tier.name
-                ),
-            )),
-            Some(n) => Ok(n),
-            None => Ok(cap),
-        }
     }
 
     fn admit(&self, req: &ChatRequest, ws: &Workspace, tier: &Tier) -> Result<Permit> {
@@ -809,5 +774,35 @@ pub(super) fn all_failed(last: Option<ProviderError>) -> Error {
         None => Error::ProvidersUnavailable {
             message: "every candidate model was skipped (circuit breakers open)".into(),
         },
+    }
+}
+
+/// The output cap of a request: the task's route and the tier's, or what it asked for.
+fn output_cap(policy: &Policy, req: &ChatRequest, tier: &Tier) -> Result<u32> {
+    let route_cap = policy
+        .routes
+        .get(&req.task)
+        .and_then(|r| r.max_output_tokens);
+    if req.model.is_none() && !policy.routes.contains_key(&req.task) {
+        return Err(Error::bad_request(
+            "unknown_task",
+            format!("no route for task `{}`", req.task),
+        ));
+    }
+    let cap = route_cap.map_or(tier.max_output_tokens, |r| r.min(tier.max_output_tokens));
+    match req.max_output_tokens {
+        Some(0) => Err(Error::bad_request(
+            "invalid_request",
+            "max_output_tokens must be at least 1",
+        )),
+        Some(n) if n > cap => Err(Error::bad_request(
+            "max_output_tokens_exceeded",
+            format!(
+                "max_output_tokens {n} is over the cap of {cap} for task `{}` on tier `{}`",
+                req.task, tier.name
+            ),
+        )),
+        Some(n) => Ok(n),
+        None => Ok(cap),
     }
 }

@@ -110,20 +110,23 @@ impl Detectors {
             return Ok(PiiScan::default());
         }
         let detector = self.for_workspace(ws)?;
-        let mut kinds: Vec<PiiKind> = Vec::new();
-        let mut redacted = Vec::with_capacity(messages.len());
-        for m in messages {
-            let r = detector.redact(&m.content);
-            kinds.extend(&r.kinds);
-            redacted.push(Message {
-                role: m.role,
-                content: r.text,
-            });
-        }
+        let mut kinds: Vec<PiiKind> = messages
+            .iter()
+            .flat_map(|m| detector.scan(&m.content))
+            .map(|f| f.kind)
+            .collect();
         kinds.sort_unstable();
         kinds.dedup();
-        let redacted =
-            (!kinds.is_empty() && ws.data_policy == DataPolicy::Redact).then_some(redacted);
+        // Redacted copies only when they will be sent: PII found under `redact`.
+        let redacted = (!kinds.is_empty() && ws.data_policy == DataPolicy::Redact).then(|| {
+            messages
+                .iter()
+                .map(|m| Message {
+                    role: m.role,
+                    content: detector.redact(&m.content).text,
+                })
+                .collect()
+        });
         Ok(PiiScan { kinds, redacted })
     }
 }
