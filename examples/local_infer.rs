@@ -144,6 +144,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     for run in 1..=args.runs {
+        engine.forget_prefix();
         let mut first: Option<f64> = None;
         let cpu0 = cpu_seconds()?;
         let t0 = Instant::now();
@@ -169,6 +170,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "run": run,
             "threads": threads,
             "prompt_tokens": usage.input_tokens,
+            "reused_prompt_tokens": usage.cached_input_tokens,
             "prompt_sha256": prompt_sha256,
             "generated_tokens": generated,
             "finish": finish.as_str(),

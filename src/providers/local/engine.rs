@@ -6,21 +6,22 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_qwen2};
+use candle_transformers::models::{quantized_gemma3, quantized_qwen2};
 use parking_lot::Mutex;
 use serde::Serialize;
 
 use super::gguf::Gguf;
+use super::llama::{self, Llama};
 use super::template::{ChatTemplate, Segment};
 use super::tokenizer::ModelTokenizer;
 use super::LoadError;
 use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Usage};
 
-/// candle-transformers precomputes rotary tables for this many positions.
-const CANDLE_MAX_POSITIONS: usize = quantized_llama::MAX_SEQ_LEN;
+/// Rotary tables cover this many positions (Hearth's llama and candle-transformers' models).
+const MAX_POSITIONS: usize = llama::MAX_POSITIONS;
 
 enum Weights {
-    Llama(quantized_llama::ModelWeights),
+    Llama(Llama),
     Qwen2(quantized_qwen2::ModelWeights),
     Gemma3(quantized_gemma3::ModelWeights),
 }
@@ -32,6 +33,35 @@ impl Weights {
             Weights::Qwen2(m) => m.forward(x, pos),
             Weights::Gemma3(m) => m.forward(x, pos),
         }
+    }
+
+    /// Whether the cache can be cut back to a shared prefix; candle-transformers' models
+    /// only restart from position 0.
+    fn reuses_prefixes(&self) -> bool {
+        matches!(self, Weights::Llama(_))
+    }
+}
+
+/// The model and the tokens whose keys and values its cache holds, in order.
+struct Session {
+    weights: Weights,
+    fed: Vec<u32>,
+}
+
+impl Session {
+    /// How many leading prompt tokens need no computing: those the cache already holds,
+    /// less at least one, since the last prompt token's logits are needed.
+    fn reusable(&self, prompt: &[u32]) -> usize {
+        if !self.weights.reuses_prefixes() {
+            return 0;
+        }
+        let shared = self
+            .fed
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
+        shared.min(prompt.len().saturating_sub(1))
     }
 }
 
@@ -52,7 +82,7 @@ pub struct ModelInfo {
 
 /// A loaded model, shared by every request.
 pub struct Engine {
-    weights: Mutex<Weights>,
+    session: Mutex<Session>,
     repeat_penalty: f32,
     repeat_last_n: usize,
     tokenizer: ModelTokenizer,
@@ -95,8 +125,7 @@ impl Engine {
             mut reader,
         } = g;
         let weights = match arch.as_str() {
-            "llama" => quantized_llama::ModelWeights::from_gguf(content, &mut reader, &device)
-                .map(Weights::Llama),
+            "llama" => Llama::from_gguf(&content, &mut reader, &device).map(Weights::Llama),
             "qwen2" => quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device)
                 .map(Weights::Qwen2),
             "gemma3" => quantized_gemma3::ModelWeights::from_gguf(content, &mut reader, &device)
@@ -107,12 +136,15 @@ impl Engine {
         let info = ModelInfo {
             architecture: arch,
             name,
-            context_length: context.min(CANDLE_MAX_POSITIONS),
+            context_length: context.min(MAX_POSITIONS),
             vocab_size: tokenizer.vocab_size,
             threads,
         };
         Ok(Engine {
-            weights: Mutex::new(weights),
+            session: Mutex::new(Session {
+                weights,
+                fed: Vec::new(),
+            }),
             repeat_penalty: 1.0,
             repeat_last_n: 64,
             tokenizer,
@@ -180,8 +212,9 @@ impl Engine {
         }
         let mut sampler =
             LogitsProcessor::from_sampling(req.seed.unwrap_or_else(rand::random), sampling(req));
-        let mut weights = self.weights.lock();
-        let mut logits = self.forward(&mut weights, &prompt, 0)?;
+        let mut session = self.session.lock();
+        let reused = session.reusable(&prompt);
+        let mut logits = self.feed(&mut session, &prompt[reused..], reused)?;
         let mut out = Output::new(&req.stop);
         let mut generated: Vec<u32> = Vec::new();
         let mut finish = FinishReason::Length;
@@ -203,7 +236,7 @@ impl Engine {
                 break;
             }
             if generated.len() < max_new {
-                logits = self.forward(&mut weights, &[next], prompt.len() + generated.len() - 1)?;
+                logits = self.feed(&mut session, &[next], prompt.len() + generated.len() - 1)?;
             }
         }
         let rest = out.finish();
@@ -213,7 +246,7 @@ impl Engine {
         let usage = Usage {
             input_tokens: prompt.len() as u64,
             output_tokens: generated.len() as u64,
-            cached_input_tokens: 0,
+            cached_input_tokens: reused as u64,
         };
         Ok((out.text, usage, finish))
     }
@@ -238,25 +271,40 @@ impl Engine {
             .map_err(internal)
     }
 
-    /// Logits after feeding `ids` at position `pos`, as f32 on the CPU.
-    fn forward(&self, w: &mut Weights, ids: &[u32], pos: usize) -> Result<Tensor, ProviderError> {
+    /// Logits after feeding `ids` at position `pos`, as f32 on the CPU; the session then
+    /// records the cache as holding its first `pos` tokens followed by `ids`.
+    fn feed(&self, s: &mut Session, ids: &[u32], pos: usize) -> Result<Tensor, ProviderError> {
+        // Taken out while the pass runs: should it fail part-way, the cache's state is unknown.
+        let mut fed = std::mem::take(&mut s.fed);
         let input = Tensor::new(ids, &self.device)
             .and_then(|t| t.unsqueeze(0))
             .map_err(internal)?;
-        w.forward(&input, pos)
+        let logits = s
+            .weights
+            .forward(&input, pos)
             .and_then(|l| l.squeeze(0))
             .and_then(|l| l.to_dtype(candle_core::DType::F32))
-            .map_err(internal)
+            .map_err(internal)?;
+        fed.truncate(pos);
+        fed.extend_from_slice(ids);
+        s.fed = fed;
+        Ok(logits)
+    }
+
+    /// Forgets what the cache holds, so the next request computes its whole prompt (the
+    /// benchmark times full prompts, as llama.cpp's side does after its reset).
+    pub fn forget_prefix(&self) {
+        self.session.lock().fed.clear();
     }
 
     /// Logits after each token of `ids` fed one at a time (teacher forcing), for tests
     /// that compare with another engine position by position.
     pub fn logits_along(&self, ids: &[u32]) -> Result<Vec<Vec<f32>>, ProviderError> {
-        let mut weights = self.weights.lock();
+        let mut session = self.session.lock();
         ids.iter()
             .enumerate()
             .map(|(pos, id)| {
-                self.forward(&mut weights, &[*id], pos)?
+                self.feed(&mut session, &[*id], pos)?
                     .to_vec1::<f32>()
                     .map_err(internal)
             })

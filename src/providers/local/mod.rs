@@ -5,6 +5,11 @@
 
 mod engine;
 mod gguf;
+mod llama;
+// The one module with `unsafe`: SIMD intrinsics behind a CPU feature check, and worker
+// threads writing disjoint parts of one output buffer.
+#[allow(unsafe_code)]
+mod q4_1;
 mod template;
 #[cfg(test)]
 mod tiny;

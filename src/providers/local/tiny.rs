@@ -179,7 +179,15 @@ mod tests {
             .unwrap();
         let (b, ub, _) = e.generate(&req("hello", 12), &mut |_| true).unwrap();
         assert_eq!(a, b);
-        assert_eq!(ua, ub);
+        assert_eq!(
+            (ua.input_tokens, ua.output_tokens),
+            (ub.input_tokens, ub.output_tokens)
+        );
+        assert_eq!(
+            ub.cached_input_tokens,
+            ub.input_tokens - 1,
+            "a repeated prompt is computed again only for its last token"
+        );
         assert_eq!(pieces, a);
         assert!(ua.output_tokens <= 12);
         if ua.output_tokens == 12 {
