@@ -149,7 +149,7 @@ impl Q4_1Matrix {
 }
 
 /// Quantizes `m` rows of `kb` blocks as llama.cpp's `quantize_row_q8_1` does (scale and
-/// scaled sum rounded to f16).
+/// scaled sum rounded to f16), rows split across candle's workers when there are several.
 fn quantize(x: &[f32], m: usize, kb: usize) -> Vec<Act> {
     let mut acts = vec![
         Act {
@@ -159,6 +159,23 @@ fn quantize(x: &[f32], m: usize, kb: usize) -> Vec<Act> {
         };
         m * kb
     ];
+    if m == 1 {
+        quantize_blocks(x, &mut acts);
+        return acts;
+    }
+    let k = kb * BLOCK;
+    let out = acts.as_mut_ptr() as usize;
+    candle_core::utils::barrier_pool().execute_chunked(m, |rows| {
+        // SAFETY: `acts` holds m x kb blocks and each range of rows is handed to one worker.
+        let part = unsafe {
+            std::slice::from_raw_parts_mut((out as *mut Act).add(rows.start * kb), rows.len() * kb)
+        };
+        quantize_blocks(&x[rows.start * k..rows.end * k], part);
+    });
+    acts
+}
+
+fn quantize_blocks(x: &[f32], acts: &mut [Act]) {
     for (xs, a) in x.chunks_exact(BLOCK).zip(acts.iter_mut()) {
         let amax = xs.iter().fold(0f32, |acc, v| acc.max(v.abs()));
         let d = amax / 127.0;
@@ -171,7 +188,6 @@ fn quantize(x: &[f32], m: usize, kb: usize) -> Vec<Act> {
         a.d = f16::from_f32(d).to_f32();
         a.s = f16::from_f32(d * sum as f32).to_f32();
     }
-    acts
 }
 
 /// The kernel's arithmetic in plain Rust: the reference the SIMD kernel is tested against.
