@@ -146,3 +146,20 @@ async fn the_admin_api_lists_models_and_a_pull_streams_progress_events_to_its_en
     assert!(body.contains("event: done"), "{body}");
     assert!(body.contains("AlreadyInstalled"), "{body}");
 }
+
+#[tokio::test]
+async fn the_admin_api_shows_the_cpu_threads_and_kernel_the_local_model_runs_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in_with_env(dir.path(), &[], &[("CANDLE_NUM_THREADS", "1")]);
+    let admin = create_key(&s.dir, "default", "admin");
+    let (status, v) = s.get_json("/admin/models", Some(&admin)).await;
+    assert_eq!(status, 200, "{v}");
+    let local = &v["local_providers"][0];
+    assert_eq!(local["provider"], "local", "{v}");
+    assert_eq!(local["threads"], 1, "{v}");
+    let kernel = local["q4_1_kernel"].as_str().unwrap();
+    assert!(
+        ["avx512-vnni", "candle-generic"].contains(&kernel),
+        "{kernel}"
+    );
+}

@@ -384,7 +384,7 @@ async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value
 }
 
 async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
-    a.run(|_| {
+    a.run(|hearth| {
         let mut list: Vec<Value> = crate::models::catalog()?
             .into_iter()
             .map(|m| {
@@ -397,8 +397,28 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
             json!({"id": format!("imported/{}", m.name), "installed": true,
                    "path": m.path, "size_bytes": m.size_bytes, "catalog": null})
         }));
-        Ok(json!({"models": list, "models_dir": crate::models::models_dir()}))
+        Ok(
+            json!({"models": list, "models_dir": crate::models::models_dir(),
+                   "local_providers": local_providers(&hearth.config())}),
+        )
     })
+}
+
+/// How each configured on-device provider runs: its CPU threads and Q4_1 kernel.
+fn local_providers(config: &crate::config::Config) -> Vec<Value> {
+    config
+        .policy
+        .providers
+        .iter()
+        .filter_map(|(name, p)| match p {
+            crate::config::ProviderConfig::Local(l) => Some(json!({
+                "provider": name,
+                "threads": crate::providers::local::thread_count(l.threads),
+                "q4_1_kernel": crate::providers::local::q4_1_kernel(),
+            })),
+            _ => None,
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]

@@ -228,25 +228,40 @@ impl LocalProvider {
 
 /// The CPU threads candle will use: `CANDLE_NUM_THREADS` when the user set it, else
 /// `requested`, else the cores available (at most 4, since candle's spinning workers lose
-/// badly when they contend for cores). candle reads the variables once, when it first
-/// computes, so this runs before any model loads.
-pub fn configure_threads(requested: Option<usize>) -> usize {
+/// badly when they contend for cores).
+pub fn thread_count(requested: Option<usize>) -> usize {
     if let Some(n) = std::env::var("CANDLE_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
         return n.max(1);
     }
-    let n = requested
+    requested
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(4)
         })
-        .max(1);
+        .max(1)
+}
+
+/// Settles `thread_count` for this process: candle reads the variables once, when it first
+/// computes, so this runs before any model loads.
+pub fn configure_threads(requested: Option<usize>) -> usize {
+    let n = thread_count(requested);
     std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
     std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     n
+}
+
+/// Which matrix multiply Q4_1 weights get on this CPU: Hearth's tiled AVX-512 VNNI kernel,
+/// or candle's generic one (several times slower) where the CPU lacks those instructions.
+pub fn q4_1_kernel() -> &'static str {
+    if q4_1::fast_kernel_available() {
+        "avx512-vnni"
+    } else {
+        "candle-generic"
+    }
 }
 
 /// Sets a flag when dropped, so a blocking decode loop learns its caller went away.

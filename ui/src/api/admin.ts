@@ -251,9 +251,32 @@ export interface LocalModel {
   size_bytes?: number | null;
 }
 
-export async function listLocalModels(client: HearthClient): Promise<{ models: LocalModel[]; models_dir: string | null }> {
-  const body = await client.json<{ models?: LocalModel[]; models_dir?: string }>("GET", "/admin/models");
-  return { models: body.models ?? [], models_dir: body.models_dir ?? null };
+/** How a configured on-device provider runs. */
+export interface LocalRuntime {
+  /** The provider's name in the policy (`local` by default). */
+  provider: string;
+  /** CPU threads candle uses (`threads` in the provider's config, or `CANDLE_NUM_THREADS`). */
+  threads: number;
+  /** The Q4_1 matrix multiply on this CPU: `avx512-vnni` (Hearth's kernel) or `candle-generic`. */
+  q4_1_kernel: string;
+}
+
+export interface LocalModels {
+  models: LocalModel[];
+  models_dir: string | null;
+  local_providers: LocalRuntime[];
+}
+
+export async function listLocalModels(client: HearthClient): Promise<LocalModels> {
+  const body = await client.json<{ models?: LocalModel[]; models_dir?: string; local_providers?: LocalRuntime[] }>("GET", "/admin/models");
+  return { models: body.models ?? [], models_dir: body.models_dir ?? null, local_providers: body.local_providers ?? [] };
+}
+
+/** One line on how a local provider runs, e.g. "local: 2 CPU threads, Q4_1 on the AVX-512 VNNI kernel". */
+export function describeRuntime(r: LocalRuntime): string {
+  const threads = `${r.threads} CPU thread${r.threads === 1 ? "" : "s"}`;
+  const kernel = r.q4_1_kernel === "avx512-vnni" ? "Q4_1 on the AVX-512 VNNI kernel" : "Q4_1 on candle's generic kernel (no AVX-512 VNNI on this CPU)";
+  return `${r.provider}: ${threads}, ${kernel}`;
 }
 
 /** The id `POST`/`DELETE /admin/models` take: the catalog id, without the `local/` of the routes. */

@@ -7,6 +7,7 @@ import {
   isHosted,
   listKeys,
   listLocalModels,
+  describeRuntime,
   listProviders,
   listWorkspaces,
   patchWorkspace,
@@ -21,6 +22,7 @@ import {
   type ImportedModel,
   type KeyInfo,
   type LocalModel,
+  type LocalModels,
   type ProviderInfo,
   type ProviderTest,
   type WorkspaceView,
@@ -822,12 +824,12 @@ function ModelsTab() {
   const { client, reloadModels } = useApp();
   const read = useCallback(() => listLocalModels(client), [client]);
   const {
-    data: { models, models_dir: dir },
+    data: { models, models_dir: dir, local_providers: runtimes },
     loaded,
     error,
     setError,
     reload: load,
-  } = useLoad<{ models: LocalModel[]; models_dir: string | null }>(read, { models: [], models_dir: null });
+  } = useLoad<LocalModels>(read, { models: [], models_dir: null, local_providers: [] });
   const [pulls, setPulls] = useState<Record<string, PullState>>({});
   const [removing, setRemoving] = useState<string | null>(null);
   const [busy, run] = useBusy();
@@ -901,6 +903,11 @@ function ModelsTab() {
         <p className="muted">
           GGUF models run on this machine with candle. Files live in <code data-testid="models-dir">{dir ?? "—"}</code>, shared by every data dir.
         </p>
+        {runtimes.map((r) => (
+          <p key={r.provider} className="muted small-text" data-testid="local-runtime">
+            {describeRuntime(r)}. Set <code>threads</code> under <code>[providers.{r.provider}]</code> in the policy to change it.
+          </p>
+        ))}
       </div>
       {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
       <div className="table-wrap">

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { describeRuntime, listLocalModels } from "./admin";
+import type { HearthClient } from "./client";
+
+function answering(body: unknown): HearthClient {
+  return { json: async () => body } as unknown as HearthClient;
+}
+
+describe("local models", () => {
+  it("reads how each local provider runs, and an older server's answer without it", async () => {
+    const runtime = { provider: "local", threads: 2, q4_1_kernel: "avx512-vnni" };
+    const listed = await listLocalModels(answering({ models: [], models_dir: "/m", local_providers: [runtime] }));
+    expect(listed.local_providers).toEqual([runtime]);
+    expect((await listLocalModels(answering({ models: [] }))).local_providers).toEqual([]);
+  });
+
+  it("says the thread count and which kernel multiplies Q4_1 weights", () => {
+    expect(describeRuntime({ provider: "local", threads: 2, q4_1_kernel: "avx512-vnni" })).toBe(
+      "local: 2 CPU threads, Q4_1 on the AVX-512 VNNI kernel",
+    );
+    expect(describeRuntime({ provider: "tiny", threads: 1, q4_1_kernel: "candle-generic" })).toMatch(/^tiny: 1 CPU thread, .*no AVX-512 VNNI/);
+  });
+});
