@@ -12,7 +12,7 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::quantized_nn::RmsNorm;
-use candle_transformers::utils::{build_causal_mask, repeat_kv};
+use candle_transformers::utils::{build_additive_causal_mask, repeat_kv};
 
 use super::q4_1::{fast_kernel_available, Q4_1Matrix};
 
@@ -135,11 +135,7 @@ impl Layer {
         let v = repeat_kv(v, self.heads / self.kv_heads)?;
         let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
         let scores = match mask {
-            Some(mask) => {
-                let neg_inf = Tensor::new(f32::NEG_INFINITY, x.device())?;
-                mask.broadcast_as(scores.shape())?
-                    .where_cond(&neg_inf.broadcast_as(scores.shape())?, &scores)?
-            }
+            Some(mask) => scores.broadcast_add(mask)?,
             None => scores,
         };
         let weights = candle_nn::ops::softmax_last_dim(&scores)?;
@@ -234,9 +230,16 @@ impl Llama {
     /// so `pos` may be anything up to the number of positions fed so far.
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let (b, seq) = ids.dims2()?;
+        // A single new token may see every position, so it needs no mask.
         let mask = match seq {
             1 => None,
-            _ => Some(build_causal_mask(seq, pos, ids.device())?),
+            _ => Some(build_additive_causal_mask(
+                seq,
+                pos,
+                None,
+                ids.device(),
+                DType::F32,
+            )?),
         };
         let hidden = self.embed.dim(D::Minus1)?;
         let mut x = self
