@@ -71,6 +71,8 @@ fn request(text: &str, max_tokens: u32) -> ProviderRequest {
         max_output_tokens: max_tokens,
         temperature: 0.0,
         top_p: None,
+        top_k: None,
+        min_p: None,
         stop: Vec::new(),
         seed: Some(0),
         response_format: ResponseFormat::Text,

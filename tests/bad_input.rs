@@ -412,6 +412,68 @@ fn cases() -> Vec<Case> {
             400,
             "max_output_tokens_exceeded",
         ),
+        case(
+            "top_k zero",
+            "/chat",
+            chat(json!({"top_k": 0})),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "top_k zero",
+            "/v1/chat/completions",
+            completion(json!({"top_k": 0})),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "top_k negative",
+            "/v1/chat/completions",
+            completion(json!({"top_k": -5})),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "top_k fractional",
+            "/chat",
+            chat(json!({"top_k": 2.5})),
+            400,
+            "invalid_request",
+        ),
+        Case {
+            secret: Some("plenty"),
+            ..case(
+                "top_k as a string",
+                "/v1/chat/completions",
+                completion(json!({"top_k": "plenty"})),
+                400,
+                "invalid_request",
+            )
+        },
+        case(
+            "min_p over one",
+            "/chat",
+            chat(json!({"min_p": 1.5})),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "min_p negative",
+            "/v1/chat/completions",
+            completion(json!({"min_p": -0.1})),
+            400,
+            "invalid_request",
+        ),
+        Case {
+            secret: Some("a little"),
+            ..case(
+                "min_p as a string",
+                "/chat",
+                chat(json!({"min_p": "a little"})),
+                400,
+                "invalid_request",
+            )
+        },
     ];
     // No key at all (the body names no tenant) is 401 even in the demo.
     v.push(case(
@@ -777,7 +839,7 @@ impl Lcg {
     }
 
     fn object(&mut self, depth: u32) -> Value {
-        const KEYS: [&str; 28] = [
+        const KEYS: [&str; 30] = [
             "tenant_id",
             "user_id",
             "task",
@@ -806,6 +868,8 @@ impl Lcg {
             "text",
             "user",
             "top_p",
+            "top_k",
+            "min_p",
         ];
         let mut m = serde_json::Map::new();
         for _ in 0..self.below(7) {
@@ -842,6 +906,8 @@ impl Lcg {
                 "response_format",
                 "user",
                 "top_p",
+                "top_k",
+                "min_p",
                 "stream_options",
             ]
         } else {
@@ -856,6 +922,8 @@ impl Lcg {
                 "variables",
                 "model",
                 "temperature",
+                "top_k",
+                "min_p",
                 "cache",
             ]
         };

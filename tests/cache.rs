@@ -28,6 +28,32 @@ async fn hit(s: &Server, message: &str) -> bool {
 }
 
 #[tokio::test]
+async fn requests_differing_only_in_top_k_or_min_p_do_not_share_a_cache_entry() {
+    let s = Server::demo();
+    let sampled = |extra: serde_json::Value| {
+        let mut b = lab_extract("tenant_pro", "narrow sampling");
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let mut seen = Vec::new();
+    for extra in [
+        json!({"top_k": 5}),
+        json!({"top_k": 5}),
+        json!({"top_k": 6}),
+        json!({}),
+        json!({"top_k": 5, "min_p": 0.1}),
+        json!({"top_k": 6}),
+    ] {
+        let (status, _, v) = s.post("/chat", None, &sampled(extra)).await;
+        assert_eq!(status, 200, "{v}");
+        seen.push(v["cache_hit"].as_bool().unwrap());
+    }
+    assert_eq!(seen, [false, true, false, false, false, true]);
+}
+
+#[tokio::test]
 async fn a_workspace_with_caching_off_never_hits_and_turning_it_back_on_serves_new_entries() {
     let s = Server::demo();
     let admin = create_key(&s.dir, "tenant_pro", "admin");

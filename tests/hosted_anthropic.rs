@@ -64,6 +64,8 @@ async fn a_request_maps_to_the_messages_wire_format() {
         ],
         temperature: 1.7,
         top_p: Some(0.9),
+        top_k: Some(40),
+        min_p: Some(0.05),
         stop: vec!["END".into(), "\n\nHuman:".into()],
         seed: Some(42),
         ..request()
@@ -87,6 +89,8 @@ async fn a_request_maps_to_the_messages_wire_format() {
     );
     assert_eq!(body["temperature"], 1.0);
     assert!((body["top_p"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+    assert_eq!(body["top_k"], 40);
+    assert!(body.get("min_p").is_none(), "the API has no min_p: {body}");
     assert_eq!(
         body["stop_sequences"],
         serde_json::json!(["END", "\n\nHuman:"])
@@ -118,7 +122,14 @@ async fn optional_fields_are_left_out_and_json_mode_becomes_a_system_instruction
         serde_json::json!([{"role": "user", "content": "Give me {\"a\": 1}."}])
     );
     assert!((body["temperature"].as_f64().unwrap() - 0.2).abs() < 1e-6);
-    for absent in ["top_p", "stop_sequences", "response_format", "seed"] {
+    for absent in [
+        "top_p",
+        "top_k",
+        "min_p",
+        "stop_sequences",
+        "response_format",
+        "seed",
+    ] {
         assert!(body.get(absent).is_none(), "{absent} in {body}");
     }
 }

@@ -117,6 +117,9 @@ async fn the_request_carries_roles_system_instruction_and_generation_config_with
         max_output_tokens: 128,
         temperature: 0.5,
         top_p: Some(0.25),
+        top_k: Some(40),
+        // The API has no min_p: it is left out.
+        min_p: Some(0.05),
         stop: vec!["END".into()],
         seed: Some(7),
         response_format: ResponseFormat::JsonObject,
@@ -145,6 +148,7 @@ async fn the_request_carries_roles_system_instruction_and_generation_config_with
             "generationConfig": {
                 "temperature": 0.5,
                 "topP": 0.25,
+                "topK": 40,
                 "maxOutputTokens": 128,
                 "stopSequences": ["END"],
                 "seed": 7,

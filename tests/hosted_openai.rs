@@ -76,6 +76,9 @@ async fn an_openai_request_maps_to_chat_completions_with_the_key_extra_headers_a
         max_output_tokens: 128,
         temperature: 0.5,
         top_p: Some(0.25),
+        // OpenAI refuses unknown parameters: these two must not be sent.
+        top_k: Some(40),
+        min_p: Some(0.05),
         stop: vec!["END".into(), "\n\nUser:".into()],
         seed: Some(42),
         response_format: ResponseFormat::JsonObject,
@@ -144,6 +147,33 @@ async fn a_compatible_request_uses_max_tokens_and_leaves_unset_options_out() {
             "stream": false,
         })
     );
+}
+
+#[tokio::test]
+async fn a_compatible_request_forwards_top_k_and_min_p_as_llama_cpp_and_vllm_read_them() {
+    let mock = MockServer::start().await;
+    API.serve_fixture(&mock, 200, "completion_without_usage.json")
+        .await;
+    let p = provider(
+        &mock,
+        HostedKind::OpenaiCompatible,
+        "HEARTH_TEST_OPENAI_KEY_COMPAT_SAMPLING",
+    );
+    let req = ProviderRequest {
+        temperature: 0.8,
+        top_k: Some(40),
+        min_p: Some(0.05),
+        ..request()
+    };
+    p.generate(&req).await.unwrap();
+
+    let body = sent_body(&mock).await;
+    assert_eq!(body["top_k"], 40, "{body}");
+    assert!(
+        (body["min_p"].as_f64().unwrap() - 0.05).abs() < 1e-6,
+        "{body}"
+    );
+    assert!(body.get("top_p").is_none(), "{body}");
 }
 
 #[tokio::test]

@@ -66,6 +66,8 @@ fn request(messages: Vec<Message>, max: u32) -> ProviderRequest {
         max_output_tokens: max,
         temperature: 0.0,
         top_p: None,
+        top_k: None,
+        min_p: None,
         stop: vec![],
         seed: Some(7),
         response_format: ResponseFormat::Text,

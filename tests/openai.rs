@@ -365,12 +365,52 @@ async fn prompt_and_task_can_travel_in_headers_and_bad_sampling_values_are_refus
         ("temperature", json!(2.5)),
         ("top_p", json!(0.0)),
         ("top_p", json!(1.5)),
+        ("top_k", json!(0)),
+        ("min_p", json!(1.01)),
     ] {
         let mut bad = body("x", false);
         bad[field] = value;
         let (status, _, v) = s.post("/v1/chat/completions", Some(&key), &bad).await;
         assert_eq!(status, 400, "{field}: {v}");
         assert_eq!(v["error"]["code"], "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn top_k_and_min_p_are_accepted_as_vllm_and_llama_cpp_take_them_and_checked_with_trace_ids() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let mut ok = body("sample narrowly", false);
+    ok["temperature"] = json!(0.7);
+    ok["top_k"] = json!(40);
+    ok["min_p"] = json!(0.05);
+    let (status, h, v) = s.post("/v1/chat/completions", Some(&key), &ok).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(h["x-hearth-trace-id"].len(), 32);
+    assert!(v["choices"][0]["message"]["content"].is_string(), "{v}");
+    for edge in [json!({"top_k": 1, "min_p": 0.0}), json!({"min_p": 1.0})] {
+        let mut b = body("edges", false);
+        for (k, val) in edge.as_object().unwrap() {
+            b[k] = val.clone();
+        }
+        let (status, _, v) = s.post("/v1/chat/completions", Some(&key), &b).await;
+        assert_eq!(status, 200, "{edge}: {v}");
+    }
+
+    for (field, value) in [
+        ("top_k", json!(0)),
+        ("min_p", json!(-0.5)),
+        ("top_k", json!("ten")),
+    ] {
+        let mut bad = body("x", false);
+        bad[field] = value;
+        let (status, h, v) = s.post("/v1/chat/completions", Some(&key), &bad).await;
+        assert_eq!(status, 400, "{field}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_request");
+        assert_eq!(
+            v["error"]["trace_id"],
+            h["x-hearth-trace-id"].to_str().unwrap()
+        );
     }
 }
 

@@ -42,6 +42,8 @@ impl CacheKey {
             max_output_tokens,
             temperature,
             top_p,
+            top_k,
+            min_p,
             stop,
             seed,
             response_format,
@@ -64,6 +66,8 @@ impl CacheKey {
         field("max_output_tokens", &max_output_tokens.to_string());
         field("temperature", &temperature.to_string());
         field("top_p", &format!("{top_p:?}"));
+        field("top_k", &format!("{top_k:?}"));
+        field("min_p", &format!("{min_p:?}"));
         field("stop", &stop.join("\u{1f}"));
         field("seed", &format!("{seed:?}"));
         field(
@@ -108,6 +112,8 @@ mod tests {
             max_output_tokens: 64,
             temperature: 0.0,
             top_p: None,
+            top_k: None,
+            min_p: None,
             stop: vec![],
             seed: None,
             response_format: ResponseFormat::Text,
@@ -137,5 +143,15 @@ mod tests {
         let mut hot = req("hi");
         hot.max_output_tokens = 65;
         assert_ne!(base, CacheKey::derive(&scope(&a, "v1"), "x/m", &hot));
+        let top_k = ProviderRequest {
+            top_k: Some(40),
+            ..req("hi")
+        };
+        assert_ne!(base, CacheKey::derive(&scope(&a, "v1"), "x/m", &top_k));
+        let min_p = ProviderRequest {
+            min_p: Some(0.05),
+            ..req("hi")
+        };
+        assert_ne!(base, CacheKey::derive(&scope(&a, "v1"), "x/m", &min_p));
     }
 }

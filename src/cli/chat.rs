@@ -105,6 +105,8 @@ fn request(args: ChatArgs) -> Result<ChatRequest, CliError> {
         max_output_tokens: None,
         temperature: 0.0,
         top_p: None,
+        top_k: None,
+        min_p: None,
         stop: Vec::new(),
         seed: None,
         response_format: None,

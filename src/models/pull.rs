@@ -159,7 +159,63 @@ async fn from_hub(entry: &CatalogEntry, sink: ProgressSink) -> Result<PathBuf> {
         entry.id,
         path.display()
     ));
+    if let Some(base) = &entry.base_repo {
+        fetch_tokenizer_json(&api, base, &path, &sink).await;
+    }
     Ok(path)
+}
+
+/// Puts the original repository's `tokenizer.json` beside the GGUF file, where the loader
+/// prefers it, when it agrees with the GGUF's vocabulary. A failure is only reported: the
+/// tokenizer built from the GGUF metadata serves without it.
+async fn fetch_tokenizer_json(
+    api: &hf_hub::api::tokio::Api,
+    base_repo: &str,
+    gguf: &Path,
+    sink: &ProgressSink,
+) {
+    if gguf.with_file_name("tokenizer.json").exists() {
+        return;
+    }
+    let placed = match api.model(base_repo.to_owned()).get("tokenizer.json").await {
+        Ok(downloaded) => {
+            let gguf = gguf.to_owned();
+            tokio::task::spawn_blocking(move || place_tokenizer_json(&downloaded, &gguf))
+                .await
+                .unwrap_or_else(|e| Err(format!("the check stopped: {e}")))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    match placed {
+        Ok(dest) => sink(&format!(
+            "tokenizer.json from {base_repo} at {}",
+            dest.display()
+        )),
+        Err(e) => {
+            tracing::warn!(repo = base_repo, error = %e, "no tokenizer.json from the hub");
+            sink(&format!(
+                "no tokenizer.json from {base_repo} ({e}); the tokenizer comes from the GGUF metadata"
+            ));
+        }
+    }
+}
+
+/// Copies `downloaded` beside `gguf` as `tokenizer.json` and keeps it only if the model
+/// still passes `inspect` with it (which checks it id by id against the GGUF's vocabulary),
+/// since a mismatching one would stop the model from loading.
+fn place_tokenizer_json(downloaded: &Path, gguf: &Path) -> std::result::Result<PathBuf, String> {
+    let dest = gguf.with_file_name("tokenizer.json");
+    let partial = gguf.with_file_name("tokenizer.json.partial");
+    std::fs::copy(downloaded, &partial)
+        .and_then(|_| std::fs::rename(&partial, &dest))
+        .map_err(|e| format!("{}: {e}", dest.display()))?;
+    match crate::providers::local::inspect(gguf) {
+        Ok(_) => Ok(dest),
+        Err(e) => {
+            let _ = std::fs::remove_file(&dest);
+            Err(format!("it does not fit the GGUF file: {e}"))
+        }
+    }
 }
 
 fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
@@ -231,4 +287,61 @@ fn extract(
     }
     out.sync_all().map_err(io("sync"))?;
     Ok(hex::encode(hash.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place_tokenizer_json;
+
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::Tokenizer;
+
+    /// A copy of the test SentencePiece vocabulary in a fresh folder.
+    fn model_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let gguf = dir.path().join("model.gguf");
+        let fixture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vocab/spm.gguf");
+        std::fs::copy(fixture, &gguf).unwrap();
+        (dir, gguf)
+    }
+
+    /// A tokenizer.json whose vocabulary is the GGUF's, with the ids shifted by `shift`.
+    fn tokenizer_json(gguf: &std::path::Path, shift: u32, to: &std::path::Path) {
+        let mut f = std::fs::File::open(gguf).unwrap();
+        let content = candle_core::quantized::gguf_file::Content::read(&mut f).unwrap();
+        let tokens = content.metadata["tokenizer.ggml.tokens"].to_vec().unwrap();
+        let n = tokens.len() as u32;
+        let vocab: tokenizers::models::bpe::Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.to_string().unwrap().clone(), (i as u32 + shift) % n))
+            .collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, vec![])
+            .build()
+            .unwrap();
+        Tokenizer::new(bpe).save(to, false).unwrap();
+    }
+
+    #[test]
+    fn a_fetched_tokenizer_json_that_matches_the_vocabulary_is_kept_beside_the_model() {
+        let (dir, gguf) = model_copy();
+        let downloaded = dir.path().join("downloaded.json");
+        tokenizer_json(&gguf, 0, &downloaded);
+        let dest = place_tokenizer_json(&downloaded, &gguf).unwrap();
+        assert_eq!(dest, dir.path().join("tokenizer.json"));
+        assert!(dest.is_file());
+    }
+
+    #[test]
+    fn a_fetched_tokenizer_json_that_does_not_match_is_removed_and_reported() {
+        let (dir, gguf) = model_copy();
+        let downloaded = dir.path().join("downloaded.json");
+        tokenizer_json(&gguf, 1, &downloaded);
+        let err = place_tokenizer_json(&downloaded, &gguf).unwrap_err();
+        assert!(err.contains("id 0"), "{err}");
+        assert!(!dir.path().join("tokenizer.json").exists());
+        assert!(crate::providers::local::inspect(&gguf).is_ok());
+    }
 }

@@ -110,10 +110,12 @@ impl Hearth {
         // One rule for every front end (HTTP, OpenAI wire format, CLI).
         if !(0.0..=2.0).contains(&req.temperature)
             || req.top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0))
+            || req.top_k == Some(0)
+            || req.min_p.is_some_and(|p| !(0.0..=1.0).contains(&p))
         {
             return Err(Error::bad_request(
                 "invalid_request",
-                "temperature must be between 0 and 2 and top_p in (0, 1]",
+                "temperature must be between 0 and 2, top_p in (0, 1], top_k at least 1 and min_p in [0, 1]",
             ));
         }
         if !req
@@ -286,6 +288,8 @@ impl Hearth {
             max_output_tokens: p.max_output_tokens.min(m.max_output_tokens),
             temperature: req.temperature,
             top_p: req.top_p,
+            top_k: req.top_k,
+            min_p: req.min_p,
             stop: req.stop.clone(),
             seed: req.seed,
             response_format: p.response_format,

@@ -48,6 +48,10 @@ pub struct ChatRequest {
     pub temperature: f32,
     /// Nucleus sampling.
     pub top_p: Option<f32>,
+    /// Sample only among this many most likely tokens.
+    pub top_k: Option<u32>,
+    /// Drop tokens less likely than this share of the most likely token's probability.
+    pub min_p: Option<f32>,
     /// Stop sequences.
     pub stop: Vec<String>,
     /// Sampling seed.

@@ -144,6 +144,8 @@ mod tests {
             max_output_tokens: max,
             temperature: 0.0,
             top_p: None,
+            top_k: None,
+            min_p: None,
             stop: vec![],
             seed: None,
             response_format: ResponseFormat::Text,

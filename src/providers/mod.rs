@@ -61,6 +61,10 @@ pub struct ProviderRequest {
     pub temperature: f32,
     /// Nucleus sampling share.
     pub top_p: Option<f32>,
+    /// Sample only among this many most likely tokens (at least 1).
+    pub top_k: Option<u32>,
+    /// Drop tokens less likely than this share (0 to 1) of the most likely token's probability.
+    pub min_p: Option<f32>,
     /// Sequences that end the answer.
     pub stop: Vec<String>,
     /// Seed for reproducible sampling.

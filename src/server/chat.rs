@@ -14,7 +14,8 @@ use super::{auth, body, AppState};
 use crate::orchestrator::{CachePreference, ChatRequest, PromptRef};
 use crate::providers::{Message, Role};
 
-/// The seed's `/chat` body, plus optional `variables`, `model`, `temperature` and `cache`.
+/// The seed's `/chat` body, plus optional `variables`, `model`, `temperature`, `top_k`,
+/// `min_p` and `cache`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChatBody {
@@ -29,6 +30,8 @@ struct ChatBody {
     variables: serde_json::Map<String, serde_json::Value>,
     model: Option<String>,
     temperature: Option<f32>,
+    top_k: Option<u32>,
+    min_p: Option<f32>,
     cache: Option<bool>,
 }
 
@@ -67,6 +70,8 @@ pub(super) async fn chat(
         max_output_tokens: b.max_output_tokens,
         temperature,
         top_p: None,
+        top_k: b.top_k,
+        min_p: b.min_p,
         stop: Vec::new(),
         seed: None,
         response_format: None,

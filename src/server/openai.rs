@@ -73,6 +73,9 @@ struct CompletionBody {
     max_completion_tokens: Option<u32>,
     temperature: Option<f32>,
     top_p: Option<f32>,
+    // Not OpenAI's, but vLLM and llama.cpp's server take them in the same body.
+    top_k: Option<u32>,
+    min_p: Option<f32>,
     stop: Option<Stop>,
     seed: Option<u64>,
     user: Option<String>,
@@ -192,6 +195,8 @@ fn to_request(
         max_output_tokens: b.max_completion_tokens.or(b.max_tokens),
         temperature,
         top_p: b.top_p,
+        top_k: b.top_k,
+        min_p: b.min_p,
         stop: match b.stop {
             None => Vec::new(),
             Some(Stop::One(s)) => vec![s],

@@ -148,6 +148,8 @@ pub fn request(model: &str, messages: Vec<Message>) -> ProviderRequest {
         max_output_tokens: 256,
         temperature: 0.0,
         top_p: None,
+        top_k: None,
+        min_p: None,
         stop: vec![],
         seed: None,
         response_format: ResponseFormat::Text,

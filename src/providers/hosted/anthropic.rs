@@ -80,10 +80,13 @@ fn body(req: &ProviderRequest, stream: bool) -> Value {
     if let Some(p) = req.top_p {
         body["top_p"] = json!(p);
     }
+    if let Some(k) = req.top_k {
+        body["top_k"] = json!(k);
+    }
     if !req.stop.is_empty() {
         body["stop_sequences"] = json!(req.stop);
     }
-    // No seed: the API has none.
+    // No seed and no min_p: the API has neither.
     body
 }
 

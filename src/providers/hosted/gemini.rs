@@ -109,6 +109,10 @@ fn body(req: &ProviderRequest) -> Value {
     if let Some(p) = req.top_p {
         config["topP"] = json!(p);
     }
+    // No min_p: the API has none.
+    if let Some(k) = req.top_k {
+        config["topK"] = json!(k);
+    }
     if !req.stop.is_empty() {
         config["stopSequences"] = json!(req.stop);
     }

@@ -58,6 +58,16 @@ impl OpenAi {
         if let Some(p) = req.top_p {
             body["top_p"] = json!(p);
         }
+        // OpenAI refuses parameters it does not know; llama.cpp's server, vLLM and
+        // OpenRouter take these two.
+        if self.flavour == Flavour::Compatible {
+            if let Some(k) = req.top_k {
+                body["top_k"] = json!(k);
+            }
+            if let Some(p) = req.min_p {
+                body["min_p"] = json!(p);
+            }
+        }
         if !req.stop.is_empty() {
             body["stop"] = json!(req.stop);
         }

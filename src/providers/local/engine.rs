@@ -107,7 +107,7 @@ impl Engine {
         let arch = g.string("general.architecture")?.to_owned();
         let name = g.opt_string("general.name").map(str::to_owned);
         let context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
-        let tokenizer = ModelTokenizer::from_gguf(&g)?;
+        let tokenizer = ModelTokenizer::for_model(&g, path)?;
         let source = match template_override {
             Some(t) => t.to_owned(),
             None => g.string("tokenizer.chat_template")?.to_owned(),
@@ -168,13 +168,18 @@ impl Engine {
             .template
             .render(messages)
             .map_err(ProviderError::InvalidRequest)?;
-        let mut ids: Vec<u32> = self.tokenizer.bos.iter().map(|b| b.0).collect();
+        let mut ids: Vec<u32> = Vec::new();
         for s in segments {
             let part = match s {
                 Segment::Structure(text) => self.tokenizer.encode_structure(&text),
                 Segment::Content(i) => self.tokenizer.encode_text(&messages[i].content),
             };
             ids.extend(part.map_err(internal)?);
+        }
+        // Gemma's templates write `bos_token` themselves; the model wants it once.
+        match &self.tokenizer.bos {
+            Some((bos, _)) if ids.first() != Some(bos) => ids.insert(0, *bos),
+            _ => {}
         }
         Ok(ids)
     }
@@ -210,8 +215,7 @@ impl Engine {
                 prompt.len()
             )));
         }
-        let mut sampler =
-            LogitsProcessor::from_sampling(req.seed.unwrap_or_else(rand::random), sampling(req));
+        let mut sampler = Sampler::new(req);
         let mut session = self.session.lock();
         let reused = session.reusable(&prompt);
         let mut logits = self.feed(&mut session, &prompt[reused..], reused)?;
@@ -312,17 +316,53 @@ impl Engine {
     }
 }
 
+/// Draws each next token: temperature scaling, top-k, top-p (candle's; its share counts
+/// the whole vocabulary's probability), min-p, then a seeded draw. Temperature 0 is greedy
+/// whatever else is set, so the exact cache can serve it.
+struct Sampler {
+    inner: LogitsProcessor,
+    min_p: f32,
+}
+
+impl Sampler {
+    fn new(req: &ProviderRequest) -> Sampler {
+        Sampler {
+            inner: LogitsProcessor::from_sampling(
+                req.seed.unwrap_or_else(rand::random),
+                sampling(req),
+            ),
+            min_p: req.min_p.unwrap_or(0.0),
+        }
+    }
+
+    fn sample(&mut self, logits: &Tensor) -> candle_core::Result<u32> {
+        let min_p = self.min_p;
+        // candle has no min-p; zeroing probabilities before its top-k and top-p (which keep
+        // the most likely tokens) keeps the same tokens as applying it after them.
+        self.inner.sample_f(logits, |prs| keep_min_p(prs, min_p))
+    }
+}
+
 fn sampling(req: &ProviderRequest) -> Sampling {
     let temperature = f64::from(req.temperature);
     if temperature <= 0.0 {
         return Sampling::ArgMax;
     }
-    match req.top_p {
-        Some(p) if p < 1.0 => Sampling::TopP {
-            p: f64::from(p),
-            temperature,
-        },
-        _ => Sampling::All { temperature },
+    let k = req.top_k.map(|k| k as usize).filter(|k| *k > 0);
+    let p = req.top_p.map(f64::from).filter(|p| *p < 1.0);
+    match (k, p) {
+        (Some(k), Some(p)) => Sampling::TopKThenTopP { k, p, temperature },
+        (Some(k), None) => Sampling::TopK { k, temperature },
+        (None, Some(p)) => Sampling::TopP { p, temperature },
+        (None, None) => Sampling::All { temperature },
+    }
+}
+
+/// Zeroes the probabilities below `min_p` times the largest one (min-p sampling).
+fn keep_min_p(prs: &mut [f32], min_p: f32) {
+    let floor = prs.iter().copied().fold(0.0, f32::max) * min_p;
+    for p in prs.iter_mut().filter(|p| **p < floor) {
+        *p = 0.0;
     }
 }
 
@@ -392,6 +432,96 @@ fn partial_suffix(text: &str, stop: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::ResponseFormat;
+
+    fn sampler(temperature: f32, top_k: Option<u32>, min_p: Option<f32>, seed: u64) -> Sampler {
+        Sampler::new(&ProviderRequest {
+            model_id: "tiny".into(),
+            messages: vec![],
+            max_output_tokens: 1,
+            temperature,
+            top_p: None,
+            top_k,
+            min_p,
+            stop: vec![],
+            seed: Some(seed),
+            response_format: ResponseFormat::Text,
+        })
+    }
+
+    fn draws(s: &mut Sampler, logits: &[f32], n: usize) -> Vec<u32> {
+        let logits = Tensor::new(logits, &Device::Cpu).unwrap();
+        (0..n).map(|_| s.sample(&logits).unwrap()).collect()
+    }
+
+    fn distinct(tokens: &[u32]) -> Vec<u32> {
+        let mut d = tokens.to_vec();
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+
+    const LOGITS: [f32; 5] = [1.0, 3.0, 2.5, -1.0, 0.0];
+
+    #[test]
+    fn top_k_of_one_is_greedy_whatever_the_temperature() {
+        for (seed, temperature) in [(1, 0.3), (2, 1.0), (3, 2.0)] {
+            let mut s = sampler(temperature, Some(1), None, seed);
+            assert_eq!(distinct(&draws(&mut s, &LOGITS, 100)), vec![1]);
+        }
+        let mut wide = sampler(2.0, None, None, 1);
+        assert!(distinct(&draws(&mut wide, &LOGITS, 100)).len() > 1);
+    }
+
+    #[test]
+    fn temperature_zero_is_greedy_whatever_else_is_set() {
+        let mut s = sampler(0.0, Some(5), Some(0.01), 9);
+        assert_eq!(distinct(&draws(&mut s, &LOGITS, 50)), vec![1]);
+    }
+
+    #[test]
+    fn min_p_of_one_keeps_only_the_top_tokens_ties_included() {
+        let mut s = sampler(1.5, None, Some(1.0), 4);
+        assert_eq!(distinct(&draws(&mut s, &LOGITS, 100)), vec![1]);
+        let tied = [2.0, 5.0, 5.0, 4.9];
+        let mut s = sampler(1.5, None, Some(1.0), 5);
+        assert_eq!(distinct(&draws(&mut s, &tied, 200)), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_fixed_seed_draws_the_same_sequence_twice() {
+        let flat = [0.0, 0.1, 0.2, 0.3];
+        let first = draws(&mut sampler(1.0, Some(3), Some(0.5), 7), &flat, 50);
+        let again = draws(&mut sampler(1.0, Some(3), Some(0.5), 7), &flat, 50);
+        assert_eq!(first, again);
+        assert_eq!(
+            distinct(&first),
+            vec![1, 2, 3],
+            "top-k 3 leaves token 0 out"
+        );
+        let other = draws(&mut sampler(1.0, Some(3), Some(0.5), 8), &flat, 50);
+        assert_ne!(first, other);
+    }
+
+    #[test]
+    fn the_min_p_filter_keeps_exactly_the_tokens_at_or_above_its_share_of_the_top() {
+        let mut prs = [0.0625, 0.5, 0.125, 0.25, 0.0625];
+        keep_min_p(&mut prs, 0.25);
+        assert_eq!(prs, [0.0, 0.5, 0.125, 0.25, 0.0]);
+        let mut all = [0.25, 0.5, 0.25];
+        keep_min_p(&mut all, 0.0);
+        assert_eq!(all, [0.25, 0.5, 0.25], "min_p 0 is off");
+    }
+
+    #[test]
+    fn min_p_applies_to_temperature_scaled_probabilities() {
+        // Probabilities 8:4:2:1 at temperature 1; the square roots of those at 2.
+        let logits = [8f32, 4.0, 2.0, 1.0].map(f32::ln);
+        let mut cold = sampler(1.0, None, Some(0.3), 11);
+        assert_eq!(distinct(&draws(&mut cold, &logits, 400)), vec![0, 1]);
+        let mut warm = sampler(2.0, None, Some(0.3), 11);
+        assert_eq!(distinct(&draws(&mut warm, &logits, 400)), vec![0, 1, 2, 3]);
+    }
 
     #[test]
     fn stop_sequences_cut_the_text_and_nothing_after_them_is_sent() {

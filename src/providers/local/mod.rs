@@ -33,7 +33,7 @@ pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
     if !matches!(arch.as_str(), "llama" | "qwen2" | "gemma3") {
         return Err(LoadError::Unsupported(format!("architecture `{arch}`")));
     }
-    tokenizer::ModelTokenizer::from_gguf(&g)?;
+    tokenizer::ModelTokenizer::for_model(&g, path)?;
     Ok(arch)
 }
 

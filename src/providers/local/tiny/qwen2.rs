@@ -1,0 +1,94 @@
+//! The tiny `qwen2` file, run by candle-transformers' `quantized_qwen2`: grouped-query
+//! attention with q/k/v biases, an output head tied to the embeddings, ChatML with a
+//! default system turn.
+
+use candle_core::quantized::gguf_file::Value;
+
+use super::{salt, weights, Builder, HEADS, HEAD_DIM, LAYERS};
+
+const CONTROL: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+const TEMPLATE: &str = "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+const KV_HEADS: usize = 1;
+
+/// The tiny qwen2 model, ready to write.
+fn build() -> candle_core::Result<Builder> {
+    let mut b = Builder::new("qwen2");
+    b.arch_meta("rope.freq_base", Value::F32(1_000_000.0));
+    b.vocabulary(&CONTROL, 2, None, TEMPLATE);
+    b.transformer(CONTROL.len() + 256 + super::MERGED.len(), KV_HEADS, true)?;
+    for l in 0..LAYERS {
+        for (name, len) in [
+            ("attn_q", HEADS * HEAD_DIM),
+            ("attn_k", KV_HEADS * HEAD_DIM),
+            ("attn_v", KV_HEADS * HEAD_DIM),
+        ] {
+            b.tensor(
+                format!("blk.{l}.{name}.bias"),
+                weights(&[len], salt(l, name) + 0.2)?,
+            );
+        }
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{answer_twice, ask, load, Engine, CONTEXT};
+    use super::*;
+    use crate::providers::{Message, Role};
+
+    #[test]
+    fn a_tiny_qwen2_file_loads_and_says_what_it_is() {
+        let (_d, e) = load(&build().unwrap());
+        assert_eq!(e.info.architecture, "qwen2");
+        assert_eq!(e.info.name.as_deref(), Some("tiny test qwen2"));
+        assert_eq!(e.info.vocab_size, 3 + 256 + 4);
+        assert_eq!(e.info.context_length, CONTEXT as usize);
+    }
+
+    #[test]
+    fn the_qwen2_template_adds_its_default_system_turn() {
+        let (_d, e) = load(&build().unwrap());
+        let ids = e
+            .prompt_ids(&[Message {
+                role: Role::User,
+                content: "hello".into(),
+            }])
+            .unwrap();
+        let system = e
+            .encode_structure("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
+            .unwrap();
+        assert!(ids.starts_with(&system), "{ids:?}");
+        assert_eq!(
+            ids.iter().filter(|t| **t == 1).count(),
+            3,
+            "system, user and the generation prompt"
+        );
+    }
+
+    #[test]
+    fn qwen2_greedy_decoding_is_deterministic_and_the_stream_is_the_whole_answer() {
+        let (_d, e) = load(&build().unwrap());
+        let (_, _, again, _) = answer_twice(&e, &ask("hello", 12));
+        assert_eq!(
+            again.cached_input_tokens, 0,
+            "candle's qwen2 cache restarts at position 0"
+        );
+    }
+
+    #[test]
+    fn a_qwen2_file_missing_a_bias_is_a_load_error_that_names_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("no-bias.gguf");
+        build()
+            .unwrap()
+            .without("blk.1.attn_k.bias")
+            .write(&p)
+            .unwrap();
+        let err = Engine::load(&p, None, 1)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("blk.1.attn_k.bias"), "{err}");
+    }
+}

@@ -1,0 +1,286 @@
+//! The model's tokenizer, built with the `tokenizers` crate so that it gives the ids llama.cpp
+//! gives for the same file:
+//! - a `tokenizer.json` beside the GGUF file, when there is one, after checking it id by id
+//!   against the GGUF's `tokenizer.ggml.tokens` (`json.rs`; a mismatch refuses the model);
+//! - otherwise the GGUF metadata: `tokenizer.ggml.model` `gpt2` is a byte-level BPE with the
+//!   pre-tokenizer named by `tokenizer.ggml.pre` (`bpe.rs`, `pre.rs`), `llama` a
+//!   SentencePiece vocabulary with scores and byte fallback (`spm.rs`); anything else, and
+//!   any pre-tokenizer name llama.cpp's rules are not known for, is refused, never guessed.
+//!
+//! Control and unknown tokens (GGUF token types 3 and 2) are special tokens, user-defined
+//! ones (type 4) are split out of any text, as llama.cpp does. Two instances are kept: one
+//! that turns control-token text into control tokens (for the chat template's own
+//! structure) and one that never does (for text from users, tools and documents), so
+//! `<|im_end|>` typed by a user stays plain text.
+
+mod bpe;
+mod json;
+mod pre;
+mod spm;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use tokenizers::models::bpe::Vocab;
+use tokenizers::{AddedToken, Tokenizer};
+
+use super::gguf::Gguf;
+use super::LoadError;
+
+/// GGUF token types (llama.cpp's `llama_token_type`).
+const NORMAL: i32 = 1;
+const UNKNOWN: i32 = 2;
+const CONTROL: i32 = 3;
+const USER_DEFINED: i32 = 4;
+
+/// The model's tokenizer pair and its special ids.
+pub struct ModelTokenizer {
+    structure: Tokenizer,
+    text: Tokenizer,
+    /// Ids that end generation.
+    pub eos_ids: Vec<u32>,
+    /// The beginning-of-sequence token, if the model wants one in front of a prompt.
+    pub bos: Option<(u32, String)>,
+    /// The end-of-sequence token text.
+    pub eos_token: String,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+}
+
+/// The GGUF's vocabulary: token strings by id and their types.
+struct GgufVocab {
+    tokens: Vec<String>,
+    types: Vec<i32>,
+}
+
+impl GgufVocab {
+    /// The vocabulary as llama.cpp reads it, refusing duplicate token strings as it does.
+    fn read(g: &Gguf) -> Result<GgufVocab, LoadError> {
+        let mut tokens = g.strings("tokenizer.ggml.tokens")?;
+        // llama.cpp's name for an empty token, so that it cannot collide with real text.
+        for (i, t) in tokens.iter_mut().enumerate() {
+            if t.is_empty() {
+                *t = format!("[EMPTY_{i}]");
+            }
+        }
+        let mut seen = std::collections::HashMap::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            if let Some(first) = seen.insert(t.as_str(), i) {
+                return Err(LoadError::Format(format!(
+                    "token {t:?} appears twice in the vocabulary (ids {first} and {i})"
+                )));
+            }
+        }
+        // No types means every token is normal, as llama.cpp reads it.
+        let types = match g.metadata().get("tokenizer.ggml.token_type") {
+            None => vec![NORMAL; tokens.len()],
+            Some(v) => v
+                .to_vec()
+                .map_err(|_| {
+                    LoadError::Format("`tokenizer.ggml.token_type` is not an array".into())
+                })?
+                .iter()
+                .map(|t| {
+                    t.to_i32().map_err(|_| {
+                        LoadError::Format("`tokenizer.ggml.token_type` holds a non-i32".into())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        if types.len() < tokens.len() {
+            return Err(LoadError::Format(format!(
+                "{} token types for {} tokens",
+                types.len(),
+                tokens.len()
+            )));
+        }
+        Ok(GgufVocab { tokens, types })
+    }
+
+    /// Token string to id.
+    fn ids(&self) -> Vocab {
+        self.tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect()
+    }
+
+    fn of_type<'a>(&'a self, wanted: &'a [i32]) -> impl Iterator<Item = &'a String> + 'a {
+        self.tokens
+            .iter()
+            .zip(&self.types)
+            .filter(move |(_, t)| wanted.contains(t))
+            .map(|(tok, _)| tok)
+    }
+
+    /// Control and unknown tokens as special tokens (never made from user text), and
+    /// user-defined ones as tokens split out of any text before normalisation.
+    fn add_special_tokens(&self, t: &mut Tokenizer) {
+        let specials: Vec<AddedToken> = self
+            .of_type(&[CONTROL, UNKNOWN])
+            .map(|tok| AddedToken::from(tok.clone(), true))
+            .collect();
+        t.add_special_tokens(&specials);
+        let user: Vec<AddedToken> = self
+            .of_type(&[USER_DEFINED])
+            .map(|tok| AddedToken::from(tok.clone(), false).normalized(false))
+            .collect();
+        t.add_tokens(&user);
+    }
+}
+
+/// The vocabulary kind a GGUF file's tokenizer metadata describes.
+enum Kind {
+    /// `gpt2`: byte-level BPE.
+    Bpe,
+    /// `llama`: SentencePiece.
+    Spm,
+}
+
+fn kind(g: &Gguf) -> Result<Kind, LoadError> {
+    match g.string("tokenizer.ggml.model")? {
+        "gpt2" => Ok(Kind::Bpe),
+        "llama" => Ok(Kind::Spm),
+        other => Err(LoadError::Unsupported(format!(
+            "tokenizer model `{other}` (tokenizer.ggml.model) is not supported; only `gpt2` \
+             (byte-level BPE) and `llama` (SentencePiece)"
+        ))),
+    }
+}
+
+impl ModelTokenizer {
+    /// The tokenizer for the GGUF file at `path`: the `tokenizer.json` in the same folder if
+    /// there is one (an error, not a fallback, when it disagrees with the GGUF's vocabulary),
+    /// else the one built from the GGUF metadata.
+    pub fn for_model(g: &Gguf, path: &Path) -> Result<ModelTokenizer, LoadError> {
+        let json = path.with_file_name("tokenizer.json");
+        if !json.is_file() {
+            return ModelTokenizer::from_gguf(g);
+        }
+        let kind = kind(g)?;
+        let vocab = GgufVocab::read(g)?;
+        let mut structure = json::load(&json, &vocab)?;
+        tracing::info!(tokenizer = %json.display(), "tokenizer from tokenizer.json");
+        // Whatever the file marks as special, the GGUF's control tokens must never come
+        // out of user text.
+        vocab.add_special_tokens(&mut structure);
+        // The pre-tokenizer's name matters only for the BOS default here: the file has its own.
+        let add_bos = adds_bos(g, || match kind {
+            Kind::Spm => Ok(true),
+            Kind::Bpe => pre::named(g.opt_string("tokenizer.ggml.pre")).map(|p| p.add_bos),
+        })?;
+        ModelTokenizer::assemble(g, &vocab, structure, &kind, add_bos)
+    }
+
+    /// The tokenizer built from the GGUF metadata alone.
+    pub fn from_gguf(g: &Gguf) -> Result<ModelTokenizer, LoadError> {
+        let kind = kind(g)?;
+        let vocab = GgufVocab::read(g)?;
+        let (mut structure, add_bos) = match kind {
+            Kind::Bpe => {
+                let profile = pre::named(g.opt_string("tokenizer.ggml.pre"))?;
+                let t = bpe::build(g, &vocab, &profile)?;
+                (t, adds_bos(g, || Ok(profile.add_bos))?)
+            }
+            // llama.cpp puts BOS in front of SentencePiece prompts unless told otherwise.
+            Kind::Spm => (spm::build(g, &vocab)?, adds_bos(g, || Ok(true))?),
+        };
+        vocab.add_special_tokens(&mut structure);
+        ModelTokenizer::assemble(g, &vocab, structure, &kind, add_bos)
+    }
+
+    /// Both instances and the special ids.
+    fn assemble(
+        g: &Gguf,
+        vocab: &GgufVocab,
+        structure: Tokenizer,
+        kind: &Kind,
+        add_bos: bool,
+    ) -> Result<ModelTokenizer, LoadError> {
+        let mut text = structure.clone();
+        text.set_encode_special_tokens(true);
+        let spm = matches!(kind, Kind::Spm);
+        // SentencePiece files without the keys get llama.cpp's defaults (<s> = 1, </s> = 2).
+        let token = |key: &str, spm_default: u32| -> Result<Option<(u32, String)>, LoadError> {
+            let Some(id) = g.opt_u32(key).or(spm.then_some(spm_default)) else {
+                return Ok(None);
+            };
+            match vocab.tokens.get(id as usize) {
+                Some(t) => Ok(Some((id, t.clone()))),
+                None => Err(LoadError::Format(format!(
+                    "`{key}` is {id}, beyond the {} tokens",
+                    vocab.tokens.len()
+                ))),
+            }
+        };
+        let eos = token("tokenizer.ggml.eos_token_id", 2)?
+            .ok_or_else(|| LoadError::Missing("tokenizer.ggml.eos_token_id".into()))?;
+        let mut eos_ids = vec![eos.0];
+        // Chat models end a turn with their end-of-turn token as well as with EOS.
+        for end in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>"] {
+            if let Some(id) = vocab.tokens.iter().position(|t| t == end) {
+                if !eos_ids.contains(&(id as u32)) {
+                    eos_ids.push(id as u32);
+                }
+            }
+        }
+        let bos = if add_bos {
+            Some(
+                token("tokenizer.ggml.bos_token_id", 1)?
+                    .ok_or_else(|| LoadError::Missing("tokenizer.ggml.bos_token_id".into()))?,
+            )
+        } else {
+            None
+        };
+        Ok(ModelTokenizer {
+            structure,
+            text,
+            eos_ids,
+            bos,
+            eos_token: eos.1,
+            vocab_size: vocab.tokens.len(),
+        })
+    }
+
+    /// Ids of template text: control-token text becomes control tokens.
+    pub fn encode_structure(&self, s: &str) -> Result<Vec<u32>, String> {
+        encode(&self.structure, s)
+    }
+
+    /// Ids of untrusted text: control-token text stays plain text.
+    pub fn encode_text(&self, s: &str) -> Result<Vec<u32>, String> {
+        encode(&self.text, s)
+    }
+
+    /// The text of some ids (control tokens skipped).
+    pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
+        self.structure.decode(ids, true).map_err(|e| e.to_string())
+    }
+}
+
+/// Whether prompts start with BOS: the file's `tokenizer.ggml.add_bos_token`, else what
+/// llama.cpp does for this kind of vocabulary.
+fn adds_bos(
+    g: &Gguf,
+    default: impl FnOnce() -> Result<bool, LoadError>,
+) -> Result<bool, LoadError> {
+    match g
+        .metadata()
+        .get("tokenizer.ggml.add_bos_token")
+        .and_then(|v| v.to_bool().ok())
+    {
+        Some(add) => Ok(add),
+        None => default(),
+    }
+}
+
+fn encode(t: &Tokenizer, s: &str) -> Result<Vec<u32>, String> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    t.encode_fast(s, false)
+        .map(|e| e.get_ids().to_vec())
+        .map_err(|e| e.to_string())
+}
