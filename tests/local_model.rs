@@ -13,34 +13,18 @@ use hearth::providers::{
 };
 use serde_json::Value;
 
+mod common;
+
+/// The default model's file; only called once `engine()` found it.
 fn model_path() -> PathBuf {
-    let dir = std::env::var_os("HEARTH_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs::data_dir().unwrap().join("hearth").join("models"));
-    dir.join("smollm2-135m-instruct")
-        .join("SmolLM2-135M-Instruct.Q4_1.gguf")
+    common::default_model().expect("the default model is installed")
 }
 
 /// The shared engine, or None (with a message) when the model is absent outside CI.
 fn engine() -> Option<&'static Engine> {
     static ENGINE: OnceLock<Option<Engine>> = OnceLock::new();
     ENGINE
-        .get_or_init(|| {
-            let path = model_path();
-            if !path.is_file() {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "the default model is missing at {}: run scripts/fetch-default-model",
-                    path.display()
-                );
-                eprintln!(
-                    "SKIPPED: no model at {} (run scripts/fetch-default-model)",
-                    path.display()
-                );
-                return None;
-            }
-            Some(Engine::load(&path, None, 2).unwrap())
-        })
+        .get_or_init(|| common::default_model().map(|path| Engine::load(&path, None, 2).unwrap()))
         .as_ref()
 }
 

@@ -5,6 +5,8 @@
 //! other vocabularies are unit tests (`src/providers/local/tokenizer/tests.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::quantized::gguf_file::{self, Content, Value};
@@ -162,26 +164,6 @@ fn a_tokenizer_json_beside_the_model_is_checked_id_by_id_against_the_gguf() {
     );
 }
 
-/// The installed default model, or None (with a message) when it is absent outside CI.
-fn default_model() -> Option<PathBuf> {
-    let path = hearth::models::entry(hearth::models::DEFAULT_MODEL)
-        .unwrap()
-        .installed_path();
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the default model is missing at {}: run scripts/fetch-default-model",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED: no model at {} (run scripts/fetch-default-model)",
-        path.display()
-    );
-    None
-}
-
 fn ids(v: &Json) -> Vec<u32> {
     v.as_array()
         .unwrap()
@@ -193,7 +175,7 @@ fn ids(v: &Json) -> Vec<u32> {
 /// The default model linked into a fresh folder with SmolLM2's tokenizer.json beside it,
 /// written from the GGUF's own tokens and merges.
 fn default_model_with_tokenizer_json() -> Option<(tempfile::TempDir, PathBuf, Json)> {
-    let model = default_model()?;
+    let model = common::default_model()?;
     let content = Content::read(&mut std::fs::File::open(&model).unwrap()).unwrap();
     let strings = |key: &str| -> Vec<String> {
         content.metadata[key]

@@ -11,6 +11,27 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+/// The installed default model, or None (with a message) when it is absent outside CI; in
+/// CI a missing model fails the test, since `.ci/run` fetches it.
+pub fn default_model() -> Option<PathBuf> {
+    let path = hearth::models::entry(hearth::models::DEFAULT_MODEL)
+        .unwrap()
+        .installed_path();
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the default model is missing at {}: run scripts/fetch-default-model",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED: no model at {} (run scripts/fetch-default-model)",
+        path.display()
+    );
+    None
+}
+
 /// The `hearth` binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_hearth")

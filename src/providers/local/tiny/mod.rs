@@ -141,6 +141,17 @@ impl Builder {
         self
     }
 
+    /// The load error of this file written without tensor `name` (empty if it loaded).
+    fn load_error_without(self, name: &str) -> String {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("damaged.gguf");
+        self.without(name).write(&p).unwrap();
+        Engine::load(&p, None, 1)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
     fn write(&self, path: &Path) -> candle_core::Result<()> {
         let md: Vec<(&str, &Value)> = self.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let ts: Vec<(&str, &QTensor)> = self.tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
