@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use common::hosted::{closed_port, openai_upstream};
 use common::{cli, Server};
@@ -49,7 +49,7 @@ fn add(data: &Path, name: &str, base_url: &str) -> Output {
 
 /// `providers list`, with the key variable set on the child or not.
 fn list(data: &Path, key_set: bool) -> String {
-    let mut cmd = Command::new(common::bin());
+    let mut cmd = common::hearth();
     cmd.args(["providers", "list", "--data-dir"]).arg(data);
     if key_set {
         cmd.env(KEY_VAR, KEY);
@@ -242,7 +242,7 @@ fn set_key_without_a_keychain_service_says_so_and_points_to_the_env_var() {
     assert!(add(data, "acme", "http://127.0.0.1:9/v1").status.success());
 
     let secret = "test-key-DO-NOT-PRINT-4242";
-    let mut child = Command::new(common::bin())
+    let mut child = common::hearth()
         .args(["providers", "set-key", "acme", "--data-dir"])
         .arg(data)
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")

@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -118,7 +118,7 @@ struct Serve {
 
 impl Serve {
     fn start(data: &Path, config: &Path) -> Serve {
-        let mut child = Command::new(common::bin())
+        let mut child = common::hearth()
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .arg("--config")
@@ -236,7 +236,7 @@ on_route_not_allowed = "reject"
 
 /// A CLI command on the install, with the key in its environment as the server has it.
 fn cli(data: &Path, config: &Path, args: &[&str]) -> Output {
-    Command::new(common::bin())
+    common::hearth()
         .args(args)
         .arg("--data-dir")
         .arg(data)

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{bin, create_key, Server};
+use common::{create_key, Server};
 
 #[test]
 fn a_bad_policy_file_is_refused_at_start_with_the_line_and_the_problem() {
@@ -22,7 +20,7 @@ fn a_bad_policy_file_is_refused_at_start_with_the_line_and_the_problem() {
         + 1;
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, policy).unwrap();
-    let out = Command::new(bin())
+    let out = common::hearth()
         .args(["serve", "--addr", "127.0.0.1:0", "--config"])
         .arg(&cfg)
         .arg("--data-dir")
@@ -47,7 +45,7 @@ fn a_config_with_a_misspelt_key_is_refused_not_silently_defaulted() {
         include_str!("../src/config/demo.toml").replace("attempt_timeout_ms", "attempt_timout_ms"),
     )
     .unwrap();
-    let out = Command::new(bin())
+    let out = common::hearth()
         .args(["serve", "--config"])
         .arg(&cfg)
         .arg("--data-dir")

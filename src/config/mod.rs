@@ -3,6 +3,7 @@
 //! every problem.
 
 mod added;
+mod hosted_defaults;
 mod policy;
 mod raw;
 
@@ -86,9 +87,12 @@ impl Config {
         Config::parse(&text, &path.display().to_string())
     }
 
-    /// The built-in default (the local model for every task).
+    /// The built-in default: the local model for every task, with hosted fallbacks for
+    /// `chat` and `extract` from the providers whose API keys are in the environment.
     pub fn builtin() -> Result<Config, Error> {
-        Config::parse(DEFAULT_POLICY_TOML, "built-in policy")
+        let text =
+            hosted_defaults::with_hosted_fallbacks(DEFAULT_POLICY_TOML, |v| std::env::var(v).ok());
+        Config::parse(&text, "built-in policy")
     }
 
     /// The config an install runs: the file given, else the demo's policy for the demo,

@@ -37,9 +37,20 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_hearth")
 }
 
+/// The `hearth` binary, without the hosted API keys a developer's shell may hold: with
+/// one of them the built-in policy would gain a hosted fallback, and no test may reach the
+/// internet.
+pub fn hearth() -> Command {
+    let mut c = Command::new(bin());
+    for var in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"] {
+        c.env_remove(var);
+    }
+    c
+}
+
 /// Runs a CLI command against a data dir.
 pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
+    hearth()
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -92,7 +103,7 @@ impl Server {
 
     /// `hearth serve` with extra args and environment variables on a given data dir.
     pub fn start_in_with_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(bin())
+        let mut child = hearth()
             .arg("serve")
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
