@@ -7,10 +7,11 @@
 //! SiLU-gated feed-forward.
 
 use std::io::{Read, Seek};
+use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
+use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use candle_transformers::utils::{build_additive_causal_mask, repeat_kv};
 
@@ -152,7 +153,9 @@ impl Layer {
 
 /// A loaded llama-family model and its key/value cache.
 pub struct Llama {
-    embed: Tensor,
+    /// Kept quantized (rows are expanded as they are looked up); shared with the output
+    /// projection when the file ties them, so the weights are in memory once.
+    embed: QMatMul,
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: Linear,
@@ -183,6 +186,13 @@ impl Llama {
         {
             candle_core::bail!("inconsistent head counts: {heads} heads, {kv_heads} kv heads");
         }
+        // The rotary tables are sized by this, so a hostile value must not reach them.
+        if rope_dims == 0 || rope_dims > hidden / heads || !rope_dims.is_multiple_of(2) {
+            candle_core::bail!(
+                "rope dimension {rope_dims} does not fit heads of {}",
+                hidden / heads
+            );
+        }
         let eps = match ct.metadata.get("llama.attention.layer_norm_rms_epsilon") {
             Some(v) => f64::from(v.to_f32()?),
             None => candle_core::bail!("cannot find the rms norm epsilon in metadata"),
@@ -193,10 +203,13 @@ impl Llama {
             .and_then(|v| v.to_f32().ok())
             .unwrap_or(10_000.0);
         let mut tensor = |name: &str| ct.tensor(r, name, device);
-        let embed_q = tensor("token_embd.weight")?;
-        let embed = embed_q.dequantize(device)?;
+        let embed_q = Arc::new(tensor("token_embd.weight")?);
+        let embed = QMatMul::from_arc(embed_q.clone())?;
         let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
-        let output = Linear::new(tensor("output.weight").unwrap_or(embed_q))?;
+        let output = match ct.tensor_infos.contains_key("output.weight") {
+            true => Linear::new(tensor("output.weight")?)?,
+            false => Linear::Candle(QMatMul::from_arc(embed_q)?),
+        };
         let mut layers = Vec::new();
         for i in 0..meta_u32(ct, "llama.block_count")? {
             let mut w = |part: &str| tensor(&format!("blk.{i}.{part}.weight"));
@@ -229,7 +242,7 @@ impl Llama {
     /// The cache keeps the first `pos` positions of what was fed before and drops the rest,
     /// so `pos` may be anything up to the number of positions fed so far.
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
-        let (b, seq) = ids.dims2()?;
+        let (_, seq) = ids.dims2()?;
         // A single new token may see every position, so it needs no mask.
         let mask = match seq {
             1 => None,
@@ -241,11 +254,7 @@ impl Llama {
                 DType::F32,
             )?),
         };
-        let hidden = self.embed.dim(D::Minus1)?;
-        let mut x = self
-            .embed
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, seq, hidden))?;
+        let mut x = self.embed.embedding(ids)?;
         for layer in &mut self.layers {
             let h = layer.attend(
                 &layer.attn_norm.forward(&x)?,

@@ -27,6 +27,17 @@ mod tests {
     }
 
     #[test]
+    fn a_hostile_rope_dimension_is_a_load_error_not_a_huge_allocation() {
+        for dims in [u32::MAX, 0, 7] {
+            let err = build()
+                .unwrap()
+                .with_meta("llama.rope.dimension_count", Value::U32(dims))
+                .load_error();
+            assert!(err.contains("rope dimension"), "{dims}: {err}");
+        }
+    }
+
+    #[test]
     fn the_tiny_model_loads_and_its_tokenizer_round_trips_text_with_merges() {
         let (_d, e) = tiny();
         assert_eq!(e.info.architecture, "llama");

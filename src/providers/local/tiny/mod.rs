@@ -141,11 +141,18 @@ impl Builder {
         self
     }
 
-    /// The load error of this file written without tensor `name` (empty if it loaded).
-    fn load_error_without(self, name: &str) -> String {
+    /// Replaces a metadata entry, to make a damaged or hostile file.
+    fn with_meta(mut self, key: &str, value: Value) -> Builder {
+        self.metadata.retain(|(k, _)| k != key);
+        self.meta(key, value);
+        self
+    }
+
+    /// The load error of this file (empty if it loaded).
+    fn load_error(self) -> String {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("damaged.gguf");
-        self.without(name).write(&p).unwrap();
+        self.write(&p).unwrap();
         Engine::load(&p, None, 1)
             .err()
             .map(|e| e.to_string())

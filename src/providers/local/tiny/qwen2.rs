@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn a_qwen2_file_missing_a_bias_is_a_load_error_that_names_it() {
-        let err = build().unwrap().load_error_without("blk.1.attn_k.bias");
+        let err = build().unwrap().without("blk.1.attn_k.bias").load_error();
         assert!(err.contains("blk.1.attn_k.bias"), "{err}");
     }
 }
