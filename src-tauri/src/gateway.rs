@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use hearth::server::{self, ServeOptions};
 use hearth::Hearth;
 
@@ -55,6 +56,7 @@ pub fn start(hearth: Arc<Hearth>, ui_dir: Option<PathBuf>) -> Result<Gateway, Sh
                 return;
             }
         };
+        let listener = listener.tap_io(server::no_delay);
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "the gateway stopped");
         }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 
 use crate::error::{Error, Result};
@@ -125,6 +126,7 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
+    let listener = listener.tap_io(no_delay);
     let app = router(
         hearth,
         &ServeOptions {
@@ -138,6 +140,14 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Error::Config(format!("server error: {e}")))
+}
+
+/// Streamed answers are many small writes; Nagle's algorithm would hold each one back until
+/// the previous one is acknowledged.
+pub fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+    }
 }
 
 async fn shutdown_signal() {

@@ -22,6 +22,7 @@ use axum::body::Bytes;
 use axum::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -142,6 +143,10 @@ async fn main() -> Result<(), BoxError> {
     writeln!(stdout, "hearth listening on http://{local}")?;
     stdout.flush()?;
     drop(stdout);
+    // The same socket option as Hearth's listener, so the floor stays the same stack.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await?;
     Ok(())
 }
