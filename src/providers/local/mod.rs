@@ -227,8 +227,9 @@ impl LocalProvider {
 }
 
 /// The CPU threads candle will use: `CANDLE_NUM_THREADS` when the user set it, else
-/// `requested`, else the cores available (at most 4, since candle's spinning workers lose
-/// badly when they contend for cores).
+/// `requested`, else the physical cores this process may run on, at most 4. Not hyperthreads
+/// and not more than the process is allowed: candle's spinning workers lose badly when two
+/// of them share a core.
 pub fn thread_count(requested: Option<usize>) -> usize {
     if let Some(n) = std::env::var("CANDLE_NUM_THREADS")
         .ok()
@@ -238,9 +239,8 @@ pub fn thread_count(requested: Option<usize>) -> usize {
     }
     requested
         .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(4)
+            let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+            num_cpus::get_physical().min(allowed).min(4)
         })
         .max(1)
 }
