@@ -254,13 +254,12 @@ pub fn configure_threads(requested: Option<usize>) -> usize {
     n
 }
 
-/// Which matrix multiply Q4_1 weights get on this CPU: Hearth's tiled AVX-512 VNNI kernel,
-/// or candle's generic one (several times slower) where the CPU lacks those instructions.
+/// Which matrix multiply Q4_1 weights get on this CPU: Hearth's tiled kernel for AVX-512
+/// VNNI or AVX2, or candle's generic one (several times slower) where the CPU has neither.
 pub fn q4_1_kernel() -> &'static str {
-    if q4_1::fast_kernel_available() {
-        "avx512-vnni"
-    } else {
-        "candle-generic"
+    match q4_1::kernel() {
+        q4_1::Kernel::Scalar => "candle-generic",
+        k => k.name(),
     }
 }
 

@@ -51,19 +51,49 @@ pub struct Q4_1Matrix {
     tiles: Vec<Tile>,
 }
 
-/// Whether this CPU has the instructions the kernel needs; elsewhere a Q4_1 model keeps
-/// candle's own matmul, which the scalar path here would not beat.
-pub fn fast_kernel_available() -> bool {
+/// The kernel this CPU runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// 512-bit registers, `vpdpbusd` multiplying and adding in one instruction.
+    Avx512Vnni,
+    /// 256-bit registers, `vpmaddubsw` then `vpmaddwd` (any x86 desktop since about 2015).
+    Avx2,
+    /// Plain Rust; slower than candle's own matmul, so models do not use this path.
+    Scalar,
+}
+
+impl Kernel {
+    /// The kernel's name as the admin API shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512Vnni => "avx512-vnni",
+            Kernel::Avx2 => "avx2",
+            Kernel::Scalar => "scalar",
+        }
+    }
+}
+
+/// The fastest kernel this CPU has the instructions for.
+pub fn kernel() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
-        is_x86_feature_detected!("avx512f")
+        if is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vnni")
+        {
+            return Kernel::Avx512Vnni;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Kernel::Avx2;
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Kernel::Scalar
+}
+
+/// Whether a SIMD kernel runs here; elsewhere a Q4_1 model keeps candle's own matmul,
+/// which the scalar path here would not beat.
+pub fn fast_kernel_available() -> bool {
+    kernel() != Kernel::Scalar
 }
 
 impl Q4_1Matrix {
@@ -116,7 +146,7 @@ impl Q4_1Matrix {
         let acts = quantize(x, m, kb);
         let column_tiles = self.n / ROWS;
         let passes = m.div_ceil(PASS);
-        let fast = fast_kernel_available();
+        let kernel = kernel();
         let out = dst.as_mut_ptr() as usize;
         candle_core::utils::barrier_pool().execute_chunked(column_tiles * passes, |units| {
             for unit in units {
@@ -126,15 +156,7 @@ impl Q4_1Matrix {
                 let rows = (m - r0).min(PASS);
                 let acts = &acts[r0 * kb..(r0 + rows) * kb];
                 let mut sums = [[0f32; ROWS]; PASS];
-                if fast {
-                    // SAFETY: `fast` says the CPU has the instructions the kernel is built for.
-                    #[cfg(target_arch = "x86_64")]
-                    unsafe {
-                        avx512::pass(tiles, acts, rows, &mut sums)
-                    };
-                } else {
-                    scalar_pass(tiles, acts, rows, &mut sums);
-                }
+                run(kernel, tiles, acts, rows, &mut sums);
                 for (i, row) in sums[..rows].iter().enumerate() {
                     let at = (r0 + i) * self.n + t * ROWS;
                     // SAFETY: `dst` holds m x n values and each unit writes only its own 16
@@ -145,6 +167,18 @@ impl Q4_1Matrix {
                 }
             }
         });
+    }
+}
+
+/// One column of tiles against `rows` activation rows, on `kernel`.
+fn run(kernel: Kernel, tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut [[f32; ROWS]; PASS]) {
+    match kernel {
+        // SAFETY: `kernel()` chose these only where the CPU has their instructions.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => unsafe { avx512::pass(tiles, acts, rows, sums) },
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { avx2::pass(tiles, acts, rows, sums) },
+        _ => scalar_pass(tiles, acts, rows, sums),
     }
 }
 
@@ -269,6 +303,72 @@ mod avx512 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Act, Tile, PASS, ROWS};
+
+    /// One column of tiles against `rows` (1 to 4) activation rows.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pass(
+        tiles: &[Tile],
+        acts: &[Act],
+        rows: usize,
+        sums: &mut [[f32; ROWS]; PASS],
+    ) {
+        match rows {
+            1 => pass_n::<1>(tiles, acts, sums),
+            2 => pass_n::<2>(tiles, acts, sums),
+            3 => pass_n::<3>(tiles, acts, sums),
+            _ => pass_n::<4>(tiles, acts, sums),
+        }
+    }
+
+    /// Each tile as two halves of 8 rows (one 256-bit register of i32 or f32 each). Eight
+    /// `vpmaddubsw` products of a nibble (at most 15) and an i8 (at most 127 in magnitude)
+    /// add up to at most 30,480 per i16 lane, so the i16 sums cannot saturate.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pass_n<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut [[f32; ROWS]; PASS]) {
+        let kb = tiles.len();
+        let nibble = _mm256_set1_epi8(0x0F);
+        let ones = _mm256_set1_epi16(1);
+        for half in 0..2 {
+            let mut acc = [_mm256_setzero_ps(); R];
+            for (b, tile) in tiles.iter().enumerate() {
+                let d = _mm256_load_ps(tile.d.as_ptr().add(8 * half));
+                let m = _mm256_load_ps(tile.m.as_ptr().add(8 * half));
+                let mut lo = [_mm256_setzero_si256(); 4];
+                let mut hi = [_mm256_setzero_si256(); 4];
+                for g in 0..4 {
+                    let at = tile.qs.as_ptr().add(64 * g + 32 * half);
+                    let w = _mm256_load_si256(at as *const __m256i);
+                    lo[g] = _mm256_and_si256(w, nibble);
+                    hi[g] = _mm256_and_si256(_mm256_srli_epi16::<4>(w), nibble);
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let a = &acts[r * kb + b];
+                    let q = a.qs.as_ptr() as *const i32;
+                    let mut pairs = _mm256_setzero_si256();
+                    for g in 0..4 {
+                        let low = _mm256_set1_epi32(q.add(g).read_unaligned());
+                        let high = _mm256_set1_epi32(q.add(4 + g).read_unaligned());
+                        pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(lo[g], low));
+                        pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(hi[g], high));
+                    }
+                    let dot = _mm256_madd_epi16(pairs, ones);
+                    let scale = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
+                    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, *acc);
+                    *acc = _mm256_fmadd_ps(m, _mm256_set1_ps(a.s), *acc);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(sums[r].as_mut_ptr().add(8 * half), *acc);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,22 +424,36 @@ mod tests {
     }
 
     #[test]
-    fn the_simd_kernel_equals_the_scalar_reference() {
-        if !fast_kernel_available() {
-            eprintln!("no AVX-512 VNNI on this CPU: only the scalar path is used here");
-            return;
+    fn every_simd_kernel_this_cpu_has_equals_the_scalar_reference() {
+        let mut kernels = vec![];
+        if kernel() == Kernel::Avx512Vnni {
+            kernels.push(Kernel::Avx512Vnni);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            kernels.push(Kernel::Avx2);
+        }
+        if kernels.is_empty() {
+            eprintln!("no SIMD kernel runs on this CPU: only the scalar path is used here");
         }
         let (n, k) = (32, 64);
         let (_, raw) = random_matrix(n, k, 11);
         let w = Q4_1Matrix::from_blocks(&raw, n, k).unwrap();
         let kb = k / BLOCK;
-        let acts = quantize(&activations(PASS, k), PASS, kb);
-        for rows in 1..=PASS {
-            let (mut fast, mut slow) = ([[0f32; ROWS]; PASS], [[0f32; ROWS]; PASS]);
-            // SAFETY: checked above that the CPU has the kernel's instructions.
-            unsafe { avx512::pass(&w.tiles[..kb], &acts, rows, &mut fast) };
-            scalar_pass(&w.tiles[..kb], &acts, rows, &mut slow);
-            close(fast.as_flattened(), slow.as_flattened(), 1e-5);
+        // Extreme activations too: every quantized value at +127 or -127.
+        let mut x = activations(PASS, k);
+        x[..k]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = if i % 2 == 0 { 9.0 } else { -9.0 });
+        let acts = quantize(&x, PASS, kb);
+        for kernel in kernels {
+            for rows in 1..=PASS {
+                let (mut fast, mut slow) = ([[0f32; ROWS]; PASS], [[0f32; ROWS]; PASS]);
+                run(kernel, &w.tiles[..kb], &acts, rows, &mut fast);
+                scalar_pass(&w.tiles[..kb], &acts, rows, &mut slow);
+                close(fast.as_flattened(), slow.as_flattened(), 1e-5);
+            }
         }
     }
 

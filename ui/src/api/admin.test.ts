@@ -18,6 +18,7 @@ describe("local models", () => {
     expect(describeRuntime({ provider: "local", threads: 2, q4_1_kernel: "avx512-vnni" })).toBe(
       "local: 2 CPU threads, Q4_1 on the AVX-512 VNNI kernel",
     );
-    expect(describeRuntime({ provider: "tiny", threads: 1, q4_1_kernel: "candle-generic" })).toMatch(/^tiny: 1 CPU thread, .*no AVX-512 VNNI/);
+    expect(describeRuntime({ provider: "local", threads: 4, q4_1_kernel: "avx2" })).toBe("local: 4 CPU threads, Q4_1 on the AVX2 kernel");
+    expect(describeRuntime({ provider: "tiny", threads: 1, q4_1_kernel: "candle-generic" })).toMatch(/^tiny: 1 CPU thread, .*generic kernel \(no AVX2/);
   });
 });

@@ -257,7 +257,7 @@ export interface LocalRuntime {
   provider: string;
   /** CPU threads candle uses (`threads` in the provider's config, or `CANDLE_NUM_THREADS`). */
   threads: number;
-  /** The Q4_1 matrix multiply on this CPU: `avx512-vnni` (Hearth's kernel) or `candle-generic`. */
+  /** The Q4_1 matrix multiply on this CPU: `avx512-vnni` or `avx2` (Hearth's kernel), or `candle-generic`. */
   q4_1_kernel: string;
 }
 
@@ -275,7 +275,11 @@ export async function listLocalModels(client: HearthClient): Promise<LocalModels
 /** One line on how a local provider runs, e.g. "local: 2 CPU threads, Q4_1 on the AVX-512 VNNI kernel". */
 export function describeRuntime(r: LocalRuntime): string {
   const threads = `${r.threads} CPU thread${r.threads === 1 ? "" : "s"}`;
-  const kernel = r.q4_1_kernel === "avx512-vnni" ? "Q4_1 on the AVX-512 VNNI kernel" : "Q4_1 on candle's generic kernel (no AVX-512 VNNI on this CPU)";
+  const kernels: Record<string, string> = {
+    "avx512-vnni": "Q4_1 on the AVX-512 VNNI kernel",
+    avx2: "Q4_1 on the AVX2 kernel",
+  };
+  const kernel = kernels[r.q4_1_kernel] ?? "Q4_1 on candle's generic kernel (no AVX2 on this CPU)";
   return `${r.provider}: ${threads}, ${kernel}`;
 }
 
