@@ -155,9 +155,29 @@ async fn the_admin_api_shows_the_cpu_threads_and_kernel_the_local_model_runs_wit
     let local = &v["local_providers"][0];
     assert_eq!(local["provider"], "local", "{v}");
     assert_eq!(local["threads"], 1, "{v}");
-    let kernel = local["q4_1_kernel"].as_str().unwrap();
+    // The server runs on this machine, so it must name the kernel this CPU gets.
+    assert_eq!(
+        local["q4_1_kernel"],
+        hearth::providers::local::q4_1_kernel(),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_key_in_the_environment_makes_its_provider_a_fallback_of_the_builtin_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in_with_env(dir.path(), &[], &[("GEMINI_API_KEY", "test-gemini")]);
+    let admin = create_key(&s.dir, "default", "admin");
+    let (status, v) = s.get_json("/admin/policy", Some(&admin)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["policy"]["routes"]["chat"]["fallbacks"],
+        serde_json::json!(["gemini_flash"]),
+        "{v}"
+    );
+    assert!(v["source"].as_str().unwrap().contains("[providers.gemini]"));
     assert!(
-        ["avx512-vnni", "avx2", "candle-generic"].contains(&kernel),
-        "{kernel}"
+        !v.to_string().contains("test-gemini"),
+        "the key is never shown"
     );
 }

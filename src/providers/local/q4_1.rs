@@ -170,15 +170,30 @@ impl Q4_1Matrix {
     }
 }
 
-/// One column of tiles against `rows` activation rows, on `kernel`.
+/// One column of tiles against `rows` (1 to 4) activation rows, on `kernel`. The row count
+/// becomes a constant here so each kernel keeps its accumulators in registers.
 fn run(kernel: Kernel, tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut [[f32; ROWS]; PASS]) {
+    match rows {
+        1 => run_n::<1>(kernel, tiles, acts, sums),
+        2 => run_n::<2>(kernel, tiles, acts, sums),
+        3 => run_n::<3>(kernel, tiles, acts, sums),
+        _ => run_n::<4>(kernel, tiles, acts, sums),
+    }
+}
+
+fn run_n<const R: usize>(
+    kernel: Kernel,
+    tiles: &[Tile],
+    acts: &[Act],
+    sums: &mut [[f32; ROWS]; PASS],
+) {
     match kernel {
         // SAFETY: `kernel()` chose these only where the CPU has their instructions.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512Vnni => unsafe { avx512::pass(tiles, acts, rows, sums) },
+        Kernel::Avx512Vnni => unsafe { avx512::pass::<R>(tiles, acts, sums) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2::pass(tiles, acts, rows, sums) },
-        _ => scalar_pass(tiles, acts, rows, sums),
+        Kernel::Avx2 => unsafe { avx2::pass::<R>(tiles, acts, sums) },
+        _ => scalar_pass(tiles, acts, R, sums),
     }
 }
 
@@ -251,24 +266,13 @@ mod avx512 {
 
     use super::{Act, Tile, PASS, ROWS};
 
-    /// One column of tiles against `rows` (1 to 4) activation rows.
+    /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn pass(
+    pub(super) unsafe fn pass<const R: usize>(
         tiles: &[Tile],
         acts: &[Act],
-        rows: usize,
         sums: &mut [[f32; ROWS]; PASS],
     ) {
-        match rows {
-            1 => pass_n::<1>(tiles, acts, sums),
-            2 => pass_n::<2>(tiles, acts, sums),
-            3 => pass_n::<3>(tiles, acts, sums),
-            _ => pass_n::<4>(tiles, acts, sums),
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn pass_n<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut [[f32; ROWS]; PASS]) {
         let kb = tiles.len();
         let nibble = _mm512_set1_epi8(0x0F);
         let mut acc = [_mm512_setzero_ps(); R];
@@ -309,27 +313,15 @@ mod avx2 {
 
     use super::{Act, Tile, PASS, ROWS};
 
-    /// One column of tiles against `rows` (1 to 4) activation rows.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn pass(
-        tiles: &[Tile],
-        acts: &[Act],
-        rows: usize,
-        sums: &mut [[f32; ROWS]; PASS],
-    ) {
-        match rows {
-            1 => pass_n::<1>(tiles, acts, sums),
-            2 => pass_n::<2>(tiles, acts, sums),
-            3 => pass_n::<3>(tiles, acts, sums),
-            _ => pass_n::<4>(tiles, acts, sums),
-        }
-    }
-
-    /// Each tile as two halves of 8 rows (one 256-bit register of i32 or f32 each). Eight
+    /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows (one 256-bit register of i32 or f32 each). Eight
     /// `vpmaddubsw` products of a nibble (at most 15) and an i8 (at most 127 in magnitude)
     /// add up to at most 30,480 per i16 lane, so the i16 sums cannot saturate.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn pass_n<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut [[f32; ROWS]; PASS]) {
+    pub(super) unsafe fn pass<const R: usize>(
+        tiles: &[Tile],
+        acts: &[Act],
+        sums: &mut [[f32; ROWS]; PASS],
+    ) {
         let kb = tiles.len();
         let nibble = _mm256_set1_epi8(0x0F);
         let ones = _mm256_set1_epi16(1);
