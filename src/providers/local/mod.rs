@@ -3,13 +3,11 @@
 //! first use) and is shared; requests run one at a time behind a bounded queue whose
 //! overflow or wait deadline is a typed `Unavailable`, so the router can fall back.
 
+use hearth_q4_1 as q4_1;
+
 mod engine;
 mod gguf;
 mod llama;
-// The one module with `unsafe`: SIMD intrinsics behind a CPU feature check, and worker
-// threads writing disjoint parts of one output buffer.
-#[allow(unsafe_code)]
-mod q4_1;
 mod template;
 #[cfg(test)]
 mod tiny;

@@ -1,5 +1,5 @@
 //! Q4_1 weights times f32 activations: the matrix multiply behind every projection of a
-//! Q4_1 model, with an AVX-512 VNNI kernel.
+//! Q4_1 model, with AVX-512 VNNI and AVX2 kernels.
 //!
 //! candle 0.11 has no SIMD kernel for Q4_1: its generic block dot product took 85% of the
 //! prompt time, one activation row at a time. Here the weights are regrouped once, at load,
@@ -8,6 +8,10 @@
 //! is llama.cpp's for Q4_1 (activations quantized per 32 values to 8 bits with f16 scale and
 //! scaled sum, the sum carrying the weights' minimum), so results agree with it to float
 //! rounding.
+
+// The one crate of the workspace with `unsafe`: SIMD intrinsics behind a CPU feature check,
+// and worker threads writing disjoint parts of one output buffer.
+#![allow(unsafe_code)]
 
 use half::f16;
 
