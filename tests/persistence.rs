@@ -280,3 +280,42 @@ async fn a_crash_under_load_loses_no_audit_event_whose_response_was_sent() {
         .await;
     assert_eq!(status, 200, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_given_while_the_database_is_locked_survive_a_crash() {
+    const ANSWERS: usize = 12;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(tmp.path(), &["--demo"]);
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let user = create_key(&s.dir, "tenant_enterprise", "user");
+
+    // Another process holds SQLite's write lock: the gateway cannot commit anything, so
+    // its answers are durable only in its journal.
+    let lock = rusqlite::Connection::open(tmp.path().join("hearth.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut answered = Vec::new();
+    for i in 0..ANSWERS {
+        let body = json!({"task": "extract", "message": format!("locked ticket {i}")});
+        let (status, headers, v) = s.post("/chat", Some(&user), &body).await;
+        assert_eq!(status, 200, "answers keep coming while SQLite is locked: {v}");
+        answered.push(headers["x-hearth-trace-id"].to_str().unwrap().to_owned());
+    }
+    s.kill();
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+
+    let s = Server::start_in(tmp.path(), &["--demo"]);
+    let events = all_audit_events(&s, &admin).await;
+    let stored: HashSet<&str> = events
+        .iter()
+        .map(|e| e["trace_id"].as_str().unwrap())
+        .collect();
+    for t in &answered {
+        assert!(stored.contains(t.as_str()), "{t} was answered, then lost");
+    }
+    assert_eq!(
+        usage_requests(&s, &admin, "tenant_enterprise").await,
+        ANSWERS as u64,
+        "the usage of journaled answers is recovered with them"
+    );
+}

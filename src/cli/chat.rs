@@ -72,6 +72,8 @@ pub async fn run(install: &InstallArgs, args: ChatArgs) -> Result<(), CliError> 
     let outcome = hearth
         .chat(request(args)?, uuid::Uuid::new_v4().to_string())
         .await?;
+    // In SQLite before the process exits, for `hearth audit` and `hearth usage` to read.
+    hearth.settle_writes().await?;
     if json {
         output::json_line(&outcome)
     } else {

@@ -162,6 +162,12 @@ impl Hearth {
         &self.breakers
     }
 
+    /// Waits until every audit event, usage row and cache entry queued so far is committed
+    /// to SQLite, so a read that follows sees every request answered before it.
+    pub async fn settle_writes(&self) -> Result<()> {
+        self.writer.settle().await
+    }
+
     /// The exact cache.
     pub fn cache(&self) -> &ExactCache {
         &self.cache

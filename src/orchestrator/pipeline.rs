@@ -451,7 +451,7 @@ impl Hearth {
     }
 
     /// Charges, caches, audits (durably) and counts a served answer.
-    pub(super) async fn settle(
+    pub(super) fn settle(
         &self,
         trace: &mut Trace,
         p: &Prepared,
@@ -530,13 +530,12 @@ impl Hearth {
             saved_usd: saved,
         };
         let outcome = self.outcome(trace, response, status);
-        self.write_audit(trace, status, None, Some(delta), alert)
-            .await?;
+        self.write_audit(trace, status, None, Some(delta), alert)?;
         Ok(outcome)
     }
 
     /// The template answer a tier gives once its budget is spent.
-    pub(super) async fn settle_template(&self, trace: &mut Trace) -> Result<ChatOutcome> {
+    pub(super) fn settle_template(&self, trace: &mut Trace) -> Result<ChatOutcome> {
         trace.provider = Some("hearth".into());
         trace.model = Some("hearth/budget-template".into());
         let response = ProviderResponse {
@@ -545,8 +544,7 @@ impl Hearth {
             finish_reason: FinishReason::Stop,
         };
         let outcome = self.outcome(trace, &response, EventStatus::Degraded);
-        self.write_audit(trace, EventStatus::Degraded, None, None, None)
-            .await?;
+        self.write_audit(trace, EventStatus::Degraded, None, None, None)?;
         Ok(outcome)
     }
 
@@ -594,7 +592,7 @@ impl Hearth {
     }
 
     /// Audits and counts a request that ended in an error.
-    pub(super) async fn fail(&self, trace: &mut Trace, err: Error) -> Error {
+    pub(super) fn fail(&self, trace: &mut Trace, err: Error) -> Error {
         let status = match err {
             Error::BadRequest { .. }
             | Error::Unprocessable { .. }
@@ -604,17 +602,14 @@ impl Hearth {
             | Error::Unauthorized => EventStatus::Rejected,
             _ => EventStatus::Error,
         };
-        match self
-            .write_audit(trace, status, Some(err.code()), None, None)
-            .await
-        {
+        match self.write_audit(trace, status, Some(err.code()), None, None) {
             Ok(()) => err,
             Err(audit_err) => audit_err,
         }
     }
 
-    /// Writes the audit event (waiting until it is durable) and the request metrics.
-    pub(super) async fn write_audit(
+    /// Makes the audit event durable (journaled) and records the request metrics.
+    pub(super) fn write_audit(
         &self,
         trace: &mut Trace,
         status: EventStatus,
@@ -624,13 +619,11 @@ impl Hearth {
     ) -> Result<()> {
         let event = trace.finish(status, error_code);
         self.count(trace, status);
-        let span = tracing::debug_span!("audit.write", trace_id = %trace.trace_id);
-        let written = tracing::Instrument::instrument(
-            self.writer.audit_durable(event, now_ms(), usage, alert),
-            span,
-        )
-        .await;
-        // Waiting for the durable audit write is the gateway's own time, so it counts.
+        let written = {
+            let _span = tracing::debug_span!("audit.write", trace_id = %trace.trace_id).entered();
+            self.writer.audit(event, now_ms(), usage, alert)
+        };
+        // Making the audit event durable is the gateway's own time, so it counts.
         self.metrics
             .overhead_seconds
             .observe(trace.overhead().as_secs_f64());
@@ -720,7 +713,7 @@ impl Hearth {
         let (mut trace, ws) = self.new_trace(&req, trace_id)?;
         match self.chat_inner(&req, ws, &mut trace).await {
             Ok(out) => Ok(out),
-            Err(e) => Err(self.fail(&mut trace, e).await),
+            Err(e) => Err(self.fail(&mut trace, e)),
         }
     }
 
@@ -732,7 +725,7 @@ impl Hearth {
     ) -> Result<ChatOutcome> {
         let mut p = self.prepare(req, ws, trace)?;
         match self.choose::<Whole>(req, &mut p, trace).await? {
-            Chosen::Template => self.settle_template(trace).await,
+            Chosen::Template => self.settle_template(trace),
             Chosen::Cached {
                 model,
                 hit,
@@ -745,7 +738,7 @@ impl Hearth {
                     first_choice,
                     cached: Some(hit.cost_usd),
                 };
-                self.settle(trace, &p, served).await
+                self.settle(trace, &p, served)
             }
             Chosen::Called {
                 model,
@@ -760,7 +753,7 @@ impl Hearth {
                     first_choice,
                     cached: None,
                 };
-                self.settle(trace, &p, served).await
+                self.settle(trace, &p, served)
             }
         }
     }

@@ -86,7 +86,7 @@ impl Hearth {
         let (mut trace, ws) = self.new_trace(&req, trace_id)?;
         let (p, opened) = match self.open_stream(&req, ws, &mut trace).await {
             Ok(v) => v,
-            Err(e) => return Err(self.fail(&mut trace, e).await),
+            Err(e) => return Err(self.fail(&mut trace, e)),
         };
         let (provider, model, cache_hit) = match &opened {
             Opened::Whole { model, cached, .. } => (
@@ -153,7 +153,7 @@ impl Hearth {
         tx: mpsc::Sender<StreamEvent>,
     ) {
         let result = match opened {
-            Opened::Template => self.settle_template(&mut trace).await,
+            Opened::Template => self.settle_template(&mut trace),
             Opened::Whole {
                 model,
                 response,
@@ -167,7 +167,7 @@ impl Hearth {
                     first_choice,
                     cached,
                 };
-                self.settle(&mut trace, &p, served).await
+                self.settle(&mut trace, &p, served)
             }
             Opened::Live {
                 model,
@@ -184,7 +184,7 @@ impl Hearth {
                         first_choice,
                         cached: None,
                     };
-                    match self.settle(&mut trace, &p, served).await {
+                    match self.settle(&mut trace, &p, served) {
                         Ok(out) => {
                             let _ = tx.send(StreamEvent::Done(Box::new(out))).await;
                             return;
@@ -207,7 +207,7 @@ impl Hearth {
                 }
                 StreamEvent::Done(Box::new(out))
             }
-            Err(e) => StreamEvent::Failed(self.fail(&mut trace, e).await),
+            Err(e) => StreamEvent::Failed(self.fail(&mut trace, e)),
         };
         let _ = tx.send(event).await;
     }

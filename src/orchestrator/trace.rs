@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{AuditEvent, EventStatus};
 use crate::providers::Usage;
-use crate::store::writer::{AuditJob, WriteJob, Writer};
+use crate::store::writer::Writer;
 use crate::store::{audit::rfc3339, now_ms};
 
 /// The audit context of one request.
@@ -140,12 +140,8 @@ impl Drop for Trace {
             return;
         }
         let event = self.event(EventStatus::Cancelled, Some("client_cancelled"));
-        self.writer.send(WriteJob::Audit(Box::new(AuditJob {
-            event,
-            ts_ms: now_ms(),
-            usage: None,
-            alert: None,
-            done: None,
-        })));
+        if let Err(e) = self.writer.audit(event, now_ms(), None, None) {
+            tracing::error!(error = %e, trace_id = %self.trace_id, "a cancelled request's audit event was lost");
+        }
     }
 }

@@ -62,6 +62,12 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let trace = TraceId::of(parts);
         auth::admin(state, &parts.headers).map_err(|e| ApiError::new(e, &trace))?;
+        // Admin reads (usage, costs, alerts) see every request answered before them.
+        state
+            .hearth
+            .settle_writes()
+            .await
+            .map_err(|e| ApiError::new(e, &trace))?;
         Ok(Admin {
             state: state.clone(),
             trace,

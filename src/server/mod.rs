@@ -127,6 +127,7 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
         .local_addr()
         .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
     let listener = listener.tap_io(no_delay);
+    let writes = hearth.clone();
     let app = router(
         hearth,
         &ServeOptions {
@@ -139,7 +140,9 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| Error::Config(format!("server error: {e}")))
+        .map_err(|e| Error::Config(format!("server error: {e}")))?;
+    // Left in the journal they would be safe, but committed now they are readable at once.
+    writes.settle_writes().await
 }
 
 /// Streamed answers are many small writes; Nagle's algorithm would hold each one back until

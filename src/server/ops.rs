@@ -170,6 +170,8 @@ pub(super) async fn audit(
         before_id: q.cursor,
         limit,
     };
+    // Every request answered before this read is in it.
+    state.hearth.settle_writes().await.map_err(fail)?;
     let events = state
         .hearth
         .store()

@@ -152,39 +152,41 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A completed event of workspace `w` with this trace id, for tests.
+#[cfg(test)]
+pub(crate) fn sample_event(trace: &str) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        timestamp: String::new(),
+        event_type: "llm_request_completed".into(),
+        trace_id: trace.into(),
+        tenant_id: "w".into(),
+        user_id_hash: "h".into(),
+        endpoint: "/chat".into(),
+        task: None,
+        prompt_id: None,
+        prompt_version: None,
+        schema_version: None,
+        provider: None,
+        model: None,
+        input_tokens: 0,
+        output_tokens: 0,
+        estimated_cost_usd: 0.0,
+        latency_ms: 0.0,
+        cache_hit: false,
+        retry_count: 0,
+        fallback_used: false,
+        tool_names: vec![],
+        policy_decision: "allow".into(),
+        error_code: None,
+        status: EventStatus::Ok,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Store;
-
-    fn event(trace: &str) -> AuditEvent {
-        AuditEvent {
-            id: 0,
-            timestamp: String::new(),
-            event_type: "llm_request_completed".into(),
-            trace_id: trace.into(),
-            tenant_id: "w".into(),
-            user_id_hash: "h".into(),
-            endpoint: "/chat".into(),
-            task: None,
-            prompt_id: None,
-            prompt_version: None,
-            schema_version: None,
-            provider: None,
-            model: None,
-            input_tokens: 0,
-            output_tokens: 0,
-            estimated_cost_usd: 0.0,
-            latency_ms: 0.0,
-            cache_hit: false,
-            retry_count: 0,
-            fallback_used: false,
-            tool_names: vec![],
-            policy_decision: "allow".into(),
-            error_code: None,
-            status: EventStatus::Ok,
-        }
-    }
 
     #[test]
     fn the_database_refuses_to_edit_or_delete_audit_events_except_by_a_logged_purge() {
@@ -193,8 +195,8 @@ mod tests {
         store
             .with(|c| {
                 let tx = c.transaction()?;
-                insert(&tx, &event("old"), 1_000)?;
-                insert(&tx, &event("new"), now_ms())?;
+                insert(&tx, &sample_event("old"), 1_000)?;
+                insert(&tx, &sample_event("new"), now_ms())?;
                 tx.commit()?;
                 Ok(())
             })

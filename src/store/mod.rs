@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cache;
 pub mod comparisons;
 pub mod costs;
+pub mod journal;
 pub mod keys;
 pub mod prompts;
 pub mod providers;

@@ -1,12 +1,12 @@
 //! The `usage_daily` and `budget_alerts` tables.
 
 use rusqlite::{params, Connection, Transaction};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
 /// What one request adds to a workspace's day on one model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageDelta {
     /// Workspace.
     pub workspace_id: String,
@@ -112,7 +112,7 @@ pub fn report(
 }
 
 /// A raised budget alert.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BudgetAlert {
     /// Workspace.
     pub workspace_id: String,

@@ -1,20 +1,24 @@
 //! The group-commit writer: one thread owns a connection and writes every hot-path row
 //! (audit events with their usage, budget alerts, cache entries). It drains whatever is
-//! queued into one transaction, commits, then acknowledges, so many concurrent requests
-//! share one commit and each learns when its audit event is durable.
+//! queued into one transaction and commits. An audit job is durable before it is queued:
+//! the request appends it to this process's journal (`journal.rs`) first, so no request
+//! waits for a commit; readers that must see every answered request wait on `settle`.
 
 use std::path::Path;
 use std::sync::{mpsc, Arc, Weak};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
 use super::cache::CacheRow;
+use super::journal::{self, Journal};
 use super::usage::{BudgetAlert, UsageDelta};
 use super::{audit, cache, connect, usage};
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
+
+pub use super::journal::AuditJob;
 
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 2048;
@@ -22,88 +26,112 @@ const MAX_BATCH: usize = 2048;
 /// How often the WAL is checkpointed.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
-/// An audit event, the usage it adds and an alert it raised; `done` hears when it is durable.
-pub struct AuditJob {
-    /// The event.
-    pub event: AuditEvent,
-    /// Its time (unix ms).
-    pub ts_ms: i64,
-    /// Usage to add.
-    pub usage: Option<UsageDelta>,
-    /// A budget alert to record.
-    pub alert: Option<BudgetAlert>,
-    /// Told `true` once committed, `false` if the commit failed.
-    pub done: Option<oneshot::Sender<bool>>,
-}
+/// How long `settle` waits for the writer before it gives up.
+const SETTLE_WITHIN: Duration = Duration::from_secs(10);
+
+/// A failed commit is retried after this pause, doubling up to `RETRY_MAX`.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// One row (or group of rows) to write.
-pub enum WriteJob {
-    /// An audit event with what it adds.
+enum WriteJob {
+    /// An audit event with what it adds, already in the journal.
     Audit(Box<AuditJob>),
     /// A cache entry (best effort, nobody waits).
     Cache(Box<CacheRow>),
+    /// Told once everything queued before it is committed.
+    Settle(oneshot::Sender<()>),
 }
 
 /// The handle requests use to queue writes.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<WriteJob>,
+    journal: Arc<Journal>,
 }
 
 impl Writer {
-    /// Starts the writer thread on its own connection to `db`.
+    /// Commits what the journals of dead processes hold, then starts the writer thread on
+    /// its own connection to `db`, journaling under `db`'s folder.
     pub fn start(db: &Path) -> Result<Writer> {
-        let conn = connect(db)?;
+        let mut conn = connect(db)?;
         // Checkpoints run on their own connection and thread, so a commit never runs one.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let root = db.with_file_name("journal");
+        let recovered = journal::recover(&root, &mut conn, write_audit)?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "committed audit events a stopped process had journaled"
+            );
+        }
+        let journal = Arc::new(Journal::new(&root));
         let checkpointer = connect(db)?;
         let alive = Arc::new(());
         let watch = Arc::downgrade(&alive);
         let (tx, rx) = mpsc::channel();
+        let own = journal.clone();
         std::thread::Builder::new()
             .name("hearth-writer".into())
             .spawn(move || {
                 let _alive = alive;
-                run(conn, &rx);
+                run(conn, &rx, &own);
             })
             .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
         std::thread::Builder::new()
             .name("hearth-checkpoint".into())
             .spawn(move || checkpoint_while(&checkpointer, &watch))
             .map_err(|e| Error::Storage(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Writer { tx })
+        Ok(Writer { tx, journal })
     }
 
-    /// Queues a job nobody waits for (a cache entry, a `cancelled` event).
-    pub fn send(&self, job: WriteJob) {
-        if self.tx.send(job).is_err() {
-            tracing::warn!("the writer has stopped; a best-effort write was dropped");
+    /// Queues a cache entry (best effort: a lost entry is only a future miss).
+    pub fn cache(&self, row: CacheRow) {
+        if self.tx.send(WriteJob::Cache(Box::new(row))).is_err() {
+            tracing::warn!("the writer has stopped; a cache entry was dropped");
         }
     }
 
-    /// Queues an audit event and waits until it is committed.
-    pub async fn audit_durable(
+    /// Makes an audit event durable (journaled) and queues it for SQLite. When this
+    /// returns `Ok`, a crash of the process can no longer lose the event.
+    pub fn audit(
         &self,
         event: AuditEvent,
         ts_ms: i64,
         usage: Option<UsageDelta>,
         alert: Option<BudgetAlert>,
     ) -> Result<()> {
-        let (done, heard) = oneshot::channel();
-        let job = WriteJob::Audit(Box::new(AuditJob {
-            event,
-            ts_ms,
-            usage,
-            alert,
-            done: Some(done),
-        }));
-        if self.tx.send(job).is_err() {
-            return Err(Error::Storage("the audit writer has stopped".into()));
+        let mut stopped = false;
+        self.journal.append(
+            |seq| AuditJob {
+                seq,
+                event,
+                ts_ms,
+                usage,
+                alert,
+            },
+            |job| stopped = self.tx.send(WriteJob::Audit(Box::new(job))).is_err(),
+        )?;
+        if stopped {
+            // Journaled all the same: the next start commits it.
+            tracing::warn!("the writer has stopped; an audit event waits in the journal");
         }
-        match heard.await {
-            Ok(true) => Ok(()),
-            _ => Err(Error::Storage(
-                "the audit event could not be committed".into(),
+        Ok(())
+    }
+
+    /// Waits until every write queued before this call is committed to SQLite, so a read
+    /// that follows sees every request answered so far.
+    pub async fn settle(&self) -> Result<()> {
+        let (done, heard) = oneshot::channel();
+        let stopped = || Error::Storage("the audit writer has stopped".into());
+        self.tx
+            .send(WriteJob::Settle(done))
+            .map_err(|_| stopped())?;
+        match tokio::time::timeout(SETTLE_WITHIN, heard).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(stopped()),
+            Err(_) => Err(Error::Storage(
+                "the audit writer is behind; try again".into(),
             )),
         }
     }
@@ -121,7 +149,7 @@ fn checkpoint_while(conn: &Connection, writer: &Weak<()>) {
     }
 }
 
-fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>) {
+fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>, journal: &Journal) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -130,43 +158,73 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        let ok = match write_batch(&mut conn, &batch) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!(error = %e, jobs = batch.len(), "audit.write failed");
-                false
-            }
-        };
+        let last_seq = commit_until_done(&mut conn, &batch, journal);
         for job in batch {
-            if let WriteJob::Audit(job) = job {
-                if let Some(done) = job.done {
-                    // The request may have gone away; nothing to tell then.
-                    let _ = done.send(ok);
-                }
+            if let WriteJob::Settle(done) = job {
+                // The reader may have gone away; nothing to tell then.
+                let _ = done.send(());
+            }
+        }
+        if let Some(seq) = last_seq {
+            journal.forget_through(seq);
+        }
+    }
+    // Every sender is gone and everything is committed.
+    journal.remove(&conn);
+}
+
+/// Commits the batch, retrying with backoff while SQLite refuses (the jobs are safe in the
+/// journal meanwhile, and later jobs wait behind them so commits stay in journal order).
+/// Returns the batch's last journal sequence number.
+fn commit_until_done(conn: &mut Connection, batch: &[WriteJob], journal: &Journal) -> Option<u64> {
+    let mut pause = RETRY_FIRST;
+    loop {
+        match write_batch(conn, batch, journal) {
+            Ok(last) => return last,
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), retry_in_ms = pause.as_millis() as u64, "audit.write failed");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(RETRY_MAX);
             }
         }
     }
 }
 
-fn write_batch(conn: &mut Connection, batch: &[WriteJob]) -> Result<()> {
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[WriteJob],
+    journal: &Journal,
+) -> Result<Option<u64>> {
     let _span = tracing::debug_span!("audit.write", jobs = batch.len()).entered();
     let tx = conn.transaction()?;
+    let mut last_seq = None;
     for job in batch {
         match job {
             WriteJob::Audit(job) => {
-                audit::insert(&tx, &job.event, job.ts_ms)?;
-                if let Some(u) = &job.usage {
-                    usage::add(&tx, u)?;
-                }
-                if let Some(a) = &job.alert {
-                    usage::add_alert(&tx, a)?;
-                    let event = job.event.budget_alert(a.spent_usd, a.budget_usd, a.share);
-                    audit::insert(&tx, &event, job.ts_ms)?;
-                }
+                write_audit(&tx, job)?;
+                last_seq = Some(job.seq);
             }
             WriteJob::Cache(row) => cache::put(&tx, row)?,
+            WriteJob::Settle(_) => {}
         }
     }
+    if let Some(seq) = last_seq {
+        journal.mark_committed(&tx, seq)?;
+    }
     tx.commit()?;
+    Ok(last_seq)
+}
+
+/// The rows of one audit job: the event, the usage it adds, and an alert with its own event.
+fn write_audit(tx: &Transaction<'_>, job: &AuditJob) -> Result<()> {
+    audit::insert(tx, &job.event, job.ts_ms)?;
+    if let Some(u) = &job.usage {
+        usage::add(tx, u)?;
+    }
+    if let Some(a) = &job.alert {
+        usage::add_alert(tx, a)?;
+        let event = job.event.budget_alert(a.spent_usd, a.budget_usd, a.share);
+        audit::insert(tx, &event, job.ts_ms)?;
+    }
     Ok(())
 }
