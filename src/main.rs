@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// glibc's malloc spent about 8% of the gateway's CPU at 1,000 req/s (consolidating fast bins
+/// among it); mimalloc's thread-local free lists are cheaper for many small short-lived
+/// allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = cli::Cli::parse();

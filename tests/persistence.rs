@@ -297,7 +297,10 @@ async fn answers_given_while_the_database_is_locked_survive_a_crash() {
     for i in 0..ANSWERS {
         let body = json!({"task": "extract", "message": format!("locked ticket {i}")});
         let (status, headers, v) = s.post("/chat", Some(&user), &body).await;
-        assert_eq!(status, 200, "answers keep coming while SQLite is locked: {v}");
+        assert_eq!(
+            status, 200,
+            "answers keep coming while SQLite is locked: {v}"
+        );
         answered.push(headers["x-hearth-trace-id"].to_str().unwrap().to_owned());
     }
     s.kill();

@@ -26,6 +26,11 @@ const MAX_BATCH: usize = 2048;
 /// How often the WAL is checkpointed.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
+/// How long the writer, woken by a job, lets more gather before it commits. Nobody waits
+/// on a commit, so this costs no request time; it spares a wake-up and a commit per request
+/// at low load.
+const LINGER: Duration = Duration::from_millis(1);
+
 /// How long `settle` waits for the writer before it gives up.
 const SETTLE_WITHIN: Duration = Duration::from_secs(10);
 
@@ -151,6 +156,9 @@ fn checkpoint_while(conn: &Connection, writer: &Weak<()>) {
 
 fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>, journal: &Journal) {
     while let Ok(first) = rx.recv() {
+        if !matches!(first, WriteJob::Settle(_)) {
+            std::thread::sleep(LINGER);
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
