@@ -82,7 +82,7 @@ impl Journal {
             .unwrap_or("run");
         let staging = self.dir.with_file_name(format!(".{name}"));
         fs::create_dir_all(&staging).map_err(|e| io_error(&staging, &e))?;
-        let lock = lock_file(&staging)?;
+        let lock = lock_file(&staging).map_err(|e| io_error(&staging, &e))?;
         lock.try_lock()
             .map_err(|e| Error::Storage(format!("cannot lock {}: {e}", staging.display())))?;
         fs::rename(&staging, &self.dir).map_err(|e| io_error(&self.dir, &e))?;
@@ -189,30 +189,77 @@ pub fn recover(
         if !dir.is_dir() || run.starts_with('.') {
             continue;
         }
-        let lock = lock_file(&dir)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => continue,
-            Err(TryLockError::Error(e)) => return Err(io_error(&dir, &e)),
+        match recover_one(&dir, &run, conn, &write) {
+            Ok(n) => recovered += n,
+            // Another process starting at the same moment recovered it first.
+            Err(Recovery::Gone) => {}
+            Err(Recovery::Failed(e)) => return Err(e),
         }
-        let tx = conn.transaction()?;
-        let committed = committed(&tx, &run)?;
-        for job in read_jobs(&dir)?.iter().filter(|j| j.seq > committed) {
-            write(&tx, job)?;
-            recovered += 1;
-        }
-        tx.execute("DELETE FROM meta WHERE key = ?1", [meta_key(&run)])?;
-        tx.commit()?;
-        fs::remove_dir_all(&dir).map_err(|e| io_error(&dir, &e))?;
     }
+    Ok(recovered)
+}
+
+enum Recovery {
+    Gone,
+    Failed(Error),
+}
+
+impl From<Error> for Recovery {
+    fn from(e: Error) -> Self {
+        Recovery::Failed(e)
+    }
+}
+
+impl From<rusqlite::Error> for Recovery {
+    fn from(e: rusqlite::Error) -> Self {
+        Recovery::Failed(e.into())
+    }
+}
+
+/// Commits one dead journal past its mark, moves the mark to its end in the same
+/// transaction (so a crash before the files are gone replays nothing twice), then removes
+/// the files and the mark.
+fn recover_one(
+    dir: &Path,
+    run: &str,
+    conn: &mut Connection,
+    write: &impl Fn(&Transaction<'_>, &AuditJob) -> Result<()>,
+) -> std::result::Result<usize, Recovery> {
+    let gone_or = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => Recovery::Gone,
+        _ => Recovery::Failed(io_error(dir, &e)),
+    };
+    let lock = lock_file(dir).map_err(gone_or)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Err(Recovery::Gone),
+        Err(TryLockError::Error(e)) => return Err(gone_or(e)),
+    }
+    let jobs = read_jobs(dir).map_err(gone_or)?;
+    let tx = conn.transaction()?;
+    let committed = committed(&tx, run)?;
+    let mut recovered = 0;
+    for job in jobs.iter().filter(|j| j.seq > committed) {
+        write(&tx, job)?;
+        recovered += 1;
+    }
+    if let Some(last) = jobs.last() {
+        set_committed(&tx, run, last.seq.max(committed))?;
+    }
+    tx.commit()?;
+    match fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Recovery::Failed(io_error(dir, &e))),
+    }
+    conn.execute("DELETE FROM meta WHERE key = ?1", [meta_key(run)])?;
     Ok(recovered)
 }
 
 /// Every whole line of a journal's segments, in order. A line that does not parse can only
 /// be a tail torn by an OS crash; it is skipped with a warning.
-fn read_jobs(dir: &Path) -> Result<Vec<AuditJob>> {
-    let mut segments: Vec<(u64, PathBuf)> = fs::read_dir(dir)
-        .map_err(|e| io_error(dir, &e))?
+fn read_jobs(dir: &Path) -> std::io::Result<Vec<AuditJob>> {
+    let mut segments: Vec<(u64, PathBuf)> = fs::read_dir(dir)?
         .flatten()
         .filter_map(|e| {
             let path = e.path();
@@ -223,10 +270,8 @@ fn read_jobs(dir: &Path) -> Result<Vec<AuditJob>> {
     segments.sort();
     let mut jobs = Vec::new();
     for (_, path) in segments {
-        let file = File::open(&path).map_err(|e| io_error(&path, &e))?;
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(|e| io_error(&path, &e))?;
-            match serde_json::from_str(&line) {
+        for line in BufReader::new(File::open(&path)?).split(b'\n') {
+            match serde_json::from_slice(&line?) {
                 Ok(job) => jobs.push(job),
                 Err(e) => {
                     tracing::warn!(error = %e, path = %path.display(), "skipped a torn journal line");
@@ -261,14 +306,12 @@ fn set_committed(conn: &Connection, run: &str, seq: u64) -> Result<()> {
     Ok(())
 }
 
-fn lock_file(dir: &Path) -> Result<File> {
-    let path = dir.join("lock");
+fn lock_file(dir: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(|e| io_error(&path, &e))
+        .open(dir.join("lock"))
 }
 
 fn segment_path(dir: &Path, first: u64) -> PathBuf {
