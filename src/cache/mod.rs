@@ -55,7 +55,7 @@ impl ExactCache {
     /// The workspace's unexpired entry for this key.
     pub fn lookup(&self, ws: &WorkspaceId, key: &CacheKey) -> Result<Option<CachedAnswer>> {
         let now = now_ms();
-        if let Some(answer) = self.recent.get(ws, key, now) {
+        if let Some(answer) = self.recent.get(ws.as_str(), key.as_str(), now) {
             return Ok(Some(answer));
         }
         let row = self
@@ -81,7 +81,8 @@ impl ExactCache {
         let now = now_ms();
         let ttl = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
         let expires_at_ms = now.saturating_add(ttl);
-        self.recent.put(ws, key, answer.clone(), expires_at_ms);
+        self.recent
+            .put(ws.as_str(), key.as_str(), answer.clone(), expires_at_ms);
         self.writer.cache(CacheRow {
             key_hash: key.as_str().to_owned(),
             workspace_id: ws.as_str().to_owned(),
@@ -96,7 +97,7 @@ impl ExactCache {
 
     /// Drops every entry of a workspace.
     pub fn purge(&self, ws: &WorkspaceId) -> Result<usize> {
-        self.recent.purge(ws);
+        self.recent.purge(ws.as_str());
         self.store
             .with(|c| store::cache::purge_workspace(c, ws.as_str()))
     }

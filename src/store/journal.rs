@@ -118,10 +118,14 @@ impl Journal {
             .map_err(|e| Error::Storage(format!("cannot append to the audit journal: {e}")))?;
         open.next_seq += 1;
         open.bytes += line.len() as u64;
-        if open.bytes > SEGMENT_BYTES {
-            self.seal(open)?;
-        }
         queue(job);
+        if open.bytes > SEGMENT_BYTES {
+            // The job is journaled and queued whatever happens here; a segment that cannot
+            // be sealed just grows until the next try.
+            if let Err(e) = self.seal(open) {
+                tracing::warn!(error = %e, "cannot begin a new journal segment");
+            }
+        }
         Ok(())
     }
 
