@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use common::{create_key, Server};
+use common::{create_key, metric, Server};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -32,6 +32,13 @@ async fn all_audit_events(s: &Server, key: &str) -> Vec<Value> {
         }
     }
     panic!("more than 1000 pages of audit events");
+}
+
+/// `hearth_audit_pending_events` as the demo's keyless `/metrics` shows it.
+async fn audit_pending(s: &Server) -> f64 {
+    let (status, text) = s.get("/metrics", None).await;
+    assert_eq!(status, 200, "{text}");
+    metric(&text, "hearth_audit_pending_events", &[])
 }
 
 /// The sum of `requests` in a workspace's usage rows.
@@ -321,4 +328,34 @@ async fn answers_given_while_the_database_is_locked_survive_a_crash() {
         ANSWERS as u64,
         "the usage of journaled answers is recovered with them"
     );
+}
+
+#[tokio::test]
+async fn the_audit_backlog_shows_while_the_database_is_locked_and_drains_once_it_is_free() {
+    const ANSWERS: usize = 5;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &["--demo"]);
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let user = create_key(&s.dir, "tenant_enterprise", "user");
+
+    let lock = rusqlite::Connection::open(tmp.path().join("hearth.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    for i in 0..ANSWERS {
+        let body = json!({"task": "extract", "message": format!("backlog ticket {i}")});
+        let (status, _, v) = s.post("/chat", Some(&user), &body).await;
+        assert_eq!(status, 200, "{v}");
+    }
+    assert_eq!(audit_pending(&s).await, ANSWERS as f64);
+
+    lock.execute_batch("ROLLBACK").unwrap();
+    let events = all_audit_events(&s, &admin).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["tenant_id"] == "tenant_enterprise")
+            .count(),
+        ANSWERS,
+        "/audit waits for the backlog to be committed"
+    );
+    assert_eq!(audit_pending(&s).await, 0.0);
 }

@@ -57,11 +57,11 @@ impl Hearth {
         let store = Arc::new(Store::open(data_dir)?);
         let mut config = config;
         merge_added_providers(&store, &mut config)?;
-        let writer = Writer::start(store.path())?;
+        let metrics = Metrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
+        let writer = Writer::start(store.path(), metrics.audit_pending.clone())?;
         let secret = store.meta_or_init("user_hash_secret", || {
             hex::encode(rand::random::<[u8; 32]>())
         })?;
-        let metrics = Metrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
         let r = &config.resilience;
         let hearth = Hearth {
             breakers: Breakers::new(r.breaker_failure_threshold, r.breaker_cooldown),

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, Weak};
 use std::time::Duration;
 
+use prometheus::IntGauge;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
@@ -53,12 +54,14 @@ enum WriteJob {
 pub struct Writer {
     tx: mpsc::Sender<WriteJob>,
     journal: Arc<Journal>,
+    pending: IntGauge,
 }
 
 impl Writer {
     /// Commits what the journals of dead processes hold, then starts the writer thread on
-    /// its own connection to `db`, journaling under `db`'s folder.
-    pub fn start(db: &Path) -> Result<Writer> {
+    /// its own connection to `db`, journaling under `db`'s folder. `pending` counts the
+    /// audit events journaled and not yet committed.
+    pub fn start(db: &Path, pending: IntGauge) -> Result<Writer> {
         let mut conn = connect(db)?;
         // Checkpoints run on their own connection and thread, so a commit never runs one.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
@@ -76,18 +79,23 @@ impl Writer {
         let watch = Arc::downgrade(&alive);
         let (tx, rx) = mpsc::channel();
         let own = journal.clone();
+        let committed = pending.clone();
         std::thread::Builder::new()
             .name("hearth-writer".into())
             .spawn(move || {
                 let _alive = alive;
-                run(conn, &rx, &own);
+                run(conn, &rx, &own, &committed);
             })
             .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
         std::thread::Builder::new()
             .name("hearth-checkpoint".into())
             .spawn(move || checkpoint_while(&checkpointer, &watch))
             .map_err(|e| Error::Storage(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Writer { tx, journal })
+        Ok(Writer {
+            tx,
+            journal,
+            pending,
+        })
     }
 
     /// Queues a cache entry (best effort: a lost entry is only a future miss).
@@ -115,9 +123,14 @@ impl Writer {
                 usage,
                 alert,
             },
-            |job| stopped = self.tx.send(WriteJob::Audit(Box::new(job))).is_err(),
+            |job| {
+                // Counted before the writer can see it, so the gauge never dips below zero.
+                self.pending.inc();
+                stopped = self.tx.send(WriteJob::Audit(Box::new(job))).is_err();
+            },
         )?;
         if stopped {
+            self.pending.dec();
             // Journaled all the same: the next start commits it.
             tracing::warn!("the writer has stopped; an audit event waits in the journal");
         }
@@ -154,7 +167,7 @@ fn checkpoint_while(conn: &Connection, writer: &Weak<()>) {
     }
 }
 
-fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>, journal: &Journal) {
+fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>, journal: &Journal, pending: &IntGauge) {
     while let Ok(first) = rx.recv() {
         if !matches!(first, WriteJob::Settle(_)) {
             std::thread::sleep(LINGER);
@@ -167,6 +180,11 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<WriteJob>, journal: &Journal) {
             }
         }
         let last_seq = commit_until_done(&mut conn, &batch, journal);
+        let audits = batch
+            .iter()
+            .filter(|j| matches!(j, WriteJob::Audit(_)))
+            .count();
+        pending.sub(i64::try_from(audits).unwrap_or(i64::MAX));
         for job in batch {
             if let WriteJob::Settle(done) = job {
                 // The reader may have gone away; nothing to tell then.

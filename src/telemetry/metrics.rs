@@ -1,6 +1,6 @@
 use prometheus::{
-    CounterVec, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts,
-    Registry, TextEncoder,
+    CounterVec, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 /// Every metric Hearth exports.
@@ -36,6 +36,9 @@ pub struct Metrics {
     pub budget_alerts: IntCounterVec,
     /// `hearth_circuit_breaker_state{provider}`: 0 closed, 1 half-open, 2 open.
     pub breaker_state: GaugeVec,
+    /// `hearth_audit_pending_events`: audit events durable in the journal and not yet
+    /// committed to SQLite (it grows while the database refuses writes).
+    pub audit_pending: IntGauge,
 }
 
 fn counter(
@@ -165,6 +168,14 @@ impl Metrics {
                 "0 closed, 1 half-open, 2 open",
                 &["provider"],
             )?,
+            audit_pending: {
+                let g = IntGauge::new(
+                    "hearth_audit_pending_events",
+                    "Audit events in the journal not yet committed to SQLite",
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
             latency_ms,
             overhead_seconds,
             cost_usd,
