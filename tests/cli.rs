@@ -284,3 +284,53 @@ fn the_data_dir_can_come_from_hearth_data_dir() {
         "from_env"
     );
 }
+
+#[test]
+fn workspaces_set_unset_removes_a_limit_and_refuses_to_set_and_unset_the_same_one() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(
+        dir.path(),
+        &["workspaces", "create", "team", "--tier", "pro"],
+    );
+    ok(
+        dir.path(),
+        &[
+            "workspaces",
+            "set",
+            "team",
+            "--rpm",
+            "5",
+            "--daily-budget-usd",
+            "2",
+        ],
+    );
+    ok(
+        dir.path(),
+        &[
+            "workspaces",
+            "set",
+            "team",
+            "--unset",
+            "rpm",
+            "--unset",
+            "daily_budget_usd",
+        ],
+    );
+    let ws = json(dir.path(), &["workspaces", "show", "team"]);
+    assert_eq!(
+        (&ws["rpm"], &ws["daily_budget_usd"]),
+        (&Value::Null, &Value::Null),
+        "{ws}"
+    );
+
+    let out = hearth(
+        dir.path(),
+        &["workspaces", "set", "team", "--rpm", "5", "--unset", "rpm"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--unset rpm"));
+    assert_eq!(
+        json(dir.path(), &["workspaces", "show", "team"])["rpm"],
+        Value::Null
+    );
+}

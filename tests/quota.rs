@@ -474,3 +474,43 @@ async fn the_budget_gauges_show_each_workspaces_spend_and_limit() {
         "the limit gauge is never set: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_null_in_a_workspace_patch_removes_the_limit_so_the_tier_applies_again() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    create_workspace(&s, &admin, "unset_ws", "pro").await;
+    let limits = json!({"rpm": 1, "daily_budget_usd": 0.5, "daily_token_limit": 10_000});
+    patch_workspace(&s, &admin, "unset_ws", limits).await;
+    let key = user_key(&s, &admin, "unset_ws", "carol").await;
+    let (status, _, body) = s.post("/chat", Some(&key), &extract(0)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = s.post("/chat", Some(&key), &extract(1)).await;
+    assert_eq!(status, 429, "one a minute: {body}");
+
+    let cleared = json!({"rpm": null, "daily_budget_usd": null, "daily_token_limit": null});
+    patch_workspace(&s, &admin, "unset_ws", cleared).await;
+    patch_workspace(&s, &admin, "unset_ws", json!({"cache_enabled": false})).await;
+    let (status, v) = s.get_json("/admin/workspaces/unset_ws", Some(&admin)).await;
+    assert_eq!(status, 200, "{v}");
+    let ws = &v["workspace"];
+    assert_eq!(
+        (
+            &ws["rpm"],
+            &ws["daily_budget_usd"],
+            &ws["daily_token_limit"]
+        ),
+        (&Value::Null, &Value::Null, &Value::Null),
+        "cleared, and a later patch without them leaves them cleared: {v}"
+    );
+    assert_eq!(ws["cache_enabled"], false);
+    assert_eq!(
+        v["effective_daily_budget_usd"], 20.0,
+        "the pro tier's budget"
+    );
+
+    // The tier's 600 a minute refills the emptied window at 10 a second.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    let (status, _, body) = s.post("/chat", Some(&key), &extract(2)).await;
+    assert_eq!(status, 200, "the tier's rate applies again: {body}");
+}

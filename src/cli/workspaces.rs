@@ -72,6 +72,23 @@ pub struct SetArgs {
     /// Removes the workspace's own PII patterns.
     #[arg(long, conflicts_with = "pii_patterns")]
     clear_pii_patterns: bool,
+    /// Removes a limit set on the workspace, so the tier's applies again (repeatable).
+    #[arg(long, value_enum, value_name = "LIMIT")]
+    unset: Vec<LimitField>,
+}
+
+/// A workspace limit that `--unset` can remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum LimitField {
+    /// `daily_budget_usd`.
+    DailyBudgetUsd,
+    /// `daily_token_limit`.
+    DailyTokenLimit,
+    /// `rpm`.
+    Rpm,
+    /// `user_rpm`.
+    UserRpm,
 }
 
 /// A data policy as typed on the command line.
@@ -140,13 +157,36 @@ fn set(hearth: &Hearth, args: SetArgs) -> Result<(), CliError> {
     if let Some(tier) = &args.tier {
         check_tier(hearth, tier)?;
     }
+    let unset = |limit: LimitField, given: bool| -> Result<bool, CliError> {
+        let unset = args.unset.contains(&limit);
+        if unset && given {
+            let name = limit.to_possible_value().map(|v| v.get_name().to_owned());
+            return Err(CliError::Invalid(format!(
+                "--unset {} contradicts the value given for it",
+                name.unwrap_or_default()
+            )));
+        }
+        Ok(unset)
+    };
     let patch = WorkspacePatch {
+        daily_budget_usd: change(
+            args.daily_budget_usd,
+            unset(LimitField::DailyBudgetUsd, args.daily_budget_usd.is_some())?,
+        ),
+        daily_token_limit: change(
+            args.daily_token_limit,
+            unset(
+                LimitField::DailyTokenLimit,
+                args.daily_token_limit.is_some(),
+            )?,
+        ),
+        rpm: change(args.rpm, unset(LimitField::Rpm, args.rpm.is_some())?),
+        user_rpm: change(
+            args.user_rpm,
+            unset(LimitField::UserRpm, args.user_rpm.is_some())?,
+        ),
         tier: args.tier,
         data_policy: args.data_policy.map(DataPolicy::from),
-        daily_budget_usd: args.daily_budget_usd,
-        daily_token_limit: args.daily_token_limit,
-        rpm: args.rpm,
-        user_rpm: args.user_rpm,
         max_concurrency: args.max_concurrency,
         cache_enabled: args.cache.map(|s| matches!(s, Switch::On)),
         budget_alert_share: args.budget_alert_share,
@@ -159,6 +199,15 @@ fn set(hearth: &Hearth, args: SetArgs) -> Result<(), CliError> {
     patch.apply(&mut ws).map_err(CliError::Invalid)?;
     hearth.store().with(|c| workspaces::update(c, &ws))?;
     output::json_pretty(&ws)
+}
+
+/// A patch field: `Some(None)` removes the limit, `None` leaves it as it is.
+fn change<T>(value: Option<T>, unset: bool) -> Option<Option<T>> {
+    if unset {
+        Some(None)
+    } else {
+        value.map(Some)
+    }
 }
 
 fn get(hearth: &Hearth, id: &str) -> Result<Workspace, CliError> {

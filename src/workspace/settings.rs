@@ -93,14 +93,18 @@ pub struct WorkspacePatch {
     pub tier: Option<String>,
     /// New data policy.
     pub data_policy: Option<DataPolicy>,
-    /// New daily USD budget.
-    pub daily_budget_usd: Option<f64>,
-    /// New daily token limit.
-    pub daily_token_limit: Option<u64>,
-    /// New workspace requests per minute.
-    pub rpm: Option<u32>,
-    /// New per-user requests per minute.
-    pub user_rpm: Option<u32>,
+    /// New daily USD budget; `Some(None)` (JSON `null`) falls back to the tier's.
+    #[serde(default, deserialize_with = "nullable")]
+    pub daily_budget_usd: Option<Option<f64>>,
+    /// New daily token limit; `Some(None)` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub daily_token_limit: Option<Option<u64>>,
+    /// New workspace requests per minute; `Some(None)` falls back to the tier's.
+    #[serde(default, deserialize_with = "nullable")]
+    pub rpm: Option<Option<u32>>,
+    /// New per-user requests per minute; `Some(None)` falls back to the tier's.
+    #[serde(default, deserialize_with = "nullable")]
+    pub user_rpm: Option<Option<u32>>,
     /// New concurrency limit.
     pub max_concurrency: Option<u32>,
     /// Cache on or off.
@@ -115,10 +119,10 @@ impl WorkspacePatch {
     /// Applies the patch, refusing values that make no sense.
     pub fn apply(self, ws: &mut Workspace) -> Result<(), String> {
         if let Some(v) = self.daily_budget_usd {
-            if !(v.is_finite() && v >= 0.0) {
+            if v.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
                 return Err("daily_budget_usd must be a non-negative number".into());
             }
-            ws.daily_budget_usd = Some(v);
+            ws.daily_budget_usd = v;
         }
         if let Some(v) = self.budget_alert_share {
             if !(v > 0.0 && v <= 1.0) {
@@ -133,13 +137,13 @@ impl WorkspacePatch {
             ws.max_concurrency = v;
         }
         if let Some(v) = self.rpm {
-            ws.rpm = Some(v);
+            ws.rpm = v;
         }
         if let Some(v) = self.user_rpm {
-            ws.user_rpm = Some(v);
+            ws.user_rpm = v;
         }
         if let Some(v) = self.daily_token_limit {
-            ws.daily_token_limit = Some(v);
+            ws.daily_token_limit = v;
         }
         if let Some(v) = self.tier {
             ws.tier = v;
@@ -156,4 +160,14 @@ impl WorkspacePatch {
         }
         Ok(())
     }
+}
+
+/// A field that may be absent (leave it), `null` (clear it) or a value (set it), as in a
+/// JSON merge patch.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }

@@ -70,13 +70,18 @@ describe("workspacePatch", () => {
     expect(patch).toEqual({ daily_budget_usd: -1, budget_alert_share: 1.5, max_concurrency: 0 });
   });
 
-  it("refuses text, fractions of counts, a missing required value, and unsetting a set limit", () => {
-    const form = { ...workspaceForm(WS), daily_budget_usd: "lots", user_rpm: "1.5", max_concurrency: "", rpm: "" };
+  it("refuses text, fractions of counts and a missing required value", () => {
+    const form = { ...workspaceForm(WS), daily_budget_usd: "lots", user_rpm: "1.5", max_concurrency: "" };
     const { errors } = workspacePatch(WS, form);
     expect(errors.daily_budget_usd).toMatch(/not a number/);
     expect(errors.user_rpm).toBe("a whole number");
     expect(errors.max_concurrency).toBe("required");
-    expect(errors.rpm).toMatch(/cannot be unset/);
+  });
+
+  it("sends null for an emptied limit, so the tier's value applies again", () => {
+    const { patch, errors } = workspacePatch(WS, { ...workspaceForm(WS), rpm: "" });
+    expect(hasErrors(errors)).toBe(false);
+    expect(patch).toEqual({ rpm: null });
   });
 
   it("replaces the PII patterns with the lines given, [] to clear", () => {

@@ -89,8 +89,7 @@ const NUMBER_FIELDS: Record<NumberKey, { optional: boolean; integer: boolean }> 
 
 /**
  * The PATCH for an edited workspace: only the fields that changed. Emptying a limit that
- * has a value is refused here, because the API has no way to unset one (null means
- * "leave it").
+ * has a value sends null, which removes it (the tier's value, or no limit, applies again).
  */
 export function workspacePatch(ws: WorkspaceSettings, form: WorkspaceForm): { patch: WorkspacePatch; errors: FormErrors<WorkspaceForm> } {
   const patch: WorkspacePatch = {};
@@ -106,7 +105,8 @@ export function workspacePatch(ws: WorkspaceSettings, form: WorkspaceForm): { pa
       errors[key] = parsed.message;
     } else if (parsed.kind === "empty") {
       if (!rule.optional) errors[key] = "required";
-      else if (current !== null) errors[key] = "cannot be unset through the API: enter a value";
+      // Only the optional limits get here, and those are nullable.
+      else if (current !== null) (patch as Partial<Record<NumberKey, number | null>>)[key] = null;
     } else if (parsed.value !== current) {
       patch[key] = parsed.value;
     }
