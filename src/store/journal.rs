@@ -423,6 +423,15 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_another_process_just_recovered_and_removed_is_skipped() {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path()).unwrap();
+        let gone = data.path().join("journal").join("0123456789abcdef");
+        let outcome = store.with(|c| Ok(recover_one(&gone, "0123456789abcdef", c, &insert)));
+        assert!(matches!(outcome, Ok(Err(Recovery::Gone))));
+    }
+
+    #[test]
     fn a_torn_last_line_is_skipped_and_the_whole_lines_before_it_are_kept() {
         let data = tempfile::tempdir().unwrap();
         let store = Store::open(data.path()).unwrap();
