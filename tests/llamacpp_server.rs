@@ -22,13 +22,6 @@ fn venv_python() -> PathBuf {
     cache.join("llamacpp-venv/bin/python")
 }
 
-fn model_path() -> PathBuf {
-    let dir = std::env::var_os("HEARTH_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs::data_dir().unwrap().join("hearth").join("models"));
-    dir.join("smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-}
-
 /// llama-cpp-python's server on a free loopback port; killed on drop.
 struct LlamaServer {
     child: Child,
@@ -45,17 +38,12 @@ impl Drop for LlamaServer {
 impl LlamaServer {
     /// Starts it, or None (with a note) when the venv or the model is missing outside CI.
     async fn start() -> Option<LlamaServer> {
-        let (python, model) = (venv_python(), model_path());
-        if !python.is_file() || !model.is_file() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "llama-cpp-python's venv ({}) or the model ({}) is missing: run scripts/llamacpp-venv and scripts/fetch-default-model",
-                python.display(),
-                model.display()
-            );
-            eprintln!("SKIPPED: no llama-cpp-python venv or model (scripts/llamacpp-venv)");
-            return None;
-        }
+        let python = common::installed::or_skip(
+            venv_python(),
+            "llama-cpp-python venv",
+            "scripts/llamacpp-venv",
+        )?;
+        let model = common::default_model()?;
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use hearth::providers::local::Engine;
-use hearth::providers::{
-    FinishReason, Message, ProviderError, ProviderRequest, ResponseFormat, Role,
-};
+use hearth::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role};
 use serde_json::Value;
 
 mod common;
@@ -45,16 +43,8 @@ fn ids(v: &Value) -> Vec<u32> {
 
 fn request(messages: Vec<Message>, max: u32) -> ProviderRequest {
     ProviderRequest {
-        model_id: "smollm2-135m-instruct".into(),
-        messages,
-        max_output_tokens: max,
-        temperature: 0.0,
-        top_p: None,
-        top_k: None,
-        min_p: None,
-        stop: vec![],
         seed: Some(7),
-        response_format: ResponseFormat::Text,
+        ..ProviderRequest::greedy("smollm2-135m-instruct", messages, max)
     }
 }
 

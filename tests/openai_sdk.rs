@@ -31,20 +31,7 @@ fn venv_python() -> PathBuf {
 
 /// The interpreter with the SDK, or None (with a message) when the venv is absent outside CI.
 fn python() -> Option<PathBuf> {
-    let python = venv_python();
-    if python.is_file() {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the openai SDK venv is missing at {}: run scripts/openai-sdk-venv",
-        python.display()
-    );
-    eprintln!(
-        "SKIPPED: no openai SDK venv at {} (run scripts/openai-sdk-venv)",
-        python.display()
-    );
-    None
+    common::installed::or_skip(venv_python(), "openai SDK venv", "scripts/openai-sdk-venv")
 }
 
 /// Runs one scenario of `tests/sdk/openai_client.py` against the server; its JSON report.

@@ -103,21 +103,11 @@ mod tests {
     use crate::providers::Role;
 
     fn req(text: &str) -> ProviderRequest {
-        ProviderRequest {
-            model_id: "m".into(),
-            messages: vec![Message {
-                role: Role::User,
-                content: text.into(),
-            }],
-            max_output_tokens: 64,
-            temperature: 0.0,
-            top_p: None,
-            top_k: None,
-            min_p: None,
-            stop: vec![],
-            seed: None,
-            response_format: ResponseFormat::Text,
-        }
+        let message = Message {
+            role: Role::User,
+            content: text.into(),
+        };
+        ProviderRequest::greedy("m", vec![message], 64)
     }
 
     #[test]

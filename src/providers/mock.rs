@@ -135,21 +135,11 @@ mod tests {
     use crate::providers::{Message, Role};
 
     fn request(max: u32) -> ProviderRequest {
-        ProviderRequest {
-            model_id: "fast-extract-v1".into(),
-            messages: vec![Message {
-                role: Role::User,
-                content: "charged twice".into(),
-            }],
-            max_output_tokens: max,
-            temperature: 0.0,
-            top_p: None,
-            top_k: None,
-            min_p: None,
-            stop: vec![],
-            seed: None,
-            response_format: ResponseFormat::Text,
-        }
+        let message = Message {
+            role: Role::User,
+            content: "charged twice".into(),
+        };
+        ProviderRequest::greedy("fast-extract-v1", vec![message], max)
     }
 
     #[tokio::test]

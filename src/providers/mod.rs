@@ -73,6 +73,25 @@ pub struct ProviderRequest {
     pub response_format: ResponseFormat,
 }
 
+impl ProviderRequest {
+    /// A greedy text request (temperature 0, no sampling options, stop sequences or seed);
+    /// set other fields with struct update syntax.
+    pub fn greedy(model_id: &str, messages: Vec<Message>, max_output_tokens: u32) -> Self {
+        ProviderRequest {
+            model_id: model_id.to_owned(),
+            messages,
+            max_output_tokens,
+            temperature: 0.0,
+            top_p: None,
+            top_k: None,
+            min_p: None,
+            stop: vec![],
+            seed: None,
+            response_format: ResponseFormat::Text,
+        }
+    }
+}
+
 /// Tokens a call consumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {

@@ -10,9 +10,7 @@ use futures::StreamExt;
 use hearth::providers::hosted::{
     build, build_client, Built, HostedConfig, HostedKind, ProviderDataPolicy,
 };
-use hearth::providers::{
-    Delta, Message, Provider, ProviderError, ProviderRequest, ResponseFormat, Role,
-};
+use hearth::providers::{Delta, Message, Provider, ProviderError, ProviderRequest, Role};
 use hearth::secrets::Keychain;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -142,18 +140,7 @@ pub fn msg(role: Role, content: &str) -> Message {
 
 /// A request for `model` with `messages`, 256 output tokens at temperature 0 and no options.
 pub fn request(model: &str, messages: Vec<Message>) -> ProviderRequest {
-    ProviderRequest {
-        model_id: model.to_owned(),
-        messages,
-        max_output_tokens: 256,
-        temperature: 0.0,
-        top_p: None,
-        top_k: None,
-        min_p: None,
-        stop: vec![],
-        seed: None,
-        response_format: ResponseFormat::Text,
-    }
+    ProviderRequest::greedy(model, messages, 256)
 }
 
 /// The JSON body of the one request `mock` received.

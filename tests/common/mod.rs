@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod hosted;
+pub mod installed;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,22 +15,12 @@ use serde_json::{json, Value};
 /// The installed default model, or None (with a message) when it is absent outside CI; in
 /// CI a missing model fails the test, since `.ci/run` fetches it.
 pub fn default_model() -> Option<PathBuf> {
-    let path = hearth::models::entry(hearth::models::DEFAULT_MODEL)
-        .unwrap()
-        .installed_path();
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the default model is missing at {}: run scripts/fetch-default-model",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED: no model at {} (run scripts/fetch-default-model)",
-        path.display()
-    );
-    None
+    let entry = hearth::models::entry(hearth::models::DEFAULT_MODEL).unwrap();
+    installed::or_skip(
+        entry.installed_path(),
+        "default model",
+        "scripts/fetch-default-model",
+    )
 }
 
 /// The `hearth` binary under test.

@@ -432,20 +432,14 @@ fn partial_suffix(text: &str, stop: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::ResponseFormat;
 
     fn sampler(temperature: f32, top_k: Option<u32>, min_p: Option<f32>, seed: u64) -> Sampler {
         Sampler::new(&ProviderRequest {
-            model_id: "tiny".into(),
-            messages: vec![],
-            max_output_tokens: 1,
             temperature,
-            top_p: None,
             top_k,
             min_p,
-            stop: vec![],
             seed: Some(seed),
-            response_format: ResponseFormat::Text,
+            ..ProviderRequest::greedy("tiny", vec![], 1)
         })
     }
 

@@ -15,7 +15,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use super::Engine;
-use crate::providers::{FinishReason, Message, ProviderRequest, ResponseFormat, Role, Usage};
+use crate::providers::{FinishReason, Message, ProviderRequest, Role, Usage};
 
 const DIM: usize = 16;
 const HEADS: usize = 2;
@@ -200,20 +200,13 @@ fn load(b: &Builder) -> (tempfile::TempDir, Engine) {
 
 /// One user message, greedy, seeded.
 fn ask(text: &str, max: u32) -> ProviderRequest {
+    let message = Message {
+        role: Role::User,
+        content: text.into(),
+    };
     ProviderRequest {
-        model_id: "tiny".into(),
-        messages: vec![Message {
-            role: Role::User,
-            content: text.into(),
-        }],
-        max_output_tokens: max,
-        temperature: 0.0,
-        top_p: None,
-        top_k: None,
-        min_p: None,
-        stop: vec![],
         seed: Some(1),
-        response_format: ResponseFormat::Text,
+        ..ProviderRequest::greedy("tiny", vec![message], max)
     }
 }
 

@@ -43,24 +43,17 @@ fn sha256(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }
 
+#[path = "../../../../tests/common/installed.rs"]
+mod installed;
+
 /// The installed default model, or None (with a message) when it is absent outside CI.
 fn default_model() -> Option<PathBuf> {
-    let path = crate::models::entry(crate::models::DEFAULT_MODEL)
-        .unwrap()
-        .installed_path();
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the default model is missing at {}: run scripts/fetch-default-model",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED: no model at {} (run scripts/fetch-default-model)",
-        path.display()
-    );
-    None
+    let entry = crate::models::entry(crate::models::DEFAULT_MODEL).unwrap();
+    installed::or_skip(
+        entry.installed_path(),
+        "default model",
+        "scripts/fetch-default-model",
+    )
 }
 
 /// The metadata of the recording script's `bpe_metadata`, key for key and type for type,
