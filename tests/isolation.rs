@@ -476,3 +476,65 @@ async fn without_the_demo_every_endpoint_but_health_needs_a_known_key() {
         "a revoked key: {v}"
     );
 }
+
+#[tokio::test]
+async fn a_key_revoked_or_a_limit_set_from_the_command_line_applies_to_a_running_server_at_once() {
+    let s = Server::start(&[]);
+    let user = create_key(&s.dir, "default", "user");
+    let chat = |message: &'static str| {
+        let (s, user) = (&s, user.clone());
+        async move {
+            let (status, _, v) = s
+                .post(
+                    "/chat",
+                    Some(&user),
+                    &json!({"task": "chat", "message": message}),
+                )
+                .await;
+            (status, v["error"]["code"].as_str().map(str::to_owned))
+        }
+    };
+    // Twice, so the server has the key and the workspace in memory before they change.
+    assert_eq!(chat("one").await, (200, None));
+    assert_eq!(chat("two").await, (200, None));
+
+    let out = common::cli(&s.dir, &["workspaces", "set", "default", "--rpm", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(chat("three").await, (200, None));
+    assert_eq!(
+        chat("four").await,
+        (429, Some("rate_limited_workspace".into())),
+        "the rpm set by another process must apply to the very next requests"
+    );
+    let out = common::cli(&s.dir, &["workspaces", "set", "default", "--unset", "rpm"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(chat("five").await, (200, None));
+
+    let listed = common::cli(&s.dir, &["keys", "list", "--workspace", "default"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let id = listed
+        .lines()
+        .find(|l| l.split_whitespace().nth(3) == Some("user"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no user key in {listed}"))
+        .to_owned();
+    let out = common::cli(&s.dir, &["keys", "revoke", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        chat("six").await,
+        (401, Some("unauthorized".into())),
+        "a key revoked by another process must be refused on the very next request"
+    );
+}

@@ -186,7 +186,7 @@ impl Hearth {
     /// A workspace's settings.
     pub fn workspace(&self, id: &WorkspaceId) -> Result<Workspace> {
         self.store
-            .with(|c| crate::store::workspaces::get(c, id))?
+            .workspace(id)?
             .ok_or_else(|| Error::NotFound(format!("no workspace `{id}`")))
     }
 

@@ -38,6 +38,7 @@ pub fn insert(c: &Connection, id: &str, hash: &str, p: &Principal) -> Result<()>
             now_ms()
         ],
     )?;
+    super::directory::touch(c);
     Ok(())
 }
 
@@ -88,5 +89,6 @@ pub fn revoke(c: &Connection, id: &str) -> Result<()> {
     if n == 0 {
         return Err(Error::NotFound(format!("no live key with id `{id}`")));
     }
+    super::directory::touch(c);
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cache;
 pub mod comparisons;
 pub mod costs;
+pub mod directory;
 pub mod journal;
 pub mod keys;
 pub mod prompts;
@@ -21,6 +22,8 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
+use crate::workspace::{Principal, Workspace, WorkspaceId};
+use directory::Directory;
 
 const SCHEMA: &str = include_str!("schema.sql");
 const POOL_SIZE: usize = 4;
@@ -29,6 +32,7 @@ const POOL_SIZE: usize = 4;
 pub struct Store {
     path: PathBuf,
     pool: Mutex<Vec<Connection>>,
+    directory: Directory,
 }
 
 /// Opens a connection with the pragmas every connection needs.
@@ -37,8 +41,10 @@ pub fn connect(path: &Path) -> Result<Connection> {
     conn.busy_timeout(Duration::from_secs(10))?;
     // NORMAL in WAL mode survives a process crash (kill -9): a committed transaction is in
     // the WAL file before COMMIT returns. Only an OS crash can lose the last commits.
+    // A WAL that grew under load is cut back to this size when it next starts over.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA journal_size_limit = 16777216;",
     )?;
     Ok(conn)
 }
@@ -57,6 +63,7 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         migrate(&conn)?;
         Ok(Store {
+            directory: Directory::new(&path),
             path,
             pool: Mutex::new(vec![conn]),
         })
@@ -80,6 +87,19 @@ impl Store {
             pool.push(conn);
         }
         out
+    }
+
+    /// The principal of the live key with this SHA-256 hash (hex); remembered between
+    /// calls, and read again once any Hearth process changes a key or a workspace.
+    pub fn principal_of_key(&self, hash: &str) -> Result<Option<Principal>> {
+        self.directory
+            .principal(hash, || self.with(|c| keys::resolve(c, hash)))
+    }
+
+    /// The workspace with this id; remembered like `principal_of_key`.
+    pub fn workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>> {
+        self.directory
+            .workspace(id, || self.with(|c| workspaces::get(c, id)))
     }
 
     /// A value of the `meta` table, created by `init` when missing.

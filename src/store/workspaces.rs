@@ -82,6 +82,7 @@ pub fn insert(c: &Connection, ws: &Workspace) -> Result<()> {
             format!("workspace `{}` already exists", ws.id),
         ));
     }
+    super::directory::touch(c);
     Ok(())
 }
 
@@ -94,5 +95,6 @@ pub fn update(c: &Connection, ws: &Workspace) -> Result<()> {
     if write(c, sql, ws)? == 0 {
         return Err(Error::NotFound(format!("no workspace `{}`", ws.id)));
     }
+    super::directory::touch(c);
     Ok(())
 }

@@ -44,6 +44,5 @@ pub fn create(store: &Store, principal: &Principal) -> Result<NewKey> {
 
 /// The principal of a live key.
 pub fn resolve(store: &Store, key: &str) -> Result<Option<Principal>> {
-    let hash = hash_key(key);
-    store.with(|c| store::keys::resolve(c, &hash))
+    store.principal_of_key(&hash_key(key))
 }
