@@ -135,6 +135,7 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
             ..opts
         },
     )?;
+    crate::pii::PiiDetector::warm();
     println!("hearth listening on http://{local}");
     tracing::info!(addr = %local, "hearth listening");
     axum::serve(listener, app)
