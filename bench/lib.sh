@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What the load benchmarks share (sourced by bench/run.sh and bench/upstream.sh): logging,
-# stopping what they started, starting a server and reading its address, CPU ticks of a
-# process, and Hearth's /metrics with the hearth_overhead_seconds estimate.
+# What the load benchmarks share (sourced by bench/run.sh and bench/upstream.sh): logging, the
+# release build, stopping what they started, starting a server and reading its address, CPU
+# ticks of a process, and Hearth's /metrics with the hearth_overhead_seconds estimate.
 #
 # The sourcing script sets SCRIPT (its name, for messages) before sourcing, and WORK, KEY and
 # HEARTH_ADDR before using the functions that read them.
@@ -45,6 +45,14 @@ cleanup() {
     fi
   fi
   exit "$status"
+}
+
+# build_release [CARGO_ARGS...]: the floor plus what the arguments name, in one cargo call,
+# so shared dependencies are built once with one set of features (two calls would each
+# rebuild them for their own set).
+build_release() {
+  log "cargo build --release $* -p hearth-bench-floor"
+  cargo build --release "$@" -p hearth-bench-floor
 }
 
 start_server() {

@@ -75,12 +75,7 @@ mkdir -p "$DATA"
 
 # ---------------------------------------------------------------------------------------------
 # Build (release: this is a benchmark).
-if ((FLOOR_ONLY == 0)); then
-  log "cargo build --release --bin hearth -p hearth"
-  cargo build --release --bin hearth -p hearth
-fi
-log "cargo build --release -p hearth-bench-floor"
-cargo build --release -p hearth-bench-floor
+if ((FLOOR_ONLY == 0)); then build_release --bin hearth -p hearth; else build_release; fi
 
 # ---------------------------------------------------------------------------------------------
 # Servers: start_server (bench/lib.sh) sets SERVER_PID and SERVER_ADDR.

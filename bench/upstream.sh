@@ -80,10 +80,7 @@ RAW="$WORK/wrk-raw.txt"
 : >"$RAW"
 mkdir -p "$DATA"
 
-log "cargo build --release --bin hearth -p hearth"
-cargo build --release --bin hearth -p hearth
-log "cargo build --release -p hearth-bench-floor"
-cargo build --release -p hearth-bench-floor
+build_release --bin hearth -p hearth
 
 LOAD_BEFORE="$(uptime)"
 
