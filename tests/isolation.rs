@@ -498,40 +498,24 @@ async fn a_key_revoked_or_a_limit_set_from_the_command_line_applies_to_a_running
     assert_eq!(chat("one").await, (200, None));
     assert_eq!(chat("two").await, (200, None));
 
-    let out = common::cli(&s.dir, &["workspaces", "set", "default", "--rpm", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli_ok(&s.dir, &["workspaces", "set", "default", "--rpm", "1"]);
     assert_eq!(chat("three").await, (200, None));
     assert_eq!(
         chat("four").await,
         (429, Some("rate_limited_workspace".into())),
         "the rpm set by another process must apply to the very next requests"
     );
-    let out = common::cli(&s.dir, &["workspaces", "set", "default", "--unset", "rpm"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli_ok(&s.dir, &["workspaces", "set", "default", "--unset", "rpm"]);
     assert_eq!(chat("five").await, (200, None));
 
-    let listed = common::cli(&s.dir, &["keys", "list", "--workspace", "default"]);
-    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let listed = common::cli_ok(&s.dir, &["keys", "list", "--workspace", "default"]);
     let id = listed
         .lines()
         .find(|l| l.split_whitespace().nth(3) == Some("user"))
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("no user key in {listed}"))
         .to_owned();
-    let out = common::cli(&s.dir, &["keys", "revoke", &id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cli_ok(&s.dir, &["keys", "revoke", &id]);
     assert_eq!(
         chat("six").await,
         (401, Some("unauthorized".into())),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cli, hosted, Server};
+use common::{cli, cli_ok, hosted, Server};
 use serde_json::{json, Value};
 use wiremock::MockServer;
 
@@ -96,13 +96,7 @@ on_route_not_allowed = "reject"
         let run = |args: &[&str]| {
             let mut all = vec!["--config", self.cfg.as_str()];
             all.extend_from_slice(args);
-            let out = cli(&self.data, &all);
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+            cli_ok(&self.data, &all).trim().to_owned()
         };
         run(&[
             "workspaces",

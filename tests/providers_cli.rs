@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use common::hosted::{closed_port, openai_upstream};
-use common::{cli, Server};
+use common::{cli, cli_ok, Server};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -178,9 +178,8 @@ fn remove_takes_an_added_provider_away_once_and_refuses_the_config_files() {
     let data = tmp.path();
     assert!(add(data, "acme", "http://127.0.0.1:9/v1").status.success());
 
-    let out = cli(data, &["providers", "remove", "acme"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("removed provider `acme`"));
+    let said = cli_ok(data, &["providers", "remove", "acme"]);
+    assert!(said.contains("removed provider `acme`"));
     assert!(row(&list(data, false), "acme").is_none());
 
     assert_fails(
@@ -208,9 +207,7 @@ async fn test_reports_the_latency_and_the_models_or_a_clear_error() {
         .status
         .success());
 
-    let out = cli(data, &["providers", "test", "acme"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let said = text(&out.stdout);
+    let said = cli_ok(data, &["providers", "test", "acme"]);
     let first = said.lines().next().unwrap_or_default();
     let ms = first
         .split_once("answered in ")

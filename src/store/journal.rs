@@ -371,15 +371,21 @@ mod tests {
             .unwrap()
     }
 
+    /// A fresh install: its data dir (removed on drop), store and journal root.
+    fn install() -> (tempfile::TempDir, Store, PathBuf) {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path()).unwrap();
+        let root = data.path().join("journal");
+        (data, store, root)
+    }
+
     fn entries(dir: &Path) -> usize {
         fs::read_dir(dir).map_or(0, |d| d.count())
     }
 
     #[test]
     fn a_dead_process_journal_is_committed_past_its_mark_and_then_removed() {
-        let data = tempfile::tempdir().unwrap();
-        let store = Store::open(data.path()).unwrap();
-        let root = data.path().join("journal");
+        let (_data, store, root) = install();
         let dead = Journal::new(&root);
         append(&dead, 3);
         store
@@ -411,9 +417,7 @@ mod tests {
 
     #[test]
     fn a_live_process_journal_is_left_alone() {
-        let data = tempfile::tempdir().unwrap();
-        let store = Store::open(data.path()).unwrap();
-        let root = data.path().join("journal");
+        let (_data, store, root) = install();
         let live = Journal::new(&root);
         append(&live, 2);
         let recovered = store.with(|c| recover(&root, c, insert)).unwrap();
@@ -424,18 +428,15 @@ mod tests {
 
     #[test]
     fn a_journal_another_process_just_recovered_and_removed_is_skipped() {
-        let data = tempfile::tempdir().unwrap();
-        let store = Store::open(data.path()).unwrap();
-        let gone = data.path().join("journal").join("0123456789abcdef");
+        let (_data, store, root) = install();
+        let gone = root.join("0123456789abcdef");
         let outcome = store.with(|c| Ok(recover_one(&gone, "0123456789abcdef", c, &insert)));
         assert!(matches!(outcome, Ok(Err(Recovery::Gone))));
     }
 
     #[test]
     fn a_torn_last_line_is_skipped_and_the_whole_lines_before_it_are_kept() {
-        let data = tempfile::tempdir().unwrap();
-        let store = Store::open(data.path()).unwrap();
-        let root = data.path().join("journal");
+        let (_data, store, root) = install();
         let dead = Journal::new(&root);
         append(&dead, 2);
         let segment = segment_path(&dead.dir, 1);

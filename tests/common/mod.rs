@@ -49,18 +49,25 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
         .expect("run hearth")
 }
 
-/// Creates a key with the CLI and returns it.
-pub fn create_key(data_dir: &Path, workspace: &str, role: &str) -> String {
-    let out = cli(
-        data_dir,
-        &["keys", "create", "--workspace", workspace, "--role", role],
-    );
+/// Runs a CLI command that must succeed and returns its standard output.
+pub fn cli_ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = cli(data_dir, args);
     assert!(
         out.status.success(),
-        "keys create: {}",
+        "hearth {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Creates a key with the CLI and returns it.
+pub fn create_key(data_dir: &Path, workspace: &str, role: &str) -> String {
+    cli_ok(
+        data_dir,
+        &["keys", "create", "--workspace", workspace, "--role", role],
+    )
+    .trim()
+    .to_owned()
 }
 
 /// A running server; killed on drop.
