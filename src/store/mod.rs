@@ -37,8 +37,12 @@ pub struct Store {
 
 /// Opens a connection with the pragmas every connection needs.
 pub fn connect(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    // Every transaction here writes. Begun DEFERRED, one that reads first fails at its first
+    // write with SQLITE_BUSY, without waiting, whenever another connection holds the write
+    // lock (the writer's commit, a checkpoint); begun IMMEDIATE it waits its turn.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
     // NORMAL in WAL mode survives a process crash (kill -9): a committed transaction is in
     // the WAL file before COMMIT returns. Only an OS crash can lose the last commits.
     // A WAL that grew under load is cut back to this size when it next starts over.
@@ -164,4 +168,35 @@ pub fn day_of(ms: i64) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     t.format(&fmt).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_that_reads_then_writes_waits_for_another_writer_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let other = connect(store.path()).unwrap();
+        other
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('a', '1');")
+            .unwrap();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let written = store.with(|c| {
+            let tx = c.transaction()?;
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get(0))?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('b', ?1)",
+                [n.to_string()],
+            )?;
+            tx.commit()?;
+            Ok(())
+        });
+        holder.join().unwrap();
+        written.unwrap();
+    }
 }
