@@ -142,7 +142,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     for _ in 0..args.warmup {
         let warm = request("Say hello.", 4);
-        engine.generate(&warm, &mut |_| true)?;
+        engine.generate(&warm, &mut |_, _| true)?;
     }
 
     for run in 1..=args.runs {
@@ -150,7 +150,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut first: Option<f64> = None;
         let cpu0 = cpu_seconds()?;
         let t0 = Instant::now();
-        let (answer, usage, finish) = engine.generate(&req, &mut |_piece| {
+        let (answer, usage, finish) = engine.generate(&req, &mut |_piece, _| {
             if first.is_none() {
                 first = Some(t0.elapsed().as_secs_f64());
             }

@@ -12,8 +12,11 @@ pub enum LimitKind {
     UserRate,
     /// Requests in flight for the workspace (the bulkhead).
     Concurrency,
-    /// Daily USD budget.
+    /// Daily USD budget: spent.
     Budget,
+    /// Daily USD or token budget: what is spent plus what calls in flight hold would pass
+    /// it; a retry shortly after, once they settle, may pass.
+    BudgetReserved,
     /// Daily token budget.
     Tokens,
 }
@@ -26,6 +29,7 @@ impl LimitKind {
             LimitKind::UserRate => "rate_limited_user",
             LimitKind::Concurrency => "concurrency_limit",
             LimitKind::Budget => "budget_exceeded",
+            LimitKind::BudgetReserved => "budget_reserved",
             LimitKind::Tokens => "tokens_per_day_exceeded",
         }
     }
@@ -49,6 +53,20 @@ pub enum Error {
     /// The body is not JSON by its declared content type.
     #[error("the body must be application/json")]
     UnsupportedMediaType,
+    /// The body did not arrive within the body timeout.
+    #[error("the request body did not arrive within {0:?}")]
+    RequestTimeout(Duration),
+    /// Too many headers, or too many bytes of them.
+    #[error("the request has more than {count} headers or {bytes} bytes of them")]
+    HeadersTooLarge {
+        /// Most headers accepted.
+        count: usize,
+        /// Most header bytes accepted.
+        bytes: usize,
+    },
+    /// The server holds as many connections as it may.
+    #[error("the server has {0} connections open, its limit; try again shortly")]
+    TooManyConnections(usize),
     /// The endpoint exists but not for this HTTP method.
     #[error("this endpoint does not accept that method")]
     MethodNotAllowed,
@@ -95,6 +113,9 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::UnsupportedMediaType => "unsupported_media_type",
+            Error::RequestTimeout(_) => "request_timeout",
+            Error::HeadersTooLarge { .. } => "headers_too_large",
+            Error::TooManyConnections(_) => "too_many_connections",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::NotFound(_) => "not_found",
             Error::LimitExceeded { kind, .. } => kind.code(),

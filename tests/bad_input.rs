@@ -1005,3 +1005,46 @@ async fn random_bytes_and_random_json_never_get_a_5xx_and_the_server_stays_up() 
         .await;
     assert_eq!(status, 200, "{v}");
 }
+
+#[tokio::test]
+async fn a_bad_query_string_or_path_parameter_is_the_json_error_shape_and_echoes_nothing() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    for path in [
+        "/admin/usage?zzz_secret=1",
+        "/admin/keys?workspace=a&workspace=b",
+        "/audit?limit=zzz_secret",
+        "/threads?q=a&zzz_secret=1",
+        "/threads/%ff",
+        "/threads/%ff/messages",
+        "/comparisons/%ff%fe",
+        "/admin/workspaces/%c3%28",
+    ] {
+        let resp = s
+            .http
+            .get(s.url(path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        let a = answer(resp).await;
+        assert_eq!(a.status, 400, "{path}: {}", a.text);
+        assert!(
+            content_type.starts_with("application/json"),
+            "{path}: {content_type}"
+        );
+        assert_eq!(a.error_code(), "invalid_request", "{path}");
+        assert!(!a.text.contains("zzz_secret"), "{path}: {}", a.text);
+    }
+    let missing = answer(
+        s.http
+            .get(s.url("/assets/nothing.js"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.error_code(), "not_found", "a missing asset too");
+}

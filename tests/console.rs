@@ -293,3 +293,63 @@ async fn storing_a_provider_key_where_no_keychain_runs_says_so() {
         "the key is not echoed: {text}"
     );
 }
+
+#[tokio::test]
+async fn model_import_reads_only_the_models_folder_and_says_nothing_of_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    let inbox = models.join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let gguf = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vocab/spm.gguf");
+    std::fs::copy(gguf, inbox.join("vocab.gguf")).unwrap();
+    std::fs::write(inbox.join("short.gguf"), b"GG").unwrap();
+    std::fs::write(
+        inbox.join("text.gguf"),
+        b"root:x:0:0:root:/root:/bin/bash\n",
+    )
+    .unwrap();
+    let outside = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::copy(gguf, outside.join("vocab.gguf")).unwrap();
+    std::os::unix::fs::symlink(outside.join("vocab.gguf"), inbox.join("link.gguf")).unwrap();
+
+    let data = dir.path().join("data");
+    let models_env = models.to_str().unwrap();
+    let s = Server::start_in_with_env(&data, &["--demo"], &[("HEARTH_MODELS_DIR", models_env)]);
+    let admin = create_key(&s.dir, "default", "admin");
+    let (s, admin) = (&s, admin.as_str());
+    let import = |path: std::path::PathBuf| {
+        let body = json!({"path": path, "id": "imported-vocab"});
+        async move { s.post("/admin/models/import", Some(admin), &body).await }
+    };
+
+    let mut messages = std::collections::HashSet::new();
+    for path in [
+        std::path::PathBuf::from("/etc/passwd"),
+        std::path::PathBuf::from("/etc/shadow"),
+        outside.join("vocab.gguf"),
+        inbox.join("link.gguf"),
+        inbox.join("missing.gguf"),
+        inbox.clone(),
+        inbox.join("short.gguf"),
+        inbox.join("text.gguf"),
+        inbox.join("../../elsewhere/vocab.gguf"),
+    ] {
+        let (status, _, v) = import(path.clone()).await;
+        assert_eq!(status, 400, "{path:?}: {v}");
+        let message = v["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            !message.contains("magic") && !message.contains("0x"),
+            "{message}"
+        );
+        messages.insert(message);
+    }
+    assert_eq!(
+        messages.len(),
+        1,
+        "one answer whatever the file is, or whether it is: {messages:?}"
+    );
+    let (status, _, v) = import(inbox.join("vocab.gguf")).await;
+    assert_eq!(status, 200, "a GGUF in the models folder imports: {v}");
+    assert!(models.join("imported/imported-vocab.gguf").is_file(), "{v}");
+}

@@ -171,7 +171,7 @@ fn a_shared_system_prompt_is_not_recomputed_and_the_answer_does_not_change() {
         If a question is about billing, point to the Costs view; if it is about keys, to \
         the Admin view; otherwise answer from general knowledge.";
     let ask = |system: &str, user: &str| {
-        e.generate(&request(support_chat(system, user), 16), &mut |_| true)
+        e.generate(&request(support_chat(system, user), 16), &mut |_, _| true)
             .unwrap()
     };
     let (_, first, _) = ask(system, "How do I create an API key?");
@@ -200,7 +200,7 @@ fn the_capital_of_france_is_paris_and_the_stream_equals_the_whole_answer() {
     let Some(e) = engine() else { return };
     let mut pieces = Vec::new();
     let (text, usage, finish) = e
-        .generate(&request(france(), 48), &mut |p| {
+        .generate(&request(france(), 48), &mut |p, _| {
             pieces.push(p.to_owned());
             true
         })
@@ -236,7 +236,7 @@ fn user_text_cannot_forge_turns_with_control_tokens() {
 fn a_prompt_and_answer_longer_than_the_context_is_refused_before_any_work() {
     let Some(e) = engine() else { return };
     let err = e
-        .generate(&request(france(), 100_000), &mut |_| true)
+        .generate(&request(france(), 100_000), &mut |_, _| true)
         .unwrap_err();
     assert!(
         matches!(err, ProviderError::ContextTooLong { .. }),
@@ -257,7 +257,7 @@ fn a_consumer_that_stops_listening_ends_the_decode_loop() {
                 }],
                 200,
             ),
-            &mut |_| {
+            &mut |_, _| {
                 calls += 1;
                 calls < 3
             },

@@ -454,6 +454,32 @@ async fn a_slow_drill_lets_a_stream_be_stopped_midway_and_the_call_is_cancelled(
         newest_audit_status_settles_to(&s, &admin, "cancelled").await,
         "cancelled"
     );
+    // What was generated before the stop is recorded and charged.
+    let (_, audit) = s.get_json("/audit?limit=1", Some(&admin)).await;
+    let e = &audit["events"][0];
+    assert_eq!(e["model"], "mock-fast/fast-extract-v1", "{e}");
+    assert_eq!(e["provider"], "mock-fast", "{e}");
+    assert_eq!(e["error_code"], "client_cancelled", "{e}");
+    let out = e["output_tokens"].as_u64().unwrap();
+    assert!(
+        (1..24).contains(&out),
+        "the words generated, not the whole answer: {e}"
+    );
+    assert!(e["input_tokens"].as_u64().unwrap() > 0, "{e}");
+    let cost = e["estimated_cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0, "{e}");
+    let (_, usage) = s.get_json("/admin/usage", Some(&admin)).await;
+    let charged: f64 = usage["usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["workspace_id"] == "tenant_pro")
+        .map(|r| r["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (charged - cost).abs() < 1e-12,
+        "charged {charged}, audited {cost}: {usage}"
+    );
 }
 
 /// The status of the newest audit event once it reads `wanted`, or its last value after 5 s

@@ -289,3 +289,117 @@ async fn a_foreign_origin_or_host_is_refused_so_web_pages_cannot_drive_the_local
         .unwrap();
     assert_eq!(same.status(), 200, "the UI's own origin is fine");
 }
+
+/// The `data:` payloads of an SSE body, `[DONE]` left out.
+fn sse_json(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_server_saves_a_streamed_answer_to_its_thread_so_a_crash_after_the_stream_loses_nothing(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(dir.path(), &["--demo"]);
+    let alice = create_key(&s.dir, "tenant_pro", "user");
+    let (status, t) = send(
+        &s,
+        reqwest::Method::POST,
+        "/threads",
+        &alice,
+        Some(json!({"title": "kept"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{t}");
+    let thread = t["id"].as_str().unwrap().to_owned();
+    let path = format!("/threads/{thread}/messages");
+    let question = json!({"role": "user", "content": "Where is my refund?"});
+    assert_eq!(
+        send(&s, reqwest::Method::POST, &path, &alice, Some(question))
+            .await
+            .0,
+        201
+    );
+
+    let ask = json!({"model": "hearth/chat", "stream": true, "max_tokens": 32,
+                     "messages": [{"role": "user", "content": "Where is my refund?"}]});
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .header("x-hearth-thread-id", &thread)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let events = sse_json(&resp.text().await.unwrap());
+    let streamed: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e["hearth"].is_object())
+        .unwrap();
+    let saved_id = last["hearth"]["thread_message_id"].clone();
+    assert!(
+        saved_id.is_i64(),
+        "the final chunk names the saved message: {last}"
+    );
+
+    // As if the server died right after the stream, before any page could save anything.
+    s.kill();
+    let s = Server::start_in(dir.path(), &["--demo"]);
+    let (status, v) = send(&s, reqwest::Method::GET, &path, &alice, None).await;
+    assert_eq!(status, 200, "{v}");
+    let messages = v["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{v}");
+    let answer = &messages[1];
+    assert_eq!(answer["id"], saved_id);
+    assert_eq!(answer["role"], "assistant");
+    assert_eq!(answer["content"], streamed.as_str());
+    assert_eq!(answer["meta"]["trace_id"], last["hearth"]["trace_id"]);
+    assert_eq!(answer["meta"]["requested_model"], "hearth/chat");
+    assert!(
+        answer["meta"]["output_tokens"].as_u64().unwrap() > 0,
+        "{answer}"
+    );
+
+    // Someone else's thread is refused before any model runs.
+    let bob = common::cli_ok(
+        &s.dir,
+        &[
+            "keys",
+            "create",
+            "--workspace",
+            "tenant_pro",
+            "--user",
+            "bob",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let (_, before) = s.get_json("/audit?limit=500", Some(&admin)).await;
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(&bob)
+        .header("x-hearth-thread-id", &thread)
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let (_, after) = s.get_json("/audit?limit=500", Some(&admin)).await;
+    assert_eq!(
+        before["events"].as_array().unwrap().len(),
+        after["events"].as_array().unwrap().len(),
+        "no model call for a thread that is not the caller's"
+    );
+}

@@ -5,7 +5,6 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use hearth::server::{self, ServeOptions};
 use hearth::Hearth;
 
@@ -48,6 +47,7 @@ pub fn start(hearth: Arc<Hearth>, ui_dir: Option<PathBuf>) -> Result<Gateway, Sh
         session_token: Some(token.clone()),
     };
     let app = server::router(hearth.clone(), &opts)?;
+    let limits = server::ConnectionLimits::from(&hearth.config().server);
     tauri::async_runtime::spawn(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
@@ -56,10 +56,7 @@ pub fn start(hearth: Arc<Hearth>, ui_dir: Option<PathBuf>) -> Result<Gateway, Sh
                 return;
             }
         };
-        let listener = listener.tap_io(server::no_delay);
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the gateway stopped");
-        }
+        server::serve_on(listener, app, limits, std::future::pending()).await;
     });
     tauri::async_runtime::spawn(async move { get_ready(&hearth).await });
     Ok(Gateway { addr, token })

@@ -18,7 +18,7 @@ pub enum KeysCommand {
         /// The workspace the key bills to.
         #[arg(long)]
         workspace: String,
-        /// `admin` also opens `/admin/*`.
+        /// `service` may name the end user of each request; `admin` also opens `/admin/*`.
         #[arg(long, value_enum, default_value_t = RoleArg::User)]
         role: RoleArg,
         /// The user the key belongs to.
@@ -41,8 +41,10 @@ pub enum KeysCommand {
 /// A key's role as typed on the command line.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoleArg {
-    /// Calls models and reads its workspace's audit log.
+    /// Calls models and reads its workspace's audit log, as its own user.
     User,
+    /// An app's back end: may name the end user each request acts for.
+    Service,
     /// Also manages the install.
     Admin,
 }
@@ -51,6 +53,7 @@ impl From<RoleArg> for Role {
     fn from(r: RoleArg) -> Role {
         match r {
             RoleArg::User => Role::User,
+            RoleArg::Service => Role::Service,
             RoleArg::Admin => Role::Admin,
         }
     }

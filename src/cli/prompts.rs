@@ -55,6 +55,10 @@ pub enum PromptsCommand {
         /// The owning workspace [default: install-wide].
         #[arg(long)]
         workspace: Option<String>,
+        /// Goes ahead even when the version's variables differ from the stable one's, which
+        /// callers send (their requests will fail until they change).
+        #[arg(long)]
+        force: bool,
     },
     /// Makes an earlier version stable again.
     Rollback {
@@ -102,10 +106,11 @@ pub fn run(hearth: &Hearth, cmd: PromptsCommand) -> Result<(), CliError> {
             status,
             canary_share,
             workspace,
+            force,
         } => {
             let scope = scope(workspace.as_deref())?;
             let registry = hearth.prompts();
-            let p = registry.promote(&scope, &id, &version, status.into(), canary_share)?;
+            let p = registry.promote(&scope, &id, &version, status.into(), canary_share, force)?;
             output::json_pretty(&p)
         }
         PromptsCommand::Rollback {

@@ -31,6 +31,13 @@ pub struct ServerSettings {
     pub body_limit_bytes: usize,
     /// Whether `/metrics` answers without an admin key.
     pub metrics_public: bool,
+    /// Connections open at once; more are answered 503 `too_many_connections` and closed.
+    pub max_connections: usize,
+    /// Time a connection has to send a whole request head, the first or the next one on a
+    /// kept-alive connection (so it also closes idle connections).
+    pub header_timeout: Duration,
+    /// Time a request has to send its whole body.
+    pub body_timeout: Duration,
 }
 
 /// Deadlines, retries and breaker settings.

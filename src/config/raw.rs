@@ -35,6 +35,9 @@ struct RawConfig {
 struct RawServer {
     body_limit_bytes: usize,
     metrics_public: bool,
+    max_connections: usize,
+    header_timeout_ms: u64,
+    body_timeout_ms: u64,
 }
 
 impl Default for RawServer {
@@ -42,6 +45,11 @@ impl Default for RawServer {
         RawServer {
             body_limit_bytes: 1024 * 1024,
             metrics_public: false,
+            // Well under the usual 1,024 open files, leaving room for the database,
+            // journal, model files and outgoing connections to providers.
+            max_connections: 512,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
         }
     }
 }
@@ -246,9 +254,19 @@ fn policy(
     if routes.is_empty() || tiers.is_empty() {
         return Err("the policy needs at least one [routes.TASK] and one [tiers.NAME]".into());
     }
+    let s = &raw.server;
+    if s.max_connections == 0 || s.header_timeout_ms == 0 || s.body_timeout_ms == 0 {
+        return Err(
+            "[server] max_connections, header_timeout_ms and body_timeout_ms must be above 0"
+                .into(),
+        );
+    }
     let server = ServerSettings {
-        body_limit_bytes: raw.server.body_limit_bytes,
-        metrics_public: raw.server.metrics_public,
+        body_limit_bytes: s.body_limit_bytes,
+        metrics_public: s.metrics_public,
+        max_connections: s.max_connections,
+        header_timeout: Duration::from_millis(s.header_timeout_ms),
+        body_timeout: Duration::from_millis(s.body_timeout_ms),
     };
     let cache = CacheSettings {
         ttl: Duration::from_secs(raw.cache.ttl_seconds),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub use pull::{install_configured, pull, ProgressSink, PullRoute};
 
 use crate::error::{Error, Result};
+use crate::providers::local::LoadError;
 
 const CATALOG: &str = include_str!("../../models/catalog.toml");
 
@@ -139,6 +140,33 @@ pub fn models_dir() -> PathBuf {
         })
 }
 
+/// The one answer for a file that cannot be imported for a reason outside its metadata.
+const NOT_A_MODEL: &str = "not a GGUF model file that can be imported from there";
+
+/// Folders an import over HTTP may read from: the models folder, and the user's downloads
+/// folder where browsers put the files people fetch. An admin key (or the UI's token) must
+/// not be a way to read any file the server can.
+pub fn import_roots() -> Vec<PathBuf> {
+    let mut roots = vec![models_dir()];
+    roots.extend(dirs::download_dir());
+    roots
+}
+
+/// `source` with every link resolved, when it is a file inside one of `roots`.
+pub fn inside(source: &Path, roots: &[PathBuf]) -> Result<PathBuf> {
+    let refuse = || Error::bad_request("invalid_request", NOT_A_MODEL);
+    let real = source.canonicalize().map_err(|_| refuse())?;
+    let allowed = roots
+        .iter()
+        .filter_map(|r| r.canonicalize().ok())
+        .any(|r| real.starts_with(r));
+    if allowed && real.is_file() {
+        Ok(real)
+    } else {
+        Err(refuse())
+    }
+}
+
 /// Copies a GGUF file into `<models dir>/imported/<name>.gguf` after checking that Hearth
 /// can run it. The file is only read, never executed; `name` is a plain name, so no path
 /// can escape the models dir. Returns the new path.
@@ -149,8 +177,16 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
             "an imported model's name is 1-64 characters of letters, digits, '_', '.' or '-', not starting with '.'",
         ));
     }
-    crate::providers::local::inspect(source)
-        .map_err(|e| Error::bad_request("invalid_request", e.to_string()))?;
+    crate::providers::local::inspect(source).map_err(|e| match e {
+        // About a GGUF file: what in its metadata Hearth cannot run.
+        LoadError::Missing(_) | LoadError::Unsupported(_) => {
+            Error::bad_request("invalid_request", e.to_string())
+        }
+        // Anything else says nothing of the file: not its bytes, nor whether it exists.
+        LoadError::Io(_) | LoadError::Format(_) => {
+            Error::bad_request("invalid_request", NOT_A_MODEL)
+        }
+    })?;
     let dir = models_dir().join("imported");
     std::fs::create_dir_all(&dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
     let dest = dir.join(format!("{name}.gguf"));

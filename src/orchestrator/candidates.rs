@@ -208,10 +208,16 @@ async fn first_content(
     request: &ProviderRequest,
 ) -> Result<(String, DeltaStream), ProviderError> {
     let mut s = provider.stream(request).await?;
+    let mut progress = None;
     loop {
         match s.next().await {
             Some(Ok(Delta::Text(t))) if t.is_empty() => continue,
-            Some(Ok(Delta::Text(first))) => return Ok((first, s)),
+            Some(Ok(Delta::Progress(u))) => progress = Some(u),
+            // The count of the first piece goes on ahead of the rest, for the relay.
+            Some(Ok(Delta::Text(first))) => {
+                let ahead = futures::stream::iter(progress.map(|u| Ok(Delta::Progress(u))));
+                return Ok((first, Box::pin(ahead.chain(s))));
+            }
             Some(Ok(finish @ Delta::Finish { .. })) => {
                 let rest = Box::pin(futures::stream::iter([Ok(finish)]));
                 return Ok((String::new(), rest));

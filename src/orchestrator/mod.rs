@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::prompts::Registry;
 use crate::providers::Providers;
-use crate::quota::{BudgetLedger, Bulkhead, RateLimiter};
+use crate::quota::{BudgetLedger, Bulkhead, OutputEstimates, RateLimiter};
 use crate::resilience::Breakers;
 use crate::store::writer::Writer;
 use crate::store::Store;
@@ -45,6 +45,7 @@ pub struct Hearth {
     rates: RateLimiter,
     bulkhead: Bulkhead,
     budgets: BudgetLedger,
+    outputs: OutputEstimates,
     metrics: Metrics,
     users: UserHasher,
     detectors: privacy::Detectors,
@@ -74,6 +75,7 @@ impl Hearth {
             rates: RateLimiter::default(),
             bulkhead: Bulkhead::default(),
             budgets: BudgetLedger::default(),
+            outputs: OutputEstimates::default(),
             users: UserHasher::new(secret.as_bytes()),
             detectors: privacy::Detectors::default(),
             metrics,

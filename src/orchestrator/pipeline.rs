@@ -16,15 +16,19 @@ use crate::config::{BudgetAction, ModelSpec, Policy, Tier};
 use crate::error::{Error, LimitKind, Result};
 use crate::prompts::render_system_prompt;
 use crate::providers::{
-    FinishReason, Message, ProviderError, ProviderRequest, ProviderResponse, ResponseFormat, Role,
-    Usage,
+    estimate_prompt_tokens, estimate_tokens, FinishReason, Message, ProviderError, ProviderRequest,
+    ProviderResponse, ResponseFormat, Role, Usage,
 };
 use crate::quota::{Limits, Permit, Reservation};
 use crate::resilience::{retry_delay, Admission};
 use crate::routing::{self, Target};
 use crate::store::usage::{BudgetAlert, UsageDelta};
 use crate::store::{day_of, now_ms, usage};
-use crate::workspace::Workspace;
+use crate::telemetry::closed_label;
+use crate::workspace::{valid_name, Workspace};
+
+/// Longest task name a request may give.
+const MAX_TASK_CHARS: usize = 64;
 
 /// The text of a tier's template answer when its budget is spent.
 pub(super) const BUDGET_TEMPLATE_ANSWER: &str =
@@ -86,7 +90,10 @@ impl Hearth {
             self.users.hash(&req.principal.user),
             self.writer.clone(),
         );
-        t.task = Some(req.task.clone());
+        // A malformed task is refused in `prepare`; the audit event then names none.
+        t.task = valid_name(&req.task, MAX_TASK_CHARS).then(|| req.task.clone());
+        let routed = self.config().policy.routes.contains_key(&req.task);
+        t.task_label = closed_label(&req.task, routed).to_owned();
         Ok((t, ws))
     }
 
@@ -106,6 +113,14 @@ impl Hearth {
             ))
         })?;
         trace.tier = tier.name.clone();
+        if trace.task.is_none() {
+            return Err(Error::bad_request(
+                "invalid_request",
+                format!(
+                    "a task is 1-{MAX_TASK_CHARS} characters of letters, digits, '_', '.' or '-'"
+                ),
+            ));
+        }
         let max_output_tokens = output_cap(&config.policy, req, &tier)?;
         // One rule for every front end (HTTP, OpenAI wire format, CLI).
         if !(0.0..=2.0).contains(&req.temperature)
@@ -316,7 +331,11 @@ impl Hearth {
             .iter()
             .map(|m| m.content.len() as u64 + 8)
             .sum();
-        let worst_output = u64::from(request.max_output_tokens);
+        // The output is held at what this route and model answered lately, not at the cap:
+        // settlement corrects it (docs/ARCHITECTURE.md states the overspend bound).
+        let held_output =
+            self.outputs
+                .estimate(&trace.task_label, &m.address, request.max_output_tokens);
         let limits = Limits {
             budget_usd: budget_of(p),
             token_limit: p.ws.daily_token_limit,
@@ -326,8 +345,8 @@ impl Hearth {
             p.ws.id.as_str(),
             &p.day,
             limits,
-            m.cost_usd(worst_input, worst_output),
-            worst_input + worst_output,
+            m.cost_usd(worst_input, held_output),
+            worst_input + held_output,
             || {
                 self.store
                     .with(|c| usage::day_totals(c, p.ws.id.as_str(), &p.day))
@@ -341,6 +360,11 @@ impl Hearth {
                 reservation,
             }))),
             Err(LimitKind::Budget) => self.budget_spent(p, m, trace),
+            Err(LimitKind::BudgetReserved) => Err(self.limit(
+                p,
+                LimitKind::BudgetReserved,
+                "the workspace's daily budget is held by requests in flight; retry when they finish",
+            )),
             Err(kind) => Err(self.limit(p, kind, "the workspace's daily token limit is reached")),
         }
     }
@@ -386,9 +410,14 @@ impl Hearth {
             .quota_rejections
             .with_label_values(&[p.ws.id.as_str(), kind.code()])
             .inc();
+        // Holds of calls in flight are released within seconds; a spent day only at midnight.
+        let retry_after = match kind {
+            LimitKind::BudgetReserved => Duration::from_secs(1),
+            _ => seconds_to_utc_midnight(),
+        };
         Error::LimitExceeded {
             kind,
-            retry_after: seconds_to_utc_midnight(),
+            retry_after,
             message: format!("{message} (workspace `{}`)", p.ws.id),
         }
     }
@@ -445,7 +474,7 @@ impl Hearth {
         trace.retry_count += 1;
         self.metrics
             .retries
-            .with_label_values(&[&m.provider, trace.task.as_deref().unwrap_or("")])
+            .with_label_values(&[&m.provider, &trace.task_label])
             .inc();
         true
     }
@@ -475,33 +504,21 @@ impl Hearth {
             saved = cost;
             self.metrics
                 .cache_hits
-                .with_label_values(&[&req_task(trace), "exact"])
+                .with_label_values(&[&trace.task_label, "exact"])
                 .inc();
         } else if let Some(call) = call {
-            let cost = model.cost_of(&response.usage);
-            trace.cost_usd = cost;
-            let s = call.reservation.settle(
-                cost,
-                response.usage.input_tokens + response.usage.output_tokens,
+            self.outputs.observe(
+                &trace.task_label,
+                &model.address,
+                response.usage.output_tokens,
             );
-            if s.alert_crossed {
-                alert = Some(self.alert(p, s.spent_usd));
-            }
-            let ws = p.ws.id.as_str();
-            self.metrics
-                .budget_spent_usd
-                .with_label_values(&[ws])
-                .set(s.spent_usd);
-            self.metrics
-                .budget_limit_usd
-                .with_label_values(&[ws])
-                .set(budget_of(p));
+            alert = self.charge(trace, p, model, call.reservation);
             if let Some(key) = &call.key {
                 let answer = CachedAnswer {
                     response: response.clone(),
                     provider: model.provider.clone(),
                     model: model.address.clone(),
-                    cost_usd: cost,
+                    cost_usd: trace.cost_usd,
                 };
                 self.cache.store(&p.ws.id, key, &answer);
             }
@@ -511,27 +528,64 @@ impl Hearth {
         } else {
             EventStatus::Ok
         };
-        let delta = UsageDelta {
-            workspace_id: p.ws.id.as_str().to_owned(),
-            day: p.day.clone(),
-            model: model.address.clone(),
-            input_tokens: if trace.cache_hit {
-                0
-            } else {
-                response.usage.input_tokens
-            },
-            output_tokens: if trace.cache_hit {
-                0
-            } else {
-                response.usage.output_tokens
-            },
-            cost_usd: trace.cost_usd,
-            cache_hit: trace.cache_hit,
-            saved_usd: saved,
-        };
+        let delta = usage_delta(trace, p, model, saved);
         let outcome = self.outcome(trace, response, status);
         self.write_audit(trace, status, None, Some(delta), alert)?;
         Ok(outcome)
+    }
+
+    /// Charges a stream its client stopped for what was generated: the provider's own count
+    /// when it sent one, else an estimate from the text, and audits it as cancelled.
+    pub(super) fn settle_stopped(
+        &self,
+        trace: &mut Trace,
+        p: &Prepared,
+        model: &ModelSpec,
+        call: Call,
+        partial: &super::stream::Partial,
+    ) {
+        trace.provider = Some(model.provider.clone());
+        trace.model = Some(model.address.clone());
+        trace.usage = partial.so_far.unwrap_or_else(|| Usage {
+            input_tokens: estimate_prompt_tokens(&call.request),
+            output_tokens: estimate_tokens(&partial.text),
+            cached_input_tokens: 0,
+        });
+        let alert = self.charge(trace, p, model, call.reservation);
+        let delta = usage_delta(trace, p, model, 0.0);
+        if let Err(e) = self.write_audit(
+            trace,
+            EventStatus::Cancelled,
+            Some("client_cancelled"),
+            Some(delta),
+            alert,
+        ) {
+            tracing::error!(error = %e, trace_id = %trace.trace_id, "a stopped stream's audit event was lost");
+        }
+    }
+
+    /// Settles a call's hold with the cost of `trace.usage` and updates the budget gauges;
+    /// returns the alert when this call crossed the workspace's alert share.
+    fn charge(
+        &self,
+        trace: &mut Trace,
+        p: &Prepared,
+        model: &ModelSpec,
+        reservation: Reservation,
+    ) -> Option<BudgetAlert> {
+        let usage = trace.usage;
+        trace.cost_usd = model.cost_of(&usage);
+        let s = reservation.settle(trace.cost_usd, usage.input_tokens + usage.output_tokens);
+        let ws = p.ws.id.as_str();
+        self.metrics
+            .budget_spent_usd
+            .with_label_values(&[ws])
+            .set(s.spent_usd);
+        self.metrics
+            .budget_limit_usd
+            .with_label_values(&[ws])
+            .set(budget_of(p));
+        s.alert_crossed.then(|| self.alert(p, s.spent_usd))
     }
 
     /// The template answer a tier gives once its budget is spent.
@@ -631,25 +685,25 @@ impl Hearth {
     }
 
     fn count(&self, trace: &Trace, status: EventStatus) {
-        let task = req_task(trace);
+        let task = &trace.task_label;
         let provider = trace.provider.as_deref().unwrap_or("none");
         let model = trace.model.as_deref().unwrap_or("none");
         let m = &self.metrics;
         m.requests
-            .with_label_values(&[&trace.tier, &task, provider, model, status.as_str()])
+            .with_label_values(&[&trace.tier, task, provider, model, status.as_str()])
             .inc();
         m.latency_ms
-            .with_label_values(&[&task, provider, model])
+            .with_label_values(&[task, provider, model])
             .observe(trace.elapsed_ms());
         if trace.usage.input_tokens + trace.usage.output_tokens > 0 && !trace.cache_hit {
             m.input_tokens
-                .with_label_values(&[&trace.tenant_id, &task, model])
+                .with_label_values(&[&trace.tenant_id, task, model])
                 .inc_by(trace.usage.input_tokens);
             m.output_tokens
-                .with_label_values(&[&trace.tenant_id, &task, model])
+                .with_label_values(&[&trace.tenant_id, task, model])
                 .inc_by(trace.usage.output_tokens);
             m.cost_usd
-                .with_label_values(&[&trace.tenant_id, &task, model])
+                .with_label_values(&[&trace.tenant_id, task, model])
                 .inc_by(trace.cost_usd);
         }
         tracing::info!(
@@ -664,7 +718,7 @@ impl Hearth {
         if from != to {
             self.metrics
                 .fallbacks
-                .with_label_values(&[&req_task(trace), from, to])
+                .with_label_values(&[&trace.task_label, from, to])
                 .inc();
         }
     }
@@ -678,6 +732,25 @@ pub(super) struct Served<'a> {
     pub first_choice: bool,
     /// `Some(cost it saved)` when the cache answered.
     pub cached: Option<f64>,
+}
+
+/// The usage row of a settled request (a cache hit used no tokens).
+fn usage_delta(trace: &Trace, p: &Prepared, model: &ModelSpec, saved_usd: f64) -> UsageDelta {
+    let used = if trace.cache_hit {
+        Usage::default()
+    } else {
+        trace.usage
+    };
+    UsageDelta {
+        workspace_id: p.ws.id.as_str().to_owned(),
+        day: p.day.clone(),
+        model: model.address.clone(),
+        input_tokens: used.input_tokens,
+        output_tokens: used.output_tokens,
+        cost_usd: trace.cost_usd,
+        cache_hit: trace.cache_hit,
+        saved_usd,
+    }
 }
 
 /// The workspace's daily budget: its own, else its tier's.

@@ -193,7 +193,10 @@ impl Hearth {
                     }
                 }
                 Relayed::Broken(e) => Err(e),
-                Relayed::ClientGone => return,
+                Relayed::ClientGone(partial) => {
+                    self.settle_stopped(&mut trace, &p, &model, *call, &partial);
+                    return;
+                }
             },
         };
         let event = match result {
@@ -223,8 +226,9 @@ impl Hearth {
         tx: &mpsc::Sender<StreamEvent>,
     ) -> Relayed {
         let mut text = first.clone();
+        let mut so_far = None;
         if tx.send(StreamEvent::Delta(first)).await.is_err() {
-            return Relayed::ClientGone;
+            return Relayed::ClientGone(Partial { text, so_far });
         }
         loop {
             let Some(budget) = self.attempt_budget(p.deadline) else {
@@ -239,8 +243,12 @@ impl Hearth {
                 Ok(Some(Ok(Delta::Text(t)))) => {
                     text.push_str(&t);
                     if tx.send(StreamEvent::Delta(t)).await.is_err() {
-                        return Relayed::ClientGone;
+                        return Relayed::ClientGone(Partial { text, so_far });
                     }
+                    continue;
+                }
+                Ok(Some(Ok(Delta::Progress(u)))) => {
+                    so_far = Some(u);
                     continue;
                 }
                 Ok(Some(Ok(Delta::Finish {
@@ -278,5 +286,14 @@ impl Hearth {
 enum Relayed {
     Finished(ProviderResponse),
     Broken(Error),
-    ClientGone,
+    /// The client went away; what had been generated until then.
+    ClientGone(Partial),
+}
+
+/// The part of an answer generated before its client went away.
+pub(super) struct Partial {
+    /// The text sent.
+    pub text: String,
+    /// The provider's own count up to that text, when it sends one.
+    pub so_far: Option<crate::providers::Usage>,
 }

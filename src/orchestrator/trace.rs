@@ -19,6 +19,8 @@ pub struct Trace {
     pub(crate) tier: String,
     pub(crate) user_id_hash: String,
     pub(crate) task: Option<String>,
+    /// The task as a metric label: a configured route, else `other`.
+    pub(crate) task_label: String,
     pub(crate) prompt_id: Option<String>,
     pub(crate) prompt_version: Option<String>,
     pub(crate) schema_version: Option<String>,
@@ -52,6 +54,7 @@ impl Trace {
             tier: String::new(),
             user_id_hash,
             task: None,
+            task_label: crate::telemetry::OTHER.to_owned(),
             prompt_id: None,
             prompt_version: None,
             schema_version: None,

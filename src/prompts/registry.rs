@@ -75,7 +75,8 @@ impl Registry {
             Ok(())
         })?;
         if status != RolloutStatus::Draft {
-            self.promote(&p.scope, &p.prompt_id, &p.version, status, 0.1)?;
+            // A status given at creation is the creator's explicit choice.
+            self.promote(&p.scope, &p.prompt_id, &p.version, status, 0.1, true)?;
         }
         self.find(&p.scope, &p.prompt_id, &p.version)
     }
@@ -157,7 +158,10 @@ impl Registry {
     }
 
     /// Moves a version to `status`. A new stable version retires the old stable one; a new
-    /// canary replaces the old canary (which goes back to draft).
+    /// canary replaces the old canary (which goes back to draft). A stable or canary version
+    /// whose variables differ from the stable one's is refused unless `force`: callers send
+    /// the stable version's variables, and rendering takes exactly the declared ones, so
+    /// every request routed to it would fail.
     pub fn promote(
         &self,
         scope: &str,
@@ -165,7 +169,11 @@ impl Registry {
         version: &str,
         status: RolloutStatus,
         canary_share: f64,
+        force: bool,
     ) -> Result<PromptVersion> {
+        if !force && matches!(status, RolloutStatus::Stable | RolloutStatus::Canary) {
+            self.check_callers(scope, prompt_id, version)?;
+        }
         let action = match status {
             RolloutStatus::Stable => "promote_stable",
             RolloutStatus::Canary => "promote_canary",
@@ -225,6 +233,47 @@ impl Registry {
         self.find(scope, prompt_id, version)
     }
 
+    /// Refuses a version whose declared variables differ from those of the stable version
+    /// (what callers send today), naming what is missing and what is no longer taken.
+    fn check_callers(&self, scope: &str, prompt_id: &str, version: &str) -> Result<()> {
+        let all = self
+            .store
+            .with(|c| store::prompts::versions(c, scope, prompt_id))?;
+        let Some(target) = all.iter().find(|p| p.version == version) else {
+            return Ok(());
+        };
+        let Some(serving) = all
+            .iter()
+            .find(|p| p.status == RolloutStatus::Stable && p.version != version)
+        else {
+            return Ok(());
+        };
+        let missing = names_not_in(&target.variables, &serving.variables);
+        let unused = names_not_in(&serving.variables, &target.variables);
+        if missing.is_empty() && unused.is_empty() {
+            return Ok(());
+        }
+        let mut why = Vec::new();
+        if !missing.is_empty() {
+            why.push(format!(
+                "needs {missing}, which they do not send (prompt_variable_missing)"
+            ));
+        }
+        if !unused.is_empty() {
+            why.push(format!(
+                "does not take {unused}, which they send (invalid_request)"
+            ));
+        }
+        Err(Error::unprocessable(
+            "prompt_variables_differ",
+            format!(
+                "callers of {prompt_id} send the variables of {} (stable); {version} {}: their requests would fail. Promote with force to go ahead",
+                serving.version,
+                why.join(" and ")
+            ),
+        ))
+    }
+
     /// Makes an older version stable again: the one named, else the most recent stable
     /// version other than the current one (so a second rollback undoes the first).
     pub fn rollback(
@@ -265,6 +314,15 @@ impl Registry {
             "rollback",
         )
     }
+}
+
+/// The names of `a` that `b` lacks, quoted and joined (empty when none).
+fn names_not_in(a: &[String], b: &[String]) -> String {
+    a.iter()
+        .filter(|n| !b.contains(n))
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A user's sticky position in [0, 1) for a prompt's canary.
@@ -311,7 +369,7 @@ mod tests {
         let (_d, r) = registry();
         r.create(new("v1", Some(RolloutStatus::Stable))).unwrap();
         r.create(new("v2", None)).unwrap();
-        r.promote("", "triage", "v2", RolloutStatus::Canary, 0.25)
+        r.promote("", "triage", "v2", RolloutStatus::Canary, 0.25, false)
             .unwrap();
         let ws = WorkspaceId::parse("w").unwrap();
         let mut canary = 0;
@@ -324,6 +382,45 @@ mod tests {
         assert!(
             (180..=320).contains(&canary),
             "{canary} of 1000 on the canary"
+        );
+    }
+
+    #[test]
+    fn a_version_whose_variables_callers_do_not_send_is_refused_unless_forced() {
+        let (_d, r) = registry();
+        let with_vars = |version: &str, vars: &[&str]| NewPrompt {
+            variables: vars.iter().map(|v| v.to_string()).collect(),
+            template: vars.iter().map(|v| format!("{{{{ {v} }}}}")).collect(),
+            ..new(version, None)
+        };
+        r.create(NewPrompt {
+            status: Some(RolloutStatus::Stable),
+            ..with_vars("v1", &["customer"])
+        })
+        .unwrap();
+        r.create(with_vars("v2", &["customer", "tier"])).unwrap();
+        r.create(with_vars("v3", &["customer"])).unwrap();
+        for status in [RolloutStatus::Canary, RolloutStatus::Stable] {
+            let e = r
+                .promote("", "triage", "v2", status, 0.1, false)
+                .unwrap_err();
+            assert_eq!(e.code(), "prompt_variables_differ");
+            assert!(e.to_string().contains("`tier`"), "{e}");
+        }
+        let ws = WorkspaceId::parse("w").unwrap();
+        let u = UserId::parse("u").unwrap();
+        assert_eq!(
+            r.resolve(&ws, "triage", None, &u).unwrap().version,
+            "v1",
+            "nothing changed"
+        );
+        r.promote("", "triage", "v3", RolloutStatus::Canary, 0.5, false)
+            .expect("the same variables need no override");
+        let forced = r.promote("", "triage", "v2", RolloutStatus::Canary, 0.1, true);
+        assert_eq!(
+            forced.unwrap().status,
+            RolloutStatus::Canary,
+            "force overrides"
         );
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::{DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
+use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
 
 /// An injected fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +91,15 @@ impl Provider for Faulty {
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
         if *self.mode.lock() == FaultMode::BreakMidStream {
             let inner = self.inner.stream(req).await?;
+            // Everything up to and with the first text, then the break.
+            let mut texts = 0;
+            let first = futures::StreamExt::take_while(inner, move |d| {
+                let go = texts == 0;
+                texts += usize::from(matches!(d, Ok(Delta::Text(_))));
+                std::future::ready(go)
+            });
             let broken = futures::StreamExt::chain(
-                futures::StreamExt::take(inner, 1),
+                first,
                 futures::stream::once(async {
                     Err(ProviderError::Unavailable(
                         "injected mid-stream break".into(),
@@ -105,7 +112,9 @@ impl Provider for Faulty {
         if let FaultMode::Slow(delay) = mode {
             let inner = self.inner.stream(req).await?;
             let slowed = futures::StreamExt::then(inner, move |d| async move {
-                tokio::time::sleep(delay).await;
+                if !matches!(d, Ok(Delta::Progress(_))) {
+                    tokio::time::sleep(delay).await;
+                }
                 d
             });
             return Ok(Box::pin(slowed));

@@ -114,15 +114,31 @@ impl Provider for MockProvider {
             cached_input_tokens: 0,
         };
         let step = self.latency / (tokens.len() as u32 + 1);
+        let last = tokens.len().saturating_sub(1);
         let deltas = tokens
             .into_iter()
-            .map(Delta::Text)
+            .enumerate()
+            .flat_map(move |(i, t)| {
+                // A word is a token; a JSON answer is one piece carrying all of them.
+                let output_tokens = if i == last {
+                    usage.output_tokens
+                } else {
+                    i as u64 + 1
+                };
+                let so_far = Usage {
+                    output_tokens,
+                    ..usage
+                };
+                [Delta::Progress(so_far), Delta::Text(t)]
+            })
             .chain(std::iter::once(Delta::Finish {
                 usage,
                 finish_reason,
             }));
         let stream = futures::stream::iter(deltas).then(move |d| async move {
-            pause(step).await;
+            if !matches!(d, Delta::Progress(_)) {
+                pause(step).await;
+            }
             Ok(d)
         });
         Ok(Box::pin(stream))
@@ -154,14 +170,18 @@ mod tests {
         let mut s = p.stream(&request(64)).await.unwrap();
         let mut text = String::new();
         let mut usage = None;
+        let mut progress = Vec::new();
         while let Some(d) = s.next().await {
             match d.unwrap() {
                 Delta::Text(t) => text.push_str(&t),
+                Delta::Progress(u) => progress.push(u.output_tokens),
                 Delta::Finish { usage: u, .. } => usage = Some(u),
             }
         }
         assert_eq!(text, a.text);
         assert_eq!(usage, Some(a.usage));
+        let counted: Vec<u64> = (1..=a.usage.output_tokens).collect();
+        assert_eq!(progress, counted, "a running count before each word");
     }
 
     #[tokio::test]

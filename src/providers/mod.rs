@@ -144,6 +144,9 @@ pub struct ProviderResponse {
 pub enum Delta {
     /// More answer text.
     Text(String),
+    /// What the call has used so far, sent before the text it counts by a provider that
+    /// knows (the local model, the mocks): a stream stopped midway is charged that.
+    Progress(Usage),
     /// The end, with the usage of the whole call.
     Finish {
         /// Tokens used.

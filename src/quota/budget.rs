@@ -42,8 +42,8 @@ pub struct Settlement {
     pub alert_crossed: bool,
 }
 
-/// A worst-case hold on a workspace's budget. Settle it with the real cost; dropping it
-/// unsettled (failure, cancellation) releases the hold.
+/// A hold on a workspace's budget for one call: its estimated cost. Settle it with the
+/// real cost; dropping it unsettled (failure, cancellation) releases the hold.
 pub struct Reservation {
     ledger: BudgetLedger,
     key: (String, String),
@@ -54,8 +54,13 @@ pub struct Reservation {
 }
 
 impl BudgetLedger {
-    /// Holds `usd` and `tokens` for a call, or names the limit it would break. `load` gives
-    /// the day's settled totals from the store the first time a day is touched.
+    /// Holds `usd` and `tokens` for a call, or names the limit it would break: `Budget` or
+    /// `Tokens` when the settled spend alone leaves no room for it (nothing will free any
+    /// today), `BudgetReserved` when only the holds of calls in flight are in the way.
+    /// `load` gives the day's settled totals from the store the first time a day is touched.
+    ///
+    /// Holds are estimates, so the day's spend can pass the budget, by at most the sum,
+    /// over calls in flight together, of what each one cost above its hold.
     pub fn reserve(
         &self,
         workspace: &str,
@@ -76,13 +81,22 @@ impl BudgetLedger {
                 ..Day::default()
             }
         });
-        if d.spent_usd + d.reserved_usd + usd > limits.budget_usd + 1e-12 {
+        const SLACK: f64 = 1e-12;
+        if d.spent_usd + usd > limits.budget_usd + SLACK {
             return Err(LimitKind::Budget);
         }
-        if let Some(limit) = limits.token_limit {
-            if d.spent_tokens + d.reserved_tokens + tokens > limit {
-                return Err(LimitKind::Tokens);
-            }
+        if limits
+            .token_limit
+            .is_some_and(|l| d.spent_tokens + tokens > l)
+        {
+            return Err(LimitKind::Tokens);
+        }
+        let usd_held = d.spent_usd + d.reserved_usd + usd > limits.budget_usd + SLACK;
+        let tokens_held = limits
+            .token_limit
+            .is_some_and(|l| d.spent_tokens + d.reserved_tokens + tokens > l);
+        if usd_held || tokens_held {
+            return Err(LimitKind::BudgetReserved);
         }
         d.reserved_usd += usd;
         d.reserved_tokens += tokens;
@@ -98,8 +112,8 @@ impl BudgetLedger {
 }
 
 impl Reservation {
-    /// Replaces the hold with the real cost (never more than was held: the provider's usage
-    /// is capped by `max_output_tokens`, which the hold assumed in full).
+    /// Replaces the hold with the real cost, which may be more than was held (the hold is
+    /// an estimate of the output).
     pub fn settle(mut self, usd: f64, tokens: u64) -> Settlement {
         self.settled = true;
         let mut days = self.ledger.days.lock();
@@ -142,14 +156,71 @@ mod tests {
     };
 
     #[test]
-    fn reservations_never_oversubscribe_and_a_dropped_one_is_released() {
+    fn holds_never_oversubscribe_and_a_dropped_one_is_released() {
         let l = BudgetLedger::default();
-        let held: Vec<_> = (0..4)
-            .filter_map(|_| l.reserve("w", "d", LIMITS, 0.3, 10, || (0.0, 0)).ok())
+        let tries: Vec<_> = (0..4)
+            .map(|_| l.reserve("w", "d", LIMITS, 0.3, 10, || (0.0, 0)))
             .collect();
-        assert_eq!(held.len(), 3, "0.3 fits three times into 1.0");
-        drop(held);
+        assert_eq!(
+            tries.iter().filter(|r| r.is_ok()).count(),
+            3,
+            "0.3 fits three times into 1.0"
+        );
+        assert_eq!(
+            tries[3].as_ref().err(),
+            Some(&LimitKind::BudgetReserved),
+            "refused for what calls in flight hold, not for a spent budget"
+        );
+        drop(tries);
         assert!(l.reserve("w", "d", LIMITS, 0.9, 10, || (0.0, 0)).is_ok());
+    }
+
+    #[test]
+    fn a_spent_budget_is_budget_exceeded_and_held_tokens_are_budget_reserved() {
+        let l = BudgetLedger::default();
+        l.reserve("w", "d", LIMITS, 0.9, 10, || (0.0, 0))
+            .unwrap()
+            .settle(0.9, 10);
+        assert_eq!(
+            l.reserve("w", "d", LIMITS, 0.2, 1, || (0.0, 0)).err(),
+            Some(LimitKind::Budget)
+        );
+        let _held = l.reserve("w", "d", LIMITS, 0.0, 900, || (0.0, 0)).unwrap();
+        assert_eq!(
+            l.reserve("w", "d", LIMITS, 0.0, 100, || (0.0, 0)).err(),
+            Some(LimitKind::BudgetReserved)
+        );
+    }
+
+    #[test]
+    fn spend_passes_the_budget_by_at_most_what_calls_in_flight_cost_above_their_holds() {
+        // 64 calls at once (the default bulkhead) hold an estimate of 0.01 each and cost up
+        // to their worst case of 0.05: the bound is the sum of the differences.
+        let (estimate, worst) = (0.01, 0.05);
+        let l = BudgetLedger::default();
+        let held: Vec<_> = (0..64)
+            .filter_map(|_| l.reserve("w", "d", LIMITS, estimate, 1, || (0.0, 0)).ok())
+            .collect();
+        let admitted = held.len() as f64;
+        let spent = held
+            .into_iter()
+            .map(|r| r.settle(worst, 1).spent_usd)
+            .fold(0.0, f64::max);
+        let bound = admitted * (worst - estimate);
+        assert_eq!(admitted, 64.0, "64 holds of 0.01 fit the budget of 1.0");
+        assert!(
+            spent > LIMITS.budget_usd,
+            "the estimates were too low, so it did pass"
+        );
+        assert!(
+            spent <= LIMITS.budget_usd + bound + 1e-9,
+            "spent {spent} with {admitted} calls in flight: over the bound {bound}"
+        );
+        assert_eq!(
+            l.reserve("w", "d", LIMITS, estimate, 1, || (0.0, 0)).err(),
+            Some(LimitKind::Budget),
+            "and nothing more is admitted today"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::trace::TraceId;
 use super::{auth, body, AppState};
 use crate::error::{Error, Result};
@@ -300,6 +301,9 @@ struct Promote {
     status: RolloutStatus,
     canary_share: Option<f64>,
     workspace: Option<String>,
+    /// Goes ahead although the version's variables differ from the stable one's.
+    #[serde(default)]
+    force: bool,
 }
 
 fn scope(ws: Option<&str>) -> Result<String> {
@@ -324,6 +328,7 @@ async fn promote_prompt(
             &b.version,
             b.status,
             b.canary_share.unwrap_or(0.1),
+            b.force,
         )
     })
 }

@@ -87,8 +87,9 @@ impl SessionToken {
     }
 }
 
-/// The principal of a model call: the key's, with an optional end user named by the
-/// caller; or in the open demo the workspace named by `tenant_id`.
+/// The principal of a model call: the key's; a service or admin key may name the end user
+/// it acts for, any other key only its own user (403 otherwise); or in the open demo the
+/// workspace named by `tenant_id`.
 pub fn caller(
     state: &AppState,
     headers: &HeaderMap,
@@ -107,10 +108,19 @@ pub fn caller(
                 }
                 other => other?,
             };
-            if let Some(u) = user {
-                p.user = u;
+            match user {
+                Some(u) if u != p.user && !p.role.may_act_for_end_users() => {
+                    Err(Error::forbidden(
+                        "forbidden",
+                        "the user named by the request is not the key's user; only a service or admin key may act for end users",
+                    ))
+                }
+                Some(u) => {
+                    p.user = u;
+                    Ok(p)
+                }
+                None => Ok(p),
             }
-            Ok(p)
         }
         None => {
             let Some(tenant) = tenant_id.filter(|_| state.open_demo) else {

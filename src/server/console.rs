@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -14,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::admin::Admin;
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::AppState;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -47,19 +47,20 @@ struct ImportBody {
     id: Option<String>,
 }
 
-/// Copies a GGUF file already on this machine into the models folder, after checking that
-/// Hearth can run it.
+/// Copies a GGUF file from the models folder or the downloads folder into the models
+/// folder's `imported/`, after checking that Hearth can run it.
 async fn import_model(
     a: Admin,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body: ImportBody = a.parse(raw)?;
-    let source = std::path::PathBuf::from(&body.path);
+    let given = std::path::PathBuf::from(&body.path);
     let name = body
         .id
-        .or_else(|| source.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .or_else(|| given.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_default();
     let copied = tokio::task::spawn_blocking(move || {
+        let source = crate::models::inside(&given, &crate::models::import_roots())?;
         crate::models::import(&source, &name).map(|p| (name, p))
     })
     .await

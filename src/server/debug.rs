@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::extract::Path;
 use super::trace::TraceId;
 use super::{auth, body, AppState};
 use crate::error::Error;

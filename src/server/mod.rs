@@ -8,6 +8,9 @@ mod chat;
 mod console;
 mod debug;
 pub mod error;
+mod extract;
+mod intake;
+mod listen;
 mod openai;
 mod ops;
 mod threads;
@@ -19,8 +22,9 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
+
+pub use listen::{serve_on, ConnectionLimits};
 
 use crate::error::{Error, Result};
 use crate::orchestrator::Hearth;
@@ -97,6 +101,10 @@ pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Result<Router> {
             state.clone(),
             ui::guard,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            intake::intake,
+        ))
         .layer(axum::middleware::from_fn(trace::assign))
         .with_state(state))
 }
@@ -110,11 +118,7 @@ async fn page_or_not_found(
     if ui::wants_page(&req) {
         return ui::files(axum::extract::State(state), req).await;
     }
-    let trace = req
-        .extensions()
-        .get::<trace::TraceId>()
-        .cloned()
-        .unwrap_or_else(|| trace::TraceId(String::new()));
+    let trace = trace::TraceId::of_request(&req);
     ops::not_found(axum::Extension(trace)).await.into_response()
 }
 
@@ -126,7 +130,7 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
-    let listener = listener.tap_io(no_delay);
+    let limits = ConnectionLimits::from(&hearth.config().server);
     let writes = hearth.clone();
     let app = router(
         hearth,
@@ -138,20 +142,9 @@ pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
     crate::pii::PiiDetector::warm();
     println!("hearth listening on http://{local}");
     tracing::info!(addr = %local, "hearth listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::Config(format!("server error: {e}")))?;
+    serve_on(listener, app, limits, shutdown_signal()).await;
     // Left in the journal they would be safe, but committed now they are readable at once.
     writes.settle_writes().await
-}
-
-/// Streamed answers are many small writes; Nagle's algorithm would hold each one back until
-/// the previous one is acknowledged.
-pub fn no_delay(tcp: &mut tokio::net::TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-    }
 }
 
 async fn shutdown_signal() {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{error_body, ApiError};
+use super::threads::ThreadSink;
 use super::trace::{Arrived, TraceId};
 use super::{auth, body, AppState};
 use crate::config::Locality;
@@ -221,22 +222,35 @@ pub(super) async fn completions(
     let limit = state.hearth.config().server.body_limit_bytes;
     let b: CompletionBody = body::json(&headers, raw, limit).map_err(fail)?;
     let stream = b.stream;
+    let requested_model = b.model.clone();
     let principal = auth::caller(&state, &headers, None, b.user.as_deref()).map_err(fail)?;
     let (req, include_usage) = to_request(b, &headers, principal, arrived.0).map_err(fail)?;
+    let sink = ThreadSink::open(
+        &state,
+        &headers,
+        &req.principal,
+        &requested_model,
+        &req.task,
+    )
+    .map_err(fail)?;
     if stream {
         let start = state
             .hearth
             .chat_stream(req, trace.0.clone())
             .await
             .map_err(fail)?;
-        return Ok(sse(start, include_usage));
+        return Ok(sse(start, include_usage, sink, arrived.0));
     }
     let out = state
         .hearth
         .chat(req, trace.0.clone())
         .await
         .map_err(fail)?;
-    let mut resp = Json(completion(&out)).into_response();
+    let mut body = completion(&out);
+    if let Some(id) = sink.and_then(|s| s.save(&out, None)) {
+        body["hearth"]["thread_message_id"] = json!(id);
+    }
+    let mut resp = Json(body).into_response();
     set_headers(
         resp.headers_mut(),
         &out.provider,
@@ -314,7 +328,12 @@ fn chunk(
     c
 }
 
-fn sse(start: StreamStart, include_usage: bool) -> Response {
+fn sse(
+    start: StreamStart,
+    include_usage: bool,
+    sink: Option<ThreadSink>,
+    arrived: std::time::Instant,
+) -> Response {
     let StreamStart {
         trace_id,
         provider,
@@ -333,13 +352,21 @@ fn sse(start: StreamStart, include_usage: bool) -> Response {
         include_usage,
     );
     let head = futures::stream::once(async move { opening });
+    let mut first_text_ms = None;
     let body = events.flat_map(move |ev| {
         let items: Vec<Value> = match ev {
             StreamEvent::Delta(t) if t.is_empty() => vec![],
-            StreamEvent::Delta(t) => vec![chunk(&id, &model, created, json!({"content": t}), None, include_usage)],
+            StreamEvent::Delta(t) => {
+                first_text_ms.get_or_insert_with(|| arrived.elapsed().as_millis() as u64);
+                vec![chunk(&id, &model, created, json!({"content": t}), None, include_usage)]
+            }
             StreamEvent::Done(out) => {
                 let mut last = chunk(&id, &model, created, json!({}), Some(out.finish_reason.as_str()), include_usage);
                 last["hearth"] = hearth_extension(&out);
+                // Saved before the client hears the end, so what it saw is kept.
+                if let Some(saved) = sink.as_ref().and_then(|s| s.save(&out, first_text_ms)) {
+                    last["hearth"]["thread_message_id"] = json!(saved);
+                }
                 let mut v = vec![last];
                 if include_usage {
                     v.push(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage(&out)}));

@@ -1,12 +1,13 @@
 //! Operations: `/health`, `/ready`, `/metrics`, `/audit`, and the JSON 404.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
 use super::error::ApiError;
+use super::extract::Query;
 use super::trace::TraceId;
 use super::{auth, AppState};
 use crate::audit::AuditQuery;
@@ -143,11 +144,9 @@ pub(super) async fn audit(
     State(state): State<AppState>,
     Extension(trace): Extension<TraceId>,
     headers: HeaderMap,
-    params: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<AuditParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let fail = |e| ApiError::new(e, &trace);
-    let Query(q) =
-        params.map_err(|e| fail(Error::bad_request("invalid_request", e.body_text())))?;
     let tenant_id = audit_scope(&state, &headers, q.tenant_id.as_deref()).map_err(fail)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let query = AuditQuery {

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,9 +14,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::trace::TraceId;
 use super::{auth, body, AppState};
+use crate::config::Locality;
 use crate::error::{Error, Result};
+use crate::orchestrator::ChatOutcome;
 use crate::store::threads::{self, Owner};
 use crate::store::{comparisons, Store};
 use crate::workspace::Principal;
@@ -124,12 +127,7 @@ struct SearchParams {
     q: Option<String>,
 }
 
-async fn list_threads(
-    c: Caller,
-    params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(p) =
-        params.map_err(|e| c.fail(Error::bad_request("invalid_request", e.body_text())))?;
+async fn list_threads(c: Caller, Query(p): Query<SearchParams>) -> Result<Json<Value>, ApiError> {
     let q = p.q.filter(|q| !q.trim().is_empty());
     let list = c.with(|conn, o| threads::list(conn, o, q.as_deref(), LIST_LIMIT))?;
     Ok(Json(json!({ "threads": list })))
@@ -242,4 +240,102 @@ async fn show_comparison(
 async fn delete_comparison(c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     c.with(|conn, o| comparisons::delete(conn, o, &id))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Where a model call's answer is saved as it completes: the caller's thread named by
+/// `x-hearth-thread-id`. The server saves it, not the page, so an answer the client saw is
+/// never lost to a save that fails after the stream (the server stopping, the page closing).
+pub(super) struct ThreadSink {
+    state: AppState,
+    principal: Principal,
+    thread: String,
+    requested_model: String,
+    task: String,
+}
+
+impl ThreadSink {
+    /// The sink the request names, checked to be one of the caller's threads before any
+    /// model runs (404 otherwise); None when it names none.
+    pub(super) fn open(
+        state: &AppState,
+        headers: &HeaderMap,
+        principal: &Principal,
+        requested_model: &str,
+        task: &str,
+    ) -> Result<Option<ThreadSink>> {
+        let Some(thread) = headers.get("x-hearth-thread-id") else {
+            return Ok(None);
+        };
+        let thread = thread
+            .to_str()
+            .map_err(|_| Error::NotFound("no such thread".into()))?
+            .to_owned();
+        let sink = ThreadSink {
+            state: state.clone(),
+            principal: principal.clone(),
+            thread,
+            requested_model: requested_model.to_owned(),
+            task: task.to_owned(),
+        };
+        sink.store()
+            .with(|c| threads::get(c, sink.owner(), &sink.thread))?;
+        Ok(Some(sink))
+    }
+
+    fn store(&self) -> &Store {
+        self.state.hearth.store()
+    }
+
+    fn owner(&self) -> Owner<'_> {
+        Owner {
+            workspace: self.principal.workspace.as_str(),
+            user: self.principal.user.as_str(),
+        }
+    }
+
+    /// Saves a completed answer with what the UI shows of it; its message id, or None when
+    /// it could not be saved (logged; the client then keeps it itself).
+    pub(super) fn save(&self, out: &ChatOutcome, ttft_ms: Option<u64>) -> Option<i64> {
+        let meta = self.meta(out, ttft_ms);
+        let saved = self.store().with(|c| {
+            threads::add_message(
+                c,
+                self.owner(),
+                &self.thread,
+                "assistant",
+                &out.answer,
+                &meta,
+            )
+        });
+        match saved {
+            Ok(m) => Some(m.id),
+            Err(e) => {
+                tracing::warn!(trace_id = %out.trace_id, error = %e, "an answer could not be saved to its thread");
+                None
+            }
+        }
+    }
+
+    fn meta(&self, out: &ChatOutcome, ttft_ms: Option<u64>) -> Value {
+        let policy = &self.state.hearth.config().policy;
+        let locality = match policy.locality(&out.provider) {
+            Some(Locality::OnDevice) => json!("on_device"),
+            Some(Locality::Hosted) => json!("hosted"),
+            None => Value::Null,
+        };
+        let mut meta = json!({
+            "requested_model": self.requested_model, "task": self.task, "model": out.model,
+            "provider": out.provider, "locality": locality, "cache_hit": out.cache_hit,
+            "retry_count": out.retry_count, "fallback_used": out.fallback_used,
+            "input_tokens": out.input_tokens, "output_tokens": out.output_tokens,
+            "cost_usd": out.estimated_cost_usd, "latency_ms": out.latency_ms.round(),
+            "trace_id": out.trace_id, "finish_reason": out.finish_reason.as_str(),
+            "prompt_id": out.prompt_id, "prompt_version": out.prompt_version,
+            "ttft_ms": ttft_ms,
+        });
+        if let Some(m) = meta.as_object_mut() {
+            m.retain(|_, v| !v.is_null());
+        }
+        meta
+    }
 }

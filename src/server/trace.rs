@@ -30,9 +30,16 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
 impl TraceId {
     /// The trace id the middleware gave this request (empty if it ran without it).
     pub fn of(parts: &axum::http::request::Parts) -> TraceId {
-        parts
-            .extensions
-            .get::<TraceId>()
+        Self::from_extensions(&parts.extensions)
+    }
+
+    /// The same, from the whole request.
+    pub fn of_request(req: &Request) -> TraceId {
+        Self::from_extensions(req.extensions())
+    }
+
+    fn from_extensions(ext: &axum::http::Extensions) -> TraceId {
+        ext.get::<TraceId>()
             .cloned()
             .unwrap_or_else(|| TraceId(String::new()))
     }

@@ -50,14 +50,27 @@ impl Guard {
         Some(Guard { hosts, origins })
     }
 
-    fn allows(&self, headers: &HeaderMap) -> bool {
-        let value = |name| {
-            headers
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
+    /// Whether a request names this server and comes from its own pages (or no page).
+    /// What cannot be read is refused: a missing host, a header that is not plain ASCII,
+    /// a `Host` that disagrees with the request line's or HTTP/2's `:authority`.
+    fn allows(&self, req: &Request) -> bool {
+        let headers = req.headers();
+        let authority = req.uri().authority().map(|a| a.as_str());
+        let host = match headers.get(header::HOST) {
+            None => authority,
+            Some(h) => match (h.to_str(), authority) {
+                (Ok(h), None) => Some(h),
+                (Ok(h), Some(a)) if h == a => Some(h),
+                _ => None,
+            },
         };
-        let host_ok = value(header::HOST).is_none_or(|h| self.hosts.iter().any(|a| a == h));
-        let origin_ok = value(header::ORIGIN).is_none_or(|o| self.origins.iter().any(|a| a == o));
+        let one_host = headers.get_all(header::HOST).iter().count() <= 1;
+        let host_ok = one_host && host.is_some_and(|h| self.hosts.iter().any(|a| a == h));
+        let origin_ok = headers.get_all(header::ORIGIN).iter().count() <= 1
+            && headers.get(header::ORIGIN).is_none_or(|o| {
+                o.to_str()
+                    .is_ok_and(|o| self.origins.iter().any(|a| a == o))
+            });
         host_ok && origin_ok
     }
 }
@@ -65,15 +78,11 @@ impl Guard {
 /// Middleware: refuses a request naming a foreign `Host` (DNS rebinding) or sent by a page
 /// of another origin. No CORS headers are ever sent, so browsers keep other sites out too.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let allowed = state.guard.as_ref().is_none_or(|g| g.allows(req.headers()));
+    let allowed = state.guard.as_ref().is_none_or(|g| g.allows(&req));
     if allowed {
         return next.run(req).await;
     }
-    let trace = req
-        .extensions()
-        .get::<TraceId>()
-        .cloned()
-        .unwrap_or_else(|| TraceId(String::new()));
+    let trace = TraceId::of_request(&req);
     ApiError::new(
         Error::forbidden(
             "forbidden_origin",
@@ -137,17 +146,24 @@ fn bearer_headers(token: &str, headers: &HeaderMap) -> HeaderMap {
 
 /// Serves the UI's files, and `index.html` for any page path the UI routes itself.
 pub(super) async fn files(State(state): State<AppState>, req: Request) -> Response {
-    let Some(dir) = state.ui_dir.as_deref() else {
-        return Html(NOT_BUILT).into_response();
-    };
-    if req.uri().path().starts_with("/assets/") {
-        return serve_from(dir, req).await;
+    let asset = req.uri().path().starts_with("/assets/");
+    match state.ui_dir.as_deref() {
+        Some(dir) if asset => serve_from(dir, req).await,
+        Some(dir) => index(dir).await,
+        None if asset => not_found(&TraceId::of_request(&req)),
+        None => Html(NOT_BUILT).into_response(),
     }
-    index(dir).await
 }
 
+fn not_found(trace: &TraceId) -> Response {
+    ApiError::new(Error::NotFound("no such file".into()), trace).into_response()
+}
+
+/// An asset, or the JSON 404 every other missing thing gets.
 async fn serve_from(dir: &Path, req: Request) -> Response {
+    let trace = TraceId::of_request(&req);
     match tower_http::services::ServeDir::new(dir).oneshot(req).await {
+        Ok(resp) if resp.status() == axum::http::StatusCode::NOT_FOUND => not_found(&trace),
         Ok(resp) => resp.into_response(),
         Err(never) => match never {},
     }
@@ -178,4 +194,76 @@ pub fn default_ui_dir(given: Option<PathBuf>) -> Option<PathBuf> {
             .join("dist");
         built.join("index.html").is_file().then_some(built)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+
+    fn guard() -> Guard {
+        Guard::for_addr("127.0.0.1:8000".parse().unwrap()).unwrap()
+    }
+
+    type Headers<'a> = &'a [(&'a str, &'a [u8])];
+
+    fn request(uri: &str, headers: Headers<'_>) -> Request {
+        let mut b = Request::builder().uri(uri);
+        for (name, value) in headers {
+            b = b.header(*name, HeaderValue::from_bytes(value).unwrap());
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn the_servers_own_host_and_pages_pass() {
+        let g = guard();
+        assert!(g.allows(&request("/v1/models", &[("host", b"127.0.0.1:8000")])));
+        assert!(g.allows(&request(
+            "/v1/models",
+            &[
+                ("host", b"localhost:8000"),
+                ("origin", b"http://localhost:8000")
+            ]
+        )));
+        // HTTP/2 names the host in `:authority`, which becomes the URI's authority.
+        assert!(g.allows(&request("http://127.0.0.1:8000/v1/models", &[])));
+    }
+
+    #[test]
+    fn what_cannot_be_read_or_names_another_host_is_refused() {
+        let g = guard();
+        let refused: [(&str, Headers<'_>); 7] = [
+            ("/v1/models", &[]),
+            ("/v1/models", &[("host", b"127.0.0.1:8000\xff")]),
+            ("/v1/models", &[("host", b"evil.example:8000")]),
+            ("http://evil.example/v1/models", &[]),
+            (
+                "http://evil.example/v1/models",
+                &[("host", b"127.0.0.1:8000")],
+            ),
+            (
+                "/v1/models",
+                &[
+                    ("host", b"127.0.0.1:8000"),
+                    ("origin", b"http://127.0.0.1:8000\xc3\xa9"),
+                ],
+            ),
+            (
+                "/v1/models",
+                &[
+                    ("host", b"127.0.0.1:8000"),
+                    ("origin", b"http://evil.example"),
+                ],
+            ),
+        ];
+        for (uri, headers) in refused {
+            assert!(!g.allows(&request(uri, headers)), "{uri} {headers:?}");
+        }
+        let mut twice = request("/v1/models", &[("host", b"127.0.0.1:8000")]);
+        twice
+            .headers_mut()
+            .append("host", HeaderValue::from_static("evil.example"));
+        assert!(!g.allows(&twice), "two Host headers");
+    }
 }

@@ -3,7 +3,25 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-/// Every metric Hearth exports.
+/// The label value of anything outside a label's closed set.
+pub const OTHER: &str = "other";
+
+/// Longest label value exported; a longer one (only possible from a config) is `other`.
+const MAX_LABEL_BYTES: usize = 128;
+
+/// A label value from a closed set: `value` when `known` says it belongs (a configured
+/// route, model or provider) and it is short, else `other`. Callers' text never becomes a
+/// label on its own, so no caller can grow the number of series.
+pub fn closed_label(value: &str, known: bool) -> &str {
+    if known && value.len() <= MAX_LABEL_BYTES {
+        value
+    } else {
+        OTHER
+    }
+}
+
+/// Every metric Hearth exports. Every label comes from a closed set: configured tiers,
+/// routes, providers and models, existing workspaces, or fixed codes.
 pub struct Metrics {
     registry: Registry,
     /// `llm_requests_total{tenant_tier,task,provider,model,status}`.
@@ -193,5 +211,17 @@ impl Metrics {
             return String::new();
         }
         String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_outside_the_closed_set_or_too_long_is_other() {
+        assert_eq!(closed_label("extract", true), "extract");
+        assert_eq!(closed_label("made-up-task", false), OTHER);
+        assert_eq!(closed_label(&"x".repeat(MAX_LABEL_BYTES + 1), true), OTHER);
     }
 }

@@ -3,7 +3,7 @@
 
 mod metrics;
 
-pub use metrics::Metrics;
+pub use metrics::{closed_label, Metrics, OTHER};
 
 /// Logs as JSON lines on stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging() {

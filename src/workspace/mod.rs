@@ -12,9 +12,13 @@ pub use settings::{DataPolicy, Workspace, WorkspacePatch};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Calls models and reads its workspace's audit log.
+    /// Calls models and reads its workspace's audit log, as the key's own user only.
     User,
-    /// Also manages workspaces, keys, prompts and usage across the install.
+    /// An app's back end serving many end users: like `user`, but a request may name the
+    /// end user it acts for (`user_id`, `user`), who is then rate-limited and audited.
+    Service,
+    /// Also manages workspaces, keys, prompts and usage across the install, and may act
+    /// for any end user or in any workspace.
     Admin,
 }
 
@@ -23,17 +27,24 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
+            Role::Service => "service",
             Role::Admin => "admin",
         }
     }
 
-    /// Parses `user` or `admin`.
+    /// Parses `user`, `service` or `admin`.
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "user" => Some(Role::User),
+            "service" => Some(Role::Service),
             "admin" => Some(Role::Admin),
             _ => None,
         }
+    }
+
+    /// Whether a request may name an end user other than the key's own.
+    pub fn may_act_for_end_users(self) -> bool {
+        matches!(self, Role::Service | Role::Admin)
     }
 }
 

@@ -268,7 +268,8 @@ test("admin: local models: download reads the progress stream to done or error; 
     note("import and remove of a real GGUF skipped: no model file on this machine to copy");
     return;
   }
-  const src = join(dataDir, "import-src");
+  // The server imports only from its models folder (or the downloads folder).
+  const src = join(dataDir, "models", "inbox");
   mkdirSync(src, { recursive: true });
   copyFileSync(real, join(src, "e2e-import.gguf"));
   await $("import-path").fill(join(src, "e2e-import.gguf"));

@@ -204,7 +204,7 @@ impl Engine {
     pub fn generate(
         &self,
         req: &ProviderRequest,
-        on_text: &mut dyn FnMut(&str) -> bool,
+        on_text: &mut dyn FnMut(&str, Usage) -> bool,
     ) -> Result<(String, Usage, FinishReason), ProviderError> {
         let prompt = self.prompt_ids(&req.messages)?;
         let max_new = req.max_output_tokens as usize;
@@ -232,7 +232,8 @@ impl Engine {
             generated.push(next);
             let text = self.decode(&generated)?;
             let (piece, stopped) = out.advance(&text);
-            if !piece.is_empty() && !on_text(piece) {
+            let so_far = usage(&prompt, &generated, reused);
+            if !piece.is_empty() && !on_text(piece, so_far) {
                 break;
             }
             if stopped {
@@ -243,16 +244,12 @@ impl Engine {
                 logits = self.feed(&mut session, &[next], prompt.len() + generated.len() - 1)?;
             }
         }
+        let used = usage(&prompt, &generated, reused);
         let rest = out.finish();
         if !rest.is_empty() {
-            on_text(rest);
+            on_text(rest, used);
         }
-        let usage = Usage {
-            input_tokens: prompt.len() as u64,
-            output_tokens: generated.len() as u64,
-            cached_input_tokens: reused as u64,
-        };
-        Ok((out.text, usage, finish))
+        Ok((out.text, used, finish))
     }
 
     fn penalised(
@@ -427,6 +424,15 @@ fn partial_suffix(text: &str, stop: &str) -> usize {
         .rev()
         .find(|n| stop.is_char_boundary(*n) && text.ends_with(&stop[..*n]))
         .unwrap_or(0)
+}
+
+/// The tokens of a generation so far.
+fn usage(prompt: &[u32], generated: &[u32], reused: usize) -> Usage {
+    Usage {
+        input_tokens: prompt.len() as u64,
+        output_tokens: generated.len() as u64,
+        cached_input_tokens: reused as u64,
+    }
 }
 
 #[cfg(test)]

@@ -278,7 +278,7 @@ impl Provider for LocalProvider {
         let _guard = CancelOnDrop(cancelled.clone());
         let req = req.clone();
         let run = tokio::task::spawn_blocking(move || {
-            engine.generate(&req, &mut |_| !cancelled.load(Ordering::SeqCst))
+            engine.generate(&req, &mut |_, _| !cancelled.load(Ordering::SeqCst))
         });
         let (text, usage, finish_reason) = run
             .await
@@ -298,8 +298,10 @@ impl Provider for LocalProvider {
         // client went away) ends it at the next token.
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut send =
-                |piece: &str| tx.blocking_send(Ok(Delta::Text(piece.to_owned()))).is_ok();
+            let mut send = |piece: &str, so_far| {
+                tx.blocking_send(Ok(Delta::Progress(so_far))).is_ok()
+                    && tx.blocking_send(Ok(Delta::Text(piece.to_owned()))).is_ok()
+            };
             let result = engine.generate(&req, &mut send);
             let last = result.map(|(_, usage, finish_reason)| Delta::Finish {
                 usage,

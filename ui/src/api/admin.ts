@@ -75,7 +75,7 @@ export function createPromptVersion(client: HearthClient, p: NewPromptVersion): 
 export function promotePrompt(
   client: HearthClient,
   id: string,
-  b: { version: string; status: Exclude<RolloutStatus, "draft">; canary_share?: number; workspace?: string },
+  b: { version: string; status: Exclude<RolloutStatus, "draft">; canary_share?: number; workspace?: string; force?: boolean },
 ): Promise<PromptVersion> {
   return client.json<PromptVersion>("POST", `/admin/prompts/${seg(id)}/promote`, b);
 }

@@ -13,7 +13,7 @@ import { readSse } from "./sse";
 // ---------------------------------------------------------------------------------------
 // Wire types (docs/API.md)
 
-export type Role = "admin" | "user";
+export type Role = "admin" | "service" | "user";
 export type DataPolicy = "local_only" | "pii_to_local_only" | "redact" | "any";
 export type Locality = "on_device" | "hosted";
 
@@ -114,6 +114,8 @@ export interface ChatStreamRequest {
   cache?: "use" | "bypass";
   /** Sent as `metadata`: `prompt_id`, `prompt_version`, `task`, prompt variables as `var_<name>`. */
   metadata?: Record<string, string>;
+  /** A thread of the caller's (`x-hearth-thread-id`): the server saves the completed answer to it. */
+  threadId?: string;
 }
 
 /** The `hearth` object on the finishing chunk. */
@@ -127,6 +129,8 @@ export interface HearthExtension {
   latency_ms?: number;
   prompt_id?: string | null;
   prompt_version?: string | null;
+  /** The id of the thread message the server saved the answer as (the request named a thread). */
+  thread_message_id?: number;
 }
 
 export interface Usage {
@@ -413,6 +417,7 @@ export class HearthClient {
     const headers: Record<string, string> = {};
     if (req.task && !req.model.startsWith("hearth/")) headers["x-hearth-task"] = req.task;
     if (req.cache) headers["x-hearth-cache"] = req.cache;
+    if (req.threadId) headers["x-hearth-thread-id"] = req.threadId;
     const res = await this.request("POST", "/v1/chat/completions", body, { headers, signal, accept: "text/event-stream" });
     if (!res.body) {
       throw new ApiError({ status: res.status, code: "invalid_response", message: "the stream has no body" });

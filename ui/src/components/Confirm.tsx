@@ -11,6 +11,7 @@ export function Confirm({
   onCancel,
   busy = false,
   danger = false,
+  blocked = false,
 }: {
   children: ReactNode;
   action: string;
@@ -18,6 +19,8 @@ export function Confirm({
   onCancel: () => void;
   busy?: boolean;
   danger?: boolean;
+  /** The action waits for something the children ask of the user (an acknowledgement). */
+  blocked?: boolean;
 }) {
   return (
     <div
@@ -34,7 +37,7 @@ export function Confirm({
     >
       <div className="confirm-text">{children}</div>
       <div className="confirm-actions">
-        <button className={danger ? "danger small" : "primary small"} onClick={onConfirm} disabled={busy} autoFocus data-testid="confirm-yes">
+        <button className={danger ? "danger small" : "primary small"} onClick={onConfirm} disabled={busy || blocked} autoFocus data-testid="confirm-yes">
           {busy ? "Working…" : action}
         </button>
         <button className="small" onClick={onCancel} disabled={busy} data-testid="confirm-no">

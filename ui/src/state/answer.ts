@@ -45,6 +45,8 @@ export interface AnswerState {
   /** The prompt and version the server used (from the finish chunk's `hearth`). */
   promptId: string | null;
   promptVersion: string | null;
+  /** The thread message the server saved this answer as, when the request named a thread. */
+  savedMessageId: number | null;
   /** Clock readings (ms): request sent, first text, stream ended. */
   startedAt: number;
   firstTokenAt: number | null;
@@ -70,6 +72,7 @@ export function startAnswer(requestedModel: string, now: number): AnswerState {
     finishReason: null,
     promptId: null,
     promptVersion: null,
+    savedMessageId: null,
     startedAt: now,
     firstTokenAt: null,
     endedAt: null,
@@ -110,6 +113,7 @@ export function applyEvent(s: AnswerState, ev: ChatStreamEvent, now: number): An
         serverLatencyMs: h?.latency_ms ?? s.serverLatencyMs,
         promptId: h?.prompt_id ?? s.promptId,
         promptVersion: h?.prompt_version ?? s.promptVersion,
+        savedMessageId: h?.thread_message_id ?? s.savedMessageId,
       };
     }
     case "usage":

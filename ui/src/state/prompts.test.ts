@@ -15,6 +15,7 @@ import {
   promptMetadata,
   stableOf,
   templateVariables,
+  variableChange,
   variablesFor,
 } from "./prompts";
 
@@ -49,6 +50,24 @@ describe("groupPrompts", () => {
     expect(groups.map((g) => g.key)).toEqual(["/assistant", "/support_triage", "tenant_pro/support_triage"]);
     expect(groups[1]!.versions.map((v) => v.version)).toEqual(["v2", "v1"]);
     expect(stableOf(groups[1]!)?.version).toBe("v1");
+  });
+});
+
+describe("variableChange", () => {
+  it("names what callers of the stable version do not send and what the version no longer takes", () => {
+    const [g] = groupPrompts([
+      pv({ version: "v1", status: "stable", variables: ["customer", "plan"], created_at_ms: 1 }),
+      pv({ version: "v2", variables: ["customer", "tier"], created_at_ms: 2 }),
+      pv({ version: "v3", variables: ["plan", "customer"], created_at_ms: 3 }),
+    ]);
+    expect(variableChange(g!, "v2")).toEqual({ stable: "v1", missing: ["tier"], unused: ["plan"] });
+    expect(variableChange(g!, "v3")).toBeNull();
+    expect(variableChange(g!, "v1")).toBeNull();
+  });
+
+  it("finds nothing to break when no version is stable", () => {
+    const [g] = groupPrompts([pv({ version: "v1", variables: ["a"] })]);
+    expect(variableChange(g!, "v1")).toBeNull();
   });
 });
 

@@ -46,6 +46,29 @@ export function canaryOf(g: PromptGroup): PromptVersion | undefined {
   return g.versions.find((v) => v.status === "canary");
 }
 
+/** How a version's variables differ from those callers send today (the stable version's). */
+export interface VariableChange {
+  stable: string;
+  /** Declared by the version, not sent by callers: their requests fail with prompt_variable_missing. */
+  missing: string[];
+  /** Sent by callers, not taken by the version: their requests fail with invalid_request. */
+  unused: string[];
+}
+
+/**
+ * What putting `version` in front of callers would break, or null when nothing: rendering
+ * takes exactly the declared variables, and callers send the stable version's. The server
+ * refuses such a promotion unless it is forced.
+ */
+export function variableChange(g: PromptGroup, version: string): VariableChange | null {
+  const stable = stableOf(g);
+  const target = g.versions.find((v) => v.version === version);
+  if (!stable || !target || stable.version === version) return null;
+  const missing = target.variables.filter((v) => !stable.variables.includes(v));
+  const unused = stable.variables.filter((v) => !target.variables.includes(v));
+  return missing.length || unused.length ? { stable: stable.version, missing, unused } : null;
+}
+
 /** A name for the next version: v3 after v1 and v2; else the newest name with "-next". */
 export function nextVersion(versions: string[]): string {
   let max = 0;

@@ -407,6 +407,12 @@ function NewWorkspaceForm({ tiers, onDone, onCancel }: { tiers: string[]; onDone
 // ---------------------------------------------------------------------------------------
 // API keys
 
+const ROLE_HINTS: Record<Role, string> = {
+  user: "calls models as its own user, reads its audit log",
+  service: "an app's back end: may name the end user of each request",
+  admin: "also manages the whole install",
+};
+
 function KeysTab({ workspaces }: { workspaces: string[] }) {
   const { client, session } = useApp();
   const acting = client.workspace ?? session.workspace;
@@ -484,9 +490,10 @@ function KeysTab({ workspaces }: { workspaces: string[] }) {
               <Options values={[...new Set([acting, ...workspaces])]} />
             </select>
           </Field>
-          <Field label="Role" hint={role === "admin" ? "also manages the whole install" : "calls models, reads its audit log"}>
+          <Field label="Role" hint={ROLE_HINTS[role]}>
             <select value={role} onChange={(e) => setRole(e.target.value as Role)} data-testid="key-role">
               <option value="user">user</option>
+              <option value="service">service</option>
               <option value="admin">admin</option>
             </select>
           </Field>

@@ -28,6 +28,8 @@ import { NO_PROMPT, chatPromptMetadata, groupPrompts, keepPick, type PromptPick 
 interface Pending {
   threadId: string;
   answer: AnswerState;
+  /** The answer ended but is not in the thread: neither the server nor the page could save it. */
+  unsaved?: boolean;
 }
 
 function defaultTask(tasks: string[]): string {
@@ -152,6 +154,32 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     abortRef.current?.abort();
   }, []);
 
+  // Every outcome is kept with the thread. A completed answer the server saved as it ended;
+  // a stopped one (meta.stopped) or the server's error (meta.error, left out of the history
+  // sent to the model) the page saves. What neither could save stays on screen, flagged.
+  const keep = useCallback(
+    async (tid: string, final: AnswerState) => {
+      const meta = metaOf(final, localityOf(models, final.model), task);
+      let saved: ThreadMessage | null =
+        final.savedMessageId !== null
+          ? { id: String(final.savedMessageId), role: "assistant", content: final.text, meta, created_at_ms: Date.now() }
+          : null;
+      if (saved === null) {
+        try {
+          saved = await client.addMessage(tid, { role: "assistant", content: final.text, meta });
+        } catch (e) {
+          fail(e);
+          setPending((p) => (p && p.threadId === tid && p.answer === final ? { ...p, unsaved: true } : p));
+          return;
+        }
+      }
+      const kept = saved;
+      if (selectedRef.current === tid) setMessages((prev) => [...prev, kept]);
+      setPending((p) => (p && p.threadId === tid && p.answer === final ? null : p));
+    },
+    [client, models, task, fail],
+  );
+
   const send = useCallback(async () => {
     const text = draft.trim();
     if (!text || streaming) return;
@@ -189,26 +217,21 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     const tid = threadId;
     const final = await runAnswer(
       client,
-      { model, messages: wire, task, temperature: temperatureOf(temperature), ...(metadata ? { metadata } : {}) },
+      {
+        model,
+        messages: wire,
+        task,
+        temperature: temperatureOf(temperature),
+        threadId: tid,
+        ...(metadata ? { metadata } : {}),
+      },
       ac.signal,
       (answer) => setPending({ threadId: tid, answer }),
     );
     abortRef.current = null;
-    // Every outcome is kept with the thread: an answer, a stopped one (meta.stopped), or the
-    // server's error (meta.error, left out of the history sent to the model).
-    try {
-      const saved = await client.addMessage(tid, {
-        role: "assistant",
-        content: final.text,
-        meta: metaOf(final, localityOf(models, final.model), task),
-      });
-      if (selectedRef.current === tid) setMessages((prev) => [...prev, saved]);
-      setPending((p) => (p && p.threadId === tid && p.answer === final ? null : p));
-    } catch (e) {
-      fail(e);
-    }
+    await keep(tid, final);
     void loadThreads(query);
-  }, [draft, streaming, task, picked, promptGroups, promptPick, selected, messages, threads, temperature, client, models, fail, loadThreads, query]);
+  }, [draft, streaming, task, picked, promptGroups, promptPick, selected, messages, threads, temperature, client, fail, loadThreads, query, keep]);
 
   useShortcuts({ send: () => void send(), stop });
 
@@ -354,6 +377,14 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
               locality={localityOf(models, shownPending.answer.model)}
               live
             />
+          )}
+          {shownPending?.unsaved && (
+            <div className="notice warn-notice" role="alert" data-testid="unsaved">
+              This answer is not saved in the thread and will be gone when you leave it.{" "}
+              <button type="button" onClick={() => void keep(shownPending.threadId, shownPending.answer)} data-testid="save-again">
+                Save again
+              </button>
+            </div>
           )}
         </div>
 

@@ -35,6 +35,8 @@ import {
   promptBody,
   promptMetadata,
   stableOf,
+  variableChange,
+  type VariableChange,
   templateVariables,
   variablesFor,
   type PromptForm,
@@ -240,8 +242,37 @@ function PromptDetail({
 // Versions, promote and rollback
 
 type PendingChange =
-  | { kind: "promote"; version: string; status: Exclude<RolloutStatus, "draft">; share: number }
+  | { kind: "promote"; version: string; status: Exclude<RolloutStatus, "draft">; share: number; force?: boolean }
   | { kind: "rollback"; version: string };
+
+/** The review's warning when a version's variables are not what callers send, with the override. */
+function BreakingVariables({
+  change,
+  version,
+  acknowledged,
+  onAcknowledge,
+}: {
+  change: VariableChange;
+  version: string;
+  acknowledged: boolean;
+  onAcknowledge: (force: boolean) => void;
+}) {
+  const names = (list: string[]) => list.map((n) => `\`${n}\``).join(", ");
+  return (
+    <div className="notice warn-notice" role="alert" data-testid="variables-warning">
+      <p>
+        Callers send the variables of {change.stable} (stable).{" "}
+        {change.missing.length > 0 && <>{version} needs {names(change.missing)}, which they do not send. </>}
+        {change.unused.length > 0 && <>{version} does not take {names(change.unused)}, which they send. </>}
+        Their requests routed to {version} will fail until they change.
+      </p>
+      <label>
+        <input type="checkbox" checked={acknowledged} onChange={(e) => onAcknowledge(e.target.checked)} data-testid="force-promote" /> Go ahead:
+        I will update the callers
+      </label>
+    </div>
+  );
+}
 
 function consequence(group: PromptGroup, c: PendingChange): string {
   const stable = stableOf(group);
@@ -271,6 +302,8 @@ function VersionList({ group, onChanged }: { group: PromptGroup; onChanged: (not
   const [error, setError] = useState<ApiError | null>(null);
   const [shown, setShown] = useState<Set<string>>(() => new Set());
   const scope = group.scope ? { workspace: group.scope } : {};
+  const breaking =
+    pending?.kind === "promote" && pending.status !== "deprecated" ? variableChange(group, pending.version) : null;
 
   const shareProblem = (() => {
     if (!promoting || promoting.status !== "canary") return null;
@@ -287,6 +320,7 @@ function VersionList({ group, onChanged }: { group: PromptGroup; onChanged: (not
               version: c.version,
               status: c.status,
               ...(c.status === "canary" ? { canary_share: c.share } : {}),
+              ...(c.force ? { force: true } : {}),
               ...scope,
             })
           : await rollbackPrompt(client, group.prompt_id, { version: c.version, ...scope });
@@ -440,9 +474,18 @@ function VersionList({ group, onChanged }: { group: PromptGroup; onChanged: (not
                 onConfirm={() => void apply(pending)}
                 onCancel={() => setPending(null)}
                 busy={busy}
-                danger={pending.kind === "promote" && pending.status === "deprecated"}
+                danger={(pending.kind === "promote" && pending.status === "deprecated") || breaking !== null}
+                blocked={breaking !== null && !(pending.kind === "promote" && pending.force)}
               >
                 {consequence(group, pending)}
+                {breaking && pending.kind === "promote" && (
+                  <BreakingVariables
+                    change={breaking}
+                    version={v.version}
+                    acknowledged={pending.force === true}
+                    onAcknowledge={(force) => setPending({ ...pending, force })}
+                  />
+                )}
               </Confirm>
             )}
           </article>

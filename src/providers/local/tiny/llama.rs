@@ -85,7 +85,7 @@ mod tests {
     #[test]
     fn sampling_with_top_k_one_gives_the_greedy_answer_at_any_temperature() {
         let (_d, e) = tiny();
-        let (greedy, _, _) = e.generate(&ask("hello", 10), &mut |_| true).unwrap();
+        let (greedy, _, _) = e.generate(&ask("hello", 10), &mut |_, _| true).unwrap();
         for (seed, temperature) in [(3, 0.8), (4, 1.9)] {
             let req = ProviderRequest {
                 temperature,
@@ -94,7 +94,7 @@ mod tests {
                 seed: Some(seed),
                 ..ask("hello", 10)
             };
-            let (sampled, _, _) = e.generate(&req, &mut |_| true).unwrap();
+            let (sampled, _, _) = e.generate(&req, &mut |_, _| true).unwrap();
             assert_eq!(sampled, greedy, "temperature {temperature}");
         }
         let free = ProviderRequest {
@@ -102,7 +102,7 @@ mod tests {
             seed: Some(4),
             ..ask("hello", 10)
         };
-        let (sampled, _, _) = e.generate(&free, &mut |_| true).unwrap();
+        let (sampled, _, _) = e.generate(&free, &mut |_, _| true).unwrap();
         assert_ne!(sampled, greedy, "without top_k the draw wanders");
     }
 
@@ -116,8 +116,8 @@ mod tests {
             seed: Some(99),
             ..ask("hello", 10)
         };
-        let (a, _, _) = e.generate(&req, &mut |_| true).unwrap();
-        let (b, _, _) = e.generate(&req, &mut |_| true).unwrap();
+        let (a, _, _) = e.generate(&req, &mut |_, _| true).unwrap();
+        let (b, _, _) = e.generate(&req, &mut |_, _| true).unwrap();
         assert_eq!(a, b);
     }
 
@@ -126,7 +126,7 @@ mod tests {
         let (_d, e) = tiny();
         let mut calls = 0;
         let (_, usage, _) = e
-            .generate(&ask("hello", 40), &mut |_| {
+            .generate(&ask("hello", 40), &mut |_, _| {
                 calls += 1;
                 false
             })

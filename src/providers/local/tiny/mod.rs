@@ -216,12 +216,12 @@ fn ask(text: &str, max: u32) -> ProviderRequest {
 fn answer_twice(e: &Engine, req: &ProviderRequest) -> (String, Usage, Usage, FinishReason) {
     let mut pieces = String::new();
     let (a, first, finish) = e
-        .generate(req, &mut |p| {
+        .generate(req, &mut |p, _| {
             pieces.push_str(p);
             true
         })
         .unwrap();
-    let (b, second, _) = e.generate(req, &mut |_| true).unwrap();
+    let (b, second, _) = e.generate(req, &mut |_, _| true).unwrap();
     assert_eq!(a, b, "greedy decoding is deterministic");
     assert_eq!(pieces, a, "the stream is the whole answer");
     assert_eq!(
