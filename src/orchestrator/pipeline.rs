@@ -30,6 +30,9 @@ use crate::workspace::{valid_name, Workspace};
 /// Longest task name a request may give.
 const MAX_TASK_CHARS: usize = 64;
 
+/// Most messages a request may carry.
+pub const MAX_MESSAGES: usize = 1024;
+
 /// The text of a tier's template answer when its budget is spent.
 pub(super) const BUDGET_TEMPLATE_ANSWER: &str =
     "This workspace has used its daily budget, so this request was not sent to a model. \
@@ -119,6 +122,12 @@ impl Hearth {
                 format!(
                     "a task is 1-{MAX_TASK_CHARS} characters of letters, digits, '_', '.' or '-'"
                 ),
+            ));
+        }
+        if req.messages.len() > MAX_MESSAGES {
+            return Err(Error::bad_request(
+                "invalid_request",
+                format!("a request may carry at most {MAX_MESSAGES} messages"),
             ));
         }
         let max_output_tokens = output_cap(&config.policy, req, &tier)?;

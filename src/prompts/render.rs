@@ -31,11 +31,38 @@ pub(super) fn check_template(template: &str, declared: &[String]) -> Result<()> 
     Ok(())
 }
 
+/// Largest system prompt a template may render, in bytes: a loop over a variable must not
+/// turn a request within the body limit into gigabytes.
+pub const MAX_RENDERED_BYTES: usize = 1024 * 1024;
+
+/// Template steps one render may take: far above any prompt's needs, far below a loop that
+/// would hold a worker for seconds.
+const RENDER_FUEL: u64 = 200_000;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_fuel(Some(RENDER_FUEL));
     env
+}
+
+/// A sink that refuses to grow past `MAX_RENDERED_BYTES`, which stops the render there.
+#[derive(Default)]
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDERED_BYTES {
+            return Err(std::io::Error::other("the rendered prompt is too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Renders a version's system prompt. Every declared variable must be given; values are
@@ -63,12 +90,23 @@ pub fn render_system_prompt(
         ));
     }
     let env = environment();
-    env.render_str(&p.template, vars).map_err(|e| {
-        Error::bad_request(
-            "invalid_request",
-            format!("the prompt could not be rendered: {}", e.kind()),
-        )
-    })
+    let failed = |why: String| Error::bad_request("invalid_request", why);
+    let tmpl = env
+        .template_from_str(&p.template)
+        .map_err(|e| failed(format!("the prompt could not be rendered: {}", e.kind())))?;
+    let mut out = Capped::default();
+    tmpl.render_captured_to(vars, &mut out).map_err(|e| {
+        failed(match e.kind() {
+            minijinja::ErrorKind::WriteFailure => {
+                format!("the rendered prompt is over {MAX_RENDERED_BYTES} bytes")
+            }
+            minijinja::ErrorKind::OutOfFuel => {
+                format!("the prompt template takes more than {RENDER_FUEL} steps")
+            }
+            kind => format!("the prompt could not be rendered: {kind}"),
+        })
+    })?;
+    String::from_utf8(out.0).map_err(|_| failed("the rendered prompt is not UTF-8".into()))
 }
 
 #[cfg(test)]
@@ -109,6 +147,37 @@ mod tests {
             out,
             "Product: {{ 7*7 }} {% for x in range(10) %}x{% endfor %}"
         );
+    }
+
+    #[test]
+    fn a_render_is_refused_past_its_size_and_accepted_at_it() {
+        let p = prompt(
+            "{% for i in range(n) %}{{ doc }}{% endfor %}",
+            &["doc", "n"],
+        );
+        let vars = |n: usize| {
+            let mut v = serde_json::Map::new();
+            v.insert("doc".into(), serde_json::json!("x".repeat(1024)));
+            v.insert("n".into(), serde_json::json!(n));
+            v
+        };
+        let at = render_system_prompt(&p, &vars(MAX_RENDERED_BYTES / 1024)).unwrap();
+        assert_eq!(at.len(), MAX_RENDERED_BYTES);
+        let over = render_system_prompt(&p, &vars(MAX_RENDERED_BYTES / 1024 + 1)).unwrap_err();
+        assert_eq!(over.code(), "invalid_request");
+        assert!(over.to_string().contains("over 1048576 bytes"), "{over}");
+    }
+
+    #[test]
+    fn a_template_that_loops_without_end_runs_out_of_fuel() {
+        let p = prompt(
+            "{% for a in range(n) %}{% for b in range(n) %}{% endfor %}{% endfor %}",
+            &["n"],
+        );
+        let mut vars = serde_json::Map::new();
+        vars.insert("n".into(), serde_json::json!(10_000));
+        let err = render_system_prompt(&p, &vars).unwrap_err();
+        assert!(err.to_string().contains("steps"), "{err}");
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn error_body(e: &Error, trace_id: &str) -> serde_json::Value {
     let message = match e {
         // Storage details stay in the log; the client gets the trace id to quote.
         Error::Storage(_) => "internal storage error".to_owned(),
-        other => one_line(&other.to_string()),
+        other => without_backtrace(&other.to_string()),
     };
     serde_json::json!({"error": {
         "code": e.code(),
@@ -77,14 +77,24 @@ pub fn error_body(e: &Error, trace_id: &str) -> serde_json::Value {
 }
 
 /// Longest error message sent, in characters.
-const MAX_MESSAGE_CHARS: usize = 500;
+const MAX_MESSAGE_CHARS: usize = 2000;
 
-/// A message as clients get it: its first line, cut to a bounded length. A library error
-/// wrapped in ours may carry a backtrace (`RUST_BACKTRACE=1`) or a long dump after it;
-/// neither is for the client.
-fn one_line(message: &str) -> String {
-    let first = message.lines().next().unwrap_or_default().trim_end();
-    first.chars().take(MAX_MESSAGE_CHARS).collect()
+/// A message as clients get it: without a backtrace a library error wrapped in ours may
+/// carry (candle's, with `RUST_BACKTRACE=1`), and cut to a bounded length. Lines before the
+/// first frame stay: a policy error shows the offending line of TOML under its first line.
+fn without_backtrace(message: &str) -> String {
+    let is_frame = |line: &str| {
+        let t = line.trim_start();
+        let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+        (digits > 0 && t[digits..].starts_with(": "))
+            || t.to_ascii_lowercase().starts_with("stack backtrace")
+    };
+    let kept: Vec<&str> = message.lines().take_while(|l| !is_frame(l)).collect();
+    kept.join("\n")
+        .trim_end()
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
+        .collect()
 }
 
 impl IntoResponse for ApiError {
@@ -126,13 +136,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_message_with_a_backtrace_or_a_dump_keeps_only_its_first_bounded_line() {
-        let e = Error::bad_request(
-            "invalid_request",
+    fn a_message_loses_its_backtrace_keeps_its_other_lines_and_is_bounded() {
+        for with_frames in [
             "not a GGUF model\nStack backtrace:\n   0: candle_core::error::Error::bt",
+            "not a GGUF model\n   0: candle_core::error::Error::bt\n             at src/error.rs:1",
+        ] {
+            let e = Error::bad_request("invalid_request", with_frames);
+            let body = error_body(&e, "t");
+            assert_eq!(body["error"]["message"], "not a GGUF model");
+        }
+        let policy =
+            "policy: TOML parse error at line 3\n  |\n3 | bogus = 1\nunknown field `bogus`";
+        let body = error_body(&Error::unprocessable("invalid_policy", policy), "t");
+        assert_eq!(
+            body["error"]["message"], policy,
+            "lines that are not frames stay"
         );
-        let body = error_body(&e, "t");
-        assert_eq!(body["error"]["message"], "not a GGUF model");
         let long = Error::bad_request("invalid_request", "x".repeat(5000));
         let body = error_body(&long, "t");
         assert_eq!(
