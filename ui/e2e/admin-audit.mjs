@@ -351,6 +351,13 @@ test("prompts: support_triage's versions; a v2 made in the UI; diff; canary, pro
   await v2.locator('button[type="submit"]', { hasText: "Review" }).click();
   const confirm = v2.locator('[data-testid="confirm"]');
   assert((await text(confirm)).includes("serves 25% of users"), `confirm: ${await text(confirm)}`);
+  // v2 needs `product`, which callers of v1 do not send: the review says so and waits for an override.
+  const warning = confirm.locator('[data-testid="variables-warning"]');
+  assert((await text(warning)).includes("`product`"), `no variables warning: ${await text(confirm)}`);
+  assert(await confirm.locator('[data-testid="confirm-yes"]').isDisabled(), "the canary goes ahead without the override");
+  const refused = await callWith(token, "POST", "/admin/prompts/support_triage/promote", { version: "v2", status: "canary" });
+  assert(refused.status === 422 && refused.body.error.code === "prompt_variables_differ", `the server took it without force: ${JSON.stringify(refused)}`);
+  await confirm.locator('[data-testid="force-promote"]').check();
   await confirm.locator('[data-testid="confirm-yes"]').click();
   await page.locator('[data-testid="prompt-notice"]', { hasText: "v2 is now canary for 25% of users" }).waitFor();
   let versions = (await api("GET", "/admin/prompts/support_triage")).versions;
@@ -361,6 +368,7 @@ test("prompts: support_triage's versions; a v2 made in the UI; diff; canary, pro
   await v2.locator('[data-testid="promote-status"]').selectOption("stable");
   await v2.locator('button[type="submit"]', { hasText: "Review" }).click();
   assert((await text(v2.locator('[data-testid="confirm"]'))).includes("v1 (stable now) is deprecated"), "the confirmation does not say what happens to v1");
+  await v2.locator('[data-testid="force-promote"]').check();
   await v2.locator('[data-testid="confirm-yes"]').click();
   await page.locator('[data-testid="prompt-notice"]', { hasText: "v2 is now stable" }).waitFor();
   byV = Object.fromEntries((await api("GET", "/admin/prompts/support_triage")).versions.map((v) => [v.version, v]));

@@ -81,8 +81,16 @@ test("a chat answer streams in and is tagged with provider, tokens, cost and lat
       if (last) window.__lengths.add(last.textContent.length);
     }).observe(t, { subtree: true, childList: true, characterData: true });
   });
+  // The page saves the question; the server saves the answer as it ends.
+  const pagePosts = [];
+  const onRequest = (r) => {
+    if (r.method() === "POST" && /\/threads\/[^/]+\/messages$/.test(r.url())) pagePosts.push(JSON.parse(r.postData() ?? "{}").role);
+  };
+  page.on("request", onRequest);
   await ask("The customer was charged twice after upgrading the plan. What should support do?", { task: "reasoning" });
   await waitStatus(lastAnswer(), ["done"]);
+  page.off("request", onRequest);
+  assert(JSON.stringify(pagePosts) === '["user"]', `the page saved ${JSON.stringify(pagePosts)}; the server saves the answer`);
   const lengths = await page.evaluate(() => [...window.__lengths].filter((n) => n > 0).length);
   assert(lengths >= 3, `the answer did not stream (it took ${lengths} distinct lengths)`);
   const a = lastAnswer();
@@ -110,8 +118,16 @@ test("a chat answer streams in and is tagged with provider, tokens, cost and lat
 });
 
 test("the same deterministic prompt again is a cache hit", async () => {
+  // The page saves the question; the server saves the answer as it ends.
+  const pagePosts = [];
+  const onRequest = (r) => {
+    if (r.method() === "POST" && /\/threads\/[^/]+\/messages$/.test(r.url())) pagePosts.push(JSON.parse(r.postData() ?? "{}").role);
+  };
+  page.on("request", onRequest);
   await ask("The customer was charged twice after upgrading the plan. What should support do?", { task: "reasoning" });
   await waitStatus(lastAnswer(), ["done"]);
+  page.off("request", onRequest);
+  assert(JSON.stringify(pagePosts) === '["user"]', `the page saved ${JSON.stringify(pagePosts)}; the server saves the answer`);
   await lastAnswer().locator('[data-testid="tag-cache"]').waitFor({ timeout: 2000 });
   await shot("chat");
 });
@@ -220,6 +236,35 @@ test("Stop (Esc) aborts a stream and the answer is saved as stopped", async () =
     await fault("mock-fast", { mode: "off" });
   }
   await shot("chat-stopped");
+});
+
+test("an answer neither the server nor the page could save is flagged, and Save again keeps it", async () => {
+  await fault("mock-fast", { mode: "timeout" });
+  // A stopped answer is the page's to save; make that save be refused (a 4xx, which the page logs as expected).
+  const failSave = (route) =>
+    route.request().method() === "POST" && (route.request().postData() ?? "").includes('"assistant"')
+      ? route.fulfill({ status: 429, contentType: "application/json", body: '{"error":{"code":"rate_limited_workspace","message":"slow down","trace_id":"t"}}' })
+      : route.continue();
+  await page.route("**/threads/*/messages", failSave);
+  try {
+    await ask("Unsaved until saved again", { model: "mock-fast/fast-extract-v1", task: "extract" });
+    await waitStatus(lastAnswer(), ["waiting", "streaming"]);
+    await page.keyboard.press("Escape");
+    await waitStatus(lastAnswer(), ["stopped"], 5000);
+    const flag = page.locator('[data-testid="unsaved"]');
+    await flag.waitFor({ timeout: 5000 });
+    assert((await text(flag)).includes("not saved"), `flag: ${await text(flag)}`);
+    await page.unroute("**/threads/*/messages", failSave);
+    await page.locator('[data-testid="save-again"]').click();
+    await flag.waitFor({ state: "detached", timeout: 5000 });
+    const { threads } = await api("GET", "/threads");
+    const { messages } = await api("GET", `/threads/${threads[0].id}/messages`);
+    const last = messages[messages.length - 1];
+    assert(last.role === "assistant" && last.meta?.stopped === true, `after Save again: ${JSON.stringify(last)}`);
+  } finally {
+    await page.unroute("**/threads/*/messages").catch(() => {});
+    await fault("mock-fast", { mode: "off" });
+  }
 });
 
 test("threads: search, rename and delete", async () => {
