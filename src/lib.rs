@@ -6,6 +6,8 @@ pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod error;
+#[cfg(test)]
+mod fuzzing;
 pub mod models;
 pub mod orchestrator;
 pub mod pii;

@@ -149,7 +149,7 @@ async fn list_workspaces(a: Admin) -> Result<Json<Value>, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewWorkspace {
+pub(super) struct NewWorkspace {
     id: String,
     tier: String,
     #[serde(default = "any_policy")]
@@ -215,7 +215,7 @@ async fn purge_cache(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Ap
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewKeyBody {
+pub(super) struct NewKeyBody {
     workspace: String,
     #[serde(default = "user_role")]
     role: Role,
@@ -243,7 +243,7 @@ async fn create_key(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Resp
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WorkspaceFilter {
+pub(super) struct WorkspaceFilter {
     workspace: Option<String>,
 }
 
@@ -296,7 +296,7 @@ async fn create_prompt(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<R
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Promote {
+pub(super) struct Promote {
     version: String,
     status: RolloutStatus,
     canary_share: Option<f64>,
@@ -335,7 +335,7 @@ async fn promote_prompt(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Rollback {
+pub(super) struct Rollback {
     version: Option<String>,
     workspace: Option<String>,
 }
@@ -355,7 +355,7 @@ async fn rollback_prompt(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UsageQuery {
+pub(super) struct UsageQuery {
     workspace: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -434,7 +434,7 @@ fn local_providers(config: &crate::config::Config) -> Vec<Value> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PullBody {
+pub(super) struct PullBody {
     id: String,
 }
 

@@ -46,9 +46,14 @@ fn describe(e: &serde_json::Error) -> String {
         return format!("malformed JSON at line {} column {}", e.line(), e.column());
     }
     let text = e.to_string();
-    let wrong = ["invalid type", "invalid value", "invalid length"]
-        .iter()
-        .any(|p| text.starts_with(p));
+    let wrong = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p));
     match text.rfind(", expected ") {
         Some(at) if wrong => format!(
             "invalid field: a value of the wrong type or range; expected {}",

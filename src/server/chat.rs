@@ -18,7 +18,7 @@ use crate::providers::{Message, Role};
 /// `min_p` and `cache`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChatBody {
+pub(super) struct ChatBody {
     tenant_id: Option<String>,
     user_id: Option<String>,
     task: Option<String>,

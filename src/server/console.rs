@@ -42,7 +42,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ImportBody {
+pub(super) struct ImportBody {
     path: String,
     id: Option<String>,
 }
@@ -89,7 +89,7 @@ async fn remove_model(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, A
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CostsQuery {
+pub(super) struct CostsQuery {
     from: Option<String>,
     to: Option<String>,
     workspace: Option<String>,
@@ -151,7 +151,7 @@ async fn policy(a: Admin) -> Result<Json<Value>, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PolicyText {
+pub(super) struct PolicyText {
     toml: String,
 }
 
@@ -221,7 +221,7 @@ async fn test_provider(a: Admin, Path(name): Path<String>) -> Result<Json<Value>
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct KeyBody {
+pub(super) struct KeyBody {
     key: String,
 }
 
@@ -249,7 +249,7 @@ async fn set_key(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RenderBody {
+pub(super) struct RenderBody {
     version: Option<String>,
     workspace: Option<String>,
     #[serde(default)]

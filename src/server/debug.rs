@@ -19,7 +19,7 @@ use crate::providers::fault::FaultMode;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FaultBody {
+pub(super) struct FaultBody {
     fail: Option<bool>,
     mode: Option<String>,
     n: Option<u32>,

@@ -9,6 +9,8 @@ mod console;
 mod debug;
 pub mod error;
 mod extract;
+#[cfg(test)]
+mod fuzz;
 mod intake;
 mod listen;
 mod openai;

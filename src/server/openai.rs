@@ -67,7 +67,7 @@ struct WireFormat {
 
 /// The request fields Hearth reads; others (penalties, logprobs...) are accepted and ignored.
 #[derive(Debug, Deserialize)]
-struct CompletionBody {
+pub(super) struct CompletionBody {
     model: String,
     messages: Vec<WireMessage>,
     max_tokens: Option<u32>,
@@ -137,7 +137,7 @@ fn messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, Error> {
         .collect()
 }
 
-fn to_request(
+pub(super) fn to_request(
     b: CompletionBody,
     headers: &HeaderMap,
     principal: crate::workspace::Principal,

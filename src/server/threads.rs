@@ -117,13 +117,13 @@ fn title(raw: Option<String>, default: &str) -> Result<String> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TitleBody {
+pub(super) struct TitleBody {
     title: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SearchParams {
+pub(super) struct SearchParams {
     q: Option<String>,
 }
 
@@ -170,7 +170,7 @@ async fn list_messages(c: Caller, Path(id): Path<String>) -> Result<Json<Value>,
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewMessage {
+pub(super) struct NewMessage {
     role: String,
     content: String,
     #[serde(default)]
@@ -195,7 +195,7 @@ async fn add_message(
 }
 
 #[derive(Deserialize)]
-struct NewComparison {
+pub(super) struct NewComparison {
     title: Option<String>,
     prompt: String,
     models: Vec<String>,

@@ -228,7 +228,8 @@ impl Provider for Anthropic {
 }
 
 /// Reads the Messages stream's named events up to `message_stop`.
-struct EventDecoder {
+#[derive(Default)]
+pub(super) struct EventDecoder {
     prompt_estimate: u64,
     text: String,
     usage: Option<WireUsage>,

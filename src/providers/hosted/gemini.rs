@@ -341,7 +341,8 @@ fn generates_content(model: &Value) -> bool {
 
 /// Reads `alt=sse` chunks: each a whole `GenerateContentResponse` with the new text. There
 /// is no closing event; the answer is complete once a chunk carried a finish reason.
-struct ChunkDecoder {
+#[derive(Default)]
+pub(super) struct ChunkDecoder {
     prompt_estimate: u64,
     text: String,
     usage: Option<Usage>,

@@ -4,6 +4,8 @@
 //! mapping and SSE reader live beside them.
 
 mod anthropic;
+#[cfg(test)]
+mod fuzz;
 mod gemini;
 mod http;
 mod openai;

@@ -195,7 +195,8 @@ impl Provider for OpenAi {
 }
 
 /// Reads `chat.completion.chunk` events up to `[DONE]`.
-struct ChunkDecoder {
+#[derive(Default)]
+pub(super) struct ChunkDecoder {
     prompt_estimate: u64,
     text_chars: String,
     usage: Option<Usage>,

@@ -16,7 +16,7 @@ pub(crate) struct SseEvent {
 }
 
 #[derive(Default)]
-struct Parser {
+pub(super) struct Parser {
     buf: Vec<u8>,
     event: Option<String>,
     data: Vec<String>,
@@ -24,7 +24,7 @@ struct Parser {
 
 impl Parser {
     /// Consumes complete lines from the buffer; returns the events they finish.
-    fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+    pub(super) fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
         while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
@@ -63,7 +63,7 @@ impl Parser {
     }
 
     /// An event left without its blank line when the body ended.
-    fn finish(&mut self) -> Option<SseEvent> {
+    pub(super) fn finish(&mut self) -> Option<SseEvent> {
         if !self.buf.is_empty() {
             let rest = String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
             if let Some(ev) = self.line(rest.trim_end_matches('\r')) {

@@ -82,3 +82,73 @@ impl Gguf {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use crate::fuzzing;
+
+    /// A real (vocabulary-only) GGUF file: the seed every mutation starts from.
+    const SEED: &[u8] = include_bytes!("../../../tests/fixtures/vocab/spm.gguf");
+
+    /// Damage as a hostile or broken file has it: bytes overwritten, counts and lengths
+    /// made huge, the file cut short.
+    #[derive(Debug, Clone)]
+    enum Damage {
+        Byte(usize, u8),
+        Huge(usize, u64),
+        Cut(usize),
+    }
+
+    fn damage() -> impl Strategy<Value = Damage> {
+        prop_oneof![
+            4 => (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Damage::Byte(at, b)),
+            2 => (any::<usize>(), prop_oneof![Just(u64::MAX), Just(1 << 40), any::<u64>()])
+                .prop_map(|(at, v)| Damage::Huge(at, v)),
+            1 => any::<usize>().prop_map(Damage::Cut),
+        ]
+    }
+
+    fn damaged(list: &[Damage]) -> Vec<u8> {
+        let mut bytes = SEED.to_vec();
+        for d in list {
+            let len = bytes.len().max(1);
+            match *d {
+                Damage::Byte(at, b) => {
+                    if let Some(x) = bytes.get_mut(at % len) {
+                        *x = b;
+                    }
+                }
+                Damage::Huge(at, v) => {
+                    let at = at % len;
+                    let end = (at + 8).min(bytes.len());
+                    bytes[at..end].copy_from_slice(&v.to_le_bytes()[..end - at]);
+                }
+                Damage::Cut(at) => bytes.truncate(at % len),
+            }
+        }
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(fuzzing::config())]
+
+        #[test]
+        fn fuzz_a_damaged_or_random_file_is_refused_with_an_error(
+            list in proptest::collection::vec(damage(), 1..6),
+            noise in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            for (name, bytes) in [
+                ("damaged.gguf", damaged(&list)),
+                ("noise.gguf", [b"GGUF".as_slice(), &noise].concat()),
+            ] {
+                let path = dir.path().join(name);
+                std::fs::write(&path, bytes).unwrap();
+                // The import check reads the header, the architecture and the tokenizer.
+                let _ = super::super::inspect(&path);
+            }
+        }
+    }
+}
