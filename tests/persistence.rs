@@ -359,3 +359,163 @@ async fn the_audit_backlog_shows_while_the_database_is_locked_and_drains_once_it
     );
     assert_eq!(audit_pending(&s).await, 0.0);
 }
+
+/// The trace id of a streamed answer read to its end (`[DONE]` after the finishing chunk),
+/// or None when the stream broke off.
+async fn finished_stream(http: &reqwest::Client, url: &str, key: &str, i: usize) -> Option<String> {
+    let body = json!({"model": "hearth/extract", "stream": true, "max_tokens": 32,
+                      "messages": [{"role": "user", "content": format!("streamed ticket {i}")}]});
+    let resp = http
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .ok()?;
+    let text = resp.text().await.ok()?;
+    if !text.ends_with("data: [DONE]\n\n") {
+        return None;
+    }
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .find_map(|v| v["hearth"]["trace_id"].as_str().map(str::to_owned))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_finished_before_a_crash_keep_their_audit_events_even_with_the_database_locked() {
+    const STREAMS: usize = 24;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(tmp.path(), &["--demo"]);
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let user = create_key(&s.dir, "tenant_enterprise", "user");
+
+    // Nothing can be committed: a finished stream's event is durable only in the journal.
+    let lock = rusqlite::Connection::open(tmp.path().join("hearth.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let url = s.url("/v1/chat/completions");
+    let finished: Vec<String> = futures::stream::iter(0..STREAMS)
+        .map(|i| finished_stream(&s.http, &url, &user, i))
+        .buffer_unordered(6)
+        .filter_map(|t| async move { t })
+        .collect()
+        .await;
+    assert_eq!(
+        finished.len(),
+        STREAMS,
+        "every stream finished before the crash"
+    );
+    s.kill();
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+
+    let s = Server::start_in(tmp.path(), &["--demo"]);
+    let events = all_audit_events(&s, &admin).await;
+    let completed: HashSet<&str> = events
+        .iter()
+        .filter(|e| e["event_type"] == "llm_request_completed")
+        .map(|e| e["trace_id"].as_str().unwrap())
+        .collect();
+    for t in &finished {
+        assert!(
+            completed.contains(t.as_str()),
+            "stream {t} finished, then its event was lost"
+        );
+    }
+    assert_eq!(
+        usage_requests(&s, &admin, "tenant_enterprise").await,
+        STREAMS as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_during_journal_recovery_loses_nothing_and_commits_nothing_twice() {
+    const ANSWERS: usize = 1500;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in(tmp.path(), &["--demo"]);
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let user = create_key(&s.dir, "tenant_enterprise", "user");
+
+    // A journal of many answers a killed server never committed.
+    let lock = rusqlite::Connection::open(tmp.path().join("hearth.db")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let url = s.url("/chat");
+    let answered: Vec<String> = futures::stream::iter(0..ANSWERS)
+        .map(|i| {
+            let (http, url, user) = (s.http.clone(), url.clone(), user.clone());
+            async move {
+                let body = json!({"task": "extract", "message": format!("journaled ticket {i}")});
+                let resp = http
+                    .post(url)
+                    .bearer_auth(user)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                resp.headers()["x-hearth-trace-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    s.kill();
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+
+    // Starts that recover it are killed 10 ms later each time, until one got as far as
+    // removing the journal: recovery takes tens of ms here, so some kills land inside it.
+    let journal_dirs = || {
+        std::fs::read_dir(tmp.path().join("journal"))
+            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let [dead] = journal_dirs()
+        .try_into()
+        .expect("one journal, the killed server's");
+    let mut kills = 0;
+    for delay_ms in (10u64..=1000).step_by(10) {
+        if !dead.exists() {
+            break;
+        }
+        kills += 1;
+        let mut child = common::hearth()
+            .args(["serve", "--demo", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    eprintln!("{kills} starts killed before one recovered the journal");
+    assert!(
+        kills >= 2,
+        "recovery finished before the first kill: nothing was tested"
+    );
+
+    let s = Server::start_in(tmp.path(), &["--demo"]);
+    let events = all_audit_events(&s, &admin).await;
+    let mut seen = HashSet::new();
+    for e in events
+        .iter()
+        .filter(|e| e["tenant_id"] == "tenant_enterprise")
+    {
+        let t = e["trace_id"].as_str().unwrap();
+        assert!(seen.insert(t.to_owned()), "{t} was committed twice");
+    }
+    for t in &answered {
+        assert!(seen.contains(t), "{t} was answered, then lost");
+    }
+    assert_eq!(
+        usage_requests(&s, &admin, "tenant_enterprise").await,
+        ANSWERS as u64,
+        "usage counted once per answer"
+    );
+}
