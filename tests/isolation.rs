@@ -522,3 +522,269 @@ async fn a_key_revoked_or_a_limit_set_from_the_command_line_applies_to_a_running
         "a key revoked by another process must be refused on the very next request"
     );
 }
+
+/// One caller of the random traffic: a workspace, a user, and the key that is both.
+struct Actor {
+    ws: &'static str,
+    user: String,
+    key: String,
+}
+
+/// What the traffic left, by workspace, to check against what the server shows.
+#[derive(Default)]
+struct Seen {
+    /// Trace ids of requests each workspace sent.
+    traces: std::collections::HashMap<String, &'static str>,
+    /// (workspace, message) pairs asked: a cache hit for a pair never asked is a leak.
+    asked: std::collections::HashSet<(&'static str, String)>,
+    /// Thread and comparison ids with the (workspace, user) that made them.
+    threads: Vec<(String, &'static str, String)>,
+    comparisons: Vec<(String, &'static str, String)>,
+    /// USD charged to each workspace, by the answers' own figures.
+    charged: std::collections::HashMap<&'static str, f64>,
+}
+
+const WORKSPACES: [&str; 4] = ["tenant_pro", "tenant_enterprise", "iso_a", "iso_b"];
+
+/// The text only `ws` ever sends: finding it in another workspace's view is a leak.
+fn secret_of(ws: &str) -> String {
+    format!("secret-of-{ws}")
+}
+
+/// Fails when `text`, seen by `ws`, holds another workspace's secret.
+fn assert_no_other_secret(ws: &str, text: &str, what: &str) {
+    for other in WORKSPACES.iter().filter(|o| **o != ws) {
+        assert!(
+            !text.contains(&secret_of(other)),
+            "{ws} saw {other}'s text in {what}: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_traffic_over_workspaces_users_and_keys_never_crosses_a_workspace() {
+    use rand::{Rng, SeedableRng};
+    const OPS: usize = 400;
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "default", "admin");
+    for ws in ["iso_a", "iso_b"] {
+        let body = json!({"id": ws, "tier": "pro", "rpm": 100_000});
+        assert_eq!(
+            send(
+                &s,
+                Method::POST,
+                "/admin/workspaces",
+                Some(&admin),
+                Some(&body)
+            )
+            .await
+            .0,
+            201
+        );
+    }
+    let mut actors = Vec::new();
+    for ws in WORKSPACES {
+        for user in ["u1", "u2"] {
+            let key = key_for(&s, &admin, ws, user, "user").await;
+            actors.push(Actor {
+                ws,
+                user: user.to_owned(),
+                key,
+            });
+        }
+        // Each workspace's own prompt, whose text is its secret.
+        let prompt = json!({"prompt_id": "own", "version": "v1", "owner": ws, "status": "stable",
+                            "workspace": ws, "template": format!("You serve {}.", secret_of(ws))});
+        assert_eq!(
+            send(
+                &s,
+                Method::POST,
+                "/admin/prompts",
+                Some(&admin),
+                Some(&prompt)
+            )
+            .await
+            .0,
+            201
+        );
+    }
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x150_1A7E);
+    let mut seen = Seen::default();
+    for op in 0..OPS {
+        let a = &actors[rng.random_range(0..actors.len())];
+        match rng.random_range(0..6) {
+            // A chat, sometimes with a text every workspace also sends (a cache key that must
+            // not be shared), sometimes with the workspace's prompt, sometimes streamed.
+            0..=2 => {
+                let message = if rng.random_bool(0.5) {
+                    format!("shared question {}", rng.random_range(0..5))
+                } else {
+                    format!("{} question {}", secret_of(a.ws), rng.random_range(0..5))
+                };
+                let mut req = s
+                    .http
+                    .post(s.url("/v1/chat/completions"))
+                    .bearer_auth(&a.key);
+                let mut body = json!({"model": "hearth/extract", "max_tokens": 32, "temperature": 0,
+                                      "messages": [{"role": "user", "content": message}]});
+                if rng.random_bool(0.3) {
+                    body["metadata"] = json!({"prompt_id": "own"});
+                }
+                let stream = rng.random_bool(0.3);
+                body["stream"] = json!(stream);
+                req = req.json(&body);
+                let resp = req.send().await.unwrap();
+                let status = resp.status().as_u16();
+                let trace = resp.headers()["x-hearth-trace-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let cache = resp
+                    .headers()
+                    .get("x-hearth-cache")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let text = resp.text().await.unwrap();
+                assert_no_other_secret(a.ws, &text, "a chat answer");
+                seen.traces.insert(trace, a.ws);
+                if status == 200 {
+                    let prompt = body["metadata"]["prompt_id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    let key = (a.ws, format!("{prompt}\0{message}"));
+                    if cache.as_deref() == Some("hit") {
+                        assert!(
+                            seen.asked.contains(&key),
+                            "op {op}: a cache hit for {key:?}, never asked in {}",
+                            a.ws
+                        );
+                    }
+                    seen.asked.insert(key);
+                    if !stream {
+                        let v: Value = serde_json::from_str(&text).unwrap();
+                        *seen.charged.entry(a.ws).or_default() +=
+                            v["hearth"]["estimated_cost_usd"].as_f64().unwrap();
+                    }
+                }
+            }
+            3 => {
+                let title = format!("{} thread {op}", secret_of(a.ws));
+                let (status, t) = send(
+                    &s,
+                    Method::POST,
+                    "/threads",
+                    Some(&a.key),
+                    Some(&json!({"title": title})),
+                )
+                .await;
+                assert_eq!(status, 201, "{t}");
+                let id = t["id"].as_str().unwrap().to_owned();
+                let m = json!({"role": "user", "content": secret_of(a.ws)});
+                send(
+                    &s,
+                    Method::POST,
+                    &format!("/threads/{id}/messages"),
+                    Some(&a.key),
+                    Some(&m),
+                )
+                .await;
+                seen.threads.push((id, a.ws, a.user.clone()));
+            }
+            4 => {
+                let c = json!({"title": secret_of(a.ws), "prompt": secret_of(a.ws), "models": ["mock-fast/fast-extract-v1"], "results": []});
+                let (status, v) =
+                    send(&s, Method::POST, "/comparisons", Some(&a.key), Some(&c)).await;
+                assert_eq!(status, 201, "{v}");
+                seen.comparisons
+                    .push((v["id"].as_str().unwrap().to_owned(), a.ws, a.user.clone()));
+            }
+            // Reads: every list, and someone else's records by id.
+            _ => {
+                for path in [
+                    "/threads",
+                    "/comparisons",
+                    "/audit?limit=500",
+                    "/v1/models",
+                    "/session",
+                ] {
+                    let (_, v) = send(&s, Method::GET, path, Some(&a.key), None).await;
+                    assert_no_other_secret(a.ws, &v.to_string(), path);
+                }
+                let (_, audit) =
+                    send(&s, Method::GET, "/audit?limit=500", Some(&a.key), None).await;
+                for e in audit["events"].as_array().unwrap() {
+                    assert_eq!(e["tenant_id"], a.ws, "op {op}: {e}");
+                }
+                for (id, ws, user) in seen.threads.iter().chain(&seen.comparisons) {
+                    let kind = if seen.threads.iter().any(|t| &t.0 == id) {
+                        "threads"
+                    } else {
+                        "comparisons"
+                    };
+                    let (status, v) = send(
+                        &s,
+                        Method::GET,
+                        &format!("/{kind}/{id}"),
+                        Some(&a.key),
+                        None,
+                    )
+                    .await;
+                    let own = *ws == a.ws && *user == a.user;
+                    assert_eq!(
+                        status,
+                        if own { 200 } else { 404 },
+                        "op {op}: {kind} {id} of {ws}/{user} read by {}/{}: {v}",
+                        a.ws,
+                        a.user
+                    );
+                }
+            }
+        }
+    }
+
+    // Every audit event is in the workspace that sent its request.
+    let mut cursor: Option<i64> = None;
+    loop {
+        let path = cursor.map_or("/audit?limit=500".to_owned(), |c| {
+            format!("/audit?limit=500&cursor={c}")
+        });
+        let (_, v) = send(&s, Method::GET, &path, Some(&admin), None).await;
+        for e in v["events"].as_array().unwrap() {
+            if let Some(ws) = seen.traces.get(e["trace_id"].as_str().unwrap()) {
+                assert_eq!(e["tenant_id"], *ws, "{e}");
+            }
+        }
+        match v["next_cursor"].as_i64() {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    // Usage rows of each workspace hold at least what its whole answers were charged, and
+    // no workspace that sent nothing has any.
+    let (_, usage) = send(&s, Method::GET, "/admin/usage", Some(&admin), None).await;
+    for ws in WORKSPACES {
+        let rows: f64 = usage["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["workspace_id"] == ws)
+            .map(|r| r["cost_usd"].as_f64().unwrap())
+            .sum();
+        let charged = seen.charged.get(ws).copied().unwrap_or(0.0);
+        assert!(
+            rows + 1e-12 >= charged,
+            "{ws}: usage {rows} below its answers' {charged}"
+        );
+    }
+    let default_rows = usage["usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["workspace_id"] == "default")
+        .count();
+    assert_eq!(
+        default_rows, 0,
+        "the admin's own workspace sent nothing: {usage}"
+    );
+}
