@@ -72,6 +72,12 @@ impl BudgetLedger {
     ) -> Result<Reservation, LimitKind> {
         let key = (workspace.to_owned(), day.to_owned());
         let mut days = self.days.lock();
+        if !days.contains_key(&key) {
+            // A new day: the workspace's earlier days are settled history, kept in the store.
+            days.retain(|(ws, d), held| {
+                ws != workspace || d == day || held.reserved_usd > 0.0 || held.reserved_tokens > 0
+            });
+        }
         let d = days.entry(key.clone()).or_insert_with(|| {
             let (spent_usd, spent_tokens) = load();
             Day {
@@ -173,6 +179,23 @@ mod tests {
         );
         drop(tries);
         assert!(l.reserve("w", "d", LIMITS, 0.9, 10, || (0.0, 0)).is_ok());
+    }
+
+    #[test]
+    fn a_new_day_forgets_the_workspaces_settled_days_but_not_a_hold_across_midnight() {
+        let l = BudgetLedger::default();
+        let late = l.reserve("w", "d1", LIMITS, 0.1, 1, || (0.0, 0)).unwrap();
+        l.reserve("other", "d1", LIMITS, 0.1, 1, || (0.0, 0)).unwrap().settle(0.1, 1);
+        l.reserve("w", "d2", LIMITS, 0.1, 1, || (0.0, 0)).unwrap().settle(0.1, 1);
+        assert_eq!(l.days.lock().len(), 3, "d1 of w is held across midnight");
+        late.settle(0.1, 1);
+        l.reserve("w", "d3", LIMITS, 0.1, 1, || (0.0, 0)).unwrap().settle(0.1, 1);
+        let mut kept: Vec<_> = l.days.lock().keys().cloned().collect();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [("other".to_owned(), "d1".to_owned()), ("w".to_owned(), "d3".to_owned())]
+        );
     }
 
     #[test]
