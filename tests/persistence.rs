@@ -288,31 +288,43 @@ async fn a_crash_under_load_loses_no_audit_event_whose_response_was_sent() {
     assert_eq!(status, 200, "{v}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_given_while_the_database_is_locked_survive_a_crash() {
-    const ANSWERS: usize = 12;
+/// Runs `answer` against a server on a fresh data dir while another process holds SQLite's
+/// write lock, so whatever it gets answered is durable only in the server's journal; then
+/// kills the server (`kill -9`) before the lock goes. Returns the data dir, an admin key of
+/// the install and what `answer` returned; `answer` gets a user key of `tenant_enterprise`.
+async fn answered_then_killed_while_locked<T>(
+    answer: impl AsyncFnOnce(&Server, &str) -> T,
+) -> (tempfile::TempDir, String, T) {
     let tmp = tempfile::tempdir().unwrap();
     let mut s = Server::start_in(tmp.path(), &["--demo"]);
     let admin = create_key(&s.dir, "tenant_pro", "admin");
     let user = create_key(&s.dir, "tenant_enterprise", "user");
-
-    // Another process holds SQLite's write lock: the gateway cannot commit anything, so
-    // its answers are durable only in its journal.
     let lock = rusqlite::Connection::open(tmp.path().join("hearth.db")).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let mut answered = Vec::new();
-    for i in 0..ANSWERS {
-        let body = json!({"task": "extract", "message": format!("locked ticket {i}")});
-        let (status, headers, v) = s.post("/chat", Some(&user), &body).await;
-        assert_eq!(
-            status, 200,
-            "answers keep coming while SQLite is locked: {v}"
-        );
-        answered.push(headers["x-hearth-trace-id"].to_str().unwrap().to_owned());
-    }
+    let out = answer(&s, &user).await;
     s.kill();
     lock.execute_batch("ROLLBACK").unwrap();
-    drop(lock);
+    (tmp, admin, out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_given_while_the_database_is_locked_survive_a_crash() {
+    const ANSWERS: usize = 12;
+    let (tmp, admin, answered) =
+        answered_then_killed_while_locked(async |s: &Server, user: &str| {
+            let mut answered = Vec::new();
+            for i in 0..ANSWERS {
+                let body = json!({"task": "extract", "message": format!("locked ticket {i}")});
+                let (status, headers, v) = s.post("/chat", Some(user), &body).await;
+                assert_eq!(
+                    status, 200,
+                    "answers keep coming while SQLite is locked: {v}"
+                );
+                answered.push(headers["x-hearth-trace-id"].to_str().unwrap().to_owned());
+            }
+            answered
+        })
+        .await;
 
     let s = Server::start_in(tmp.path(), &["--demo"]);
     let events = all_audit_events(&s, &admin).await;
@@ -385,29 +397,23 @@ async fn finished_stream(http: &reqwest::Client, url: &str, key: &str, i: usize)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn streams_finished_before_a_crash_keep_their_audit_events_even_with_the_database_locked() {
     const STREAMS: usize = 24;
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Server::start_in(tmp.path(), &["--demo"]);
-    let admin = create_key(&s.dir, "tenant_pro", "admin");
-    let user = create_key(&s.dir, "tenant_enterprise", "user");
-
-    // Nothing can be committed: a finished stream's event is durable only in the journal.
-    let lock = rusqlite::Connection::open(tmp.path().join("hearth.db")).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let url = s.url("/v1/chat/completions");
-    let finished: Vec<String> = futures::stream::iter(0..STREAMS)
-        .map(|i| finished_stream(&s.http, &url, &user, i))
-        .buffer_unordered(6)
-        .filter_map(|t| async move { t })
-        .collect()
+    // A finished stream's event is durable only in the journal.
+    let (tmp, admin, finished) =
+        answered_then_killed_while_locked(async |s: &Server, user: &str| {
+            let url = s.url("/v1/chat/completions");
+            futures::stream::iter(0..STREAMS)
+                .map(|i| finished_stream(&s.http, &url, user, i))
+                .buffer_unordered(6)
+                .filter_map(|t| async move { t })
+                .collect::<Vec<String>>()
+                .await
+        })
         .await;
     assert_eq!(
         finished.len(),
         STREAMS,
         "every stream finished before the crash"
     );
-    s.kill();
-    lock.execute_batch("ROLLBACK").unwrap();
-    drop(lock);
 
     let s = Server::start_in(tmp.path(), &["--demo"]);
     let events = all_audit_events(&s, &admin).await;
@@ -431,40 +437,22 @@ async fn streams_finished_before_a_crash_keep_their_audit_events_even_with_the_d
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_during_journal_recovery_loses_nothing_and_commits_nothing_twice() {
     const ANSWERS: usize = 1500;
-    let tmp = tempfile::tempdir().unwrap();
-    let mut s = Server::start_in(tmp.path(), &["--demo"]);
-    let admin = create_key(&s.dir, "tenant_pro", "admin");
-    let user = create_key(&s.dir, "tenant_enterprise", "user");
-
     // A journal of many answers a killed server never committed.
-    let lock = rusqlite::Connection::open(tmp.path().join("hearth.db")).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let url = s.url("/chat");
-    let answered: Vec<String> = futures::stream::iter(0..ANSWERS)
-        .map(|i| {
-            let (http, url, user) = (s.http.clone(), url.clone(), user.clone());
-            async move {
-                let body = json!({"task": "extract", "message": format!("journaled ticket {i}")});
-                let resp = http
-                    .post(url)
-                    .bearer_auth(user)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(resp.status(), 200);
-                resp.headers()["x-hearth-trace-id"]
-                    .to_str()
-                    .unwrap()
-                    .to_owned()
-            }
+    let (tmp, admin, answered) =
+        answered_then_killed_while_locked(async |s: &Server, user: &str| {
+            futures::stream::iter(0..ANSWERS)
+                .map(|i| async move {
+                    let body =
+                        json!({"task": "extract", "message": format!("journaled ticket {i}")});
+                    let (status, headers, v) = s.post("/chat", Some(user), &body).await;
+                    assert_eq!(status, 200, "{v}");
+                    headers["x-hearth-trace-id"].to_str().unwrap().to_owned()
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<String>>()
+                .await
         })
-        .buffer_unordered(32)
-        .collect()
         .await;
-    s.kill();
-    lock.execute_batch("ROLLBACK").unwrap();
-    drop(lock);
 
     // Starts that recover it are killed 10 ms later each time, until one got as far as
     // removing the journal: recovery takes tens of ms here, so some kills land inside it.

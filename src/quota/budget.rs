@@ -185,16 +185,25 @@ mod tests {
     fn a_new_day_forgets_the_workspaces_settled_days_but_not_a_hold_across_midnight() {
         let l = BudgetLedger::default();
         let late = l.reserve("w", "d1", LIMITS, 0.1, 1, || (0.0, 0)).unwrap();
-        l.reserve("other", "d1", LIMITS, 0.1, 1, || (0.0, 0)).unwrap().settle(0.1, 1);
-        l.reserve("w", "d2", LIMITS, 0.1, 1, || (0.0, 0)).unwrap().settle(0.1, 1);
+        l.reserve("other", "d1", LIMITS, 0.1, 1, || (0.0, 0))
+            .unwrap()
+            .settle(0.1, 1);
+        l.reserve("w", "d2", LIMITS, 0.1, 1, || (0.0, 0))
+            .unwrap()
+            .settle(0.1, 1);
         assert_eq!(l.days.lock().len(), 3, "d1 of w is held across midnight");
         late.settle(0.1, 1);
-        l.reserve("w", "d3", LIMITS, 0.1, 1, || (0.0, 0)).unwrap().settle(0.1, 1);
+        l.reserve("w", "d3", LIMITS, 0.1, 1, || (0.0, 0))
+            .unwrap()
+            .settle(0.1, 1);
         let mut kept: Vec<_> = l.days.lock().keys().cloned().collect();
         kept.sort();
         assert_eq!(
             kept,
-            [("other".to_owned(), "d1".to_owned()), ("w".to_owned(), "d3".to_owned())]
+            [
+                ("other".to_owned(), "d1".to_owned()),
+                ("w".to_owned(), "d3".to_owned())
+            ]
         );
     }
 
