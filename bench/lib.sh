@@ -51,8 +51,9 @@ cleanup() {
 # so shared dependencies are built once with one set of features (two calls would each
 # rebuild them for their own set).
 build_release() {
-  log "cargo build --release $* -p hearth-bench-floor"
-  cargo build --release "$@" -p hearth-bench-floor
+  # The floor's binary by name too: a `--bin` in the arguments would otherwise leave it out.
+  log "cargo build --release $* -p hearth-bench-floor --bin hearth-bench-floor"
+  cargo build --release "$@" -p hearth-bench-floor --bin hearth-bench-floor
 }
 
 start_server() {

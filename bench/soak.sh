@@ -9,6 +9,9 @@
 # Environment:
 #   SOAK_REQUESTS  requests in all (default 1000000)
 #   SOAK_CONNS     wrk connections (default 32)
+#   SOAK_HEARTH    a hearth binary to soak instead of building the release one
+#   SOAK_CHECK     1: write the report to the temp dir, not bench/results, and fail unless
+#                  open files come back and /metrics stays bounded (what CI runs, shorter)
 #   BENCH_KEEP     1: keep the temp dir
 #
 # Writes bench/results/soak-latest.md (the verdicts and the curves) and soak-latest.csv (one
@@ -38,13 +41,17 @@ for tool in wrk curl awk cargo; do
 done
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/hearth-soak.XXXXXX")"
-HEARTH="${CARGO_TARGET_DIR:-$ROOT/target}/release/hearth"
+HEARTH="${SOAK_HEARTH:-${CARGO_TARGET_DIR:-$ROOT/target}/release/hearth}"
+CHECK="${SOAK_CHECK:-0}"
+OUT=bench/results
+if ((CHECK == 1)); then OUT="$WORK"; fi
 DATA="$WORK/data"
 CFG="$WORK/soak.toml"
 CSV="$WORK/soak.csv"
-mkdir -p "$DATA" bench/results
+mkdir -p "$DATA" "$OUT"
 
-build_release --bin hearth -p hearth
+if [[ -z ${SOAK_HEARTH:-} ]]; then build_release --bin hearth -p hearth; fi
+[[ -x $HEARTH ]] || die "no hearth binary at $HEARTH"
 
 # Zero-latency mocks (the gateway is what is soaked); tenant_free keeps its 30 rpm.
 sed -e 's/^\([[:space:]]*latency_ms[[:space:]]*=[[:space:]]*\)[0-9][0-9]*/\10/' src/config/demo.toml >"$CFG"
@@ -131,8 +138,8 @@ stop_pid "$DRILL_PID"
 sleep 5
 sample "$((SECONDS - T0))"
 
-cp "$CSV" bench/results/soak-latest.csv
-REPORT=bench/results/soak-latest.md
+cp "$CSV" "$OUT/soak-latest.csv"
+REPORT="$OUT/soak-latest.md"
 awk -F, -v base_fds="$BASE_FDS" -v warm_row="$WARM_ROW" -v run_s="$RUN_S" -v total="$TOTAL" -v command="$COMMAND" \
   -v wrk_line="$(grep '^SOAK ' "$WORK/wrk.out")" -v commit="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)')" \
   -v cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" -v cores="$(nproc)" '
@@ -187,3 +194,11 @@ awk -F, -v base_fds="$BASE_FDS" -v warm_row="$WARM_ROW" -v run_s="$RUN_S" -v tot
   }
 ' "$CSV" >"$REPORT"
 cat "$REPORT"
+if ((CHECK == 1)); then
+  # The invariants a short run can judge (memory needs the long run's second half).
+  fds_ok="$(grep -c '^| open files back to the baseline .* | yes |$' "$REPORT" || true)"
+  metrics_ok="$(grep -c '^| /metrics bounded .* | yes |$' "$REPORT" || true)"
+  passed=$((fds_ok + metrics_ok))
+  echo "$passed passed, $((2 - passed)) failed"
+  ((passed == 2)) || exit 1
+fi

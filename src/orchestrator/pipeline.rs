@@ -31,7 +31,7 @@ use crate::workspace::{valid_name, Workspace};
 const MAX_TASK_CHARS: usize = 64;
 
 /// Most messages a request may carry.
-pub const MAX_MESSAGES: usize = 1024;
+const MAX_MESSAGES: usize = 1024;
 
 /// The text of a tier's template answer when its budget is spent.
 pub(super) const BUDGET_TEMPLATE_ANSWER: &str =
