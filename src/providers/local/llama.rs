@@ -10,82 +10,12 @@ use std::io::{Read, Seek};
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::Content;
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 use candle_transformers::utils::{build_additive_causal_mask, repeat_kv};
 
-use super::q4_1::{fast_kernel_available, Q4_1Matrix};
-
-/// Positions the rotary tables cover: the engine's context limit.
-pub const MAX_POSITIONS: usize = 4096;
-
-/// A projection: Q4_1 weights through the tiled kernel where the CPU has it, anything else
-/// through candle's quantized matmul.
-enum Linear {
-    Tiled(Q4_1Matrix),
-    Candle(QMatMul),
-}
-
-impl Linear {
-    fn new(t: QTensor) -> Result<Linear> {
-        if t.dtype() == GgmlDType::Q4_1 && fast_kernel_available() {
-            let (n, k) = t.shape().dims2()?;
-            if let Some(w) = Q4_1Matrix::from_blocks(&t.data()?, n, k) {
-                return Ok(Linear::Tiled(w));
-            }
-        }
-        Ok(Linear::Candle(QMatMul::from_qtensor(t)?))
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Linear::Candle(m) => m.forward(x),
-            Linear::Tiled(w) => {
-                let mut dims = x.dims().to_vec();
-                let k = dims.pop().unwrap_or(1);
-                let m = x.elem_count() / k.max(1);
-                let input = x.flatten_all()?.to_vec1::<f32>()?;
-                let mut out = vec![0f32; m * w.rows()];
-                w.matmul(&input, m, &mut out);
-                dims.push(w.rows());
-                Tensor::from_vec(out, dims, x.device())
-            }
-        }
-    }
-}
-
-/// Rotary embedding tables, one row per position.
-struct Rope {
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl Rope {
-    fn new(dims: usize, base: f32, device: &Device) -> Result<Rope> {
-        let inv: Vec<f32> = (0..dims)
-            .step_by(2)
-            .map(|i| 1f32 / base.powf(i as f32 / dims as f32))
-            .collect();
-        let inv = Tensor::from_vec(inv, (1, dims / 2), device)?;
-        let positions = Tensor::arange(0, MAX_POSITIONS as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((MAX_POSITIONS, 1))?;
-        let angles = positions.matmul(&inv)?;
-        Ok(Rope {
-            cos: angles.cos()?,
-            sin: angles.sin()?,
-        })
-    }
-
-    /// Rotates `x` (batch, heads, sequence, head dim) for positions from `pos` on.
-    fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let seq = x.dim(2)?;
-        let cos = self.cos.narrow(0, pos, seq)?;
-        let sin = self.sin.narrow(0, pos, seq)?;
-        candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)
-    }
-}
+use super::blocks::{meta_u32, Linear, Rope, RopeStyle};
 
 struct Layer {
     attn_norm: RmsNorm,
@@ -162,13 +92,6 @@ pub struct Llama {
     rope: Rope,
 }
 
-fn meta_u32(ct: &Content, key: &str) -> Result<usize> {
-    match ct.metadata.get(key) {
-        Some(v) => Ok(v.to_u32()? as usize),
-        None => candle_core::bail!("cannot find {key} in metadata"),
-    }
-}
-
 impl Llama {
     /// Loads the weights named as llama.cpp names them. Mixture-of-experts files are refused.
     pub fn from_gguf<R: Read + Seek>(ct: &Content, r: &mut R, device: &Device) -> Result<Llama> {
@@ -234,7 +157,7 @@ impl Llama {
             layers,
             norm,
             output,
-            rope: Rope::new(rope_dims, base, device)?,
+            rope: Rope::new(rope_dims, base, RopeStyle::Interleaved, device)?,
         })
     }
 

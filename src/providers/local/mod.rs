@@ -5,9 +5,12 @@
 
 use hearth_q4_1 as q4_1;
 
+mod blocks;
 mod engine;
+mod gemma3;
 mod gguf;
 mod llama;
+mod standard_templates;
 mod template;
 #[cfg(test)]
 mod tiny;

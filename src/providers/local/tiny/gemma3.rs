@@ -1,4 +1,4 @@
-//! The tiny `gemma3` file, run by candle-transformers' `quantized_gemma3`: its own
+//! The tiny `gemma3` file, run by Hearth's gemma3 forward pass (`gemma3.rs`): its own
 //! metadata keys (key and value lengths, sliding window), q/k norms and post-attention and
 //! post-feed-forward norms, a tied output head, BOS in front, and Gemma's turn template
 //! (`<start_of_turn>user` ... `<end_of_turn>`, the answer as `model`).
@@ -79,13 +79,23 @@ mod tests {
     }
 
     #[test]
-    fn gemma3_greedy_decoding_is_deterministic_and_the_stream_is_the_whole_answer() {
+    fn gemma3_greedy_decoding_is_deterministic_and_a_repeated_prompt_reuses_its_prefix() {
         let (_d, e) = load(&build().unwrap());
         let (_, _, again, _) = answer_twice(&e, &ask("hello", 12));
         assert_eq!(
-            again.cached_input_tokens, 0,
-            "candle's gemma3 cache restarts at position 0"
+            again.cached_input_tokens,
+            again.input_tokens - 1,
+            "a repeated prompt is computed again only for its last token"
         );
+    }
+
+    #[test]
+    fn past_the_sliding_window_a_reused_prefix_answers_as_a_cold_run() {
+        // The tiny file's window is 16 tokens: prompt and answer run well past it, so the
+        // second run (prefix reused, one token at a time) and the first (the prompt in one
+        // pass) mask their sliding-window layers differently and must still agree.
+        let (_d, e) = load(&build().unwrap());
+        answer_twice(&e, &ask("hello there, a prompt of some length", 40));
     }
 
     #[test]

@@ -244,6 +244,11 @@ impl ModelTokenizer {
         })
     }
 
+    /// Whether the vocabulary holds this token.
+    pub fn has_token(&self, token: &str) -> bool {
+        self.structure.token_to_id(token).is_some()
+    }
+
     /// Ids of template text: control-token text becomes control tokens.
     pub fn encode_structure(&self, s: &str) -> Result<Vec<u32>, String> {
         encode(&self.structure, s)

@@ -1,0 +1,237 @@
+//! The Gemma 3 transformer, by Hearth's own forward pass: llama.cpp's graph for `gemma3`.
+//! candle-transformers 0.11's `quantized_gemma3` gates its feed-forward with SiLU where Gemma
+//! uses GELU (tanh approximation), so its logits on the real Gemma 3 270M file were about a
+//! third too large and ranked differently from llama.cpp's (`tests/local_gemma.rs`); this one
+//! agrees with llama.cpp, cuts its key/value cache back to a shared prefix as the llama pass
+//! does, and masks the sliding-window layers as llama.cpp does.
+//!
+//! Per layer: RMS norm, attention (q and k each RMS-normed per head, rotated in halves with
+//! base 10,000 on sliding-window layers and the file's base on the global ones, one global
+//! layer in six), RMS norm of its output, residual; RMS norm, GELU-gated feed-forward, RMS norm
+//! of its output, residual. Embeddings are scaled by the square root of the width; the output
+//! head is the embedding (tied).
+
+use std::io::{Read, Seek};
+use std::sync::Arc;
+
+use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::QMatMul;
+use candle_core::{Device, IndexOp, Module, Result, Tensor};
+use candle_transformers::quantized_nn::RmsNorm;
+use candle_transformers::utils::repeat_kv;
+
+use super::blocks::{meta_u32, Linear, Rope, RopeStyle};
+
+/// One layer in this many attends globally; the others within the sliding window.
+const GLOBAL_EVERY: usize = 6;
+/// The rotary base of the sliding-window layers (llama.cpp's default for gemma3).
+const LOCAL_ROPE_BASE: f32 = 10_000.0;
+
+struct Layer {
+    attn_norm: RmsNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    q_norm: RmsNorm,
+    k_norm: RmsNorm,
+    post_attn_norm: RmsNorm,
+    ffn_norm: RmsNorm,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    post_ffn_norm: RmsNorm,
+    /// The sliding window of this layer, or None for a global one.
+    window: Option<usize>,
+    global_rope: bool,
+    /// Keys and values of every position fed so far: (batch, kv heads, positions, head dim).
+    cache: Option<(Tensor, Tensor)>,
+}
+
+/// A loaded Gemma 3 model and its key/value cache.
+pub struct Gemma3 {
+    embed: QMatMul,
+    /// The embedding again, as the output head's matmul.
+    output: QMatMul,
+    scale: f64,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    local_rope: Rope,
+    global_rope: Rope,
+}
+
+impl Gemma3 {
+    /// Loads the weights named as llama.cpp names them.
+    pub fn from_gguf<R: Read + Seek>(ct: &Content, r: &mut R, device: &Device) -> Result<Gemma3> {
+        let heads = meta_u32(ct, "gemma3.attention.head_count")?;
+        let kv_heads = meta_u32(ct, "gemma3.attention.head_count_kv")?;
+        let hidden = meta_u32(ct, "gemma3.embedding_length")?;
+        let head_dim = meta_u32(ct, "gemma3.attention.key_length")?;
+        if heads == 0 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+            candle_core::bail!("inconsistent head counts: {heads} heads, {kv_heads} kv heads");
+        }
+        // The rotary tables are sized by this, so a hostile value must not reach them.
+        if head_dim == 0 || head_dim > 1024 || !head_dim.is_multiple_of(2) {
+            candle_core::bail!("unusable attention key length {head_dim}");
+        }
+        let window = meta_u32(ct, "gemma3.attention.sliding_window")?;
+        let eps = match ct.metadata.get("gemma3.attention.layer_norm_rms_epsilon") {
+            Some(v) => f64::from(v.to_f32()?),
+            None => candle_core::bail!("cannot find the rms norm epsilon in metadata"),
+        };
+        let base = ct
+            .metadata
+            .get("gemma3.rope.freq_base")
+            .and_then(|v| v.to_f32().ok())
+            .unwrap_or(1_000_000.0);
+        let mut tensor = |name: &str| ct.tensor(r, name, device);
+        let embed_q = Arc::new(tensor("token_embd.weight")?);
+        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
+        let mut layers = Vec::new();
+        for i in 0..meta_u32(ct, "gemma3.block_count")? {
+            let mut w = |part: &str| tensor(&format!("blk.{i}.{part}.weight"));
+            let global = (i + 1) % GLOBAL_EVERY == 0;
+            layers.push(Layer {
+                attn_norm: RmsNorm::from_qtensor(w("attn_norm")?, eps)?,
+                q: Linear::new(w("attn_q")?)?,
+                k: Linear::new(w("attn_k")?)?,
+                v: Linear::new(w("attn_v")?)?,
+                o: Linear::new(w("attn_output")?)?,
+                q_norm: RmsNorm::from_qtensor(w("attn_q_norm")?, eps)?,
+                k_norm: RmsNorm::from_qtensor(w("attn_k_norm")?, eps)?,
+                post_attn_norm: RmsNorm::from_qtensor(w("post_attention_norm")?, eps)?,
+                ffn_norm: RmsNorm::from_qtensor(w("ffn_norm")?, eps)?,
+                gate: Linear::new(w("ffn_gate")?)?,
+                up: Linear::new(w("ffn_up")?)?,
+                down: Linear::new(w("ffn_down")?)?,
+                post_ffn_norm: RmsNorm::from_qtensor(w("post_ffw_norm")?, eps)?,
+                window: (!global).then_some(window),
+                global_rope: global,
+                cache: None,
+            });
+        }
+        Ok(Gemma3 {
+            embed: QMatMul::from_arc(embed_q.clone())?,
+            output: QMatMul::from_arc(embed_q)?,
+            scale: (hidden as f64).sqrt(),
+            layers,
+            norm,
+            heads,
+            kv_heads,
+            head_dim,
+            local_rope: Rope::new(head_dim, LOCAL_ROPE_BASE, RopeStyle::Halves, device)?,
+            global_rope: Rope::new(head_dim, base, RopeStyle::Halves, device)?,
+        })
+    }
+
+    /// Logits of the next token after `ids` (batch, sequence) placed at positions `pos..`.
+    /// The cache keeps the first `pos` positions of what was fed before and drops the rest,
+    /// so `pos` may be anything up to the number of positions fed so far.
+    pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
+        let (_, seq) = ids.dims2()?;
+        let mut x = (self.embed.embedding(ids)? * self.scale)?;
+        for i in 0..self.layers.len() {
+            let h = self.attend(i, &self.layers[i].attn_norm.forward(&x)?, pos)?;
+            let layer = &self.layers[i];
+            x = (x + layer.post_attn_norm.forward(&h)?)?;
+            let h = layer.ffn_norm.forward(&x)?;
+            let gated = (layer.gate.forward(&h)?.gelu()? * layer.up.forward(&h)?)?;
+            x = (x + layer.post_ffn_norm.forward(&layer.down.forward(&gated)?)?)?;
+        }
+        let last = self.norm.forward(&x)?.i((.., seq - 1, ..))?;
+        self.output.forward(&last)
+    }
+
+    /// Attention of layer `i` for new positions `pos..`, after cutting its cache back to
+    /// `pos` entries.
+    fn attend(&mut self, i: usize, x: &Tensor, pos: usize) -> Result<Tensor> {
+        let (b, seq, _) = x.dims3()?;
+        let (heads, kv_heads, head_dim) = (self.heads, self.kv_heads, self.head_dim);
+        let rope = match self.layers[i].global_rope {
+            true => &self.global_rope,
+            false => &self.local_rope,
+        };
+        let layer = &mut self.layers[i];
+        let split = |t: Tensor, n: usize| -> Result<Tensor> {
+            t.reshape((b, seq, n, head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = layer.q_norm.forward(&split(layer.q.forward(x)?, heads)?)?;
+        let k = layer
+            .k_norm
+            .forward(&split(layer.k.forward(x)?, kv_heads)?)?;
+        let v = split(layer.v.forward(x)?, kv_heads)?;
+        let (q, k) = (rope.apply(&q, pos)?, rope.apply(&k, pos)?);
+        let (k, v) = match layer.cache.take() {
+            Some((ck, cv)) if pos > 0 => (
+                Tensor::cat(&[&ck.narrow(2, 0, pos)?, &k], 2)?,
+                Tensor::cat(&[&cv.narrow(2, 0, pos)?, &v], 2)?,
+            ),
+            _ => (k, v),
+        };
+        layer.cache = Some((k.clone(), v.clone()));
+        let k = repeat_kv(k, heads / kv_heads)?;
+        let v = repeat_kv(v, heads / kv_heads)?;
+        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
+        let scores = match mask(seq, pos, layer.window, x.device())? {
+            Some(m) => scores.broadcast_add(&m)?,
+            None => scores,
+        };
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let y = weights.matmul(&v.contiguous()?)?;
+        layer
+            .o
+            .forward(&y.transpose(1, 2)?.reshape((b, seq, heads * head_dim))?)
+    }
+}
+
+/// The additive mask of `seq` new positions from `pos` on over all `pos + seq` keys: a key
+/// later than the query, or (in a sliding-window layer) `window` or more positions earlier,
+/// is hidden, as llama.cpp hides it. None when nothing is hidden.
+fn mask(seq: usize, pos: usize, window: Option<usize>, device: &Device) -> Result<Option<Tensor>> {
+    let keys = pos + seq;
+    let hidden = |q: usize, k: usize| k > q || window.is_some_and(|w| q - k >= w);
+    let any = (pos..keys).any(|q| (0..keys).any(|k| hidden(q, k)));
+    if !any {
+        return Ok(None);
+    }
+    let values: Vec<f32> = (pos..keys)
+        .flat_map(|q| (0..keys).map(move |k| if hidden(q, k) { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(values, (seq, keys), device).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hidden(seq: usize, pos: usize, window: Option<usize>) -> Vec<Vec<bool>> {
+        match mask(seq, pos, window, &Device::Cpu).unwrap() {
+            None => vec![vec![false; pos + seq]; seq],
+            Some(m) => m
+                .to_vec2::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(|row| row.into_iter().map(f32::is_infinite).collect())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_query_sees_itself_and_what_came_before_within_its_window() {
+        // Three new tokens after two cached ones, no window: causal.
+        let causal = hidden(3, 2, None);
+        assert_eq!(causal[0], [false, false, false, true, true]);
+        assert_eq!(causal[2], [false; 5]);
+        // A window of 2: position 4 sees 3 and 4 only.
+        let windowed = hidden(3, 2, Some(2));
+        assert_eq!(windowed[2], [true, true, true, false, false]);
+        // One new token with everything in reach needs no mask at all.
+        assert!(mask(1, 5, None, &Device::Cpu).unwrap().is_none());
+        assert!(mask(1, 5, Some(2), &Device::Cpu).unwrap().is_some());
+    }
+}
