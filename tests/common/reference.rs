@@ -36,7 +36,8 @@ pub fn top(logits: &[f32], n: usize) -> Vec<u32> {
 /// 0.5. Quantized engines differ in rounding (llama.cpp itself gives a different greedy token
 /// than its own batched eval at near-ties, see the script), so an exact match would test the
 /// rounding, while a confident disagreement means a wrong computation.
-pub fn teacher_forced_agreement(e: &Engine, name: &str) {
+/// Returns our logits at every position, for further checks.
+pub fn teacher_forced_agreement(e: &Engine, name: &str) -> Vec<Vec<f32>> {
     let f = fixture(name);
     let mut seq = ids(&f["prompt_ids"]);
     seq.extend(ids(&f["generated_ids"]));
@@ -71,4 +72,21 @@ pub fn teacher_forced_agreement(e: &Engine, name: &str) {
         }
     }
     assert!(checked > 20, "only {checked} confident positions checked");
+    ours
+}
+
+/// Fails unless each of llama.cpp's top-10 logits at every position of fixture `name` is
+/// within `bound` of `ours` (our logits at every position).
+pub fn assert_logits_within(name: &str, ours: &[Vec<f32>], bound: f64) {
+    for p in fixture(name)["positions"].as_array().unwrap() {
+        let pos = p["pos"].as_u64().unwrap() as usize;
+        for x in p["top10"].as_array().unwrap() {
+            let (id, theirs) = (x[0].as_u64().unwrap() as usize, x[1].as_f64().unwrap());
+            let mine = f64::from(ours[pos][id]);
+            assert!(
+                (mine - theirs).abs() <= bound,
+                "{name} position {pos}, token {id}: llama.cpp {theirs}, ours {mine}"
+            );
+        }
+    }
 }
