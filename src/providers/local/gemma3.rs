@@ -108,7 +108,8 @@ impl Gemma3 {
                 up: Linear::new(w("ffn_up")?)?,
                 down: Linear::new(w("ffn_down")?)?,
                 post_ffn_norm: RmsNorm::from_qtensor(w("post_ffw_norm")?, eps)?,
-                window: (!global).then_some(window),
+                // A window of 0 would hide a query from itself: no window, as llama.cpp.
+                window: (!global && window > 0).then_some(window),
                 global_rope: global,
                 cache: None,
             });
