@@ -157,8 +157,8 @@ async fn the_admin_api_shows_the_cpu_threads_and_kernel_the_local_model_runs_wit
     assert_eq!(local["threads"], 1, "{v}");
     // The server runs on this machine, so it must name the kernel this CPU gets.
     assert_eq!(
-        local["q4_1_kernel"],
-        hearth::providers::local::q4_1_kernel(),
+        local["quant_kernel"],
+        hearth::providers::local::quant_kernel(),
         "{v}"
     );
 }

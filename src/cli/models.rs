@@ -116,7 +116,7 @@ async fn info(id: &str, threads: Option<usize>) -> Result<(), CliError> {
         "path": path,
         "load_seconds": started.elapsed().as_secs_f64(),
         "model": engine.info,
-        "q4_1_kernel": hearth::providers::local::q4_1_kernel(),
+        "quant_kernel": hearth::providers::local::quant_kernel(),
         "catalog": entry,
     }))
 }

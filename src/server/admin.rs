@@ -415,7 +415,7 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
     })
 }
 
-/// How each configured on-device provider runs: its CPU threads and Q4_1 kernel.
+/// How each configured on-device provider runs: its CPU threads and quantized-matmul kernel.
 fn local_providers(config: &crate::config::Config) -> Vec<Value> {
     config
         .policy
@@ -425,7 +425,7 @@ fn local_providers(config: &crate::config::Config) -> Vec<Value> {
             crate::config::ProviderConfig::Local(l) => Some(json!({
                 "provider": name,
                 "threads": crate::providers::local::thread_count(l.threads),
-                "q4_1_kernel": crate::providers::local::q4_1_kernel(),
+                "quant_kernel": crate::providers::local::quant_kernel(),
             })),
             _ => None,
         })

@@ -1,28 +1,29 @@
-//! What the forward passes of the families share: projections (Q4_1 through the tiled
-//! kernel, the rest through candle's quantized matmul), rotary tables, metadata lookups.
+//! What the forward passes of the families share: projections (quantized weights through
+//! Hearth's tiled kernels where one takes the format, the rest through candle's quantized
+//! matmul), rotary tables, metadata lookups.
 
 use candle_core::quantized::gguf_file::Content;
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
 
-use super::q4_1::{fast_kernel_available, Q4_1Matrix};
+use super::quant::{fast_kernel_available, Matrix};
 
 /// Positions the rotary tables cover: the engine's context limit.
 pub const MAX_POSITIONS: usize = 4096;
 
-/// A projection: Q4_1 weights through the tiled kernel where the CPU has it, anything else
-/// through candle's quantized matmul.
+/// A projection: weights in a format `kernels/quant` takes go through its tiled kernels where
+/// the CPU has them, anything else through candle's quantized matmul.
 pub enum Linear {
-    Tiled(Q4_1Matrix),
+    Tiled(Matrix),
     Candle(QMatMul),
 }
 
 impl Linear {
     /// The projection for weights `t`.
     pub fn new(t: QTensor) -> Result<Linear> {
-        if t.dtype() == GgmlDType::Q4_1 && fast_kernel_available() {
+        if Matrix::supports(t.dtype()) && fast_kernel_available() {
             let (n, k) = t.shape().dims2()?;
-            if let Some(w) = Q4_1Matrix::from_blocks(&t.data()?, n, k) {
+            if let Some(w) = Matrix::from_blocks(t.dtype(), &t.data()?, n, k) {
                 return Ok(Linear::Tiled(w));
             }
         }

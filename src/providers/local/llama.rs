@@ -1,6 +1,6 @@
 //! The llama-family transformer (SmolLM2, Llama 3.x, TinyLlama), run by Hearth's own forward
 //! pass over candle tensors rather than candle-transformers' `quantized_llama`, for two
-//! reasons: Q4_1 projections go through the tiled kernel in `q4_1`, and the key/value cache
+//! reasons: quantized projections go through the tiled kernels in `kernels/quant`, and the key/value cache
 //! can be cut back to any position, so a prompt that starts like the previous one (a long
 //! system prompt) is not computed again. The computation is `quantized_llama`'s: the same
 //! GGUF tensor names, RMS norm, interleaved rotary embedding, grouped-query attention and

@@ -3,7 +3,7 @@
 //! first use) and is shared; requests run one at a time behind a bounded queue whose
 //! overflow or wait deadline is a typed `Unavailable`, so the router can fall back.
 
-use hearth_q4_1 as q4_1;
+use hearth_quant as quant;
 
 mod blocks;
 mod engine;
@@ -255,11 +255,12 @@ pub fn configure_threads(requested: Option<usize>) -> usize {
     n
 }
 
-/// Which matrix multiply Q4_1 weights get on this CPU: Hearth's tiled kernel for AVX-512
-/// VNNI or AVX2, or candle's generic one (several times slower) where the CPU has neither.
-pub fn q4_1_kernel() -> &'static str {
-    match q4_1::kernel() {
-        q4_1::Kernel::Scalar => "candle-generic",
+/// Which matrix multiply quantized weights get on this CPU: Hearth's tiled kernels for
+/// AVX-512 VNNI or AVX2, or candle's generic ones (several times slower) where the CPU has
+/// neither.
+pub fn quant_kernel() -> &'static str {
+    match quant::kernel() {
+        quant::Kernel::Scalar => "candle-generic",
         k => k.name(),
     }
 }

@@ -8,17 +8,17 @@ function answering(body: unknown): HearthClient {
 
 describe("local models", () => {
   it("reads how each local provider runs, and an older server's answer without it", async () => {
-    const runtime = { provider: "local", threads: 2, q4_1_kernel: "avx512-vnni" };
+    const runtime = { provider: "local", threads: 2, quant_kernel: "avx512-vnni" };
     const listed = await listLocalModels(answering({ models: [], models_dir: "/m", local_providers: [runtime] }));
     expect(listed.local_providers).toEqual([runtime]);
     expect((await listLocalModels(answering({ models: [] }))).local_providers).toEqual([]);
   });
 
-  it("says the thread count and which kernel multiplies Q4_1 weights", () => {
-    expect(describeRuntime({ provider: "local", threads: 2, q4_1_kernel: "avx512-vnni" })).toBe(
-      "local: 2 CPU threads, Q4_1 on the AVX-512 VNNI kernel",
+  it("says the thread count and which kernels multiply quantized weights", () => {
+    expect(describeRuntime({ provider: "local", threads: 2, quant_kernel: "avx512-vnni" })).toBe(
+      "local: 2 CPU threads, quantized weights on the AVX-512 VNNI and AVX2 kernels",
     );
-    expect(describeRuntime({ provider: "local", threads: 4, q4_1_kernel: "avx2" })).toBe("local: 4 CPU threads, Q4_1 on the AVX2 kernel");
-    expect(describeRuntime({ provider: "tiny", threads: 1, q4_1_kernel: "candle-generic" })).toMatch(/^tiny: 1 CPU thread, .*generic kernel \(no AVX2/);
+    expect(describeRuntime({ provider: "local", threads: 4, quant_kernel: "avx2" })).toBe("local: 4 CPU threads, quantized weights on the AVX2 kernels");
+    expect(describeRuntime({ provider: "tiny", threads: 1, quant_kernel: "candle-generic" })).toMatch(/^tiny: 1 CPU thread, .*generic kernel \(no AVX2/);
   });
 });

@@ -257,8 +257,8 @@ export interface LocalRuntime {
   provider: string;
   /** CPU threads candle uses (`threads` in the provider's config, or `CANDLE_NUM_THREADS`). */
   threads: number;
-  /** The Q4_1 matrix multiply on this CPU: `avx512-vnni` or `avx2` (Hearth's kernel), or `candle-generic`. */
-  q4_1_kernel: string;
+  /** The quantized matrix multiply on this CPU: `avx512-vnni` or `avx2` (Hearth's kernels), or `candle-generic`. */
+  quant_kernel: string;
 }
 
 export interface LocalModels {
@@ -272,14 +272,14 @@ export async function listLocalModels(client: HearthClient): Promise<LocalModels
   return { models: body.models ?? [], models_dir: body.models_dir ?? null, local_providers: body.local_providers ?? [] };
 }
 
-/** One line on how a local provider runs, e.g. "local: 2 CPU threads, Q4_1 on the AVX-512 VNNI kernel". */
+/** One line on how a local provider runs, e.g. "local: 2 CPU threads, quantized weights on the AVX2 kernels". */
 export function describeRuntime(r: LocalRuntime): string {
   const threads = `${r.threads} CPU thread${r.threads === 1 ? "" : "s"}`;
   const kernels: Record<string, string> = {
-    "avx512-vnni": "Q4_1 on the AVX-512 VNNI kernel",
-    avx2: "Q4_1 on the AVX2 kernel",
+    "avx512-vnni": "quantized weights on the AVX-512 VNNI and AVX2 kernels",
+    avx2: "quantized weights on the AVX2 kernels",
   };
-  const kernel = kernels[r.q4_1_kernel] ?? "Q4_1 on candle's generic kernel (no AVX2 on this CPU)";
+  const kernel = kernels[r.quant_kernel] ?? "quantized weights on candle's generic kernels (no AVX2 on this CPU)";
   return `${r.provider}: ${threads}, ${kernel}`;
 }
 

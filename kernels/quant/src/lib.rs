@@ -1,0 +1,237 @@
+//! Quantized weights times f32 activations: the matrix multiply behind every projection of
+//! a GGUF model, one module per quant format, each with AVX2 (and for Q4_1 AVX-512 VNNI)
+//! kernels and a scalar reference.
+//!
+//! Every format works the same way. At load the GGUF blocks are regrouped once into tiles of
+//! 16 output rows by one block of the format (32 values, or 256 for the k-quants), so one
+//! SIMD instruction works on 16 (or 8) rows at once and each tile serves up to four
+//! activation rows before the next is loaded. Activations are quantized per 32 values to
+//! 8 bits (llama.cpp's Q8_1, plus the sum of each half for the formats whose scales cover
+//! 16 values). The arithmetic is llama.cpp's for each format, so results agree with it to
+//! float rounding; each format's tests hold its tiles to the values llama.cpp's own
+//! dequantizer gives for the same bytes.
+
+// The one crate of the workspace with `unsafe`: SIMD intrinsics behind a CPU feature check,
+// and worker threads writing disjoint parts of one output buffer.
+#![allow(unsafe_code)]
+
+mod act;
+mod q4_1;
+#[cfg(test)]
+mod testing;
+
+use candle_core::quantized::GgmlDType;
+
+pub use act::Act;
+use act::{quantize, BLOCK};
+
+/// Output rows per tile: one 512-bit register of i32 or f32, two 256-bit ones.
+pub(crate) const ROWS: usize = 16;
+/// Activation rows that share one pass over a column of tiles.
+pub(crate) const PASS: usize = 4;
+
+/// What one pass over a column of tiles adds up: `PASS` activation rows by `ROWS` outputs.
+pub(crate) type Sums = [[f32; ROWS]; PASS];
+
+/// The kernel this CPU runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// 512-bit registers, `vpdpbusd` multiplying and adding in one instruction.
+    Avx512Vnni,
+    /// 256-bit registers, `vpmaddubsw` then `vpmaddwd` (any x86 desktop since about 2015).
+    Avx2,
+    /// Plain Rust; slower than candle's own matmul, so models do not use this path.
+    Scalar,
+}
+
+impl Kernel {
+    /// The kernel's name as the admin API shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Avx512Vnni => "avx512-vnni",
+            Kernel::Avx2 => "avx2",
+            Kernel::Scalar => "scalar",
+        }
+    }
+}
+
+/// The fastest kernel this CPU has the instructions for.
+pub fn kernel() -> Kernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            return Kernel::Avx512Vnni;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Kernel::Avx2;
+        }
+    }
+    Kernel::Scalar
+}
+
+/// Whether a SIMD kernel runs here; elsewhere a model keeps candle's own matmul, which the
+/// scalar paths here would not beat.
+pub fn fast_kernel_available() -> bool {
+    kernel() != Kernel::Scalar
+}
+
+/// One quant format: how its GGUF blocks become tiles, and the passes over a column of them.
+pub(crate) trait Format: Sized + Send + Sync + 'static {
+    /// Values of one row a tile covers (the format's block).
+    const VALUES: usize;
+    /// Bytes of one row's block in a GGUF file.
+    const BYTES: usize;
+
+    /// The tile for one block of 16 consecutive rows: `rows[r]` is row `r`'s block.
+    fn pack(rows: [&[u8]; ROWS]) -> Self;
+
+    /// The tile's weights as f32, row-major (`ROWS` x `VALUES`): what the tests hold against
+    /// llama.cpp's dequantizer.
+    #[cfg(test)]
+    fn dequantize(&self) -> Vec<f32>;
+
+    /// The plain-Rust pass: `sums[i][r] = Σ tiles[b] row r · acts[i]` for `rows` activation
+    /// rows, each of `tiles.len() * VALUES / 32` activation blocks.
+    fn scalar(tiles: &[Self], acts: &[Act], rows: usize, sums: &mut Sums);
+
+    /// The same pass on `kernel` for exactly `R` rows; `false` when the format has no code for
+    /// that kernel (the caller then tries the next one down).
+    fn simd<const R: usize>(kernel: Kernel, tiles: &[Self], acts: &[Act], sums: &mut Sums)
+        -> bool;
+}
+
+/// A matrix of `n` rows of `k` values (a projection's weights, one row per output), regrouped
+/// for the kernels.
+pub struct Matrix {
+    n: usize,
+    k: usize,
+    packed: Box<dyn Packed>,
+}
+
+impl Matrix {
+    /// Regroups an `n` x `k` matrix of `dtype` blocks as a GGUF file stores them. `None` when
+    /// no kernel here takes the format, the shape does not tile (`n` not a multiple of 16, `k`
+    /// not of the format's block) or the byte count does not match it.
+    pub fn from_blocks(dtype: GgmlDType, raw: &[u8], n: usize, k: usize) -> Option<Matrix> {
+        let packed: Box<dyn Packed> = match dtype {
+            GgmlDType::Q4_1 => Box::new(Tiled::<q4_1::Tile>::pack(raw, n, k)?),
+            _ => return None,
+        };
+        Some(Matrix { n, k, packed })
+    }
+
+    /// Whether a kernel here takes weights of `dtype`.
+    pub fn supports(dtype: GgmlDType) -> bool {
+        matches!(dtype, GgmlDType::Q4_1)
+    }
+
+    /// Output rows.
+    pub fn rows(&self) -> usize {
+        self.n
+    }
+
+    /// `dst = x · Wᵀ` for `m` rows of `x` (`m` x `k`, row-major) into `dst` (`m` x `n`), on
+    /// candle's worker threads.
+    pub fn matmul(&self, x: &[f32], m: usize, dst: &mut [f32]) {
+        assert_eq!(x.len(), m * self.k, "activations are not m x k");
+        assert_eq!(dst.len(), m * self.n, "output is not m x n");
+        let acts = quantize(x, m, self.k / BLOCK);
+        self.packed.matmul(&acts, m, dst);
+    }
+}
+
+/// A format's tiles behind one object, so `Matrix` is not generic.
+trait Packed: Send + Sync {
+    fn matmul(&self, acts: &[Act], m: usize, dst: &mut [f32]);
+}
+
+/// Tiles of one format, column-major: the blocks of rows `16t..16t + 16` are contiguous.
+struct Tiled<F> {
+    n: usize,
+    /// Tiles per column: `k / F::VALUES`.
+    kt: usize,
+    tiles: Vec<F>,
+}
+
+impl<F: Format> Tiled<F> {
+    fn pack(raw: &[u8], n: usize, k: usize) -> Option<Tiled<F>> {
+        if n == 0 || !n.is_multiple_of(ROWS) || k == 0 || !k.is_multiple_of(F::VALUES) {
+            return None;
+        }
+        let kt = k / F::VALUES;
+        if raw.len() != n * kt * F::BYTES {
+            return None;
+        }
+        let mut tiles = Vec::with_capacity(n / ROWS * kt);
+        for t in 0..n / ROWS {
+            for b in 0..kt {
+                let rows = std::array::from_fn(|r| {
+                    let at = ((t * ROWS + r) * kt + b) * F::BYTES;
+                    &raw[at..at + F::BYTES]
+                });
+                tiles.push(F::pack(rows));
+            }
+        }
+        Some(Tiled { n, kt, tiles })
+    }
+}
+
+impl<F: Format> Packed for Tiled<F> {
+    fn matmul(&self, acts: &[Act], m: usize, dst: &mut [f32]) {
+        let ka = self.kt * F::VALUES / BLOCK;
+        let column_tiles = self.n / ROWS;
+        let passes = m.div_ceil(PASS);
+        let kernel = kernel();
+        let out = dst.as_mut_ptr() as usize;
+        candle_core::utils::barrier_pool().execute_chunked(column_tiles * passes, |units| {
+            for unit in units {
+                let (t, pass) = (unit / passes, unit % passes);
+                let tiles = &self.tiles[t * self.kt..(t + 1) * self.kt];
+                let r0 = pass * PASS;
+                let rows = (m - r0).min(PASS);
+                let acts = &acts[r0 * ka..(r0 + rows) * ka];
+                let mut sums = [[0f32; ROWS]; PASS];
+                run(kernel, tiles, acts, rows, &mut sums);
+                for (i, row) in sums[..rows].iter().enumerate() {
+                    let at = (r0 + i) * self.n + t * ROWS;
+                    // SAFETY: `dst` holds m x n values and each unit writes only its own 16
+                    // columns of its own rows, so no two units write the same element.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(row.as_ptr(), (out as *mut f32).add(at), ROWS)
+                    };
+                }
+            }
+        });
+    }
+}
+
+/// One column of tiles against `rows` (1 to 4) activation rows, on the best code the format
+/// has at or below `kernel`. The row count becomes a constant here so each kernel keeps its
+/// accumulators in registers.
+pub(crate) fn run<F: Format>(
+    kernel: Kernel,
+    tiles: &[F],
+    acts: &[Act],
+    rows: usize,
+    sums: &mut Sums,
+) {
+    let mut kernel = kernel;
+    loop {
+        let done = match rows {
+            1 => F::simd::<1>(kernel, tiles, acts, sums),
+            2 => F::simd::<2>(kernel, tiles, acts, sums),
+            3 => F::simd::<3>(kernel, tiles, acts, sums),
+            _ => F::simd::<4>(kernel, tiles, acts, sums),
+        };
+        if done {
+            return;
+        }
+        kernel = match kernel {
+            Kernel::Avx512Vnni => Kernel::Avx2,
+            Kernel::Avx2 | Kernel::Scalar => return F::scalar(tiles, acts, rows, sums),
+        };
+    }
+}
