@@ -65,11 +65,24 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// Tables for `dims` rotated dimensions with frequency base `base`.
-    pub fn new(dims: usize, base: f32, style: RopeStyle, device: &Device) -> Result<Rope> {
+    /// Tables for `dims` rotated dimensions with frequency base `base`, each frequency divided
+    /// by its factor when the file gives factors (llama.cpp's `rope_freqs`).
+    pub fn new(
+        dims: usize,
+        base: f32,
+        factors: Option<&[f32]>,
+        style: RopeStyle,
+        device: &Device,
+    ) -> Result<Rope> {
+        if factors.is_some_and(|f| f.len() != dims / 2) {
+            candle_core::bail!("rope_freqs does not have one factor per rotated pair");
+        }
         let inv: Vec<f32> = (0..dims)
             .step_by(2)
-            .map(|i| 1f32 / base.powf(i as f32 / dims as f32))
+            .map(|i| {
+                let factor = factors.map_or(1.0, |f| f[i / 2]);
+                1f32 / (base.powf(i as f32 / dims as f32) * factor)
+            })
             .collect();
         let inv = Tensor::from_vec(inv, (1, dims / 2), device)?;
         let positions = Tensor::arange(0, MAX_POSITIONS as u32, device)?

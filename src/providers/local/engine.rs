@@ -6,7 +6,6 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_qwen2;
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -20,12 +19,11 @@ use super::tokenizer::ModelTokenizer;
 use super::LoadError;
 use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Usage};
 
-/// Rotary tables cover this many positions (Hearth's passes and candle-transformers' qwen2).
+/// Rotary tables cover this many positions.
 const MAX_POSITIONS: usize = blocks::MAX_POSITIONS;
 
 enum Weights {
     Llama(Llama),
-    Qwen2(quantized_qwen2::ModelWeights),
     Gemma3(Gemma3),
 }
 
@@ -33,16 +31,14 @@ impl Weights {
     fn forward(&mut self, x: &Tensor, pos: usize) -> candle_core::Result<Tensor> {
         match self {
             Weights::Llama(m) => m.forward(x, pos),
-            Weights::Qwen2(m) => m.forward(x, pos),
             Weights::Gemma3(m) => m.forward(x, pos),
         }
     }
+}
 
-    /// Whether the cache can be cut back to a shared prefix; candle-transformers' qwen2
-    /// only restarts from position 0.
-    fn reuses_prefixes(&self) -> bool {
-        matches!(self, Weights::Llama(_) | Weights::Gemma3(_))
-    }
+/// Whether the engine runs files of architecture `arch` (`general.architecture`).
+pub(super) fn runs(arch: &str) -> bool {
+    Llama::runs(arch) || arch == "gemma3"
 }
 
 /// The model and the tokens whose keys and values its cache holds, in order.
@@ -55,9 +51,6 @@ impl Session {
     /// How many leading prompt tokens need no computing: those the cache already holds,
     /// less at least one, since the last prompt token's logits are needed.
     fn reusable(&self, prompt: &[u32]) -> usize {
-        if !self.weights.reuses_prefixes() {
-            return 0;
-        }
         let shared = self
             .fed
             .iter()
@@ -137,9 +130,9 @@ impl Engine {
             mut reader,
         } = g;
         let weights = match arch.as_str() {
-            "llama" => Llama::from_gguf(&content, &mut reader, &device).map(Weights::Llama),
-            "qwen2" => quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, &device)
-                .map(Weights::Qwen2),
+            a if Llama::runs(a) => {
+                Llama::from_gguf(&content, &mut reader, &device).map(Weights::Llama)
+            }
             "gemma3" => Gemma3::from_gguf(&content, &mut reader, &device).map(Weights::Gemma3),
             other => return Err(LoadError::Unsupported(format!("architecture `{other}`"))),
         }

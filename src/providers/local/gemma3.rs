@@ -123,8 +123,8 @@ impl Gemma3 {
             heads,
             kv_heads,
             head_dim,
-            local_rope: Rope::new(head_dim, LOCAL_ROPE_BASE, RopeStyle::Halves, device)?,
-            global_rope: Rope::new(head_dim, base, RopeStyle::Halves, device)?,
+            local_rope: Rope::new(head_dim, LOCAL_ROPE_BASE, None, RopeStyle::Halves, device)?,
+            global_rope: Rope::new(head_dim, base, None, RopeStyle::Halves, device)?,
         })
     }
 

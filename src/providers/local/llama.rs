@@ -1,10 +1,12 @@
-//! The llama-family transformer (SmolLM2, Llama 3.x, TinyLlama), run by Hearth's own forward
-//! pass over candle tensors rather than candle-transformers' `quantized_llama`, for two
-//! reasons: quantized projections go through the tiled kernels in `kernels/quant`, and the key/value cache
-//! can be cut back to any position, so a prompt that starts like the previous one (a long
-//! system prompt) is not computed again. The computation is `quantized_llama`'s: the same
-//! GGUF tensor names, RMS norm, interleaved rotary embedding, grouped-query attention and
-//! SiLU-gated feed-forward.
+//! The llama-shaped transformers: `llama` (SmolLM2, Llama 3.x with its rope frequency factors,
+//! TinyLlama, and Mistral, whose GGUF files say `llama`), `qwen2` (biases on q, k and v) and
+//! `qwen3` (q and k RMS-normed per head), run by Hearth's own forward pass over candle tensors
+//! rather than candle-transformers' models, for two reasons: quantized projections go through
+//! the tiled kernels in `kernels/quant`, and the key/value cache can be cut back to any
+//! position, so a prompt that starts like the previous one (a long system prompt, the earlier
+//! turns of a thread) is not computed again. The computation is llama.cpp's graph for each:
+//! the same GGUF tensor names, RMS norm, rotary embedding (llama's interleaved, qwen's in
+//! halves), grouped-query attention and SiLU-gated feed-forward.
 
 use std::io::{Read, Seek};
 use std::sync::Arc;
@@ -17,12 +19,44 @@ use candle_transformers::utils::{build_additive_causal_mask, repeat_kv};
 
 use super::blocks::{meta_u32, Linear, Rope, RopeStyle};
 
+/// What tells the families apart.
+struct Family {
+    /// The metadata prefix: `general.architecture`.
+    arch: &'static str,
+    rope: RopeStyle,
+    /// qwen2: q, k and v projections have biases.
+    biases: bool,
+    /// qwen3: q and k are RMS-normed per head before rotating.
+    qk_norm: bool,
+}
+
+impl Family {
+    fn of(arch: &str) -> Option<Family> {
+        let (arch, rope, biases, qk_norm) = match arch {
+            "llama" => ("llama", RopeStyle::Interleaved, false, false),
+            "qwen2" => ("qwen2", RopeStyle::Halves, true, false),
+            "qwen3" => ("qwen3", RopeStyle::Halves, false, true),
+            _ => return None,
+        };
+        Some(Family {
+            arch,
+            rope,
+            biases,
+            qk_norm,
+        })
+    }
+}
+
 struct Layer {
     attn_norm: RmsNorm,
     q: Linear,
     k: Linear,
     v: Linear,
     o: Linear,
+    /// qwen2's q, k and v biases.
+    biases: Option<[Tensor; 3]>,
+    /// qwen3's per-head norms of q and k.
+    qk_norm: Option<(RmsNorm, RmsNorm)>,
     ffn_norm: RmsNorm,
     gate: Linear,
     up: Linear,
@@ -42,6 +76,26 @@ impl Layer {
             .contiguous()
     }
 
+    /// q, k and v of `x`, biased where the family has biases, split into heads, q and k
+    /// normed where it norms them.
+    fn qkv(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let (mut q, mut k, mut v) = (self.q.forward(x)?, self.k.forward(x)?, self.v.forward(x)?);
+        if let Some([bq, bk, bv]) = &self.biases {
+            q = q.broadcast_add(bq)?;
+            k = k.broadcast_add(bk)?;
+            v = v.broadcast_add(bv)?;
+        }
+        let (mut q, mut k) = (
+            self.heads_of(q, self.heads)?,
+            self.heads_of(k, self.kv_heads)?,
+        );
+        if let Some((q_norm, k_norm)) = &self.qk_norm {
+            q = q_norm.forward(&q)?;
+            k = k_norm.forward(&k)?;
+        }
+        Ok((q, k, self.heads_of(v, self.kv_heads)?))
+    }
+
     /// Attention for new positions `pos..`, after cutting the cache back to `pos` entries.
     fn attend(
         &mut self,
@@ -50,10 +104,9 @@ impl Layer {
         pos: usize,
         rope: &Rope,
     ) -> Result<Tensor> {
-        let (b, seq, hidden) = x.dims3()?;
-        let q = rope.apply(&self.heads_of(self.q.forward(x)?, self.heads)?, pos)?;
-        let k = rope.apply(&self.heads_of(self.k.forward(x)?, self.kv_heads)?, pos)?;
-        let v = self.heads_of(self.v.forward(x)?, self.kv_heads)?;
+        let (b, seq, _) = x.dims3()?;
+        let (q, k, v) = self.qkv(x)?;
+        let (q, k) = (rope.apply(&q, pos)?, rope.apply(&k, pos)?);
         let (k, v) = match self.cache.take() {
             Some((ck, cv)) if pos > 0 => (
                 Tensor::cat(&[&ck.narrow(2, 0, pos)?, &k], 2)?,
@@ -71,8 +124,10 @@ impl Layer {
         };
         let weights = candle_nn::ops::softmax_last_dim(&scores)?;
         let y = weights.matmul(&v.contiguous()?)?;
-        self.o
-            .forward(&y.transpose(1, 2)?.reshape((b, seq, hidden))?)
+        self.o.forward(
+            &y.transpose(1, 2)?
+                .reshape((b, seq, self.heads * self.head_dim))?,
+        )
     }
 
     fn feed_forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -93,15 +148,27 @@ pub struct Llama {
 }
 
 impl Llama {
+    /// Whether this pass runs files of architecture `arch`.
+    pub fn runs(arch: &str) -> bool {
+        Family::of(arch).is_some()
+    }
+
     /// Loads the weights named as llama.cpp names them. Mixture-of-experts files are refused.
     pub fn from_gguf<R: Read + Seek>(ct: &Content, r: &mut R, device: &Device) -> Result<Llama> {
-        if ct.metadata.contains_key("llama.expert_count") {
-            candle_core::bail!("mixture-of-experts llama models are not supported");
+        let arch = match ct.metadata.get("general.architecture") {
+            Some(v) => v.to_string()?.clone(),
+            None => candle_core::bail!("cannot find general.architecture in metadata"),
+        };
+        let Some(family) = Family::of(&arch) else {
+            candle_core::bail!("architecture `{arch}` is not llama-shaped");
+        };
+        let key = |k: &str| format!("{}.{k}", family.arch);
+        if ct.metadata.contains_key(&key("expert_count")) {
+            candle_core::bail!("mixture-of-experts models are not supported");
         }
-        let heads = meta_u32(ct, "llama.attention.head_count")?;
-        let kv_heads = meta_u32(ct, "llama.attention.head_count_kv")?;
-        let hidden = meta_u32(ct, "llama.embedding_length")?;
-        let rope_dims = meta_u32(ct, "llama.rope.dimension_count")?;
+        let heads = meta_u32(ct, &key("attention.head_count"))?;
+        let kv_heads = meta_u32(ct, &key("attention.head_count_kv"))?;
+        let hidden = meta_u32(ct, &key("embedding_length"))?;
         if heads == 0
             || kv_heads == 0
             || !heads.is_multiple_of(kv_heads)
@@ -109,23 +176,42 @@ impl Llama {
         {
             candle_core::bail!("inconsistent head counts: {heads} heads, {kv_heads} kv heads");
         }
-        // The rotary tables are sized by this, so a hostile value must not reach them.
-        if rope_dims == 0 || rope_dims > hidden / heads || !rope_dims.is_multiple_of(2) {
-            candle_core::bail!(
-                "rope dimension {rope_dims} does not fit heads of {}",
-                hidden / heads
-            );
+        // qwen3 heads are wider than hidden / heads; the file says so.
+        let head_dim = match ct.metadata.get(&key("attention.key_length")) {
+            Some(v) => v.to_u32()? as usize,
+            None => hidden / heads,
+        };
+        let rope_dims = match ct.metadata.get(&key("rope.dimension_count")) {
+            Some(v) => v.to_u32()? as usize,
+            None => head_dim,
+        };
+        // The rotary tables are sized by these, so a hostile value must not reach them.
+        if head_dim == 0 || head_dim > 1024 || !head_dim.is_multiple_of(2) {
+            candle_core::bail!("unusable attention key length {head_dim}");
         }
-        let eps = match ct.metadata.get("llama.attention.layer_norm_rms_epsilon") {
+        // Every family here rotates whole heads (phi3's partial rotation is not one of them).
+        if rope_dims != head_dim {
+            candle_core::bail!("rope dimension {rope_dims} does not fit heads of {head_dim}");
+        }
+        let eps = match ct.metadata.get(&key("attention.layer_norm_rms_epsilon")) {
             Some(v) => f64::from(v.to_f32()?),
             None => candle_core::bail!("cannot find the rms norm epsilon in metadata"),
         };
         let base = ct
             .metadata
-            .get("llama.rope.freq_base")
+            .get(&key("rope.freq_base"))
             .and_then(|v| v.to_f32().ok())
             .unwrap_or(10_000.0);
         let mut tensor = |name: &str| ct.tensor(r, name, device);
+        // Llama 3.1 and later stretch the low rotary frequencies by these factors.
+        let factors = match ct.tensor_infos.contains_key("rope_freqs.weight") {
+            true => Some(
+                tensor("rope_freqs.weight")?
+                    .dequantize(device)?
+                    .to_vec1::<f32>()?,
+            ),
+            false => None,
+        };
         let embed_q = Arc::new(tensor("token_embd.weight")?);
         let embed = QMatMul::from_arc(embed_q.clone())?;
         let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
@@ -134,21 +220,38 @@ impl Llama {
             false => Linear::Candle(QMatMul::from_arc(embed_q)?),
         };
         let mut layers = Vec::new();
-        for i in 0..meta_u32(ct, "llama.block_count")? {
-            let mut w = |part: &str| tensor(&format!("blk.{i}.{part}.weight"));
+        for i in 0..meta_u32(ct, &key("block_count"))? {
+            let mut w = |part: &str| tensor(&format!("blk.{i}.{part}"));
+            let biases = match family.biases {
+                true => Some([
+                    w("attn_q.bias")?.dequantize(device)?,
+                    w("attn_k.bias")?.dequantize(device)?,
+                    w("attn_v.bias")?.dequantize(device)?,
+                ]),
+                false => None,
+            };
+            let qk_norm = match family.qk_norm {
+                true => Some((
+                    RmsNorm::from_qtensor(w("attn_q_norm.weight")?, eps)?,
+                    RmsNorm::from_qtensor(w("attn_k_norm.weight")?, eps)?,
+                )),
+                false => None,
+            };
             layers.push(Layer {
-                attn_norm: RmsNorm::from_qtensor(w("attn_norm")?, eps)?,
-                q: Linear::new(w("attn_q")?)?,
-                k: Linear::new(w("attn_k")?)?,
-                v: Linear::new(w("attn_v")?)?,
-                o: Linear::new(w("attn_output")?)?,
-                ffn_norm: RmsNorm::from_qtensor(w("ffn_norm")?, eps)?,
-                gate: Linear::new(w("ffn_gate")?)?,
-                up: Linear::new(w("ffn_up")?)?,
-                down: Linear::new(w("ffn_down")?)?,
+                attn_norm: RmsNorm::from_qtensor(w("attn_norm.weight")?, eps)?,
+                q: Linear::new(w("attn_q.weight")?)?,
+                k: Linear::new(w("attn_k.weight")?)?,
+                v: Linear::new(w("attn_v.weight")?)?,
+                o: Linear::new(w("attn_output.weight")?)?,
+                biases,
+                qk_norm,
+                ffn_norm: RmsNorm::from_qtensor(w("ffn_norm.weight")?, eps)?,
+                gate: Linear::new(w("ffn_gate.weight")?)?,
+                up: Linear::new(w("ffn_up.weight")?)?,
+                down: Linear::new(w("ffn_down.weight")?)?,
                 heads,
                 kv_heads,
-                head_dim: hidden / heads,
+                head_dim,
                 cache: None,
             });
         }
@@ -157,7 +260,7 @@ impl Llama {
             layers,
             norm,
             output,
-            rope: Rope::new(rope_dims, base, RopeStyle::Interleaved, device)?,
+            rope: Rope::new(rope_dims, base, factors.as_deref(), family.rope, device)?,
         })
     }
 

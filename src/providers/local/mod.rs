@@ -31,7 +31,7 @@ pub use engine::{Engine, ModelInfo};
 pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
     let g = gguf::Gguf::open(path)?;
     let arch = g.string("general.architecture")?.to_owned();
-    if !matches!(arch.as_str(), "llama" | "qwen2" | "gemma3") {
+    if !engine::runs(&arch) {
         return Err(LoadError::Unsupported(format!("architecture `{arch}`")));
     }
     tokenizer::ModelTokenizer::for_model(&g, path)?;

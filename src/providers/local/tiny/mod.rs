@@ -1,5 +1,5 @@
 //! Tiny GGUF models written by the tests themselves, one per architecture the engine loads
-//! (`llama`, `qwen2`, `gemma3`): deterministic weights, two layers and a byte-level BPE
+//! (`llama`, `qwen2`, `qwen3`, `gemma3`): deterministic weights, two layers and a byte-level BPE
 //! vocabulary with the family's control tokens and chat template, so the loader,
 //! tokenizer, template, decoding, streaming and cancellation are tested on every run,
 //! with or without a real model.
@@ -7,6 +7,7 @@
 mod gemma3;
 mod llama;
 mod qwen2;
+mod qwen3;
 
 use std::path::Path;
 
@@ -230,4 +231,15 @@ fn answer_twice(e: &Engine, req: &ProviderRequest) -> (String, Usage, Usage, Fin
     );
     assert!(first.output_tokens >= 1 && first.output_tokens <= u64::from(req.max_output_tokens));
     (a, first, second, finish)
+}
+
+/// Two logit vectors agree within `tol` (absolute, on logits of order one) at every token.
+fn assert_same_logits(ours: &[f32], theirs: &[f32], tol: f32, pos: usize) {
+    assert_eq!(ours.len(), theirs.len(), "vocabulary at position {pos}");
+    for (t, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        assert!(
+            (a - b).abs() <= tol,
+            "position {pos}, token {t}: {a} vs {b}"
+        );
+    }
 }

@@ -1,6 +1,6 @@
-//! The tiny `qwen2` file, run by candle-transformers' `quantized_qwen2`: grouped-query
-//! attention with q/k/v biases, an output head tied to the embeddings, ChatML with a
-//! default system turn.
+//! The tiny `qwen2` file, run by Hearth's llama-shaped pass (`llama.rs`): grouped-query
+//! attention with q/k/v biases, rotation in halves, an output head tied to the embeddings,
+//! ChatML with a default system turn.
 
 use candle_core::quantized::gguf_file::Value;
 
@@ -33,7 +33,10 @@ fn build() -> candle_core::Result<Builder> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{answer_twice, ask, load, CONTEXT};
+    use candle_core::{Device, Tensor};
+    use candle_transformers::models::quantized_qwen2;
+
+    use super::super::{answer_twice, ask, assert_same_logits, load, CONTEXT};
     use super::*;
     use crate::providers::{Message, Role};
 
@@ -67,13 +70,29 @@ mod tests {
     }
 
     #[test]
-    fn qwen2_greedy_decoding_is_deterministic_and_the_stream_is_the_whole_answer() {
+    fn qwen2_greedy_decoding_is_deterministic_and_a_repeated_prompt_reuses_its_prefix() {
         let (_d, e) = load(&build().unwrap());
         let (_, _, again, _) = answer_twice(&e, &ask("hello", 12));
-        assert_eq!(
-            again.cached_input_tokens, 0,
-            "candle's qwen2 cache restarts at position 0"
-        );
+        assert_eq!(again.cached_input_tokens, again.input_tokens - 1);
+    }
+
+    /// candle-transformers' `quantized_qwen2` (which the engine ran before Hearth's own pass)
+    /// is the reference: on f32 weights both compute the same sums in nearly the same order,
+    /// so 1e-4 leaves room only for float rounding.
+    #[test]
+    fn hearths_qwen2_pass_gives_candle_transformers_qwen2_logits_token_by_token() {
+        let (dir, e) = load(&build().unwrap());
+        let mut file = std::fs::File::open(dir.path().join("tiny-qwen2.gguf")).unwrap();
+        let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+        let mut theirs =
+            quantized_qwen2::ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+        let ids = [1u32, 40, 41, 42, 7, 262, 100, 2];
+        let ours = e.logits_along(&ids).unwrap();
+        for (pos, (id, ours)) in ids.iter().zip(ours).enumerate() {
+            let x = Tensor::new(&[[*id]], &Device::Cpu).unwrap();
+            let want = theirs.forward(&x, pos).unwrap().flatten_all().unwrap();
+            assert_same_logits(&ours, &want.to_vec1::<f32>().unwrap(), 1e-4, pos);
+        }
     }
 
     #[test]
