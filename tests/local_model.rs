@@ -187,6 +187,22 @@ fn a_prompt_and_answer_longer_than_the_context_is_refused_before_any_work() {
     );
 }
 
+/// SmolLM2-135M: 30 layers, 3 key/value heads of 64, a context of 8,192 in its file; the
+/// weights are the file less its header and metadata.
+#[test]
+fn the_memory_estimate_of_the_default_model_is_its_weights_and_an_f16_cache_of_its_context() {
+    if engine().is_none() {
+        return;
+    }
+    let m = hearth::providers::local::estimate_memory(&model_path(), None).unwrap();
+    assert_eq!(m.kv_cache_bytes, 30 * 3 * 64 * 2 * 8192 * 2);
+    let file = std::fs::metadata(model_path()).unwrap().len();
+    assert!(m.weights_bytes <= file && m.weights_bytes > file / 100 * 95, "{m:?} of {file}");
+    assert!(m.scratch_bytes > 0 && m.scratch_bytes < m.weights_bytes, "{m:?}");
+    let short = hearth::providers::local::estimate_memory(&model_path(), Some(1024)).unwrap();
+    assert_eq!(short.kv_cache_bytes, m.kv_cache_bytes / 8);
+}
+
 #[test]
 fn a_consumer_that_stops_listening_ends_the_decode_loop() {
     let Some(e) = engine() else { return };
@@ -291,6 +307,8 @@ async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_route
         chat_template: None,
         repeat_penalty: 1.1,
         repeat_last_n: 64,
+        context_length: None,
+        memory_limit_mb: None,
     }));
     provider.warm().await.unwrap();
     let story = || {

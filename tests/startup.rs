@@ -161,6 +161,11 @@ async fn the_admin_api_shows_the_cpu_threads_and_kernel_the_local_model_runs_wit
         hearth::providers::local::quant_kernel(),
         "{v}"
     );
+    assert_eq!(
+        local["context_length"],
+        hearth::providers::local::DEFAULT_CONTEXT,
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -181,7 +181,7 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
     }
     crate::providers::local::inspect(source).map_err(|e| match e {
         // About a GGUF file: what in its metadata Hearth cannot run.
-        LoadError::Missing(_) | LoadError::Unsupported(_) => {
+        LoadError::Missing(_) | LoadError::Unsupported(_) | LoadError::TooLarge(_) => {
             Error::bad_request("invalid_request", e.to_string())
         }
         // Anything else says nothing of the file: not its bytes, nor whether it exists.

@@ -399,14 +399,17 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
         let mut list: Vec<Value> = crate::models::catalog()?
             .into_iter()
             .map(|m| {
+                // The header alone, at the default context: what loading it would take.
+                let memory = m.is_installed().then(|| crate::providers::local::estimate_memory(&m.installed_path(), None).ok()).flatten();
                 json!({"id": format!("local/{}", m.id), "installed": m.is_installed(),
-                       "path": m.installed_path(), "catalog": m})
+                       "path": m.installed_path(), "memory": memory, "catalog": m})
             })
             .collect();
         // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`).
         list.extend(crate::models::imported().into_iter().map(|m| {
+            let memory = crate::providers::local::estimate_memory(&m.path, None).ok();
             json!({"id": format!("imported/{}", m.name), "installed": true,
-                   "path": m.path, "size_bytes": m.size_bytes, "catalog": null})
+                   "path": m.path, "size_bytes": m.size_bytes, "memory": memory, "catalog": null})
         }));
         Ok(
             json!({"models": list, "models_dir": crate::models::models_dir(),
@@ -426,6 +429,8 @@ fn local_providers(config: &crate::config::Config) -> Vec<Value> {
                 "provider": name,
                 "threads": crate::providers::local::thread_count(l.threads),
                 "quant_kernel": crate::providers::local::quant_kernel(),
+                "context_length": l.context_length.unwrap_or(crate::providers::local::DEFAULT_CONTEXT),
+                "memory_limit_mb": l.memory_limit_mb,
             })),
             _ => None,
         })

@@ -16,6 +16,7 @@
 #![allow(unsafe_code)]
 
 mod act;
+pub mod attention;
 mod q4_1;
 #[cfg(test)]
 mod testing;
@@ -99,8 +100,7 @@ pub(crate) trait Format: Sized + Send + Sync + 'static {
 
     /// The same pass on `kernel` for exactly `R` rows; `false` when the format has no code for
     /// that kernel (the caller then tries the next one down).
-    fn simd<const R: usize>(kernel: Kernel, tiles: &[Self], acts: &[Act], sums: &mut Sums)
-        -> bool;
+    fn simd<const R: usize>(kernel: Kernel, tiles: &[Self], acts: &[Act], sums: &mut Sums) -> bool;
 }
 
 /// A matrix of `n` rows of `k` values (a projection's weights, one row per output), regrouped

@@ -6,10 +6,8 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
 
+use super::quant::attention::{KvCache, Span};
 use super::quant::{fast_kernel_available, Matrix};
-
-/// Positions the rotary tables cover: the engine's context limit.
-pub const MAX_POSITIONS: usize = 4096;
 
 /// A projection: weights in a format `kernels/quant` takes go through its tiled kernels where
 /// the CPU has them, anything else through candle's quantized matmul.
@@ -65,13 +63,15 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// Tables for `dims` rotated dimensions with frequency base `base`, each frequency divided
-    /// by its factor when the file gives factors (llama.cpp's `rope_freqs`).
+    /// Tables for `positions` positions of `dims` rotated dimensions with frequency base
+    /// `base`, each frequency divided by its factor when the file gives factors (llama.cpp's
+    /// `rope_freqs`).
     pub fn new(
         dims: usize,
         base: f32,
         factors: Option<&[f32]>,
         style: RopeStyle,
+        positions: usize,
         device: &Device,
     ) -> Result<Rope> {
         if factors.is_some_and(|f| f.len() != dims / 2) {
@@ -85,9 +85,9 @@ impl Rope {
             })
             .collect();
         let inv = Tensor::from_vec(inv, (1, dims / 2), device)?;
-        let positions = Tensor::arange(0, MAX_POSITIONS as u32, device)?
+        let positions = Tensor::arange(0, positions as u32, device)?
             .to_dtype(DType::F32)?
-            .reshape((MAX_POSITIONS, 1))?;
+            .reshape((positions, 1))?;
         let angles = positions.matmul(&inv)?;
         Ok(Rope {
             cos: angles.cos()?,
@@ -114,4 +114,33 @@ pub fn meta_u32(ct: &Content, key: &str) -> Result<usize> {
         Some(v) => Ok(v.to_u32()? as usize),
         None => candle_core::bail!("cannot find {key} in metadata"),
     }
+}
+
+/// Attention of new positions `pos..` through a layer's cache: cuts it back to `pos`, appends
+/// the new keys and values, and attends. `q`, `k`, `v` are (1, heads, new positions, head
+/// dim); the result is (1, new positions, heads x head dim), ready for the output projection.
+pub fn attend_cached(
+    cache: &mut KvCache,
+    pos: usize,
+    (q, k, v): (&Tensor, &Tensor, &Tensor),
+    span: Span,
+) -> Result<Tensor> {
+    let (b, heads, seq, dim) = q.dims4()?;
+    if b != 1 {
+        candle_core::bail!("the engine runs one sequence at a time, not {b}");
+    }
+    let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+    cache.truncate(pos);
+    if cache.len() != pos {
+        candle_core::bail!(
+            "position {pos} is past the {} positions cached",
+            cache.len()
+        );
+    }
+    cache.append(&flat(k)?, &flat(v)?, seq).map_err(|limit| {
+        candle_core::Error::Msg(format!("the context of {limit} tokens is full"))
+    })?;
+    let mut out = vec![0f32; heads * seq * dim];
+    cache.attend(&flat(q)?, seq, span, &mut out);
+    Tensor::from_vec(out, (1, seq, heads * dim), q.device())
 }

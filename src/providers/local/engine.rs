@@ -9,18 +9,53 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use super::blocks;
 use super::gemma3::Gemma3;
 use super::gguf::Gguf;
 use super::llama::Llama;
+use super::memory::{self, MemoryEstimate, PROMPT_CHUNK};
 use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
 use super::tokenizer::ModelTokenizer;
 use super::LoadError;
 use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Usage};
 
-/// Rotary tables cover this many positions.
-const MAX_POSITIONS: usize = blocks::MAX_POSITIONS;
+/// Tokens of context a model gets when its config sets none (fewer if its file allows fewer).
+pub const DEFAULT_CONTEXT: usize = 8192;
+
+/// The context a model runs with: `requested` or `DEFAULT_CONTEXT`, never more than the
+/// file's own.
+pub(super) fn effective_context(requested: Option<usize>, file_context: usize) -> usize {
+    requested
+        .unwrap_or(DEFAULT_CONTEXT)
+        .clamp(1, file_context.max(1))
+}
+
+/// How to load a model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// A chat template replacing the file's own.
+    pub template: Option<String>,
+    /// CPU threads candle uses (reported; `configure_threads` sets them).
+    pub threads: usize,
+    /// Tokens of context (prompt plus answer): `DEFAULT_CONTEXT` when None, never more than
+    /// the file's own.
+    pub context_length: Option<usize>,
+    /// Refuse a model whose estimate exceeds this many bytes; when None, the memory the
+    /// system has available at load.
+    pub memory_limit: Option<u64>,
+}
+
+impl LoadOptions {
+    /// Defaults with `threads` threads.
+    pub fn with_threads(threads: usize) -> LoadOptions {
+        LoadOptions {
+            template: None,
+            threads,
+            context_length: None,
+            memory_limit: None,
+        }
+    }
+}
 
 enum Weights {
     Llama(Llama),
@@ -70,6 +105,10 @@ pub struct ModelInfo {
     pub name: Option<String>,
     /// Tokens of context the engine accepts (prompt plus answer).
     pub context_length: usize,
+    /// The context the file itself allows.
+    pub file_context_length: usize,
+    /// What the model takes in memory at that context (the KV cache is f16).
+    pub memory: MemoryEstimate,
     /// Vocabulary size.
     pub vocab_size: usize,
     /// CPU threads candle uses.
@@ -96,16 +135,42 @@ fn internal(e: impl std::fmt::Display) -> ProviderError {
 }
 
 impl Engine {
-    /// Loads a GGUF model; the architecture is chosen by `general.architecture`.
+    /// Loads a GGUF model with default options and the file's template unless
+    /// `template_override`.
     pub fn load(
         path: &Path,
         template_override: Option<&str>,
         threads: usize,
     ) -> Result<Engine, LoadError> {
+        let options = LoadOptions {
+            template: template_override.map(str::to_owned),
+            ..LoadOptions::with_threads(threads)
+        };
+        Engine::load_with(path, &options)
+    }
+
+    /// Loads a GGUF model; the architecture is chosen by `general.architecture`. The memory it
+    /// needs is estimated from the header first, and a model that would not fit is refused
+    /// before any weight is read.
+    pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Engine, LoadError> {
+        let template_override = options.template.as_deref();
+        let threads = options.threads;
         let g = Gguf::open(path)?;
         let arch = g.string("general.architecture")?.to_owned();
+        if !runs(&arch) {
+            return Err(LoadError::Unsupported(format!("architecture `{arch}`")));
+        }
         let name = g.opt_string("general.name").map(str::to_owned);
-        let context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
+        let file_context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
+        let context = effective_context(options.context_length, file_context);
+        let memory = MemoryEstimate::of(&g, &arch, context);
+        let (limit, source) = match options.memory_limit {
+            Some(limit) => (Some(limit), "the configured memory_limit_mb"),
+            None => (memory::available(), "MemAvailable in /proc/meminfo"),
+        };
+        if let Some(why) = limit.and_then(|l| memory.refusal(l, context, source)) {
+            return Err(LoadError::TooLarge(why));
+        }
         let tokenizer = ModelTokenizer::for_model(&g, path)?;
         let (chat_template, source) = match template_override {
             Some(t) => ("the configured one".to_owned(), t.to_owned()),
@@ -131,16 +196,20 @@ impl Engine {
         } = g;
         let weights = match arch.as_str() {
             a if Llama::runs(a) => {
-                Llama::from_gguf(&content, &mut reader, &device).map(Weights::Llama)
+                Llama::from_gguf(&content, &mut reader, context, &device).map(Weights::Llama)
             }
-            "gemma3" => Gemma3::from_gguf(&content, &mut reader, &device).map(Weights::Gemma3),
+            "gemma3" => {
+                Gemma3::from_gguf(&content, &mut reader, context, &device).map(Weights::Gemma3)
+            }
             other => return Err(LoadError::Unsupported(format!("architecture `{other}`"))),
         }
         .map_err(|e| LoadError::Format(e.to_string()))?;
         let info = ModelInfo {
             architecture: arch,
             name,
-            context_length: context.min(MAX_POSITIONS),
+            context_length: context,
+            file_context_length: file_context,
+            memory,
             vocab_size: tokenizer.vocab_size,
             threads,
             chat_template,
@@ -277,20 +346,26 @@ impl Engine {
             .map_err(internal)
     }
 
-    /// Logits after feeding `ids` at position `pos`, as f32 on the CPU; the session then
-    /// records the cache as holding its first `pos` tokens followed by `ids`.
+    /// Logits after feeding `ids` at position `pos` (in chunks of `PROMPT_CHUNK`), as f32 on
+    /// the CPU; the session then records the cache as holding its first `pos` tokens
+    /// followed by `ids`.
     fn feed(&self, s: &mut Session, ids: &[u32], pos: usize) -> Result<Tensor, ProviderError> {
         // Taken out while the pass runs: should it fail part-way, the cache's state is unknown.
         let mut fed = std::mem::take(&mut s.fed);
-        let input = Tensor::new(ids, &self.device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(internal)?;
-        let logits = s
-            .weights
-            .forward(&input, pos)
-            .and_then(|l| l.squeeze(0))
-            .and_then(|l| l.to_dtype(candle_core::DType::F32))
-            .map_err(internal)?;
+        let mut logits = None;
+        for (i, chunk) in ids.chunks(PROMPT_CHUNK).enumerate() {
+            let input = Tensor::new(chunk, &self.device)
+                .and_then(|t| t.unsqueeze(0))
+                .map_err(internal)?;
+            logits = Some(
+                s.weights
+                    .forward(&input, pos + i * PROMPT_CHUNK)
+                    .and_then(|l| l.squeeze(0))
+                    .and_then(|l| l.to_dtype(candle_core::DType::F32))
+                    .map_err(internal)?,
+            );
+        }
+        let logits = logits.ok_or_else(|| internal("nothing to feed"))?;
         fed.truncate(pos);
         fed.extend_from_slice(ids);
         s.fed = fed;

@@ -18,9 +18,9 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::QMatMul;
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
-use candle_transformers::utils::repeat_kv;
 
-use super::blocks::{meta_u32, Linear, Rope, RopeStyle};
+use super::blocks::{attend_cached, meta_u32, Linear, Rope, RopeStyle};
+use super::quant::attention::{KvCache, Span};
 
 /// One layer in this many attends globally; the others within the sliding window.
 const GLOBAL_EVERY: usize = 6;
@@ -44,8 +44,8 @@ struct Layer {
     /// The sliding window of this layer, or None for a global one.
     window: Option<usize>,
     global_rope: bool,
-    /// Keys and values of every position fed so far: (batch, kv heads, positions, head dim).
-    cache: Option<(Tensor, Tensor)>,
+    /// Keys and values of every position fed so far.
+    cache: KvCache,
 }
 
 /// A loaded Gemma 3 model and its key/value cache.
@@ -65,7 +65,12 @@ pub struct Gemma3 {
 
 impl Gemma3 {
     /// Loads the weights named as llama.cpp names them.
-    pub fn from_gguf<R: Read + Seek>(ct: &Content, r: &mut R, device: &Device) -> Result<Gemma3> {
+    pub fn from_gguf<R: Read + Seek>(
+        ct: &Content,
+        r: &mut R,
+        context: usize,
+        device: &Device,
+    ) -> Result<Gemma3> {
         let heads = meta_u32(ct, "gemma3.attention.head_count")?;
         let kv_heads = meta_u32(ct, "gemma3.attention.head_count_kv")?;
         let hidden = meta_u32(ct, "gemma3.embedding_length")?;
@@ -111,7 +116,7 @@ impl Gemma3 {
                 // A window of 0 would hide a query from itself: no window, as llama.cpp.
                 window: (!global && window > 0).then_some(window),
                 global_rope: global,
-                cache: None,
+                cache: KvCache::new(kv_heads, head_dim, context),
             });
         }
         Ok(Gemma3 {
@@ -123,8 +128,15 @@ impl Gemma3 {
             heads,
             kv_heads,
             head_dim,
-            local_rope: Rope::new(head_dim, LOCAL_ROPE_BASE, None, RopeStyle::Halves, device)?,
-            global_rope: Rope::new(head_dim, base, None, RopeStyle::Halves, device)?,
+            local_rope: Rope::new(
+                head_dim,
+                LOCAL_ROPE_BASE,
+                None,
+                RopeStyle::Halves,
+                context,
+                device,
+            )?,
+            global_rope: Rope::new(head_dim, base, None, RopeStyle::Halves, context, device)?,
         })
     }
 
@@ -167,72 +179,12 @@ impl Gemma3 {
             .forward(&split(layer.k.forward(x)?, kv_heads)?)?;
         let v = split(layer.v.forward(x)?, kv_heads)?;
         let (q, k) = (rope.apply(&q, pos)?, rope.apply(&k, pos)?);
-        let (k, v) = match layer.cache.take() {
-            Some((ck, cv)) if pos > 0 => (
-                Tensor::cat(&[&ck.narrow(2, 0, pos)?, &k], 2)?,
-                Tensor::cat(&[&cv.narrow(2, 0, pos)?, &v], 2)?,
-            ),
-            _ => (k, v),
+        let span = Span {
+            heads,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            window: layer.window,
         };
-        layer.cache = Some((k.clone(), v.clone()));
-        let k = repeat_kv(k, heads / kv_heads)?;
-        let v = repeat_kv(v, heads / kv_heads)?;
-        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
-        let scores = match mask(seq, pos, layer.window, x.device())? {
-            Some(m) => scores.broadcast_add(&m)?,
-            None => scores,
-        };
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        let y = weights.matmul(&v.contiguous()?)?;
-        layer
-            .o
-            .forward(&y.transpose(1, 2)?.reshape((b, seq, heads * head_dim))?)
-    }
-}
-
-/// The additive mask of `seq` new positions from `pos` on over all `pos + seq` keys: a key
-/// later than the query, or (in a sliding-window layer) `window` or more positions earlier,
-/// is hidden, as llama.cpp hides it. None when nothing is hidden.
-fn mask(seq: usize, pos: usize, window: Option<usize>, device: &Device) -> Result<Option<Tensor>> {
-    let keys = pos + seq;
-    let hidden = |q: usize, k: usize| k > q || window.is_some_and(|w| q - k >= w);
-    let any = (pos..keys).any(|q| (0..keys).any(|k| hidden(q, k)));
-    if !any {
-        return Ok(None);
-    }
-    let values: Vec<f32> = (pos..keys)
-        .flat_map(|q| (0..keys).map(move |k| if hidden(q, k) { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Tensor::from_vec(values, (seq, keys), device).map(Some)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hidden(seq: usize, pos: usize, window: Option<usize>) -> Vec<Vec<bool>> {
-        match mask(seq, pos, window, &Device::Cpu).unwrap() {
-            None => vec![vec![false; pos + seq]; seq],
-            Some(m) => m
-                .to_vec2::<f32>()
-                .unwrap()
-                .into_iter()
-                .map(|row| row.into_iter().map(f32::is_infinite).collect())
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn a_query_sees_itself_and_what_came_before_within_its_window() {
-        // Three new tokens after two cached ones, no window: causal.
-        let causal = hidden(3, 2, None);
-        assert_eq!(causal[0], [false, false, false, true, true]);
-        assert_eq!(causal[2], [false; 5]);
-        // A window of 2: position 4 sees 3 and 4 only.
-        let windowed = hidden(3, 2, Some(2));
-        assert_eq!(windowed[2], [true, true, true, false, false]);
-        // One new token with everything in reach needs no mask at all.
-        assert!(mask(1, 5, None, &Device::Cpu).unwrap().is_none());
-        assert!(mask(1, 5, Some(2), &Device::Cpu).unwrap().is_some());
+        let y = attend_cached(&mut layer.cache, pos, (&q, &k, &v), span)?;
+        layer.o.forward(&y)
     }
 }

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::QMatMul;
-use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
+use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
-use candle_transformers::utils::{build_additive_causal_mask, repeat_kv};
 
-use super::blocks::{meta_u32, Linear, Rope, RopeStyle};
+use super::blocks::{attend_cached, meta_u32, Linear, Rope, RopeStyle};
+use super::quant::attention::{KvCache, Span};
 
 /// What tells the families apart.
 struct Family {
@@ -64,8 +64,8 @@ struct Layer {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
-    /// Keys and values of every position fed so far: (batch, kv heads, positions, head dim).
-    cache: Option<(Tensor, Tensor)>,
+    /// Keys and values of every position fed so far.
+    cache: KvCache,
 }
 
 impl Layer {
@@ -97,37 +97,16 @@ impl Layer {
     }
 
     /// Attention for new positions `pos..`, after cutting the cache back to `pos` entries.
-    fn attend(
-        &mut self,
-        x: &Tensor,
-        mask: Option<&Tensor>,
-        pos: usize,
-        rope: &Rope,
-    ) -> Result<Tensor> {
-        let (b, seq, _) = x.dims3()?;
+    fn attend(&mut self, x: &Tensor, pos: usize, rope: &Rope) -> Result<Tensor> {
         let (q, k, v) = self.qkv(x)?;
         let (q, k) = (rope.apply(&q, pos)?, rope.apply(&k, pos)?);
-        let (k, v) = match self.cache.take() {
-            Some((ck, cv)) if pos > 0 => (
-                Tensor::cat(&[&ck.narrow(2, 0, pos)?, &k], 2)?,
-                Tensor::cat(&[&cv.narrow(2, 0, pos)?, &v], 2)?,
-            ),
-            _ => (k, v),
+        let span = Span {
+            heads: self.heads,
+            scale: 1.0 / (self.head_dim as f32).sqrt(),
+            window: None,
         };
-        self.cache = Some((k.clone(), v.clone()));
-        let k = repeat_kv(k, self.heads / self.kv_heads)?;
-        let v = repeat_kv(v, self.heads / self.kv_heads)?;
-        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
-        let scores = match mask {
-            Some(mask) => scores.broadcast_add(mask)?,
-            None => scores,
-        };
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        let y = weights.matmul(&v.contiguous()?)?;
-        self.o.forward(
-            &y.transpose(1, 2)?
-                .reshape((b, seq, self.heads * self.head_dim))?,
-        )
+        let y = attend_cached(&mut self.cache, pos, (&q, &k, &v), span)?;
+        self.o.forward(&y)
     }
 
     fn feed_forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -154,7 +133,12 @@ impl Llama {
     }
 
     /// Loads the weights named as llama.cpp names them. Mixture-of-experts files are refused.
-    pub fn from_gguf<R: Read + Seek>(ct: &Content, r: &mut R, device: &Device) -> Result<Llama> {
+    pub fn from_gguf<R: Read + Seek>(
+        ct: &Content,
+        r: &mut R,
+        context: usize,
+        device: &Device,
+    ) -> Result<Llama> {
         let arch = match ct.metadata.get("general.architecture") {
             Some(v) => v.to_string()?.clone(),
             None => candle_core::bail!("cannot find general.architecture in metadata"),
@@ -252,7 +236,7 @@ impl Llama {
                 heads,
                 kv_heads,
                 head_dim,
-                cache: None,
+                cache: KvCache::new(kv_heads, head_dim, context),
             });
         }
         Ok(Llama {
@@ -260,7 +244,14 @@ impl Llama {
             layers,
             norm,
             output,
-            rope: Rope::new(rope_dims, base, factors.as_deref(), family.rope, device)?,
+            rope: Rope::new(
+                rope_dims,
+                base,
+                factors.as_deref(),
+                family.rope,
+                context,
+                device,
+            )?,
         })
     }
 
@@ -269,25 +260,9 @@ impl Llama {
     /// so `pos` may be anything up to the number of positions fed so far.
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let (_, seq) = ids.dims2()?;
-        // A single new token may see every position, so it needs no mask.
-        let mask = match seq {
-            1 => None,
-            _ => Some(build_additive_causal_mask(
-                seq,
-                pos,
-                None,
-                ids.device(),
-                DType::F32,
-            )?),
-        };
         let mut x = self.embed.embedding(ids)?;
         for layer in &mut self.layers {
-            let h = layer.attend(
-                &layer.attn_norm.forward(&x)?,
-                mask.as_ref(),
-                pos,
-                &self.rope,
-            )?;
+            let h = layer.attend(&layer.attn_norm.forward(&x)?, pos, &self.rope)?;
             x = (x + h)?;
             let h = layer.feed_forward(&layer.ffn_norm.forward(&x)?)?;
             x = (x + h)?;

@@ -10,6 +10,7 @@ mod engine;
 mod gemma3;
 mod gguf;
 mod llama;
+mod memory;
 mod standard_templates;
 mod template;
 #[cfg(test)]
@@ -24,7 +25,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
-pub use engine::{Engine, ModelInfo};
+pub use engine::{Engine, LoadOptions, ModelInfo, DEFAULT_CONTEXT};
+pub use memory::MemoryEstimate;
 
 /// Checks that a file is a GGUF model Hearth can run (header, architecture, tokenizer)
 /// without loading its weights; returns its architecture.
@@ -36,6 +38,19 @@ pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
     }
     tokenizer::ModelTokenizer::for_model(&g, path)?;
     Ok(arch)
+}
+
+/// What the model in `path` would take in memory with `context_length` tokens of context
+/// (the default when None, never more than the file's own), from its header alone.
+pub fn estimate_memory(
+    path: &std::path::Path,
+    context_length: Option<usize>,
+) -> Result<MemoryEstimate, LoadError> {
+    let g = gguf::Gguf::open(path)?;
+    let arch = g.string("general.architecture")?.to_owned();
+    let file_context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
+    let context = engine::effective_context(context_length, file_context);
+    Ok(MemoryEstimate::of(&g, &arch, context))
 }
 
 use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
@@ -55,6 +70,9 @@ pub enum LoadError {
     /// A valid file Hearth cannot run yet.
     #[error("unsupported model: {0}")]
     Unsupported(String),
+    /// The model would not fit in the memory available (the message has the numbers).
+    #[error("not enough memory: {0}")]
+    TooLarge(String),
 }
 
 /// `[providers.local]` in the config: a catalog model by id, or a GGUF file by path.
@@ -85,6 +103,14 @@ pub struct LocalConfig {
     /// How many recent tokens the penalty looks at.
     #[serde(default = "default_repeat_last_n")]
     pub repeat_last_n: usize,
+    /// Tokens of context (prompt plus answer); default 8,192, never more than the file's own.
+    /// The f16 key/value cache grows as a conversation uses it, up to this.
+    #[serde(default)]
+    pub context_length: Option<usize>,
+    /// Refuse to load a model whose estimated memory (weights, KV cache at the whole context,
+    /// scratch) exceeds this; default: what the system has available at load.
+    #[serde(default)]
+    pub memory_limit_mb: Option<u64>,
 }
 
 fn default_repeat_penalty() -> f32 {
@@ -178,12 +204,16 @@ impl LocalProvider {
             .engine
             .get_or_init(|| async {
                 let path = self.path.clone();
-                let template = self.template.clone();
-                let threads = self.threads;
+                let options = LoadOptions {
+                    template: self.template.clone(),
+                    threads: self.threads,
+                    context_length: self.config.context_length,
+                    memory_limit: self.config.memory_limit_mb.map(|mb| mb << 20),
+                };
                 let (penalty, last_n) = (self.config.repeat_penalty, self.config.repeat_last_n);
                 let started = std::time::Instant::now();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    Engine::load(&path, template.as_deref(), threads).map(|e| e.with_repeat_penalty(penalty, last_n))
+                    Engine::load_with(&path, &options).map(|e| e.with_repeat_penalty(penalty, last_n))
                 })
                     .await
                     .unwrap_or_else(|e| Err(LoadError::Io(format!("the loader stopped: {e}"))))

@@ -18,9 +18,10 @@ fn build() -> candle_core::Result<Builder> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{answer_twice, ask, load, Engine};
+    use super::super::{answer_twice, ask, load, Engine, CONTEXT};
     use super::*;
-    use crate::providers::{FinishReason, Message, ProviderRequest, Role};
+    use crate::providers::local::{LoadError, LoadOptions};
+    use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role};
 
     fn tiny() -> (tempfile::TempDir, Engine) {
         load(&build().unwrap())
@@ -171,5 +172,55 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("llamb"), "{err}");
+    }
+
+    #[test]
+    fn a_model_over_the_memory_limit_is_refused_with_the_numbers_before_any_weight_is_read() {
+        let (d, e) = tiny();
+        let needed = e.info.memory.total_bytes;
+        assert!(e.info.memory.weights_bytes > 0 && e.info.memory.kv_cache_bytes > 0);
+        // The weights cut off: loading them would fail, so a refusal proves none was read.
+        let bytes = std::fs::read(d.path().join("tiny-llama.gguf")).unwrap();
+        let p = d.path().join("no-weights.gguf");
+        std::fs::write(&p, &bytes[..bytes.len() - 64]).unwrap();
+        let limited = |limit: u64| LoadOptions {
+            memory_limit: Some(limit),
+            ..LoadOptions::with_threads(1)
+        };
+        let err = Engine::load_with(&p, &limited(needed - 1)).err().unwrap();
+        let text = err.to_string();
+        assert!(matches!(err, LoadError::TooLarge(_)), "{text}");
+        assert!(
+            text.contains("needs about 1 MiB") && text.contains("0 MiB are available"),
+            "{text}"
+        );
+        assert!(text.contains("at 128 tokens of context"), "{text}");
+        let past_guard = Engine::load_with(&p, &limited(needed)).err().unwrap();
+        assert!(
+            !matches!(past_guard, LoadError::TooLarge(_)),
+            "{past_guard}"
+        );
+    }
+
+    #[test]
+    fn the_configured_context_bounds_prompt_and_answer_and_cannot_pass_the_files() {
+        let (d, _) = tiny();
+        let p = d.path().join("tiny-llama.gguf");
+        let with_context = |n: usize| {
+            let options = LoadOptions {
+                context_length: Some(n),
+                ..LoadOptions::with_threads(1)
+            };
+            Engine::load_with(&p, &options).unwrap()
+        };
+        assert_eq!(with_context(100_000).info.context_length, CONTEXT as usize);
+        let short = with_context(24);
+        assert_eq!(short.info.context_length, 24);
+        assert_eq!(short.info.file_context_length, CONTEXT as usize);
+        let err = short.generate(&ask("hello there", 20), &mut |_, _| true);
+        assert!(
+            matches!(err, Err(ProviderError::ContextTooLong(_))),
+            "{err:?}"
+        );
     }
 }

@@ -58,8 +58,10 @@ mod tests {
     }
 
     /// candle-transformers' `quantized_qwen3` is an independent port of llama.cpp's qwen3
-    /// graph; on f32 weights both passes compute the same sums in nearly the same order, so
-    /// 1e-4 leaves room only for float rounding.
+    /// graph; on f32 weights both passes compute the same sums in nearly the same order, except that
+    /// Hearth's cache holds keys and values in f16 (rounded by at most 2^-11 of their size)
+    /// where candle's holds f32; on logits of order one that moves them by well under 2e-3,
+    /// (with an f32 cache the two agreed within 1e-4).
     #[test]
     fn hearths_qwen3_pass_gives_candle_transformers_qwen3_logits_token_by_token() {
         let b = build().unwrap();
@@ -74,7 +76,7 @@ mod tests {
         for (pos, (id, ours)) in ids.iter().zip(ours).enumerate() {
             let x = Tensor::new(&[[*id]], &Device::Cpu).unwrap();
             let want = theirs.forward(&x, pos).unwrap().flatten_all().unwrap();
-            assert_same_logits(&ours, &want.to_vec1::<f32>().unwrap(), 1e-4, pos);
+            assert_same_logits(&ours, &want.to_vec1::<f32>().unwrap(), 2e-3, pos);
         }
     }
 
