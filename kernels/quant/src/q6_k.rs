@@ -1,0 +1,308 @@
+//! Q6_K: 256 values per super-block, `x = d * sc * (q - 32)` with 6-bit `q`, an i8 scale `sc`
+//! per 16 values and an f16 `d` per super-block. A Q4_K_M file keeps its output, embedding
+//! and some feed-forward tensors in Q6_K, so this kernel runs on every Q4_K_M model.
+//!
+//! The offset never meets a weight: `Σ sc (q - 32) a = sc (Σ q a - 32 Σ a)`, and `Act::h`
+//! holds `Σ a` for each 16-value half of an activation block, so the products are of the
+//! unsigned `q` alone and the whole sum per activation block stays an exact integer.
+//!
+//! The file stores a value as a nibble plus two bits elsewhere: 17 instructions to rebuild four
+//! registers of 32 values. The tile keeps the same 6 bits per value as three byte planes
+//! instead: plane `p` holds value `p` of a group of four in its low 6 bits and a third of value
+//! 3 in its top 2, so three of four values are one `and` away (11 instructions for four).
+
+use half::f16;
+
+use crate::{Act, Format, Kernel, Sums, ROWS};
+
+/// Values per super-block, one row's part of a tile.
+const VALUES: usize = 256;
+/// Values per scale.
+const SUB: usize = 16;
+/// Rows one 256-bit register holds, four values (one `i32` lane) each.
+const HALF: usize = ROWS / 2;
+/// Bytes of one plane of one sub-block of one half: 8 rows x 4 values.
+const PLANE: usize = HALF * 4;
+
+/// One super-block of 16 consecutive output rows: 3,360 bytes, exactly the 16 GGUF blocks'
+/// 210 bytes each (6.5625 bits per weight).
+#[repr(C, align(32))]
+#[derive(Clone)]
+pub(crate) struct Tile {
+    /// `[half (2)][sub-block j (16)][plane p (3)][row of the half (8)][value i (4)]`. With
+    /// `v0..v3` values `16j + i`, `16j + 4 + i`, `16j + 8 + i`, `16j + 12 + i` of row
+    /// `8 * half + row`, plane `p`'s byte is `v_p | (bits 2p..2p+2 of v3) << 6`.
+    qs: [u8; 2 * (VALUES / SUB) * 3 * PLANE],
+    /// `[half (2)][activation block b (8)][row of the half (8)][s (2)]`: the scale of values
+    /// `32b + 16s..32b + 16s + 16`, so one 16-byte load holds what one activation block needs.
+    scales: [i8; ROWS * VALUES / SUB],
+    /// Each row's super-block scale, f16 bits as in the file.
+    d: [u16; ROWS],
+}
+
+// The tile is no larger than the GGUF blocks it replaces: decode reads as many bytes as
+// llama.cpp does.
+const _: () = assert!(std::mem::size_of::<Tile>() == ROWS * 210);
+
+impl Tile {
+    /// Byte of plane `p` that holds value `v` (of group `(v % 16) / 4`) of row `r`.
+    fn plane_at(r: usize, v: usize, p: usize) -> usize {
+        let (half, row) = (r / HALF, r % HALF);
+        ((half * (VALUES / SUB) + v / SUB) * 3 + p) * PLANE + row * 4 + v % 4
+    }
+
+    fn scale_at(r: usize, j: usize) -> usize {
+        let (half, row) = (r / HALF, r % HALF);
+        (half * (VALUES / 32) + j / 2) * 2 * HALF + row * 2 + j % 2
+    }
+
+    /// The 6-bit `q` of value `v` of row `r`.
+    fn q(&self, r: usize, v: usize) -> u8 {
+        match (v % SUB) / 4 {
+            3 => (0..3).fold(0, |q, p| {
+                q | (self.qs[Tile::plane_at(r, v, p)] >> 6) << (2 * p)
+            }),
+            g => self.qs[Tile::plane_at(r, v, g)] & 0x3F,
+        }
+    }
+
+    fn scale(&self, r: usize, j: usize) -> i8 {
+        self.scales[Tile::scale_at(r, j)]
+    }
+
+    fn row_d(&self, r: usize) -> f32 {
+        f16::from_bits(self.d[r]).to_f32()
+    }
+}
+
+/// The 256 `q` (0..63), 16 scales and `d` of one GGUF Q6_K block. Value `128h + 32c + l`
+/// (`l` < 32) has its low nibble in `ql[64h + l + 32 * (c & 1)]` (low half of the byte for
+/// `c` < 2, high half otherwise) and its top two bits at bit `2c` of `qh[32h + l]`.
+fn unpack(block: &[u8]) -> ([u8; VALUES], [i8; VALUES / SUB], u16) {
+    let (ql, qh) = (&block[..128], &block[128..192]);
+    let q = std::array::from_fn(|v| {
+        let (h, c, l) = (v / 128, (v % 128) / 32, v % 32);
+        let byte = ql[64 * h + l + 32 * (c & 1)];
+        let nibble = if c < 2 { byte & 0x0F } else { byte >> 4 };
+        nibble | ((qh[32 * h + l] >> (2 * c)) & 3) << 4
+    });
+    let scales = std::array::from_fn(|j| block[192 + j] as i8);
+    (q, scales, u16::from_le_bytes([block[208], block[209]]))
+}
+
+impl Format for Tile {
+    const VALUES: usize = VALUES;
+    const BYTES: usize = 210;
+
+    fn pack(rows: [&[u8]; ROWS]) -> Tile {
+        let mut tile = Tile {
+            qs: [0; 2 * (VALUES / SUB) * 3 * PLANE],
+            scales: [0; ROWS * VALUES / SUB],
+            d: [0; ROWS],
+        };
+        for (r, block) in rows.iter().enumerate() {
+            let (q, scales, d) = unpack(block);
+            tile.d[r] = d;
+            for (j, &sc) in scales.iter().enumerate() {
+                tile.scales[Tile::scale_at(r, j)] = sc;
+            }
+            for (v, &value) in q.iter().enumerate() {
+                let g = (v % SUB) / 4;
+                if g < 3 {
+                    tile.qs[Tile::plane_at(r, v, g)] |= value;
+                } else {
+                    for p in 0..3 {
+                        tile.qs[Tile::plane_at(r, v, p)] |= ((value >> (2 * p)) & 3) << 6;
+                    }
+                }
+            }
+        }
+        tile
+    }
+
+    #[cfg(test)]
+    fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0f32; ROWS * VALUES];
+        for r in 0..ROWS {
+            for v in 0..VALUES {
+                let scale = self.row_d(r) * f32::from(self.scale(r, v / SUB));
+                out[r * VALUES + v] = scale * f32::from(i16::from(self.q(r, v)) - 32);
+            }
+        }
+        out
+    }
+
+    fn scalar(tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut Sums) {
+        let kb = tiles.len() * VALUES / 32;
+        for (i, out) in sums[..rows].iter_mut().enumerate() {
+            for (t, tile) in tiles.iter().enumerate() {
+                for (r, o) in out.iter_mut().enumerate() {
+                    let d = tile.row_d(r);
+                    for b in 0..VALUES / 32 {
+                        let a = &acts[i * kb + t * VALUES / 32 + b];
+                        let mut sum = 0i32;
+                        for s in 0..2 {
+                            let j = 2 * b + s;
+                            let dot: i32 = (0..SUB)
+                                .map(|v| {
+                                    i32::from(tile.q(r, SUB * j + v)) * i32::from(a.qs[SUB * s + v])
+                                })
+                                .sum();
+                            let sc = i32::from(tile.scale(r, j));
+                            sum += sc * dot - sc * 32 * i32::from(a.h[s]);
+                        }
+                        *o += sum as f32 * (d * a.d);
+                    }
+                }
+            }
+        }
+    }
+
+    fn simd<const R: usize>(kernel: Kernel, tiles: &[Tile], acts: &[Act], sums: &mut Sums) -> bool {
+        match kernel {
+            // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2 and FMA, and F16C (which
+            // every AVX2 CPU has) is checked here.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 if is_x86_feature_detected!("f16c") => unsafe {
+                avx2::pass::<R>(tiles, acts, sums)
+            },
+            _ => return false,
+        }
+        true
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{Tile, HALF, PLANE, SUB, VALUES};
+    use crate::{Act, Sums};
+
+    /// `vpshufb` control spreading the 16 scale bytes of an activation block (row `r`'s two
+    /// at `2r`, `2r + 1`) over 8 `i32` lanes, one per row: byte `2r + first` to the high byte of
+    /// the lane's low `i16`, byte `2r + second` to that of its high `i16`, zeros below them.
+    const fn spread(first: u8, second: u8) -> [u8; 32] {
+        let mut control = [0x80; 32];
+        let mut r = 0;
+        while r < HALF {
+            control[4 * r + 1] = 2 * r as u8 + first;
+            control[4 * r + 3] = 2 * r as u8 + second;
+            r += 1;
+        }
+        control
+    }
+
+    const FIRST: [u8; 32] = spread(0, 0);
+    const SECOND: [u8; 32] = spread(1, 1);
+    const BOTH: [u8; 32] = spread(0, 1);
+
+    /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows.
+    ///
+    /// Saturation: a `vpmaddubsw` lane adds two products of a `q` (at most 63) and an
+    /// activation (at most 127 in magnitude), at most 16,002, and two such registers are
+    /// added in i16 before `vpmaddwd` widens them: at most 32,004 < 32,767. Past that the
+    /// sums are i32: per activation block at most 4 x 2 x 32,004 x 128 for the products and
+    /// 32 x 128 x 2 x 2,032 for the offset, far below 2^31.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+        let kb = tiles.len() * VALUES / 32;
+        let first = _mm256_loadu_si256(FIRST.as_ptr() as *const __m256i);
+        let second = _mm256_loadu_si256(SECOND.as_ptr() as *const __m256i);
+        let both = _mm256_loadu_si256(BOTH.as_ptr() as *const __m256i);
+        // Each activation row as groups of the 8 blocks one tile meets.
+        let rows: [&[[Act; VALUES / 32]]; R] =
+            std::array::from_fn(|r| acts[r * kb..(r + 1) * kb].as_chunks().0);
+        for half in 0..2 {
+            let mut acc = [_mm256_setzero_ps(); R];
+            for (t, tile) in tiles.iter().enumerate() {
+                let blocks: [&[Act; VALUES / 32]; R] = std::array::from_fn(|r| &rows[r][t]);
+                let d = _mm_load_si128(tile.d.as_ptr().add(HALF * half) as *const __m128i);
+                let d = _mm256_cvtph_ps(d);
+                let qs = tile.qs.as_ptr().add(half * (VALUES / SUB) * 3 * PLANE);
+                let scales = tile.scales.as_ptr().add(half * (VALUES / 32) * 2 * HALF);
+                for b in 0..VALUES / 32 {
+                    let sc = _mm_loadu_si128(scales.add(b * 2 * HALF) as *const __m128i);
+                    let sc = _mm256_broadcastsi128_si256(sc);
+                    let mut sum = [_mm256_setzero_si256(); R];
+                    // One sub-block at a time: four decoded registers live rather than eight,
+                    // next to the accumulators of up to four activation rows.
+                    for (s, control) in [first, second].into_iter().enumerate() {
+                        // Each row's scale in both i16 of its lane, for `vpmaddwd`.
+                        let sc = _mm256_srai_epi16::<8>(_mm256_shuffle_epi8(sc, control));
+                        let w = decode(qs.add((2 * b + s) * 3 * PLANE));
+                        for (sum, blocks) in sum.iter_mut().zip(&blocks) {
+                            let q = (blocks[b].qs.as_ptr() as *const i32).add(4 * s);
+                            *sum = _mm256_add_epi32(*sum, dot(&w, q, sc));
+                        }
+                    }
+                    // Each row's two scales times 32 (a shift by 3 instead of 8), for the offset.
+                    let sc32 = _mm256_srai_epi16::<3>(_mm256_shuffle_epi8(sc, both));
+                    for ((acc, sum), blocks) in acc.iter_mut().zip(sum).zip(&blocks) {
+                        let a = &blocks[b];
+                        let h = _mm256_set1_epi32((a.h.as_ptr() as *const i32).read_unaligned());
+                        let sum = _mm256_sub_epi32(sum, _mm256_madd_epi16(sc32, h));
+                        let scale = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
+                        *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, *acc);
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(sums[r].as_mut_ptr().add(HALF * half), *acc);
+            }
+        }
+    }
+
+    /// The four registers of one sub-block of 8 rows (value group `g` in register `g`) from its
+    /// three planes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn decode(planes: *const u8) -> [__m256i; 4] {
+        let low6 = _mm256_set1_epi8(0x3F);
+        let top2 = _mm256_set1_epi8(0xC0u8 as i8);
+        let p0 = _mm256_load_si256(planes as *const __m256i);
+        let p1 = _mm256_load_si256(planes.add(PLANE) as *const __m256i);
+        let p2 = _mm256_load_si256(planes.add(2 * PLANE) as *const __m256i);
+        // 16-bit shifts of bytes masked to their top two bits move nothing across bytes.
+        let v3 = _mm256_or_si256(
+            _mm256_or_si256(
+                _mm256_srli_epi16::<6>(_mm256_and_si256(p0, top2)),
+                _mm256_srli_epi16::<4>(_mm256_and_si256(p1, top2)),
+            ),
+            _mm256_srli_epi16::<2>(_mm256_and_si256(p2, top2)),
+        );
+        [
+            _mm256_and_si256(p0, low6),
+            _mm256_and_si256(p1, low6),
+            _mm256_and_si256(p2, low6),
+            v3,
+        ]
+    }
+
+    /// `sc * Σ q a` over one sub-block for each of 8 rows, with `a` the 16 activations at `q`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot(w: &[__m256i; 4], q: *const i32, sc: __m256i) -> __m256i {
+        let mut p = [_mm256_setzero_si256(); 4];
+        for (g, p) in p.iter_mut().enumerate() {
+            *p = _mm256_maddubs_epi16(w[g], _mm256_set1_epi32(q.add(g).read_unaligned()));
+        }
+        _mm256_add_epi32(
+            _mm256_madd_epi16(_mm256_add_epi16(p[0], p[1]), sc),
+            _mm256_madd_epi16(_mm256_add_epi16(p[2], p[3]), sc),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::GgmlDType;
+
+    use super::Tile;
+    use crate::testing;
+
+    #[test]
+    fn q6_k_matches_llama_cpp_and_candle() {
+        testing::check_format::<Tile>(GgmlDType::Q6K, "q6_k");
+    }
+}
