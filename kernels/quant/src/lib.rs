@@ -17,6 +17,7 @@
 
 mod act;
 mod q4_1;
+mod q4_k;
 #[cfg(test)]
 mod testing;
 
@@ -118,6 +119,7 @@ impl Matrix {
     pub fn from_blocks(dtype: GgmlDType, raw: &[u8], n: usize, k: usize) -> Option<Matrix> {
         let packed: Box<dyn Packed> = match dtype {
             GgmlDType::Q4_1 => Box::new(Tiled::<q4_1::Tile>::pack(raw, n, k)?),
+            GgmlDType::Q4K => Box::new(Tiled::<q4_k::Tile>::pack(raw, n, k)?),
             _ => return None,
         };
         Some(Matrix { n, k, packed })
@@ -125,7 +127,7 @@ impl Matrix {
 
     /// Whether a kernel here takes weights of `dtype`.
     pub fn supports(dtype: GgmlDType) -> bool {
-        matches!(dtype, GgmlDType::Q4_1)
+        matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q4K)
     }
 
     /// Output rows.
