@@ -18,6 +18,7 @@
 mod act;
 mod q4_1;
 mod q4_k;
+mod q5_k;
 #[cfg(test)]
 mod testing;
 
@@ -120,6 +121,7 @@ impl Matrix {
         let packed: Box<dyn Packed> = match dtype {
             GgmlDType::Q4_1 => Box::new(Tiled::<q4_1::Tile>::pack(raw, n, k)?),
             GgmlDType::Q4K => Box::new(Tiled::<q4_k::Tile>::pack(raw, n, k)?),
+            GgmlDType::Q5K => Box::new(Tiled::<q5_k::Tile>::pack(raw, n, k)?),
             _ => return None,
         };
         Some(Matrix { n, k, packed })
@@ -127,7 +129,7 @@ impl Matrix {
 
     /// Whether a kernel here takes weights of `dtype`.
     pub fn supports(dtype: GgmlDType) -> bool {
-        matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q4K)
+        matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q4K | GgmlDType::Q5K)
     }
 
     /// Output rows.
