@@ -144,18 +144,14 @@ mod avx2 {
     use super::{Tile, SUBS};
     use crate::{Act, Sums, ROWS};
 
-    /// One column of tiles against `R` activation rows. Each tile is two halves of 8 rows (one
-    /// 256-bit register of i32 or f32 each). For one or two rows both halves go together, so
-    /// each broadcast activation group serves 16 rows; for more, the accumulators of both
-    /// halves would not fit in 16 registers, so the halves take turns.
+    /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows (one
+    /// 256-bit register of i32 or f32 each) taking turns. Unlike Q4_K, even one activation row
+    /// runs faster a half at a time: with the fifth bits and the i32 sums, both halves at once
+    /// spill registers.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
-        if R <= 2 {
-            halves::<R, 2, 0>(tiles, acts, sums);
-        } else {
-            halves::<R, 1, 0>(tiles, acts, sums);
-            halves::<R, 1, 1>(tiles, acts, sums);
-        }
+        halves::<R, 1, 0>(tiles, acts, sums);
+        halves::<R, 1, 1>(tiles, acts, sums);
     }
 
     /// Halves `FIRST..FIRST + H` of a column of tiles against `R` activation rows, two
