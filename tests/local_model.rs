@@ -197,8 +197,14 @@ fn the_memory_estimate_of_the_default_model_is_its_weights_and_an_f16_cache_of_i
     let m = hearth::providers::local::estimate_memory(&model_path(), None).unwrap();
     assert_eq!(m.kv_cache_bytes, 30 * 3 * 64 * 2 * 8192 * 2);
     let file = std::fs::metadata(model_path()).unwrap().len();
-    assert!(m.weights_bytes <= file && m.weights_bytes > file / 100 * 95, "{m:?} of {file}");
-    assert!(m.scratch_bytes > 0 && m.scratch_bytes < m.weights_bytes, "{m:?}");
+    assert!(
+        m.weights_bytes <= file && m.weights_bytes > file / 100 * 95,
+        "{m:?} of {file}"
+    );
+    assert!(
+        m.scratch_bytes > 0 && m.scratch_bytes < m.weights_bytes,
+        "{m:?}"
+    );
     let short = hearth::providers::local::estimate_memory(&model_path(), Some(1024)).unwrap();
     assert_eq!(short.kv_cache_bytes, m.kv_cache_bytes / 8);
 }

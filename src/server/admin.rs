@@ -400,7 +400,12 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
             .into_iter()
             .map(|m| {
                 // The header alone, at the default context: what loading it would take.
-                let memory = m.is_installed().then(|| crate::providers::local::estimate_memory(&m.installed_path(), None).ok()).flatten();
+                let memory = m
+                    .is_installed()
+                    .then(|| {
+                        crate::providers::local::estimate_memory(&m.installed_path(), None).ok()
+                    })
+                    .flatten();
                 json!({"id": format!("local/{}", m.id), "installed": m.is_installed(),
                        "path": m.installed_path(), "memory": memory, "catalog": m})
             })

@@ -18,6 +18,8 @@
 mod act;
 pub mod attention;
 mod q4_1;
+mod q4_k;
+mod q5_k;
 mod q6_k;
 #[cfg(test)]
 mod testing;
@@ -119,6 +121,8 @@ impl Matrix {
     pub fn from_blocks(dtype: GgmlDType, raw: &[u8], n: usize, k: usize) -> Option<Matrix> {
         let packed: Box<dyn Packed> = match dtype {
             GgmlDType::Q4_1 => Box::new(Tiled::<q4_1::Tile>::pack(raw, n, k)?),
+            GgmlDType::Q4K => Box::new(Tiled::<q4_k::Tile>::pack(raw, n, k)?),
+            GgmlDType::Q5K => Box::new(Tiled::<q5_k::Tile>::pack(raw, n, k)?),
             GgmlDType::Q6K => Box::new(Tiled::<q6_k::Tile>::pack(raw, n, k)?),
             _ => return None,
         };
@@ -127,7 +131,10 @@ impl Matrix {
 
     /// Whether a kernel here takes weights of `dtype`.
     pub fn supports(dtype: GgmlDType) -> bool {
-        matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q6K)
+        matches!(
+            dtype,
+            GgmlDType::Q4_1 | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K
+        )
     }
 
     /// Output rows.

@@ -1,0 +1,261 @@
+//! Q5_K: Q4_K with a fifth bit to each value, `x = d * sc_j * q - dmin * m_j` with 5-bit `q`
+//! (a nibble plus one bit from a plane of 32 bytes a row), 6-bit sub-block scales `sc_j` and
+//! minimums `m_j`, and f16 `d`, `dmin`.
+//!
+//! The tile and the pass are Q4_K's, with the fifth bits regrouped beside the nibbles and
+//! ORed in as bit 4 before the products: `Σ_j (d * sc_j) * d_a * (q · q_a) - (dmin * m_j) *
+//! s_a`, where `s_a = d_a * Σ q_a` carries the minimum as in Q4_1.
+
+use half::f16;
+
+use crate::q4_k::scale_min;
+use crate::{Act, Format, Kernel, Sums, ROWS};
+
+/// Sub-blocks of 32 values in a super-block (one activation block each).
+const SUBS: usize = 8;
+
+/// One 256-value super-block of 16 consecutive output rows: 180 bytes a row against GGUF's
+/// 176 (the 6-bit scales and minimums take a byte each here, so the kernel reads them with
+/// one widening load instead of unpacking bits).
+#[repr(C, align(32))]
+#[derive(Clone)]
+pub(crate) struct Tile {
+    /// `[chunk c (4)][group g (8)][row (16)][4 bytes]`: bytes `32c + 4g..32c + 4g + 4` of each
+    /// row's nibbles. A byte holds value `4g + i` of sub-block `2c` in its low nibble and of
+    /// sub-block `2c + 1` in its high nibble, so one 256-bit load is 8 rows' 4-byte group.
+    qs: [u8; 128 * ROWS],
+    /// `[group g (8)][row (16)][4 bytes]`: the fifth bits of values `4g..4g + 4` of every
+    /// sub-block, a byte per value: bit `4 + c` for sub-block `2c`, bit `c` for sub-block
+    /// `2c + 1`. Shifted right by `c`, bit 4 is the low nibble's fifth bit and bit 0 the high
+    /// nibble's, in every byte of a 16-bit lane alike.
+    qh: [u8; 32 * ROWS],
+    /// `[sub-block][row]`: each row's 6-bit scale of each sub-block.
+    sc: [[u8; ROWS]; SUBS],
+    /// `[sub-block][row]`: each row's 6-bit minimum of each sub-block.
+    m: [[u8; ROWS]; SUBS],
+    /// Each row's super-block scale.
+    d: [f16; ROWS],
+    /// Each row's super-block scale of the minimums.
+    dmin: [f16; ROWS],
+}
+
+impl Tile {
+    /// The 5-bit value `l` of sub-block `j` in row `r`.
+    fn q(&self, r: usize, j: usize, l: usize) -> u8 {
+        let byte = self.qs[((j / 2 * 8 + l / 4) * ROWS + r) * 4 + l % 4];
+        let high = self.qh[(l / 4 * ROWS + r) * 4 + l % 4];
+        if j.is_multiple_of(2) {
+            (byte & 0x0F) | ((high >> (4 + j / 2)) & 1) << 4
+        } else {
+            (byte >> 4) | ((high >> (j / 2)) & 1) << 4
+        }
+    }
+}
+
+impl Format for Tile {
+    const VALUES: usize = 256;
+    const BYTES: usize = 176;
+
+    fn pack(rows: [&[u8]; ROWS]) -> Tile {
+        let mut tile = Tile {
+            qs: [0; 128 * ROWS],
+            qh: [0; 32 * ROWS],
+            sc: [[0; ROWS]; SUBS],
+            m: [[0; ROWS]; SUBS],
+            d: [f16::ZERO; ROWS],
+            dmin: [f16::ZERO; ROWS],
+        };
+        for (r, block) in rows.iter().enumerate() {
+            tile.d[r] = f16::from_le_bytes([block[0], block[1]]);
+            tile.dmin[r] = f16::from_le_bytes([block[2], block[3]]);
+            for j in 0..SUBS {
+                (tile.sc[j][r], tile.m[j][r]) = scale_min(&block[4..16], j);
+            }
+            for cg in 0..32 {
+                let to = (cg * ROWS + r) * 4;
+                tile.qs[to..to + 4].copy_from_slice(&block[48 + 4 * cg..52 + 4 * cg]);
+            }
+            // GGUF keeps value `l`'s fifth bit of sub-block `j` in bit `j` of byte `16 + l`.
+            for l in 0..32 {
+                let bits = block[16 + l];
+                let byte = &mut tile.qh[(l / 4 * ROWS + r) * 4 + l % 4];
+                for c in 0..4 {
+                    *byte |= ((bits >> (2 * c)) & 1) << (4 + c) | ((bits >> (2 * c + 1)) & 1) << c;
+                }
+            }
+        }
+        tile
+    }
+
+    #[cfg(test)]
+    fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0f32; ROWS * 256];
+        for r in 0..ROWS {
+            for j in 0..SUBS {
+                let scale = self.d[r].to_f32() * f32::from(self.sc[j][r]);
+                let min = self.dmin[r].to_f32() * f32::from(self.m[j][r]);
+                for l in 0..32 {
+                    out[r * 256 + 32 * j + l] = scale * f32::from(self.q(r, j, l)) - min;
+                }
+            }
+        }
+        out
+    }
+
+    fn scalar(tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut Sums) {
+        let kb = tiles.len() * SUBS;
+        for (i, out) in sums[..rows].iter_mut().enumerate() {
+            for (b, tile) in tiles.iter().enumerate() {
+                for j in 0..SUBS {
+                    let a = &acts[i * kb + b * SUBS + j];
+                    for (r, o) in out.iter_mut().enumerate() {
+                        let dot: i32 = (0..32)
+                            .map(|l| i32::from(tile.q(r, j, l)) * i32::from(a.qs[l]))
+                            .sum();
+                        let scale = tile.d[r].to_f32() * f32::from(tile.sc[j][r]);
+                        let min = tile.dmin[r].to_f32() * f32::from(tile.m[j][r]);
+                        *o += dot as f32 * (scale * a.d) - min * a.s;
+                    }
+                }
+            }
+        }
+    }
+
+    fn simd<const R: usize>(kernel: Kernel, tiles: &[Tile], acts: &[Act], sums: &mut Sums) -> bool {
+        match kernel {
+            // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2 and FMA, and F16C (on
+            // every CPU with AVX2 in practice) is checked here.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 if is_x86_feature_detected!("f16c") => unsafe {
+                avx2::pass::<R>(tiles, acts, sums)
+            },
+            _ => return false,
+        }
+        true
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use half::f16;
+
+    use super::{Tile, SUBS};
+    use crate::{Act, Sums, ROWS};
+
+    /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows (one
+    /// 256-bit register of i32 or f32 each) taking turns. Unlike Q4_K, even one activation row
+    /// runs faster a half at a time: with the fifth bits and the i32 sums, both halves at once
+    /// spill registers.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+        halves::<R, 1, 0>(tiles, acts, sums);
+        halves::<R, 1, 1>(tiles, acts, sums);
+    }
+
+    /// Halves `FIRST..FIRST + H` of a column of tiles against `R` activation rows, two
+    /// sub-blocks (the nibbles of one chunk) at a time. One `vpmaddubsw` product of a 5-bit
+    /// value (at most 31) and an i8 (at most 127 in magnitude: the activations are scaled to
+    /// ±127) is at most 2 * 31 * 127 = 7,874 per i16 lane, so four of them add up to at most
+    /// 31,496 and cannot saturate; eight could, so the i16 sums are widened to i32 every four
+    /// groups.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn halves<const R: usize, const H: usize, const FIRST: usize>(
+        tiles: &[Tile],
+        acts: &[Act],
+        sums: &mut Sums,
+    ) {
+        let kb = tiles.len() * SUBS;
+        let nibble = _mm256_set1_epi8(0x0F);
+        let fifth = _mm256_set1_epi8(0x10);
+        let ones = _mm256_set1_epi16(1);
+        let row0: [usize; H] = std::array::from_fn(|h| 8 * (FIRST + h));
+        let mut acc = [[_mm256_setzero_ps(); H]; R];
+        for (b, tile) in tiles.iter().enumerate() {
+            let blocks: [&[Act]; R] = std::array::from_fn(|r| &acts[r * kb + b * SUBS..][..SUBS]);
+            let f16s = |v: &[f16; ROWS], h: usize| {
+                _mm256_cvtph_ps(_mm_loadu_si128(v.as_ptr().add(row0[h]).cast()))
+            };
+            let d: [__m256; H] = std::array::from_fn(|h| f16s(&tile.d, h));
+            let dmin: [__m256; H] = std::array::from_fn(|h| f16s(&tile.dmin, h));
+            for c in 0..SUBS / 2 {
+                let shift = _mm_cvtsi32_si128(c as i32);
+                // `[row][nibble][half]`: sub-block `2c + nibble`'s dot products.
+                let mut dots = [[[_mm256_setzero_si256(); H]; 2]; R];
+                for quad in 0..2 {
+                    let mut pairs = [[[_mm256_setzero_si256(); H]; 2]; R];
+                    for g in 4 * quad..4 * quad + 4 {
+                        let at = tile.qs.as_ptr().add((c * 8 + g) * ROWS * 4);
+                        let high = tile.qh.as_ptr().add(g * ROWS * 4);
+                        let mut q = [[_mm256_setzero_si256(); H]; 2];
+                        for h in 0..H {
+                            let w = _mm256_load_si256(at.add(4 * row0[h]).cast());
+                            let b = _mm256_load_si256(high.add(4 * row0[h]).cast());
+                            let b = _mm256_srl_epi16(b, shift);
+                            q[0][h] = _mm256_or_si256(
+                                _mm256_and_si256(w, nibble),
+                                _mm256_and_si256(b, fifth),
+                            );
+                            q[1][h] = _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16::<4>(w), nibble),
+                                _mm256_and_si256(_mm256_slli_epi16::<4>(b), fifth),
+                            );
+                        }
+                        for (pairs, a) in pairs.iter_mut().zip(blocks) {
+                            for (n, pairs) in pairs.iter_mut().enumerate() {
+                                let x = a[2 * c + n].qs.as_ptr().cast::<i32>().add(g);
+                                let x = _mm256_set1_epi32(x.read_unaligned());
+                                for (pairs, q) in pairs.iter_mut().zip(q[n]) {
+                                    let p = _mm256_maddubs_epi16(q, x);
+                                    *pairs = _mm256_add_epi16(*pairs, p);
+                                }
+                            }
+                        }
+                    }
+                    for (dots, pairs) in
+                        dots.as_flattened_mut().iter_mut().zip(pairs.as_flattened())
+                    {
+                        for (dot, pairs) in dots.iter_mut().zip(pairs) {
+                            *dot = _mm256_add_epi32(*dot, _mm256_madd_epi16(*pairs, ones));
+                        }
+                    }
+                }
+                for (n, h) in (0..2).flat_map(|n| (0..H).map(move |h| (n, h))) {
+                    let j = 2 * c + n;
+                    let widen = |v: &[u8; ROWS]| {
+                        let bytes = _mm_loadl_epi64(v.as_ptr().add(row0[h]).cast());
+                        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes))
+                    };
+                    let scale = _mm256_mul_ps(widen(&tile.sc[j]), d[h]);
+                    let min = _mm256_mul_ps(widen(&tile.m[j]), dmin[h]);
+                    for ((acc, dots), a) in acc.iter_mut().zip(dots).zip(blocks) {
+                        let a = &a[j];
+                        let dot = _mm256_cvtepi32_ps(dots[n][h]);
+                        let s = _mm256_mul_ps(scale, _mm256_set1_ps(a.d));
+                        acc[h] = _mm256_fmadd_ps(dot, s, acc[h]);
+                        acc[h] = _mm256_fnmadd_ps(min, _mm256_set1_ps(a.s), acc[h]);
+                    }
+                }
+            }
+        }
+        for (out, acc) in sums.iter_mut().zip(acc) {
+            for (h, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(row0[h]), *acc);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::GgmlDType;
+
+    use super::Tile;
+    use crate::testing;
+
+    #[test]
+    fn q5_k_matches_llama_cpp_and_candle() {
+        testing::check_format::<Tile>(GgmlDType::Q5K, "q5_k");
+    }
+}
