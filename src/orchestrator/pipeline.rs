@@ -145,7 +145,7 @@ impl Hearth {
         if !req
             .messages
             .iter()
-            .any(|m| m.role == Role::User && !m.content.trim().is_empty())
+            .any(|m| matches!(m.role, Role::User | Role::Text) && !m.content.trim().is_empty())
         {
             return Err(Error::bad_request(
                 "empty_message",
@@ -844,6 +844,8 @@ impl Hearth {
 /// The error when no candidate answered.
 pub(super) fn all_failed(last: Option<ProviderError>) -> Error {
     match last {
+        // Nothing was sent: the request asked for what the model cannot do.
+        Some(ProviderError::Unsupported(m)) => Error::bad_request("unsupported_by_model", m),
         Some(e) if !e.is_transient() && !matches!(e, ProviderError::Auth) => Error::Provider {
             message: format!("the provider refused the request: {e}"),
         },

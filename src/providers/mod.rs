@@ -26,6 +26,9 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
+    /// Raw text for the model to continue, with no chat template around it: the one message
+    /// of a `/v1/completions` request. Only a model Hearth runs itself takes it.
+    Text,
 }
 
 /// One turn of a conversation.
@@ -177,6 +180,10 @@ pub enum ProviderError {
     /// The request is wrong for this provider; retrying cannot help.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The caller asked for something this provider cannot do at all (raw text for a chat
+    /// API); nothing was sent. The caller's to fix, not the gateway's.
+    #[error("{0}")]
+    Unsupported(String),
     /// The prompt does not fit the model's context; the text says by how much when known.
     #[error("the prompt does not fit the model's context: {0}")]
     ContextTooLong(String),
@@ -212,6 +219,7 @@ impl ProviderError {
             ProviderError::Timeout => "timeout",
             ProviderError::Unavailable(_) => "unavailable",
             ProviderError::InvalidRequest(_) => "invalid_request",
+            ProviderError::Unsupported(_) => "unsupported",
             ProviderError::ContextTooLong { .. } => "context_too_long",
             ProviderError::Auth => "auth",
             ProviderError::Malformed(_) => "malformed_output",

@@ -15,6 +15,7 @@ mod intake;
 mod listen;
 mod openai;
 mod ops;
+mod text_completions;
 mod threads;
 pub mod trace;
 pub mod ui;
@@ -87,6 +88,7 @@ pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Result<Router> {
         .route("/audit", get(ops::audit))
         .route("/chat", post(chat::chat))
         .route("/v1/chat/completions", post(openai::completions))
+        .route("/v1/completions", post(text_completions::completions))
         .route("/v1/models", get(openai::models))
         .route("/session", get(ui::session))
         .route("/assets/{*path}", get(ui::files))

@@ -65,11 +65,19 @@ struct WireFormat {
     kind: String,
 }
 
-/// The request fields Hearth reads; others (penalties, logprobs...) are accepted and ignored.
+/// `POST /v1/chat/completions`: the conversation and the fields both completion endpoints read.
 #[derive(Debug, Deserialize)]
 pub(super) struct CompletionBody {
-    model: String,
     messages: Vec<WireMessage>,
+    #[serde(flatten)]
+    pub(super) sampling: Sampling,
+}
+
+/// The request fields Hearth reads besides the input, in both completion endpoints; others
+/// (penalties, logprobs...) are accepted and ignored.
+#[derive(Debug, Deserialize)]
+pub(super) struct Sampling {
+    pub(super) model: String,
     max_tokens: Option<u32>,
     max_completion_tokens: Option<u32>,
     temperature: Option<f32>,
@@ -79,9 +87,9 @@ pub(super) struct CompletionBody {
     min_p: Option<f32>,
     stop: Option<Stop>,
     seed: Option<u64>,
-    user: Option<String>,
+    pub(super) user: Option<String>,
     #[serde(default)]
-    stream: bool,
+    pub(super) stream: bool,
     stream_options: Option<StreamOptions>,
     response_format: Option<WireFormat>,
     n: Option<u32>,
@@ -93,7 +101,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn meta<'a>(b: &'a CompletionBody, headers: &'a HeaderMap, key: &str) -> Option<String> {
+fn meta<'a>(b: &'a Sampling, headers: &'a HeaderMap, key: &str) -> Option<String> {
     b.metadata
         .get(key)
         .and_then(Value::as_str)
@@ -143,6 +151,32 @@ pub(super) fn to_request(
     principal: crate::workspace::Principal,
     received_at: std::time::Instant,
 ) -> Result<(ChatRequest, bool), Error> {
+    let messages = messages(b.messages)?;
+    let input = Input {
+        endpoint: "/v1/chat/completions",
+        messages,
+        default_max_tokens: None,
+    };
+    sampled_request(b.sampling, input, headers, principal, received_at)
+}
+
+/// What an endpoint hands `sampled_request` besides the sampling fields.
+pub(super) struct Input {
+    pub(super) endpoint: &'static str,
+    pub(super) messages: Vec<Message>,
+    /// The output cap when the body sets none (the text-completion API's is 16).
+    pub(super) default_max_tokens: Option<u32>,
+}
+
+/// The orchestrator's request for `input` under the body's sampling fields and metadata, and
+/// whether the stream ends with a usage chunk.
+pub(super) fn sampled_request(
+    b: Sampling,
+    input: Input,
+    headers: &HeaderMap,
+    principal: crate::workspace::Principal,
+    received_at: std::time::Instant,
+) -> Result<(ChatRequest, bool), Error> {
     if b.n.is_some_and(|n| n != 1) {
         return Err(Error::bad_request(
             "invalid_request",
@@ -187,13 +221,16 @@ pub(super) fn to_request(
     let include_usage = b.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let req = ChatRequest {
         principal,
-        endpoint: "/v1/chat/completions",
+        endpoint: input.endpoint,
         task,
         model,
         prompt,
         variables,
-        messages: messages(b.messages)?,
-        max_output_tokens: b.max_completion_tokens.or(b.max_tokens),
+        messages: input.messages,
+        max_output_tokens: b
+            .max_completion_tokens
+            .or(b.max_tokens)
+            .or(input.default_max_tokens),
         temperature,
         top_p: b.top_p,
         top_k: b.top_k,
@@ -221,9 +258,10 @@ pub(super) async fn completions(
     let fail = |e| ApiError::new(e, &trace);
     let limit = state.hearth.config().server.body_limit_bytes;
     let b: CompletionBody = body::json(&headers, raw, limit).map_err(fail)?;
-    let stream = b.stream;
-    let requested_model = b.model.clone();
-    let principal = auth::caller(&state, &headers, None, b.user.as_deref()).map_err(fail)?;
+    let stream = b.sampling.stream;
+    let requested_model = b.sampling.model.clone();
+    let principal =
+        auth::caller(&state, &headers, None, b.sampling.user.as_deref()).map_err(fail)?;
     let (req, include_usage) = to_request(b, &headers, principal, arrived.0).map_err(fail)?;
     let sink = ThreadSink::open(
         &state,
@@ -260,7 +298,7 @@ pub(super) async fn completions(
     Ok(resp)
 }
 
-fn set_headers(h: &mut HeaderMap, provider: &str, cache_hit: bool, cost: Option<f64>) {
+pub(super) fn set_headers(h: &mut HeaderMap, provider: &str, cache_hit: bool, cost: Option<f64>) {
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
@@ -276,7 +314,7 @@ fn set_headers(h: &mut HeaderMap, provider: &str, cache_hit: bool, cost: Option<
     }
 }
 
-fn usage(out: &ChatOutcome) -> Value {
+pub(super) fn usage(out: &ChatOutcome) -> Value {
     json!({
         "prompt_tokens": out.input_tokens,
         "completion_tokens": out.output_tokens,
@@ -284,7 +322,7 @@ fn usage(out: &ChatOutcome) -> Value {
     })
 }
 
-fn hearth_extension(out: &ChatOutcome) -> Value {
+pub(super) fn hearth_extension(out: &ChatOutcome) -> Value {
     json!({
         "trace_id": out.trace_id, "provider": out.provider, "cache_hit": out.cache_hit,
         "fallback_used": out.fallback_used, "retry_count": out.retry_count,

@@ -97,7 +97,8 @@ fn turns(req: &ProviderRequest) -> Vec<Value> {
     for m in &req.messages {
         let role = match m.role {
             Role::System => continue,
-            Role::User => "user",
+            // `ChatOnly` refuses raw text before any request is built.
+            Role::User | Role::Text => "user",
             Role::Assistant => "assistant",
         };
         match turns.last_mut() {

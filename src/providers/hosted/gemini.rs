@@ -89,7 +89,8 @@ fn body(req: &ProviderRequest) -> Value {
                 system.push(part);
                 continue;
             }
-            Role::User => "user",
+            // `ChatOnly` refuses raw text before any request is built.
+            Role::User | Role::Text => "user",
             Role::Assistant => "model",
         };
         match contents.last_mut() {

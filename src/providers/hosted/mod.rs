@@ -205,10 +205,54 @@ pub fn build(
             key,
         });
     }
+    let provider = Arc::new(ChatOnly { inner: provider });
     Ok(Built {
         provider,
         key_source: resolved.map(|(_, src)| src),
     })
+}
+
+/// A hosted provider takes conversations only: the chat APIs have no raw-text form, and
+/// wrapping a text completion in a user turn would answer it as a chat, silently. Such a
+/// request is refused before anything is sent.
+struct ChatOnly {
+    inner: Arc<dyn Provider>,
+}
+
+impl ChatOnly {
+    fn check(req: &ProviderRequest) -> Result<(), ProviderError> {
+        match req.messages.iter().any(|m| m.role == crate::providers::Role::Text) {
+            true => Err(ProviderError::Unsupported(
+                "a text completion (/v1/completions) runs only on a local model; hosted providers take chat messages".into(),
+            )),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for ChatOnly {
+    async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        Self::check(req)?;
+        self.inner.generate(req).await
+    }
+
+    async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        Self::check(req)?;
+        self.inner.stream(req).await
+    }
+
+    async fn warm(&self) -> Result<(), String> {
+        self.inner.warm().await
+    }
+
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        self.inner.list_models().await
+    }
+
+    fn is_usable(&self) -> bool {
+        self.inner.is_usable()
+    }
 }
 
 /// A hosted provider whose errors never carry its key. A provider's error text is passed on
@@ -225,6 +269,7 @@ impl KeyScrubbed {
         match e {
             ProviderError::Unavailable(m) => ProviderError::Unavailable(clean(m)),
             ProviderError::InvalidRequest(m) => ProviderError::InvalidRequest(clean(m)),
+            ProviderError::Unsupported(m) => ProviderError::Unsupported(clean(m)),
             ProviderError::ContextTooLong(m) => ProviderError::ContextTooLong(clean(m)),
             ProviderError::Malformed(m) => ProviderError::Malformed(clean(m)),
             other @ (ProviderError::RateLimited { .. }

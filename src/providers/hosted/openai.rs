@@ -87,7 +87,8 @@ impl OpenAi {
 fn wire_message(m: &Message) -> Value {
     let role = match m.role {
         Role::System => "system",
-        Role::User => "user",
+        // `ChatOnly` refuses raw text before any request is built.
+        Role::User | Role::Text => "user",
         Role::Assistant => "assistant",
     };
     json!({"role": role, "content": m.content})

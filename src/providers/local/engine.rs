@@ -17,7 +17,7 @@ use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
 use super::tokenizer::ModelTokenizer;
 use super::LoadError;
-use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Usage};
+use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role, Usage};
 
 /// Tokens of context a model gets when its config sets none (fewer if its file allows fewer).
 pub const DEFAULT_CONTEXT: usize = 8192;
@@ -238,6 +238,19 @@ impl Engine {
 
     /// The prompt's ids: template structure with control tokens, message contents without.
     pub fn prompt_ids(&self, messages: &[Message]) -> Result<Vec<u32>, ProviderError> {
+        if let [Message {
+            role: Role::Text,
+            content,
+        }] = messages
+        {
+            return self.text_ids(content);
+        }
+        if messages.iter().any(|m| m.role == Role::Text) {
+            return Err(ProviderError::InvalidRequest(
+                "raw text (a text completion) comes alone: no system prompt or turns with it"
+                    .into(),
+            ));
+        }
         let segments = self
             .template
             .render(messages)
@@ -251,6 +264,20 @@ impl Engine {
             ids.extend(part.map_err(internal)?);
         }
         // Gemma's templates write `bos_token` themselves; the model wants it once.
+        match &self.tokenizer.bos {
+            Some((bos, _)) if ids.first() != Some(bos) => ids.insert(0, *bos),
+            _ => {}
+        }
+        Ok(ids)
+    }
+
+    /// The ids of a text completion's prompt, after BOS when the model wants one. Control-token
+    /// text becomes control tokens, as llama.cpp's server reads a completion prompt: whoever
+    /// sends raw text writes the whole prompt, template included (a chat's end-user text, by
+    /// contrast, never becomes control tokens).
+    fn text_ids(&self, text: &str) -> Result<Vec<u32>, ProviderError> {
+        let mut ids = self.encode_structure(text)?;
+        // A prompt that writes BOS itself gets it once.
         match &self.tokenizer.bos {
             Some((bos, _)) if ids.first() != Some(bos) => ids.insert(0, *bos),
             _ => {}

@@ -59,10 +59,13 @@ impl ChatTemplate {
                     Role::System => "system",
                     Role::User => "user",
                     Role::Assistant => "assistant",
+                    Role::Text => {
+                        return Err("raw text goes to the model without a chat template".to_owned())
+                    }
                 };
-                serde_json::json!({"role": role, "content": format!("{OPEN}{i}{CLOSE}")})
+                Ok(serde_json::json!({"role": role, "content": format!("{OPEN}{i}{CLOSE}")}))
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         let tmpl = self.env.get_template("chat").map_err(|e| e.to_string())?;
         let rendered = tmpl
             .render(minijinja::context! {

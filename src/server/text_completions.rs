@@ -1,0 +1,192 @@
+//! `POST /v1/completions`: OpenAI's text-completion format, whole and streamed, for base
+//! models (which continue text rather than answer turns) and for callers that render their
+//! own prompt. The prompt goes to the model as it is, with no chat template, as one
+//! `Role::Text` message; only a model Hearth runs itself takes it (hosted chat APIs refuse).
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{error_body, ApiError};
+use super::openai::{hearth_extension, sampled_request, set_headers, usage, Input, Sampling};
+use super::trace::{Arrived, TraceId};
+use super::{auth, body, AppState};
+use crate::error::Error;
+use crate::orchestrator::{ChatOutcome, StreamEvent, StreamStart};
+use crate::providers::{Message, Role};
+use crate::store::now_ms;
+
+/// The text-completion API's output cap when the body sets none.
+const DEFAULT_MAX_TOKENS: u32 = 16;
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Prompt {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The body; the options Hearth cannot honour are refused rather than ignored, since
+/// ignoring them would change what the caller gets back.
+#[derive(Debug, Deserialize)]
+pub(super) struct TextCompletionBody {
+    prompt: Prompt,
+    #[serde(default)]
+    echo: bool,
+    suffix: Option<String>,
+    logprobs: Option<Value>,
+    best_of: Option<u32>,
+    #[serde(flatten)]
+    sampling: Sampling,
+}
+
+fn refuse(message: &str) -> Error {
+    Error::bad_request("invalid_request", message)
+}
+
+/// The one prompt, once every unsupported option is known to be unset.
+fn prompt_text(b: &mut TextCompletionBody) -> Result<String, Error> {
+    if b.echo {
+        return Err(refuse("echo is not supported"));
+    }
+    if b.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err(refuse("suffix (fill-in-the-middle) is not supported"));
+    }
+    if b.logprobs.as_ref().is_some_and(|l| !l.is_null()) {
+        return Err(refuse("logprobs are not supported"));
+    }
+    if b.best_of.is_some_and(|n| n != 1) {
+        return Err(refuse("only best_of = 1 is supported"));
+    }
+    match &mut b.prompt {
+        Prompt::One(text) => Ok(std::mem::take(text)),
+        Prompt::Many(list) if list.len() == 1 => Ok(list.remove(0)),
+        Prompt::Many(_) => Err(refuse("exactly one prompt per request is supported")),
+    }
+}
+
+pub(super) async fn completions(
+    State(state): State<AppState>,
+    Extension(trace): Extension<TraceId>,
+    Extension(arrived): Extension<Arrived>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let fail = |e| ApiError::new(e, &trace);
+    let limit = state.hearth.config().server.body_limit_bytes;
+    let mut b: TextCompletionBody = body::json(&headers, raw, limit).map_err(fail)?;
+    let text = prompt_text(&mut b).map_err(fail)?;
+    let stream = b.sampling.stream;
+    let principal =
+        auth::caller(&state, &headers, None, b.sampling.user.as_deref()).map_err(fail)?;
+    let input = Input {
+        endpoint: "/v1/completions",
+        messages: vec![Message {
+            role: Role::Text,
+            content: text,
+        }],
+        default_max_tokens: Some(DEFAULT_MAX_TOKENS),
+    };
+    let (req, include_usage) =
+        sampled_request(b.sampling, input, &headers, principal, arrived.0).map_err(fail)?;
+    if req.prompt.is_some() {
+        let e = refuse("a text completion takes its whole prompt in `prompt`, not a prompt_id");
+        return Err(fail(e));
+    }
+    if stream {
+        let start = state
+            .hearth
+            .chat_stream(req, trace.0.clone())
+            .await
+            .map_err(fail)?;
+        return Ok(sse(start, include_usage));
+    }
+    let out = state
+        .hearth
+        .chat(req, trace.0.clone())
+        .await
+        .map_err(fail)?;
+    let mut resp = Json(completion(&out)).into_response();
+    set_headers(
+        resp.headers_mut(),
+        &out.provider,
+        out.cache_hit,
+        Some(out.estimated_cost_usd),
+    );
+    Ok(resp)
+}
+
+fn completion(out: &ChatOutcome) -> Value {
+    json!({
+        "id": format!("cmpl-{}", out.trace_id),
+        "object": "text_completion",
+        "created": now_ms() / 1000,
+        "model": out.model,
+        "choices": [{
+            "text": out.answer,
+            "index": 0,
+            "logprobs": null,
+            "finish_reason": out.finish_reason.as_str(),
+        }],
+        "usage": usage(out),
+        "hearth": hearth_extension(out),
+    })
+}
+
+/// One streamed piece, as OpenAI frames text completions (no role, no delta object).
+fn chunk(id: &str, model: &str, created: i64, text: &str, finish: Option<&str>) -> Value {
+    json!({
+        "id": id, "object": "text_completion", "created": created, "model": model,
+        "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}],
+    })
+}
+
+fn sse(start: StreamStart, include_usage: bool) -> Response {
+    let StreamStart {
+        trace_id,
+        provider,
+        model,
+        cache_hit,
+        events,
+    } = start;
+    let id = format!("cmpl-{trace_id}");
+    let created = now_ms() / 1000;
+    let body = events.flat_map(move |ev| {
+        let items: Vec<Value> = match ev {
+            StreamEvent::Delta(t) if t.is_empty() => vec![],
+            StreamEvent::Delta(t) => vec![chunk(&id, &model, created, &t, None)],
+            StreamEvent::Done(out) => {
+                let finish = out.finish_reason.as_str();
+                let mut last = chunk(&id, &model, created, "", Some(finish));
+                last["hearth"] = hearth_extension(&out);
+                let mut v = vec![last];
+                if include_usage {
+                    v.push(
+                        json!({"id": id, "object": "text_completion", "created": created,
+                                  "model": model, "choices": [], "usage": usage(&out)}),
+                    );
+                }
+                v
+            }
+            StreamEvent::Failed(e) => vec![error_body(&e, &trace_id)],
+        };
+        futures::stream::iter(items)
+    });
+    let events = body
+        .map(|v| Ok::<_, Infallible>(Event::default().data(v.to_string())))
+        .chain(futures::stream::once(async {
+            Ok(Event::default().data("[DONE]"))
+        }));
+    let mut resp = Sse::new(events).into_response();
+    set_headers(resp.headers_mut(), &provider, cache_hit, None);
+    resp
+}
