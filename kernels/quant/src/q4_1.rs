@@ -99,11 +99,7 @@ mod avx512 {
 
     /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn pass<const R: usize>(
-        tiles: &[Tile],
-        acts: &[Act],
-        sums: &mut Sums,
-    ) {
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
         let kb = tiles.len();
         let nibble = _mm512_set1_epi8(0x0F);
         let mut acc = [_mm512_setzero_ps(); R];
@@ -149,11 +145,7 @@ mod avx2 {
     /// `vpmaddubsw` products of a nibble (at most 15) and an i8 (at most 127 in magnitude)
     /// add up to at most 30,480 per i16 lane, so the i16 sums cannot saturate.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn pass<const R: usize>(
-        tiles: &[Tile],
-        acts: &[Act],
-        sums: &mut Sums,
-    ) {
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
         let kb = tiles.len();
         let nibble = _mm256_set1_epi8(0x0F);
         let ones = _mm256_set1_epi16(1);

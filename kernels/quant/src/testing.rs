@@ -41,7 +41,10 @@ fn tiles_hold_the_values_llama_cpp_dequantizes(
             let values = k / tiled.kt;
             for r in 0..ROWS {
                 for j in 0..values {
-                    let (g, w) = (got[r * values + j], want[(t * ROWS + r) * k + b * values + j]);
+                    let (g, w) = (
+                        got[r * values + j],
+                        want[(t * ROWS + r) * k + b * values + j],
+                    );
                     assert!(
                         (g - w).abs() <= 1e-6 * (1.0 + w.abs()),
                         "{name}: row {} value {}: {g} vs llama.cpp {w}",
@@ -84,7 +87,12 @@ fn every_simd_kernel_equals_the_scalar_reference<F: Format>(name: &str) {
             let (mut fast, mut slow): (Sums, Sums) = Default::default();
             run(kernel, column, &acts, rows, &mut fast);
             F::scalar(column, &acts, rows, &mut slow);
-            for (i, (f, s)) in fast.as_flattened().iter().zip(slow.as_flattened()).enumerate() {
+            for (i, (f, s)) in fast
+                .as_flattened()
+                .iter()
+                .zip(slow.as_flattened())
+                .enumerate()
+            {
                 assert!(
                     (f - s).abs() <= 1e-5 * (1.0 + s.abs()),
                     "{name} on {kernel:?}, {rows} rows, output {i}: {f} vs scalar {s}"
@@ -107,7 +115,11 @@ fn the_product_is_the_dequantized_product_up_to_activation_rounding<F: Format>(d
         .collect();
     let t = Tensor::from_vec(values, (n, k), &Device::Cpu).unwrap();
     let q = QTensor::quantize(&t, dtype).unwrap();
-    let w = q.dequantize(&Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+    let w = q
+        .dequantize(&Device::Cpu)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     let matrix = Matrix::from_blocks(dtype, &q.data().unwrap(), n, k).unwrap();
     for m in [1, 3, 4, 9] {
         let x = activations(m, k);
