@@ -16,7 +16,10 @@
 #![allow(unsafe_code)]
 
 mod act;
+mod q4_0;
 mod q4_1;
+mod q5_0;
+mod q8_0;
 #[cfg(test)]
 mod testing;
 
@@ -99,8 +102,7 @@ pub(crate) trait Format: Sized + Send + Sync + 'static {
 
     /// The same pass on `kernel` for exactly `R` rows; `false` when the format has no code for
     /// that kernel (the caller then tries the next one down).
-    fn simd<const R: usize>(kernel: Kernel, tiles: &[Self], acts: &[Act], sums: &mut Sums)
-        -> bool;
+    fn simd<const R: usize>(kernel: Kernel, tiles: &[Self], acts: &[Act], sums: &mut Sums) -> bool;
 }
 
 /// A matrix of `n` rows of `k` values (a projection's weights, one row per output), regrouped
@@ -117,7 +119,10 @@ impl Matrix {
     /// not of the format's block) or the byte count does not match it.
     pub fn from_blocks(dtype: GgmlDType, raw: &[u8], n: usize, k: usize) -> Option<Matrix> {
         let packed: Box<dyn Packed> = match dtype {
+            GgmlDType::Q4_0 => Box::new(Tiled::<q4_0::Tile>::pack(raw, n, k)?),
             GgmlDType::Q4_1 => Box::new(Tiled::<q4_1::Tile>::pack(raw, n, k)?),
+            GgmlDType::Q5_0 => Box::new(Tiled::<q5_0::Tile>::pack(raw, n, k)?),
+            GgmlDType::Q8_0 => Box::new(Tiled::<q8_0::Tile>::pack(raw, n, k)?),
             _ => return None,
         };
         Some(Matrix { n, k, packed })
@@ -125,7 +130,10 @@ impl Matrix {
 
     /// Whether a kernel here takes weights of `dtype`.
     pub fn supports(dtype: GgmlDType) -> bool {
-        matches!(dtype, GgmlDType::Q4_1)
+        matches!(
+            dtype,
+            GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q8_0
+        )
     }
 
     /// Output rows.
