@@ -105,9 +105,9 @@ mod avx2 {
     pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
         let kb = tiles.len();
         let ones = _mm256_set1_epi16(1);
-        for half in 0..2 {
-            let mut acc = [_mm256_setzero_ps(); R];
-            for (b, tile) in tiles.iter().enumerate() {
+        let mut accs = [[_mm256_setzero_ps(); R]; 2];
+        for (b, tile) in tiles.iter().enumerate() {
+            for (half, acc) in accs.iter_mut().enumerate() {
                 let d = _mm_load_si128(tile.d.as_ptr().add(8 * half) as *const __m128i);
                 let d = _mm256_cvtph_ps(d);
                 let mut dot = [_mm256_setzero_si256(); R];
@@ -127,6 +127,8 @@ mod avx2 {
                     *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), scale, *acc);
                 }
             }
+        }
+        for (half, acc) in accs.iter().enumerate() {
             for (r, acc) in acc.iter().enumerate() {
                 _mm256_storeu_ps(sums[r].as_mut_ptr().add(8 * half), *acc);
             }
