@@ -167,4 +167,11 @@ mod tests {
     fn q4_0_matches_llama_cpp_and_candle() {
         testing::check_format::<Tile>(GgmlDType::Q4_0, "q4_0");
     }
+
+    #[test]
+    fn q4_0_sums_do_not_saturate() {
+        // Every nibble 15 (d = 1.0): eight products of 15 and 127 per i16 lane.
+        let block = [[0x00, 0x3C].as_slice(), &[0xFF; 16]].concat();
+        testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
+    }
 }

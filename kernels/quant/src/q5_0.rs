@@ -222,4 +222,11 @@ mod tests {
     fn q5_0_matches_llama_cpp_and_candle() {
         testing::check_format::<Tile>(GgmlDType::Q5_0, "q5_0");
     }
+
+    #[test]
+    fn q5_0_sums_do_not_saturate() {
+        // Every q 31 (d = 1.0): four products of 31 and 127 per i16 lane.
+        let block = [[0x00, 0x3C].as_slice(), &[0xFF; 4], &[0xFF; 16]].concat();
+        testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
+    }
 }

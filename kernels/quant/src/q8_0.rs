@@ -147,4 +147,11 @@ mod tests {
     fn q8_0_matches_llama_cpp_and_candle() {
         testing::check_format::<Tile>(GgmlDType::Q8_0, "q8_0");
     }
+
+    #[test]
+    fn q8_0_sums_do_not_saturate() {
+        // Every q -128 (d = 1.0): |q| = 128 by 127 in each product.
+        let block = [[0x00, 0x3C].as_slice(), &[0x80; 32]].concat();
+        testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
+    }
 }
