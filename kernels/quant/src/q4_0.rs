@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn q4_0_sums_do_not_saturate() {
-        // Every nibble 15 (d = 1.0): eight products of 15 and 127 per i16 lane.
+        // Every nibble 15 (d = 1.0): eight vpmaddubsw pairs of 15 by 127 in each i16 lane.
         let block = [[0x00, 0x3C].as_slice(), &[0xFF; 16]].concat();
         testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
     }

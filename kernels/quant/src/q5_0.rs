@@ -145,8 +145,8 @@ mod avx2 {
                 let d = _mm_load_si128(tile.d.as_ptr().add(8 * half) as *const __m128i);
                 let d = _mm256_cvtph_ps(d);
                 // Bit g (low values) and bit 4 + g (high values) of each byte of `qh` moved to
-                // bit 4 for group g; 16-bit shifts of at most 4 keep each byte's bit 4 within
-                // its own byte's bits.
+                // bit 4 for group g: a 16-bit shift by at most 4 fills each byte's bit 4 from
+                // the same byte, so lanes do not mix.
                 let qh = _mm256_load_si256(tile.qh.as_ptr().add(32 * half) as *const __m256i);
                 let fifth_lo = [
                     _mm256_slli_epi16::<4>(qh),
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn q5_0_sums_do_not_saturate() {
-        // Every q 31 (d = 1.0): four products of 31 and 127 per i16 lane.
+        // Every q 31 (d = 1.0): four vpmaddubsw pairs of 31 by 127 in each i16 lane.
         let block = [[0x00, 0x3C].as_slice(), &[0xFF; 4], &[0xFF; 16]].concat();
         testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
     }

@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn q8_0_sums_do_not_saturate() {
-        // Every q -128 (d = 1.0): |q| = 128 by 127 in each product.
+        // Every q -128 (d = 1.0): one vpmaddubsw pair of 128 by 127 in each i16 lane.
         let block = [[0x00, 0x3C].as_slice(), &[0x80; 32]].concat();
         testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
     }
