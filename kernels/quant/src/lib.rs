@@ -5,7 +5,9 @@
 //! Every format works the same way. At load the GGUF blocks are regrouped once into tiles of
 //! 16 output rows by one block of the format (32 values, or 256 for the k-quants), so one
 //! SIMD instruction works on 16 (or 8) rows at once and each tile serves up to four
-//! activation rows before the next is loaded. Activations are quantized per 32 values to
+//! activation rows before the next is loaded. The Q4_0, Q5_0 and Q8_0 tiles take exactly the
+//! bytes of the GGUF blocks they come from (decode reads every byte per token): they keep
+//! their scales as f16, converted with F16C. Activations are quantized per 32 values to
 //! 8 bits (llama.cpp's Q8_1, plus the sum of each half for the formats whose scales cover
 //! 16 values). The arithmetic is llama.cpp's for each format, so results agree with it to
 //! float rounding; each format's tests hold its tiles to the values llama.cpp's own
@@ -17,10 +19,13 @@
 
 mod act;
 pub mod attention;
+mod q4_0;
 mod q4_1;
 mod q4_k;
+mod q5_0;
 mod q5_k;
 mod q6_k;
+mod q8_0;
 #[cfg(test)]
 mod testing;
 
@@ -120,10 +125,13 @@ impl Matrix {
     /// not of the format's block) or the byte count does not match it.
     pub fn from_blocks(dtype: GgmlDType, raw: &[u8], n: usize, k: usize) -> Option<Matrix> {
         let packed: Box<dyn Packed> = match dtype {
+            GgmlDType::Q4_0 => Box::new(Tiled::<q4_0::Tile>::pack(raw, n, k)?),
             GgmlDType::Q4_1 => Box::new(Tiled::<q4_1::Tile>::pack(raw, n, k)?),
             GgmlDType::Q4K => Box::new(Tiled::<q4_k::Tile>::pack(raw, n, k)?),
             GgmlDType::Q5K => Box::new(Tiled::<q5_k::Tile>::pack(raw, n, k)?),
             GgmlDType::Q6K => Box::new(Tiled::<q6_k::Tile>::pack(raw, n, k)?),
+            GgmlDType::Q5_0 => Box::new(Tiled::<q5_0::Tile>::pack(raw, n, k)?),
+            GgmlDType::Q8_0 => Box::new(Tiled::<q8_0::Tile>::pack(raw, n, k)?),
             _ => return None,
         };
         Some(Matrix { n, k, packed })
@@ -133,7 +141,13 @@ impl Matrix {
     pub fn supports(dtype: GgmlDType) -> bool {
         matches!(
             dtype,
-            GgmlDType::Q4_1 | GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K
+            GgmlDType::Q4_0
+                | GgmlDType::Q4_1
+                | GgmlDType::Q5_0
+                | GgmlDType::Q8_0
+                | GgmlDType::Q4K
+                | GgmlDType::Q5K
+                | GgmlDType::Q6K
         )
     }
 

@@ -258,4 +258,17 @@ mod tests {
     fn q5_k_matches_llama_cpp_and_candle() {
         testing::check_format::<Tile>(GgmlDType::Q5K, "q5_k");
     }
+
+    #[test]
+    fn q5_k_sums_do_not_saturate() {
+        // d = dmin = 1.0, every 6-bit scale and minimum 63, every q 31.
+        let block = [
+            [0x00, 0x3C, 0x00, 0x3C].as_slice(),
+            &[0xFF; 12],
+            &[0xFF; 32],
+            &[0xFF; 128],
+        ]
+        .concat();
+        testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
+    }
 }

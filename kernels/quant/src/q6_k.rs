@@ -305,4 +305,17 @@ mod tests {
     fn q6_k_matches_llama_cpp_and_candle() {
         testing::check_format::<Tile>(GgmlDType::Q6K, "q6_k");
     }
+
+    #[test]
+    fn q6_k_sums_do_not_saturate() {
+        // Every q 63 and every scale -128, d = 1.0.
+        let block = [
+            [0xFF; 128].as_slice(),
+            &[0xFF; 64],
+            &[0x80; 16],
+            &[0x00, 0x3C],
+        ]
+        .concat();
+        testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
+    }
 }

@@ -147,6 +147,46 @@ fn the_product_is_the_dequantized_product_up_to_activation_rounding<F: Format>(d
     }
 }
 
+/// Each SIMD kernel this CPU has adds up what the scalar reference (i32 sums) does on a
+/// matrix of nothing but `block`, a format's largest products, against activations of
+/// +127 and -127 in every lane: where a kernel's i16 sums could saturate, they would here.
+pub(crate) fn simd_sums_do_not_saturate_at_the_extremes<F: Format>(block: &[u8]) {
+    let k = 2 * F::VALUES;
+    let raw = block.repeat(ROWS * k / F::VALUES);
+    let tiled = Tiled::<F>::pack(&raw, ROWS, k).unwrap();
+    let x: Vec<f32> = (0..PASS * k)
+        .map(|i| if (i / k) % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let acts = quantize(&x, PASS, k / BLOCK);
+    assert!(acts
+        .iter()
+        .all(|a| a.qs.iter().all(|q| q.unsigned_abs() == 127)));
+    #[cfg(target_arch = "x86_64")]
+    for kernel in [Kernel::Avx512Vnni, Kernel::Avx2] {
+        let has = match kernel {
+            Kernel::Avx512Vnni => crate::kernel() == Kernel::Avx512Vnni,
+            _ => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        };
+        if !has {
+            continue;
+        }
+        let (mut fast, mut slow): (Sums, Sums) = Default::default();
+        run(kernel, &tiled.tiles, &acts, PASS, &mut fast);
+        F::scalar(&tiled.tiles, &acts, PASS, &mut slow);
+        for (i, (f, s)) in fast
+            .as_flattened()
+            .iter()
+            .zip(slow.as_flattened())
+            .enumerate()
+        {
+            assert!(
+                (f - s).abs() <= 1e-5 * (1.0 + s.abs()),
+                "{kernel:?}, output {i}: {f} vs scalar {s}"
+            );
+        }
+    }
+}
+
 fn activations(m: usize, k: usize) -> Vec<f32> {
     (0..m * k)
         .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)

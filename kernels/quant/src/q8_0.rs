@@ -1,0 +1,157 @@
+//! Q8_0: 32 values per block, `x = d * q` with i8 `q` and f16 `d`.
+//!
+//! Weights and activations are both signed, and `vpmaddubsw` takes one unsigned side: the
+//! kernel multiplies `|q|` by the activations carrying `q`'s sign (`vpsignb`), as llama.cpp
+//! does.
+
+use half::f16;
+
+use crate::{Act, Format, Kernel, Sums, ROWS};
+
+/// One 32-value block of 16 consecutive output rows: 544 bytes for 512 weights, 1.0625 bytes
+/// per weight, exactly the 16 GGUF blocks it comes from.
+#[repr(C, align(32))]
+#[derive(Clone)]
+pub(crate) struct Tile {
+    /// `[group g (8)][row (16)][4 values]`: values `4g..4g + 4` of each row's block.
+    qs: [i8; 8 * ROWS * 4],
+    /// Each row's scale as f16 bits: as f32 the tile would take 576 bytes, more than the GGUF
+    /// blocks, and decode reads every byte of it per token.
+    d: [u16; ROWS],
+}
+
+impl Format for Tile {
+    const VALUES: usize = 32;
+    const BYTES: usize = 34;
+
+    fn pack(rows: [&[u8]; ROWS]) -> Tile {
+        let mut tile = Tile {
+            qs: [0; 8 * ROWS * 4],
+            d: [0; ROWS],
+        };
+        for (r, block) in rows.iter().enumerate() {
+            tile.d[r] = u16::from_le_bytes([block[0], block[1]]);
+            for g in 0..8 {
+                let to = (g * ROWS + r) * 4;
+                for (q, &byte) in tile.qs[to..to + 4].iter_mut().zip(&block[2 + 4 * g..]) {
+                    *q = byte as i8;
+                }
+            }
+        }
+        tile
+    }
+
+    #[cfg(test)]
+    fn dequantize(&self) -> Vec<f32> {
+        let mut out = vec![0f32; ROWS * 32];
+        for r in 0..ROWS {
+            let d = f16::from_bits(self.d[r]).to_f32();
+            for g in 0..8 {
+                for j in 0..4 {
+                    out[r * 32 + 4 * g + j] = f32::from(self.qs[(g * ROWS + r) * 4 + j]) * d;
+                }
+            }
+        }
+        out
+    }
+
+    fn scalar(tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut Sums) {
+        let kb = tiles.len();
+        for (i, out) in sums[..rows].iter_mut().enumerate() {
+            for (b, tile) in tiles.iter().enumerate() {
+                let a = &acts[i * kb + b];
+                for (r, o) in out.iter_mut().enumerate() {
+                    let mut dot = 0i32;
+                    for g in 0..8 {
+                        for j in 0..4 {
+                            let q = tile.qs[(g * ROWS + r) * 4 + j];
+                            dot += i32::from(q) * i32::from(a.qs[4 * g + j]);
+                        }
+                    }
+                    let d = f16::from_bits(tile.d[r]).to_f32();
+                    *o += dot as f32 * (d * a.d);
+                }
+            }
+        }
+    }
+
+    fn simd<const R: usize>(kernel: Kernel, tiles: &[Tile], acts: &[Act], sums: &mut Sums) -> bool {
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 if is_x86_feature_detected!("f16c") => {
+                // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2 and FMA, and F16C
+                // (which every AVX2 CPU has) was checked just above.
+                unsafe { avx2::pass::<R>(tiles, acts, sums) };
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::Tile;
+    use crate::{Act, Sums};
+
+    /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows
+    /// (one 256-bit register of i32 or f32 each). One `vpmaddubsw` pair of `|q|` (at most 128,
+    /// for a stored -128) by activations (at most 127 in magnitude, `quantize` rounds to
+    /// ±127) is at most 32,512 and cannot saturate; two such pairs added could, so each product
+    /// goes to i32 (`vpmaddwd`) before it is summed.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+        let kb = tiles.len();
+        let ones = _mm256_set1_epi16(1);
+        let mut accs = [[_mm256_setzero_ps(); R]; 2];
+        for (b, tile) in tiles.iter().enumerate() {
+            for (half, acc) in accs.iter_mut().enumerate() {
+                let d = _mm_load_si128(tile.d.as_ptr().add(8 * half) as *const __m128i);
+                let d = _mm256_cvtph_ps(d);
+                let mut dot = [_mm256_setzero_si256(); R];
+                for g in 0..8 {
+                    let at = tile.qs.as_ptr().add(64 * g + 32 * half);
+                    let w = _mm256_load_si256(at as *const __m256i);
+                    let magnitude = _mm256_abs_epi8(w);
+                    for (r, dot) in dot.iter_mut().enumerate() {
+                        let q = acts[r * kb + b].qs.as_ptr() as *const i32;
+                        let a = _mm256_set1_epi32(q.add(g).read_unaligned());
+                        let pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(a, w));
+                        *dot = _mm256_add_epi32(*dot, _mm256_madd_epi16(pairs, ones));
+                    }
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let scale = _mm256_mul_ps(d, _mm256_set1_ps(acts[r * kb + b].d));
+                    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[r]), scale, *acc);
+                }
+            }
+        }
+        for (half, acc) in accs.iter().enumerate() {
+            for (r, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(sums[r].as_mut_ptr().add(8 * half), *acc);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::GgmlDType;
+
+    use super::Tile;
+    use crate::testing;
+
+    #[test]
+    fn q8_0_matches_llama_cpp_and_candle() {
+        testing::check_format::<Tile>(GgmlDType::Q8_0, "q8_0");
+    }
+
+    #[test]
+    fn q8_0_sums_do_not_saturate() {
+        // Every q -128 (d = 1.0): one vpmaddubsw pair of 128 by 127 in each i16 lane.
+        let block = [[0x00, 0x3C].as_slice(), &[0x80; 32]].concat();
+        testing::simd_sums_do_not_saturate_at_the_extremes::<Tile>(&block);
+    }
+}
