@@ -98,8 +98,7 @@ pub(crate) trait Format: Sized + Send + Sync + 'static {
     fn pack(rows: [&[u8]; ROWS]) -> Self;
 
     /// The tile's weights as f32, row-major (`ROWS` x `VALUES`): what the tests hold against
-    /// llama.cpp's dequantizer.
-    #[cfg(test)]
+    /// llama.cpp's dequantizer, and how an embedding row is looked up.
     fn dequantize(&self) -> Vec<f32>;
 
     /// The plain-Rust pass: `sums[i][r] = Σ tiles[b] row r · acts[i]` for `rows` activation
@@ -156,6 +155,19 @@ impl Matrix {
         self.n
     }
 
+    /// Values per row.
+    pub fn columns(&self) -> usize {
+        self.k
+    }
+
+    /// Row `i` as f32 into `out` (`k` values): an embedding lookup when the matrix is also the
+    /// token embedding, so a tied model keeps one copy of it.
+    pub fn row(&self, i: usize, out: &mut [f32]) {
+        assert!(i < self.n, "row {i} of {}", self.n);
+        assert_eq!(out.len(), self.k, "a row is k values");
+        self.packed.row(i, out);
+    }
+
     /// `dst = x · Wᵀ` for `m` rows of `x` (`m` x `k`, row-major) into `dst` (`m` x `n`), on
     /// candle's worker threads.
     pub fn matmul(&self, x: &[f32], m: usize, dst: &mut [f32]) {
@@ -169,6 +181,7 @@ impl Matrix {
 /// A format's tiles behind one object, so `Matrix` is not generic.
 trait Packed: Send + Sync {
     fn matmul(&self, acts: &[Act], m: usize, dst: &mut [f32]);
+    fn row(&self, i: usize, out: &mut [f32]);
 }
 
 /// Tiles of one format, column-major: the blocks of rows `16t..16t + 16` are contiguous.
@@ -203,6 +216,14 @@ impl<F: Format> Tiled<F> {
 }
 
 impl<F: Format> Packed for Tiled<F> {
+    fn row(&self, i: usize, out: &mut [f32]) {
+        let (t, r) = (i / ROWS, i % ROWS);
+        let column = &self.tiles[t * self.kt..(t + 1) * self.kt];
+        for (tile, to) in column.iter().zip(out.chunks_exact_mut(F::VALUES)) {
+            to.copy_from_slice(&tile.dequantize()[r * F::VALUES..(r + 1) * F::VALUES]);
+        }
+    }
+
     fn matmul(&self, acts: &[Act], m: usize, dst: &mut [f32]) {
         let ka = self.kt * F::VALUES / BLOCK;
         let column_tiles = self.n / ROWS;

@@ -29,7 +29,6 @@ pub(crate) struct Tile {
 
 impl Tile {
     /// Value `j` (0 to 31) of row `r`, as the unsigned 5-bit `q`.
-    #[cfg(test)]
     fn q(&self, r: usize, j: usize) -> u8 {
         let (g, i, high) = ((j % 16) / 4, j % 4, j >= 16);
         let byte = self.qs[(g * ROWS + r) * 4 + i];
@@ -69,7 +68,6 @@ impl Format for Tile {
         tile
     }
 
-    #[cfg(test)]
     fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0f32; ROWS * 32];
         for r in 0..ROWS {

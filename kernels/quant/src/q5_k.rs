@@ -87,7 +87,6 @@ impl Format for Tile {
         tile
     }
 
-    #[cfg(test)]
     fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0f32; ROWS * 256];
         for r in 0..ROWS {

@@ -41,7 +41,6 @@ impl Format for Tile {
         tile
     }
 
-    #[cfg(test)]
     fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0f32; ROWS * 32];
         for r in 0..ROWS {

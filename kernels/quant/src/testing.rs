@@ -194,6 +194,26 @@ fn activations(m: usize, k: usize) -> Vec<f32> {
 }
 
 #[test]
+fn a_row_read_back_is_the_row_llama_cpp_dequantizes() {
+    let (n, k, tiled, want) = tiles_from_fixture::<crate::q4_k::Tile>("q4_k");
+    let raw = {
+        let path = format!("{}/tests/fixtures/q4_k.bin", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(path).unwrap()[8..8 + tiled.tiles.len() * ROWS * 144].to_vec()
+    };
+    let m = Matrix::from_blocks(GgmlDType::Q4K, &raw, n, k).unwrap();
+    let mut row = vec![0f32; k];
+    for i in [0, 5, 17, n - 1] {
+        m.row(i, &mut row);
+        for (j, (g, w)) in row.iter().zip(&want[i * k..(i + 1) * k]).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-6 * (1.0 + w.abs()),
+                "row {i} value {j}: {g} vs {w}"
+            );
+        }
+    }
+}
+
+#[test]
 fn shapes_that_do_not_tile_are_refused_and_formats_without_a_kernel_too() {
     let raw = vec![0u8; 16 * 20];
     assert!(Matrix::from_blocks(GgmlDType::Q4_1, &raw, 16, 32).is_some());

@@ -28,6 +28,29 @@ impl Linear {
         Ok(Linear::Candle(QMatMul::from_qtensor(t)?))
     }
 
+    /// The rows `ids` (batch, sequence) of the weights: the lookup of a token embedding, so a
+    /// model whose output head is its embedding keeps one copy of it, in the kernels' tiles.
+    pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
+        match self {
+            Linear::Candle(m) => m.embedding(ids),
+            Linear::Tiled(w) => {
+                let mut dims = ids.dims().to_vec();
+                let k = w.columns();
+                let flat = ids.flatten_all()?.to_vec1::<u32>()?;
+                let mut out = vec![0f32; flat.len() * k];
+                for (id, row) in flat.iter().zip(out.chunks_exact_mut(k)) {
+                    let id = *id as usize;
+                    if id >= w.rows() {
+                        candle_core::bail!("token {id} is outside the vocabulary of {}", w.rows());
+                    }
+                    w.row(id, row);
+                }
+                dims.push(k);
+                Tensor::from_vec(out, dims, ids.device())
+            }
+        }
+    }
+
     /// `x` times the weights, over its last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {

@@ -12,10 +12,8 @@
 //! head is the embedding (tied).
 
 use std::io::{Read, Seek};
-use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::Content;
-use candle_core::quantized::QMatMul;
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
@@ -50,9 +48,8 @@ struct Layer {
 
 /// A loaded Gemma 3 model and its key/value cache.
 pub struct Gemma3 {
-    embed: QMatMul,
-    /// The embedding again, as the output head's matmul.
-    output: QMatMul,
+    /// The embedding, also the output head (tied).
+    embed: Linear,
     scale: f64,
     layers: Vec<Layer>,
     norm: RmsNorm,
@@ -93,7 +90,7 @@ impl Gemma3 {
             .and_then(|v| v.to_f32().ok())
             .unwrap_or(1_000_000.0);
         let mut tensor = |name: &str| ct.tensor(r, name, device);
-        let embed_q = Arc::new(tensor("token_embd.weight")?);
+        let embed = Linear::new(tensor("token_embd.weight")?)?;
         let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
         let mut layers = Vec::new();
         for i in 0..meta_u32(ct, "gemma3.block_count")? {
@@ -120,8 +117,7 @@ impl Gemma3 {
             });
         }
         Ok(Gemma3 {
-            embed: QMatMul::from_arc(embed_q.clone())?,
-            output: QMatMul::from_arc(embed_q)?,
+            embed,
             scale: (hidden as f64).sqrt(),
             layers,
             norm,
@@ -155,7 +151,7 @@ impl Gemma3 {
             x = (x + layer.post_ffn_norm.forward(&layer.down.forward(&gated)?)?)?;
         }
         let last = self.norm.forward(&x)?.i((.., seq - 1, ..))?;
-        self.output.forward(&last)
+        self.embed.forward(&last)
     }
 
     /// Attention of layer `i` for new positions `pos..`, after cutting its cache back to

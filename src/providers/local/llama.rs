@@ -119,10 +119,10 @@ impl Layer {
 pub struct Llama {
     /// Kept quantized (rows are expanded as they are looked up); shared with the output
     /// projection when the file ties them, so the weights are in memory once.
-    embed: QMatMul,
+    embed: Arc<Linear>,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: Linear,
+    output: Arc<Linear>,
     rope: Rope,
 }
 
@@ -196,12 +196,19 @@ impl Llama {
             ),
             false => None,
         };
-        let embed_q = Arc::new(tensor("token_embd.weight")?);
-        let embed = QMatMul::from_arc(embed_q.clone())?;
         let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
-        let output = match ct.tensor_infos.contains_key("output.weight") {
-            true => Linear::new(tensor("output.weight")?)?,
-            false => Linear::Candle(QMatMul::from_arc(embed_q)?),
+        let (embed, output) = match ct.tensor_infos.contains_key("output.weight") {
+            // Only looked up, a few rows a step: candle's rows, read from the file's blocks.
+            true => (
+                Arc::new(Linear::Candle(QMatMul::from_qtensor(tensor(
+                    "token_embd.weight",
+                )?)?)),
+                Arc::new(Linear::new(tensor("output.weight")?)?),
+            ),
+            false => {
+                let tied = Arc::new(Linear::new(tensor("token_embd.weight")?)?);
+                (tied.clone(), tied)
+            }
         };
         let mut layers = Vec::new();
         for i in 0..meta_u32(ct, &key("block_count"))? {
