@@ -123,17 +123,39 @@ impl Matrix {
     /// no kernel here takes the format, the shape does not tile (`n` not a multiple of 16, `k`
     /// not of the format's block) or the byte count does not match it.
     pub fn from_blocks(dtype: GgmlDType, raw: &[u8], n: usize, k: usize) -> Option<Matrix> {
-        let packed: Box<dyn Packed> = match dtype {
-            GgmlDType::Q4_0 => Box::new(Tiled::<q4_0::Tile>::pack(raw, n, k)?),
-            GgmlDType::Q4_1 => Box::new(Tiled::<q4_1::Tile>::pack(raw, n, k)?),
-            GgmlDType::Q4K => Box::new(Tiled::<q4_k::Tile>::pack(raw, n, k)?),
-            GgmlDType::Q5K => Box::new(Tiled::<q5_k::Tile>::pack(raw, n, k)?),
-            GgmlDType::Q6K => Box::new(Tiled::<q6_k::Tile>::pack(raw, n, k)?),
-            GgmlDType::Q5_0 => Box::new(Tiled::<q5_0::Tile>::pack(raw, n, k)?),
-            GgmlDType::Q8_0 => Box::new(Tiled::<q8_0::Tile>::pack(raw, n, k)?),
-            _ => return None,
+        let mut rest = raw;
+        let m = Matrix::from_row_groups(dtype, n, k, |buf| take(&mut rest, buf)).ok()??;
+        rest.is_empty().then_some(m)
+    }
+
+    /// The same, read 16 rows at a time: `read` fills its buffer with the next 16 rows'
+    /// blocks, in the file's order. Only those rows are held besides the tiles, so a load
+    /// never needs the file's copy of a matrix whole (peak memory stays at the model's size).
+    /// `Ok(None)` before anything is read when no kernel takes the format or the shape.
+    pub fn from_row_groups(
+        dtype: GgmlDType,
+        n: usize,
+        k: usize,
+        read: impl FnMut(&mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<Option<Matrix>> {
+        fn tiled<F: Format>(
+            n: usize,
+            k: usize,
+            read: impl FnMut(&mut [u8]) -> std::io::Result<()>,
+        ) -> std::io::Result<Option<Box<dyn Packed>>> {
+            Ok(Tiled::<F>::read(n, k, read)?.map(|t| Box::new(t) as Box<dyn Packed>))
+        }
+        let packed = match dtype {
+            GgmlDType::Q4_0 => tiled::<q4_0::Tile>(n, k, read)?,
+            GgmlDType::Q4_1 => tiled::<q4_1::Tile>(n, k, read)?,
+            GgmlDType::Q5_0 => tiled::<q5_0::Tile>(n, k, read)?,
+            GgmlDType::Q8_0 => tiled::<q8_0::Tile>(n, k, read)?,
+            GgmlDType::Q4K => tiled::<q4_k::Tile>(n, k, read)?,
+            GgmlDType::Q5K => tiled::<q5_k::Tile>(n, k, read)?,
+            GgmlDType::Q6K => tiled::<q6_k::Tile>(n, k, read)?,
+            _ => None,
         };
-        Some(Matrix { n, k, packed })
+        Ok(packed.map(|packed| Matrix { n, k, packed }))
     }
 
     /// Whether a kernel here takes weights of `dtype`.
@@ -193,26 +215,51 @@ struct Tiled<F> {
 }
 
 impl<F: Format> Tiled<F> {
-    fn pack(raw: &[u8], n: usize, k: usize) -> Option<Tiled<F>> {
+    /// Tiles from `n / 16` row groups handed over by `read`; None for a shape that does not
+    /// tile.
+    fn read(
+        n: usize,
+        k: usize,
+        mut read: impl FnMut(&mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<Option<Tiled<F>>> {
         if n == 0 || !n.is_multiple_of(ROWS) || k == 0 || !k.is_multiple_of(F::VALUES) {
-            return None;
+            return Ok(None);
         }
         let kt = k / F::VALUES;
-        if raw.len() != n * kt * F::BYTES {
-            return None;
-        }
+        let row_bytes = kt * F::BYTES;
+        let mut group = vec![0u8; ROWS * row_bytes];
         let mut tiles = Vec::with_capacity(n / ROWS * kt);
-        for t in 0..n / ROWS {
+        for _ in 0..n / ROWS {
+            read(&mut group)?;
             for b in 0..kt {
                 let rows = std::array::from_fn(|r| {
-                    let at = ((t * ROWS + r) * kt + b) * F::BYTES;
-                    &raw[at..at + F::BYTES]
+                    let at = r * row_bytes + b * F::BYTES;
+                    &group[at..at + F::BYTES]
                 });
                 tiles.push(F::pack(rows));
             }
         }
-        Some(Tiled { n, kt, tiles })
+        Ok(Some(Tiled { n, kt, tiles }))
     }
+
+    /// Tiles from a whole matrix's blocks; None unless they are exactly the shape's.
+    #[cfg(test)]
+    fn pack(raw: &[u8], n: usize, k: usize) -> Option<Tiled<F>> {
+        let mut rest = raw;
+        let tiled = Tiled::read(n, k, |buf| take(&mut rest, buf)).ok()??;
+        rest.is_empty().then_some(tiled)
+    }
+}
+
+/// Fills `buf` from the front of `rest`, which moves past what was taken.
+fn take(rest: &mut &[u8], buf: &mut [u8]) -> std::io::Result<()> {
+    if rest.len() < buf.len() {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let (head, tail) = rest.split_at(buf.len());
+    buf.copy_from_slice(head);
+    *rest = tail;
+    Ok(())
 }
 
 impl<F: Format> Packed for Tiled<F> {

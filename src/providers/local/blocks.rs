@@ -2,9 +2,12 @@
 //! Hearth's tiled kernels where one takes the format, the rest through candle's quantized
 //! matmul), rotary tables, metadata lookups.
 
+use std::io::{Read, Seek, SeekFrom};
+
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_transformers::quantized_nn::RmsNorm;
 
 use super::quant::attention::{KvCache, Span};
 use super::quant::{fast_kernel_available, Matrix};
@@ -66,6 +69,55 @@ impl Linear {
                 Tensor::from_vec(out, dims, x.device())
             }
         }
+    }
+}
+
+/// Reads a model's tensors from its GGUF file.
+pub struct Loader<'a, R> {
+    ct: &'a Content,
+    r: &'a mut R,
+    device: &'a Device,
+}
+
+impl<'a, R: Read + Seek> Loader<'a, R> {
+    pub fn new(ct: &'a Content, r: &'a mut R, device: &'a Device) -> Self {
+        Loader { ct, r, device }
+    }
+
+    /// Whether the file holds tensor `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.ct.tensor_infos.contains_key(name)
+    }
+
+    /// Tensor `name` as the file stores it.
+    pub fn tensor(&mut self, name: &str) -> Result<QTensor> {
+        self.ct.tensor(self.r, name, self.device)
+    }
+
+    /// An RMS norm with weights `name`.
+    pub fn norm(&mut self, name: &str, eps: f64) -> Result<RmsNorm> {
+        RmsNorm::from_qtensor(self.tensor(name)?, eps)
+    }
+
+    /// The projection with weights `name`: where a kernel takes the format, read from the
+    /// file 16 rows at a time straight into its tiles, so the file's copy is never whole in
+    /// memory beside them (the largest tensor, often the embedding, would double the peak).
+    pub fn linear(&mut self, name: &str) -> Result<Linear> {
+        let Some(info) = self.ct.tensor_infos.get(name) else {
+            candle_core::bail!("cannot find tensor info for {name}");
+        };
+        if let ([n, k], true) = (info.shape.dims(), fast_kernel_available()) {
+            if Matrix::supports(info.ggml_dtype) {
+                self.r
+                    .seek(SeekFrom::Start(self.ct.tensor_data_offset + info.offset))?;
+                let r = &mut *self.r;
+                let read = |buf: &mut [u8]| r.read_exact(buf);
+                if let Some(m) = Matrix::from_row_groups(info.ggml_dtype, *n, *k, read)? {
+                    return Ok(Linear::Tiled(m));
+                }
+            }
+        }
+        Linear::new(self.tensor(name)?)
     }
 }
 

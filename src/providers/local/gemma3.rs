@@ -17,7 +17,7 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use super::blocks::{attend_cached, meta_u32, Linear, Rope, RopeStyle};
+use super::blocks::{attend_cached, meta_u32, Linear, Loader, Rope, RopeStyle};
 use super::quant::attention::{KvCache, Span};
 
 /// One layer in this many attends globally; the others within the sliding window.
@@ -89,27 +89,27 @@ impl Gemma3 {
             .get("gemma3.rope.freq_base")
             .and_then(|v| v.to_f32().ok())
             .unwrap_or(1_000_000.0);
-        let mut tensor = |name: &str| ct.tensor(r, name, device);
-        let embed = Linear::new(tensor("token_embd.weight")?)?;
-        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
+        let mut l = Loader::new(ct, r, device);
+        let embed = l.linear("token_embd.weight")?;
+        let norm = l.norm("output_norm.weight", eps)?;
         let mut layers = Vec::new();
         for i in 0..meta_u32(ct, "gemma3.block_count")? {
-            let mut w = |part: &str| tensor(&format!("blk.{i}.{part}.weight"));
+            let w = |part: &str| format!("blk.{i}.{part}.weight");
             let global = (i + 1) % GLOBAL_EVERY == 0;
             layers.push(Layer {
-                attn_norm: RmsNorm::from_qtensor(w("attn_norm")?, eps)?,
-                q: Linear::new(w("attn_q")?)?,
-                k: Linear::new(w("attn_k")?)?,
-                v: Linear::new(w("attn_v")?)?,
-                o: Linear::new(w("attn_output")?)?,
-                q_norm: RmsNorm::from_qtensor(w("attn_q_norm")?, eps)?,
-                k_norm: RmsNorm::from_qtensor(w("attn_k_norm")?, eps)?,
-                post_attn_norm: RmsNorm::from_qtensor(w("post_attention_norm")?, eps)?,
-                ffn_norm: RmsNorm::from_qtensor(w("ffn_norm")?, eps)?,
-                gate: Linear::new(w("ffn_gate")?)?,
-                up: Linear::new(w("ffn_up")?)?,
-                down: Linear::new(w("ffn_down")?)?,
-                post_ffn_norm: RmsNorm::from_qtensor(w("post_ffw_norm")?, eps)?,
+                attn_norm: l.norm(&w("attn_norm"), eps)?,
+                q: l.linear(&w("attn_q"))?,
+                k: l.linear(&w("attn_k"))?,
+                v: l.linear(&w("attn_v"))?,
+                o: l.linear(&w("attn_output"))?,
+                q_norm: l.norm(&w("attn_q_norm"), eps)?,
+                k_norm: l.norm(&w("attn_k_norm"), eps)?,
+                post_attn_norm: l.norm(&w("post_attention_norm"), eps)?,
+                ffn_norm: l.norm(&w("ffn_norm"), eps)?,
+                gate: l.linear(&w("ffn_gate"))?,
+                up: l.linear(&w("ffn_up"))?,
+                down: l.linear(&w("ffn_down"))?,
+                post_ffn_norm: l.norm(&w("post_ffw_norm"), eps)?,
                 // A window of 0 would hide a query from itself: no window, as llama.cpp.
                 window: (!global && window > 0).then_some(window),
                 global_rope: global,

@@ -16,7 +16,7 @@ use candle_core::quantized::QMatMul;
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use super::blocks::{attend_cached, meta_u32, Linear, Rope, RopeStyle};
+use super::blocks::{attend_cached, meta_u32, Linear, Loader, Rope, RopeStyle};
 use super::quant::attention::{KvCache, Span};
 
 /// What tells the families apart.
@@ -186,60 +186,60 @@ impl Llama {
             .get(&key("rope.freq_base"))
             .and_then(|v| v.to_f32().ok())
             .unwrap_or(10_000.0);
-        let mut tensor = |name: &str| ct.tensor(r, name, device);
+        let mut l = Loader::new(ct, r, device);
         // Llama 3.1 and later stretch the low rotary frequencies by these factors.
-        let factors = match ct.tensor_infos.contains_key("rope_freqs.weight") {
+        let factors = match l.has("rope_freqs.weight") {
             true => Some(
-                tensor("rope_freqs.weight")?
+                l.tensor("rope_freqs.weight")?
                     .dequantize(device)?
                     .to_vec1::<f32>()?,
             ),
             false => None,
         };
-        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
-        let (embed, output) = match ct.tensor_infos.contains_key("output.weight") {
+        let norm = l.norm("output_norm.weight", eps)?;
+        let (embed, output) = match l.has("output.weight") {
             // Only looked up, a few rows a step: candle's rows, read from the file's blocks.
             true => (
-                Arc::new(Linear::Candle(QMatMul::from_qtensor(tensor(
-                    "token_embd.weight",
-                )?)?)),
-                Arc::new(Linear::new(tensor("output.weight")?)?),
+                Arc::new(Linear::Candle(QMatMul::from_qtensor(
+                    l.tensor("token_embd.weight")?,
+                )?)),
+                Arc::new(l.linear("output.weight")?),
             ),
             false => {
-                let tied = Arc::new(Linear::new(tensor("token_embd.weight")?)?);
+                let tied = Arc::new(l.linear("token_embd.weight")?);
                 (tied.clone(), tied)
             }
         };
         let mut layers = Vec::new();
         for i in 0..meta_u32(ct, &key("block_count"))? {
-            let mut w = |part: &str| tensor(&format!("blk.{i}.{part}"));
+            let w = |part: &str| format!("blk.{i}.{part}");
             let biases = match family.biases {
                 true => Some([
-                    w("attn_q.bias")?.dequantize(device)?,
-                    w("attn_k.bias")?.dequantize(device)?,
-                    w("attn_v.bias")?.dequantize(device)?,
+                    l.tensor(&w("attn_q.bias"))?.dequantize(device)?,
+                    l.tensor(&w("attn_k.bias"))?.dequantize(device)?,
+                    l.tensor(&w("attn_v.bias"))?.dequantize(device)?,
                 ]),
                 false => None,
             };
             let qk_norm = match family.qk_norm {
                 true => Some((
-                    RmsNorm::from_qtensor(w("attn_q_norm.weight")?, eps)?,
-                    RmsNorm::from_qtensor(w("attn_k_norm.weight")?, eps)?,
+                    l.norm(&w("attn_q_norm.weight"), eps)?,
+                    l.norm(&w("attn_k_norm.weight"), eps)?,
                 )),
                 false => None,
             };
             layers.push(Layer {
-                attn_norm: RmsNorm::from_qtensor(w("attn_norm.weight")?, eps)?,
-                q: Linear::new(w("attn_q.weight")?)?,
-                k: Linear::new(w("attn_k.weight")?)?,
-                v: Linear::new(w("attn_v.weight")?)?,
-                o: Linear::new(w("attn_output.weight")?)?,
+                attn_norm: l.norm(&w("attn_norm.weight"), eps)?,
+                q: l.linear(&w("attn_q.weight"))?,
+                k: l.linear(&w("attn_k.weight"))?,
+                v: l.linear(&w("attn_v.weight"))?,
+                o: l.linear(&w("attn_output.weight"))?,
                 biases,
                 qk_norm,
-                ffn_norm: RmsNorm::from_qtensor(w("ffn_norm.weight")?, eps)?,
-                gate: Linear::new(w("ffn_gate.weight")?)?,
-                up: Linear::new(w("ffn_up.weight")?)?,
-                down: Linear::new(w("ffn_down.weight")?)?,
+                ffn_norm: l.norm(&w("ffn_norm.weight"), eps)?,
+                gate: l.linear(&w("ffn_gate.weight"))?,
+                up: l.linear(&w("ffn_up.weight"))?,
+                down: l.linear(&w("ffn_down.weight"))?,
                 heads,
                 kv_heads,
                 head_dim,
