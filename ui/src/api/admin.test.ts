@@ -19,6 +19,6 @@ describe("local models", () => {
       "local: 2 CPU threads, quantized weights on the AVX-512 VNNI and AVX2 kernels",
     );
     expect(describeRuntime({ provider: "local", threads: 4, quant_kernel: "avx2" })).toBe("local: 4 CPU threads, quantized weights on the AVX2 kernels");
-    expect(describeRuntime({ provider: "tiny", threads: 1, quant_kernel: "candle-generic" })).toMatch(/^tiny: 1 CPU thread, .*generic kernel \(no AVX2/);
+    expect(describeRuntime({ provider: "tiny", threads: 1, quant_kernel: "candle-generic" })).toMatch(/^tiny: 1 CPU thread, .*generic kernels \(no AVX2/);
   });
 });
