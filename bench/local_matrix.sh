@@ -252,7 +252,10 @@ export RAW NOTES DATE NPROC CPU_MODEL MEM_GIB COMMIT COMMAND LOAD_BEFORE LOAD_AF
   TIMES_AFTER
 mkdir -p bench/results
 python3 - >"$OUT.tmp" <<'EOF'
-import json, os, statistics
+import json, os, statistics, sys
+
+sys.path.insert(0, "bench")
+from contention import measure, report_line
 
 env = os.environ
 runs = [json.loads(l) for l in open(env["RAW"]) if l.strip()]
@@ -262,25 +265,8 @@ def med(rs, k):
     xs = [r[k] for r in rs if r.get(k) is not None]
     return statistics.median(xs) if xs else None
 
-def bash_times(line):
-    total = 0.0
-    for part in line.split():
-        m, sec = part.rstrip("s").split("m")
-        total += int(m) * 60 + float(sec)
-    return total
-
-def cpu_stat(line):
-    v = [int(x) for x in line.split()[1:9]]  # user nice system idle iowait irq softirq steal
-    return sum(v[:3]) + sum(v[5:7]), v[7], sum(v)
-
-(b0, st0, t0), (b1, st1, t1) = cpu_stat(env["STAT_BEFORE"]), cpu_stat(env["STAT_AFTER"])
-capacity = (t1 - t0) / 100
-ours = bash_times(env["TIMES_AFTER"]) - bash_times(env["TIMES_BEFORE"])
-others = max(0.0, (b1 - b0) / 100 - ours)
-steal = (st1 - st0) / 100
-others_share = others / capacity if capacity else 0.0
-steal_share = steal / capacity if capacity else 0.0
-contended = others_share > 0.05 or steal_share > 0.05
+contention = measure(env)
+contended = contention["contended"]
 
 def f(x, d):
     return "-" if x is None else f"{x:,.{d}f}"
@@ -299,10 +285,7 @@ p(f"- {env['THREADS']} threads; llama-bench: {env['PROMPT_TOKENS']}-token prompt
   f"{rounds_n} round{'s' * (rounds_n != 1)}, a fresh process per run, alternating which engine "
   f"goes first; cells are medians of the rounds")
 p(f"- Load average (1/5/15 min): {env['LOAD_BEFORE']} before, {env['LOAD_AFTER']} after")
-p(f"- Other work during the rounds: other processes used {others_share:.0%} of the machine's CPU "
-  f"time ({others:.0f} of {capacity:.0f} CPU-s), steal {steal_share:.0%}"
-  + (": **contended, these figures are not representative; run again on a quiet machine**"
-     if contended else ": quiet"))
+p(report_line(contention))
 p(f"- Command: `{env['COMMAND']}`")
 for note in open(env["NOTES"]).read().splitlines():
     p(f"- {note}")

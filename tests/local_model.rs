@@ -209,6 +209,34 @@ fn the_memory_estimate_of_the_default_model_is_its_weights_and_an_f16_cache_of_i
     assert_eq!(short.kv_cache_bytes, m.kv_cache_bytes / 8);
 }
 
+/// `memory_limit_mb` in the provider's config reaches the load: below the model's estimate,
+/// the provider reports the numbers instead of loading.
+#[tokio::test]
+async fn a_configured_memory_limit_below_the_estimate_refuses_the_load_with_the_numbers() {
+    use hearth::providers::local::{LocalConfig, LocalProvider};
+    if engine().is_none() {
+        return;
+    }
+    let provider = LocalProvider::new(LocalConfig {
+        model: None,
+        path: Some(model_path()),
+        threads: Some(1),
+        queue_depth: 1,
+        queue_wait_ms: 1_000,
+        chat_template: None,
+        repeat_penalty: 1.0,
+        repeat_last_n: 64,
+        context_length: Some(1024),
+        memory_limit_mb: Some(50),
+    });
+    let err = provider.load().await.err().unwrap().to_string();
+    assert!(err.contains("not enough memory"), "{err}");
+    assert!(
+        err.contains("at 1024 tokens of context") && err.contains("but 50 MiB are available"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_consumer_that_stops_listening_ends_the_decode_loop() {
     let Some(e) = engine() else { return };

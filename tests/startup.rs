@@ -128,6 +128,12 @@ async fn the_admin_api_lists_models_and_a_pull_streams_progress_events_to_its_en
         v["models"][0]["installed"], true,
         "serve pulled it before listening"
     );
+    // SmolLM2's f16 KV cache at its whole 8,192-token context: 30 layers, 3 heads of 64.
+    assert_eq!(
+        v["models"][0]["memory"]["kv_cache_bytes"],
+        30 * 3 * 64 * 2 * 8192 * 2,
+        "{v}"
+    );
     let resp = s
         .http
         .post(s.url("/admin/models"))

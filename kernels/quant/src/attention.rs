@@ -12,16 +12,7 @@
 
 use half::f16;
 
-use crate::{kernel, Kernel};
-
-/// Whether the AVX2 path runs: it needs F16C too (every AVX2 CPU has it, but it is checked).
-fn f16_simd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if kernel() != Kernel::Scalar && is_x86_feature_detected!("f16c") {
-        return true;
-    }
-    false
-}
+use crate::fast_kernel_available;
 
 /// The smallest allocation, in positions: a short chat never reallocates.
 const FIRST_CAPACITY: usize = 256;
@@ -152,7 +143,7 @@ impl KvCache {
         assert_eq!(out.len(), q.len(), "output is not seq x heads x dim");
         let group = span.heads / self.kv_heads;
         let first = self.len - seq;
-        let simd = f16_simd() && dim.is_multiple_of(8);
+        let simd = fast_kernel_available() && dim.is_multiple_of(8);
         let at = out.as_mut_ptr() as usize;
         candle_core::utils::barrier_pool().execute_chunked(span.heads * seq, |rows| {
             let mut scores = vec![0f32; self.len];
@@ -211,7 +202,7 @@ fn row_attention(
 fn dot(simd: bool, a: &[f32], b: &[f16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if simd {
-        // SAFETY: `simd` is set only where the CPU has AVX2, FMA and F16C (`f16_simd`), and
+        // SAFETY: `simd` is set only where `kernel()` found AVX2, FMA and F16C, and
         // only for lengths that are multiples of 8.
         return unsafe { avx2::dot(a, b) };
     }

@@ -74,7 +74,12 @@ pub fn kernel() -> Kernel {
         {
             return Kernel::Avx512Vnni;
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // F16C converts the tiles' f16 scales and the f16 KV cache; every AVX2 CPU has it, and
+        // checking it here once spares each kernel its own check.
+        if is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+        {
             return Kernel::Avx2;
         }
     }

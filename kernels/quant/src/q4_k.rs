@@ -120,12 +120,9 @@ impl Format for Tile {
 
     fn simd<const R: usize>(kernel: Kernel, tiles: &[Tile], acts: &[Act], sums: &mut Sums) -> bool {
         match kernel {
-            // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2 and FMA, and F16C (on
-            // every CPU with AVX2 in practice) is checked here.
+            // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2, FMA and F16C.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 if is_x86_feature_detected!("f16c") => unsafe {
-                avx2::pass::<R>(tiles, acts, sums)
-            },
+            Kernel::Avx2 => unsafe { avx2::pass::<R>(tiles, acts, sums) },
             _ => return false,
         }
         true

@@ -107,9 +107,8 @@ impl Format for Tile {
     fn simd<const R: usize>(kernel: Kernel, tiles: &[Tile], acts: &[Act], sums: &mut Sums) -> bool {
         match kernel {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 if is_x86_feature_detected!("f16c") => {
-                // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2 and FMA, and F16C
-                // (which every AVX2 CPU has) was checked just above.
+            Kernel::Avx2 => {
+                // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2, FMA and F16C.
                 unsafe { avx2::pass::<R>(tiles, acts, sums) };
                 true
             }

@@ -62,16 +62,7 @@ fn tiles_hold_the_values_llama_cpp_dequantizes(
 /// activations at the ends of the i8 range.
 fn every_simd_kernel_equals_the_scalar_reference<F: Format>(name: &str) {
     let (_, k, tiled, _) = tiles_from_fixture::<F>(name);
-    let mut kernels = vec![];
-    #[cfg(target_arch = "x86_64")]
-    {
-        if crate::kernel() == Kernel::Avx512Vnni {
-            kernels.push(Kernel::Avx512Vnni);
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            kernels.push(Kernel::Avx2);
-        }
-    }
+    let kernels = simd_kernels();
     if kernels.is_empty() {
         eprintln!("no SIMD kernel runs on this CPU: only the scalar path is used here");
     }
@@ -161,15 +152,7 @@ pub(crate) fn simd_sums_do_not_saturate_at_the_extremes<F: Format>(block: &[u8])
     assert!(acts
         .iter()
         .all(|a| a.qs.iter().all(|q| q.unsigned_abs() == 127)));
-    #[cfg(target_arch = "x86_64")]
-    for kernel in [Kernel::Avx512Vnni, Kernel::Avx2] {
-        let has = match kernel {
-            Kernel::Avx512Vnni => crate::kernel() == Kernel::Avx512Vnni,
-            _ => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-        };
-        if !has {
-            continue;
-        }
+    for kernel in simd_kernels() {
         let (mut fast, mut slow): (Sums, Sums) = Default::default();
         run(kernel, &tiled.tiles, &acts, PASS, &mut fast);
         F::scalar(&tiled.tiles, &acts, PASS, &mut slow);
@@ -184,6 +167,16 @@ pub(crate) fn simd_sums_do_not_saturate_at_the_extremes<F: Format>(block: &[u8])
                 "{kernel:?}, output {i}: {f} vs scalar {s}"
             );
         }
+    }
+}
+
+/// The SIMD kernels this CPU has: each is held to the scalar pass. A CPU with AVX-512 VNNI
+/// has AVX2, FMA and F16C too, so it runs both.
+fn simd_kernels() -> Vec<Kernel> {
+    match crate::kernel() {
+        Kernel::Avx512Vnni => vec![Kernel::Avx512Vnni, Kernel::Avx2],
+        Kernel::Avx2 => vec![Kernel::Avx2],
+        Kernel::Scalar => vec![],
     }
 }
 

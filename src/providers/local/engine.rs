@@ -123,6 +123,8 @@ pub struct Engine {
     session: Mutex<Session>,
     repeat_penalty: f32,
     repeat_last_n: usize,
+    /// Prompt tokens per forward pass (`PROMPT_CHUNK`; smaller in tests).
+    prompt_chunk: usize,
     tokenizer: ModelTokenizer,
     template: ChatTemplate,
     device: Device,
@@ -221,11 +223,20 @@ impl Engine {
             }),
             repeat_penalty: 1.0,
             repeat_last_n: 64,
+            prompt_chunk: PROMPT_CHUNK,
             tokenizer,
             template,
             device,
             info,
         })
+    }
+
+    /// Feeds prompts `n` tokens at a time, so a test can cross chunk boundaries with a tiny
+    /// model's short context.
+    #[cfg(test)]
+    pub(super) fn with_prompt_chunk(mut self, n: usize) -> Self {
+        self.prompt_chunk = n.max(1);
+        self
     }
 
     /// Penalises tokens among the last `last_n` (prompt and answer) by `penalty` (1.0 is
@@ -380,13 +391,13 @@ impl Engine {
         // Taken out while the pass runs: should it fail part-way, the cache's state is unknown.
         let mut fed = std::mem::take(&mut s.fed);
         let mut logits = None;
-        for (i, chunk) in ids.chunks(PROMPT_CHUNK).enumerate() {
+        for (i, chunk) in ids.chunks(self.prompt_chunk).enumerate() {
             let input = Tensor::new(chunk, &self.device)
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(internal)?;
             logits = Some(
                 s.weights
-                    .forward(&input, pos + i * PROMPT_CHUNK)
+                    .forward(&input, pos + i * self.prompt_chunk)
                     .and_then(|l| l.squeeze(0))
                     .and_then(|l| l.to_dtype(candle_core::DType::F32))
                     .map_err(internal)?,

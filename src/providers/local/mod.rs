@@ -41,16 +41,41 @@ pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
 }
 
 /// What the model in `path` would take in memory with `context_length` tokens of context
-/// (the default when None, never more than the file's own), from its header alone.
+/// (the default when None, never more than the file's own), from its header alone. Kept per
+/// file, size and modification time: parsing a header with a large vocabulary takes a good
+/// part of a second, and `GET /admin/models` asks for every installed model each time.
 pub fn estimate_memory(
     path: &std::path::Path,
     context_length: Option<usize>,
 ) -> Result<MemoryEstimate, LoadError> {
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>, Option<usize>);
+    static KNOWN: std::sync::OnceLock<
+        parking_lot::Mutex<std::collections::HashMap<Key, MemoryEstimate>>,
+    > = std::sync::OnceLock::new();
+    let meta =
+        std::fs::metadata(path).map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?;
+    let key = (
+        path.to_owned(),
+        meta.len(),
+        meta.modified().ok(),
+        context_length,
+    );
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(m) = known.lock().get(&key) {
+        return Ok(*m);
+    }
     let g = gguf::Gguf::open(path)?;
     let arch = g.string("general.architecture")?.to_owned();
     let file_context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
     let context = engine::effective_context(context_length, file_context);
-    Ok(MemoryEstimate::of(&g, &arch, context))
+    let estimate = MemoryEstimate::of(&g, &arch, context);
+    let mut known = known.lock();
+    // Files replaced again and again must not grow it without bound.
+    if known.len() >= 64 {
+        known.clear();
+    }
+    known.insert(key, estimate);
+    Ok(estimate)
 }
 
 use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};

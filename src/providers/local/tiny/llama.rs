@@ -223,4 +223,44 @@ mod tests {
             "{err:?}"
         );
     }
+
+    #[test]
+    fn a_prompt_fed_in_chunks_answers_as_one_fed_whole() {
+        let (d, whole) = tiny();
+        let p = d.path().join("tiny-llama.gguf");
+        let chunked = Engine::load(&p, None, 1).unwrap().with_prompt_chunk(3);
+        let req = ask("hello there, a prompt of some length", 16);
+        let (a, used_a, _) = whole.generate(&req, &mut |_, _| true).unwrap();
+        let (b, used_b, _) = chunked.generate(&req, &mut |_, _| true).unwrap();
+        assert!(
+            used_a.input_tokens > 3 * 4,
+            "the prompt spans several chunks"
+        );
+        assert_eq!((a, used_a.output_tokens), (b, used_b.output_tokens));
+    }
+
+    #[test]
+    fn the_memory_estimate_is_kept_per_file_and_follows_a_replaced_one() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("model.gguf");
+        build().unwrap().write(&p).unwrap();
+        let first = crate::providers::local::estimate_memory(&p, None).unwrap();
+        assert_eq!(
+            crate::providers::local::estimate_memory(&p, None).unwrap(),
+            first
+        );
+        // The same path, now a file with half the context (and a longer name, so its size
+        // changes too): its own estimate, not the one kept for the old file.
+        build()
+            .unwrap()
+            .with_meta("llama.context_length", Value::U32(CONTEXT / 2))
+            .with_meta(
+                "general.name",
+                Value::String("a tiny test llama, replaced".into()),
+            )
+            .write(&p)
+            .unwrap();
+        let second = crate::providers::local::estimate_memory(&p, None).unwrap();
+        assert_eq!(second.kv_cache_bytes, first.kv_cache_bytes / 2);
+    }
 }
