@@ -95,7 +95,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::Tile;
-    use crate::{Act, Sums};
+    use crate::{prefetch, Act, Sums};
 
     /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows
     /// (one 256-bit register of i32 or f32 each). Eight `vpmaddubsw` products of a nibble (at
@@ -109,6 +109,7 @@ mod avx2 {
         let minus_8 = _mm256_set1_epi16(-8);
         let mut accs = [[_mm256_setzero_ps(); R]; 2];
         for (b, tile) in tiles.iter().enumerate() {
+            prefetch(tile, 0, 1);
             for (half, acc) in accs.iter_mut().enumerate() {
                 let d = _mm_load_si128(tile.d.as_ptr().add(8 * half) as *const __m128i);
                 let d = _mm256_cvtph_ps(d);

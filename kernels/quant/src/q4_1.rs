@@ -138,19 +138,39 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::Tile;
-    use crate::{Act, Sums};
+    use crate::{prefetch, Act, Sums};
 
-    /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows (one 256-bit register of i32 or f32 each). Eight
+    /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows (one
+    /// 256-bit register of i32 or f32 each). For one or two rows both halves go together, so
+    /// the column streams through once; for more, the accumulators of both halves would not
+    /// fit in 16 registers, so the halves take turns.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+        if R <= 2 {
+            halves::<R, 2, 0>(tiles, acts, sums);
+        } else {
+            halves::<R, 1, 0>(tiles, acts, sums);
+            halves::<R, 1, 1>(tiles, acts, sums);
+        }
+    }
+
+    /// Halves `FIRST..FIRST + H` of a column of tiles against `R` activation rows. Eight
     /// `vpmaddubsw` products of a nibble (at most 15) and an i8 (at most 127 in magnitude)
     /// add up to at most 30,480 per i16 lane, so the i16 sums cannot saturate.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+    unsafe fn halves<const R: usize, const H: usize, const FIRST: usize>(
+        tiles: &[Tile],
+        acts: &[Act],
+        sums: &mut Sums,
+    ) {
         let kb = tiles.len();
         let nibble = _mm256_set1_epi8(0x0F);
         let ones = _mm256_set1_epi16(1);
-        for half in 0..2 {
-            let mut acc = [_mm256_setzero_ps(); R];
-            for (b, tile) in tiles.iter().enumerate() {
+        let mut accs = [[_mm256_setzero_ps(); R]; H];
+        for (b, tile) in tiles.iter().enumerate() {
+            prefetch(tile, 0, 1);
+            for (h, acc) in accs.iter_mut().enumerate() {
+                let half = FIRST + h;
                 let d = _mm256_load_ps(tile.d.as_ptr().add(8 * half));
                 let m = _mm256_load_ps(tile.m.as_ptr().add(8 * half));
                 let mut lo = [_mm256_setzero_si256(); 4];
@@ -177,8 +197,10 @@ mod avx2 {
                     *acc = _mm256_fmadd_ps(m, _mm256_set1_ps(a.s), *acc);
                 }
             }
+        }
+        for (h, acc) in accs.iter().enumerate() {
             for (r, acc) in acc.iter().enumerate() {
-                _mm256_storeu_ps(sums[r].as_mut_ptr().add(8 * half), *acc);
+                _mm256_storeu_ps(sums[r].as_mut_ptr().add(8 * (FIRST + h)), *acc);
             }
         }
     }

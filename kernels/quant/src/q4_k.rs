@@ -136,7 +136,7 @@ mod avx2 {
     use half::f16;
 
     use super::{Tile, SUBS};
-    use crate::{Act, Sums, ROWS};
+    use crate::{prefetch, Act, Sums, ROWS};
 
     /// One column of tiles against `R` activation rows. Each tile is two halves of 8 rows (one
     /// 256-bit register of i32 or f32 each). For one or two rows both halves go together, so
@@ -175,6 +175,7 @@ mod avx2 {
             let d: [__m256; H] = std::array::from_fn(|h| f16s(&tile.d, h));
             let dmin: [__m256; H] = std::array::from_fn(|h| f16s(&tile.dmin, h));
             for c in 0..SUBS / 2 {
+                prefetch(tile, c, SUBS / 2);
                 // `[row][nibble][half]`: sub-block `2c + nibble`'s products, summed per pair.
                 let mut pairs = [[[_mm256_setzero_si256(); H]; 2]; R];
                 for g in 0..8 {

@@ -138,7 +138,7 @@ mod avx2 {
     use half::f16;
 
     use super::{Tile, SUBS};
-    use crate::{Act, Sums, ROWS};
+    use crate::{prefetch, Act, Sums, ROWS};
 
     /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows (one
     /// 256-bit register of i32 or f32 each) taking turns. Unlike Q4_K, even one activation row
@@ -176,6 +176,7 @@ mod avx2 {
             let d: [__m256; H] = std::array::from_fn(|h| f16s(&tile.d, h));
             let dmin: [__m256; H] = std::array::from_fn(|h| f16s(&tile.dmin, h));
             for c in 0..SUBS / 2 {
+                prefetch(tile, c, SUBS / 2);
                 let shift = _mm_cvtsi32_si128(c as i32);
                 // `[row][nibble][half]`: sub-block `2c + nibble`'s dot products.
                 let mut dots = [[[_mm256_setzero_si256(); H]; 2]; R];

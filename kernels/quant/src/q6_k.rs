@@ -173,7 +173,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     use super::{Tile, HALF, PLANE, SUB, VALUES};
-    use crate::{Act, Sums};
+    use crate::{prefetch, Act, Sums};
 
     /// `vpshufb` control spreading the 16 scale bytes of an activation block (row `r`'s two
     /// at `2r`, `2r + 1`) over 8 `i32` lanes, one per row: byte `2r + first` to the high byte of
@@ -189,11 +189,14 @@ mod avx2 {
         control
     }
 
-    const FIRST: [u8; 32] = spread(0, 0);
-    const SECOND: [u8; 32] = spread(1, 1);
-    const BOTH: [u8; 32] = spread(0, 1);
+    const FIRST_SCALE: [u8; 32] = spread(0, 0);
+    const SECOND_SCALE: [u8; 32] = spread(1, 1);
+    const BOTH_SCALES: [u8; 32] = spread(0, 1);
 
     /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows.
+    /// For one or two rows both halves go together, so the column streams through once in
+    /// file order; for more, the accumulators of both halves would not fit in 16 registers,
+    /// so the halves take turns.
     ///
     /// Saturation: a `vpmaddubsw` lane adds two products of a `q` (at most 63) and an
     /// activation (at most 127 in magnitude), at most 16,002, and two such registers are
@@ -202,22 +205,39 @@ mod avx2 {
     /// 32 x 128 x 2 x 2,032 for the offset, far below 2^31.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+        if R <= 2 {
+            halves::<R, 2, 0>(tiles, acts, sums);
+        } else {
+            halves::<R, 1, 0>(tiles, acts, sums);
+            halves::<R, 1, 1>(tiles, acts, sums);
+        }
+    }
+
+    /// Halves `FIRST..FIRST + H` of a column of tiles against `R` activation rows.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn halves<const R: usize, const H: usize, const FIRST: usize>(
+        tiles: &[Tile],
+        acts: &[Act],
+        sums: &mut Sums,
+    ) {
         let kb = tiles.len() * VALUES / 32;
-        let first = _mm256_loadu_si256(FIRST.as_ptr() as *const __m256i);
-        let second = _mm256_loadu_si256(SECOND.as_ptr() as *const __m256i);
-        let both = _mm256_loadu_si256(BOTH.as_ptr() as *const __m256i);
+        let first = _mm256_loadu_si256(FIRST_SCALE.as_ptr() as *const __m256i);
+        let second = _mm256_loadu_si256(SECOND_SCALE.as_ptr() as *const __m256i);
+        let both = _mm256_loadu_si256(BOTH_SCALES.as_ptr() as *const __m256i);
         // Each activation row as groups of the 8 blocks one tile meets.
         let rows: [&[[Act; VALUES / 32]]; R] =
             std::array::from_fn(|r| acts[r * kb..(r + 1) * kb].as_chunks().0);
-        for half in 0..2 {
-            let mut acc = [_mm256_setzero_ps(); R];
-            for (t, tile) in tiles.iter().enumerate() {
-                let blocks: [&[Act; VALUES / 32]; R] = std::array::from_fn(|r| &rows[r][t]);
+        let mut acc = [[_mm256_setzero_ps(); H]; R];
+        for (t, tile) in tiles.iter().enumerate() {
+            let blocks: [&[Act; VALUES / 32]; R] = std::array::from_fn(|r| &rows[r][t]);
+            for h in 0..H {
+                let half = FIRST + h;
                 let d = _mm_load_si128(tile.d.as_ptr().add(HALF * half) as *const __m128i);
                 let d = _mm256_cvtph_ps(d);
                 let qs = tile.qs.as_ptr().add(half * (VALUES / SUB) * 3 * PLANE);
                 let scales = tile.scales.as_ptr().add(half * (VALUES / 32) * 2 * HALF);
                 for b in 0..VALUES / 32 {
+                    prefetch(tile, half * VALUES / 32 + b, 2 * VALUES / 32);
                     let sc = _mm_loadu_si128(scales.add(b * 2 * HALF) as *const __m128i);
                     let sc = _mm256_broadcastsi128_si256(sc);
                     let mut sum = [_mm256_setzero_si256(); R];
@@ -236,15 +256,17 @@ mod avx2 {
                     let sc32 = _mm256_srai_epi16::<3>(_mm256_shuffle_epi8(sc, both));
                     for ((acc, sum), blocks) in acc.iter_mut().zip(sum).zip(&blocks) {
                         let a = &blocks[b];
-                        let h = _mm256_set1_epi32((a.h.as_ptr() as *const i32).read_unaligned());
-                        let sum = _mm256_sub_epi32(sum, _mm256_madd_epi16(sc32, h));
+                        let a_h = _mm256_set1_epi32((a.h.as_ptr() as *const i32).read_unaligned());
+                        let sum = _mm256_sub_epi32(sum, _mm256_madd_epi16(sc32, a_h));
                         let scale = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
-                        *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, *acc);
+                        acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[h]);
                     }
                 }
             }
-            for (r, acc) in acc.iter().enumerate() {
-                _mm256_storeu_ps(sums[r].as_mut_ptr().add(HALF * half), *acc);
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (h, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(sums[r].as_mut_ptr().add(HALF * (FIRST + h)), *acc);
             }
         }
     }
