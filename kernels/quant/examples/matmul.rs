@@ -3,7 +3,8 @@
 //!
 //!   cargo run --release -p hearth-quant --example matmul -- q4_k 2048 8192
 //!
-//! Arguments: format (q4_0 q4_1 q5_0 q8_0 q4_k q5_k q6_k), output rows n, inner size k.
+//! Arguments: format (q4_0 q4_1 q5_0 q8_0 q4_k q5_k q6_k), output rows n, inner size k, then
+//! optionally the activation row counts m to time (default 1 and 64).
 //! Prints the median of 15 runs of each; weights read per second is the decode figure that
 //! matters (decode is bound by memory bandwidth).
 
@@ -15,8 +16,13 @@ use hearth_quant::Matrix;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [format, n, k] = args.as_slice() else {
-        return Err("usage: matmul FORMAT N K".into());
+    let [format, n, k, ms @ ..] = args.as_slice() else {
+        return Err("usage: matmul FORMAT N K [M...]".into());
+    };
+    let ms: Vec<usize> = if ms.is_empty() {
+        vec![1, 64]
+    } else {
+        ms.iter().map(|m| m.parse()).collect::<Result<_, _>>()?
     };
     let dtype = match format.as_str() {
         "q4_0" => GgmlDType::Q4_0,
@@ -41,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / 1e6,
         hearth_quant::kernel().name()
     );
-    for m in [1, 64] {
+    for m in ms {
         let x: Vec<f32> = (0..m * k)
             .map(|i| ((i * 31 % 97) as f32 - 48.0) / 50.0)
             .collect();

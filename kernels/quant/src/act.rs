@@ -16,6 +16,19 @@ pub struct Act {
     pub(crate) h: [i16; 2],
 }
 
+impl Act {
+    /// The block's two half sums in every pair of i16 lanes, so one `vpmaddwd` by a format's
+    /// offset (-8 for Q4_0, -16 for Q5_0, a scale times -32 for Q6_K) gives the offset term of
+    /// each i32 lane. The same features as the kernels that call it, so it is inlined into
+    /// them: a call would save and restore every accumulator around it.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn half_sums(&self) -> std::arch::x86_64::__m256i {
+        std::arch::x86_64::_mm256_set1_epi32((self.h.as_ptr() as *const i32).read_unaligned())
+    }
+}
+
 const ZERO: Act = Act {
     qs: [0; BLOCK],
     d: 0.0,

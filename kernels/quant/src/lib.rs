@@ -278,13 +278,12 @@ impl<F: Format> Packed for Tiled<F> {
 
     fn matmul(&self, acts: &[Act], m: usize, dst: &mut [f32]) {
         let ka = self.kt * F::VALUES / BLOCK;
-        let column_tiles = self.n / ROWS;
-        let passes = m.div_ceil(PASS);
+        let order = UnitOrder::new(self.n / ROWS, m.div_ceil(PASS), self.kt * size_of::<F>());
         let kernel = kernel();
         let out = dst.as_mut_ptr() as usize;
-        candle_core::utils::barrier_pool().execute_chunked(column_tiles * passes, |units| {
+        candle_core::utils::barrier_pool().execute_chunked(order.units(), |units| {
             for unit in units {
-                let (t, pass) = (unit / passes, unit % passes);
+                let (t, pass) = order.unit(unit);
                 let tiles = &self.tiles[t * self.kt..(t + 1) * self.kt];
                 let r0 = pass * PASS;
                 let rows = (m - r0).min(PASS);
@@ -330,6 +329,46 @@ pub(crate) fn prefetch<F>(tile: &F, part: usize, parts: usize) {
     }
 }
 
+/// The order in which the (column of tiles, pass of activation rows) units of a product run.
+/// Columns go in groups that fit in L2 together; each group meets every pass before the next
+/// group starts. So a column is read from memory once, and a pass's activations (loaded from
+/// L3: a prompt's are megabytes) serve the whole group instead of one column: for a long row,
+/// as in a feed-forward down projection (k = 8,192), one column per pass left the kernel
+/// waiting on L3 and halved a Q4_0 1B model's prompt speed.
+struct UnitOrder {
+    columns: usize,
+    passes: usize,
+    /// Columns per group; the last group may have fewer.
+    group: usize,
+}
+
+impl UnitOrder {
+    /// Bytes of columns a group holds: half a 512 KiB L2, leaving room for the activations.
+    const GROUP_BYTES: usize = 256 << 10;
+
+    fn new(columns: usize, passes: usize, column_bytes: usize) -> UnitOrder {
+        let group = (UnitOrder::GROUP_BYTES / column_bytes.max(1)).clamp(1, columns.max(1));
+        UnitOrder {
+            columns,
+            passes,
+            group,
+        }
+    }
+
+    fn units(&self) -> usize {
+        self.columns * self.passes
+    }
+
+    /// Unit `u`'s column and pass.
+    fn unit(&self, u: usize) -> (usize, usize) {
+        let per_group = self.group * self.passes;
+        let first = u / per_group * self.group;
+        let width = self.group.min(self.columns - first);
+        let rest = u % per_group;
+        (first + rest % width, rest / width)
+    }
+}
+
 /// One column of tiles against `rows` (1 to 4) activation rows, on the best code the format
 /// has at or below `kernel`. The row count becomes a constant here so each kernel keeps its
 /// accumulators in registers.
@@ -355,5 +394,29 @@ pub(crate) fn run<F: Format>(
             Kernel::Avx512Vnni => Kernel::Avx2,
             Kernel::Avx2 | Kernel::Scalar => return F::scalar(tiles, acts, rows, sums),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UnitOrder;
+
+    #[test]
+    fn every_unit_runs_once_and_a_group_of_columns_meets_every_pass_before_the_next() {
+        // 10 columns of 100 KiB: groups of 2 (256 KiB / 100 KiB), 3 passes.
+        let order = UnitOrder::new(10, 3, 100 << 10);
+        let units: Vec<(usize, usize)> = (0..order.units()).map(|u| order.unit(u)).collect();
+        let mut sorted = units.clone();
+        sorted.sort();
+        let all: Vec<(usize, usize)> = (0..10).flat_map(|t| (0..3).map(move |p| (t, p))).collect();
+        assert_eq!(sorted, all);
+        assert_eq!(
+            &units[..6],
+            &[(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]
+        );
+        // A last, narrower group: 5 columns in groups of 2.
+        let order = UnitOrder::new(5, 2, 100 << 10);
+        let last: Vec<_> = (8..10).map(|u| order.unit(u)).collect();
+        assert_eq!(last, [(4, 0), (4, 1)]);
     }
 }

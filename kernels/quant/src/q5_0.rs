@@ -188,7 +188,7 @@ mod avx2 {
                         _mm256_madd_epi16(low_pairs, ones),
                         _mm256_madd_epi16(high_pairs, ones),
                     );
-                    let dot = _mm256_add_epi32(dot, _mm256_madd_epi16(half_sums(a), minus_16));
+                    let dot = _mm256_add_epi32(dot, _mm256_madd_epi16(a.half_sums(), minus_16));
                     let scale = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
                     *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, *acc);
                 }
@@ -199,13 +199,6 @@ mod avx2 {
                 _mm256_storeu_ps(sums[r].as_mut_ptr().add(8 * half), *acc);
             }
         }
-    }
-
-    /// The activation block's two half sums in every pair of i16 lanes: `vpmaddwd` by -16
-    /// makes the offset term `-16·Σa` in each i32 lane in one instruction.
-    #[target_feature(enable = "avx2")]
-    unsafe fn half_sums(a: &Act) -> __m256i {
-        _mm256_set1_epi32((a.h.as_ptr() as *const i32).read_unaligned())
     }
 }
 

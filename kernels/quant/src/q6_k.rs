@@ -256,8 +256,7 @@ mod avx2 {
                     let sc32 = _mm256_srai_epi16::<3>(_mm256_shuffle_epi8(sc, both));
                     for ((acc, sum), blocks) in acc.iter_mut().zip(sum).zip(&blocks) {
                         let a = &blocks[b];
-                        let a_h = _mm256_set1_epi32((a.h.as_ptr() as *const i32).read_unaligned());
-                        let sum = _mm256_sub_epi32(sum, _mm256_madd_epi16(sc32, a_h));
+                        let sum = _mm256_sub_epi32(sum, _mm256_madd_epi16(sc32, a.half_sums()));
                         let scale = _mm256_mul_ps(d, _mm256_set1_ps(a.d));
                         acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[h]);
                     }
