@@ -8,7 +8,8 @@ use half::f16;
 
 use crate::{Act, Format, Kernel, Sums, ROWS};
 
-/// One 32-value block of 16 consecutive output rows.
+/// One 32-value block of 16 consecutive output rows: 320 bytes, exactly the 16 GGUF blocks'
+/// 20 bytes each, so decode reads as many bytes as llama.cpp does.
 #[repr(C, align(64))]
 #[derive(Clone)]
 pub(crate) struct Tile {
@@ -16,10 +17,12 @@ pub(crate) struct Tile {
     /// value `j` of the block in its low nibble and value `j + 16` in its high nibble.
     qs: [u8; 4 * ROWS * 4],
     /// Each row's scale.
-    d: [f32; ROWS],
+    d: [f16; ROWS],
     /// Each row's minimum.
-    m: [f32; ROWS],
+    m: [f16; ROWS],
 }
+
+const _: () = assert!(std::mem::size_of::<Tile>() == ROWS * 20);
 
 impl Format for Tile {
     const VALUES: usize = 32;
@@ -28,12 +31,12 @@ impl Format for Tile {
     fn pack(rows: [&[u8]; ROWS]) -> Tile {
         let mut tile = Tile {
             qs: [0; 4 * ROWS * 4],
-            d: [0.0; ROWS],
-            m: [0.0; ROWS],
+            d: [f16::ZERO; ROWS],
+            m: [f16::ZERO; ROWS],
         };
         for (r, block) in rows.iter().enumerate() {
-            tile.d[r] = f16::from_le_bytes([block[0], block[1]]).to_f32();
-            tile.m[r] = f16::from_le_bytes([block[2], block[3]]).to_f32();
+            tile.d[r] = f16::from_le_bytes([block[0], block[1]]);
+            tile.m[r] = f16::from_le_bytes([block[2], block[3]]);
             for g in 0..4 {
                 let to = (g * ROWS + r) * 4;
                 tile.qs[to..to + 4].copy_from_slice(&block[4 + 4 * g..8 + 4 * g]);
@@ -45,11 +48,12 @@ impl Format for Tile {
     fn dequantize(&self) -> Vec<f32> {
         let mut out = vec![0f32; ROWS * 32];
         for r in 0..ROWS {
+            let (d, m) = (self.d[r].to_f32(), self.m[r].to_f32());
             for g in 0..4 {
                 for j in 0..4 {
                     let byte = self.qs[(g * ROWS + r) * 4 + j];
-                    out[r * 32 + 4 * g + j] = self.d[r] * f32::from(byte & 0x0F) + self.m[r];
-                    out[r * 32 + 16 + 4 * g + j] = self.d[r] * f32::from(byte >> 4) + self.m[r];
+                    out[r * 32 + 4 * g + j] = d * f32::from(byte & 0x0F) + m;
+                    out[r * 32 + 16 + 4 * g + j] = d * f32::from(byte >> 4) + m;
                 }
             }
         }
@@ -70,7 +74,8 @@ impl Format for Tile {
                             dot += i32::from(byte >> 4) * i32::from(a.qs[16 + 4 * g + j]);
                         }
                     }
-                    *o += dot as f32 * (tile.d[r] * a.d) + tile.m[r] * a.s;
+                    let (d, m) = (tile.d[r].to_f32(), tile.m[r].to_f32());
+                    *o += dot as f32 * (d * a.d) + m * a.s;
                 }
             }
         }
@@ -103,8 +108,8 @@ mod avx512 {
         let nibble = _mm512_set1_epi8(0x0F);
         let mut acc = [_mm512_setzero_ps(); R];
         for (b, tile) in tiles.iter().enumerate() {
-            let d = _mm512_load_ps(tile.d.as_ptr());
-            let m = _mm512_load_ps(tile.m.as_ptr());
+            let d = _mm512_cvtph_ps(_mm256_load_si256(tile.d.as_ptr() as *const __m256i));
+            let m = _mm512_cvtph_ps(_mm256_load_si256(tile.m.as_ptr() as *const __m256i));
             let mut lo = [_mm512_setzero_si512(); 4];
             let mut hi = [_mm512_setzero_si512(); 4];
             for g in 0..4 {
@@ -137,14 +142,16 @@ mod avx512 {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use half::f16;
+
     use super::Tile;
-    use crate::{prefetch, Act, Sums};
+    use crate::{prefetch, Act, Sums, ROWS};
 
     /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows (one
     /// 256-bit register of i32 or f32 each). For one or two rows both halves go together, so
     /// the column streams through once; for more, the accumulators of both halves would not
     /// fit in 16 registers, so the halves take turns.
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
         if R <= 2 {
             halves::<R, 2, 0>(tiles, acts, sums);
@@ -157,7 +164,7 @@ mod avx2 {
     /// Halves `FIRST..FIRST + H` of a column of tiles against `R` activation rows. Eight
     /// `vpmaddubsw` products of a nibble (at most 15) and an i8 (at most 127 in magnitude)
     /// add up to at most 30,480 per i16 lane, so the i16 sums cannot saturate.
-    #[target_feature(enable = "avx2,fma")]
+    #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn halves<const R: usize, const H: usize, const FIRST: usize>(
         tiles: &[Tile],
         acts: &[Act],
@@ -171,8 +178,10 @@ mod avx2 {
             prefetch(tile, 0, 1);
             for (h, acc) in accs.iter_mut().enumerate() {
                 let half = FIRST + h;
-                let d = _mm256_load_ps(tile.d.as_ptr().add(8 * half));
-                let m = _mm256_load_ps(tile.m.as_ptr().add(8 * half));
+                let f16s = |v: &[f16; ROWS]| {
+                    _mm256_cvtph_ps(_mm_load_si128(v.as_ptr().add(8 * half) as *const __m128i))
+                };
+                let (d, m) = (f16s(&tile.d), f16s(&tile.m));
                 let mut lo = [_mm256_setzero_si256(); 4];
                 let mut hi = [_mm256_setzero_si256(); 4];
                 for g in 0..4 {
