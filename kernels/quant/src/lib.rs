@@ -199,16 +199,65 @@ impl Matrix {
     /// `dst = x · Wᵀ` for `m` rows of `x` (`m` x `k`, row-major) into `dst` (`m` x `n`), on
     /// candle's worker threads.
     pub fn matmul(&self, x: &[f32], m: usize, dst: &mut [f32]) {
-        assert_eq!(x.len(), m * self.k, "activations are not m x k");
-        assert_eq!(dst.len(), m * self.n, "output is not m x n");
-        let acts = quantize(x, m, self.k / BLOCK);
-        self.packed.matmul(&acts, m, dst);
+        Matrix::matmul_all(&[self], x, m, &mut [dst]);
+    }
+
+    /// The products of several matrices of the same `k` with the same `x`, as one job:
+    /// the activations are quantized once and the workers meet once, not once per matrix.
+    /// A decode step of a small model is a few hundred products of a few hundred microseconds,
+    /// so each hand-off to the workers and back counts (a layer's query, key and value
+    /// projections, or its gate and up projections, go together).
+    pub fn matmul_all(mats: &[&Matrix], x: &[f32], m: usize, dsts: &mut [&mut [f32]]) {
+        assert_eq!(mats.len(), dsts.len(), "one output per matrix");
+        let Some(k) = mats.first().map(|w| w.k) else {
+            return;
+        };
+        assert!(mats.iter().all(|w| w.k == k), "the matrices differ in k");
+        assert_eq!(x.len(), m * k, "activations are not m x k");
+        for (w, dst) in mats.iter().zip(dsts.iter()) {
+            assert_eq!(dst.len(), m * w.n, "output is not m x n");
+        }
+        let acts = quantize(x, m, k / BLOCK);
+        let orders: Vec<UnitOrder> = mats.iter().map(|w| w.packed.order(m)).collect();
+        let outs: Vec<usize> = dsts.iter_mut().map(|d| d.as_mut_ptr() as usize).collect();
+        let total = orders.iter().map(UnitOrder::units).sum();
+        let kernel = kernel();
+        candle_core::utils::barrier_pool().execute_chunked(total, |units| {
+            for unit in units {
+                let (mut i, mut local) = (0, unit);
+                while local >= orders[i].units() {
+                    local -= orders[i].units();
+                    i += 1;
+                }
+                let (t, pass) = orders[i].unit(local);
+                // SAFETY: `outs[i]` is `dsts[i]`, of m x n values (checked above), and each
+                // unit writes only its own 16 columns of its own rows of one output.
+                unsafe {
+                    mats[i]
+                        .packed
+                        .run(kernel, &acts, m, (t, pass), outs[i] as *mut f32)
+                };
+            }
+        });
     }
 }
 
 /// A format's tiles behind one object, so `Matrix` is not generic.
 trait Packed: Send + Sync {
-    fn matmul(&self, acts: &[Act], m: usize, dst: &mut [f32]);
+    /// The units of a product with `m` activation rows, and their order.
+    fn order(&self, m: usize) -> UnitOrder;
+    /// One unit: column of tiles `t` against pass `pass` of the activations, into `dst`.
+    ///
+    /// # Safety
+    /// `dst` points to `m` x `n` writable values that no one else writes at the unit's places.
+    unsafe fn run(
+        &self,
+        kernel: Kernel,
+        acts: &[Act],
+        m: usize,
+        unit: (usize, usize),
+        dst: *mut f32,
+    );
     fn row(&self, i: usize, out: &mut [f32]);
 }
 
@@ -277,30 +326,36 @@ impl<F: Format> Packed for Tiled<F> {
         }
     }
 
-    fn matmul(&self, acts: &[Act], m: usize, dst: &mut [f32]) {
+    fn order(&self, m: usize) -> UnitOrder {
+        UnitOrder::new(self.n / ROWS, m.div_ceil(PASS), self.kt * size_of::<F>())
+    }
+
+    unsafe fn run(
+        &self,
+        kernel: Kernel,
+        acts: &[Act],
+        m: usize,
+        unit: (usize, usize),
+        dst: *mut f32,
+    ) {
+        let (t, pass) = unit;
         let ka = self.kt * F::VALUES / BLOCK;
-        let order = UnitOrder::new(self.n / ROWS, m.div_ceil(PASS), self.kt * size_of::<F>());
-        let kernel = kernel();
-        let out = dst.as_mut_ptr() as usize;
-        candle_core::utils::barrier_pool().execute_chunked(order.units(), |units| {
-            for unit in units {
-                let (t, pass) = order.unit(unit);
-                let tiles = &self.tiles[t * self.kt..(t + 1) * self.kt];
-                let r0 = pass * PASS;
-                let rows = (m - r0).min(PASS);
-                let acts = &acts[r0 * ka..(r0 + rows) * ka];
-                let mut sums = [[0f32; ROWS]; PASS];
-                run(kernel, tiles, acts, rows, &mut sums);
-                for (i, row) in sums[..rows].iter().enumerate() {
-                    let at = (r0 + i) * self.n + t * ROWS;
-                    // SAFETY: `dst` holds m x n values and each unit writes only its own 16
-                    // columns of its own rows, so no two units write the same element.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(row.as_ptr(), (out as *mut f32).add(at), ROWS)
-                    };
-                }
-            }
-        });
+        let tiles = &self.tiles[t * self.kt..(t + 1) * self.kt];
+        let r0 = pass * PASS;
+        let rows = (m - r0).min(PASS);
+        let acts = &acts[r0 * ka..(r0 + rows) * ka];
+        let mut sums = [[0f32; ROWS]; PASS];
+        run(kernel, tiles, acts, rows, &mut sums);
+        for (i, row) in sums[..rows].iter().enumerate() {
+            // SAFETY: the caller hands over m x n values of which these 16 are this unit's.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    row.as_ptr(),
+                    dst.add((r0 + i) * self.n + t * ROWS),
+                    ROWS,
+                )
+            };
+        }
     }
 }
 
@@ -400,7 +455,41 @@ pub(crate) fn run<F: Format>(
 
 #[cfg(test)]
 mod tests {
-    use super::UnitOrder;
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+
+    use super::{Matrix, UnitOrder};
+
+    fn matrix(dtype: GgmlDType, n: usize, k: usize, salt: usize) -> Matrix {
+        let values: Vec<f32> = (0..n * k)
+            .map(|i| (((i * 7919 + salt) % 1009) as f32 / 1009.0 - 0.5) * 0.1)
+            .collect();
+        let t = Tensor::from_vec(values, (n, k), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&t, dtype).unwrap();
+        Matrix::from_blocks(dtype, &q.data().unwrap(), n, k).unwrap()
+    }
+
+    #[test]
+    fn products_run_together_equal_products_run_one_by_one() {
+        let k = 512;
+        let mats = [
+            matrix(GgmlDType::Q4K, 48, k, 1),
+            matrix(GgmlDType::Q8_0, 16, k, 2),
+            matrix(GgmlDType::Q6K, 32, k, 3),
+        ];
+        for m in [1, 5] {
+            let x: Vec<f32> = (0..m * k).map(|i| ((i % 37) as f32 - 18.0) / 9.0).collect();
+            let mut together: Vec<Vec<f32>> =
+                mats.iter().map(|w| vec![0.0; m * w.rows()]).collect();
+            let mut dsts: Vec<&mut [f32]> = together.iter_mut().map(Vec::as_mut_slice).collect();
+            Matrix::matmul_all(&mats.iter().collect::<Vec<_>>(), &x, m, &mut dsts);
+            for (w, got) in mats.iter().zip(&together) {
+                let mut alone = vec![0.0; m * w.rows()];
+                w.matmul(&x, m, &mut alone);
+                assert_eq!(got, &alone, "m = {m}, {} rows", w.rows());
+            }
+        }
+    }
 
     #[test]
     fn every_unit_runs_once_and_a_group_of_columns_meets_every_pass_before_the_next() {

@@ -58,18 +58,50 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Linear::Candle(m) => m.forward(x),
-            Linear::Tiled(w) => {
-                let mut dims = x.dims().to_vec();
-                let k = dims.pop().unwrap_or(1);
-                let m = x.elem_count() / k.max(1);
-                let input = x.flatten_all()?.to_vec1::<f32>()?;
-                let mut out = vec![0f32; m * w.rows()];
-                w.matmul(&input, m, &mut out);
-                dims.push(w.rows());
-                Tensor::from_vec(out, dims, x.device())
-            }
+            Linear::Tiled(w) => Ok(tiled_products(&[w], x)?.remove(0)),
         }
     }
+
+    /// `x` times each projection's weights: one job for the kernels when they take them all
+    /// (a layer's q, k and v, or its gate and up), so the activations are quantized once and
+    /// the workers meet once.
+    pub fn forward_all<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+        let tiled: Option<Vec<&Matrix>> = ls
+            .iter()
+            .map(|l| match l {
+                Linear::Tiled(w) => Some(w),
+                Linear::Candle(_) => None,
+            })
+            .collect();
+        let ys = match tiled {
+            Some(mats) => tiled_products(&mats, x)?,
+            None => ls.iter().map(|l| l.forward(x)).collect::<Result<_>>()?,
+        };
+        ys.try_into()
+            .map_err(|_| candle_core::Error::Msg("one output per projection".into()))
+    }
+}
+
+/// `x` times each matrix, over its last dimension, as one job of the kernels.
+fn tiled_products(mats: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
+    let mut dims = x.dims().to_vec();
+    let k = dims.pop().unwrap_or(1);
+    if mats.iter().any(|w| w.columns() != k) {
+        candle_core::bail!("a projection takes rows of another length than {k}");
+    }
+    let m = x.elem_count() / k.max(1);
+    let input = x.flatten_all()?.to_vec1::<f32>()?;
+    let mut outs: Vec<Vec<f32>> = mats.iter().map(|w| vec![0f32; m * w.rows()]).collect();
+    let mut dsts: Vec<&mut [f32]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+    Matrix::matmul_all(mats, &input, m, &mut dsts);
+    mats.iter()
+        .zip(outs)
+        .map(|(w, out)| {
+            let mut dims = dims.clone();
+            dims.push(w.rows());
+            Tensor::from_vec(out, dims, x.device())
+        })
+        .collect()
 }
 
 /// Reads a model's tensors from its GGUF file.

@@ -147,7 +147,8 @@ impl Gemma3 {
             let layer = &self.layers[i];
             x = (x + layer.post_attn_norm.forward(&h)?)?;
             let h = layer.ffn_norm.forward(&x)?;
-            let gated = (layer.gate.forward(&h)?.gelu()? * layer.up.forward(&h)?)?;
+            let [gate, up] = Linear::forward_all([&layer.gate, &layer.up], &h)?;
+            let gated = (gate.gelu()? * up)?;
             x = (x + layer.post_ffn_norm.forward(&layer.down.forward(&gated)?)?)?;
         }
         let last = self.norm.forward(&x)?.i((.., seq - 1, ..))?;
@@ -169,11 +170,10 @@ impl Gemma3 {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = layer.q_norm.forward(&split(layer.q.forward(x)?, heads)?)?;
-        let k = layer
-            .k_norm
-            .forward(&split(layer.k.forward(x)?, kv_heads)?)?;
-        let v = split(layer.v.forward(x)?, kv_heads)?;
+        let [q, k, v] = Linear::forward_all([&layer.q, &layer.k, &layer.v], x)?;
+        let q = layer.q_norm.forward(&split(q, heads)?)?;
+        let k = layer.k_norm.forward(&split(k, kv_heads)?)?;
+        let v = split(v, kv_heads)?;
         let (q, k) = (rope.apply(&q, pos)?, rope.apply(&k, pos)?);
         let span = Span {
             heads,

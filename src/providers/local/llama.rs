@@ -79,7 +79,7 @@ impl Layer {
     /// q, k and v of `x`, biased where the family has biases, split into heads, q and k
     /// normed where it norms them.
     fn qkv(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
-        let (mut q, mut k, mut v) = (self.q.forward(x)?, self.k.forward(x)?, self.v.forward(x)?);
+        let [mut q, mut k, mut v] = Linear::forward_all([&self.q, &self.k, &self.v], x)?;
         if let Some([bq, bk, bv]) = &self.biases {
             q = q.broadcast_add(bq)?;
             k = k.broadcast_add(bk)?;
@@ -110,8 +110,8 @@ impl Layer {
     }
 
     fn feed_forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = self.gate.forward(x)?.silu()?;
-        self.down.forward(&(gate * self.up.forward(x)?)?)
+        let [gate, up] = Linear::forward_all([&self.gate, &self.up], x)?;
+        self.down.forward(&(gate.silu()? * up)?)
     }
 }
 
