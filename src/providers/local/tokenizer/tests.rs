@@ -196,7 +196,7 @@ fn llama3_pre_tokenizer_splits_digits_in_threes_like_llama_cpp() {
     let t = load(&path);
     let recorded = vocab(&all, "llama-bpe");
     assert_llama_cpps_ids(&t, recorded);
-    let id = |token: &str| t.structure.token_to_id(token).unwrap();
+    let id = |token: &str| t.token_id(token).unwrap();
     // "1234567": 123 | 456 | 7, not the longer 4567 the merges could make.
     assert_eq!(
         case_ids(recorded, "digit_runs", "ids_plain")[..3],
@@ -352,7 +352,7 @@ fn with_saved_tokenizer_json(name: &str) -> (tempfile::TempDir, PathBuf, Json) {
     std::fs::copy(fixtures().join("vocab").join(format!("{name}.gguf")), &path).unwrap();
     let built = ModelTokenizer::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
     let json_path = dir.path().join("tokenizer.json");
-    built.structure.save(&json_path, false).unwrap();
+    built.save_json(&json_path);
     let json: Json = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     (dir, path, json)
 }
@@ -376,10 +376,7 @@ fn a_tokenizer_json_beside_a_byte_level_model_gives_llama_cpps_ids_too() {
         return;
     };
     let built = ModelTokenizer::from_gguf(&Gguf::open(&path).unwrap()).unwrap();
-    built
-        .structure
-        .save(dir.path().join("tokenizer.json"), false)
-        .unwrap();
+    built.save_json(&dir.path().join("tokenizer.json"));
     assert_llama_cpps_ids(&load(&path), vocab(&all, "llama-bpe"));
 }
 
