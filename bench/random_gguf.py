@@ -16,6 +16,11 @@ Shapes (embeddings tied: no `output` tensor, the token embedding serves as the o
   llama-1b    llama, hidden 2048, 16 layers, ffn 8192, 32 query / 8 KV heads, head dim 64
   qwen3-1.7b  qwen3, hidden 2048, 28 layers, ffn 6144, 16 query / 8 KV heads, head dim 128,
               per-head q/k RMS norms
+  phi4-mini   phi3, Phi-4-mini's shape: hidden 3072, 32 layers, ffn 8192, 24 query / 8 KV
+              heads, head dim 128 of which 96 rotate; q, k and v fused in `attn_qkv`, gate and
+              up in `ffn_up`; LongRoPE (context 131072 from an original 4096: long and short
+              factor tensors, all 1 here, and the attention factor); 3.4B parameters with
+              SmolLM2's vocabulary (6.7 GB as F16), so it is made only when --shapes names it
 
 Output files: DIR/SHAPE-F16.gguf and DIR/SHAPE-TYPE.gguf for each --types entry, where DIR is
 --out-dir (default ${HEARTH_CI_CACHE:-$HOME/.cache/hearth-ci}/random-gguf). Prints each path,
@@ -23,6 +28,7 @@ one per line, on stdout; progress and times go to stderr.
 """
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -47,12 +53,23 @@ class Shape:
     rope_base: float
     rms_eps: float
     qk_norm: bool
+    # Rotated dimensions per head; 0 rotates all of them.
+    rope_dims: int = 0
+    # LongRoPE's context before the extension (phi3); 0 for none.
+    original_context: int = 0
+
+    @property
+    def rotated(self) -> int:
+        return self.rope_dims or self.head_dim
 
 
 SHAPES = {
     "llama-1b": Shape("llama", 2048, 16, 8192, 32, 8, 64, 8192, 500000.0, 1e-5, False),
     "qwen3-1.7b": Shape("qwen3", 2048, 28, 6144, 16, 8, 128, 8192, 1000000.0, 1e-6, True),
+    "phi4-mini": Shape("phi3", 3072, 32, 8192, 24, 8, 128, 131072, 10000.0, 1e-5, False,
+                       rope_dims=96, original_context=4096),
 }
+DEFAULT_SHAPES = "llama-1b,qwen3-1.7b"
 DEFAULT_TYPES = "Q4_K_M,Q5_K_M,Q8_0,Q4_0"
 STD = 0.02
 
@@ -84,19 +101,26 @@ def tensor_shapes(s: Shape, vocab: int) -> list[tuple[str, tuple[int, ...]]]:
     """(name, numpy shape) of every tensor, rows first (GGUF stores the reverse order)."""
     q, kv = s.heads * s.head_dim, s.kv_heads * s.head_dim
     out = [("token_embd.weight", (vocab, s.hidden)), ("output_norm.weight", (s.hidden,))]
+    if s.original_context:
+        out += [(n, (s.rotated // 2,)) for n in ("rope_factors_long.weight", "rope_factors_short.weight")]
+    # llama.cpp's phi3 layout: q, k and v rows stacked in one matrix; the gate's rows, then
+    # the up projection's, in another.
+    fused = s.arch == "phi3"
     for i in range(s.layers):
         b = f"blk.{i}."
-        out += [
-            (b + "attn_norm.weight", (s.hidden,)),
-            (b + "attn_q.weight", (q, s.hidden)),
-            (b + "attn_k.weight", (kv, s.hidden)),
-            (b + "attn_v.weight", (kv, s.hidden)),
-            (b + "attn_output.weight", (s.hidden, q)),
-            (b + "ffn_norm.weight", (s.hidden,)),
-            (b + "ffn_gate.weight", (s.ffn, s.hidden)),
-            (b + "ffn_up.weight", (s.ffn, s.hidden)),
-            (b + "ffn_down.weight", (s.hidden, s.ffn)),
-        ]
+        out.append((b + "attn_norm.weight", (s.hidden,)))
+        if fused:
+            out.append((b + "attn_qkv.weight", (q + 2 * kv, s.hidden)))
+        else:
+            out += [(b + "attn_q.weight", (q, s.hidden)),
+                    (b + "attn_k.weight", (kv, s.hidden)),
+                    (b + "attn_v.weight", (kv, s.hidden))]
+        out += [(b + "attn_output.weight", (s.hidden, q)), (b + "ffn_norm.weight", (s.hidden,))]
+        if fused:
+            out.append((b + "ffn_up.weight", (2 * s.ffn, s.hidden)))
+        else:
+            out += [(b + "ffn_gate.weight", (s.ffn, s.hidden)), (b + "ffn_up.weight", (s.ffn, s.hidden))]
+        out.append((b + "ffn_down.weight", (s.hidden, s.ffn)))
         if s.qk_norm:
             out += [(b + "attn_q_norm.weight", (s.head_dim,)), (b + "attn_k_norm.weight", (s.head_dim,))]
     return out
@@ -118,8 +142,13 @@ def write_f16(name: str, s: Shape, tok_path: Path, out: Path, seed: int) -> None
     w.add_head_count_kv(s.kv_heads)
     w.add_key_length(s.head_dim)
     w.add_value_length(s.head_dim)
-    w.add_rope_dimension_count(s.head_dim)
+    w.add_rope_dimension_count(s.rotated)
     w.add_rope_freq_base(s.rope_base)
+    if s.original_context:
+        # As convert_hf_to_gguf.py writes LongRoPE: sqrt(1 + ln(stretch) / ln(original)).
+        w.add_rope_scaling_orig_ctx_len(s.original_context)
+        stretch = s.context / s.original_context
+        w.add_rope_scaling_attn_factors(math.sqrt(1 + math.log(stretch) / math.log(s.original_context)))
     w.add_layer_norm_rms_eps(s.rms_eps)
     for key, value, vtype, sub in fields:
         w.add_key_value(key, value, vtype, sub)
@@ -161,7 +190,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tokenizer-from", required=True, type=Path,
                     help="a real GGUF whose tokenizer metadata (and vocab size) is copied")
-    ap.add_argument("--shapes", default=",".join(SHAPES), help=f"comma-separated, of: {', '.join(SHAPES)}")
+    ap.add_argument("--shapes", default=DEFAULT_SHAPES, help=f"comma-separated, of: {', '.join(SHAPES)}")
     ap.add_argument("--types", default=DEFAULT_TYPES, help="llama-quantize types, comma-separated")
     ap.add_argument("--out-dir", type=Path, default=cache / "random-gguf")
     ap.add_argument("--llama-quantize", type=Path, default=cache / "llamacpp-native" / "bin" / "llama-quantize",

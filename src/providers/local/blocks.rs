@@ -121,6 +121,15 @@ impl<'a, R: Read + Seek> Loader<'a, R> {
         self.ct.tensor_infos.contains_key(name)
     }
 
+    /// The rows of matrix `name`: its first dimension, as candle orders them.
+    pub fn rows(&self, name: &str) -> Result<usize> {
+        match self.ct.tensor_infos.get(name).map(|t| t.shape.dims()) {
+            Some([rows, _]) => Ok(*rows),
+            Some(dims) => candle_core::bail!("{name} is not a matrix: {dims:?}"),
+            None => candle_core::bail!("cannot find tensor info for {name}"),
+        }
+    }
+
     /// Tensor `name` as the file stores it.
     pub fn tensor(&mut self, name: &str) -> Result<QTensor> {
         self.ct.tensor(self.r, name, self.device)
@@ -166,13 +175,16 @@ pub enum RopeStyle {
 pub struct Rope {
     cos: Tensor,
     sin: Tensor,
+    /// The leading dimensions of each head that rotate; the rest pass through unchanged
+    /// (Phi-4-mini rotates 96 of its 128, llama.cpp's `rope.dimension_count`).
+    dims: usize,
     style: RopeStyle,
 }
 
 impl Rope {
     /// Tables for `positions` positions of `dims` rotated dimensions with frequency base
     /// `base`, each frequency divided by its factor when the file gives factors (llama.cpp's
-    /// `rope_freqs`).
+    /// `rope_freqs`, and LongRoPE's long or short factors).
     pub fn new(
         dims: usize,
         base: f32,
@@ -181,8 +193,12 @@ impl Rope {
         positions: usize,
         device: &Device,
     ) -> Result<Rope> {
-        if factors.is_some_and(|f| f.len() != dims / 2) {
-            candle_core::bail!("rope_freqs does not have one factor per rotated pair");
+        if let Some(f) = factors.filter(|f| f.len() != dims / 2) {
+            candle_core::bail!(
+                "{} rope frequency factors for {} rotated pairs",
+                f.len(),
+                dims / 2
+            );
         }
         let inv: Vec<f32> = (0..dims)
             .step_by(2)
@@ -199,18 +215,45 @@ impl Rope {
         Ok(Rope {
             cos: angles.cos()?,
             sin: angles.sin()?,
+            dims,
             style,
         })
     }
 
-    /// Rotates `x` (batch, heads, sequence, head dim) for positions from `pos` on.
+    /// The same rotation with its cos and sin multiplied by `factor`: llama.cpp's attention
+    /// factor (`rope.scaling.attn_factor`; LongRoPE's sqrt(1 + ln(s) / ln(original context))
+    /// for a context stretched s times), which scales the rotated dimensions of q and k and
+    /// so sharpens attention over the longer context. The pass-through dimensions keep their
+    /// scale, as in llama.cpp.
+    pub fn scaled(self, factor: f32) -> Result<Rope> {
+        let by = f64::from(factor);
+        Ok(Rope {
+            cos: (self.cos * by)?,
+            sin: (self.sin * by)?,
+            ..self
+        })
+    }
+
+    /// Rotates `x` (batch, heads, sequence, head dim) for positions from `pos` on: its first
+    /// `dims` dimensions of each head; the others are left as they are.
     pub fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let seq = x.dim(2)?;
+        let (seq, head) = (x.dim(2)?, x.dim(3)?);
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
-        match self.style {
+        let rotate = |x: &Tensor| match self.style {
             RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin),
             RopeStyle::Halves => candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin),
+        };
+        match head.checked_sub(self.dims) {
+            Some(0) => rotate(x),
+            Some(rest) => Tensor::cat(
+                &[
+                    &rotate(&x.narrow(3, 0, self.dims)?)?,
+                    &x.narrow(3, self.dims, rest)?,
+                ],
+                3,
+            ),
+            None => candle_core::bail!("{} rotated dimensions in heads of {head}", self.dims),
         }
     }
 }
@@ -250,4 +293,89 @@ pub fn attend_cached(
     let mut out = vec![0f32; heads * seq * dim];
     cache.attend(&flat(q)?, seq, span, &mut out);
     Tensor::from_vec(out, (1, seq, heads * dim), q.device())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: usize = 8;
+    const BASE: f32 = 500.0;
+    const FACTORS: [f32; 2] = [2.0, 0.5];
+
+    /// One head's vector at position `pos` rotated by hand: pair `j` of the first `dims`
+    /// dimensions (neighbours, or j and j + dims / 2) turns by pos / (base^(2j / dims) x
+    /// factor j) and is scaled by `scale`; the dimensions past `dims` are copied.
+    fn by_hand(x: &[f32], pos: usize, dims: usize, style: RopeStyle, scale: f32) -> Vec<f32> {
+        let mut out = x.to_vec();
+        for (j, factor) in FACTORS.iter().enumerate().take(dims / 2) {
+            let theta = pos as f32 / (BASE.powf(2.0 * j as f32 / dims as f32) * factor);
+            let (a, b) = match style {
+                RopeStyle::Interleaved => (2 * j, 2 * j + 1),
+                RopeStyle::Halves => (j, j + dims / 2),
+            };
+            out[a] = scale * (x[a] * theta.cos() - x[b] * theta.sin());
+            out[b] = scale * (x[b] * theta.cos() + x[a] * theta.sin());
+        }
+        out
+    }
+
+    /// Rope over (1, 2 heads, 3 positions, 8) from position 5, against `by_hand`, with 4 of
+    /// the 8 dimensions rotating. f32 trigonometry of angles below 8 radians, computed in a
+    /// slightly different order, agrees to about 1e-6; 1e-5 leaves room and no more.
+    fn check(style: RopeStyle, scale: f32) {
+        let dims = 4;
+        let (heads, seq, pos) = (2, 3, 5);
+        let values: Vec<f32> = (0..heads * seq * HEAD)
+            .map(|i| (i as f32 * 0.7).sin())
+            .collect();
+        let x = Tensor::from_vec(values.clone(), (1, heads, seq, HEAD), &Device::Cpu).unwrap();
+        let rope = Rope::new(dims, BASE, Some(&FACTORS), style, 16, &Device::Cpu)
+            .unwrap()
+            .scaled(scale)
+            .unwrap();
+        let ours = rope.apply(&x, pos).unwrap().flatten_all().unwrap();
+        let ours = ours.to_vec1::<f32>().unwrap();
+        for (i, (head, got)) in values.chunks(HEAD).zip(ours.chunks(HEAD)).enumerate() {
+            let want = by_hand(head, pos + i % seq, dims, style, scale);
+            for (d, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() < 1e-5, "row {i}, dim {d}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_partial_rotation_in_halves_turns_the_leading_pairs_and_copies_the_rest() {
+        check(RopeStyle::Halves, 1.0);
+    }
+
+    #[test]
+    fn a_partial_interleaved_rotation_turns_the_leading_neighbours_and_copies_the_rest() {
+        check(RopeStyle::Interleaved, 1.0);
+    }
+
+    #[test]
+    fn the_attention_factor_scales_the_rotated_dimensions_only() {
+        check(RopeStyle::Halves, 1.25);
+        check(RopeStyle::Interleaved, 0.8);
+    }
+
+    #[test]
+    fn more_rotated_dimensions_than_a_head_has_is_an_error() {
+        let rope = Rope::new(HEAD, BASE, None, RopeStyle::Halves, 4, &Device::Cpu).unwrap();
+        let narrow = Tensor::zeros((1, 1, 1, HEAD / 2), DType::F32, &Device::Cpu).unwrap();
+        assert!(rope.apply(&narrow, 0).is_err());
+    }
+
+    #[test]
+    fn factors_that_do_not_match_the_rotated_pairs_are_refused() {
+        let err = Rope::new(8, BASE, Some(&FACTORS), RopeStyle::Halves, 4, &Device::Cpu)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("2 rope frequency factors for 4 rotated pairs"),
+            "{err}"
+        );
+    }
 }

@@ -1,11 +1,12 @@
 //! Tiny GGUF models written by the tests themselves, one per architecture the engine loads
-//! (`llama`, `qwen2`, `qwen3`, `gemma3`): deterministic weights, two layers and a byte-level BPE
-//! vocabulary with the family's control tokens and chat template, so the loader,
-//! tokenizer, template, decoding, streaming and cancellation are tested on every run,
+//! (`llama`, `qwen2`, `qwen3`, `phi3`, `gemma3`): deterministic weights, two layers and a
+//! byte-level BPE vocabulary with the family's control tokens and chat template, so the
+//! loader, tokenizer, template, decoding, streaming and cancellation are tested on every run,
 //! with or without a real model.
 
 mod gemma3;
 mod llama;
+mod phi3;
 mod qwen2;
 mod qwen3;
 
@@ -146,6 +147,12 @@ impl Builder {
     fn with_meta(mut self, key: &str, value: Value) -> Builder {
         self.metadata.retain(|(k, _)| k != key);
         self.meta(key, value);
+        self
+    }
+
+    /// Leaves a metadata entry out (a file without a chat template).
+    fn without_meta(mut self, key: &str) -> Builder {
+        self.metadata.retain(|(k, _)| k != key);
         self
     }
 

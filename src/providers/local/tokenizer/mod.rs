@@ -219,8 +219,10 @@ impl ModelTokenizer {
         let eos = token("tokenizer.ggml.eos_token_id", 2)?
             .ok_or_else(|| LoadError::Missing("tokenizer.ggml.eos_token_id".into()))?;
         let mut eos_ids = vec![eos.0];
-        // Chat models end a turn with their end-of-turn token as well as with EOS.
-        for end in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>"] {
+        // Chat models end a turn with their end-of-turn token as well as with EOS (Phi-3 ends a
+        // turn with `<|end|>` where its files name `<|endoftext|>` as EOS; llama.cpp stops at
+        // either).
+        for end in ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>"] {
             if let Some(id) = vocab.tokens.iter().position(|t| t == end) {
                 if !eos_ids.contains(&(id as u32)) {
                     eos_ids.push(id as u32);
