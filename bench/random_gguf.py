@@ -63,6 +63,8 @@ class Shape:
         return self.rope_dims or self.head_dim
 
 
+# Written as `general.name` ("random NAME"): no name may contain "phi3" or "phi-3", for which
+# llama.cpp's vocabulary loader looks up Phi-3's own tokens (`</s>`) and fails on the copied one.
 SHAPES = {
     "llama-1b": Shape("llama", 2048, 16, 8192, 32, 8, 64, 8192, 500000.0, 1e-5, False),
     "qwen3-1.7b": Shape("qwen3", 2048, 28, 6144, 16, 8, 128, 8192, 1000000.0, 1e-6, True),
