@@ -8,19 +8,11 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{cli, Server};
 use serde_json::{json, Value};
-
-fn venv_python() -> PathBuf {
-    let cache = std::env::var_os("HEARTH_CI_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs::home_dir().unwrap().join(".cache/hearth-ci"));
-    cache.join("llamacpp-venv/bin/python")
-}
 
 /// llama-cpp-python's server on a free loopback port; killed on drop.
 struct LlamaServer {
@@ -38,11 +30,7 @@ impl Drop for LlamaServer {
 impl LlamaServer {
     /// Starts it, or None (with a note) when the venv or the model is missing outside CI.
     async fn start() -> Option<LlamaServer> {
-        let python = common::installed::or_skip(
-            venv_python(),
-            "llama-cpp-python venv",
-            "scripts/llamacpp-venv",
-        )?;
+        let python = common::llamacpp_python()?;
         let model = common::default_model()?;
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
