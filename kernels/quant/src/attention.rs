@@ -188,7 +188,7 @@ fn row_attention(
     if simd {
         // SAFETY: `simd` is set only where `kernel()` found AVX2, FMA and F16C, and only for
         // head dims that are multiples of 8.
-        return unsafe { avx2::row_attention(query, keys, values, scale, scores, dst) };
+        return unsafe { avx2::row_attention((query, keys, values, scale, scores, dst)) };
     }
     let _ = simd;
     softmax_row(
@@ -257,18 +257,11 @@ mod avx2 {
 
     /// One query row (see `super::row_attention`).
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn row_attention(
-        query: &[f32],
-        keys: &[f16],
-        values: &[f16],
-        scale: f32,
-        scores: &mut [f32],
-        dst: &mut [f32],
-    ) {
+    pub(super) unsafe fn row_attention(row: super::Row) {
         // SAFETY (both closures): this function runs only where the CPU has the features, and
         // the helpers read whole chunks of 8 that the slices hold.
         super::softmax_row(
-            (query, keys, values, scale, scores, dst),
+            row,
             |a, b| unsafe { dot(a, b) },
             |w, v, dst| unsafe { add_scaled(w, v, dst) },
         );
