@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Local-inference matrix: Hearth's on-device engine (examples/local_infer.rs) against llama.cpp's
 # own C++ binaries (llama-bench, built by scripts/llamacpp-native) on several GGUF files, the
-# same thread count, ~512 prompt tokens, 128 new tokens. See bench/README.md, "Local inference
-# matrix". (bench/local.sh is the one-model comparison through llama-cpp-python, same token ids.)
+# same thread count, ~512 prompt tokens, 128 new tokens, decode timed both after the prompt
+# (llama-bench's tg at that depth) and after a short prompt. See bench/README.md, "Local
+# inference matrix". (bench/local.sh is the one-model comparison through llama-cpp-python, same token ids.)
 #
 #   bash bench/local_matrix.sh
 #   LOCAL_FILES="a.gguf b.gguf" LOCAL_ROUNDS=5 bash bench/local_matrix.sh
@@ -19,6 +20,8 @@
 #   LOCAL_WARMUP      Hearth's untimed warm-up generations per process (default 1; llama-bench
 #                     makes its own warm-up runs)
 #   LOCAL_PROMPT      Hearth's prompt file (default bench/local_prompt_512.txt, ~512 tokens)
+#   LOCAL_SHORT_PROMPT  Hearth's short prompt file, for decode from a nearly empty context
+#                     (default bench/local_prompt_short.txt, a sentence; llama-bench: depth 0)
 #   LOCAL_TIMEOUT     seconds before one engine run is abandoned    (default 900)
 #   HEARTH_CI_CACHE   where scripts/llamacpp-native and bench/random_gguf.py keep their output
 #   HEARTH_MODELS_DIR where the default model and Gemma 3 270M are installed
@@ -39,6 +42,7 @@ PROMPT_TOKENS="${LOCAL_PROMPT_TOKENS:-512}"
 MAX_TOKENS="${LOCAL_MAX_TOKENS:-128}"
 WARMUP="${LOCAL_WARMUP:-1}"
 PROMPT="${LOCAL_PROMPT:-bench/local_prompt_512.txt}"
+SHORT_PROMPT="${LOCAL_SHORT_PROMPT:-bench/local_prompt_short.txt}"
 RUN_TIMEOUT="${LOCAL_TIMEOUT:-900}"
 CACHE="${HEARTH_CI_CACHE:-$HOME/.cache/hearth-ci}"
 MODELS_DIR="${HEARTH_MODELS_DIR:-$HOME/.local/share/hearth/models}"
@@ -66,6 +70,7 @@ done
 ((ROUNDS <= 20)) || die "LOCAL_ROUNDS above 20 is not a benchmark, it is a vigil"
 ((MAX_TOKENS >= 2)) || die "LOCAL_MAX_TOKENS must be at least 2"
 [[ -f $PROMPT ]] || die "no prompt file at $PROMPT"
+[[ -f $SHORT_PROMPT ]] || die "no prompt file at $SHORT_PROMPT"
 [[ -x $LLAMA_BENCH ]] || die "no $LLAMA_BENCH (run scripts/llamacpp-native, 10-20 min)"
 [[ -x /usr/bin/time ]] || die "no /usr/bin/time (apt-get install time)"
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
@@ -104,7 +109,7 @@ fi
 
 # The exact command, as a person would retype it.
 COMMAND="bash bench/local_matrix.sh"
-for var in LOCAL_PROMPT LOCAL_WARMUP LOCAL_MAX_TOKENS LOCAL_PROMPT_TOKENS LOCAL_ROUNDS \
+for var in LOCAL_PROMPT LOCAL_SHORT_PROMPT LOCAL_WARMUP LOCAL_MAX_TOKENS LOCAL_PROMPT_TOKENS LOCAL_ROUNDS \
   LOCAL_THREADS LOCAL_FILES; do
   # shellcheck disable=SC2089 # the quotes are text for the report
   if [[ -n "${!var:-}" ]]; then COMMAND="$var='${!var}' $COMMAND"; fi
@@ -120,11 +125,14 @@ BIN="$TARGET_DIR/release/examples/local_infer"
 RAW="$WORK/runs.jsonl"
 : >"$RAW"
 
-# One JSON line into RAW from a finished run: its exit status, stdout, stderr and
-# /usr/bin/time -v report (and, for llama.cpp, the time report of the load probe).
+# One JSON line into RAW from an engine's finished runs, each run's files named by a prefix P
+# (P.out, P.err, P.time: stdout, stderr, /usr/bin/time -v report): the exit status of the first
+# that failed, the long prompt's run, the short prompt's (Hearth) or the decode at the prompt's
+# depth (llama.cpp), and for llama.cpp the load probe's time report.
 record() {
-  local engine=$1 file=$2 round=$3 rc=$4 out=$5 err=$6 tv=$7 load_tv=${8:-}
-  ENGINE="$engine" FILE="$file" ROUND="$round" RC="$rc" OUTF="$out" ERRF="$err" TV="$tv" \
+  local engine=$1 file=$2 round=$3 rc=$4 main=$5 second=$6 load_tv=${7:-}
+  ENGINE="$engine" FILE="$file" ROUND="$round" RC="$rc" OUTF="$main.out" ERRF="$main.err" \
+    TV="$main.time" OUT2="$second.out" ERR2="$second.err" TV2="$second.time" \
     LOAD_TV="$load_tv" TIMEOUT_S="$RUN_TIMEOUT" python3 - >>"$RAW" <<'EOF'
 import json, os, re
 
@@ -147,32 +155,40 @@ def last_error(path):
     errs = [l for l in lines if "error" in l.lower()]
     return (errs or lines or ["(no message)"])[-1][:300]
 
+def last_json(path):
+    return json.loads([l for l in open(path) if l.strip()][-1])
+
 def parse(engine):
-    """The figures of a run that exited 0."""
+    """The figures of runs that exited 0."""
     if engine == "hearth":
-        r = json.loads([l for l in open(env["OUTF"]) if l.strip()][-1])
+        r, short = last_json(env["OUTF"]), last_json(env["OUT2"])
         return dict(load_s=r["load_s"], ttft_s=r["ttft_s"], prompt_tokens=r["prompt_tokens"],
                     prompt_tok_s=r["prompt_tok_s"], decode_tok_s=r["decode_tok_s"],
-                    new_tokens=r["generated_tokens"])
-    tests = json.load(open(env["OUTF"]))
+                    new_tokens=r["generated_tokens"], short_prompt_tokens=short["prompt_tokens"],
+                    decode_short_tok_s=short["decode_tok_s"])
+    tests = json.load(open(env["OUTF"])) + json.load(open(env["OUT2"]))
     pp = next(t for t in tests if t["n_prompt"] > 0 and t["n_gen"] == 0)
-    tg = next(t for t in tests if t["n_gen"] > 0 and t["n_prompt"] == 0)
+    tg0 = next(t for t in tests if t["n_gen"] > 0 and t["n_depth"] == 0)
+    tg = next(t for t in tests if t["n_gen"] > 0 and t["n_depth"] == pp["n_prompt"])
     return dict(load_s=time_v(env["LOAD_TV"])[1], prompt_tokens=pp["n_prompt"],
                 prompt_tok_s=pp["avg_ts"], decode_tok_s=tg["avg_ts"], new_tokens=tg["n_gen"],
+                short_prompt_tokens=0, decode_short_tok_s=tg0["avg_ts"],
                 # llama-bench times the prompt and the decode apart: TTFT = prompt + one token.
                 ttft_s=pp["n_prompt"] / pp["avg_ts"] + 1 / tg["avg_ts"])
 
 rc, engine = int(env["RC"]), env["ENGINE"]
 rss, wall = time_v(env["TV"])
+rss2, wall2 = time_v(env["TV2"])
 rec = {"file": os.path.basename(env["FILE"]), "engine": engine, "round": int(env["ROUND"]),
-       "status": "ok", "error": "", "peak_rss_mib": rss, "wall_s": wall}
+       "status": "ok", "error": "", "peak_rss_mib": max(filter(None, [rss, rss2]), default=None),
+       "wall_s": wall}
 if rc == 124:
     rec["status"], rec["error"] = "timeout", f"no result within {env['TIMEOUT_S']} s"
 elif rc != 0:
     # local_infer returns its error from main (exit 1, "Error: ..."): the engine refused the file.
     refused = engine == "hearth" and rc == 1
     rec["status"] = "refused" if refused else f"failed (exit {rc})"
-    rec["error"] = last_error(env["ERRF"])
+    rec["error"] = last_error(env["ERRF"] if os.path.getsize(env["ERRF"]) else env["ERR2"])
 else:
     try:
         rec.update(parse(engine))
@@ -184,20 +200,30 @@ EOF
 
 run_hearth() {
   local file=$1 round=$2 rc=0 p="$WORK/hearth"
+  : >"$p.short.err"
   timeout --kill-after=10 "$RUN_TIMEOUT" /usr/bin/time -v -o "$p.time" \
     "$BIN" --model "$file" --threads "$THREADS" --prompt-file "$PROMPT" \
     --max-tokens "$MAX_TOKENS" --runs 1 --warmup "$WARMUP" >"$p.out" 2>"$p.err" || rc=$?
-  record hearth "$file" "$round" "$rc" "$p.out" "$p.err" "$p.time"
+  if ((rc == 0)); then
+    timeout --kill-after=10 "$RUN_TIMEOUT" /usr/bin/time -v -o "$p.short.time" \
+      "$BIN" --model "$file" --threads "$THREADS" --prompt-file "$SHORT_PROMPT" \
+      --max-tokens "$MAX_TOKENS" --runs 1 --warmup "$WARMUP" >"$p.short.out" \
+      2>"$p.short.err" || rc=$?
+  fi
+  record hearth "$file" "$round" "$rc" "$p" "$p.short"
 }
 
 run_llamacpp() {
   local file=$1 round=$2 rc=0 p="$WORK/llamacpp"
+  : >"$p.err"
+  : >"$p.depth.err"
   # Load: the wall time of a llama-bench process that loads the model, makes a context and
   # evaluates one token, without warm-up.
   timeout --kill-after=10 "$RUN_TIMEOUT" /usr/bin/time -v -o "$p.load.time" \
     "$LLAMA_BENCH" -m "$file" -t "$THREADS" -p 1 -n 0 -r 1 --no-warmup -o json \
     >"$p.load.out" 2>"$p.load.err" || rc=$?
   if ((rc == 0)); then
+    # The prompt, and the decode from an empty context (as after a short prompt).
     timeout --kill-after=10 "$RUN_TIMEOUT" /usr/bin/time -v -o "$p.time" \
       "$LLAMA_BENCH" -m "$file" -t "$THREADS" -p "$PROMPT_TOKENS" -n "$MAX_TOKENS" -r 1 -o json \
       >"$p.out" 2>"$p.err" || rc=$?
@@ -205,7 +231,13 @@ run_llamacpp() {
     cp "$p.load.err" "$p.err"
     cp "$p.load.time" "$p.time"
   fi
-  record llamacpp "$file" "$round" "$rc" "$p.out" "$p.err" "$p.time" "$p.load.time"
+  if ((rc == 0)); then
+    # The decode after the prompt: with the prompt's tokens already in the KV cache, as Hearth's.
+    timeout --kill-after=10 "$RUN_TIMEOUT" /usr/bin/time -v -o "$p.depth.time" \
+      "$LLAMA_BENCH" -m "$file" -t "$THREADS" -p 0 -n "$MAX_TOKENS" -d "$PROMPT_TOKENS" -r 1 \
+      -o json >"$p.depth.out" 2>"$p.depth.err" || rc=$?
+  fi
+  record llamacpp "$file" "$round" "$rc" "$p" "$p.depth" "$p.load.time"
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -243,12 +275,14 @@ COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git status --porcelain -- src kernels examples Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
   COMMIT="$COMMIT (with uncommitted changes)"
 fi
-LLAMA_VERSION="$("$LLAMA_BENCH" --version 2>&1 | grep -m1 version || echo unknown)"
+# awk reads to the end: a reader that quits early would fail the pipe (pipefail, SIGPIPE).
+LLAMA_VERSION="$("$LLAMA_BENCH" --version 2>&1 | awk '/version/ && !seen { print; seen = 1 }')"
+LLAMA_VERSION="${LLAMA_VERSION:-unknown}"
 DATE="$(date -u +%Y-%m-%dT%H:%MZ)"
 NPROC="$(nproc)"
 # shellcheck disable=SC2090 # COMMAND is text for the report, never run
 export RAW NOTES DATE NPROC CPU_MODEL MEM_GIB COMMIT COMMAND LOAD_BEFORE LOAD_AFTER LLAMA_VERSION \
-  THREADS ROUNDS PROMPT_TOKENS MAX_TOKENS WARMUP PROMPT STAT_BEFORE STAT_AFTER TIMES_BEFORE \
+  THREADS ROUNDS PROMPT_TOKENS MAX_TOKENS WARMUP PROMPT SHORT_PROMPT STAT_BEFORE STAT_AFTER TIMES_BEFORE \
   TIMES_AFTER
 mkdir -p bench/results
 python3 - >"$OUT.tmp" <<'EOF'
@@ -280,7 +314,8 @@ p(f"- Hearth commit {env['COMMIT']} (release build of examples/local_infer); lla
   f"`{env['LLAMA_VERSION']}` (scripts/llamacpp-native)")
 rounds_n = int(env["ROUNDS"])
 p(f"- {env['THREADS']} threads; llama-bench: {env['PROMPT_TOKENS']}-token prompt, "
-  f"{env['MAX_TOKENS']} new tokens; Hearth: `{env['PROMPT']}` through the file's chat template, "
+  f"{env['MAX_TOKENS']} new tokens; Hearth: `{env['PROMPT']}` (and `{env['SHORT_PROMPT']}`) "
+  f"through the file's chat template, "
   f"greedy, up to {env['MAX_TOKENS']} new tokens, {env['WARMUP']} warm-up generation(s); "
   f"{rounds_n} round{'s' * (rounds_n != 1)}, a fresh process per run, alternating which engine "
   f"goes first; cells are medians of the rounds")
@@ -290,8 +325,10 @@ p(f"- Command: `{env['COMMAND']}`")
 for note in open(env["NOTES"]).read().splitlines():
     p(f"- {note}")
 p("")
-p("| file | engine | load s | TTFT s | prompt tokens | prompt tok/s | decode tok/s | peak RSS MiB | Hearth / llama.cpp (prompt, decode) |")
-p("|---|---|---:|---:|---:|---:|---:|---:|---|")
+p("| file | engine | load s | TTFT s | prompt tokens | prompt tok/s | decode tok/s after the prompt | decode tok/s after a short prompt | peak RSS MiB | Hearth / llama.cpp (prompt, decode after the prompt, after a short one) |")
+p("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+keys = ("load_s", "ttft_s", "prompt_tokens", "prompt_tok_s", "decode_tok_s", "decode_short_tok_s",
+        "peak_rss_mib")
 for name in files:
     ref = None
     for engine in ("llamacpp", "hearth"):
@@ -300,27 +337,29 @@ for name in files:
         label = "llama.cpp" if engine == "llamacpp" else "Hearth"
         if not ok:
             why = rs[0]["status"] + ": " + rs[0]["error"].replace("|", "\\|") if rs else "not run"
-            p(f"| {name} | {label} | {why} | | | | | | |")
+            p(f"| {name} | {label} | {why} | | | | | | | |")
             continue
-        m = {k: med(ok, k) for k in ("load_s", "ttft_s", "prompt_tokens", "prompt_tok_s",
-                                     "decode_tok_s", "peak_rss_mib")}
+        m = {k: med(ok, k) for k in keys}
         if engine == "llamacpp":
             ref, ratio = m, ""
         elif ref:
-            ratio = (f"**{m['prompt_tok_s'] / ref['prompt_tok_s']:.2f}x**, "
-                     f"**{m['decode_tok_s'] / ref['decode_tok_s']:.2f}x**")
+            ratio = ", ".join(f"**{m[k] / ref[k]:.2f}x**"
+                              for k in ("prompt_tok_s", "decode_tok_s", "decode_short_tok_s"))
         else:
             ratio = "no llama.cpp figure"
         p(f"| {name} | {label} | {f(m['load_s'], 2)} | {f(m['ttft_s'], 2)} | "
           f"{f(m['prompt_tokens'], 0)} | {f(m['prompt_tok_s'], 1)} | {f(m['decode_tok_s'], 1)} | "
-          f"{f(m['peak_rss_mib'], 0)} | {ratio} |")
+          f"{f(m['decode_short_tok_s'], 1)} | {f(m['peak_rss_mib'], 0)} | {ratio} |")
 p("")
-p("Ratios above 1 mean Hearth is faster. llama.cpp's prompt tok/s and decode tok/s are")
-p("llama-bench's pp and tg tests (random tokens; tg from an empty context); its TTFT is derived")
+p("Ratios above 1 mean Hearth is faster. llama.cpp's prompt tok/s is llama-bench's pp test and")
+p("its decode after the prompt is the tg test at a depth of the prompt's length (`-d`: the")
+p("prompt's tokens already in the KV cache, as in Hearth's run); after a short prompt is the tg")
+p("test from an empty context, Hearth's run of the short prompt file (its chat template's")
+p("tokens and a sentence). Random tokens for llama-bench. llama.cpp's TTFT is derived")
 p("(prompt tokens / prompt tok/s + 1 / decode tok/s) and its load is the wall time of a")
 p("llama-bench process that loads the file and evaluates one token. Hearth's come from")
 p("examples/local_infer (TTFT = prompt processing and first sample; prompt tok/s = prompt")
-p("tokens / TTFT). Peak RSS of both: `/usr/bin/time -v` of the measured process.")
+p("tokens / TTFT). Peak RSS of both: `/usr/bin/time -v` of the measured processes (the larger).")
 p("")
 p("## Runs")
 p("")
