@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{Device, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
 use super::quant::attention::{KvCache, Span};
@@ -171,10 +171,15 @@ pub enum RopeStyle {
     Halves,
 }
 
-/// Rotary embedding tables, one row per position.
+/// A family's rotary embedding: the frequencies of the rotated pairs. The cos and sin of the
+/// positions a forward pass feeds are computed once per pass ([`Rope::at`]) rather than kept
+/// for the whole context, which for a 256-wide head and 8,192 positions would be 8 MB a
+/// rotation held for nothing.
 pub struct Rope {
-    cos: Tensor,
-    sin: Tensor,
+    /// The angle each rotated pair turns by per position.
+    inv: Vec<f32>,
+    /// cos and sin are multiplied by this (llama.cpp's attention factor).
+    scale: f32,
     /// The leading dimensions of each head that rotate; the rest pass through unchanged
     /// (Phi-4-mini rotates 96 of its 128, llama.cpp's `rope.dimension_count`).
     dims: usize,
@@ -182,17 +187,10 @@ pub struct Rope {
 }
 
 impl Rope {
-    /// Tables for `positions` positions of `dims` rotated dimensions with frequency base
-    /// `base`, each frequency divided by its factor when the file gives factors (llama.cpp's
-    /// `rope_freqs`, and LongRoPE's long or short factors).
-    pub fn new(
-        dims: usize,
-        base: f32,
-        factors: Option<&[f32]>,
-        style: RopeStyle,
-        positions: usize,
-        device: &Device,
-    ) -> Result<Rope> {
+    /// The rotation of `dims` dimensions with frequency base `base`, each frequency divided
+    /// by its factor when the file gives factors (llama.cpp's `rope_freqs`, and LongRoPE's
+    /// long or short factors).
+    pub fn new(dims: usize, base: f32, factors: Option<&[f32]>, style: RopeStyle) -> Result<Rope> {
         if let Some(f) = factors.filter(|f| f.len() != dims / 2) {
             candle_core::bail!(
                 "{} rope frequency factors for {} rotated pairs",
@@ -200,21 +198,16 @@ impl Rope {
                 dims / 2
             );
         }
-        let inv: Vec<f32> = (0..dims)
+        let inv = (0..dims)
             .step_by(2)
             .map(|i| {
                 let factor = factors.map_or(1.0, |f| f[i / 2]);
                 1f32 / (base.powf(i as f32 / dims as f32) * factor)
             })
             .collect();
-        let inv = Tensor::from_vec(inv, (1, dims / 2), device)?;
-        let positions = Tensor::arange(0, positions as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((positions, 1))?;
-        let angles = positions.matmul(&inv)?;
         Ok(Rope {
-            cos: angles.cos()?,
-            sin: angles.sin()?,
+            inv,
+            scale: 1.0,
             dims,
             style,
         })
@@ -225,36 +218,94 @@ impl Rope {
     /// for a context stretched s times), which scales the rotated dimensions of q and k and
     /// so sharpens attention over the longer context. The pass-through dimensions keep their
     /// scale, as in llama.cpp.
-    pub fn scaled(self, factor: f32) -> Result<Rope> {
-        let by = f64::from(factor);
-        Ok(Rope {
-            cos: (self.cos * by)?,
-            sin: (self.sin * by)?,
+    pub fn scaled(self, factor: f32) -> Rope {
+        Rope {
+            scale: self.scale * factor,
             ..self
-        })
+        }
     }
 
-    /// Rotates `x` (batch, heads, sequence, head dim) for positions from `pos` on: its first
-    /// `dims` dimensions of each head; the others are left as they are.
-    pub fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let (seq, head) = (x.dim(2)?, x.dim(3)?);
-        let cos = self.cos.narrow(0, pos, seq)?;
-        let sin = self.sin.narrow(0, pos, seq)?;
-        let rotate = |x: &Tensor| match self.style {
-            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin),
-            RopeStyle::Halves => candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin),
+    /// The same rotation over positions divided by `factor`: linear rope scaling
+    /// (`rope.scaling.factor`, llama.cpp's `freq_scale` = 1 / factor), which stretches a
+    /// model's context by turning every pair `factor` times slower.
+    pub fn stretched(mut self, factor: f32) -> Rope {
+        self.inv.iter_mut().for_each(|f| *f /= factor);
+        self
+    }
+
+    /// The cos and sin of `seq` positions from `pos` on, for every layer of one pass.
+    pub fn at(&self, pos: usize, seq: usize, device: &Device) -> Result<Rotation<'_>> {
+        let pairs = self.inv.len();
+        let mut cos = Vec::with_capacity(seq * pairs);
+        let mut sin = Vec::with_capacity(seq * pairs);
+        for p in pos..pos + seq {
+            for f in &self.inv {
+                let angle = p as f32 * f;
+                cos.push(angle.cos() * self.scale);
+                sin.push(angle.sin() * self.scale);
+            }
+        }
+        Ok(Rotation {
+            cos: Tensor::from_vec(cos, (seq, pairs), device)?,
+            sin: Tensor::from_vec(sin, (seq, pairs), device)?,
+            rope: self,
+        })
+    }
+}
+
+/// A [`Rope`]'s cos and sin for the positions of one forward pass.
+pub struct Rotation<'a> {
+    cos: Tensor,
+    sin: Tensor,
+    rope: &'a Rope,
+}
+
+impl Rotation<'_> {
+    /// Rotates `x` (batch, heads, the pass's positions, head dim): its first `dims`
+    /// dimensions of each head; the others are left as they are.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let (cos, sin, dims) = (&self.cos, &self.sin, self.rope.dims);
+        let head = x.dim(3)?;
+        let rotate = |x: &Tensor| match self.rope.style {
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x.contiguous()?, cos, sin),
+            RopeStyle::Halves => candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin),
         };
-        match head.checked_sub(self.dims) {
+        match head.checked_sub(dims) {
             Some(0) => rotate(x),
             Some(rest) => Tensor::cat(
-                &[
-                    &rotate(&x.narrow(3, 0, self.dims)?)?,
-                    &x.narrow(3, self.dims, rest)?,
-                ],
+                &[&rotate(&x.narrow(3, 0, dims)?)?, &x.narrow(3, dims, rest)?],
                 3,
             ),
-            None => candle_core::bail!("{} rotated dimensions in heads of {head}", self.dims),
+            None => candle_core::bail!("{dims} rotated dimensions in heads of {head}"),
         }
+    }
+}
+
+/// The linear rope scaling factor of `arch`'s file as llama.cpp reads it: `rope.scaling.factor`
+/// (or the older `rope.scale_linear`), 1 when absent, 0 or `rope.scaling.type` is `none`.
+/// `linear` and `longrope` divide every frequency by it; YaRN (`yarn`, which also bends the
+/// frequencies between the original and the stretched context) is refused by name when it
+/// would change anything rather than run as something else.
+pub fn linear_rope_scale(ct: &Content, arch: &str) -> Result<f32> {
+    let get = |k: &str| ct.metadata.get(&format!("{arch}.{k}"));
+    let kind = match get("rope.scaling.type") {
+        Some(v) => v.to_string()?.as_str(),
+        None => "linear",
+    };
+    let factor = get("rope.scaling.factor")
+        .or_else(|| get("rope.scale_linear"))
+        .map(|v| v.to_f32())
+        .transpose()?
+        .filter(|f| *f != 0.0)
+        .unwrap_or(1.0);
+    if !(factor.is_finite() && factor > 0.0) {
+        candle_core::bail!("unusable rope scaling factor {factor}");
+    }
+    match kind {
+        "none" => Ok(1.0),
+        "linear" | "longrope" => Ok(factor),
+        "yarn" if factor == 1.0 => Ok(1.0),
+        other => candle_core::bail!("rope scaling `{other}` (factor {factor}) is not supported"),
     }
 }
 
@@ -297,6 +348,9 @@ pub fn attend_cached(
 
 #[cfg(test)]
 mod tests {
+    use candle_core::quantized::gguf_file::{Value, VersionedMagic};
+    use candle_core::DType;
+
     use super::*;
 
     const HEAD: usize = 8;
@@ -305,11 +359,17 @@ mod tests {
 
     /// One head's vector at position `pos` rotated by hand: pair `j` of the first `dims`
     /// dimensions (neighbours, or j and j + dims / 2) turns by pos / (base^(2j / dims) x
-    /// factor j) and is scaled by `scale`; the dimensions past `dims` are copied.
-    fn by_hand(x: &[f32], pos: usize, dims: usize, style: RopeStyle, scale: f32) -> Vec<f32> {
+    /// factor j x stretch) and is scaled by `scale`; the dimensions past `dims` are copied.
+    fn by_hand(
+        x: &[f32],
+        pos: usize,
+        dims: usize,
+        style: RopeStyle,
+        (scale, stretch): (f32, f32),
+    ) -> Vec<f32> {
         let mut out = x.to_vec();
         for (j, factor) in FACTORS.iter().enumerate().take(dims / 2) {
-            let theta = pos as f32 / (BASE.powf(2.0 * j as f32 / dims as f32) * factor);
+            let theta = pos as f32 / (BASE.powf(2.0 * j as f32 / dims as f32) * factor * stretch);
             let (a, b) = match style {
                 RopeStyle::Interleaved => (2 * j, 2 * j + 1),
                 RopeStyle::Halves => (j, j + dims / 2),
@@ -323,21 +383,22 @@ mod tests {
     /// Rope over (1, 2 heads, 3 positions, 8) from position 5, against `by_hand`, with 4 of
     /// the 8 dimensions rotating. f32 trigonometry of angles below 8 radians, computed in a
     /// slightly different order, agrees to about 1e-6; 1e-5 leaves room and no more.
-    fn check(style: RopeStyle, scale: f32) {
+    fn check(style: RopeStyle, scale: f32, stretch: f32) {
         let dims = 4;
         let (heads, seq, pos) = (2, 3, 5);
         let values: Vec<f32> = (0..heads * seq * HEAD)
             .map(|i| (i as f32 * 0.7).sin())
             .collect();
         let x = Tensor::from_vec(values.clone(), (1, heads, seq, HEAD), &Device::Cpu).unwrap();
-        let rope = Rope::new(dims, BASE, Some(&FACTORS), style, 16, &Device::Cpu)
+        let rope = Rope::new(dims, BASE, Some(&FACTORS), style)
             .unwrap()
-            .scaled(scale)
-            .unwrap();
-        let ours = rope.apply(&x, pos).unwrap().flatten_all().unwrap();
+            .stretched(stretch)
+            .scaled(scale);
+        let rotation = rope.at(pos, seq, &Device::Cpu).unwrap();
+        let ours = rotation.apply(&x).unwrap().flatten_all().unwrap();
         let ours = ours.to_vec1::<f32>().unwrap();
         for (i, (head, got)) in values.chunks(HEAD).zip(ours.chunks(HEAD)).enumerate() {
-            let want = by_hand(head, pos + i % seq, dims, style, scale);
+            let want = by_hand(head, pos + i % seq, dims, style, (scale, stretch));
             for (d, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() < 1e-5, "row {i}, dim {d}: {g} vs {w}");
             }
@@ -346,30 +407,75 @@ mod tests {
 
     #[test]
     fn a_partial_rotation_in_halves_turns_the_leading_pairs_and_copies_the_rest() {
-        check(RopeStyle::Halves, 1.0);
+        check(RopeStyle::Halves, 1.0, 1.0);
     }
 
     #[test]
     fn a_partial_interleaved_rotation_turns_the_leading_neighbours_and_copies_the_rest() {
-        check(RopeStyle::Interleaved, 1.0);
+        check(RopeStyle::Interleaved, 1.0, 1.0);
     }
 
     #[test]
     fn the_attention_factor_scales_the_rotated_dimensions_only() {
-        check(RopeStyle::Halves, 1.25);
-        check(RopeStyle::Interleaved, 0.8);
+        check(RopeStyle::Halves, 1.25, 1.0);
+        check(RopeStyle::Interleaved, 0.8, 1.0);
+    }
+
+    #[test]
+    fn linear_scaling_turns_every_pair_that_many_times_slower() {
+        check(RopeStyle::Halves, 1.0, 4.0);
+        check(RopeStyle::Interleaved, 1.25, 8.0);
     }
 
     #[test]
     fn more_rotated_dimensions_than_a_head_has_is_an_error() {
-        let rope = Rope::new(HEAD, BASE, None, RopeStyle::Halves, 4, &Device::Cpu).unwrap();
+        let rope = Rope::new(HEAD, BASE, None, RopeStyle::Halves).unwrap();
         let narrow = Tensor::zeros((1, 1, 1, HEAD / 2), DType::F32, &Device::Cpu).unwrap();
-        assert!(rope.apply(&narrow, 0).is_err());
+        assert!(rope.at(0, 1, &Device::Cpu).unwrap().apply(&narrow).is_err());
+    }
+
+    fn scale_of(entries: &[(&str, Value)]) -> Result<f32> {
+        let content = Content {
+            magic: VersionedMagic::GgufV3,
+            metadata: entries
+                .iter()
+                .map(|(k, v)| (format!("llama.{k}"), v.clone()))
+                .collect(),
+            tensor_infos: Default::default(),
+            tensor_data_offset: 0,
+        };
+        linear_rope_scale(&content, "llama")
+    }
+
+    #[test]
+    fn the_linear_scaling_factor_is_read_as_llama_cpp_reads_it() {
+        let kind = |k: &str| ("rope.scaling.type", Value::String(k.into()));
+        let factor = ("rope.scaling.factor", Value::F32(4.0));
+        assert_eq!(scale_of(&[]).unwrap(), 1.0);
+        assert_eq!(scale_of(&[factor.clone()]).unwrap(), 4.0);
+        assert_eq!(
+            scale_of(&[("rope.scale_linear", Value::F32(2.0))]).unwrap(),
+            2.0
+        );
+        assert_eq!(
+            scale_of(&[("rope.scaling.factor", Value::F32(0.0))]).unwrap(),
+            1.0
+        );
+        assert_eq!(scale_of(&[kind("none"), factor.clone()]).unwrap(), 1.0);
+        assert_eq!(scale_of(&[kind("longrope"), factor.clone()]).unwrap(), 4.0);
+        assert_eq!(scale_of(&[kind("yarn")]).unwrap(), 1.0);
+        let yarn = scale_of(&[kind("yarn"), factor]).unwrap_err().to_string();
+        assert!(
+            yarn.contains("rope scaling `yarn` (factor 4) is not supported"),
+            "{yarn}"
+        );
+        let negative = scale_of(&[("rope.scaling.factor", Value::F32(-1.0))]);
+        assert!(negative.is_err());
     }
 
     #[test]
     fn factors_that_do_not_match_the_rotated_pairs_are_refused() {
-        let err = Rope::new(8, BASE, Some(&FACTORS), RopeStyle::Halves, 4, &Device::Cpu)
+        let err = Rope::new(8, BASE, Some(&FACTORS), RopeStyle::Halves)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

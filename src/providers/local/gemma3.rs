@@ -6,24 +6,32 @@
 //! does, and masks the sliding-window layers as llama.cpp does.
 //!
 //! Per layer: RMS norm, attention (q and k each RMS-normed per head, rotated in halves with
-//! base 10,000 on sliding-window layers and the file's base on the global ones, one global
-//! layer in six), RMS norm of its output, residual; RMS norm, GELU-gated feed-forward, RMS norm
-//! of its output, residual. Embeddings are scaled by the square root of the width; the output
-//! head is the embedding (tied).
+//! `rope.freq_base_swa` (10,000) on sliding-window layers and the file's base and linear
+//! scaling on the global ones), RMS norm of its output, residual; RMS norm, GELU-gated
+//! feed-forward, RMS norm of its output, residual. Which layers slide is
+//! `attention.sliding_window_pattern`: a flag per layer, or every n-th layer global (n = 6 when
+//! unsaid); none when the file has no window. Embeddings are scaled by the square root of the
+//! width; the output head is the embedding (tied), its logits soft-capped when the file says.
 
 use std::io::{Read, Seek};
 
-use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use super::blocks::{attend_cached, meta_u32, Linear, Loader, Rope, RopeStyle};
+use super::blocks::{
+    attend_cached, linear_rope_scale, meta_u32, Linear, Loader, Rope, RopeStyle, Rotation,
+};
 use super::quant::attention::{KvCache, Span};
 
-/// One layer in this many attends globally; the others within the sliding window.
+/// One layer in this many attends globally when the file does not say (llama.cpp's default).
 const GLOBAL_EVERY: usize = 6;
-/// The rotary base of the sliding-window layers (llama.cpp's default for gemma3).
+/// The rotary base of the sliding-window layers when the file does not say.
 const LOCAL_ROPE_BASE: f32 = 10_000.0;
+/// The rotary base of the global layers when the file does not say.
+const ROPE_BASE: f32 = 10_000.0;
+/// Gemma 3 27B, whose queries are scaled by the width per head rather than the head size.
+const LAYERS_OF_27B: usize = 62;
 
 struct Layer {
     attn_norm: RmsNorm,
@@ -41,7 +49,6 @@ struct Layer {
     post_ffn_norm: RmsNorm,
     /// The sliding window of this layer, or None for a global one.
     window: Option<usize>,
-    global_rope: bool,
     /// Keys and values of every position fed so far.
     cache: KvCache,
 }
@@ -56,8 +63,12 @@ pub struct Gemma3 {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
+    /// Queries and keys' product is multiplied by this.
+    attention_scale: f32,
     local_rope: Rope,
     global_rope: Rope,
+    /// Logits pass through `cap * tanh(logit / cap)` (`final_logit_softcapping`).
+    softcap: Option<f64>,
 }
 
 impl Gemma3 {
@@ -79,23 +90,28 @@ impl Gemma3 {
         if head_dim == 0 || head_dim > 1024 || !head_dim.is_multiple_of(2) {
             candle_core::bail!("unusable attention key length {head_dim}");
         }
-        let window = meta_u32(ct, "gemma3.attention.sliding_window")?;
-        let eps = match ct.metadata.get("gemma3.attention.layer_norm_rms_epsilon") {
-            Some(v) => f64::from(v.to_f32()?),
+        let f32_of = |key: &str| -> Result<Option<f32>> {
+            ct.metadata.get(key).map(|v| v.to_f32()).transpose()
+        };
+        let eps = match f32_of("gemma3.attention.layer_norm_rms_epsilon")? {
+            Some(v) => f64::from(v),
             None => candle_core::bail!("cannot find the rms norm epsilon in metadata"),
         };
-        let base = ct
-            .metadata
-            .get("gemma3.rope.freq_base")
-            .and_then(|v| v.to_f32().ok())
-            .unwrap_or(1_000_000.0);
+        let layer_count = meta_u32(ct, "gemma3.block_count")?;
+        let sliding = sliding_layers(ct, layer_count)?;
+        let base = f32_of("gemma3.rope.freq_base")?.unwrap_or(ROPE_BASE);
+        let local_base = f32_of("gemma3.rope.freq_base_swa")?.unwrap_or(LOCAL_ROPE_BASE);
+        let softcap = f32_of("gemma3.final_logit_softcapping")?.filter(|c| *c != 0.0);
+        let attention_scale = match layer_count {
+            LAYERS_OF_27B => 1.0 / ((hidden / heads) as f32).sqrt(),
+            _ => 1.0 / (head_dim as f32).sqrt(),
+        };
         let mut l = Loader::new(ct, r, device);
         let embed = l.linear("token_embd.weight")?;
         let norm = l.norm("output_norm.weight", eps)?;
         let mut layers = Vec::new();
-        for i in 0..meta_u32(ct, "gemma3.block_count")? {
+        for (i, window) in sliding.into_iter().enumerate() {
             let w = |part: &str| format!("blk.{i}.{part}.weight");
-            let global = (i + 1) % GLOBAL_EVERY == 0;
             layers.push(Layer {
                 attn_norm: l.norm(&w("attn_norm"), eps)?,
                 q: l.linear(&w("attn_q"))?,
@@ -110,9 +126,7 @@ impl Gemma3 {
                 up: l.linear(&w("ffn_up"))?,
                 down: l.linear(&w("ffn_down"))?,
                 post_ffn_norm: l.norm(&w("post_ffw_norm"), eps)?,
-                // A window of 0 would hide a query from itself: no window, as llama.cpp.
-                window: (!global && window > 0).then_some(window),
-                global_rope: global,
+                window,
                 cache: KvCache::new(kv_heads, head_dim, context),
             });
         }
@@ -124,15 +138,11 @@ impl Gemma3 {
             heads,
             kv_heads,
             head_dim,
-            local_rope: Rope::new(
-                head_dim,
-                LOCAL_ROPE_BASE,
-                None,
-                RopeStyle::Halves,
-                context,
-                device,
-            )?,
-            global_rope: Rope::new(head_dim, base, None, RopeStyle::Halves, context, device)?,
+            attention_scale,
+            local_rope: Rope::new(head_dim, local_base, None, RopeStyle::Halves)?,
+            global_rope: Rope::new(head_dim, base, None, RopeStyle::Halves)?
+                .stretched(linear_rope_scale(ct, "gemma3")?),
+            softcap: softcap.map(f64::from),
         })
     }
 
@@ -142,9 +152,16 @@ impl Gemma3 {
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let (_, seq) = ids.dims2()?;
         let mut x = (self.embed.embedding(ids)? * self.scale)?;
-        for i in 0..self.layers.len() {
-            let h = self.attend(i, &self.layers[i].attn_norm.forward(&x)?, pos)?;
-            let layer = &self.layers[i];
+        let local = self.local_rope.at(pos, seq, ids.device())?;
+        let global = self.global_rope.at(pos, seq, ids.device())?;
+        let (heads, kv_heads, head_dim) = (self.heads, self.kv_heads, self.head_dim);
+        for layer in &mut self.layers {
+            let rotation = match layer.window {
+                Some(_) => &local,
+                None => &global,
+            };
+            let shape = (heads, kv_heads, head_dim, self.attention_scale);
+            let h = layer.attend(&layer.attn_norm.forward(&x)?, pos, rotation, shape)?;
             x = (x + layer.post_attn_norm.forward(&h)?)?;
             let h = layer.ffn_norm.forward(&x)?;
             let [gate, up] = Linear::forward_all([&layer.gate, &layer.up], &h)?;
@@ -152,35 +169,73 @@ impl Gemma3 {
             x = (x + layer.post_ffn_norm.forward(&layer.down.forward(&gated)?)?)?;
         }
         let last = self.norm.forward(&x)?.i((.., seq - 1, ..))?;
-        self.embed.forward(&last)
+        let logits = self.embed.forward(&last)?;
+        match self.softcap {
+            Some(cap) => (logits / cap)?.tanh()? * cap,
+            None => Ok(logits),
+        }
     }
+}
 
-    /// Attention of layer `i` for new positions `pos..`, after cutting its cache back to
-    /// `pos` entries.
-    fn attend(&mut self, i: usize, x: &Tensor, pos: usize) -> Result<Tensor> {
+/// Each layer's sliding window (None for a global layer), as llama.cpp reads a gemma3 file:
+/// no window at all when `attention.sliding_window` is absent or 0; else the layers
+/// `attention.sliding_window_pattern` flags (an array of a flag per layer), or with a number
+/// n there (6 when absent) every layer but each n-th, and all of them when n is 0.
+fn sliding_layers(ct: &Content, layers: usize) -> Result<Vec<Option<usize>>> {
+    let window = match ct.metadata.get("gemma3.attention.sliding_window") {
+        Some(v) => v.to_u32()? as usize,
+        None => 0,
+    };
+    if window == 0 {
+        return Ok(vec![None; layers]);
+    }
+    let slides: Vec<bool> = match ct.metadata.get("gemma3.attention.sliding_window_pattern") {
+        Some(Value::Array(flags)) => {
+            if flags.len() != layers {
+                candle_core::bail!(
+                    "a sliding-window pattern of {} for {layers} layers",
+                    flags.len()
+                );
+            }
+            flags.iter().map(|f| f.to_bool()).collect::<Result<_>>()?
+        }
+        pattern => {
+            let n = pattern
+                .map(|v| v.to_u32())
+                .transpose()?
+                .map_or(GLOBAL_EVERY, |n| n as usize);
+            (0..layers).map(|i| n == 0 || i % n < n - 1).collect()
+        }
+    };
+    Ok(slides.into_iter().map(|s| s.then_some(window)).collect())
+}
+
+impl Layer {
+    /// Attention for new positions `pos..`, after cutting the cache back to `pos` entries.
+    fn attend(
+        &mut self,
+        x: &Tensor,
+        pos: usize,
+        rotation: &Rotation,
+        (heads, kv_heads, head_dim, scale): (usize, usize, usize, f32),
+    ) -> Result<Tensor> {
         let (b, seq, _) = x.dims3()?;
-        let (heads, kv_heads, head_dim) = (self.heads, self.kv_heads, self.head_dim);
-        let rope = match self.layers[i].global_rope {
-            true => &self.global_rope,
-            false => &self.local_rope,
-        };
-        let layer = &mut self.layers[i];
         let split = |t: Tensor, n: usize| -> Result<Tensor> {
             t.reshape((b, seq, n, head_dim))?
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let [q, k, v] = Linear::forward_all([&layer.q, &layer.k, &layer.v], x)?;
-        let q = layer.q_norm.forward(&split(q, heads)?)?;
-        let k = layer.k_norm.forward(&split(k, kv_heads)?)?;
+        let [q, k, v] = Linear::forward_all([&self.q, &self.k, &self.v], x)?;
+        let q = self.q_norm.forward(&split(q, heads)?)?;
+        let k = self.k_norm.forward(&split(k, kv_heads)?)?;
         let v = split(v, kv_heads)?;
-        let (q, k) = (rope.apply(&q, pos)?, rope.apply(&k, pos)?);
+        let (q, k) = (rotation.apply(&q)?, rotation.apply(&k)?);
         let span = Span {
             heads,
-            scale: 1.0 / (head_dim as f32).sqrt(),
-            window: layer.window,
+            scale,
+            window: self.window,
         };
-        let y = attend_cached(&mut layer.cache, pos, (&q, &k, &v), span)?;
-        layer.o.forward(&y)
+        let y = attend_cached(&mut self.cache, pos, (&q, &k, &v), span)?;
+        self.o.forward(&y)
     }
 }

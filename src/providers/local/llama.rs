@@ -20,7 +20,9 @@ use candle_core::quantized::QMatMul;
 use candle_core::{Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use super::blocks::{attend_cached, meta_u32, Linear, Loader, Rope, RopeStyle};
+use super::blocks::{
+    attend_cached, linear_rope_scale, meta_u32, Linear, Loader, Rope, RopeStyle, Rotation,
+};
 use super::quant::attention::{KvCache, Span};
 
 /// What tells the families apart.
@@ -211,9 +213,9 @@ impl Layer {
     }
 
     /// Attention for new positions `pos..`, after cutting the cache back to `pos` entries.
-    fn attend(&mut self, x: &Tensor, pos: usize, rope: &Rope) -> Result<Tensor> {
+    fn attend(&mut self, x: &Tensor, pos: usize, rotation: &Rotation) -> Result<Tensor> {
         let (q, k, v) = self.qkv(x)?;
-        let (q, k) = (rope.apply(&q, pos)?, rope.apply(&k, pos)?);
+        let (q, k) = (rotation.apply(&q)?, rotation.apply(&k)?);
         let span = Span {
             heads: self.heads,
             scale: 1.0 / (self.head_dim as f32).sqrt(),
@@ -350,8 +352,9 @@ impl Llama {
     pub fn forward(&mut self, ids: &Tensor, pos: usize) -> Result<Tensor> {
         let (_, seq) = ids.dims2()?;
         let mut x = self.embed.embedding(ids)?;
+        let rotation = self.rope.at(pos, seq, ids.device())?;
         for layer in &mut self.layers {
-            let h = layer.attend(&layer.attn_norm.forward(&x)?, pos, &self.rope)?;
+            let h = layer.attend(&layer.attn_norm.forward(&x)?, pos, &rotation)?;
             x = (x + h)?;
             let h = layer.feed_forward(&layer.ffn_norm.forward(&x)?)?;
             x = (x + h)?;
@@ -363,8 +366,8 @@ impl Llama {
 
 /// The rotation of `family`'s file, as llama.cpp sets it up: the leading
 /// `rope.dimension_count` dimensions of each head (all of them when unsaid) at base
-/// `rope.freq_base`, frequencies divided by the file's factors, cos and sin scaled by
-/// `rope.scaling.attn_factor`.
+/// `rope.freq_base`, frequencies divided by the file's factors and by its linear scaling
+/// factor, cos and sin scaled by `rope.scaling.attn_factor`.
 fn rope<R: Read + Seek>(
     ct: &Content,
     l: &mut Loader<R>,
@@ -396,15 +399,14 @@ fn rope<R: Read + Seek>(
         Some(name) => Some(l.tensor(name)?.dequantize(device)?.to_vec1::<f32>()?),
         None => None,
     };
-    Rope::new(
+    Ok(Rope::new(
         dims,
         f32_or("rope.freq_base", 10_000.0),
         factors.as_deref(),
         family.rope,
-        context,
-        device,
     )?
-    .scaled(attn_factor)
+    .stretched(linear_rope_scale(ct, family.arch)?)
+    .scaled(attn_factor))
 }
 
 /// Which tensor of rotary frequency factors applies, if any, as llama.cpp picks it: Llama
