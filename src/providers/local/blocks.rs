@@ -452,7 +452,7 @@ mod tests {
         let kind = |k: &str| ("rope.scaling.type", Value::String(k.into()));
         let factor = ("rope.scaling.factor", Value::F32(4.0));
         assert_eq!(scale_of(&[]).unwrap(), 1.0);
-        assert_eq!(scale_of(&[factor.clone()]).unwrap(), 4.0);
+        assert_eq!(scale_of(std::slice::from_ref(&factor)).unwrap(), 4.0);
         assert_eq!(
             scale_of(&[("rope.scale_linear", Value::F32(2.0))]).unwrap(),
             2.0
