@@ -3,7 +3,9 @@
 //! small random-weight models that `tests/fixtures/quant_matrix.py` writes and quantizes with
 //! llama.cpp's own quantizer, then runs through llama.cpp (llama-cpp-python, one batched eval of
 //! 32 ids). Hearth's engine loads each file and feeds the same ids one at a time
-//! (`Engine::logits_along`); at every position the logits must agree:
+//! (`Engine::logits_along`), then all of them as one prompt (`Engine::logits_after`: the
+//! kernels' many-row path and batched attention, held to llama.cpp's last logits); at every
+//! position the logits must agree:
 //!
 //! - the largest difference over the vocabulary is at most `bound(family, format)` standard
 //!   deviations of llama.cpp's logits at that position (about 3.2 logits here: the script
@@ -210,15 +212,23 @@ fn agrees_with_llama_cpp(family: &str, format: &str) {
         ..LoadOptions::with_threads(1)
     };
     let engine = Engine::load_with(&path, &options).unwrap();
-    let ours = engine.logits_along(&m.ids).unwrap();
+    let mut ours = engine.logits_along(&m.ids).unwrap();
+    // The same ids as one prompt, through the kernels' many-row path and the batched
+    // attention: its last logits are held to llama.cpp's last ones alike.
+    ours.push(engine.logits_after(&m.ids).unwrap());
+    let theirs: Vec<&Vec<f32>> = theirs.iter().chain(theirs.last()).collect();
     let bound = bound(family, format);
     let mut worst = 0f32;
     let mut same_top = 0;
-    for (pos, (o, t)) in ours.iter().zip(&theirs).enumerate() {
+    for (pos, (o, t)) in ours.iter().zip(theirs).enumerate() {
+        let pos = match pos < m.ids.len() {
+            true => format!("position {pos}"),
+            false => "the whole prompt in one pass".to_owned(),
+        };
         // A NaN would slip through the comparisons below.
         assert!(
             o.iter().all(|v| v.is_finite()),
-            "{family} {format}, position {pos}: our logits are not all finite"
+            "{family} {format}, {pos}: our logits are not all finite"
         );
         let spread = std_dev(t);
         let (token, diff) = o
@@ -229,7 +239,7 @@ fn agrees_with_llama_cpp(family: &str, format: &str) {
             .fold((0, 0f32), |w, (i, d)| if d > w.1 { (i, d) } else { w });
         assert!(
             diff <= bound * spread,
-            "{family} {format}, position {pos}: token {token} is {:.3} from llama.cpp's (ours {}, \
+            "{family} {format}, {pos}: token {token} is {:.3} from llama.cpp's (ours {}, \
              theirs {}), {:.3} standard deviations of its logits (bound {bound})",
             diff,
             o[token],
@@ -240,7 +250,7 @@ fn agrees_with_llama_cpp(family: &str, format: &str) {
         let ((mine, _), (expected, margin)) = (lead(o), lead(t));
         assert!(
             mine == expected || margin <= bound * spread,
-            "{family} {format}, position {pos}: our top token is {mine}, llama.cpp's {expected}, \
+            "{family} {format}, {pos}: our top token is {mine}, llama.cpp's {expected}, \
              which leads by {margin:.3} ({:.2} standard deviations)",
             margin / spread
         );
@@ -248,7 +258,7 @@ fn agrees_with_llama_cpp(family: &str, format: &str) {
     }
     eprintln!(
         "{family} {format}: largest difference {worst:.4} standard deviations (bound {bound}); \
-         same top token at {same_top} of {} positions",
+         same top token at {same_top} of {} positions (the last one fed as one prompt)",
         ours.len()
     );
 }

@@ -421,6 +421,15 @@ impl Engine {
         self.session.lock().fed.clear();
     }
 
+    /// Logits after `ids` fed from position 0 as a request's prompt is (in one pass per
+    /// prompt chunk), for tests of the batched path that compare with another engine.
+    pub fn logits_after(&self, ids: &[u32]) -> Result<Vec<f32>, ProviderError> {
+        let mut session = self.session.lock();
+        self.feed(&mut session, ids, 0)?
+            .to_vec1::<f32>()
+            .map_err(internal)
+    }
+
     /// Logits after each token of `ids` fed one at a time (teacher forcing), for tests
     /// that compare with another engine position by position.
     pub fn logits_along(&self, ids: &[u32]) -> Result<Vec<Vec<f32>>, ProviderError> {
