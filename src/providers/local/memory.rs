@@ -50,9 +50,10 @@ impl MemoryEstimate {
             .map_or(0, |t| t.shape.dims()[0] as u64);
         let chunk = PROMPT_CHUNK as u64;
         // Per chunk token: the residual and its norms, q/k/v/attention out, the feed-forward's
-        // three widths, in f32; plus logits and the cos/sin tables.
-        let per_token = 6 * hidden + 4 * heads * head_dim + 3 * num("feed_forward_length");
-        let scratch_bytes = 4 * (chunk * per_token + 2 * vocab + 2 * context * head_dim);
+        // three widths, and the cos/sin of its position in two rotations, in f32; plus logits.
+        let per_token =
+            6 * hidden + 4 * heads * head_dim + 3 * num("feed_forward_length") + 2 * head_dim;
+        let scratch_bytes = 4 * (chunk * per_token + 2 * vocab);
         MemoryEstimate {
             weights_bytes,
             kv_cache_bytes,
