@@ -30,7 +30,7 @@ impl Drop for LlamaServer {
 impl LlamaServer {
     /// Starts it, or None (with a note) when the venv or the model is missing outside CI.
     async fn start() -> Option<LlamaServer> {
-        let python = common::llamacpp_python()?;
+        let python = common::installed::llamacpp_python()?;
         let model = common::default_model()?;
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()

@@ -101,7 +101,9 @@ fn cache_dir() -> PathBuf {
         h.update(std::fs::read(repo_file(f)).unwrap());
     }
     let hash = hex::encode(&h.finalize()[..8]);
-    common::ci_cache().join("quant-matrix").join(hash)
+    common::installed::ci_cache()
+        .join("quant-matrix")
+        .join(hash)
 }
 
 /// Runs the script into `dir` (seconds); it renames its output into place when done, so a
@@ -132,7 +134,7 @@ fn matrix() -> Option<&'static Matrix> {
             // cores (on a busy 2-core machine the 40 cases took 13 s so, 34 to 61 s with 2
             // candle threads each).
             configure_threads(Some(1));
-            let python = common::llamacpp_python()?;
+            let python = common::installed::llamacpp_python()?;
             let dir = cache_dir();
             if !dir.join("manifest.json").is_file() {
                 build(&python, &dir);

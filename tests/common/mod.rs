@@ -24,24 +24,6 @@ pub fn default_model() -> Option<PathBuf> {
     )
 }
 
-/// Where `scripts/test` keeps what it installs outside the clone (venvs, built fixtures).
-pub fn ci_cache() -> PathBuf {
-    std::env::var_os("HEARTH_CI_CACHE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs::home_dir().unwrap().join(".cache/hearth-ci"))
-}
-
-/// The python of llama-cpp-python's venv, or None (with a message) when it is absent outside
-/// CI; in CI a missing venv fails the test, since `scripts/test` builds it.
-pub fn llamacpp_python() -> Option<PathBuf> {
-    installed::or_skip(
-        ci_cache().join("llamacpp-venv/bin/python"),
-        "llama-cpp-python venv",
-        "scripts/llamacpp-venv",
-    )
-}
-
 /// The `hearth` binary under test.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_hearth")

@@ -15,7 +15,7 @@ use super::llama::Llama;
 use super::memory::{self, MemoryEstimate, PROMPT_CHUNK};
 use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
-use super::tokenizer::ModelTokenizer;
+use super::tokenizer::{ModelTokenizer, Piece};
 use super::LoadError;
 use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role, Usage};
 
@@ -252,7 +252,8 @@ impl Engine {
         self
     }
 
-    /// The prompt's ids: template structure with control tokens, message contents without.
+    /// The prompt's ids: template structure with control tokens, message contents without,
+    /// tokenized as llama.cpp tokenizes the whole rendered prompt.
     pub fn prompt_ids(&self, messages: &[Message]) -> Result<Vec<u32>, ProviderError> {
         if let [Message {
             role: Role::Text,
@@ -271,14 +272,14 @@ impl Engine {
             .template
             .render(messages)
             .map_err(ProviderError::InvalidRequest)?;
-        let mut ids: Vec<u32> = Vec::new();
-        for s in segments {
-            let part = match s {
-                Segment::Structure(text) => self.tokenizer.encode_structure(&text),
-                Segment::Content(i) => self.tokenizer.encode_text(&messages[i].content),
-            };
-            ids.extend(part.map_err(internal)?);
-        }
+        let pieces: Vec<Piece> = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Structure(text) => Piece::Structure(text),
+                Segment::Content(i) => Piece::Text(&messages[*i].content),
+            })
+            .collect();
+        let mut ids = self.tokenizer.encode_prompt(&pieces).map_err(internal)?;
         // Gemma's templates write `bos_token` themselves; the model wants it once.
         match &self.tokenizer.bos {
             Some((bos, _)) if ids.first() != Some(bos) => ids.insert(0, *bos),

@@ -9,6 +9,10 @@ mod blocks;
 mod engine;
 mod gemma3;
 mod gguf;
+/// Where CI installs the default model and llama.cpp's venv, as the integration tests find them.
+#[cfg(test)]
+#[path = "../../../tests/common/installed.rs"]
+mod installed;
 mod llama;
 mod memory;
 mod standard_templates;

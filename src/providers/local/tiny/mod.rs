@@ -1,8 +1,8 @@
 //! Tiny GGUF models written by the tests themselves, one per architecture the engine loads
 //! (`llama`, `qwen2`, `qwen3`, `phi3`, `gemma3`): deterministic weights, two layers and a
-//! byte-level BPE vocabulary with the family's control tokens and chat template, so the
-//! loader, tokenizer, template, decoding, streaming and cancellation are tested on every run,
-//! with or without a real model.
+//! byte-level BPE vocabulary with the family's control tokens and chat template (phi3 also
+//! with a SentencePiece one, as Phi-3-mini's files have), so the loader, tokenizer, template,
+//! decoding, streaming and cancellation are tested on every run, with or without a real model.
 
 mod gemma3;
 mod llama;
@@ -28,6 +28,23 @@ const FFN: usize = 32;
 const CONTEXT: u32 = 128;
 /// Merged tokens after the control tokens and the 256 byte tokens; `hello` is the last.
 const MERGED: [&str; 4] = ["he", "ll", "hell", "hello"];
+
+/// The pieces of [`Builder::spm_vocabulary`], best score first: "hello" with and without a
+/// space in front, and what makes them. As in Llama 2's vocabulary, a newline is no piece
+/// (`<0x0A>` stands for it).
+const SPM_PIECES: [&str; 11] = [
+    "\u{2581}hello",
+    "hello",
+    "hell",
+    "he",
+    "ll",
+    "\u{2581}\u{2581}",
+    "\u{2581}",
+    "h",
+    "e",
+    "l",
+    "o",
+];
 
 /// A GGUF file being put together: metadata and tensors, written in one go.
 struct Builder {
@@ -98,6 +115,49 @@ impl Builder {
         }
         self.meta("tokenizer.ggml.add_bos_token", Value::Bool(bos.is_some()));
         self.meta("tokenizer.chat_template", text(template));
+    }
+
+    /// A SentencePiece vocabulary (`tokenizer.ggml.model = "llama"`) laid out as Llama 2's
+    /// and Phi-3-mini's: `<unk>`, `<s>`, `</s>`, the 256 byte tokens, [`SPM_PIECES`], then the
+    /// model's own `control` (type 3) and `user_defined` (type 4) tokens; with the chat
+    /// template and llama.cpp's default special ids. Returns the vocabulary's size.
+    fn spm_vocabulary(&mut self, control: &[&str], user_defined: &[&str], template: &str) -> usize {
+        let bytes: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+        let tokens: Vec<&str> = ["<unk>", "<s>", "</s>"]
+            .into_iter()
+            .chain(bytes.iter().map(String::as_str))
+            .chain(SPM_PIECES)
+            .chain(control.iter().copied())
+            .chain(user_defined.iter().copied())
+            .collect();
+        let special = |kind: i32, n: usize| std::iter::repeat_n(Value::I32(kind), n);
+        let types = special(2, 1)
+            .chain(special(3, 2))
+            .chain(special(6, bytes.len()))
+            .chain(special(1, SPM_PIECES.len()))
+            .chain(special(3, control.len()))
+            .chain(special(4, user_defined.len()))
+            .collect();
+        // Each piece scores below the one before it, so no two merges tie.
+        let scores = tokens
+            .iter()
+            .map(|t| match SPM_PIECES.iter().position(|p| p == t) {
+                Some(rank) => Value::F32(-(rank as f32)),
+                None => Value::F32(0.0),
+            })
+            .collect();
+        self.meta("tokenizer.ggml.model", text("llama"));
+        self.meta(
+            "tokenizer.ggml.tokens",
+            Value::Array(tokens.iter().map(|t| text(t)).collect()),
+        );
+        self.meta("tokenizer.ggml.scores", Value::Array(scores));
+        self.meta("tokenizer.ggml.token_type", Value::Array(types));
+        self.meta("tokenizer.ggml.unknown_token_id", Value::U32(0));
+        self.meta("tokenizer.ggml.bos_token_id", Value::U32(1));
+        self.meta("tokenizer.ggml.eos_token_id", Value::U32(2));
+        self.meta("tokenizer.chat_template", text(template));
+        tokens.len()
     }
 
     /// The tensors every family shares: embeddings, final norm, the output head unless it

@@ -26,6 +26,9 @@ const CONTROL: [&str; 5] = [
     "<|end|>",
     "<|system|>",
 ];
+/// A user-defined token (GGUF type 4): what llama.cpp's converter makes of a Phi-3 added
+/// token its tokenizer files do not mark special.
+const PLACEHOLDER: &str = "<|placeholder1|>";
 const EOS: u32 = 0;
 const END: u32 = 3;
 const TEMPLATE: &str = "{% for message in messages %}{{'<|' + message['role'] + '|>' + '\\n' + message['content'] + '<|end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}";
@@ -57,15 +60,36 @@ fn attn_qkv(l: usize, rotated: usize, scale: f32) -> candle_core::Result<QTensor
     QTensor::quantize(&w.broadcast_mul(&per_row)?, GgmlDType::F32)
 }
 
+/// The vocabulary a tiny phi3 file carries.
+#[derive(Clone, Copy)]
+enum Vocabulary {
+    /// The byte-level BPE of every tiny file, with Phi-3's control tokens.
+    ByteLevel,
+    /// SentencePiece, as Phi-3-mini's own files have it, with its control tokens and
+    /// [`PLACEHOLDER`].
+    SentencePiece,
+}
+
 /// A phi3 file whose q and k rows of the rotated dimensions are scaled by `qk_scale` (1 for
 /// the file itself), rotating `rope_dims` of each head at `base`.
-fn shaped(rope_dims: usize, base: f32, qk_scale: f32) -> candle_core::Result<Builder> {
+fn shaped(
+    vocabulary: Vocabulary,
+    rope_dims: usize,
+    base: f32,
+    qk_scale: f32,
+) -> candle_core::Result<Builder> {
     let mut b = Builder::new("phi3");
     b.arch_meta("feed_forward_length", Value::U32(FFN as u32));
     b.arch_meta("rope.dimension_count", Value::U32(rope_dims as u32));
     b.arch_meta("rope.freq_base", Value::F32(base));
-    b.vocabulary(&CONTROL, EOS, None, TEMPLATE);
-    b.transformer(VOCAB, KV_HEADS, false)?;
+    let vocab = match vocabulary {
+        Vocabulary::ByteLevel => {
+            b.vocabulary(&CONTROL, EOS, None, TEMPLATE);
+            VOCAB
+        }
+        Vocabulary::SentencePiece => b.spm_vocabulary(&CONTROL, &[PLACEHOLDER], TEMPLATE),
+    };
+    b.transformer(vocab, KV_HEADS, false)?;
     for l in 0..LAYERS {
         for part in ["attn_q", "attn_k", "attn_v", "ffn_gate", "ffn_up"] {
             b = b.without(&format!("blk.{l}.{part}.weight"));
@@ -84,12 +108,17 @@ fn shaped(rope_dims: usize, base: f32, qk_scale: f32) -> candle_core::Result<Bui
 
 /// The tiny Phi-3-mini-shaped model, ready to write.
 fn build() -> candle_core::Result<Builder> {
-    shaped(HEAD_DIM, 10_000.0, 1.0)
+    shaped(Vocabulary::ByteLevel, HEAD_DIM, 10_000.0, 1.0)
+}
+
+/// The tiny Phi-3-mini-shaped model with a SentencePiece vocabulary, ready to write.
+fn build_sentencepiece() -> candle_core::Result<Builder> {
+    shaped(Vocabulary::SentencePiece, HEAD_DIM, 10_000.0, 1.0)
 }
 
 /// The tiny Phi-4-mini-shaped model, ready to write.
 fn build_phi4_like() -> candle_core::Result<Builder> {
-    let mut b = shaped(PARTIAL_DIMS, PHI4_BASE, 1.0)?;
+    let mut b = shaped(Vocabulary::ByteLevel, PARTIAL_DIMS, PHI4_BASE, 1.0)?;
     b.arch_meta(
         "rope.scaling.original_context_length",
         Value::U32(ORIGINAL_CONTEXT),
@@ -113,7 +142,7 @@ fn build_phi4_like() -> candle_core::Result<Builder> {
 /// - it takes short factors below `original_max_position_embeddings` and long ones above, per
 ///   position; without that number it takes the short set everywhere, which is given `factors`.
 fn hugging_face_port(factors: [f32; 2]) -> phi3::Model {
-    let scaled = shaped(PARTIAL_DIMS, PHI4_BASE, ATTN_FACTOR).unwrap();
+    let scaled = shaped(Vocabulary::ByteLevel, PARTIAL_DIMS, PHI4_BASE, ATTN_FACTOR).unwrap();
     let mut tensors = HashMap::new();
     for (name, t) in &scaled.tensors {
         let t = t.dequantize(&Device::Cpu).unwrap();
@@ -174,10 +203,12 @@ fn hugging_face_name(gguf: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use candle_core::Device;
     use candle_transformers::models::quantized_phi3;
 
-    use super::super::super::{engine, gguf::Gguf, tokenizer::ModelTokenizer};
+    use super::super::super::{engine, gguf::Gguf, installed, tokenizer::ModelTokenizer};
     use super::super::{answer_twice, ask, assert_matches_reference, load, reopen, CONTEXT};
     use super::*;
     use crate::providers::local::{Engine, LoadOptions};
@@ -284,5 +315,123 @@ mod tests {
         b.tensor(name, weights(&[HEADS * HEAD_DIM, DIM], 0.1).unwrap());
         let err = b.load_error();
         assert!(err.contains(name) && err.contains("16 rows"), "{err}");
+    }
+
+    /// Chats whose contents start and end with whitespace: every byte C's `isspace` knows
+    /// (what llama.cpp's RSTRIP drops), no-break and ideographic spaces (what it keeps), an
+    /// empty and a blank content, and the user-defined placeholder with spaces after it.
+    fn conversations() -> Vec<Vec<Message>> {
+        let m = |role, content: &str| Message {
+            role,
+            content: content.into(),
+        };
+        vec![
+            vec![m(Role::User, "hello")],
+            vec![
+                m(Role::System, "he said hello"),
+                m(Role::User, " \x0B\x0C\r\n\thello  "),
+                m(Role::Assistant, "\n\nhello\n"),
+                m(Role::User, "\u{A0}\u{3000}hello"),
+            ],
+            vec![
+                m(Role::System, ""),
+                m(Role::User, "   "),
+                m(Role::Assistant, "hello"),
+                m(Role::User, "a<|placeholder1|>  b"),
+            ],
+        ]
+    }
+
+    /// Raw completion prompts with each kind of special token followed by whitespace:
+    /// `<s>`, `<unk>` and `<|endoftext|>` are the ones the Phi-3 rule leaves alone.
+    const COMPLETIONS: [&str; 2] = [
+        "hello<s> hello</s> hello<|endoftext|> hello<unk>\thello",
+        "hello<|system|>\x0B hello<|placeholder1|>\n\nhello<|end|> ",
+    ];
+
+    #[derive(serde::Deserialize)]
+    struct Rendered {
+        prompt: String,
+        ids: Vec<u32>,
+    }
+
+    /// What llama.cpp made of the chats and completions.
+    #[derive(serde::Deserialize)]
+    struct Theirs {
+        chats: Vec<Rendered>,
+        completions: Vec<Vec<u32>>,
+    }
+
+    /// llama.cpp's rendered prompt and ids for each chat, and its ids for each completion, on
+    /// the file at `model` (`tests/fixtures/llamacpp_chat_prompt_ids.py`); None when its venv
+    /// is missing outside CI.
+    fn llama_cpps_ids(model: &Path, chats: &[Vec<Message>]) -> Option<Theirs> {
+        let python = installed::llamacpp_python()?;
+        let dir = model.parent().unwrap();
+        let (asked, answered) = (dir.join("asked.json"), dir.join("answered.json"));
+        let request = serde_json::json!({"chats": chats, "completions": COMPLETIONS});
+        std::fs::write(&asked, request.to_string()).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/llamacpp_chat_prompt_ids.py");
+        let out = std::process::Command::new(python)
+            .arg(script)
+            .arg(model)
+            .arg(&asked)
+            .arg(&answered)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the llama.cpp side failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(serde_json::from_str(&std::fs::read_to_string(&answered).unwrap()).unwrap())
+    }
+
+    fn completion(text: &str) -> [Message; 1] {
+        [Message {
+            role: Role::Text,
+            content: text.into(),
+        }]
+    }
+
+    /// The SentencePiece phi3 file named `name`: Hearth's ids for each chat, for its rendered
+    /// prompt sent as a text completion and for each of [`COMPLETIONS`] are llama.cpp's, id
+    /// for id.
+    fn assert_llama_cpps_prompt_ids(name: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny-phi3.gguf");
+        build_sentencepiece()
+            .unwrap()
+            .with_meta("general.name", Value::String(name.into()))
+            .write(&path)
+            .unwrap();
+        let chats = conversations();
+        let Some(theirs) = llama_cpps_ids(&path, &chats) else {
+            return;
+        };
+        let e = Engine::load(&path, None, 1).unwrap();
+        for (chat, Rendered { prompt, ids }) in chats.iter().zip(theirs.chats) {
+            assert_eq!(e.prompt_ids(chat).unwrap(), ids, "{name}, chat {prompt:?}");
+            let ours = e.prompt_ids(&completion(&prompt)).unwrap();
+            assert_eq!(ours, ids, "{name}, completion {prompt:?}");
+        }
+        for (text, ids) in COMPLETIONS.iter().zip(theirs.completions) {
+            let ours = e.prompt_ids(&completion(text)).unwrap();
+            assert_eq!(ours, ids, "{name}, completion {text:?}");
+        }
+    }
+
+    /// llama.cpp drops the whitespace after Phi-3's special tokens (all but `<|endoftext|>`)
+    /// when the file's name says Phi-3, up to the next non-space even inside a message.
+    #[test]
+    fn a_file_named_phi3_drops_whitespace_after_special_tokens_as_llama_cpp_does() {
+        assert_llama_cpps_prompt_ids("Phi-3 mini tiny test");
+    }
+
+    /// "Phi 3" with a space is not a name llama.cpp's test matches: the whitespace stays.
+    #[test]
+    fn a_file_not_named_phi3_keeps_whitespace_after_special_tokens_as_llama_cpp_does() {
+        assert_llama_cpps_prompt_ids("Phi 3 Mini tiny test");
     }
 }

@@ -7,27 +7,30 @@
 //!   SentencePiece vocabulary with scores and byte fallback (`spm.rs`); anything else, and
 //!   any pre-tokenizer name llama.cpp's rules are not known for, is refused, never guessed.
 //!
-//! Control and unknown tokens (GGUF token types 3 and 2) are special tokens, user-defined
-//! ones (type 4) are split out of any text, as llama.cpp does. Two instances are kept: one
-//! that turns control-token text into control tokens (for the chat template's own
-//! structure) and one that never does (for text from users, tools and documents), so
-//! `<|im_end|>` typed by a user stays plain text.
+//! Special tokens are split out of a prompt first, as llama.cpp does (`special.rs`): control
+//! and unknown tokens (GGUF token types 3 and 2) only out of the chat template's own text,
+//! user-defined ones (type 4) out of any text, so `<|im_end|>` typed by a user stays plain
+//! text; the text between them goes to the `tokenizers` tokenizer, which never reads
+//! control-token text as a control token.
 
 mod bpe;
 mod json;
 mod pre;
+mod special;
 mod spm;
 #[cfg(test)]
 mod tests;
 
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
 
 use tokenizers::models::bpe::Vocab;
 use tokenizers::{AddedToken, Tokenizer};
 
 use super::gguf::Gguf;
 use super::LoadError;
+use special::{Fragment, Specials};
+
+pub use special::Piece;
 
 /// GGUF token types (llama.cpp's `llama_token_type`).
 const NORMAL: i32 = 1;
@@ -37,10 +40,10 @@ const USER_DEFINED: i32 = 4;
 
 /// The model's tokenizer and its special ids.
 pub struct ModelTokenizer {
-    /// One instance for template text and untrusted text alike: each call sets whether
-    /// control-token text becomes control tokens. A second instance for untrusted text held
-    /// the whole vocabulary twice (52 MB of Gemma 3's 262,144 tokens, by massif).
-    tokenizer: Mutex<Tokenizer>,
+    /// The text between special tokens to ids; control-token text in it stays text.
+    tokenizer: Tokenizer,
+    /// Where a prompt is split before that, and what whitespace goes with the split.
+    specials: Specials,
     /// Ids that end generation.
     pub eos_ids: Vec<u32>,
     /// The beginning-of-sequence token, if the model wants one in front of a prompt.
@@ -118,8 +121,9 @@ impl GgufVocab {
             .map(|(tok, _)| tok)
     }
 
-    /// Control and unknown tokens as special tokens (never made from user text), and
-    /// user-defined ones as tokens split out of any text before normalisation.
+    /// Control and unknown tokens as special tokens (never made from text, skipped when
+    /// decoding), and user-defined ones as tokens split out of any text before normalisation
+    /// (`special.rs` splits prompts at both first, with the attributes llama.cpp gives them).
     fn add_special_tokens(&self, t: &mut Tokenizer) {
         let specials: Vec<AddedToken> = self
             .of_type(&[CONTROL, UNKNOWN])
@@ -164,24 +168,24 @@ impl ModelTokenizer {
         }
         let kind = kind(g)?;
         let vocab = GgufVocab::read(g)?;
-        let mut structure = json::load(&json, &vocab)?;
+        let mut tokenizer = json::load(&json, &vocab)?;
         tracing::info!(tokenizer = %json.display(), "tokenizer from tokenizer.json");
         // Whatever the file marks as special, the GGUF's control tokens must never come
         // out of user text.
-        vocab.add_special_tokens(&mut structure);
+        vocab.add_special_tokens(&mut tokenizer);
         // The pre-tokenizer's name matters only for the BOS default here: the file has its own.
         let add_bos = adds_bos(g, || match kind {
             Kind::Spm => Ok(true),
             Kind::Bpe => pre::named(g.opt_string("tokenizer.ggml.pre")).map(|p| p.add_bos),
         })?;
-        ModelTokenizer::assemble(g, &vocab, structure, &kind, add_bos)
+        ModelTokenizer::assemble(g, &vocab, tokenizer, &kind, add_bos)
     }
 
     /// The tokenizer built from the GGUF metadata alone.
     pub fn from_gguf(g: &Gguf) -> Result<ModelTokenizer, LoadError> {
         let kind = kind(g)?;
         let vocab = GgufVocab::read(g)?;
-        let (mut structure, add_bos) = match kind {
+        let (mut tokenizer, add_bos) = match kind {
             Kind::Bpe => {
                 let profile = pre::named(g.opt_string("tokenizer.ggml.pre"))?;
                 let t = bpe::build(g, &vocab, &profile)?;
@@ -190,18 +194,21 @@ impl ModelTokenizer {
             // llama.cpp puts BOS in front of SentencePiece prompts unless told otherwise.
             Kind::Spm => (spm::build(g, &vocab)?, adds_bos(g, || Ok(true))?),
         };
-        vocab.add_special_tokens(&mut structure);
-        ModelTokenizer::assemble(g, &vocab, structure, &kind, add_bos)
+        vocab.add_special_tokens(&mut tokenizer);
+        ModelTokenizer::assemble(g, &vocab, tokenizer, &kind, add_bos)
     }
 
-    /// Both instances and the special ids.
+    /// The tokenizer, the special tokens and the special ids.
     fn assemble(
         g: &Gguf,
         vocab: &GgufVocab,
-        structure: Tokenizer,
+        mut tokenizer: Tokenizer,
         kind: &Kind,
         add_bos: bool,
     ) -> Result<ModelTokenizer, LoadError> {
+        // Special tokens are split out before it sees any text (`special.rs`); whatever
+        // control-token text reaches it came from where it must stay text.
+        tokenizer.set_encode_special_tokens(true);
         let spm = matches!(kind, Kind::Spm);
         // SentencePiece files without the keys get llama.cpp's defaults (<s> = 1, </s> = 2).
         let token = |key: &str, spm_default: u32| -> Result<Option<(u32, String)>, LoadError> {
@@ -238,7 +245,8 @@ impl ModelTokenizer {
             None
         };
         Ok(ModelTokenizer {
-            tokenizer: Mutex::new(structure),
+            tokenizer,
+            specials: Specials::new(g, vocab)?,
             eos_ids,
             bos,
             eos_token: eos.1,
@@ -246,20 +254,9 @@ impl ModelTokenizer {
         })
     }
 
-    /// The tokenizer, set to read control-token text as plain text or not. The flag is set
-    /// on every use, so no earlier call (not even one that panicked) decides it.
-    fn with<T>(&self, special_as_text: bool, f: impl FnOnce(&Tokenizer) -> T) -> T {
-        let mut t = self
-            .tokenizer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        t.set_encode_special_tokens(special_as_text);
-        f(&t)
-    }
-
     /// The id of a token of the vocabulary.
     pub fn token_id(&self, token: &str) -> Option<u32> {
-        self.with(false, |t| t.token_to_id(token))
+        self.tokenizer.token_to_id(token)
     }
 
     /// Whether the vocabulary holds this token.
@@ -267,25 +264,45 @@ impl ModelTokenizer {
         self.token_id(token).is_some()
     }
 
+    /// Ids of a prompt made of template text and untrusted text: what llama.cpp gives for
+    /// the whole of it with special tokens parsed, except that control-token text inside
+    /// untrusted text stays text.
+    pub fn encode_prompt(&self, pieces: &[Piece]) -> Result<Vec<u32>, String> {
+        let mut ids = Vec::new();
+        for fragment in self.specials.split(pieces) {
+            match fragment {
+                Fragment::Token(id) => ids.push(id),
+                Fragment::Raw(text) => {
+                    let encoded = self
+                        .tokenizer
+                        .encode_fast(text, false)
+                        .map_err(|e| e.to_string())?;
+                    ids.extend_from_slice(encoded.get_ids());
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// Ids of template text: control-token text becomes control tokens.
     pub fn encode_structure(&self, s: &str) -> Result<Vec<u32>, String> {
-        self.with(false, |t| encode(t, s))
+        self.encode_prompt(&[Piece::Structure(s)])
     }
 
     /// Ids of untrusted text: control-token text stays plain text.
     pub fn encode_text(&self, s: &str) -> Result<Vec<u32>, String> {
-        self.with(true, |t| encode(t, s))
+        self.encode_prompt(&[Piece::Text(s)])
     }
 
     /// The text of some ids (control tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
-        self.with(false, |t| t.decode(ids, true).map_err(|e| e.to_string()))
+        self.tokenizer.decode(ids, true).map_err(|e| e.to_string())
     }
 
     /// The tokenizer as a `tokenizer.json` file.
     #[cfg(test)]
     fn save_json(&self, path: &Path) {
-        self.with(false, |t| t.save(path, false)).unwrap();
+        self.tokenizer.save(path, false).unwrap();
     }
 }
 
@@ -303,13 +320,4 @@ fn adds_bos(
         Some(add) => Ok(add),
         None => default(),
     }
-}
-
-fn encode(t: &Tokenizer, s: &str) -> Result<Vec<u32>, String> {
-    if s.is_empty() {
-        return Ok(Vec::new());
-    }
-    t.encode_fast(s, false)
-        .map(|e| e.get_ids().to_vec())
-        .map_err(|e| e.to_string())
 }

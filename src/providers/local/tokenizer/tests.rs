@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use super::super::gguf::Gguf;
+use super::super::installed;
 use super::{pre, ModelTokenizer};
 
 fn fixtures() -> PathBuf {
@@ -42,9 +43,6 @@ fn ids(v: &Json) -> Vec<u32> {
 fn sha256(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }
-
-#[path = "../../../../tests/common/installed.rs"]
-mod installed;
 
 /// The installed default model, or None (with a message) when it is absent outside CI.
 fn default_model() -> Option<PathBuf> {
