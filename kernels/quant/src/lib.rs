@@ -370,17 +370,28 @@ impl<F: Format> Packed for Tiled<F> {
         let r0 = span * PASS * F::SPAN;
         let rows = (m - r0).min(PASS * F::SPAN);
         let acts = &acts[r0 * ka..(r0 + rows) * ka];
-        let mut sums = [[[0f32; ROWS]; PASS]; MAX_SPAN];
-        run_span(kernel, tiles, acts, rows, &mut sums[..rows.div_ceil(PASS)]);
-        for (i, row) in sums.as_flattened()[..rows].iter().enumerate() {
-            // SAFETY: the caller hands over m x n values of which these 16 are this unit's.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    row.as_ptr(),
-                    dst.add((r0 + i) * self.n + t * ROWS),
-                    ROWS,
-                )
-            };
+        let write = |sums: &[[f32; ROWS]]| {
+            for (i, row) in sums.iter().enumerate() {
+                // SAFETY: the caller hands over m x n values of which these 16 are this unit's.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        row.as_ptr(),
+                        dst.add((r0 + i) * self.n + t * ROWS),
+                        ROWS,
+                    )
+                };
+            }
+        };
+        // A decode step runs thousands of one-column units of a few microseconds: zeroing a
+        // whole span's sums for each slowed it by a tenth or more (`examples/matmul`, m = 1).
+        if rows <= PASS {
+            let mut sums = Sums::default();
+            run(kernel, tiles, acts, rows, &mut sums);
+            write(&sums[..rows]);
+        } else {
+            let mut sums = [[[0f32; ROWS]; PASS]; MAX_SPAN];
+            run_span(kernel, tiles, acts, rows, &mut sums[..rows.div_ceil(PASS)]);
+            write(&sums.as_flattened()[..rows]);
         }
     }
 }
