@@ -5,7 +5,8 @@
 //! Every format works the same way. At load the GGUF blocks are regrouped once into tiles of
 //! 16 output rows by one block of the format (32 values, or 256 for the k-quants), so one
 //! SIMD instruction works on 16 (or 8) rows at once and each tile serves up to four
-//! activation rows before the next is loaded. The Q4_0, Q4_1, Q5_0, Q8_0 and Q6_K tiles take
+//! activation rows (a pass) before the next is loaded; Q5_K and Q6_K, whose values take work
+//! to rebuild from their tiles, rebuild a tile once for a span of up to 16 passes. The Q4_0, Q4_1, Q5_0, Q8_0 and Q6_K tiles take
 //! exactly the bytes of the GGUF blocks they come from (decode reads every byte per token):
 //! they keep their scales as f16, converted with F16C; Q4_K's and Q5_K's take 3% more (their
 //! 6-bit sub-block scales a byte each). Activations are quantized per 32 values to
@@ -39,6 +40,8 @@ use act::{quantize, BLOCK};
 pub(crate) const ROWS: usize = 16;
 /// Activation rows that share one pass over a column of tiles.
 pub(crate) const PASS: usize = 4;
+/// The most passes a format's unit may cover (`Format::SPAN`).
+pub(crate) const MAX_SPAN: usize = 16;
 
 /// What one pass over a column of tiles adds up: `PASS` activation rows by `ROWS` outputs.
 pub(crate) type Sums = [[f32; ROWS]; PASS];
@@ -114,6 +117,24 @@ pub(crate) trait Format: Sized + Send + Sync + 'static {
     /// The same pass on `kernel` for exactly `R` rows; `false` when the format has no code for
     /// that kernel (the caller then tries the next one down).
     fn simd<const R: usize>(kernel: Kernel, tiles: &[Self], acts: &[Act], sums: &mut Sums) -> bool;
+
+    /// Passes one unit of a product covers (at most `MAX_SPAN`). A format whose tiles take
+    /// work to unpack before the multiply (Q5_K's fifth bits, Q6_K's planes) unpacks each tile
+    /// once per unit and reuses it for every pass; the others run one pass per unit.
+    const SPAN: usize = 1;
+
+    /// Up to `SPAN` passes on `kernel`: `rows` activation rows, more than one pass holds, pass
+    /// `p`'s sums into `sums[p]`. `false` when the format has no such code for that kernel (the
+    /// caller then runs the passes one by one).
+    fn simd_span(
+        _kernel: Kernel,
+        _tiles: &[Self],
+        _acts: &[Act],
+        _rows: usize,
+        _sums: &mut [Sums],
+    ) -> bool {
+        false
+    }
 }
 
 /// A matrix of `n` rows of `k` values (a projection's weights, one row per output), regrouped
@@ -229,13 +250,13 @@ impl Matrix {
                     local -= orders[i].units();
                     i += 1;
                 }
-                let (t, pass) = orders[i].unit(local);
+                let (t, span) = orders[i].unit(local);
                 // SAFETY: `outs[i]` is `dsts[i]`, of m x n values (checked above), and each
                 // unit writes only its own 16 columns of its own rows of one output.
                 unsafe {
                     mats[i]
                         .packed
-                        .run(kernel, &acts, m, (t, pass), outs[i] as *mut f32)
+                        .run(kernel, &acts, m, (t, span), outs[i] as *mut f32)
                 };
             }
         });
@@ -246,7 +267,8 @@ impl Matrix {
 trait Packed: Send + Sync {
     /// The units of a product with `m` activation rows, and their order.
     fn order(&self, m: usize) -> UnitOrder;
-    /// One unit: column of tiles `t` against pass `pass` of the activations, into `dst`.
+    /// One unit: column of tiles `t` against span `span` of the activations (`F::SPAN`
+    /// passes), into `dst`.
     ///
     /// # Safety
     /// `dst` points to `m` x `n` writable values that no one else writes at the unit's places.
@@ -327,7 +349,11 @@ impl<F: Format> Packed for Tiled<F> {
     }
 
     fn order(&self, m: usize) -> UnitOrder {
-        UnitOrder::new(self.n / ROWS, m.div_ceil(PASS), self.kt * size_of::<F>())
+        UnitOrder::new(
+            self.n / ROWS,
+            m.div_ceil(PASS * F::SPAN),
+            self.kt * size_of::<F>(),
+        )
     }
 
     unsafe fn run(
@@ -338,23 +364,34 @@ impl<F: Format> Packed for Tiled<F> {
         unit: (usize, usize),
         dst: *mut f32,
     ) {
-        let (t, pass) = unit;
+        let (t, span) = unit;
         let ka = self.kt * F::VALUES / BLOCK;
         let tiles = &self.tiles[t * self.kt..(t + 1) * self.kt];
-        let r0 = pass * PASS;
-        let rows = (m - r0).min(PASS);
+        let r0 = span * PASS * F::SPAN;
+        let rows = (m - r0).min(PASS * F::SPAN);
         let acts = &acts[r0 * ka..(r0 + rows) * ka];
-        let mut sums = [[0f32; ROWS]; PASS];
-        run(kernel, tiles, acts, rows, &mut sums);
-        for (i, row) in sums[..rows].iter().enumerate() {
-            // SAFETY: the caller hands over m x n values of which these 16 are this unit's.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    row.as_ptr(),
-                    dst.add((r0 + i) * self.n + t * ROWS),
-                    ROWS,
-                )
-            };
+        let write = |sums: &[[f32; ROWS]]| {
+            for (i, row) in sums.iter().enumerate() {
+                // SAFETY: the caller hands over m x n values of which these 16 are this unit's.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        row.as_ptr(),
+                        dst.add((r0 + i) * self.n + t * ROWS),
+                        ROWS,
+                    )
+                };
+            }
+        };
+        // A decode step runs thousands of one-column units of a few microseconds: zeroing a
+        // whole span's sums for each slowed it by a tenth or more (`examples/matmul`, m = 1).
+        if rows <= PASS {
+            let mut sums = Sums::default();
+            run(kernel, tiles, acts, rows, &mut sums);
+            write(&sums[..rows]);
+        } else {
+            let mut sums = [[[0f32; ROWS]; PASS]; MAX_SPAN];
+            run_span(kernel, tiles, acts, rows, &mut sums[..rows.div_ceil(PASS)]);
+            write(&sums.as_flattened()[..rows]);
         }
     }
 }
@@ -385,15 +422,15 @@ pub(crate) fn prefetch<F>(tile: &F, part: usize, parts: usize) {
     }
 }
 
-/// The order in which the (column of tiles, pass of activation rows) units of a product run.
-/// Columns go in groups that fit in L2 together; each group meets every pass before the next
-/// group starts. So a column is read from memory once, and a pass's activations (loaded from
+/// The order in which the (column of tiles, span of activation rows) units of a product run.
+/// Columns go in groups that fit in L2 together; each group meets every span before the next
+/// group starts. So a column is read from memory once, and a span's activations (loaded from
 /// L3: a prompt's are megabytes) serve the whole group instead of one column: for a long row,
 /// as in a feed-forward down projection (k = 8,192), one column per pass left the kernel
 /// waiting on L3 and halved a Q4_0 1B model's prompt speed.
 struct UnitOrder {
     columns: usize,
-    passes: usize,
+    spans: usize,
     /// Columns per group; the last group may have fewer.
     group: usize,
 }
@@ -402,26 +439,56 @@ impl UnitOrder {
     /// Bytes of columns a group holds: half a 512 KiB L2, leaving room for the activations.
     const GROUP_BYTES: usize = 256 << 10;
 
-    fn new(columns: usize, passes: usize, column_bytes: usize) -> UnitOrder {
+    fn new(columns: usize, spans: usize, column_bytes: usize) -> UnitOrder {
         let group = (UnitOrder::GROUP_BYTES / column_bytes.max(1)).clamp(1, columns.max(1));
         UnitOrder {
             columns,
-            passes,
+            spans,
             group,
         }
     }
 
     fn units(&self) -> usize {
-        self.columns * self.passes
+        self.columns * self.spans
     }
 
-    /// Unit `u`'s column and pass.
+    /// Unit `u`'s column and span.
     fn unit(&self, u: usize) -> (usize, usize) {
-        let per_group = self.group * self.passes;
+        let per_group = self.group * self.spans;
         let first = u / per_group * self.group;
         let width = self.group.min(self.columns - first);
         let rest = u % per_group;
         (first + rest % width, rest / width)
+    }
+}
+
+/// One column of tiles against `rows` activation rows (at most `F::SPAN` passes' worth), pass
+/// `p`'s sums into `sums[p]`: all passes at once where the format has code for that, else one
+/// by one.
+pub(crate) fn run_span<F: Format>(
+    kernel: Kernel,
+    tiles: &[F],
+    acts: &[Act],
+    rows: usize,
+    sums: &mut [Sums],
+) {
+    if rows > PASS {
+        let mut down = kernel;
+        while down != Kernel::Scalar {
+            if F::simd_span(down, tiles, acts, rows, sums) {
+                return;
+            }
+            down = match down {
+                Kernel::Avx512Vnni => Kernel::Avx2,
+                Kernel::Avx2 | Kernel::Scalar => Kernel::Scalar,
+            };
+        }
+    }
+    let ka = acts.len() / rows;
+    for (p, sums) in sums.iter_mut().enumerate() {
+        let r0 = p * PASS;
+        let n = (rows - r0).min(PASS);
+        run(kernel, tiles, &acts[r0 * ka..(r0 + n) * ka], n, sums);
     }
 }
 
@@ -492,8 +559,8 @@ mod tests {
     }
 
     #[test]
-    fn every_unit_runs_once_and_a_group_of_columns_meets_every_pass_before_the_next() {
-        // 10 columns of 100 KiB: groups of 2 (256 KiB / 100 KiB), 3 passes.
+    fn every_unit_runs_once_and_a_group_of_columns_meets_every_span_before_the_next() {
+        // 10 columns of 100 KiB: groups of 2 (256 KiB / 100 KiB), 3 spans.
         let order = UnitOrder::new(10, 3, 100 << 10);
         let units: Vec<(usize, usize)> = (0..order.units()).map(|u| order.unit(u)).collect();
         let mut sorted = units.clone();

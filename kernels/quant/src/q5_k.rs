@@ -5,6 +5,12 @@
 //! The tile and the pass are Q4_K's, with the fifth bits regrouped beside the nibbles and
 //! ORed in as bit 4 before the products: `Σ_j (d * sc_j) * d_a * (q · q_a) - (dmin * m_j) *
 //! s_a`, where `s_a = d_a * Σ q_a` carries the minimum as in Q4_1.
+//!
+//! Merging the fifth bits costs as much as the multiplies it feeds for one activation row
+//! and a third more than Q4_K's whole pass for four. A prompt (more than four rows) runs in
+//! spans instead: each tile is unpacked once, a byte per value with its scales as f32, and
+//! that copy (5 KiB, in L1) serves up to 64 rows. Per weight the span then runs as fast as
+//! Q4_K's pass (`examples/matmul`, 2,048 x 2,048 to 8,192 x 2,048, 256 rows).
 
 use half::f16;
 
@@ -129,6 +135,27 @@ impl Format for Tile {
         }
         true
     }
+
+    /// 16 passes, 64 rows, per unpacked tile: unpacking's share of the work halves with each
+    /// doubling; at 256 rows 16 passes ran about 20% faster than 1 (one unpacking a pass,
+    /// no faster than the packed pass) and no slower than 32.
+    const SPAN: usize = 16;
+
+    fn simd_span(
+        kernel: Kernel,
+        tiles: &[Tile],
+        acts: &[Act],
+        rows: usize,
+        sums: &mut [Sums],
+    ) -> bool {
+        match kernel {
+            // SAFETY: as for `simd`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::span(tiles, acts, rows, sums) },
+            _ => return false,
+        }
+        true
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -140,6 +167,9 @@ mod avx2 {
     use super::{Tile, SUBS};
     use crate::{prefetch, Act, Sums, ROWS};
 
+    /// Rows one 256-bit register holds, four values (one `i32` lane) each.
+    const HALF: usize = ROWS / 2;
+
     /// One column of tiles against `R` activation rows, each tile as two halves of 8 rows (one
     /// 256-bit register of i32 or f32 each) taking turns. Unlike Q4_K, even one activation row
     /// runs faster a half at a time: with the fifth bits and the i32 sums, both halves at once
@@ -148,6 +178,23 @@ mod avx2 {
     pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
         halves::<R, 1, 0>(tiles, acts, sums);
         halves::<R, 1, 1>(tiles, acts, sums);
+    }
+
+    /// The 5-bit values of chunk `c` (its two sub-blocks) in one group of 8 rows: `w` the
+    /// group's nibbles, `high` its fifth bits, `shift` holding `c`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn values(w: __m256i, high: __m256i, shift: __m128i) -> [__m256i; 2] {
+        let nibble = _mm256_set1_epi8(0x0F);
+        let fifth = _mm256_set1_epi8(0x10);
+        let high = _mm256_srl_epi16(high, shift);
+        [
+            _mm256_or_si256(_mm256_and_si256(w, nibble), _mm256_and_si256(high, fifth)),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16::<4>(w), nibble),
+                _mm256_and_si256(_mm256_slli_epi16::<4>(high), fifth),
+            ),
+        ]
     }
 
     /// Halves `FIRST..FIRST + H` of a column of tiles against `R` activation rows, two
@@ -163,10 +210,8 @@ mod avx2 {
         sums: &mut Sums,
     ) {
         let kb = tiles.len() * SUBS;
-        let nibble = _mm256_set1_epi8(0x0F);
-        let fifth = _mm256_set1_epi8(0x10);
         let ones = _mm256_set1_epi16(1);
-        let row0: [usize; H] = std::array::from_fn(|h| 8 * (FIRST + h));
+        let row0: [usize; H] = std::array::from_fn(|h| HALF * (FIRST + h));
         let mut acc = [[_mm256_setzero_ps(); H]; R];
         for (b, tile) in tiles.iter().enumerate() {
             let blocks: [&[Act]; R] = std::array::from_fn(|r| &acts[r * kb + b * SUBS..][..SUBS]);
@@ -189,15 +234,7 @@ mod avx2 {
                         for h in 0..H {
                             let w = _mm256_load_si256(at.add(4 * row0[h]).cast());
                             let b = _mm256_load_si256(high.add(4 * row0[h]).cast());
-                            let b = _mm256_srl_epi16(b, shift);
-                            q[0][h] = _mm256_or_si256(
-                                _mm256_and_si256(w, nibble),
-                                _mm256_and_si256(b, fifth),
-                            );
-                            q[1][h] = _mm256_or_si256(
-                                _mm256_and_si256(_mm256_srli_epi16::<4>(w), nibble),
-                                _mm256_and_si256(_mm256_slli_epi16::<4>(b), fifth),
-                            );
+                            [q[0][h], q[1][h]] = values(w, b, shift);
                         }
                         for (pairs, a) in pairs.iter_mut().zip(blocks) {
                             for (n, pairs) in pairs.iter_mut().enumerate() {
@@ -239,6 +276,148 @@ mod avx2 {
         for (out, acc) in sums.iter_mut().zip(acc) {
             for (h, acc) in acc.iter().enumerate() {
                 _mm256_storeu_ps(out.as_mut_ptr().add(row0[h]), *acc);
+            }
+        }
+    }
+
+    /// One tile unpacked for the passes of a span: each 5-bit value in a byte of its own, and
+    /// the sub-block scales and minimums as f32 with the super-block scales applied. 5 KiB, so
+    /// it stays in L1 while every pass of the span reads it.
+    #[repr(C, align(32))]
+    struct Unpacked {
+        /// `[half (2)][sub-block j (8)][group g (8)][row of the half (8)][4 values]`: values
+        /// `4g..4g + 4` of sub-block `j`, so one 256-bit load is 8 rows' group as in the tile.
+        q: [u8; 2 * SUBS * 8 * HALF * 4],
+        /// `[half][sub-block][row of the half]`: `d * sc_j`.
+        scale: [[[f32; HALF]; SUBS]; 2],
+        /// `[half][sub-block][row of the half]`: `dmin * m_j`.
+        min: [[[f32; HALF]; SUBS]; 2],
+    }
+
+    impl Unpacked {
+        /// Sub-block `j`'s group `g` of half `h`.
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn group(&self, h: usize, j: usize, g: usize) -> __m256i {
+            _mm256_load_si256(self.q.as_ptr().add(((h * SUBS + j) * 8 + g) * 32).cast())
+        }
+
+        /// Rewrites `self` as `tile`, unpacked.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn unpack(&mut self, tile: &Tile) {
+            for c in 0..SUBS / 2 {
+                prefetch(tile, c, SUBS / 2);
+                let shift = _mm_cvtsi32_si128(c as i32);
+                for (g, h) in (0..8).flat_map(|g| (0..2).map(move |h| (g, h))) {
+                    let w = tile.qs.as_ptr().add(((c * 8 + g) * ROWS + HALF * h) * 4);
+                    let high = tile.qh.as_ptr().add((g * ROWS + HALF * h) * 4);
+                    let q = values(
+                        _mm256_load_si256(w.cast()),
+                        _mm256_load_si256(high.cast()),
+                        shift,
+                    );
+                    for (n, q) in q.into_iter().enumerate() {
+                        let to = self
+                            .q
+                            .as_mut_ptr()
+                            .add(((h * SUBS + 2 * c + n) * 8 + g) * 32);
+                        _mm256_store_si256(to.cast(), q);
+                    }
+                }
+            }
+            for h in 0..2 {
+                let f16s = |v: &[f16; ROWS]| {
+                    _mm256_cvtph_ps(_mm_loadu_si128(v.as_ptr().add(HALF * h).cast()))
+                };
+                let widen = |v: &[u8; ROWS]| {
+                    let bytes = _mm_loadl_epi64(v.as_ptr().add(HALF * h).cast());
+                    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes))
+                };
+                let (d, dmin) = (f16s(&tile.d), f16s(&tile.dmin));
+                for j in 0..SUBS {
+                    let scale = _mm256_mul_ps(widen(&tile.sc[j]), d);
+                    let min = _mm256_mul_ps(widen(&tile.m[j]), dmin);
+                    _mm256_storeu_ps(self.scale[h][j].as_mut_ptr(), scale);
+                    _mm256_storeu_ps(self.min[h][j].as_mut_ptr(), min);
+                }
+            }
+        }
+    }
+
+    /// A column of tiles against `rows` activation rows: each tile is unpacked once and met by
+    /// every row before the next, two rows at a time. `sums[p]` takes pass `p`'s sums.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn span(tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut [Sums]) {
+        let kb = tiles.len() * SUBS;
+        let mut unpacked = Unpacked {
+            q: [0; 2 * SUBS * 8 * HALF * 4],
+            scale: [[[0.0; HALF]; SUBS]; 2],
+            min: [[[0.0; HALF]; SUBS]; 2],
+        };
+        let (pairs, last) = sums.as_flattened_mut()[..rows].as_chunks_mut::<2>();
+        for (b, tile) in tiles.iter().enumerate() {
+            unpacked.unpack(tile);
+            let acts = &acts[b * SUBS..];
+            for (i, pair) in pairs.iter_mut().enumerate() {
+                unpacked_rows(&unpacked, &acts[2 * i * kb..], kb, pair);
+            }
+            if let Some(last) = last.first_mut() {
+                let acts = &acts[(rows - 1) * kb..];
+                unpacked_rows(&unpacked, acts, kb, std::array::from_mut(last));
+            }
+        }
+    }
+
+    /// One unpacked tile against `R` (one or two) activation rows (`acts[r * kb..]` the tile's
+    /// 8 blocks of row `r`), added to `sums`, a sub-block at a time, with the same widening to
+    /// i32 every four groups as the pass on packed tiles. Both halves go together, so each
+    /// broadcast activation group serves 16 rows; four rows a half at a time measured no
+    /// faster.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn unpacked_rows<const R: usize>(
+        tile: &Unpacked,
+        acts: &[Act],
+        kb: usize,
+        sums: &mut [[f32; ROWS]; R],
+    ) {
+        let ones = _mm256_set1_epi16(1);
+        let blocks: [&[Act]; R] = std::array::from_fn(|r| &acts[r * kb..][..SUBS]);
+        let mut acc: [[__m256; 2]; R] = std::array::from_fn(|r| {
+            std::array::from_fn(|h| _mm256_loadu_ps(sums[r].as_ptr().add(HALF * h)))
+        });
+        for j in 0..SUBS {
+            let mut dot = [[_mm256_setzero_si256(); 2]; R];
+            for quad in 0..2 {
+                let mut pairs = [[_mm256_setzero_si256(); 2]; R];
+                for g in 4 * quad..4 * quad + 4 {
+                    let q = [tile.group(0, j, g), tile.group(1, j, g)];
+                    for (pairs, a) in pairs.iter_mut().zip(blocks) {
+                        let x = a[j].qs.as_ptr().cast::<i32>().add(g);
+                        let x = _mm256_set1_epi32(x.read_unaligned());
+                        for (pairs, q) in pairs.iter_mut().zip(q) {
+                            *pairs = _mm256_add_epi16(*pairs, _mm256_maddubs_epi16(q, x));
+                        }
+                    }
+                }
+                for (dot, pairs) in dot.as_flattened_mut().iter_mut().zip(pairs.as_flattened()) {
+                    *dot = _mm256_add_epi32(*dot, _mm256_madd_epi16(*pairs, ones));
+                }
+            }
+            for h in 0..2 {
+                let scale = _mm256_loadu_ps(tile.scale[h][j].as_ptr());
+                let min = _mm256_loadu_ps(tile.min[h][j].as_ptr());
+                for ((acc, dot), a) in acc.iter_mut().zip(dot).zip(blocks) {
+                    let a = &a[j];
+                    let s = _mm256_mul_ps(scale, _mm256_set1_ps(a.d));
+                    acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[h]), s, acc[h]);
+                    acc[h] = _mm256_fnmadd_ps(min, _mm256_set1_ps(a.s), acc[h]);
+                }
+            }
+        }
+        for (out, acc) in sums.iter_mut().zip(acc) {
+            for (h, acc) in acc.into_iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(HALF * h), acc);
             }
         }
     }

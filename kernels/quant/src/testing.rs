@@ -4,12 +4,13 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::act::{quantize, BLOCK};
-use crate::{run, Format, Kernel, Matrix, Sums, Tiled, PASS, ROWS};
+use crate::{run, run_span, Format, Kernel, Matrix, Sums, Tiled, PASS, ROWS};
 
 /// Runs every check on format `F` (GGUF type `dtype`, fixture `tests/fixtures/<name>.bin`).
 pub(crate) fn check_format<F: Format>(dtype: GgmlDType, name: &str) {
     tiles_hold_the_values_llama_cpp_dequantizes(name, &tiles_from_fixture::<F>(name));
     every_simd_kernel_equals_the_scalar_reference::<F>(name);
+    every_span_adds_up_what_its_passes_do::<F>(name);
     the_product_is_the_dequantized_product_up_to_activation_rounding::<F>(dtype);
 }
 
@@ -93,6 +94,48 @@ fn every_simd_kernel_equals_the_scalar_reference<F: Format>(name: &str) {
     }
 }
 
+/// A unit's span of passes (each row count from one past a pass to the format's `SPAN`
+/// passes, so the last pass is full or partial) adds up what its passes do one by one, each
+/// held to the scalar reference above. Held to the passes rather than to the scalar pass
+/// itself: a span kernel does a pass's arithmetic in the pass's order, so 1e-6 leaves room
+/// only for a compiler's reordering, while the scalar reference rounds its products apart,
+/// and on rows whose terms cancel (Q5_K's minimums) that alone came to 9e-5 of the result.
+fn every_span_adds_up_what_its_passes_do<F: Format>(name: &str) {
+    let (_, k, tiled, _) = tiles_from_fixture::<F>(name);
+    let most = PASS * F::SPAN;
+    let acts = quantize(&activations(most, k), most, k / BLOCK);
+    let ka = k / BLOCK;
+    let column = &tiled.tiles[..tiled.kt];
+    for kernel in simd_kernels() {
+        for rows in PASS + 1..=most {
+            let mut span = vec![Sums::default(); rows.div_ceil(PASS)];
+            run_span(kernel, column, &acts[..rows * ka], rows, &mut span);
+            for (p, span) in span.iter().enumerate() {
+                let n = (rows - p * PASS).min(PASS);
+                let mut pass = Sums::default();
+                run(
+                    kernel,
+                    column,
+                    &acts[p * PASS * ka..][..n * ka],
+                    n,
+                    &mut pass,
+                );
+                for (i, (f, s)) in span[..n]
+                    .as_flattened()
+                    .iter()
+                    .zip(pass[..n].as_flattened())
+                    .enumerate()
+                {
+                    assert!(
+                        (f - s).abs() <= 1e-6 * (1.0 + s.abs()),
+                        "{name} on {kernel:?}, {rows} rows, pass {p}, output {i}: {f} vs {s}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// `Matrix::matmul` over weights quantized by candle (llama.cpp's quantizer, ported) equals
 /// the f32 product with the dequantized weights, within what rounding the activations to 8
 /// bits can move it: half a step of each block's scale, times the weights it meets.
@@ -112,7 +155,9 @@ fn the_product_is_the_dequantized_product_up_to_activation_rounding<F: Format>(d
         .to_vec2::<f32>()
         .unwrap();
     let matrix = Matrix::from_blocks(dtype, &q.data().unwrap(), n, k).unwrap();
-    for m in [1, 3, 4, 9] {
+    // One pass, a partial pass, a span of passes ending in a partial one, and more rows than
+    // one span of 16 passes (Q5_K's and Q6_K's) holds, the second span partial.
+    for m in [1, 3, 4, 9, 70] {
         let x = activations(m, k);
         let mut got = vec![0f32; m * n];
         matrix.matmul(&x, m, &mut got);
@@ -145,27 +190,34 @@ pub(crate) fn simd_sums_do_not_saturate_at_the_extremes<F: Format>(block: &[u8])
     let k = 2 * F::VALUES;
     let raw = block.repeat(ROWS * k / F::VALUES);
     let tiled = Tiled::<F>::pack(&raw, ROWS, k).unwrap();
-    let x: Vec<f32> = (0..PASS * k)
+    // Rows alternate +1 and -1, so every pass meets both signs.
+    let rows = PASS * F::SPAN.max(2);
+    let x: Vec<f32> = (0..rows * k)
         .map(|i| if (i / k) % 2 == 0 { 1.0 } else { -1.0 })
         .collect();
-    let acts = quantize(&x, PASS, k / BLOCK);
+    let acts = quantize(&x, rows, k / BLOCK);
     assert!(acts
         .iter()
         .all(|a| a.qs.iter().all(|q| q.unsigned_abs() == 127)));
+    let mut slow = Sums::default();
+    F::scalar(&tiled.tiles, &acts, PASS, &mut slow);
     for kernel in simd_kernels() {
-        let (mut fast, mut slow): (Sums, Sums) = Default::default();
-        run(kernel, &tiled.tiles, &acts, PASS, &mut fast);
-        F::scalar(&tiled.tiles, &acts, PASS, &mut slow);
-        for (i, (f, s)) in fast
-            .as_flattened()
-            .iter()
-            .zip(slow.as_flattened())
-            .enumerate()
-        {
-            assert!(
-                (f - s).abs() <= 1e-5 * (1.0 + s.abs()),
-                "{kernel:?}, output {i}: {f} vs scalar {s}"
-            );
+        let mut one = Sums::default();
+        run(kernel, &tiled.tiles, &acts, PASS, &mut one);
+        let mut span = vec![Sums::default(); rows / PASS];
+        run_span(kernel, &tiled.tiles, &acts, rows, &mut span);
+        for (how, fast) in [("one pass", &one), ("a span", &span[rows / PASS - 1])] {
+            for (i, (f, s)) in fast
+                .as_flattened()
+                .iter()
+                .zip(slow.as_flattened())
+                .enumerate()
+            {
+                assert!(
+                    (f - s).abs() <= 1e-5 * (1.0 + s.abs()),
+                    "{kernel:?}, {how}, output {i}: {f} vs scalar {s}"
+                );
+            }
         }
     }
 }
