@@ -6,11 +6,12 @@
 //! ORed in as bit 4 before the products: `Σ_j (d * sc_j) * d_a * (q · q_a) - (dmin * m_j) *
 //! s_a`, where `s_a = d_a * Σ q_a` carries the minimum as in Q4_1.
 //!
-//! Merging the fifth bits costs as much as the multiplies it feeds for one activation row
-//! and a third more than Q4_K's whole pass for four. A prompt (more than four rows) runs in
-//! spans instead: each tile is unpacked once, a byte per value with its scales as f32, and
-//! that copy (5 KiB, in L1) serves up to 64 rows. Per weight the span then runs as fast as
-//! Q4_K's pass (`examples/matmul`, 2,048 x 2,048 to 8,192 x 2,048, 256 rows).
+//! Merged again on every pass of four activation rows, the fifth bits made a prompt's products
+//! take 1.07 to 1.44 times Q4_K's time per weight (2 threads, 64 and 512 rows, a 1B llama's
+//! four projection shapes). A prompt (more than four rows) runs in spans instead: each tile
+//! is unpacked once, a byte per value with its scales as f32, and that copy (5 KiB, in L1)
+//! serves up to 64 rows. That takes 15% to 19% off, to 0.90 to 1.19 times Q4_K's time per
+//! weight, less than Q4_K's per byte of tiles (Q5_K's are 22% larger).
 
 use half::f16;
 
@@ -137,8 +138,8 @@ impl Format for Tile {
     }
 
     /// 16 passes, 64 rows, per unpacked tile: unpacking's share of the work halves with each
-    /// doubling; at 256 rows 16 passes ran about 20% faster than 1 (one unpacking a pass,
-    /// no faster than the packed pass) and no slower than 32.
+    /// doubling. At 256 rows 16 passes took a quarter to a third less time than 1 (which is
+    /// no faster than the packed pass); 32 was within 6% of 16.
     const SPAN: usize = 16;
 
     fn simd_span(
