@@ -66,6 +66,15 @@ impl Kernel {
             Kernel::Scalar => "scalar",
         }
     }
+
+    /// The SIMD kernel to try when a format has no code for this one (every CPU with AVX-512
+    /// VNNI has AVX2), or None when only the scalar reference is left.
+    fn fallback(self) -> Option<Kernel> {
+        match self {
+            Kernel::Avx512Vnni => Some(Kernel::Avx2),
+            Kernel::Avx2 | Kernel::Scalar => None,
+        }
+    }
 }
 
 /// The fastest kernel this CPU has the instructions for.
@@ -475,15 +484,12 @@ pub(crate) fn run_span<F: Format>(
     sums: &mut [Sums],
 ) {
     if rows > PASS {
-        let mut down = kernel;
-        while down != Kernel::Scalar {
-            if F::simd_span(down, tiles, acts, rows, sums) {
+        let mut next = Some(kernel);
+        while let Some(k) = next {
+            if F::simd_span(k, tiles, acts, rows, sums) {
                 return;
             }
-            down = match down {
-                Kernel::Avx512Vnni => Kernel::Avx2,
-                Kernel::Avx2 | Kernel::Scalar => Kernel::Scalar,
-            };
+            next = k.fallback();
         }
     }
     let ka = acts.len() / rows;
@@ -515,10 +521,10 @@ pub(crate) fn run<F: Format>(
         if done {
             return;
         }
-        kernel = match kernel {
-            Kernel::Avx512Vnni => Kernel::Avx2,
-            Kernel::Avx2 | Kernel::Scalar => return F::scalar(tiles, acts, rows, sums),
-        };
+        match kernel.fallback() {
+            Some(k) => kernel = k,
+            None => return F::scalar(tiles, acts, rows, sums),
+        }
     }
 }
 

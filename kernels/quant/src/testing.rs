@@ -79,17 +79,9 @@ fn every_simd_kernel_equals_the_scalar_reference<F: Format>(name: &str) {
             let (mut fast, mut slow): (Sums, Sums) = Default::default();
             run(kernel, column, &acts, rows, &mut fast);
             F::scalar(column, &acts, rows, &mut slow);
-            for (i, (f, s)) in fast
-                .as_flattened()
-                .iter()
-                .zip(slow.as_flattened())
-                .enumerate()
-            {
-                assert!(
-                    (f - s).abs() <= 1e-5 * (1.0 + s.abs()),
-                    "{name} on {kernel:?}, {rows} rows, output {i}: {f} vs scalar {s}"
-                );
-            }
+            assert_sums_close(&fast, &slow, 1e-5, || {
+                format!("{name} on {kernel:?}, {rows} rows")
+            });
         }
     }
 }
@@ -120,17 +112,9 @@ fn every_span_adds_up_what_its_passes_do<F: Format>(name: &str) {
                     n,
                     &mut pass,
                 );
-                for (i, (f, s)) in span[..n]
-                    .as_flattened()
-                    .iter()
-                    .zip(pass[..n].as_flattened())
-                    .enumerate()
-                {
-                    assert!(
-                        (f - s).abs() <= 1e-6 * (1.0 + s.abs()),
-                        "{name} on {kernel:?}, {rows} rows, pass {p}, output {i}: {f} vs {s}"
-                    );
-                }
+                assert_sums_close(&span[..n], &pass[..n], 1e-6, || {
+                    format!("{name} on {kernel:?}, {rows} rows, pass {p}")
+                });
             }
         }
     }
@@ -207,18 +191,31 @@ pub(crate) fn simd_sums_do_not_saturate_at_the_extremes<F: Format>(block: &[u8])
         let mut span = vec![Sums::default(); rows / PASS];
         run_span(kernel, &tiled.tiles, &acts, rows, &mut span);
         for (how, fast) in [("one pass", &one), ("a span", &span[rows / PASS - 1])] {
-            for (i, (f, s)) in fast
-                .as_flattened()
-                .iter()
-                .zip(slow.as_flattened())
-                .enumerate()
-            {
-                assert!(
-                    (f - s).abs() <= 1e-5 * (1.0 + s.abs()),
-                    "{kernel:?}, {how}, output {i}: {f} vs scalar {s}"
-                );
-            }
+            assert_sums_close(fast, &slow, 1e-5, || format!("{kernel:?}, {how}"));
         }
+    }
+}
+
+/// Every output of `fast` within `tolerance` of `slow`'s, relative to its size (plus the same
+/// absolute, for outputs near 0); `what` names the case in a failure.
+fn assert_sums_close(
+    fast: &[[f32; ROWS]],
+    slow: &[[f32; ROWS]],
+    tolerance: f32,
+    what: impl Fn() -> String,
+) {
+    assert_eq!(fast.len(), slow.len(), "{}", what());
+    for (i, (f, s)) in fast
+        .as_flattened()
+        .iter()
+        .zip(slow.as_flattened())
+        .enumerate()
+    {
+        assert!(
+            (f - s).abs() <= tolerance * (1.0 + s.abs()),
+            "{}, output {i}: {f} vs {s}",
+            what()
+        );
     }
 }
 

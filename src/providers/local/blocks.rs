@@ -287,17 +287,16 @@ impl Rotation<'_> {
 /// frequencies between the original and the stretched context) is refused by name when it
 /// would change anything rather than run as something else.
 pub fn linear_rope_scale(ct: &Content, arch: &str) -> Result<f32> {
-    let get = |k: &str| ct.metadata.get(&format!("{arch}.{k}"));
-    let kind = match get("rope.scaling.type") {
+    let key = |k: &str| format!("{arch}.{k}");
+    let kind = match ct.metadata.get(&key("rope.scaling.type")) {
         Some(v) => v.to_string()?.as_str(),
         None => "linear",
     };
-    let factor = get("rope.scaling.factor")
-        .or_else(|| get("rope.scale_linear"))
-        .map(|v| v.to_f32())
-        .transpose()?
-        .filter(|f| *f != 0.0)
-        .unwrap_or(1.0);
+    let factor = match meta_f32(ct, &key("rope.scaling.factor"))? {
+        Some(f) => Some(f),
+        None => meta_f32(ct, &key("rope.scale_linear"))?,
+    };
+    let factor = factor.filter(|f| *f != 0.0).unwrap_or(1.0);
     if !(factor.is_finite() && factor > 0.0) {
         candle_core::bail!("unusable rope scaling factor {factor}");
     }
@@ -307,6 +306,11 @@ pub fn linear_rope_scale(ct: &Content, arch: &str) -> Result<f32> {
         "yarn" if factor == 1.0 => Ok(1.0),
         other => candle_core::bail!("rope scaling `{other}` (factor {factor}) is not supported"),
     }
+}
+
+/// An optional float metadata entry; one of another type is an error, not absent.
+pub fn meta_f32(ct: &Content, key: &str) -> Result<Option<f32>> {
+    ct.metadata.get(key).map(|v| v.to_f32()).transpose()
 }
 
 /// A required unsigned metadata entry.
@@ -348,9 +352,10 @@ pub fn attend_cached(
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::gguf_file::{Value, VersionedMagic};
+    use candle_core::quantized::gguf_file::Value;
     use candle_core::DType;
 
+    use super::super::gguf::metadata_only;
     use super::*;
 
     const HEAD: usize = 8;
@@ -435,15 +440,7 @@ mod tests {
     }
 
     fn scale_of(entries: &[(&str, Value)]) -> Result<f32> {
-        let content = Content {
-            magic: VersionedMagic::GgufV3,
-            metadata: entries
-                .iter()
-                .map(|(k, v)| (format!("llama.{k}"), v.clone()))
-                .collect(),
-            tensor_infos: Default::default(),
-            tensor_data_offset: 0,
-        };
+        let content = metadata_only(entries.iter().map(|(k, v)| (format!("llama.{k}"), v)));
         linear_rope_scale(&content, "llama")
     }
 

@@ -20,7 +20,7 @@ use candle_core::{Device, IndexOp, Module, Result, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
 use super::blocks::{
-    attend_cached, linear_rope_scale, meta_u32, Linear, Loader, Rope, RopeStyle, Rotation,
+    attend_cached, linear_rope_scale, meta_f32, meta_u32, Linear, Loader, Rope, RopeStyle, Rotation,
 };
 use super::quant::attention::{KvCache, Span};
 
@@ -90,18 +90,15 @@ impl Gemma3 {
         if head_dim == 0 || head_dim > 1024 || !head_dim.is_multiple_of(2) {
             candle_core::bail!("unusable attention key length {head_dim}");
         }
-        let f32_of = |key: &str| -> Result<Option<f32>> {
-            ct.metadata.get(key).map(|v| v.to_f32()).transpose()
-        };
-        let eps = match f32_of("gemma3.attention.layer_norm_rms_epsilon")? {
+        let eps = match meta_f32(ct, "gemma3.attention.layer_norm_rms_epsilon")? {
             Some(v) => f64::from(v),
             None => candle_core::bail!("cannot find the rms norm epsilon in metadata"),
         };
         let layer_count = meta_u32(ct, "gemma3.block_count")?;
         let sliding = sliding_layers(ct, layer_count)?;
-        let base = f32_of("gemma3.rope.freq_base")?.unwrap_or(ROPE_BASE);
-        let local_base = f32_of("gemma3.rope.freq_base_swa")?.unwrap_or(LOCAL_ROPE_BASE);
-        let softcap = f32_of("gemma3.final_logit_softcapping")?.filter(|c| *c != 0.0);
+        let base = meta_f32(ct, "gemma3.rope.freq_base")?.unwrap_or(ROPE_BASE);
+        let local_base = meta_f32(ct, "gemma3.rope.freq_base_swa")?.unwrap_or(LOCAL_ROPE_BASE);
+        let softcap = meta_f32(ct, "gemma3.final_logit_softcapping")?.filter(|c| *c != 0.0);
         let attention_scale = match layer_count {
             LAYERS_OF_27B => 1.0 / ((hidden / heads) as f32).sqrt(),
             _ => 1.0 / (head_dim as f32).sqrt(),
@@ -237,5 +234,50 @@ impl Layer {
         };
         let y = attend_cached(&mut self.cache, pos, (&q, &k, &v), span)?;
         self.o.forward(&y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::gguf::metadata_only;
+    use super::*;
+
+    fn windows(entries: &[(&str, Value)], layers: usize) -> Result<Vec<Option<usize>>> {
+        let keys = entries
+            .iter()
+            .map(|(k, v)| (format!("gemma3.attention.{k}"), v));
+        sliding_layers(&metadata_only(keys), layers)
+    }
+
+    #[test]
+    fn the_sliding_layers_are_the_ones_llama_cpp_reads_from_the_file() {
+        let window = ("sliding_window", Value::U32(8));
+        let (s, g) = (Some(8), None);
+        // No window, or a window of 0: every layer attends globally.
+        assert_eq!(windows(&[], 3).unwrap(), [g, g, g]);
+        let zero = ("sliding_window", Value::U32(0));
+        assert_eq!(windows(&[zero], 3).unwrap(), [g, g, g]);
+        // No pattern: every sixth layer global, the last of each six.
+        let unsaid = windows(std::slice::from_ref(&window), 7).unwrap();
+        assert_eq!(unsaid, [s, s, s, s, s, g, s]);
+        let every_third = ("sliding_window_pattern", Value::U32(3));
+        let third = windows(&[window.clone(), every_third], 6).unwrap();
+        assert_eq!(third, [s, s, g, s, s, g]);
+        let none_global = ("sliding_window_pattern", Value::U32(0));
+        assert_eq!(windows(&[window.clone(), none_global], 2).unwrap(), [s, s]);
+        // A flag per layer, which must cover every layer.
+        let flags = |f: &[bool]| {
+            let flags = f.iter().map(|b| Value::Bool(*b)).collect();
+            ("sliding_window_pattern", Value::Array(flags))
+        };
+        let flagged = windows(&[window.clone(), flags(&[false, true, true])], 3).unwrap();
+        assert_eq!(flagged, [g, s, s]);
+        let short = windows(&[window, flags(&[true])], 3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.contains("a sliding-window pattern of 1 for 3 layers"),
+            "{short}"
+        );
     }
 }

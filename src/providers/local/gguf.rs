@@ -83,6 +83,18 @@ impl Gguf {
     }
 }
 
+/// A header with `entries` as its metadata and no tensors: what the readers of metadata keys
+/// see, for their tests.
+#[cfg(test)]
+pub fn metadata_only<'a>(entries: impl IntoIterator<Item = (String, &'a Value)>) -> Content {
+    Content {
+        magic: candle_core::quantized::gguf_file::VersionedMagic::GgufV3,
+        metadata: entries.into_iter().map(|(k, v)| (k, v.clone())).collect(),
+        tensor_infos: HashMap::new(),
+        tensor_data_offset: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

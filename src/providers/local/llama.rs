@@ -21,7 +21,7 @@ use candle_core::{Device, IndexOp, Module, Result, Tensor, D};
 use candle_transformers::quantized_nn::RmsNorm;
 
 use super::blocks::{
-    attend_cached, linear_rope_scale, meta_u32, Linear, Loader, Rope, RopeStyle, Rotation,
+    attend_cached, linear_rope_scale, meta_f32, meta_u32, Linear, Loader, Rope, RopeStyle, Rotation,
 };
 use super::quant::attention::{KvCache, Span};
 
@@ -284,8 +284,8 @@ impl Llama {
         if head_dim == 0 || head_dim > 1024 || !head_dim.is_multiple_of(2) {
             candle_core::bail!("unusable attention key length {head_dim}");
         }
-        let eps = match ct.metadata.get(&key("attention.layer_norm_rms_epsilon")) {
-            Some(v) => f64::from(v.to_f32()?),
+        let eps = match meta_f32(ct, &key("attention.layer_norm_rms_epsilon"))? {
+            Some(v) => f64::from(v),
             None => candle_core::bail!("cannot find the rms norm epsilon in metadata"),
         };
         let mut l = Loader::new(ct, r, device);
@@ -377,12 +377,8 @@ fn rope<R: Read + Seek>(
     device: &Device,
 ) -> Result<Rope> {
     let key = |k: &str| format!("{}.{k}", family.arch);
-    let f32_or = |k: &str, default: f32| {
-        ct.metadata
-            .get(&key(k))
-            .and_then(|v| v.to_f32().ok())
-            .unwrap_or(default)
-    };
+    let f32_or =
+        |k: &str, default: f32| -> Result<f32> { Ok(meta_f32(ct, &key(k))?.unwrap_or(default)) };
     let dims = match ct.metadata.get(&key("rope.dimension_count")) {
         Some(v) => v.to_u32()? as usize,
         None => head_dim,
@@ -391,7 +387,7 @@ fn rope<R: Read + Seek>(
     if dims == 0 || dims > head_dim || !dims.is_multiple_of(2) {
         candle_core::bail!("rope dimension {dims} does not fit heads of {head_dim}");
     }
-    let attn_factor = f32_or("rope.scaling.attn_factor", 1.0);
+    let attn_factor = f32_or("rope.scaling.attn_factor", 1.0)?;
     if !(attn_factor.is_finite() && attn_factor > 0.0) {
         candle_core::bail!("unusable rope attention factor {attn_factor}");
     }
@@ -401,7 +397,7 @@ fn rope<R: Read + Seek>(
     };
     Ok(Rope::new(
         dims,
-        f32_or("rope.freq_base", 10_000.0),
+        f32_or("rope.freq_base", 10_000.0)?,
         factors.as_deref(),
         family.rope,
     )?
