@@ -214,21 +214,26 @@ fn the_memory_estimate_of_the_default_model_is_its_weights_and_an_f16_cache_of_i
 #[tokio::test]
 async fn a_configured_memory_limit_below_the_estimate_refuses_the_load_with_the_numbers() {
     use hearth::providers::local::{LocalConfig, LocalProvider};
+    let pool = unbounded_pool();
     if engine().is_none() {
         return;
     }
-    let provider = LocalProvider::new(LocalConfig {
-        model: None,
-        path: Some(model_path()),
-        threads: Some(1),
-        queue_depth: 1,
-        queue_wait_ms: 1_000,
-        chat_template: None,
-        repeat_penalty: 1.0,
-        repeat_last_n: 64,
-        context_length: Some(1024),
-        memory_limit_mb: Some(50),
-    });
+    let provider = LocalProvider::new(
+        "local",
+        LocalConfig {
+            model: None,
+            path: Some(model_path()),
+            threads: Some(1),
+            queue_depth: 1,
+            queue_wait_ms: 1_000,
+            chat_template: None,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            context_length: Some(1024),
+            memory_limit_mb: Some(50),
+        },
+        pool,
+    );
     let err = provider.load().await.err().unwrap().to_string();
     assert!(err.contains("not enough memory"), "{err}");
     assert!(
@@ -327,23 +332,28 @@ fn damaged_or_foreign_files_are_clear_load_errors_never_panics() {
 #[tokio::test]
 async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_router_can_fall_back() {
     use hearth::providers::local::{LocalConfig, LocalProvider};
+    let pool = unbounded_pool();
     use hearth::providers::Provider;
     if engine().is_none() {
         return;
     }
-    let provider = std::sync::Arc::new(LocalProvider::new(LocalConfig {
-        model: None,
-        path: Some(model_path()),
-        threads: Some(2),
-        queue_depth: 1,
-        // Generous: on a contended machine candle may crawl, and waiting is not what is tested.
-        queue_wait_ms: 600_000,
-        chat_template: None,
-        repeat_penalty: 1.1,
-        repeat_last_n: 64,
-        context_length: None,
-        memory_limit_mb: None,
-    }));
+    let provider = std::sync::Arc::new(LocalProvider::new(
+        "local",
+        LocalConfig {
+            model: None,
+            path: Some(model_path()),
+            threads: Some(2),
+            queue_depth: 1,
+            // Generous: on a contended machine candle may crawl, and waiting is not what is tested.
+            queue_wait_ms: 600_000,
+            chat_template: None,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            context_length: None,
+            memory_limit_mb: None,
+        },
+        pool,
+    ));
     provider.warm().await.unwrap();
     let story = || {
         request(
@@ -429,4 +439,12 @@ fn importing_copies_a_runnable_gguf_and_refuses_bad_names_and_foreign_files() {
     let out = run(&["models", "import", junk.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
+}
+
+/// A pool whose budget never turns a load away, for tests of one provider.
+fn unbounded_pool() -> std::sync::Arc<hearth::providers::local::Pool> {
+    hearth::providers::local::Pool::new(hearth::providers::local::PoolSettings {
+        budget_bytes: u64::MAX,
+        idle_unload: None,
+    })
 }

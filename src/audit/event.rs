@@ -87,6 +87,44 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// An event of the install rather than of a request (an on-device model loaded or
+    /// unloaded): no workspace (`tenant_id` is empty, which no workspace id can be), no
+    /// trace, user, tokens or cost; `model` is `PROVIDER/MODEL`, `latency_ms` what it took.
+    pub fn install_event(
+        event_type: &str,
+        timestamp: String,
+        model: &str,
+        decision: String,
+        latency_ms: f64,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: 0,
+            timestamp,
+            event_type: event_type.into(),
+            trace_id: String::new(),
+            tenant_id: String::new(),
+            user_id_hash: String::new(),
+            endpoint: "local-engine".into(),
+            task: None,
+            prompt_id: None,
+            prompt_version: None,
+            schema_version: None,
+            provider: model.split_once('/').map(|(p, _)| p.to_owned()),
+            model: Some(model.to_owned()),
+            input_tokens: 0,
+            output_tokens: 0,
+            estimated_cost_usd: 0.0,
+            latency_ms,
+            cache_hit: false,
+            retry_count: 0,
+            fallback_used: false,
+            tool_names: Vec::new(),
+            policy_decision: decision,
+            error_code: None,
+            status: EventStatus::Ok,
+        }
+    }
+
     /// The `budget_alert` event a request raises when it carries its workspace's spend past
     /// the alert share: same trace and workspace, no tokens or cost of its own.
     pub fn budget_alert(&self, spent_usd: f64, budget_usd: f64, share: f64) -> AuditEvent {

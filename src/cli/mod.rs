@@ -94,6 +94,26 @@ impl InstallArgs {
         )?)
     }
 
+    /// The policy file this install runs and its text: `--config FILE`, else the saved
+    /// policy, else (to be saved there) the built-in one.
+    fn policy_text(&self) -> Result<(PathBuf, String), CliError> {
+        let path = match &self.config {
+            Some(p) => p.clone(),
+            None => hearth::orchestrator::saved_policy_path(&self.data_dir()?),
+        };
+        let text = if path.is_file() {
+            std::fs::read_to_string(&path)
+                .map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))?
+        } else {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| CliError::Invalid(format!("{}: {e}", dir.display())))?;
+            }
+            Config::builtin()?.source
+        };
+        Ok((path, text))
+    }
+
     /// Opens the install, creating its database and `default` workspace on first use.
     fn open(&self) -> Result<Arc<Hearth>, CliError> {
         self.open_with(false)

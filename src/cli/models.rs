@@ -32,6 +32,16 @@ pub enum ModelsCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Makes an installed model (catalog id or imported name) the primary of a route, in the
+    /// policy this install runs (`--config FILE`, else the saved policy); a running server
+    /// takes it at its next start (the UI's models page applies it at once).
+    Use {
+        /// The model's id, with or without `local/`.
+        id: String,
+        /// The route's task.
+        #[arg(long, default_value = "chat")]
+        task: String,
+    },
     /// Deletes an installed model's file.
     Remove {
         /// Catalog id.
@@ -40,8 +50,9 @@ pub enum ModelsCommand {
 }
 
 /// Runs a `models` command.
-pub async fn run(_install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliError> {
+pub async fn run(install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliError> {
     match cmd {
+        ModelsCommand::Use { id, task } => use_model(install, &id, &task),
         ModelsCommand::List => list(),
         ModelsCommand::Pull { id } => pull(&id).await,
         ModelsCommand::Info { id, threads } => {
@@ -50,6 +61,26 @@ pub async fn run(_install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliEr
         ModelsCommand::Remove { id } => remove(&id),
         ModelsCommand::Import { file, name } => import(&file, name),
     }
+}
+
+fn use_model(install: &InstallArgs, id: &str, task: &str) -> Result<(), CliError> {
+    let id = id.strip_prefix("local/").unwrap_or(id);
+    if models::find_installed(id).is_none() {
+        return Err(CliError::Invalid(format!(
+            "`{id}` is not installed (`hearth models list`; `hearth models pull {id}`)"
+        )));
+    }
+    let (path, text) = install.policy_text()?;
+    let edited = hearth::config::use_model(&text, id, task).map_err(CliError::Invalid)?;
+    hearth::config::Config::parse(&edited, &path.display().to_string())?;
+    let partial = path.with_extension("toml.partial");
+    std::fs::write(&partial, &edited)
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|e| CliError::Invalid(format!("cannot save {}: {e}", path.display())))?;
+    output::line(&format!(
+        "route `{task}` now starts with local/{id} ({}); a running server takes it at its next start",
+        path.display()
+    ))
 }
 
 fn list() -> Result<(), CliError> {
@@ -66,6 +97,20 @@ fn list() -> Result<(), CliError> {
             m.family.clone(),
             m.licence.clone(),
             m.recommended_use.clone(),
+        ]);
+    }
+    let catalog_ids: Vec<String> = models::catalog()?.into_iter().map(|m| m.id).collect();
+    for m in models::imported() {
+        if catalog_ids.contains(&m.name) {
+            continue;
+        }
+        table.push(vec![
+            format!("local/{}", m.name),
+            "imported".into(),
+            format!("{:.1} MB", m.size_bytes as f64 / 1e6),
+            String::new(),
+            String::new(),
+            m.path.display().to_string(),
         ]);
     }
     table.print()?;
@@ -132,8 +177,7 @@ fn import(file: &std::path::Path, name: Option<String>) -> Result<(), CliError> 
         dest.display()
     ))?;
     output::line(&format!(
-        "use it with a provider in your config:\n[providers.{name}]\nkind = \"local\"\npath = \"{}\"",
-        dest.display()
+        "requests can name it as local/{name}; `hearth models use {name}` makes it a route's primary"
     ))
 }
 

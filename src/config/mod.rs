@@ -6,6 +6,7 @@ mod added;
 mod hosted_defaults;
 mod policy;
 mod raw;
+mod use_model;
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,6 +16,7 @@ pub use policy::{
     BudgetAction, Locality, MockConfig, ModelSpec, Policy, Prices, ProviderConfig, Route,
     RouteAction, Tier,
 };
+pub use use_model::use_model;
 
 use crate::error::Error;
 
@@ -75,6 +77,8 @@ pub struct Config {
     pub resilience: ResilienceSettings,
     /// Cache settings.
     pub cache: CacheSettings,
+    /// The on-device models' memory budget and idle time (`[local]`).
+    pub local: crate::providers::local::PoolSettings,
     /// Providers, models, routes and tiers.
     pub policy: Policy,
     /// The TOML it was read from, as written (what the policy editor starts from).

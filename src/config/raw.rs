@@ -10,6 +10,7 @@ use super::policy::{
     BudgetAction, ModelSpec, Policy, Prices, ProviderConfig, Route, RouteAction, Tier,
 };
 use super::{CacheSettings, Config, ResilienceSettings, ServerSettings, DEFAULT_MAX_OUTPUT_TOKENS};
+use crate::providers::local::PoolSettings;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +21,8 @@ struct RawConfig {
     resilience: RawResilience,
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    local: RawLocal,
     #[serde(default)]
     providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
@@ -52,6 +55,38 @@ impl Default for RawServer {
             body_timeout_ms: 30_000,
         }
     }
+}
+
+/// `[local]`: the on-device models' shared memory budget and idle time.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLocal {
+    memory_budget_mb: Option<u64>,
+    idle_unload_s: u64,
+}
+
+impl Default for RawLocal {
+    fn default() -> Self {
+        RawLocal {
+            memory_budget_mb: None,
+            // Ollama keeps a model 5 minutes, LM Studio an hour; reloading a small model
+            // takes a second or two, so ten minutes frees memory without a reload between
+            // the messages of one conversation.
+            idle_unload_s: 600,
+        }
+    }
+}
+
+fn local(l: &RawLocal) -> Result<PoolSettings, String> {
+    if l.memory_budget_mb == Some(0) {
+        return Err("[local] memory_budget_mb must be above 0".into());
+    }
+    Ok(PoolSettings {
+        budget_bytes: l
+            .memory_budget_mb
+            .map_or_else(PoolSettings::default_budget_bytes, |mb| mb << 20),
+        idle_unload: (l.idle_unload_s > 0).then(|| Duration::from_secs(l.idle_unload_s)),
+    })
 }
 
 #[derive(Deserialize)]
@@ -161,11 +196,13 @@ pub(super) fn parse(text: &str) -> Result<Config, String> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
     let lines = LineIndex(text);
     let resilience = resilience(&raw.resilience)?;
+    let local = local(&raw.local)?;
     let policy = policy(raw, &lines)?;
     Ok(Config {
         server: policy.0,
         resilience,
         cache: policy.1,
+        local,
         policy: policy.2,
         source: text.to_owned(),
     })

@@ -189,6 +189,12 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
             Error::bad_request("invalid_request", NOT_A_MODEL)
         }
     })?;
+    if catalog()?.iter().any(|c| c.id == name) {
+        return Err(Error::unprocessable(
+            "invalid_value",
+            format!("`{name}` is a catalog model's id; import the file under another --name"),
+        ));
+    }
     let dir = models_dir().join("imported");
     std::fs::create_dir_all(&dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
     let dest = dir.join(format!("{name}.gguf"));
@@ -265,6 +271,51 @@ pub fn remove_imported(name: &str) -> Result<PathBuf> {
     std::fs::remove_file(&found.path)
         .map_err(|e| Error::Config(format!("{}: {e}", found.path.display())))?;
     Ok(found.path)
+}
+
+/// A model on this machine, addressed as `local/<id>`.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// The catalog id, or an imported file's name.
+    pub id: String,
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// The catalog's chat template override, if any.
+    pub template: Option<String>,
+    /// The catalog entry; None for an imported file.
+    pub entry: Option<CatalogEntry>,
+}
+
+/// Every installed model: the catalog's installed ones, then the imported files (an imported
+/// name that is also a catalog id is left out: the id means the catalog's model).
+pub fn installed() -> Vec<Installed> {
+    let catalog = catalog().unwrap_or_default();
+    let imported = imported()
+        .into_iter()
+        .filter(|m| !catalog.iter().any(|c| c.id == m.name))
+        .map(|m| Installed {
+            id: m.name,
+            path: m.path,
+            template: None,
+            entry: None,
+        })
+        .collect::<Vec<_>>();
+    catalog
+        .into_iter()
+        .filter(CatalogEntry::is_installed)
+        .map(|c| Installed {
+            id: c.id.clone(),
+            path: c.installed_path(),
+            template: c.template().map(str::to_owned),
+            entry: Some(c),
+        })
+        .chain(imported)
+        .collect()
+}
+
+/// The installed model with this id.
+pub fn find_installed(id: &str) -> Option<Installed> {
+    installed().into_iter().find(|m| m.id == id)
 }
 
 /// SHA-256 of a file, hex.

@@ -41,7 +41,7 @@ pub async fn install_configured(
         let resolved = local
             .resolve()
             .map_err(|e| crate::error::Error::Config(format!("[providers.{name}]: {e}")))?;
-        if let Some(entry) = resolved.entry {
+        if let Some(entry) = resolved.and_then(|r| r.entry) {
             pull(&entry, progress.clone()).await?;
         }
     }

@@ -19,11 +19,12 @@ use parking_lot::RwLock;
 pub use request::{CachePreference, ChatOutcome, ChatRequest, PromptRef};
 pub use stream::{ChatStream, StreamEvent, StreamStart};
 
-use crate::audit::UserHasher;
+use crate::audit::{AuditEvent, UserHasher};
 use crate::cache::ExactCache;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::prompts::Registry;
+use crate::providers::local::PoolEvent;
 use crate::providers::Providers;
 use crate::quota::{BudgetLedger, Bulkhead, OutputEstimates, RateLimiter};
 use crate::resilience::Breakers;
@@ -58,6 +59,7 @@ impl Hearth {
         let store = Arc::new(Store::open(data_dir)?);
         let mut config = config;
         merge_added_providers(&store, &mut config)?;
+        add_installed_models(&mut config);
         let metrics = Metrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
         let writer = Writer::start(store.path(), metrics.audit_pending.clone())?;
         let secret = store.meta_or_init("user_hash_secret", || {
@@ -67,8 +69,12 @@ impl Hearth {
         let hearth = Hearth {
             breakers: Breakers::new(r.breaker_failure_threshold, r.breaker_cooldown),
             providers: RwLock::new(Arc::new(
-                Providers::from_policy(&config.policy, &crate::secrets::Keychain::new())
-                    .map_err(Error::Config)?,
+                Providers::from_policy(
+                    &config.policy,
+                    config.local,
+                    &crate::secrets::Keychain::new(),
+                )
+                .map_err(Error::Config)?,
             )),
             cache: ExactCache::new(store.clone(), writer.clone(), config.cache.ttl),
             prompts: Registry::new(store.clone()),
@@ -83,6 +89,7 @@ impl Hearth {
             store,
             config: RwLock::new(Arc::new(config)),
         };
+        hearth.report_local_model_events();
         hearth.ensure_default_workspace()?;
         let expired = hearth
             .store
@@ -97,10 +104,11 @@ impl Hearth {
     /// model stays loaded); the others are built afresh and named in the answer, to be warmed.
     pub fn apply_policy(&self, text: &str) -> Result<Applied> {
         let invalid = |m: String| Error::unprocessable("invalid_policy", m);
-        let mut config = Config::parse(text, "policy").map_err(|e| invalid(e.to_string()))?;
         let old = self.config();
-        keep_sections_left_out(text, &old, &mut config);
-        merge_added_providers(&self.store, &mut config)?;
+        let config = self.assemble(text, &old).map_err(|e| match e {
+            Error::Config(m) => invalid(m),
+            other => other,
+        })?;
         let workspaces = self.store.with(|c| crate::store::workspaces::list(c))?;
         if let Some(ws) = workspaces
             .iter()
@@ -116,6 +124,7 @@ impl Hearth {
             .rebuilt_for(
                 &old.policy,
                 &config.policy,
+                config.local,
                 &crate::secrets::Keychain::new(),
             )
             .map_err(invalid)?;
@@ -132,6 +141,68 @@ impl Hearth {
             rebuilt,
             saved_to: path,
         })
+    }
+
+    /// The running config for a policy text: its sections left out kept from `old`, the
+    /// providers added from the CLI and the installed on-device models added.
+    fn assemble(&self, text: &str, old: &Config) -> Result<Config> {
+        let mut config = Config::parse(text, "policy")?;
+        keep_sections_left_out(text, old, &mut config);
+        merge_added_providers(&self.store, &mut config)?;
+        add_installed_models(&mut config);
+        Ok(config)
+    }
+
+    /// Puts the installed models in force after a pull, import or removal: each is
+    /// addressable as `local/<id>` from the next request, with the policy unchanged.
+    pub fn refresh_installed_models(&self) -> Result<()> {
+        let old = self.config();
+        let config = self.assemble(&old.source, &old)?;
+        let (providers, _) = self
+            .providers()
+            .rebuilt_for(
+                &old.policy,
+                &config.policy,
+                config.local,
+                &crate::secrets::Keychain::new(),
+            )
+            .map_err(Error::Config)?;
+        *self.providers.write() = Arc::new(providers);
+        *self.config.write() = Arc::new(config);
+        Ok(())
+    }
+
+    /// On-device model loads and unloads go to the audit log and the load-time histogram.
+    fn report_local_model_events(&self) {
+        let writer = self.writer.clone();
+        let load_seconds = self.metrics.local_model_load_seconds.clone();
+        let report = move |e: &PoolEvent| {
+            let now = crate::store::now_ms();
+            let timestamp = crate::store::audit::rfc3339(now);
+            let event = match e {
+                PoolEvent::Loaded { model, seconds } => {
+                    load_seconds.observe(*seconds);
+                    AuditEvent::install_event(
+                        "local_model_loaded",
+                        timestamp,
+                        model,
+                        format!("loaded in {seconds:.2} s"),
+                        seconds * 1000.0,
+                    )
+                }
+                PoolEvent::Unloaded { model, reason } => AuditEvent::install_event(
+                    "local_model_unloaded",
+                    timestamp,
+                    model,
+                    format!("unloaded: {reason}"),
+                    0.0,
+                ),
+            };
+            if let Err(e) = writer.audit(event, now, None, None) {
+                tracing::error!(error = %e, "a local model event's audit entry was lost");
+            }
+        };
+        self.providers().local_pool().listen(Arc::new(report));
     }
 
     /// Where an applied policy is saved.
@@ -205,8 +276,12 @@ impl Hearth {
         }
     }
 
-    /// Refreshes the gauges computed at scrape time (breakers, budgets), then renders.
+    /// Refreshes the gauges computed at scrape time (breakers, loaded models), then renders.
     pub fn render_metrics(&self) -> String {
+        let loaded = self.providers().local_pool().status();
+        self.metrics
+            .local_models_loaded
+            .set(loaded.iter().filter(|m| m.state == "loaded").count() as i64);
         for name in self.providers().names() {
             let state = match self.breakers.view(name).state {
                 crate::resilience::BreakerState::Closed => 0.0,
@@ -252,6 +327,31 @@ fn keep_sections_left_out(text: &str, old: &Config, new: &mut Config) {
     if !table.contains_key("cache") {
         new.cache = old.cache.clone();
     }
+    if !table.contains_key("local") {
+        new.local = old.local;
+    }
+}
+
+/// Every installed model is addressable as `local/<id>` when the policy has an on-device
+/// provider called `local` (the built-in policy does); a policy without one keeps to the
+/// models it names. Models the policy names itself keep their settings.
+fn add_installed_models(config: &mut Config) {
+    if !matches!(
+        config.policy.providers.get("local"),
+        Some(crate::config::ProviderConfig::Local(_))
+    ) {
+        return;
+    }
+    let ids: Vec<String> = crate::models::installed()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    config.policy.add_listed_models(
+        "local",
+        &ids,
+        &std::collections::BTreeMap::new(),
+        crate::config::DEFAULT_MAX_OUTPUT_TOKENS,
+    );
 }
 
 /// Adds the providers added from the command line (kept in the store) to a policy.

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use super::fault::{FaultMode, Faulty};
 use super::hosted;
-use super::local::LocalProvider;
+use super::local::{LocalProvider, Pool, PoolSettings};
 use super::mock::MockProvider;
 use super::Provider;
 use crate::config::{Policy, ProviderConfig};
@@ -14,38 +14,48 @@ fn same_settings(a: &ProviderConfig, b: &ProviderConfig) -> bool {
     serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
 }
 
-/// The configured providers by name, each behind a fault switch for drills.
+/// The configured providers by name, each behind a fault switch for drills, and the pool
+/// their on-device models load in.
 pub struct Providers {
     by_name: BTreeMap<String, Arc<Faulty>>,
     key_sources: BTreeMap<String, KeySource>,
+    pool: Arc<Pool>,
 }
 
 impl Providers {
-    /// Builds every provider the policy names; hosted ones read their keys now, from the
-    /// environment or `keychain`.
-    pub fn from_policy(policy: &Policy, keychain: &Keychain) -> Result<Self, String> {
-        Providers::empty()
-            .rebuilt_for(&Policy::default(), policy, keychain)
+    /// Builds every provider the policy names, local models within `local`'s budget;
+    /// hosted ones read their keys now, from the environment or `keychain`.
+    pub fn from_policy(
+        policy: &Policy,
+        local: PoolSettings,
+        keychain: &Keychain,
+    ) -> Result<Self, String> {
+        Providers::empty(Pool::new(local))
+            .rebuilt_for(&Policy::default(), policy, local, keychain)
             .map(|(p, _)| p)
     }
 
-    fn empty() -> Self {
+    fn empty(pool: Arc<Pool>) -> Self {
         Providers {
             by_name: BTreeMap::new(),
             key_sources: BTreeMap::new(),
+            pool,
         }
     }
 
-    /// The providers of `new`, keeping (with their loaded models, fault switches and keys)
-    /// those whose settings are the same in `old`; also the names that were built afresh.
+    /// The providers of `new`, keeping (with their fault switches and keys) those whose
+    /// settings are the same in `old`; also the names that were built afresh. The pool of
+    /// loaded models is kept, under `local`'s budget from now on.
     pub fn rebuilt_for(
         &self,
         old: &Policy,
         new: &Policy,
+        local: PoolSettings,
         keychain: &Keychain,
     ) -> Result<(Self, Vec<String>), String> {
         let client = hosted::build_client()?;
-        let mut out = Providers::empty();
+        self.pool.configure(local);
+        let mut out = Providers::empty(self.pool.clone());
         let mut fresh = Vec::new();
         for (name, cfg) in &new.providers {
             let same = old
@@ -61,7 +71,9 @@ impl Providers {
             }
             let inner: Arc<dyn Provider> = match cfg {
                 ProviderConfig::Mock(m) => Arc::new(MockProvider::new(m)),
-                ProviderConfig::Local(l) => Arc::new(LocalProvider::new(l.clone())),
+                ProviderConfig::Local(l) => {
+                    Arc::new(LocalProvider::new(name, l.clone(), self.pool.clone()))
+                }
                 other => {
                     let Some((kind, h)) = other.hosted() else {
                         continue;
@@ -102,6 +114,11 @@ impl Providers {
             }
             None => false,
         }
+    }
+
+    /// The on-device models loaded now and their budget.
+    pub fn local_pool(&self) -> &Arc<Pool> {
+        &self.pool
     }
 
     /// Provider names.

@@ -410,15 +410,22 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
                        "path": m.installed_path(), "memory": memory, "catalog": m})
             })
             .collect();
-        // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`).
+        // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`); the
+        // model field is how requests name them.
         list.extend(crate::models::imported().into_iter().map(|m| {
             let memory = crate::providers::local::estimate_memory(&m.path, None).ok();
-            json!({"id": format!("imported/{}", m.name), "installed": true,
-                   "path": m.path, "size_bytes": m.size_bytes, "memory": memory, "catalog": null})
+            json!({"id": format!("imported/{}", m.name), "model": format!("local/{}", m.name),
+                   "installed": true, "path": m.path, "size_bytes": m.size_bytes,
+                   "memory": memory, "catalog": null})
         }));
+        let pool = hearth.providers().local_pool().clone();
+        let settings = pool.settings();
         Ok(
             json!({"models": list, "models_dir": crate::models::models_dir(),
-                   "local_providers": local_providers(&hearth.config())}),
+                   "local_providers": local_providers(&hearth.config()),
+                   "memory_budget_mb": settings.budget_bytes >> 20,
+                   "idle_unload_s": settings.idle_unload.map(|d| d.as_secs()),
+                   "loaded": pool.status()}),
         )
     })
 }
@@ -462,8 +469,11 @@ async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Resp
             .data(json!({"line": line}).to_string());
         let _ = progress_tx.send(event);
     });
+    let hearth = a.state.hearth.clone();
     tokio::spawn(async move {
-        let last = match crate::models::pull(&entry, sink).await {
+        let pulled = crate::models::pull(&entry, sink).await;
+        let pulled = pulled.and_then(|route| hearth.refresh_installed_models().map(|()| route));
+        let last = match pulled {
             Ok(route) => axum::response::sse::Event::default().event("done").data(
                 json!({"id": id, "route": format!("{route:?}"), "path": entry.installed_path()})
                     .to_string(),

@@ -37,6 +37,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/providers/{name}/key", put(set_key))
         .route("/admin/prompts/{id}/render", post(render_prompt))
         .route("/admin/models/import", post(import_model))
+        .route("/admin/models/use", post(use_model))
         .route("/admin/models/{id}", axum::routing::delete(remove_model))
 }
 
@@ -65,24 +66,22 @@ async fn import_model(
     })
     .await
     .map_err(|e| Error::Config(format!("the import stopped: {e}")));
-    a.run(|_| {
+    a.run(|hearth| {
         let (name, path) = copied??;
-        let snippet = format!(
-            "[providers.{name}]\nkind = \"local\"\npath = \"{}\"\n",
-            path.display()
-        );
-        Ok(json!({"id": name, "path": path, "use": snippet}))
+        hearth.refresh_installed_models()?;
+        Ok(json!({"id": name, "path": path, "model": format!("local/{name}")}))
     })
 }
 
 /// Removes an installed catalog model (`ID` or `local/ID`) or an imported one
 /// (`imported/NAME`, its slash encoded as `%2F` in the path).
 async fn remove_model(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    a.run(|_| {
+    a.run(|hearth| {
         let removed = match id.strip_prefix("imported/") {
             Some(name) => crate::models::remove_imported(name)?,
             None => crate::models::remove(id.strip_prefix("local/").unwrap_or(&id))?,
         };
+        hearth.refresh_installed_models()?;
         Ok(json!({"removed": removed}))
     })
 }
@@ -198,6 +197,42 @@ async fn apply_policy(
             "routes": p.routes.keys().collect::<Vec<_>>(),
             "tiers": p.tiers.keys().collect::<Vec<_>>(),
         }))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UseModel {
+    id: String,
+    #[serde(default = "chat_task")]
+    task: String,
+}
+
+fn chat_task() -> String {
+    "chat".into()
+}
+
+/// Makes an installed model the primary of a route (`hearth models use`), applied and saved
+/// at once like an edited policy.
+async fn use_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+    let body: UseModel = a.parse(raw)?;
+    let id = body
+        .id
+        .strip_prefix("local/")
+        .unwrap_or(&body.id)
+        .to_owned();
+    a.run(|hearth| {
+        if crate::models::find_installed(&id).is_none() {
+            return Err(Error::NotFound(format!("`{id}` is not installed")));
+        }
+        let edited = crate::config::use_model(&hearth.config().source, &id, &body.task)
+            .map_err(|m| Error::unprocessable("invalid_value", m))?;
+        let applied = hearth.apply_policy(&edited)?;
+        let route = &applied.config.policy.routes[&body.task];
+        Ok(
+            json!({"task": route.task, "primary": route.primary, "model": format!("local/{id}"),
+                  "saved_to": applied.saved_to}),
+        )
     })
 }
 

@@ -64,7 +64,8 @@ pub(super) async fn ready(
             reasons.push(format!("route `{}` has no usable provider", route.task));
         }
     }
-    let checks = serde_json::json!({"database": database, "providers": providers});
+    let local_models = h.providers().local_pool().status();
+    let checks = serde_json::json!({"database": database, "providers": providers, "local_models": local_models});
     Ok(if reasons.is_empty() {
         Json(serde_json::json!({"status": "ready", "checks": checks})).into_response()
     } else {

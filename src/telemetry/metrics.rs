@@ -57,6 +57,10 @@ pub struct Metrics {
     /// `hearth_audit_pending_events`: audit events durable in the journal and not yet
     /// committed to SQLite (it grows while the database refuses writes).
     pub audit_pending: IntGauge,
+    /// `hearth_local_models_loaded`: on-device models in memory now.
+    pub local_models_loaded: IntGauge,
+    /// `hearth_local_model_load_seconds`: how long loading an on-device model took.
+    pub local_model_load_seconds: Histogram,
 }
 
 fn counter(
@@ -113,6 +117,19 @@ impl Metrics {
             &["tenant_id", "task", "model"],
         )?;
         r.register(Box::new(cost_usd.clone()))?;
+        let local_model_load_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "hearth_local_model_load_seconds",
+                "Time to load an on-device model",
+            )
+            .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
+        )?;
+        r.register(Box::new(local_model_load_seconds.clone()))?;
+        let local_models_loaded = IntGauge::new(
+            "hearth_local_models_loaded",
+            "On-device models in memory now",
+        )?;
+        r.register(Box::new(local_models_loaded.clone()))?;
         Ok(Metrics {
             requests: counter(
                 &r,
@@ -197,6 +214,8 @@ impl Metrics {
             latency_ms,
             overhead_seconds,
             cost_usd,
+            local_models_loaded,
+            local_model_load_seconds,
             registry: r,
         })
     }

@@ -15,6 +15,7 @@ mod gguf;
 mod installed;
 mod llama;
 mod memory;
+mod pool;
 mod standard_templates;
 mod template;
 #[cfg(test)]
@@ -22,15 +23,15 @@ mod tiny;
 mod tokenizer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 pub use engine::{Engine, LoadOptions, ModelInfo, DEFAULT_CONTEXT};
 pub use memory::MemoryEstimate;
+pub use pool::{Listener, LoadSpec, LoadedModel, Pool, PoolEvent, PoolSettings, Queue};
 
 /// Checks that a file is a GGUF model Hearth can run (header, architecture, tokenizer)
 /// without loading its weights; returns its architecture.
@@ -104,8 +105,9 @@ pub enum LoadError {
     TooLarge(String),
 }
 
-/// `[providers.local]` in the config: a catalog model by id, or a GGUF file by path.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[providers.local]` in the config: a catalog model by id, or a GGUF file by path, as the
+/// model it loads at start; requests may name any installed model by id (`local/<id>`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalConfig {
     /// A catalog model id (`hearth models list`), installed in the models dir.
@@ -162,27 +164,31 @@ pub struct Resolved {
 }
 
 impl LocalConfig {
-    /// The file and template this config names; an error for an unknown id or for
-    /// naming both or neither of `model` and `path`.
-    pub fn resolve(&self) -> Result<Resolved, String> {
+    /// The file and template of the model this config names, None when it names none (it
+    /// then serves installed models by id only); an error for an unknown id or for naming
+    /// both `model` and `path`.
+    pub fn resolve(&self) -> Result<Option<Resolved>, String> {
         match (&self.model, &self.path) {
             (Some(id), None) => {
                 let entry = crate::models::entry(id).map_err(|e| e.to_string())?;
-                Ok(Resolved {
+                Ok(Some(Resolved {
                     path: entry.installed_path(),
                     template: self
                         .chat_template
                         .clone()
                         .or_else(|| entry.template().map(str::to_owned)),
                     entry: Some(entry),
-                })
+                }))
             }
-            (None, Some(path)) => Ok(Resolved {
+            (None, Some(path)) => Ok(Some(Resolved {
                 entry: None,
                 path: path.clone(),
                 template: self.chat_template.clone(),
-            }),
-            _ => Err("name exactly one of `model` (a catalog id) or `path` (a GGUF file)".into()),
+            })),
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => {
+                Err("name one of `model` (a catalog id) or `path` (a GGUF file), not both".into())
+            }
         }
     }
 }
@@ -195,94 +201,96 @@ fn default_queue_wait_ms() -> u64 {
     30_000
 }
 
-/// The local provider.
+/// The local provider: its configured model, and every installed one by id, loaded in a
+/// pool shared by every local provider of the install.
 pub struct LocalProvider {
+    name: String,
     config: LocalConfig,
-    path: PathBuf,
-    template: Option<String>,
+    configured: Option<Resolved>,
     threads: usize,
-    engine: OnceCell<Result<Arc<Engine>, LoadError>>,
-    slot: Arc<Semaphore>,
-    waiting: AtomicUsize,
+    pool: Arc<Pool>,
 }
 
 impl LocalProvider {
-    /// A provider for the configured file (loaded on first use or by `load`).
-    pub fn new(config: LocalConfig) -> Self {
+    /// A provider called `name`, loading its models in `pool` (on first use or by `warm`).
+    pub fn new(name: &str, config: LocalConfig, pool: Arc<Pool>) -> Self {
         // The config was validated at load, so this resolves; an unresolvable one leaves a
-        // provider that reports itself unusable.
-        let (path, template) = match config.resolve() {
-            Ok(r) => (r.path, r.template),
-            Err(_) => (PathBuf::new(), None),
-        };
+        // provider that serves installed models by id only.
+        let configured = config.resolve().ok().flatten();
         let threads = configure_threads(config.threads);
         LocalProvider {
+            name: name.to_owned(),
             config,
-            path,
-            template,
+            configured,
             threads,
-            engine: OnceCell::new(),
-            slot: Arc::new(Semaphore::new(1)),
-            waiting: AtomicUsize::new(0),
+            pool,
         }
     }
 
-    /// Loads the model if it is not loaded yet.
+    /// What `model_id` names: the configured model when it is that model's id (or when the
+    /// configured one is a file, which any id addresses), else an installed model by id.
+    fn spec(&self, model_id: &str) -> Result<LoadSpec, ProviderError> {
+        let (path, template) = match &self.configured {
+            Some(r) if self.config.model.as_deref() == Some(model_id) => {
+                (r.path.clone(), r.template.clone())
+            }
+            _ => match crate::models::find_installed(model_id) {
+                Some(m) => (m.path, self.config.chat_template.clone().or(m.template)),
+                None => match &self.configured {
+                    Some(r) if self.config.path.is_some() => (r.path.clone(), r.template.clone()),
+                    _ => {
+                        return Err(ProviderError::Unavailable(format!(
+                            "no installed model `{model_id}` (see `hearth models list`)"
+                        )))
+                    }
+                },
+            },
+        };
+        Ok(LoadSpec {
+            model: format!("{}/{model_id}", self.name),
+            path,
+            options: LoadOptions {
+                template,
+                threads: self.threads,
+                context_length: self.config.context_length,
+                memory_limit: self.config.memory_limit_mb.map(|mb| mb << 20),
+            },
+            repeat: (self.config.repeat_penalty, self.config.repeat_last_n),
+        })
+    }
+
+    /// The id requests name the configured model by.
+    fn configured_id(&self) -> Option<String> {
+        let r = self.configured.as_ref()?;
+        Some(self.config.model.clone().unwrap_or_else(|| {
+            r.path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+        }))
+    }
+
+    /// Loads the configured model if it is not loaded yet.
     pub async fn load(&self) -> Result<Arc<Engine>, LoadError> {
-        let loaded = self
-            .engine
-            .get_or_init(|| async {
-                let path = self.path.clone();
-                let options = LoadOptions {
-                    template: self.template.clone(),
-                    threads: self.threads,
-                    context_length: self.config.context_length,
-                    memory_limit: self.config.memory_limit_mb.map(|mb| mb << 20),
-                };
-                let (penalty, last_n) = (self.config.repeat_penalty, self.config.repeat_last_n);
-                let started = std::time::Instant::now();
-                let loaded = tokio::task::spawn_blocking(move || {
-                    Engine::load_with(&path, &options).map(|e| e.with_repeat_penalty(penalty, last_n))
-                })
-                    .await
-                    .unwrap_or_else(|e| Err(LoadError::Io(format!("the loader stopped: {e}"))))
-                    .map(Arc::new);
-                match &loaded {
-                    Ok(e) => tracing::info!(model = %self.path.display(), arch = %e.info.architecture,
-                        seconds = started.elapsed().as_secs_f64(), threads = self.threads, "local model loaded"),
-                    Err(e) => tracing::error!(model = %self.path.display(), error = %e, "local model failed to load"),
-                }
-                loaded
-            })
-            .await;
-        loaded.clone()
+        let id = self
+            .configured_id()
+            .ok_or_else(|| LoadError::Missing("model or path in the provider's config".into()))?;
+        let spec = self.spec(&id).map_err(|e| LoadError::Io(e.to_string()))?;
+        self.pool.warm(&spec).await
     }
 
-    /// Requests waiting for the engine right now (not counting the one running).
+    /// Requests waiting for the configured model right now (not counting the one running).
     pub fn queued(&self) -> usize {
-        self.waiting.load(Ordering::SeqCst)
+        self.configured_id()
+            .map_or(0, |id| self.pool.queued(&format!("{}/{id}", self.name)))
     }
 
-    async fn admit(&self) -> Result<(Arc<Engine>, OwnedSemaphorePermit), ProviderError> {
-        let engine = self
-            .load()
-            .await
-            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.config.queue_depth {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(ProviderError::Unavailable(
-                "the local model's queue is full".into(),
-            ));
-        }
-        let wait = Duration::from_millis(self.config.queue_wait_ms);
-        let permit = tokio::time::timeout(wait, self.slot.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        match permit {
-            Ok(Ok(p)) => Ok((engine, p)),
-            _ => Err(ProviderError::Unavailable(
-                "waited too long for the local model".into(),
-            )),
-        }
+    async fn admit(&self, model_id: &str) -> Result<pool::Lease, ProviderError> {
+        let spec = self.spec(model_id)?;
+        let queue = Queue {
+            depth: self.config.queue_depth,
+            wait: Duration::from_millis(self.config.queue_wait_ms),
+        };
+        self.pool.acquire(&spec, queue).await
     }
 }
 
@@ -336,12 +344,14 @@ impl Drop for CancelOnDrop {
 #[async_trait::async_trait]
 impl Provider for LocalProvider {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
-        let (engine, _permit) = self.admit().await?;
+        let lease = self.admit(&req.model_id).await?;
         let cancelled = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancelled.clone());
         let req = req.clone();
         let run = tokio::task::spawn_blocking(move || {
-            engine.generate(&req, &mut |_, _| !cancelled.load(Ordering::SeqCst))
+            lease
+                .engine
+                .generate(&req, &mut |_, _| !cancelled.load(Ordering::SeqCst))
         });
         let (text, usage, finish_reason) = run
             .await
@@ -354,18 +364,17 @@ impl Provider for LocalProvider {
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
-        let (engine, permit) = self.admit().await?;
+        let lease = self.admit(&req.model_id).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let req = req.clone();
         // The decode loop holds the engine's slot until it ends; a dropped receiver (the
         // client went away) ends it at the next token.
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
             let mut send = |piece: &str, so_far| {
                 tx.blocking_send(Ok(Delta::Progress(so_far))).is_ok()
                     && tx.blocking_send(Ok(Delta::Text(piece.to_owned()))).is_ok()
             };
-            let result = engine.generate(&req, &mut send);
+            let result = lease.engine.generate(&req, &mut send);
             let last = result.map(|(_, usage, finish_reason)| Delta::Finish {
                 usage,
                 finish_reason,
@@ -376,13 +385,16 @@ impl Provider for LocalProvider {
     }
 
     async fn warm(&self) -> Result<(), String> {
+        if self.configured.is_none() {
+            return Ok(());
+        }
         self.load().await.map(|_| ()).map_err(|e| e.to_string())
     }
 
     fn is_usable(&self) -> bool {
-        match self.engine.get() {
-            Some(loaded) => loaded.is_ok(),
-            None => self.path.is_file(),
+        match &self.configured {
+            Some(r) => r.path.is_file(),
+            None => !crate::models::installed().is_empty(),
         }
     }
 }
