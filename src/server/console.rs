@@ -69,7 +69,12 @@ async fn import_model(
     a.run(|hearth| {
         let (name, path) = copied??;
         hearth.refresh_installed_models()?;
-        Ok(json!({"id": name, "path": path, "model": format!("local/{name}")}))
+        let model = format!("local/{name}");
+        // Addressable at once when the policy has the `local` provider; else the snippet
+        // that adds it (it serves every installed model).
+        let usable = hearth.config().policy.model(&model).is_some();
+        let snippet = (!usable).then_some("[providers.local]\nkind = \"local\"\n");
+        Ok(json!({"id": name, "path": path, "model": model, "usable": usable, "use": snippet}))
     })
 }
 

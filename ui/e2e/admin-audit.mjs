@@ -280,7 +280,9 @@ test("admin: local models: download reads the progress stream to done or error; 
   const dest = join(dataDir, "models", "imported", "e2e-import.gguf");
   assert((await text(done)).includes(dest), `import answer: ${await text(done)}`);
   assert(existsSync(dest), "the imported copy is not in the models dir");
-  assert((await text($("import-use"))).includes("[providers.e2e-import]"), "no policy snippet");
+  // The demo's policy has no on-device provider: the answer says how to add the one that
+  // serves every installed model.
+  assert((await text($("import-use"))).includes("[providers.local]"), "no policy snippet");
   const listed = (await api("GET", "/admin/models")).models.some((m) => m.id === "imported/e2e-import");
   assert(listed, "GET /admin/models lists the imported model as imported/e2e-import");
   await api("DELETE", `/admin/models/${encodeURIComponent("imported/e2e-import")}`);

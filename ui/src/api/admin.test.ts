@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeRuntime, listLocalModels } from "./admin";
+import { describeRuntime, listLocalModels, requestModelName, setRoutePrimary } from "./admin";
 import type { HearthClient } from "./client";
 
 function answering(body: unknown): HearthClient {
@@ -20,5 +20,23 @@ describe("local models", () => {
     );
     expect(describeRuntime({ provider: "local", threads: 4, quant_kernel: "avx2" })).toBe("local: 4 CPU threads, quantized weights on the AVX2 kernels");
     expect(describeRuntime({ provider: "tiny", threads: 1, quant_kernel: "candle-generic" })).toMatch(/^tiny: 1 CPU thread, .*generic kernels \(no AVX2/);
+  });
+});
+
+describe("using an installed model", () => {
+  it("names imported files by their local/ name and catalog models by their id", () => {
+    expect(requestModelName({ id: "imported/mine", model: "local/mine" })).toBe("local/mine");
+    expect(requestModelName({ id: "local/gemma-3-270m" })).toBe("local/gemma-3-270m");
+  });
+
+  it("asks for the chat route unless told another task", async () => {
+    const calls: unknown[][] = [];
+    const client = { json: async (...a: unknown[]) => (calls.push(a), { task: "chat", primary: "x", model: "local/x" }) } as unknown as HearthClient;
+    await setRoutePrimary(client, "local/x");
+    await setRoutePrimary(client, "local/x", "code");
+    expect(calls).toEqual([
+      ["POST", "/admin/models/use", { id: "local/x", task: "chat" }],
+      ["POST", "/admin/models/use", { id: "local/x", task: "code" }],
+    ]);
   });
 });

@@ -249,6 +249,18 @@ export interface LocalModel {
   catalog?: CatalogInfo | null;
   /** Size on disk, when the server reports it (imported files). */
   size_bytes?: number | null;
+  /** How requests name an imported file (`local/NAME`; its `id` is `imported/NAME`). */
+  model?: string;
+}
+
+/** The name requests and routes give a listed model: `local/<id>`. */
+export function requestModelName(m: Pick<LocalModel, "id" | "model">): string {
+  return m.model ?? m.id;
+}
+
+/** `POST /admin/models/use`: makes an installed model the primary of a task's route. */
+export function setRoutePrimary(client: HearthClient, model: string, task = "chat"): Promise<{ task: string; primary: string; model: string }> {
+  return client.json("POST", "/admin/models/use", { id: model, task });
 }
 
 /** How a configured on-device provider runs. */
@@ -302,8 +314,12 @@ export async function* pullModel(client: HearthClient, id: string, signal?: Abor
 export interface ImportedModel {
   id: string;
   path: string;
-  /** A `[providers.NAME]` snippet for the policy. */
-  use?: string;
+  /** How requests and the model pickers name it (`local/NAME`). */
+  model?: string;
+  /** Whether the policy in force serves it already (it has the `local` provider). */
+  usable?: boolean;
+  /** When not: the `[providers.local]` snippet that makes every installed model usable. */
+  use?: string | null;
 }
 
 /** `POST /admin/models/import`: copies a GGUF file on the server's disk into the models folder. */

@@ -15,9 +15,11 @@ import {
   providerLocality,
   pullModel,
   removeModel,
+  requestModelName,
   revokeKey,
   setProviderKey,
   testProvider,
+  setRoutePrimary,
   type CreatedKey,
   type ImportedModel,
   type KeyInfo,
@@ -893,6 +895,16 @@ function ModelsTab() {
       reloadModels();
     }, setError);
 
+  // The policy's `local` provider serves every installed model by name.
+  const servesInstalled = runtimes.some((r) => r.provider === "local");
+  const [used, setUsed] = useState<string | null>(null);
+  const use = (m: LocalModel) =>
+    run(async () => {
+      const r = await setRoutePrimary(client, requestModelName(m));
+      setUsed(`The ${r.task} route now starts with ${r.model}.`);
+      reloadModels();
+    }, setError);
+
   const doImport = async () => {
     setImported(null);
     await run(async () => {
@@ -917,6 +929,11 @@ function ModelsTab() {
         ))}
       </div>
       {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
+      {used && (
+        <div className="test-ok" data-testid="use-done">
+          {used}
+        </div>
+      )}
       <div className="table-wrap">
         <table className="data-table" data-testid="model-table">
           <thead>
@@ -948,6 +965,7 @@ function ModelsTab() {
                   onRemove={() => setRemoving(m.id)}
                   onConfirmRemove={() => void remove(m)}
                   onCancelRemove={() => setRemoving(null)}
+                  onUse={servesInstalled ? () => void use(m) : undefined}
                 />
               );
             })}
@@ -987,9 +1005,14 @@ function ModelsTab() {
             <div className="test-ok">
               Imported <strong className="mono">{imported.id}</strong> to <code>{imported.path}</code>.
             </div>
+            {imported.usable && imported.model && (
+              <span className="field-hint" data-testid="import-model-name">
+                Requests and the model pickers name it <code>{imported.model}</code>.
+              </span>
+            )}
             {imported.use && (
               <>
-                <span className="field-hint">To route to it, add this provider to the policy (it applies from the next start):</span>
+                <span className="field-hint">To use it, add the on-device provider to the policy (it serves every installed model):</span>
                 <pre className="template" data-testid="import-use">
                   {imported.use}
                 </pre>
@@ -1014,6 +1037,7 @@ function ModelRows({
   onRemove,
   onConfirmRemove,
   onCancelRemove,
+  onUse,
 }: {
   m: LocalModel;
   pull: PullState | undefined;
@@ -1025,6 +1049,8 @@ function ModelRows({
   onRemove: () => void;
   onConfirmRemove: () => void;
   onCancelRemove: () => void;
+  /** Makes it the chat route's primary; absent when the policy has no `local` provider. */
+  onUse?: () => void;
 }) {
   const c = m.catalog;
   const size = c?.size_bytes ?? m.size_bytes ?? null;
@@ -1051,9 +1077,16 @@ function ModelRows({
               <Icon name="stop" size={12} /> Stop
             </button>
           ) : m.installed ? (
-            <button className="small" onClick={onRemove} disabled={busy} data-testid="remove-model">
-              <Icon name="trash" size={14} /> Remove
-            </button>
+            <>
+              {onUse && (
+                <button className="small" onClick={onUse} disabled={busy} data-testid="use-model">
+                  Use for chat
+                </button>
+              )}
+              <button className="small" onClick={onRemove} disabled={busy} data-testid="remove-model">
+                <Icon name="trash" size={14} /> Remove
+              </button>
+            </>
           ) : (
             <button className="small primary" onClick={onPull} data-testid="pull-model">
               Download
