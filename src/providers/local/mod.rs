@@ -227,27 +227,32 @@ impl LocalProvider {
         }
     }
 
-    /// What `model_id` names: the configured model when it is that model's id (or when the
-    /// configured one is a file, which any id addresses), else an installed model by id.
+    /// What `model_id` names: a provider configured with a file serves that file whatever
+    /// the id (the policy's ids for it are its own labels); one configured with a catalog
+    /// model serves it by its id; any other id is an installed model's.
     fn spec(&self, model_id: &str) -> Result<LoadSpec, ProviderError> {
-        let (path, template) = match &self.configured {
-            Some(r) if self.config.model.as_deref() == Some(model_id) => {
-                (r.path.clone(), r.template.clone())
+        let (id, path, template) = match &self.configured {
+            Some(r)
+                if self.config.path.is_some() || self.config.model.as_deref() == Some(model_id) =>
+            {
+                (self.configured_id(), r.path.clone(), r.template.clone())
             }
             _ => match crate::models::find_installed(model_id) {
-                Some(m) => (m.path, self.config.chat_template.clone().or(m.template)),
-                None => match &self.configured {
-                    Some(r) if self.config.path.is_some() => (r.path.clone(), r.template.clone()),
-                    _ => {
-                        return Err(ProviderError::Unavailable(format!(
-                            "no installed model `{model_id}` (see `hearth models list`)"
-                        )))
-                    }
-                },
+                Some(m) => (
+                    Some(m.id),
+                    m.path,
+                    self.config.chat_template.clone().or(m.template),
+                ),
+                None => {
+                    return Err(ProviderError::Unavailable(format!(
+                        "no installed model `{model_id}` (see `hearth models list`)"
+                    )))
+                }
             },
         };
+        let id = id.unwrap_or_else(|| model_id.to_owned());
         Ok(LoadSpec {
-            model: format!("{}/{model_id}", self.name),
+            model: format!("{}/{id}", self.name),
             path,
             options: LoadOptions {
                 template,
