@@ -174,8 +174,8 @@ async fn a_q8_0_cache_answers_a_short_prompt_with_the_f16_caches_greedy_tokens()
         memory_limit_mb: None,
     });
     let q8 = provider.load().await.unwrap();
-    assert_eq!(q8.info.memory.kv_cache_type, "q8_0");
-    assert_eq!(e.info.memory.kv_cache_type, "f16");
+    assert_eq!(q8.info.memory.kv_cache_type, KvCacheType::Q8_0);
+    assert_eq!(e.info.memory.kv_cache_type, KvCacheType::F16);
     let req = request(france(), 48);
     let (want, want_usage, _) = e.generate(&req, &mut |_, _| true).unwrap();
     let got = provider.generate(&req).await.unwrap();
@@ -265,11 +265,28 @@ fn the_memory_estimate_of_the_default_model_is_its_weights_and_a_cache_of_its_co
     let q8 =
         hearth::providers::local::estimate_memory(&model_path(), None, KvCacheType::Q8_0).unwrap();
     assert_eq!(q8.kv_cache_bytes, 30 * 3 * (2 * 34) * 2 * 8192);
-    assert_eq!(q8.kv_cache_type, "q8_0");
+    assert_eq!(q8.kv_cache_type, KvCacheType::Q8_0);
     assert_eq!(
         q8.total_bytes,
         m.total_bytes - m.kv_cache_bytes + q8.kv_cache_bytes
     );
+}
+
+/// A local provider's estimate (what `GET /admin/models` shows per provider) is at the
+/// context and cache type its config names, not the defaults.
+#[test]
+fn a_local_providers_estimate_is_at_its_configured_context_and_cache_type() {
+    if engine().is_none() {
+        return;
+    }
+    let config: hearth::providers::local::LocalConfig = toml::from_str(&format!(
+        "path = {:?}\ncontext_length = 1024\nkv_cache_type = \"q8_0\"",
+        model_path()
+    ))
+    .unwrap();
+    let m = config.memory_estimate().unwrap();
+    assert_eq!(m.kv_cache_type, KvCacheType::Q8_0);
+    assert_eq!(m.kv_cache_bytes, 30 * 3 * (2 * 34) * 2 * 1024);
 }
 
 /// `memory_limit_mb` in the provider's config reaches the load: below the model's estimate,

@@ -442,9 +442,7 @@ fn local_providers(config: &crate::config::Config) -> Vec<Value> {
         .iter()
         .filter_map(|(name, p)| match p {
             crate::config::ProviderConfig::Local(l) => {
-                let memory = l.resolve().ok().and_then(|r| {
-                    local::estimate_memory(&r.path, l.context_length, l.kv_cache_type).ok()
-                });
+                let memory = l.memory_estimate().ok();
                 Some(json!({
                     "provider": name,
                     "threads": local::thread_count(l.threads),

@@ -21,8 +21,9 @@ pub struct MemoryEstimate {
     pub weights_bytes: u64,
     /// The key/value cache when the whole context is in use (it grows as used).
     pub kv_cache_bytes: u64,
-    /// How the cache stores keys and values (`f16` or `q8_0`).
-    pub kv_cache_type: &'static str,
+    /// How the cache stores keys and values (`f16` or `q8_0` in JSON).
+    #[serde(serialize_with = "super::kv_cache_type::serialize")]
+    pub kv_cache_type: KvCacheType,
     /// Activations of one prompt chunk, the logits and the rotary tables.
     pub scratch_bytes: u64,
     /// The sum.
@@ -68,7 +69,7 @@ impl MemoryEstimate {
         Ok(MemoryEstimate {
             weights_bytes,
             kv_cache_bytes,
-            kv_cache_type: kv.name(),
+            kv_cache_type: kv,
             scratch_bytes,
             total_bytes: weights_bytes + kv_cache_bytes + scratch_bytes,
         })
@@ -83,7 +84,7 @@ impl MemoryEstimate {
                  `context_length` or pick a smaller model",
                 self.total_bytes.div_ceil(MIB),
                 self.weights_bytes.div_ceil(MIB),
-                self.kv_cache_type,
+                self.kv_cache_type.name(),
                 self.kv_cache_bytes.div_ceil(MIB),
                 self.scratch_bytes.div_ceil(MIB),
                 limit / MIB,

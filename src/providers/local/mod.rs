@@ -218,6 +218,14 @@ impl LocalConfig {
             _ => Err("name exactly one of `model` (a catalog id) or `path` (a GGUF file)".into()),
         }
     }
+
+    /// What this provider's model would take in memory at its own `context_length` and
+    /// `kv_cache_type` (`estimate_memory`); an error when its file is unknown, missing or
+    /// cannot run so.
+    pub fn memory_estimate(&self) -> Result<MemoryEstimate, String> {
+        let path = self.resolve()?.path;
+        estimate_memory(&path, self.context_length, self.kv_cache_type).map_err(|e| e.to_string())
+    }
 }
 
 fn default_queue_depth() -> usize {
