@@ -148,7 +148,7 @@ impl GgufVocab {
 enum TextTokenizer {
     /// The `tokenizers` crate: a byte-level BPE from the GGUF, or a tokenizer.json beside
     /// it, with the GGUF's special tokens added so that decoding skips the control ones.
-    Crate(Tokenizer),
+    Crate(Box<Tokenizer>),
     /// A SentencePiece vocabulary from the GGUF.
     Spm(Spm),
 }
@@ -159,7 +159,7 @@ impl TextTokenizer {
     fn from_crate(mut tokenizer: Tokenizer, vocab: &GgufVocab) -> TextTokenizer {
         vocab.add_special_tokens(&mut tokenizer);
         tokenizer.set_encode_special_tokens(true);
-        TextTokenizer::Crate(tokenizer)
+        TextTokenizer::Crate(Box::new(tokenizer))
     }
 
     fn token_id(&self, token: &str) -> Option<u32> {

@@ -1,8 +1,9 @@
 //! A vocabulary's token texts, compact: every text end to end in one buffer, and a hash
 //! table of ids that finds a text's id by hashing the text and comparing with the buffer.
 //!
-//! For Gemma's 262,144 tokens that is about 4 MB where a map of owned strings to ids
-//! (a `String` and a heap block per token, plus the table) takes about 20 MB.
+//! For Gemma's 262,144 tokens that is about 6 MB (2.3 MB of text, 1 MB of ends, a table of
+//! 2^19 four-byte slots and their control bytes); a map of owned strings to ids would add a
+//! `String` and a heap block per token.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;

@@ -14,7 +14,7 @@
 //! A `tokenizers` BPE can give the same ids only with a merge for every split of every token
 //! ranked by score (515k merges and about 54 MB of tables for Gemma's 262,144 tokens), and no
 //! rank order can say "leftmost" between two equal scores. This keeps the texts in one buffer
-//! (`pieces.rs`) and the scores in an array: about 5 MB for Gemma.
+//! (`pieces.rs`) and the scores in an array: about 7 MB for Gemma.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -29,8 +29,8 @@ const SPACE: char = '\u{2581}';
 pub(super) struct Spm {
     pieces: Pieces,
     scores: Vec<f32>,
-    /// The token of each byte value, for characters outside the vocabulary.
-    bytes: [Option<u32>; 256],
+    /// The token of each byte value (256), for characters outside the vocabulary.
+    bytes: Vec<Option<u32>>,
     /// For a byte with no token.
     unk: u32,
     space_prefix: bool,
@@ -62,7 +62,7 @@ impl Spm {
         unk: u32,
         space_prefix: bool,
     ) -> Spm {
-        let bytes = std::array::from_fn(|b| byte_token(&pieces, b as u8));
+        let bytes = (0..=u8::MAX).map(|b| byte_token(&pieces, b)).collect();
         let hidden = types
             .iter()
             .take(pieces.len())
