@@ -1,23 +1,28 @@
-//! The model's tokenizer, built with the `tokenizers` crate so that it gives the ids llama.cpp
-//! gives for the same file:
+//! The model's tokenizer, giving the ids llama.cpp gives for the same file:
 //! - a `tokenizer.json` beside the GGUF file, when there is one, after checking it id by id
-//!   against the GGUF's `tokenizer.ggml.tokens` (`json.rs`; a mismatch refuses the model);
+//!   against the GGUF's `tokenizer.ggml.tokens` (`json.rs`, with the `tokenizers` crate; a
+//!   mismatch refuses the model);
 //! - otherwise the GGUF metadata: `tokenizer.ggml.model` `gpt2` is a byte-level BPE with the
-//!   pre-tokenizer named by `tokenizer.ggml.pre` (`bpe.rs`, `pre.rs`), `llama` a
-//!   SentencePiece vocabulary with scores and byte fallback (`spm.rs`); anything else, and
-//!   any pre-tokenizer name llama.cpp's rules are not known for, is refused, never guessed.
+//!   pre-tokenizer named by `tokenizer.ggml.pre` (`bpe.rs`, `pre.rs`, with the `tokenizers`
+//!   crate), `llama` a SentencePiece vocabulary with scores and byte fallback (`spm.rs`, our
+//!   own: the crate's BPE needs 54 MB of merges for Gemma's and cannot break ties as llama.cpp
+//!   does); anything else, and any pre-tokenizer name llama.cpp's rules are not known for, is
+//!   refused, never guessed.
 //!
 //! Special tokens are split out of a prompt first, as llama.cpp does (`special.rs`): control
 //! and unknown tokens (GGUF token types 3 and 2) only out of the chat template's own text,
 //! user-defined ones (type 4) out of any text, so `<|im_end|>` typed by a user stays plain
-//! text; the text between them goes to the `tokenizers` tokenizer, which never reads
-//! control-token text as a control token.
+//! text; the text between them goes to the tokenizer, which never reads control-token text
+//! as a control token.
 
 mod bpe;
 mod json;
+mod pieces;
 mod pre;
 mod special;
 mod spm;
+#[cfg(test)]
+mod spm_json;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +34,7 @@ use tokenizers::{AddedToken, Tokenizer};
 use super::gguf::Gguf;
 use super::LoadError;
 use special::{Fragment, Specials};
+use spm::Spm;
 
 pub use special::Piece;
 
@@ -41,7 +47,7 @@ const USER_DEFINED: i32 = 4;
 /// The model's tokenizer and its special ids.
 pub struct ModelTokenizer {
     /// The text between special tokens to ids; control-token text in it stays text.
-    tokenizer: Tokenizer,
+    text: TextTokenizer,
     /// Where a prompt is split before that, and what whitespace goes with the split.
     specials: Specials,
     /// Ids that end generation.
@@ -138,6 +144,49 @@ impl GgufVocab {
     }
 }
 
+/// What turns the text between special tokens into ids.
+enum TextTokenizer {
+    /// The `tokenizers` crate: a byte-level BPE from the GGUF, or a tokenizer.json beside
+    /// it, with the GGUF's special tokens added so that decoding skips the control ones.
+    Crate(Box<Tokenizer>),
+    /// A SentencePiece vocabulary from the GGUF.
+    Spm(Spm),
+}
+
+impl TextTokenizer {
+    /// The crate's tokenizer, special tokens added from `vocab`; special-token text reaching
+    /// it came from where it must stay text (`special.rs` splits it out first).
+    fn from_crate(mut tokenizer: Tokenizer, vocab: &GgufVocab) -> TextTokenizer {
+        vocab.add_special_tokens(&mut tokenizer);
+        tokenizer.set_encode_special_tokens(true);
+        TextTokenizer::Crate(Box::new(tokenizer))
+    }
+
+    fn token_id(&self, token: &str) -> Option<u32> {
+        match self {
+            TextTokenizer::Crate(t) => t.token_to_id(token),
+            TextTokenizer::Spm(t) => t.token_id(token),
+        }
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        match self {
+            TextTokenizer::Crate(t) => t
+                .encode_fast(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .map_err(|e| e.to_string()),
+            TextTokenizer::Spm(t) => Ok(t.encode(text)),
+        }
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String, String> {
+        match self {
+            TextTokenizer::Crate(t) => t.decode(ids, true).map_err(|e| e.to_string()),
+            TextTokenizer::Spm(t) => Ok(t.decode(ids)),
+        }
+    }
+}
+
 /// The vocabulary kind a GGUF file's tokenizer metadata describes.
 enum Kind {
     /// `gpt2`: byte-level BPE.
@@ -168,47 +217,48 @@ impl ModelTokenizer {
         }
         let kind = kind(g)?;
         let vocab = GgufVocab::read(g)?;
-        let mut tokenizer = json::load(&json, &vocab)?;
-        tracing::info!(tokenizer = %json.display(), "tokenizer from tokenizer.json");
         // Whatever the file marks as special, the GGUF's control tokens must never come
         // out of user text.
-        vocab.add_special_tokens(&mut tokenizer);
+        let text = TextTokenizer::from_crate(json::load(&json, &vocab)?, &vocab);
+        tracing::info!(tokenizer = %json.display(), "tokenizer from tokenizer.json");
         // The pre-tokenizer's name matters only for the BOS default here: the file has its own.
         let add_bos = adds_bos(g, || match kind {
             Kind::Spm => Ok(true),
             Kind::Bpe => pre::named(g.opt_string("tokenizer.ggml.pre")).map(|p| p.add_bos),
         })?;
-        ModelTokenizer::assemble(g, &vocab, tokenizer, &kind, add_bos)
+        ModelTokenizer::assemble(g, &vocab, text, &kind, add_bos)
     }
 
     /// The tokenizer built from the GGUF metadata alone.
     pub fn from_gguf(g: &Gguf) -> Result<ModelTokenizer, LoadError> {
         let kind = kind(g)?;
         let vocab = GgufVocab::read(g)?;
-        let (mut tokenizer, add_bos) = match kind {
+        let (text, add_bos) = match kind {
             Kind::Bpe => {
                 let profile = pre::named(g.opt_string("tokenizer.ggml.pre"))?;
                 let t = bpe::build(g, &vocab, &profile)?;
-                (t, adds_bos(g, || Ok(profile.add_bos))?)
+                (
+                    TextTokenizer::from_crate(t, &vocab),
+                    adds_bos(g, || Ok(profile.add_bos))?,
+                )
             }
             // llama.cpp puts BOS in front of SentencePiece prompts unless told otherwise.
-            Kind::Spm => (spm::build(g, &vocab)?, adds_bos(g, || Ok(true))?),
+            Kind::Spm => (
+                TextTokenizer::Spm(Spm::new(g, &vocab)?),
+                adds_bos(g, || Ok(true))?,
+            ),
         };
-        vocab.add_special_tokens(&mut tokenizer);
-        ModelTokenizer::assemble(g, &vocab, tokenizer, &kind, add_bos)
+        ModelTokenizer::assemble(g, &vocab, text, &kind, add_bos)
     }
 
     /// The tokenizer, the special tokens and the special ids.
     fn assemble(
         g: &Gguf,
         vocab: &GgufVocab,
-        mut tokenizer: Tokenizer,
+        text: TextTokenizer,
         kind: &Kind,
         add_bos: bool,
     ) -> Result<ModelTokenizer, LoadError> {
-        // Special tokens are split out before it sees any text (`special.rs`); whatever
-        // control-token text reaches it came from where it must stay text.
-        tokenizer.set_encode_special_tokens(true);
         let spm = matches!(kind, Kind::Spm);
         // SentencePiece files without the keys get llama.cpp's defaults (<s> = 1, </s> = 2).
         let token = |key: &str, spm_default: u32| -> Result<Option<(u32, String)>, LoadError> {
@@ -245,7 +295,7 @@ impl ModelTokenizer {
             None
         };
         Ok(ModelTokenizer {
-            tokenizer,
+            text,
             specials: Specials::new(g, vocab)?,
             eos_ids,
             bos,
@@ -256,7 +306,7 @@ impl ModelTokenizer {
 
     /// The id of a token of the vocabulary.
     pub fn token_id(&self, token: &str) -> Option<u32> {
-        self.tokenizer.token_to_id(token)
+        self.text.token_id(token)
     }
 
     /// Whether the vocabulary holds this token.
@@ -272,13 +322,7 @@ impl ModelTokenizer {
         for fragment in self.specials.split(pieces) {
             match fragment {
                 Fragment::Token(id) => ids.push(id),
-                Fragment::Raw(text) => {
-                    let encoded = self
-                        .tokenizer
-                        .encode_fast(text, false)
-                        .map_err(|e| e.to_string())?;
-                    ids.extend_from_slice(encoded.get_ids());
-                }
+                Fragment::Raw(text) => ids.extend(self.text.encode(&text)?),
             }
         }
         Ok(ids)
@@ -296,13 +340,17 @@ impl ModelTokenizer {
 
     /// The text of some ids (control tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
-        self.tokenizer.decode(ids, true).map_err(|e| e.to_string())
+        self.text.decode(ids)
     }
 
-    /// The tokenizer as a `tokenizer.json` file.
+    /// The tokenizer as a `tokenizer.json` file (a SentencePiece vocabulary as Hugging Face
+    /// converts one, `spm_json.rs`).
     #[cfg(test)]
     fn save_json(&self, path: &Path) {
-        self.tokenizer.save(path, false).unwrap();
+        match &self.text {
+            TextTokenizer::Crate(t) => t.save(path, false).unwrap(),
+            TextTokenizer::Spm(t) => spm_json::tokenizer(t).save(path, false).unwrap(),
+        }
     }
 }
 

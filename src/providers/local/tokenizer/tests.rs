@@ -251,6 +251,36 @@ fn sentencepiece_vocab_without_space_prefix_gives_llama_cpps_ids() {
 }
 
 #[test]
+fn sentencepiece_pairs_of_equal_score_join_leftmost_first_like_llama_cpp() {
+    let all = recorded();
+    let recorded = vocab(&all, "spm-ties");
+    let t = load(&committed_vocab("spm-ties", &all));
+    assert_llama_cpps_ids(&t, recorded);
+    let id = |token: &str| t.token_id(token).unwrap();
+    // "bc" has the lowest id of the three: joining ties in id order would give a + bc + d.
+    assert!(id("bc") < id("ab") && id("bc") < id("cd"));
+    assert_eq!(
+        case_ids(recorded, "tie_leftmost", "ids_plain"),
+        [id("▁"), id("ab"), id("cd")]
+    );
+}
+
+#[test]
+fn sentencepiece_character_outside_the_vocabulary_becomes_bytes_inside_a_word_like_llama_cpp() {
+    let all = recorded();
+    let recorded = vocab(&all, "spm-ties");
+    let t = load(&committed_vocab("spm-ties", &all));
+    let id = |token: &str| t.token_id(token).unwrap();
+    let want = [id("▁"), id("na"), id("<0xC3>"), id("<0xAF>"), id("ve")];
+    assert_eq!(
+        case_ids(recorded, "byte_fallback_mid_word", "ids_plain"),
+        want
+    );
+    assert_eq!(t.encode_text("naïve").unwrap(), want);
+    assert_eq!(t.decode(&want).unwrap(), "naïve");
+}
+
+#[test]
 fn sentencepiece_user_text_never_yields_control_tokens_but_the_template_does() {
     let all = recorded();
     let t = load(&committed_vocab("spm", &all));
