@@ -19,7 +19,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hearth::models::{EventSink, Hub, HubCache, PullError, Wanted};
+use hearth::models::{EventSink, Hub, HubCache, PullError, PullEvent, Wanted};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncBufReadExt;
@@ -33,11 +33,24 @@ const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 /// writes the client has made.
 const PIECE: usize = 64 * 1024;
 
-/// Where a response body stops: for good (the connection is cut), or until the test says go.
+/// Where a response body stops until the test lets it go on, and what it does then:
+/// `cut` drops the connection (the client has the bytes before it, since the test waited
+/// for them), else the rest is sent.
 #[derive(Clone)]
-enum Stop {
-    Cut(usize),
-    Pause(usize, Arc<Gate>),
+struct Stop {
+    at: usize,
+    gate: Arc<Gate>,
+    cut: bool,
+}
+
+impl Stop {
+    fn pause(at: usize, gate: &Arc<Gate>) -> Option<Stop> {
+        Some(Stop { at, gate: gate.clone(), cut: false })
+    }
+
+    fn cut(at: usize, gate: &Arc<Gate>) -> Option<Stop> {
+        Some(Stop { at, gate: gate.clone(), cut: true })
+    }
 }
 
 /// A pause in the middle of a body: the server says it got there, the test lets it go on.
@@ -133,17 +146,16 @@ async fn content_route(State(hub): State<Arc<FakeHub>>, headers: HeaderMap) -> R
             async move {
                 let mut limit = len;
                 match &stop {
-                    Some(Stop::Cut(at)) if pos >= *at => {
-                        let cut = std::io::Error::other("connection cut by the test");
-                        return Some((Err(cut), (len, resumed)));
-                    }
-                    Some(Stop::Cut(at)) => limit = limit.min(*at),
-                    Some(Stop::Pause(at, gate)) if pos >= *at && !resumed => {
-                        gate.reached.notify_one();
-                        gate.go.notified().await;
+                    Some(stop) if pos >= stop.at && !resumed => {
+                        stop.gate.reached.notify_one();
+                        stop.gate.go.notified().await;
+                        if stop.cut {
+                            let cut = std::io::Error::other("connection cut by the test");
+                            return Some((Err(cut), (len, true)));
+                        }
                         return Some((Ok(Bytes::new()), (pos, true)));
                     }
-                    Some(Stop::Pause(at, _)) if !resumed => limit = limit.min(*at),
+                    Some(stop) if !resumed => limit = stop.at,
                     _ => {}
                 }
                 if pos >= len {
@@ -221,9 +233,20 @@ async fn a_cut_connection_is_resumed_by_the_next_pull_from_where_it_stopped() {
     let fake = serve(bytes.clone(), None).await;
     let cache = tempfile::tempdir().unwrap();
     let hub = client(&fake, cache.path());
-    *fake.next_stop.lock() = Some(Stop::Cut(5 * PIECE));
+    let gate = Arc::new(Gate::default());
+    let cut_at = 5 * PIECE as u64;
+    *fake.next_stop.lock() = Stop::cut(cut_at as usize, &gate);
+    // The cut comes once the client has written what came before it.
+    let cut_when_written: EventSink = {
+        let gate = gate.clone();
+        Arc::new(move |e| {
+            if matches!(e, PullEvent::Bytes { done, .. } if done == cut_at) {
+                gate.go.notify_one();
+            }
+        })
+    };
 
-    let first = hub.fetch(&want(None), &quiet(), &CancellationToken::new()).await;
+    let first = hub.fetch(&want(None), &cut_when_written, &CancellationToken::new()).await;
     let Err(PullError::Interrupted { done, .. }) = first else {
         panic!("expected an interruption, got {first:?}");
     };
@@ -232,8 +255,8 @@ async fn a_cut_connection_is_resumed_by_the_next_pull_from_where_it_stopped() {
         .join("models--test-org--tiny-GGUF/blobs")
         .join(sha256(&bytes));
     let partial = blob.with_extension("incomplete");
+    assert_eq!(done, cut_at);
     assert_eq!(std::fs::metadata(&partial).unwrap().len(), done);
-    assert!(done > 0 && done < bytes.len() as u64, "{done}");
 
     let got = hub
         .fetch(&want(None), &quiet(), &CancellationToken::new())
@@ -319,7 +342,7 @@ async fn a_cancelled_pull_stops_and_leaves_no_partial_file() {
     let cache = tempfile::tempdir().unwrap();
     let hub = client(&fake, cache.path());
     let gate = Arc::new(Gate::default());
-    *fake.next_stop.lock() = Some(Stop::Pause(4 * PIECE, gate.clone()));
+    *fake.next_stop.lock() = Stop::pause(4 * PIECE, &gate);
     let cancel = CancellationToken::new();
 
     let pull = {
@@ -402,7 +425,7 @@ async fn a_disk_that_fills_up_mid_download_leaves_no_partial_file_and_says_why()
     let fake = serve(content(3 << 20), None).await;
     let hub = client(&fake, disk.path());
     let gate = Arc::new(Gate::default());
-    *fake.next_stop.lock() = Some(Stop::Pause(8 * PIECE, gate.clone()));
+    *fake.next_stop.lock() = Stop::pause(8 * PIECE, &gate);
 
     let pull =
         tokio::spawn(async move { hub.fetch(&want(None), &quiet(), &CancellationToken::new()).await });
@@ -494,7 +517,7 @@ impl PullRun {
     /// reported (so written) half the file, with the rest of its standard error.
     async fn start_paused_halfway(&self, gate: &Arc<Gate>) -> (tokio::process::Child, Lines) {
         let half = self.fake.bytes.len() / 2;
-        *self.fake.next_stop.lock() = Some(Stop::Pause(half, gate.clone()));
+        *self.fake.next_stop.lock() = Stop::pause(half, &gate);
         let mut child = self.command().spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let mut lines = tokio::io::BufReader::new(stderr).lines();
@@ -569,7 +592,7 @@ async fn closing_the_admin_pull_stream_cancels_the_pull_and_leaves_no_partial_fi
     let run = PullRun::new(content(1 << 20)).await;
     let half = run.fake.bytes.len() / 2;
     let gate = Arc::new(Gate::default());
-    *run.fake.next_stop.lock() = Some(Stop::Pause(half, gate.clone()));
+    *run.fake.next_stop.lock() = Stop::pause(half, &gate);
     let data = run.dirs.path().join("data");
     let env = run.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
