@@ -45,11 +45,19 @@ struct Stop {
 
 impl Stop {
     fn pause(at: usize, gate: &Arc<Gate>) -> Option<Stop> {
-        Some(Stop { at, gate: gate.clone(), cut: false })
+        Some(Stop {
+            at,
+            gate: gate.clone(),
+            cut: false,
+        })
     }
 
     fn cut(at: usize, gate: &Arc<Gate>) -> Option<Stop> {
-        Some(Stop { at, gate: gate.clone(), cut: true })
+        Some(Stop {
+            at,
+            gate: gate.clone(),
+            cut: true,
+        })
     }
 }
 
@@ -113,8 +121,14 @@ async fn resolve(State(hub): State<Arc<FakeHub>>) -> Response {
     (
         StatusCode::FOUND,
         [
-            (header::LOCATION, format!("{origin}/cdn/{}", hub.claimed_sha256)),
-            (header::HeaderName::from_static("x-repo-commit"), COMMIT.to_owned()),
+            (
+                header::LOCATION,
+                format!("{origin}/cdn/{}", hub.claimed_sha256),
+            ),
+            (
+                header::HeaderName::from_static("x-repo-commit"),
+                COMMIT.to_owned(),
+            ),
             (
                 header::HeaderName::from_static("x-linked-etag"),
                 format!("\"{}\"", hub.claimed_sha256),
@@ -123,7 +137,10 @@ async fn resolve(State(hub): State<Arc<FakeHub>>) -> Response {
                 header::HeaderName::from_static("x-linked-size"),
                 hub.bytes.len().to_string(),
             ),
-            (header::ETAG, "\"0123456789abcdef0123456789abcdef01234567\"".to_owned()),
+            (
+                header::ETAG,
+                "\"0123456789abcdef0123456789abcdef01234567\"".to_owned(),
+            ),
         ],
     )
         .into_response()
@@ -134,7 +151,12 @@ async fn content_route(State(hub): State<Arc<FakeHub>>, headers: HeaderMap) -> R
     let start = headers
         .get(header::RANGE)
         .and_then(|r| r.to_str().ok())
-        .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse::<usize>().ok())
+        .and_then(|r| {
+            r.strip_prefix("bytes=")?
+                .strip_suffix('-')?
+                .parse::<usize>()
+                .ok()
+        })
         .unwrap_or(0);
     hub.gets.lock().push(start as u64);
     let len = hub.bytes.len();
@@ -167,11 +189,7 @@ async fn content_route(State(hub): State<Arc<FakeHub>>, headers: HeaderMap) -> R
             }
         },
     ));
-    let mut resp = (
-        [(header::CONTENT_LENGTH, (len - start).to_string())],
-        body,
-    )
-        .into_response();
+    let mut resp = ([(header::CONTENT_LENGTH, (len - start).to_string())], body).into_response();
     if start > 0 {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
         resp.headers_mut().insert(
@@ -246,7 +264,9 @@ async fn a_cut_connection_is_resumed_by_the_next_pull_from_where_it_stopped() {
         })
     };
 
-    let first = hub.fetch(&want(None), &cut_when_written, &CancellationToken::new()).await;
+    let first = hub
+        .fetch(&want(None), &cut_when_written, &CancellationToken::new())
+        .await;
     let Err(PullError::Interrupted { done, .. }) = first else {
         panic!("expected an interruption, got {first:?}");
     };
@@ -262,7 +282,11 @@ async fn a_cut_connection_is_resumed_by_the_next_pull_from_where_it_stopped() {
         .fetch(&want(None), &quiet(), &CancellationToken::new())
         .await
         .unwrap();
-    assert_eq!(fake.gets(), [0, done], "the second GET asks for the rest only");
+    assert_eq!(
+        fake.gets(),
+        [0, done],
+        "the second GET asks for the rest only"
+    );
     assert_eq!(got.sha256, sha256(&bytes));
     assert_eq!(got.against, Some("hub"));
     assert_eq!(std::fs::read(&got.path).unwrap(), bytes);
@@ -312,7 +336,10 @@ async fn a_file_whose_sha256_is_not_the_hubs_is_deleted_and_the_error_says_so() 
         .fetch(&want(None), &quiet(), &CancellationToken::new())
         .await
         .unwrap_err();
-    assert!(matches!(e, PullError::Mismatch { against: "hub", .. }), "{e:?}");
+    assert!(
+        matches!(e, PullError::Mismatch { against: "hub", .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("the file was deleted"), "{e}");
     assert_eq!(e.code(), "checksum_mismatch");
     assert_eq!(fake.gets().len(), 1);
@@ -330,7 +357,16 @@ async fn a_catalog_sha256_the_hub_contradicts_stops_the_pull_before_any_byte() {
         .fetch(&want(Some(&pinned)), &quiet(), &CancellationToken::new())
         .await
         .unwrap_err();
-    assert!(matches!(e, PullError::Mismatch { against: "catalog", .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            PullError::Mismatch {
+                against: "catalog",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("nothing was downloaded"), "{e}");
     assert!(fake.gets().is_empty());
 }
@@ -412,7 +448,10 @@ async fn a_disk_too_small_for_the_file_is_refused_before_the_download_starts() {
         .fetch(&want(None), &quiet(), &CancellationToken::new())
         .await
         .unwrap_err();
-    assert!(matches!(e, PullError::NoSpace { need, .. } if need == 2 << 20), "{e:?}");
+    assert!(
+        matches!(e, PullError::NoSpace { need, .. } if need == 2 << 20),
+        "{e:?}"
+    );
     assert!(fake.gets().is_empty());
     assert_eq!(model_files(disk.path()), Vec::<String>::new());
 }
@@ -427,8 +466,10 @@ async fn a_disk_that_fills_up_mid_download_leaves_no_partial_file_and_says_why()
     let gate = Arc::new(Gate::default());
     *fake.next_stop.lock() = Stop::pause(8 * PIECE, &gate);
 
-    let pull =
-        tokio::spawn(async move { hub.fetch(&want(None), &quiet(), &CancellationToken::new()).await });
+    let pull = tokio::spawn(async move {
+        hub.fetch(&want(None), &quiet(), &CancellationToken::new())
+            .await
+    });
     gate.reached.notified().await;
     // Something else takes the rest of the disk while the download waits.
     fill(&disk.path().join("filler"));
@@ -517,7 +558,7 @@ impl PullRun {
     /// reported (so written) half the file, with the rest of its standard error.
     async fn start_paused_halfway(&self, gate: &Arc<Gate>) -> (tokio::process::Child, Lines) {
         let half = self.fake.bytes.len() / 2;
-        *self.fake.next_stop.lock() = Stop::pause(half, &gate);
+        *self.fake.next_stop.lock() = Stop::pause(half, gate);
         let mut child = self.command().spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let mut lines = tokio::io::BufReader::new(stderr).lines();
@@ -544,14 +585,24 @@ async fn a_killed_cli_pull_is_resumed_by_the_next_one_and_the_file_is_byte_ident
         .cache()
         .join("models--test-org--tiny-GGUF/blobs")
         .join(sha256(&bytes));
-    let kept = std::fs::metadata(blob.with_extension("incomplete")).unwrap().len();
+    let kept = std::fs::metadata(blob.with_extension("incomplete"))
+        .unwrap()
+        .len();
     assert!(kept > 0, "the killed pull kept its partial file");
 
     let out = run.command().output().await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let gets = run.fake.gets();
     assert_eq!(gets.len(), 2);
-    assert!(gets[1] > 0 && gets[1] == kept, "resumed at {} of {kept}", gets[1]);
+    assert!(
+        gets[1] > 0 && gets[1] == kept,
+        "resumed at {} of {kept}",
+        gets[1]
+    );
     assert_eq!(sha256(&std::fs::read(&blob).unwrap()), sha256(&bytes));
 
     let record: serde_json::Value = serde_json::from_slice(
@@ -611,7 +662,11 @@ async fn closing_the_admin_pull_stream_cancels_the_pull_and_leaves_no_partial_fi
     let mut stream = resp.bytes_stream();
     let mut seen = String::new();
     while !seen.contains("50%") {
-        let chunk = stream.next().await.expect("the stream ended early").unwrap();
+        let chunk = stream
+            .next()
+            .await
+            .expect("the stream ended early")
+            .unwrap();
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.contains(r#""total_bytes":1048576"#), "{seen}");

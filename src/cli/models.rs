@@ -134,7 +134,9 @@ impl Shown {
                     eprintln!("models: {line}");
                 }
                 PullEvent::Bytes { done, total } => {
-                    slot.lock().get_or_insert_with(|| new_bar(done, total)).set_position(done);
+                    slot.lock()
+                        .get_or_insert_with(|| new_bar(done, total))
+                        .set_position(done);
                 }
             }),
             None => models::tenths(
@@ -162,11 +164,12 @@ impl Shown {
 
 /// A bar that starts where a resumed file stands, so the rate counts only new bytes.
 fn new_bar(done: u64, total: u64) -> ProgressBar {
-    let style = ProgressStyle::with_template(
-        "{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    ProgressBar::new(total).with_style(style).with_position(done)
+    let style =
+        ProgressStyle::with_template("{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(total)
+        .with_style(style)
+        .with_position(done)
 }
 
 /// Loads an installed model and prints what it is, how it runs, and what its last pull

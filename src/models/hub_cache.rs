@@ -191,7 +191,11 @@ mod tests {
     #[test]
     fn the_root_is_read_in_huggingface_hubs_order() {
         fn vars(set: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
-            move |k| set.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v))
+            move |k| {
+                set.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| OsString::from(v))
+            }
         }
         const BOTH: &[(&str, &str)] = &[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h")];
         assert_eq!(HubCache::from_vars(vars(BOTH)).root(), Path::new("/c"));

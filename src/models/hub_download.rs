@@ -87,11 +87,7 @@ struct Remote {
 
 impl Hub {
     /// A hub at `endpoint` (no trailing slash needed) filling `cache`.
-    pub fn new(
-        endpoint: &str,
-        cache: HubCache,
-        token: Option<String>,
-    ) -> Result<Self, PullError> {
+    pub fn new(endpoint: &str, cache: HubCache, token: Option<String>) -> Result<Self, PullError> {
         let client = reqwest::Client::builder()
             // Redirects are followed by hand: a relative one is the hub's (a renamed
             // repository), an absolute one names the CDN, which must not get the token.
@@ -155,14 +151,23 @@ impl Hub {
             std::fs::create_dir_all(dir).map_err(PullError::io(dir.display().to_string()))?;
         }
         let _lock = hold_lock(&repo.lock(&remote.etag), want.file)?;
-        let (sha256, reused) = match check_cached(&blob, &remote, expected.as_deref(), events).await? {
-            Some(sha256) => (sha256, true),
-            None => (
-                self.download(want.file, &remote, &repo, expected.as_deref(), against, events, cancel)
+        let (sha256, reused) =
+            match check_cached(&blob, &remote, expected.as_deref(), events).await? {
+                Some(sha256) => (sha256, true),
+                None => (
+                    self.download(
+                        want.file,
+                        &remote,
+                        &repo,
+                        expected.as_deref(),
+                        against,
+                        events,
+                        cancel,
+                    )
                     .await?,
-                false,
-            ),
-        };
+                    false,
+                ),
+            };
         let path = repo
             .link(want.revision, &remote.commit, want.file, &remote.etag)
             .map_err(PullError::io("linking the snapshot"))?;
@@ -312,12 +317,18 @@ impl Hub {
             total: remote.size,
             reason,
         };
-        let resp = req.send().await.map_err(|e| interrupted(have, error_chain(&e)))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| interrupted(have, error_chain(&e)))?;
         match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
                 let range = header(resp.headers(), CONTENT_RANGE.as_str()).unwrap_or_default();
                 if !range.starts_with(&format!("bytes {have}-")) {
-                    return Err(bad_answer(&remote.url, &format!("asked from byte {have}, got Content-Range `{range}`")));
+                    return Err(bad_answer(
+                        &remote.url,
+                        &format!("asked from byte {have}, got Content-Range `{range}`"),
+                    ));
                 }
             }
             // The server ignored the Range: start over.
@@ -384,7 +395,9 @@ impl Hub {
                     fate: "the file was deleted",
                 }));
             }
-            out.write_all(&bytes).await.map_err(|e| discard(write_failed(e)))?;
+            out.write_all(&bytes)
+                .await
+                .map_err(|e| discard(write_failed(e)))?;
             hash.update(&bytes);
             have += bytes.len() as u64;
             events(PullEvent::Bytes {
@@ -462,7 +475,9 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// An etag as the cache names blobs: without quotes or a weak marker.
 fn clean_etag(raw: &str) -> String {
-    raw.trim_start_matches("W/").trim_matches('"').to_ascii_lowercase()
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .to_ascii_lowercase()
 }
 
 fn bad_answer(url: &str, problem: &str) -> PullError {
@@ -474,7 +489,9 @@ fn bad_answer(url: &str, problem: &str) -> PullError {
 
 fn refused(url: String, status: StatusCode) -> PullError {
     let hint = match status.as_u16() {
-        401 | 403 => " (a gated or private repository: accept its terms on the hub and set HF_TOKEN)",
+        401 | 403 => {
+            " (a gated or private repository: accept its terms on the hub and set HF_TOKEN)"
+        }
         404 => " (no such repository, revision or file)",
         _ => "",
     };

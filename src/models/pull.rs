@@ -101,7 +101,11 @@ async fn from_hub(
         entry.id,
         got.path.display(),
         got.sha256,
-        if got.reused { "; the copy was already in the hub cache" } else { "" }
+        if got.reused {
+            "; the copy was already in the hub cache"
+        } else {
+            ""
+        }
     )));
     if let Some(base) = &entry.base_repo {
         fetch_tokenizer_json(&hub, base, &got.path, events, cancel).await;

@@ -81,7 +81,13 @@ mod tests {
     #[test]
     fn a_record_reads_back_as_written_and_is_gone_once_forgotten() {
         let dir = tempfile::tempdir().unwrap();
-        let v = Verified::now(&"ab".repeat(32), 42, "hub", Some(&"c".repeat(40)), Path::new("/m"));
+        let v = Verified::now(
+            &"ab".repeat(32),
+            42,
+            "hub",
+            Some(&"c".repeat(40)),
+            Path::new("/m"),
+        );
         write(dir.path(), "m1", &v).unwrap();
         assert_eq!(read(dir.path(), "m1"), Some(v));
         forget(dir.path(), "m1");
