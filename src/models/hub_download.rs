@@ -597,3 +597,92 @@ async fn hash_prefix(path: &Path, len: u64) -> Result<Sha256, PullError> {
     })?
     .map_err(PullError::io(what))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn an_lfs_answer_gives_the_sha256_and_a_git_file_gives_none() {
+        let sha = "ab".repeat(32);
+        let lfs = answer(&[
+            ("x-repo-commit", COMMIT),
+            ("x-linked-etag", &format!("\"{sha}\"")),
+            ("x-linked-size", "42"),
+            ("etag", "\"1111111111111111111111111111111111111111\""),
+        ]);
+        let r = remote(&lfs, "u", "cdn".into()).unwrap();
+        assert_eq!((r.etag.as_str(), r.size), (sha.as_str(), 42));
+        assert_eq!(r.lfs_sha256.as_deref(), Some(sha.as_str()));
+
+        let git = answer(&[
+            ("x-repo-commit", COMMIT),
+            ("etag", "W/\"1111111111111111111111111111111111111111\""),
+            ("content-length", "7"),
+        ]);
+        let r = remote(&git, "u", "u".into()).unwrap();
+        assert_eq!(r.etag, "1".repeat(40));
+        assert_eq!(r.lfs_sha256, None);
+    }
+
+    #[test]
+    fn an_answer_whose_names_could_be_paths_is_refused() {
+        let bad_etag = answer(&[
+            ("x-repo-commit", COMMIT),
+            ("x-linked-etag", "\"../../../etc/passwd\""),
+            ("x-linked-size", "1"),
+        ]);
+        assert!(remote(&bad_etag, "u", "u".into()).is_err());
+        let bad_commit = answer(&[
+            ("x-repo-commit", "../main"),
+            ("x-linked-etag", &"ab".repeat(32)),
+            ("x-linked-size", "1"),
+        ]);
+        assert!(remote(&bad_commit, "u", "u".into()).is_err());
+    }
+
+    fn wanted(sha256: Option<&str>, size: Option<u64>) -> Wanted<'_> {
+        Wanted {
+            repo: "o/n",
+            revision: "main",
+            file: "m.gguf",
+            sha256,
+            size,
+            require_sha256: true,
+        }
+    }
+
+    fn git_file(size: u64) -> Remote {
+        Remote {
+            commit: COMMIT.into(),
+            etag: "1".repeat(40),
+            size,
+            lfs_sha256: None,
+            url: "u".into(),
+        }
+    }
+
+    #[test]
+    fn a_model_file_with_no_sha256_anywhere_is_refused_and_a_size_the_hub_contradicts_too() {
+        let e = expected_sha256(&wanted(None, None), &git_file(9)).unwrap_err();
+        assert!(matches!(e, PullError::Unverifiable { .. }), "{e:?}");
+        let pinned = "cd".repeat(32);
+        let (sha, against) = expected_sha256(&wanted(Some(&pinned), None), &git_file(9)).unwrap();
+        assert_eq!(
+            (sha.as_deref(), against),
+            (Some(pinned.as_str()), Some("catalog"))
+        );
+        let e = expected_sha256(&wanted(Some(&pinned), Some(8)), &git_file(9)).unwrap_err();
+        assert!(e.to_string().contains("size 9"), "{e}");
+    }
+}

