@@ -612,6 +612,16 @@ async fn a_killed_cli_pull_is_resumed_by_the_next_one_and_the_file_is_byte_ident
     assert_eq!(record["sha256"], sha256(&bytes));
     assert_eq!(record["against"], "hub");
     assert_eq!(record["size_bytes"], bytes.len());
+
+    // The catalog pins no size; the recorded check is what makes it count as installed.
+    let mut list = common::hearth();
+    list.args(["models", "list"]).envs(run.env());
+    let listed = String::from_utf8(list.output().unwrap().stdout).unwrap();
+    let row = listed
+        .lines()
+        .find(|l| l.contains("local/tiny-test"))
+        .unwrap();
+    assert!(row.contains("yes") && row.contains("1.0 MB"), "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
