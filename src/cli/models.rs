@@ -1,8 +1,14 @@
 //! `hearth models`: the on-device models of the catalog, pulled, inspected and removed.
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+
 use clap::Subcommand;
-use hearth::models::{self, PullRoute};
+use hearth::models::{self, PullEvent, PullRoute};
 use hearth::providers::local::{Engine, KvCacheType, LoadOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use super::{output, CliError, InstallArgs};
 
@@ -11,7 +17,8 @@ use super::{output, CliError, InstallArgs};
 pub enum ModelsCommand {
     /// Lists the catalog's models and whether each is installed.
     List,
-    /// Downloads a model into the models directory (checked by size and SHA-256).
+    /// Downloads a model into the Hugging Face cache (or, without the hub, the models
+    /// directory), checked by SHA-256; an interrupted pull resumes, Ctrl-C cancels it.
     Pull {
         /// Catalog id, e.g. `smollm2-135m-instruct`.
         id: String,
@@ -102,7 +109,8 @@ fn list() -> Result<(), CliError> {
             } else {
                 "no".into()
             },
-            format!("{:.1} MB", m.size_bytes as f64 / 1e6),
+            m.expected_size()
+                .map_or_else(|| "?".into(), |n| format!("{:.1} MB", n as f64 / 1e6)),
             m.family.clone(),
             m.licence.clone(),
             m.recommended_use.clone(),
@@ -126,13 +134,21 @@ fn list() -> Result<(), CliError> {
     output::line(&format!("models dir: {}", models::models_dir().display()))
 }
 
-fn progress() -> models::ProgressSink {
-    std::sync::Arc::new(|line: &str| eprintln!("models: {line}"))
-}
-
 async fn pull(id: &str) -> Result<(), CliError> {
     let entry = models::entry(id)?;
-    let line = match models::pull(&entry, progress()).await? {
+    let cancel = CancellationToken::new();
+    // Ctrl-C cancels the pull, which deletes its partial file before the process ends.
+    let on_interrupt = cancel.clone();
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
+    let shown = Shown::new();
+    let outcome = models::pull(&entry, shown.events(), &cancel).await;
+    interrupt.abort();
+    shown.finish();
+    let line = match outcome.map_err(hearth::Error::from)? {
         PullRoute::AlreadyInstalled => format!(
             "{id} is already installed at {}",
             entry.installed_path().display()
@@ -146,8 +162,72 @@ async fn pull(id: &str) -> Result<(), CliError> {
     output::line(&line)
 }
 
-/// Pulls every catalog model the config's local providers name and that is missing, so
-/// `serve` ends with its models loaded and no manual step.
+/// A pull's progress on standard error: a bar with rate and time left on a terminal, a
+/// line per tenth otherwise (logs, pipes, CI).
+struct Shown {
+    /// `None` off a terminal; else the current file's bar, once its bytes move.
+    bar: Option<Arc<Mutex<Option<ProgressBar>>>>,
+}
+
+impl Shown {
+    fn new() -> Self {
+        let on_terminal = std::io::stderr().is_terminal();
+        Shown {
+            bar: on_terminal.then(|| Arc::new(Mutex::new(None))),
+        }
+    }
+
+    fn events(&self) -> models::EventSink {
+        match self.bar.clone() {
+            Some(slot) => Arc::new(move |event| match event {
+                PullEvent::Step(line) => {
+                    // A step ends the current file's bar; the next file gets its own.
+                    if let Some(bar) = slot.lock().take() {
+                        bar.finish_and_clear();
+                    }
+                    eprintln!("models: {line}");
+                }
+                PullEvent::Bytes { done, total } => {
+                    slot.lock()
+                        .get_or_insert_with(|| new_bar(done, total))
+                        .set_position(done);
+                }
+            }),
+            None => models::tenths(
+                |line| eprintln!("models: {line}"),
+                |t| {
+                    let rate = models::rate_and_eta(&t);
+                    let sep = if rate.is_empty() { "" } else { ", " };
+                    eprintln!(
+                        "models: {}% ({:.1} of {:.1} MB{sep}{rate})",
+                        t.percent,
+                        t.done as f64 / 1e6,
+                        t.total as f64 / 1e6
+                    );
+                },
+            ),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.as_ref().and_then(|slot| slot.lock().take()) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A bar that starts where a resumed file stands, so the rate counts only new bytes.
+fn new_bar(done: u64, total: u64) -> ProgressBar {
+    let style =
+        ProgressStyle::with_template("{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(total)
+        .with_style(style)
+        .with_position(done)
+}
+
+/// Loads an installed model and prints what it is, how it runs, and what its last pull
+/// verified.
 async fn info(id: &str, threads: Option<usize>, kv: KvCacheType) -> Result<(), CliError> {
     let entry = models::entry(id)?;
     let path = entry.installed_path();
@@ -174,6 +254,7 @@ async fn info(id: &str, threads: Option<usize>, kv: KvCacheType) -> Result<(), C
         "load_seconds": started.elapsed().as_secs_f64(),
         "model": engine.info,
         "quant_kernel": hearth::providers::local::quant_kernel(),
+        "verified": entry.verified(),
         "catalog": entry,
     }))
 }

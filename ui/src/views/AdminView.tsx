@@ -868,7 +868,7 @@ function ModelsTab() {
       }
       s = endPull(s);
     } catch (e) {
-      if (isAbortError(e)) s = failPull(s, "stopped", "stopped here; the server may finish the download on its own");
+      if (isAbortError(e)) s = failPull(s, "stopped", "stopped: the server cancels the download and deletes its partial file");
       else {
         const err = asApiError(e);
         s = failPull(s, err.code, err.message);
