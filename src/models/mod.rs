@@ -1,14 +1,17 @@
 //! The model manager: the catalog of known on-device models (`models/catalog.toml`), where
 //! their files live, and pulling them. The file is verified by size and SHA-256 before it
-//! is moved into place; a pull never leaves a partial file under the final name.
+//! is moved into place; a pull never leaves a partial file under the final name. Searching
+//! (the catalog, then the hub's GGUF repositories) is in `search`.
 
 mod pull;
+mod search;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 pub use pull::{install_configured, pull, ProgressSink, PullRoute};
+pub use search::{search, search_at, Answer as SearchAnswer, Hit as SearchHit, MAX_QUERY_CHARS};
 
 use crate::error::{Error, Result};
 use crate::providers::local::LoadError;
