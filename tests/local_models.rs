@@ -141,7 +141,10 @@ async fn an_imported_model_answers_as_local_id_and_is_listed_without_a_config_ch
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model"], "local/tiny");
     assert_eq!(v["usable"], true, "{v}");
-    assert!(v["use"].is_null(), "no snippet when the policy serves it: {v}");
+    assert!(
+        v["use"].is_null(),
+        "no snippet when the policy serves it: {v}"
+    );
 
     assert!(listed(&s, &admin).await.contains(&"local/tiny".to_owned()));
     let (status, v) = ask(&s, &admin, "local/tiny").await;

@@ -143,8 +143,10 @@ fn is_quant(s: &str) -> bool {
         return false;
     };
     let bits_ok = bits.len() == 1 && bits.bytes().all(|b| b.is_ascii_digit());
-    let rest_ok = ["0", "1", "K", "K_S", "K_M", "K_L", "K_XL", "XXS", "XS", "S", "M", "NL"]
-        .contains(&rest);
+    let rest_ok = [
+        "0", "1", "K", "K_S", "K_M", "K_L", "K_XL", "XXS", "XS", "S", "M", "NL",
+    ]
+    .contains(&rest);
     bits_ok && rest_ok
 }
 
@@ -441,7 +443,11 @@ mod tests {
         assert_eq!(h.needs_bytes, Some(gib + gib / 2 + 256 * MIB));
         assert_eq!(h.fits, Some(true));
         let tight = hit("o/r", "m-Q4_K_M.gguf", Some(gib), gib + gib / 2, None);
-        assert_eq!(tight.fits, Some(false), "the file alone fits, its margin does not");
+        assert_eq!(
+            tight.fits,
+            Some(false),
+            "the file alone fits, its margin does not"
+        );
         let unknown = hit("o/r", "m-Q4_K_M.gguf", None, gib, None);
         assert_eq!((unknown.needs_bytes, unknown.fits), (None, None));
     }
@@ -449,7 +455,10 @@ mod tests {
     #[test]
     fn empty_overlong_and_control_text_is_refused() {
         assert_eq!(valid_query("  qwen 3b ").unwrap(), "qwen 3b");
-        assert_eq!(valid_query(&"é".repeat(MAX_QUERY_CHARS)).unwrap().len(), 200);
+        assert_eq!(
+            valid_query(&"é".repeat(MAX_QUERY_CHARS)).unwrap().len(),
+            200
+        );
         for bad in ["", "   ", &"q".repeat(MAX_QUERY_CHARS + 1), "qwen\n3b"] {
             assert!(valid_query(bad).is_err(), "{bad:?}");
         }
@@ -470,7 +479,9 @@ mod tests {
     #[test]
     fn repo_ids_with_path_tricks_are_not_asked_for() {
         assert!(plain_repo_id("bartowski/Qwen2.5-1.5B-Instruct-GGUF"));
-        for bad in ["noslash", "a/b/c", "../x", "a/..", "a/b?c", "a/b%2F", "/b", "a/"] {
+        for bad in [
+            "noslash", "a/b/c", "../x", "a/..", "a/b?c", "a/b%2F", "/b", "a/",
+        ] {
             assert!(!plain_repo_id(bad), "{bad}");
         }
     }
