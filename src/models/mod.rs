@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use pull::{install_configured, pull, ProgressSink, PullRoute};
-pub use search::{search, search_at, Answer as SearchAnswer, Hit as SearchHit, MAX_QUERY_CHARS};
+pub use search::{
+    needs_bytes, search, search_at, Answer as SearchAnswer, Hit as SearchHit, MAX_QUERY_CHARS,
+};
 
 use crate::error::{Error, Result};
 use crate::providers::local::LoadError;
