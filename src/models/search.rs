@@ -167,8 +167,8 @@ pub fn has_kernel(quant: &str) -> bool {
 
 /// The memory a GGUF file of `size` bytes is taken to need: the weights (the file), the f16
 /// KV cache at the default 8,192-token context and the scratch, as the loader estimates them
-/// from the header. The cache does not follow the file size: it is about 0.9 GiB for every
-/// Qwen3 from 0.6B to 4B (28-36 layers x 8 KV heads x 128), twice a 0.6B file's weights,
+/// from the header. The cache does not follow the file size: it is 0.9 to 1.1 GiB for every
+/// Qwen3 from 0.6B to 8B (28-36 layers x 8 KV heads x 128), twice a 0.6B file's weights,
 /// while a Llama 3.1 8B's is a fifth of its weights. A third of the file plus 1 GiB covers
 /// the loader's estimate for the two installed catalog files (tested) and, worked out by hand
 /// from their shapes, for Qwen3 0.6B-8B, Llama 3.2 1B/3B and 3.1 8B, Gemma 3 4B/12B and
