@@ -12,6 +12,8 @@
 //! repetition penalty) of up to `--max-tokens` tokens; it stops early only at EOS, and then
 //! reports the tokens actually generated. Output: one JSON line per run, on stdout:
 //!
+//! - `kv_cache_type`: how the KV cache stores keys and values (`--kv-cache-type`, `f16` or
+//!   `q8_0`);
 //! - `load_s`: `Engine::load` wall time (the same in every run of one process);
 //! - `ttft_s`: from the call to `generate` to the first piece of text (template, tokenizer,
 //!   the whole prompt's forward pass and the first sample);
@@ -29,7 +31,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use hearth::providers::local::{configure_threads, Engine};
+use hearth::providers::local::{configure_threads, Engine, KvCacheType, LoadOptions};
 use hearth::providers::{Message, ProviderRequest, ResponseFormat, Role};
 use sha2::{Digest, Sha256};
 
@@ -59,6 +61,9 @@ struct Args {
     /// A label copied into every JSON line.
     #[arg(long, default_value = "candle")]
     engine_label: String,
+    /// How the KV cache stores keys and values: `f16` or `q8_0`.
+    #[arg(long, default_value = "f16")]
+    kv_cache_type: KvCacheType,
 }
 
 fn request(text: &str, max_tokens: u32) -> ProviderRequest {
@@ -132,7 +137,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     // candle reads its thread count from the environment once, at its first computation.
     let threads = configure_threads(Some(args.threads));
     let started = Instant::now();
-    let engine = Engine::load(&args.model, None, threads)?;
+    let options = LoadOptions {
+        kv_cache_type: args.kv_cache_type,
+        ..LoadOptions::with_threads(threads)
+    };
+    let engine = Engine::load_with(&args.model, &options)?;
     let load_s = started.elapsed().as_secs_f64();
 
     let req = request(text, args.max_tokens);
@@ -169,6 +178,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         };
         let line = serde_json::json!({
             "engine": args.engine_label,
+            "kv_cache_type": args.kv_cache_type.name(),
             "run": run,
             "threads": threads,
             "prompt_tokens": usage.input_tokens,

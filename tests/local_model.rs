@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use hearth::providers::local::Engine;
+use hearth::providers::local::{Engine, KvCacheType, LoadOptions};
 use hearth::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role};
 
 mod common;
@@ -102,40 +102,95 @@ fn support_chat(system: &str, user: &str) -> Vec<Message> {
     ]
 }
 
+/// An engine of its own with a KV cache of `kv` (the shared one's cache holds whatever other
+/// tests ran last).
+fn engine_with(kv: KvCacheType) -> Engine {
+    let options = LoadOptions {
+        kv_cache_type: kv,
+        ..LoadOptions::with_threads(2)
+    };
+    Engine::load_with(&model_path(), &options).unwrap()
+}
+
 #[test]
 fn a_shared_system_prompt_is_not_recomputed_and_the_answer_does_not_change() {
     if engine().is_none() {
         return;
     }
-    // Its own engine: the shared one's cache holds whatever other tests ran last.
-    let e = Engine::load(&model_path(), None, 2).unwrap();
     let system = "You are the support assistant of Hearth, a local-first LLM orchestrator. \
         Answer in one or two short sentences, politely, and never invent account details. \
         If a question is about billing, point to the Costs view; if it is about keys, to \
         the Admin view; otherwise answer from general knowledge.";
-    let ask = |system: &str, user: &str| {
-        e.generate(&request(support_chat(system, user), 16), &mut |_, _| true)
-            .unwrap()
-    };
-    let (_, first, _) = ask(system, "How do I create an API key?");
-    assert_eq!(
-        first.cached_input_tokens, 0,
-        "a fresh engine has nothing cached"
-    );
+    for kv in [KvCacheType::F16, KvCacheType::Q8_0] {
+        let e = engine_with(kv);
+        let ask = |system: &str, user: &str| {
+            e.generate(&request(support_chat(system, user), 16), &mut |_, _| true)
+                .unwrap()
+        };
+        let (_, first, _) = ask(system, "How do I create an API key?");
+        assert_eq!(
+            first.cached_input_tokens, 0,
+            "{kv:?}: a fresh engine has nothing cached"
+        );
 
-    let (reusing, usage, _) = ask(system, "Where do I see what I spent this week?");
-    let system_tokens = e.encode_text(system).unwrap().len() as u64;
-    assert!(
-        usage.cached_input_tokens >= system_tokens,
-        "{} cached tokens, the system prompt alone is {system_tokens}",
-        usage.cached_input_tokens
-    );
-    assert!(usage.cached_input_tokens < usage.input_tokens);
+        let (reusing, usage, _) = ask(system, "Where do I see what I spent this week?");
+        let system_tokens = e.encode_text(system).unwrap().len() as u64;
+        assert!(
+            usage.cached_input_tokens >= system_tokens,
+            "{kv:?}: {} cached tokens, the system prompt alone is {system_tokens}",
+            usage.cached_input_tokens
+        );
+        assert!(usage.cached_input_tokens < usage.input_tokens);
 
-    ask("You are a pirate.", "Say hello.");
-    let (recomputed, usage, _) = ask(system, "Where do I see what I spent this week?");
-    assert!(usage.cached_input_tokens < system_tokens);
-    assert_eq!(reusing, recomputed);
+        ask("You are a pirate.", "Say hello.");
+        let (recomputed, usage, _) = ask(system, "Where do I see what I spent this week?");
+        assert!(usage.cached_input_tokens < system_tokens);
+        assert_eq!(reusing, recomputed, "{kv:?}");
+    }
+}
+
+/// A provider configured with `kv_cache_type = "q8_0"` runs a Q8_0 cache (its logits differ
+/// from the f16 cache's), and on the France question it answers with exactly the f16 cache's
+/// greedy tokens. That holds here, not everywhere: fed a 487-token text, the two caches ranked
+/// the same token first at 93.6% of positions, every other one a near-tie (the top two logits
+/// within 0.5), and their greedy continuations of it parted after about a dozen tokens
+/// (bench/README.md, "KV cache: f16 or Q8_0").
+#[tokio::test]
+async fn a_q8_0_cache_answers_a_short_prompt_with_the_f16_caches_greedy_tokens() {
+    use hearth::providers::local::{LocalConfig, LocalProvider};
+    use hearth::providers::Provider;
+    let Some(e) = engine() else { return };
+    let provider = LocalProvider::new(
+        "local",
+        LocalConfig {
+            model: None,
+            path: Some(model_path()),
+            threads: Some(2),
+            queue_depth: 1,
+            queue_wait_ms: 600_000,
+            chat_template: None,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
+            context_length: None,
+            kv_cache_type: KvCacheType::Q8_0,
+            memory_limit_mb: None,
+        },
+        unbounded_pool(),
+    );
+    let q8 = provider.load().await.unwrap();
+    assert_eq!(q8.info.memory.kv_cache_type, KvCacheType::Q8_0);
+    assert_eq!(e.info.memory.kv_cache_type, KvCacheType::F16);
+    let req = request(france(), 48);
+    let (want, want_usage, _) = e.generate(&req, &mut |_, _| true).unwrap();
+    let got = provider.generate(&req).await.unwrap();
+    assert_eq!(got.text, want);
+    assert_eq!(got.usage.output_tokens, want_usage.output_tokens);
+    let prompt = e.prompt_ids(&france()).unwrap();
+    let (f16, q8) = (
+        e.logits_along(&prompt).unwrap(),
+        q8.logits_along(&prompt).unwrap(),
+    );
+    assert_ne!(f16, q8, "the same logits: the cache is not Q8_0");
 }
 
 #[test]
@@ -188,13 +243,14 @@ fn a_prompt_and_answer_longer_than_the_context_is_refused_before_any_work() {
 }
 
 /// SmolLM2-135M: 30 layers, 3 key/value heads of 64, a context of 8,192 in its file; the
-/// weights are the file less its header and metadata.
+/// weights are the file less its header and metadata; the cache f16 or Q8_0.
 #[test]
-fn the_memory_estimate_of_the_default_model_is_its_weights_and_an_f16_cache_of_its_context() {
+fn the_memory_estimate_of_the_default_model_is_its_weights_and_a_cache_of_its_context() {
     if engine().is_none() {
         return;
     }
-    let m = hearth::providers::local::estimate_memory(&model_path(), None).unwrap();
+    let m =
+        hearth::providers::local::estimate_memory(&model_path(), None, KvCacheType::F16).unwrap();
     assert_eq!(m.kv_cache_bytes, 30 * 3 * 64 * 2 * 8192 * 2);
     let file = std::fs::metadata(model_path()).unwrap().len();
     assert!(
@@ -205,8 +261,36 @@ fn the_memory_estimate_of_the_default_model_is_its_weights_and_an_f16_cache_of_i
         m.scratch_bytes > 0 && m.scratch_bytes < m.weights_bytes,
         "{m:?}"
     );
-    let short = hearth::providers::local::estimate_memory(&model_path(), Some(1024)).unwrap();
+    let short =
+        hearth::providers::local::estimate_memory(&model_path(), Some(1024), KvCacheType::F16)
+            .unwrap();
     assert_eq!(short.kv_cache_bytes, m.kv_cache_bytes / 8);
+    // Q8_0: each head's 64 values are two blocks of 34 bytes.
+    let q8 =
+        hearth::providers::local::estimate_memory(&model_path(), None, KvCacheType::Q8_0).unwrap();
+    assert_eq!(q8.kv_cache_bytes, 30 * 3 * (2 * 34) * 2 * 8192);
+    assert_eq!(q8.kv_cache_type, KvCacheType::Q8_0);
+    assert_eq!(
+        q8.total_bytes,
+        m.total_bytes - m.kv_cache_bytes + q8.kv_cache_bytes
+    );
+}
+
+/// A local provider's estimate (what `GET /admin/models` shows per provider) is at the
+/// context and cache type its config names, not the defaults.
+#[test]
+fn a_local_providers_estimate_is_at_its_configured_context_and_cache_type() {
+    if engine().is_none() {
+        return;
+    }
+    let config: hearth::providers::local::LocalConfig = toml::from_str(&format!(
+        "path = {:?}\ncontext_length = 1024\nkv_cache_type = \"q8_0\"",
+        model_path()
+    ))
+    .unwrap();
+    let m = config.memory_estimate().unwrap();
+    assert_eq!(m.kv_cache_type, KvCacheType::Q8_0);
+    assert_eq!(m.kv_cache_bytes, 30 * 3 * (2 * 34) * 2 * 1024);
 }
 
 /// `memory_limit_mb` in the provider's config reaches the load: below the model's estimate,
@@ -230,6 +314,7 @@ async fn a_configured_memory_limit_below_the_estimate_refuses_the_load_with_the_
             repeat_penalty: 1.0,
             repeat_last_n: 64,
             context_length: Some(1024),
+            kv_cache_type: Default::default(),
             memory_limit_mb: Some(50),
         },
         pool,
@@ -350,6 +435,7 @@ async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_route
             repeat_penalty: 1.1,
             repeat_last_n: 64,
             context_length: None,
+            kv_cache_type: Default::default(),
             memory_limit_mb: None,
         },
         pool,

@@ -63,7 +63,12 @@ fn models_dir(root: &Path, model: &Path, names: &[&str]) -> (std::path::PathBuf,
     for name in names {
         std::fs::copy(model, dir.join("imported").join(format!("{name}.gguf"))).unwrap();
     }
-    let estimate = hearth::providers::local::estimate_memory(model, Some(CONTEXT)).unwrap();
+    let estimate = hearth::providers::local::estimate_memory(
+        model,
+        Some(CONTEXT),
+        hearth::providers::local::KvCacheType::F16,
+    )
+    .unwrap();
     (dir, estimate.total_bytes)
 }
 

@@ -172,6 +172,14 @@ async fn the_admin_api_shows_the_cpu_threads_and_kernel_the_local_model_runs_wit
         hearth::providers::local::DEFAULT_CONTEXT,
         "{v}"
     );
+    // The provider's own estimate, at its settings: the default context and an f16 cache.
+    assert_eq!(local["kv_cache_type"], "f16", "{v}");
+    assert_eq!(local["memory"]["kv_cache_type"], "f16", "{v}");
+    assert_eq!(
+        local["memory"]["kv_cache_bytes"],
+        30 * 3 * 64 * 2 * 8192 * 2,
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use clap::Subcommand;
 use hearth::models::{self, PullRoute};
-use hearth::providers::local::Engine;
+use hearth::providers::local::{Engine, KvCacheType, LoadOptions};
 
 use super::{output, CliError, InstallArgs};
 
@@ -23,6 +23,10 @@ pub enum ModelsCommand {
         /// CPU threads to report and load with.
         #[arg(long)]
         threads: Option<usize>,
+        /// How the KV cache stores keys and values (`f16` or `q8_0`); the memory estimate
+        /// counts it.
+        #[arg(long, default_value = "f16")]
+        kv_cache_type: KvCacheType,
     },
     /// Copies a GGUF file into the models dir after checking Hearth can run it.
     Import {
@@ -67,8 +71,13 @@ pub async fn run(install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliErr
         ModelsCommand::Use { id, task } => use_model(install, &id, &task),
         ModelsCommand::List => list(),
         ModelsCommand::Pull { id } => pull(&id).await,
-        ModelsCommand::Info { id, threads } => {
-            info(id.as_deref().unwrap_or(models::DEFAULT_MODEL), threads).await
+        ModelsCommand::Info {
+            id,
+            threads,
+            kv_cache_type,
+        } => {
+            let id = id.as_deref().unwrap_or(models::DEFAULT_MODEL);
+            info(id, threads, kv_cache_type).await
         }
         ModelsCommand::Search { text, json } => search(install, &text.join(" "), json).await,
         ModelsCommand::Remove { id } => remove(&id),
@@ -152,7 +161,7 @@ async fn pull(id: &str) -> Result<(), CliError> {
 
 /// Pulls every catalog model the config's local providers name and that is missing, so
 /// `serve` ends with its models loaded and no manual step.
-async fn info(id: &str, threads: Option<usize>) -> Result<(), CliError> {
+async fn info(id: &str, threads: Option<usize>, kv: KvCacheType) -> Result<(), CliError> {
     let entry = models::entry(id)?;
     let path = entry.installed_path();
     if !entry.is_installed() {
@@ -161,14 +170,17 @@ async fn info(id: &str, threads: Option<usize>) -> Result<(), CliError> {
         )));
     }
     let threads = hearth::providers::local::configure_threads(threads);
-    let template = entry.template().map(str::to_owned);
+    let options = LoadOptions {
+        template: entry.template().map(str::to_owned),
+        kv_cache_type: kv,
+        ..LoadOptions::with_threads(threads)
+    };
     let load_path = path.clone();
     let started = std::time::Instant::now();
-    let engine =
-        tokio::task::spawn_blocking(move || Engine::load(&load_path, template.as_deref(), threads))
-            .await
-            .map_err(|e| CliError::Invalid(format!("the loader stopped: {e}")))?
-            .map_err(|e| CliError::Invalid(e.to_string()))?;
+    let engine = tokio::task::spawn_blocking(move || Engine::load_with(&load_path, &options))
+        .await
+        .map_err(|e| CliError::Invalid(format!("the loader stopped: {e}")))?
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
     output::json_pretty(&serde_json::json!({
         "id": format!("local/{}", entry.id),
         "path": path,

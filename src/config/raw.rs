@@ -431,7 +431,38 @@ fn tier(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Config, DEMO_POLICY_TOML};
+    use super::super::{Config, ProviderConfig, DEFAULT_POLICY_TOML, DEMO_POLICY_TOML};
+    use crate::providers::local::KvCacheType;
+
+    /// The built-in policy with `line` added to its local provider.
+    fn local_with(line: &str) -> String {
+        let model = "model = \"smollm2-135m-instruct\"";
+        assert!(DEFAULT_POLICY_TOML.contains(model));
+        DEFAULT_POLICY_TOML.replacen(model, &format!("{model}\n{line}"), 1)
+    }
+
+    fn kv_cache_type(c: &Config) -> KvCacheType {
+        match &c.policy.providers["local"] {
+            ProviderConfig::Local(l) => l.kv_cache_type,
+            other => panic!("not the local provider: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_kv_cache_type_is_f16_unless_set_and_an_unknown_one_is_refused_with_the_choices() {
+        let unset = Config::parse(DEFAULT_POLICY_TOML, "t.toml").unwrap();
+        assert_eq!(kv_cache_type(&unset), KvCacheType::F16);
+        let q8 = Config::parse(&local_with("kv_cache_type = \"q8_0\""), "t.toml").unwrap();
+        assert_eq!(kv_cache_type(&q8), KvCacheType::Q8_0);
+        let err = Config::parse(&local_with("kv_cache_type = \"q4_0\""), "t.toml")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("kv_cache_type: unknown KV cache type `q4_0`: expected `f16` or `q8_0`"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn the_builtin_and_demo_policies_are_valid() {

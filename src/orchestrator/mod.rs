@@ -333,12 +333,13 @@ fn keep_sections_left_out(text: &str, old: &Config, new: &mut Config) {
 }
 
 /// Every installed model is addressable as `local/<id>` when the policy has an on-device
-/// provider called `local` (the built-in policy does); a policy without one keeps to the
-/// models it names. Models the policy names itself keep their settings.
+/// provider called `local` that names no file (the built-in policy's names a catalog model);
+/// a policy without one keeps to the models it names, as does a `local` provider configured
+/// with a file, which serves only that file. Models the policy names keep their settings.
 fn add_installed_models(config: &mut Config) {
     if !matches!(
         config.policy.providers.get("local"),
-        Some(crate::config::ProviderConfig::Local(_))
+        Some(crate::config::ProviderConfig::Local(l)) if l.path.is_none()
     ) {
         return;
     }

@@ -395,15 +395,22 @@ async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value
 }
 
 async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
+    use crate::providers::local::KvCacheType;
     a.run(|hearth| {
         let mut list: Vec<Value> = crate::models::catalog()?
             .into_iter()
             .map(|m| {
-                // The header alone, at the default context: what loading it would take.
+                // The header alone, at the default context and cache: what loading it would
+                // take (`local_providers` has each provider's own settings).
                 let memory = m
                     .is_installed()
                     .then(|| {
-                        crate::providers::local::estimate_memory(&m.installed_path(), None).ok()
+                        crate::providers::local::estimate_memory(
+                            &m.installed_path(),
+                            None,
+                            KvCacheType::F16,
+                        )
+                        .ok()
                     })
                     .flatten();
                 json!({"id": format!("local/{}", m.id), "installed": m.is_installed(),
@@ -413,7 +420,8 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
         // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`); the
         // model field is how requests name them.
         list.extend(crate::models::imported().into_iter().map(|m| {
-            let memory = crate::providers::local::estimate_memory(&m.path, None).ok();
+            let memory =
+                crate::providers::local::estimate_memory(&m.path, None, KvCacheType::F16).ok();
             json!({"id": format!("imported/{}", m.name), "model": format!("local/{}", m.name),
                    "installed": true, "path": m.path, "size_bytes": m.size_bytes,
                    "memory": memory, "catalog": null})
@@ -430,20 +438,28 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
     })
 }
 
-/// How each configured on-device provider runs: its CPU threads and quantized-matmul kernel.
+/// How each configured on-device provider runs: its CPU threads, quantized-matmul kernel,
+/// context and KV cache, and the memory its model takes with them (None when its file is
+/// missing or cannot run so).
 fn local_providers(config: &crate::config::Config) -> Vec<Value> {
+    use crate::providers::local;
     config
         .policy
         .providers
         .iter()
         .filter_map(|(name, p)| match p {
-            crate::config::ProviderConfig::Local(l) => Some(json!({
-                "provider": name,
-                "threads": crate::providers::local::thread_count(l.threads),
-                "quant_kernel": crate::providers::local::quant_kernel(),
-                "context_length": l.context_length.unwrap_or(crate::providers::local::DEFAULT_CONTEXT),
-                "memory_limit_mb": l.memory_limit_mb,
-            })),
+            crate::config::ProviderConfig::Local(l) => {
+                let memory = l.memory_estimate().ok();
+                Some(json!({
+                    "provider": name,
+                    "threads": local::thread_count(l.threads),
+                    "quant_kernel": local::quant_kernel(),
+                    "context_length": l.context_length.unwrap_or(local::DEFAULT_CONTEXT),
+                    "kv_cache_type": l.kv_cache_type.name(),
+                    "memory": memory,
+                    "memory_limit_mb": l.memory_limit_mb,
+                }))
+            }
             _ => None,
         })
         .collect()

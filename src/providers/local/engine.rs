@@ -13,6 +13,7 @@ use super::gemma3::Gemma3;
 use super::gguf::Gguf;
 use super::llama::Llama;
 use super::memory::{self, MemoryEstimate, PROMPT_CHUNK};
+use super::quant::attention::KvCacheType;
 use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
 use super::tokenizer::{ModelTokenizer, Piece};
@@ -40,6 +41,8 @@ pub struct LoadOptions {
     /// Tokens of context (prompt plus answer): `DEFAULT_CONTEXT` when None, never more than
     /// the file's own.
     pub context_length: Option<usize>,
+    /// How the key/value cache stores keys and values.
+    pub kv_cache_type: KvCacheType,
     /// Refuse a model whose estimate exceeds this many bytes; when None, the memory the
     /// system has available at load.
     pub memory_limit: Option<u64>,
@@ -52,6 +55,7 @@ impl LoadOptions {
             template: None,
             threads,
             context_length: None,
+            kv_cache_type: KvCacheType::F16,
             memory_limit: None,
         }
     }
@@ -107,7 +111,7 @@ pub struct ModelInfo {
     pub context_length: usize,
     /// The context the file itself allows.
     pub file_context_length: usize,
-    /// What the model takes in memory at that context (the KV cache is f16).
+    /// What the model takes in memory at that context, with its KV cache type.
     pub memory: MemoryEstimate,
     /// Vocabulary size.
     pub vocab_size: usize,
@@ -165,7 +169,8 @@ impl Engine {
         let name = g.opt_string("general.name").map(str::to_owned);
         let file_context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
         let context = effective_context(options.context_length, file_context);
-        let memory = MemoryEstimate::of(&g, &arch, context);
+        let kv = options.kv_cache_type;
+        let memory = MemoryEstimate::of(&g, &arch, context, kv)?;
         let (limit, source) = match options.memory_limit {
             Some(limit) => (Some(limit), "the configured memory_limit_mb"),
             None => (memory::available(), "MemAvailable in /proc/meminfo"),
@@ -203,11 +208,10 @@ impl Engine {
             .retain(|key, _| !key.starts_with("tokenizer."));
         let weights = match arch.as_str() {
             a if Llama::runs(a) => {
-                Llama::from_gguf(&content, &mut reader, context, &device).map(Weights::Llama)
+                Llama::from_gguf(&content, &mut reader, (context, kv), &device).map(Weights::Llama)
             }
-            "gemma3" => {
-                Gemma3::from_gguf(&content, &mut reader, context, &device).map(Weights::Gemma3)
-            }
+            "gemma3" => Gemma3::from_gguf(&content, &mut reader, (context, kv), &device)
+                .map(Weights::Gemma3),
             other => return Err(LoadError::Unsupported(format!("architecture `{other}`"))),
         }
         .map_err(|e| LoadError::Format(e.to_string()))?;

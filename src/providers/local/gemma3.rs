@@ -22,7 +22,7 @@ use candle_transformers::quantized_nn::RmsNorm;
 use super::blocks::{
     attend_cached, linear_rope_scale, meta_f32, meta_u32, Linear, Loader, Rope, RopeStyle, Rotation,
 };
-use super::quant::attention::{KvCache, Span};
+use super::quant::attention::{KvCache, KvCacheType, Span};
 
 /// One layer in this many attends globally when the file does not say (llama.cpp's default).
 const GLOBAL_EVERY: usize = 6;
@@ -73,10 +73,11 @@ pub struct Gemma3 {
 
 impl Gemma3 {
     /// Loads the weights named as llama.cpp names them.
+    /// Each layer gets an empty key/value cache of `kv` for up to `context` positions.
     pub fn from_gguf<R: Read + Seek>(
         ct: &Content,
         r: &mut R,
-        context: usize,
+        (context, kv): (usize, KvCacheType),
         device: &Device,
     ) -> Result<Gemma3> {
         let heads = meta_u32(ct, "gemma3.attention.head_count")?;
@@ -124,7 +125,8 @@ impl Gemma3 {
                 down: l.linear(&w("ffn_down"))?,
                 post_ffn_norm: l.norm(&w("post_ffw_norm"), eps)?,
                 window,
-                cache: KvCache::new(kv_heads, head_dim, context),
+                cache: KvCache::new(kv_heads, head_dim, context, kv)
+                    .map_err(candle_core::Error::Msg)?,
             });
         }
         Ok(Gemma3 {

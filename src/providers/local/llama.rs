@@ -23,7 +23,7 @@ use candle_transformers::quantized_nn::RmsNorm;
 use super::blocks::{
     attend_cached, linear_rope_scale, meta_f32, meta_u32, Linear, Loader, Rope, RopeStyle, Rotation,
 };
-use super::quant::attention::{KvCache, Span};
+use super::quant::attention::{KvCache, KvCacheType, Span};
 
 /// What tells the families apart.
 struct Family {
@@ -248,10 +248,11 @@ impl Llama {
     }
 
     /// Loads the weights named as llama.cpp names them. Mixture-of-experts files are refused.
+    /// Each layer gets an empty key/value cache of `kv` for up to `context` positions.
     pub fn from_gguf<R: Read + Seek>(
         ct: &Content,
         r: &mut R,
-        context: usize,
+        (context, kv): (usize, KvCacheType),
         device: &Device,
     ) -> Result<Llama> {
         let arch = match ct.metadata.get("general.architecture") {
@@ -334,7 +335,8 @@ impl Llama {
                 heads,
                 kv_heads,
                 head_dim,
-                cache: KvCache::new(kv_heads, head_dim, context),
+                cache: KvCache::new(kv_heads, head_dim, context, kv)
+                    .map_err(candle_core::Error::Msg)?,
             });
         }
         Ok(Llama {

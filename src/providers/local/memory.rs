@@ -6,12 +6,12 @@ use candle_core::quantized::gguf_file::Content;
 use serde::Serialize;
 
 use super::gguf::Gguf;
+use super::quant::attention::KvCacheType;
+use super::LoadError;
 
 /// Prompt tokens computed in one pass; longer prompts go through in pieces, so prompt
 /// memory stays bounded by this whatever the prompt's length.
 pub const PROMPT_CHUNK: usize = 512;
-/// Bytes per cached key or value: the cache is f16.
-const KV_BYTES: u64 = 2;
 const MIB: u64 = 1 << 20;
 
 /// The estimate `hearth models info` and `GET /admin/models` show.
@@ -19,8 +19,11 @@ const MIB: u64 = 1 << 20;
 pub struct MemoryEstimate {
     /// The weights as the file holds them (the kernels' tiles are no larger).
     pub weights_bytes: u64,
-    /// The f16 key/value cache when the whole context is in use (it grows as used).
+    /// The key/value cache when the whole context is in use (it grows as used).
     pub kv_cache_bytes: u64,
+    /// How the cache stores keys and values (`f16` or `q8_0` in JSON).
+    #[serde(serialize_with = "super::kv_cache_type::serialize")]
+    pub kv_cache_type: KvCacheType,
     /// Activations of one prompt chunk, the logits and the rotary tables.
     pub scratch_bytes: u64,
     /// The sum.
@@ -28,8 +31,14 @@ pub struct MemoryEstimate {
 }
 
 impl MemoryEstimate {
-    /// The estimate for the model in `g` run with `context` tokens of context.
-    pub fn of(g: &Gguf, arch: &str, context: usize) -> MemoryEstimate {
+    /// The estimate for the model in `g` run with `context` tokens of context and a cache of
+    /// `kv`; `Unsupported` when that cache cannot hold the model's heads.
+    pub fn of(
+        g: &Gguf,
+        arch: &str,
+        context: usize,
+        kv: KvCacheType,
+    ) -> Result<MemoryEstimate, LoadError> {
         let ct = &g.content;
         let weights_bytes = weights(ct);
         let num = |key: &str| g.opt_u32(&format!("{arch}.{key}")).map_or(0, u64::from);
@@ -42,8 +51,11 @@ impl MemoryEstimate {
             0 => heads,
             n => n,
         };
+        let row_bytes = kv
+            .row_bytes(head_dim as usize)
+            .map_err(LoadError::Unsupported)? as u64;
         let context = context as u64;
-        let kv_cache_bytes = num("block_count") * kv_heads * head_dim * 2 * context * KV_BYTES;
+        let kv_cache_bytes = num("block_count") * kv_heads * 2 * context * row_bytes;
         let vocab = ct
             .tensor_infos
             .get("token_embd.weight")
@@ -54,23 +66,25 @@ impl MemoryEstimate {
         let per_token =
             6 * hidden + 4 * heads * head_dim + 3 * num("feed_forward_length") + 2 * head_dim;
         let scratch_bytes = 4 * (chunk * per_token + 2 * vocab);
-        MemoryEstimate {
+        Ok(MemoryEstimate {
             weights_bytes,
             kv_cache_bytes,
+            kv_cache_type: kv,
             scratch_bytes,
             total_bytes: weights_bytes + kv_cache_bytes + scratch_bytes,
-        }
+        })
     }
 
     /// Why a model that needs this does not fit in `limit` bytes, or None if it does.
     pub fn refusal(&self, limit: u64, context: usize, source: &str) -> Option<String> {
         (self.total_bytes > limit).then(|| {
             format!(
-                "the model needs about {} MiB (weights {} MiB, f16 KV cache {} MiB at {context} \
+                "the model needs about {} MiB (weights {} MiB, {} KV cache {} MiB at {context} \
                  tokens of context, scratch {} MiB) but {} MiB are available ({source}); lower \
                  `context_length` or pick a smaller model",
                 self.total_bytes.div_ceil(MIB),
                 self.weights_bytes.div_ceil(MIB),
+                self.kv_cache_type.name(),
                 self.kv_cache_bytes.div_ceil(MIB),
                 self.scratch_bytes.div_ceil(MIB),
                 limit / MIB,

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use engine::{Engine, LoadOptions, ModelInfo, DEFAULT_CONTEXT};
 pub use memory::MemoryEstimate;
 pub use pool::{Listener, LoadSpec, LoadedModel, Pool, PoolEvent, PoolSettings, Queue};
+pub use quant::attention::KvCacheType;
 
 /// Checks that a file is a GGUF model Hearth can run (header, architecture, tokenizer)
 /// without loading its weights; returns its architecture.
@@ -46,14 +47,22 @@ pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
 }
 
 /// What the model in `path` would take in memory with `context_length` tokens of context
-/// (the default when None, never more than the file's own), from its header alone. Kept per
-/// file, size and modification time: parsing a header with a large vocabulary takes a good
-/// part of a second, and `GET /admin/models` asks for every installed model each time.
+/// (the default when None, never more than the file's own) and a KV cache of `kv`, from its
+/// header alone. Kept per file, size and modification time: parsing a header with a large
+/// vocabulary takes a good part of a second, and `GET /admin/models` asks for every installed
+/// model each time.
 pub fn estimate_memory(
     path: &std::path::Path,
     context_length: Option<usize>,
+    kv: KvCacheType,
 ) -> Result<MemoryEstimate, LoadError> {
-    type Key = (PathBuf, u64, Option<std::time::SystemTime>, Option<usize>);
+    type Key = (
+        PathBuf,
+        u64,
+        Option<std::time::SystemTime>,
+        Option<usize>,
+        KvCacheType,
+    );
     static KNOWN: std::sync::OnceLock<
         parking_lot::Mutex<std::collections::HashMap<Key, MemoryEstimate>>,
     > = std::sync::OnceLock::new();
@@ -64,6 +73,7 @@ pub fn estimate_memory(
         meta.len(),
         meta.modified().ok(),
         context_length,
+        kv,
     );
     let known = KNOWN.get_or_init(Default::default);
     if let Some(m) = known.lock().get(&key) {
@@ -73,7 +83,7 @@ pub fn estimate_memory(
     let arch = g.string("general.architecture")?.to_owned();
     let file_context = g.opt_u32(&format!("{arch}.context_length")).unwrap_or(2048) as usize;
     let context = engine::effective_context(context_length, file_context);
-    let estimate = MemoryEstimate::of(&g, &arch, context);
+    let estimate = MemoryEstimate::of(&g, &arch, context, kv)?;
     let mut known = known.lock();
     // Files replaced again and again must not grow it without bound.
     if known.len() >= 64 {
@@ -135,13 +145,36 @@ pub struct LocalConfig {
     #[serde(default = "default_repeat_last_n")]
     pub repeat_last_n: usize,
     /// Tokens of context (prompt plus answer); default 8,192, never more than the file's own.
-    /// The f16 key/value cache grows as a conversation uses it, up to this.
+    /// The key/value cache grows as a conversation uses it, up to this.
     #[serde(default)]
     pub context_length: Option<usize>,
+    /// How the key/value cache stores keys and values: `f16` (the default) or `q8_0` (blocks
+    /// of 32 with an f16 scale: 53% of f16's memory; bench/README.md has what it costs in
+    /// quality and speed).
+    #[serde(default, with = "kv_cache_type")]
+    pub kv_cache_type: KvCacheType,
     /// Refuse to load a model whose estimated memory (weights, KV cache at the whole context,
     /// scratch) exceeds this; default: what the system has available at load.
     #[serde(default)]
     pub memory_limit_mb: Option<u64>,
+}
+
+/// `kv_cache_type` in the config by its name; another name is a config error listing the
+/// choices.
+mod kv_cache_type {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::KvCacheType;
+
+    pub fn serialize<S: Serializer>(kv: &KvCacheType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kv.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KvCacheType, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse()
+            .map_err(|e: String| serde::de::Error::custom(format!("kv_cache_type: {e}")))
+    }
 }
 
 fn default_repeat_penalty() -> f32 {
@@ -191,6 +224,17 @@ impl LocalConfig {
             }
         }
     }
+
+    /// What this provider's model would take in memory at its own `context_length` and
+    /// `kv_cache_type` (`estimate_memory`); an error when its file is unknown, missing or
+    /// cannot run so.
+    pub fn memory_estimate(&self) -> Result<MemoryEstimate, String> {
+        let path = self
+            .resolve()?
+            .ok_or("the provider names no model (it serves installed ones by id)")?
+            .path;
+        estimate_memory(&path, self.context_length, self.kv_cache_type).map_err(|e| e.to_string())
+    }
 }
 
 fn default_queue_depth() -> usize {
@@ -227,32 +271,38 @@ impl LocalProvider {
         }
     }
 
-    /// What `model_id` names: the configured model when it is that model's id (or when the
-    /// configured one is a file, which any id addresses), else an installed model by id.
+    /// What `model_id` names: a provider configured with a file serves that file whatever
+    /// the id (the policy's ids for it are its own labels); one configured with a catalog
+    /// model serves it by its id; any other id is an installed model's.
     fn spec(&self, model_id: &str) -> Result<LoadSpec, ProviderError> {
-        let (path, template) = match &self.configured {
-            Some(r) if self.config.model.as_deref() == Some(model_id) => {
-                (r.path.clone(), r.template.clone())
+        let (id, path, template) = match &self.configured {
+            Some(r)
+                if self.config.path.is_some() || self.config.model.as_deref() == Some(model_id) =>
+            {
+                (self.configured_id(), r.path.clone(), r.template.clone())
             }
             _ => match crate::models::find_installed(model_id) {
-                Some(m) => (m.path, self.config.chat_template.clone().or(m.template)),
-                None => match &self.configured {
-                    Some(r) if self.config.path.is_some() => (r.path.clone(), r.template.clone()),
-                    _ => {
-                        return Err(ProviderError::Unavailable(format!(
-                            "no installed model `{model_id}` (see `hearth models list`)"
-                        )))
-                    }
-                },
+                Some(m) => (
+                    Some(m.id),
+                    m.path,
+                    self.config.chat_template.clone().or(m.template),
+                ),
+                None => {
+                    return Err(ProviderError::Unavailable(format!(
+                        "no installed model `{model_id}` (see `hearth models list`)"
+                    )))
+                }
             },
         };
+        let id = id.unwrap_or_else(|| model_id.to_owned());
         Ok(LoadSpec {
-            model: format!("{}/{model_id}", self.name),
+            model: format!("{}/{id}", self.name),
             path,
             options: LoadOptions {
                 template,
                 threads: self.threads,
                 context_length: self.config.context_length,
+                kv_cache_type: self.config.kv_cache_type,
                 memory_limit: self.config.memory_limit_mb.map(|mb| mb << 20),
             },
             repeat: (self.config.repeat_penalty, self.config.repeat_last_n),

@@ -74,10 +74,11 @@ impl LoadSpec {
     /// Two specs share a loaded engine only when everything that shapes it is equal.
     fn key(&self) -> String {
         format!(
-            "{}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+            "{}\u{0}{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
             self.model,
             self.path.display(),
             self.options.context_length,
+            self.options.kv_cache_type,
             self.options.template,
             self.options.memory_limit,
             self.repeat
@@ -294,7 +295,11 @@ impl Pool {
         if let Some(s) = self.slots.lock().get(&key) {
             return Ok(s.clone());
         }
-        let estimate = super::estimate_memory(&spec.path, spec.options.context_length)?;
+        let estimate = super::estimate_memory(
+            &spec.path,
+            spec.options.context_length,
+            spec.options.kv_cache_type,
+        )?;
         let fresh = Arc::new(Slot {
             model: spec.model.clone(),
             estimate,

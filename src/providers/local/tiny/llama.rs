@@ -20,7 +20,7 @@ fn build() -> candle_core::Result<Builder> {
 mod tests {
     use super::super::{answer_twice, ask, load, Engine, CONTEXT};
     use super::*;
-    use crate::providers::local::{LoadError, LoadOptions};
+    use crate::providers::local::{KvCacheType, LoadError, LoadOptions};
     use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role};
 
     fn tiny() -> (tempfile::TempDir, Engine) {
@@ -203,6 +203,24 @@ mod tests {
     }
 
     #[test]
+    fn a_q8_0_cache_for_heads_that_are_not_whole_blocks_is_an_unsupported_load_not_a_panic() {
+        let (d, _) = tiny();
+        let options = LoadOptions {
+            kv_cache_type: KvCacheType::Q8_0,
+            ..LoadOptions::with_threads(1)
+        };
+        let err = Engine::load_with(&d.path().join("tiny-llama.gguf"), &options)
+            .err()
+            .unwrap();
+        assert!(matches!(err, LoadError::Unsupported(_)), "{err}");
+        assert!(
+            err.to_string()
+                .contains("a q8_0 KV cache holds heads of a multiple of 32 values, not 8"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_configured_context_bounds_prompt_and_answer_and_cannot_pass_the_files() {
         let (d, _) = tiny();
         let p = d.path().join("tiny-llama.gguf");
@@ -244,9 +262,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("model.gguf");
         build().unwrap().write(&p).unwrap();
-        let first = crate::providers::local::estimate_memory(&p, None).unwrap();
+        let first = crate::providers::local::estimate_memory(&p, None, KvCacheType::F16).unwrap();
         assert_eq!(
-            crate::providers::local::estimate_memory(&p, None).unwrap(),
+            crate::providers::local::estimate_memory(&p, None, KvCacheType::F16).unwrap(),
             first
         );
         // The same path, now a file with half the context (and a longer name, so its size
@@ -260,7 +278,7 @@ mod tests {
             )
             .write(&p)
             .unwrap();
-        let second = crate::providers::local::estimate_memory(&p, None).unwrap();
+        let second = crate::providers::local::estimate_memory(&p, None, KvCacheType::F16).unwrap();
         assert_eq!(second.kv_cache_bytes, first.kv_cache_bytes / 2);
     }
 }

@@ -211,7 +211,7 @@ mod tests {
     use super::super::super::{engine, gguf::Gguf, installed, tokenizer::ModelTokenizer};
     use super::super::{answer_twice, ask, assert_matches_reference, load, reopen, CONTEXT};
     use super::*;
-    use crate::providers::local::{Engine, LoadOptions};
+    use crate::providers::local::{Engine, KvCacheType, LoadOptions};
     use crate::providers::{Message, Role};
 
     #[test]
@@ -269,7 +269,8 @@ mod tests {
         let (dir, e) = load(&b);
         let path = dir.path().join("tiny-phi3.gguf");
         assert_eq!(crate::providers::local::inspect(&path).unwrap(), "phi3");
-        let estimate = crate::providers::local::estimate_memory(&path, None).unwrap();
+        let estimate =
+            crate::providers::local::estimate_memory(&path, None, KvCacheType::F16).unwrap();
         assert_eq!(estimate, e.info.memory);
         // Keys and values, f16, per layer, key head and position: heads are hidden / heads
         // wide, since phi3 files give no key length.
