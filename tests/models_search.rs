@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use common::{create_key, Server};
 use hearth::models::{search_at, SearchHit, MAX_QUERY_CHARS};
+use hearth::providers::local::KvCacheType;
 use serde_json::{json, Value};
 
 const GIB: u64 = 1 << 30;
@@ -349,7 +350,8 @@ fn the_fit_margin_covers_the_header_estimate_of_each_installed_catalog_model() {
         ) else {
             continue;
         };
-        let estimate = hearth::providers::local::estimate_memory(&path, None).unwrap();
+        let estimate =
+            hearth::providers::local::estimate_memory(&path, None, KvCacheType::F16).unwrap();
         let needs = hearth::models::needs_bytes(entry.size_bytes);
         eprintln!(
             "{}: file {} MiB, estimate {} MiB, rule {} MiB",
