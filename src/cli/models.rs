@@ -53,6 +53,18 @@ pub enum ModelsCommand {
         #[arg(long, default_value = "chat")]
         task: String,
     },
+    /// Finds GGUF files to run: the catalog's matches first, then the hub's GGUF repositories
+    /// (`HF_ENDPOINT`, else huggingface.co) with each file's size, quant, whether Hearth has
+    /// a kernel for it and whether it fits the local memory budget. Without network it says
+    /// so and lists the catalog's matches.
+    Search {
+        /// Words to look for, e.g. `qwen 1.5b`.
+        #[arg(required = true)]
+        text: Vec<String>,
+        /// Prints the answer as JSON (the shape of `GET /admin/models/search`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Deletes an installed model's file.
     Remove {
         /// Catalog id.
@@ -74,6 +86,7 @@ pub async fn run(install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliErr
             let id = id.as_deref().unwrap_or(models::DEFAULT_MODEL);
             info(id, threads, kv_cache_type).await
         }
+        ModelsCommand::Search { text, json } => search(install, &text.join(" "), json).await,
         ModelsCommand::Remove { id } => remove(&id),
         ModelsCommand::Import { file, name } => import(&file, name),
     }
@@ -271,6 +284,50 @@ fn import(file: &std::path::Path, name: Option<String>) -> Result<(), CliError> 
     ))?;
     output::line(&format!(
         "requests can name it as local/{name}; `hearth models use {name}` makes it a route's primary"
+    ))
+}
+
+async fn search(install: &InstallArgs, text: &str, json: bool) -> Result<(), CliError> {
+    // The budget the pool of this install's policy would load models within.
+    let budget = install.config(false)?.local.budget_bytes;
+    let answer = models::search(text, budget).await?;
+    if json {
+        return output::json_pretty(&answer);
+    }
+    if let Some(reason) = &answer.reason {
+        output::line(&format!(
+            "the hub cannot be reached ({reason}); the catalog's matches only:"
+        ))?;
+    }
+    let mut table =
+        output::Table::new(&["from", "repo", "file", "size", "quant", "can run", "fits"]);
+    for h in answer.catalog.iter().chain(&answer.files) {
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+        table.push(vec![
+            h.catalog_id
+                .as_ref()
+                .map_or_else(|| "hub".to_owned(), |id| format!("catalog: {id}")),
+            h.repo.clone(),
+            h.file.clone(),
+            h.size_bytes
+                .map_or_else(|| "?".into(), |b| format!("{:.1} MB", b as f64 / 1e6)),
+            h.quant.clone(),
+            yes_no(h.runs),
+            h.fits.map_or_else(|| "?".into(), yes_no),
+        ]);
+    }
+    if answer.catalog.is_empty() && answer.files.is_empty() {
+        output::line("nothing matches")?;
+    } else {
+        table.print()?;
+    }
+    for s in &answer.skipped {
+        output::line(&format!("{}: files not listed ({})", s.repo, s.reason))?;
+    }
+    output::line(&format!(
+        "fits: {}; the budget here is {} MiB",
+        answer.fits_rule,
+        answer.budget_bytes >> 20
     ))
 }
 

@@ -1,6 +1,7 @@
 //! The model manager: the catalog of known on-device models (`models/catalog.toml`), where
 //! their files live, and pulling them. The file is verified by size and SHA-256 before it
-//! is moved into place; a pull never leaves a partial file under the final name.
+//! is moved into place; a pull never leaves a partial file under the final name. Searching
+//! (the catalog, then the hub's GGUF repositories) is in `search`.
 
 mod disk;
 mod hub_cache;
@@ -8,6 +9,7 @@ mod hub_download;
 mod progress;
 mod pull;
 mod pull_error;
+mod search;
 mod verified;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,9 @@ pub use hub_download::{Fetched, Hub, Wanted, DEFAULT_ENDPOINT};
 pub use progress::{lines, rate_and_eta, tenths, EventSink, ProgressSink, PullEvent, Tick};
 pub use pull::{install_configured, pull, PullRoute};
 pub use pull_error::PullError;
+pub use search::{
+    needs_bytes, search, search_at, Answer as SearchAnswer, Hit as SearchHit, MAX_QUERY_CHARS,
+};
 pub use verified::Verified;
 
 use crate::error::{Error, Result};

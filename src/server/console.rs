@@ -38,6 +38,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/prompts/{id}/render", post(render_prompt))
         .route("/admin/models/import", post(import_model))
         .route("/admin/models/use", post(use_model))
+        .route("/admin/models/search", get(search_models))
         .route("/admin/models/{id}", axum::routing::delete(remove_model))
 }
 
@@ -89,6 +90,25 @@ async fn remove_model(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, A
         hearth.refresh_installed_models()?;
         Ok(json!({"removed": removed}))
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SearchQuery {
+    q: String,
+}
+
+/// `hearth models search` over HTTP: the catalog's matches, then the hub's GGUF files with
+/// "fits" decided against the running pool's budget; offline, the catalog's matches only.
+async fn search_models(
+    a: Admin,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<crate::models::SearchAnswer>, ApiError> {
+    let budget = a.hearth().providers().local_pool().settings().budget_bytes;
+    crate::models::search(&q.q, budget)
+        .await
+        .map(Json)
+        .map_err(|e| a.fail(e))
 }
 
 #[derive(Deserialize)]

