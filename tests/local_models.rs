@@ -314,3 +314,34 @@ fn models_use_makes_an_installed_model_a_routes_primary_in_the_saved_policy() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`nope` is not installed"));
 }
+
+/// The catalog's memory figure of each installed model is within a quarter of the loader's
+/// own estimate at the default context; the figures of the models not installed here are
+/// computed the same way by hand (file + f16 KV cache at 8,192 tokens + 10%).
+#[test]
+fn the_catalogs_memory_figures_agree_with_the_loaders_estimate() {
+    let mut checked = 0;
+    for entry in hearth::models::catalog().unwrap() {
+        if !entry.is_installed() {
+            continue;
+        }
+        let estimate = hearth::providers::local::estimate_memory(
+            &entry.installed_path(),
+            None,
+            hearth::providers::local::KvCacheType::F16,
+        )
+        .unwrap()
+        .total_bytes
+            >> 20;
+        let listed = entry.memory_mb.unwrap();
+        assert!(
+            listed.abs_diff(estimate) * 4 <= estimate,
+            "{}: the catalog says {listed} MiB, the loader {estimate} MiB",
+            entry.id
+        );
+        checked += 1;
+    }
+    if default_model().is_some() {
+        assert!(checked >= 1);
+    }
+}

@@ -113,7 +113,16 @@ fn use_model(install: &InstallArgs, id: &str, task: &str) -> Result<(), CliError
 }
 
 fn list() -> Result<(), CliError> {
-    let mut table = output::Table::new(&["id", "installed", "size", "family", "licence", "use"]);
+    let mut table = output::Table::new(&[
+        "id",
+        "installed",
+        "size",
+        "family",
+        "kind",
+        "needs",
+        "licence",
+        "use",
+    ]);
     for m in models::catalog()? {
         table.push(vec![
             format!("local/{}", m.id),
@@ -125,6 +134,9 @@ fn list() -> Result<(), CliError> {
             m.expected_size()
                 .map_or_else(|| "?".into(), |n| format!("{:.1} MB", n as f64 / 1e6)),
             m.family.clone(),
+            m.kind.as_str().into(),
+            m.memory_mb
+                .map_or_else(|| "?".into(), |mb| format!("{:.1} GB", mb as f64 / 1024.0)),
             m.licence.clone(),
             m.recommended_use.clone(),
         ]);
@@ -138,6 +150,8 @@ fn list() -> Result<(), CliError> {
             format!("local/{}", m.name),
             "imported".into(),
             format!("{:.1} MB", m.size_bytes as f64 / 1e6),
+            String::new(),
+            String::new(),
             String::new(),
             String::new(),
             m.path.display().to_string(),

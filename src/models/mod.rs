@@ -44,6 +44,27 @@ pub struct Fallback {
     pub path_in_wheel: String,
 }
 
+/// What a model was trained for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Tuned to follow instructions: chat.
+    #[default]
+    Instruct,
+    /// Pretrained only: text completion (`/v1/completions`).
+    Base,
+}
+
+impl ModelKind {
+    /// The kind's name as the catalog writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Instruct => "instruct",
+            ModelKind::Base => "base",
+        }
+    }
+}
+
 /// One catalog entry.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +95,12 @@ pub struct CatalogEntry {
     pub context_length: u32,
     /// One line on what it is good for.
     pub recommended_use: String,
+    /// Chat (instruct) or text completion (base).
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// What it needs at the default context, in MiB (file, f16 KV cache, scratch).
+    #[serde(default)]
+    pub memory_mb: Option<u64>,
     /// Chat template replacing the file's own (empty: the file's).
     #[serde(default)]
     pub template_override: String,
@@ -391,5 +418,26 @@ mod tests {
         assert_eq!(e.family, "llama");
         assert_eq!(e.fallback.len(), 1);
         assert!(entry("nope").is_err());
+    }
+
+    #[test]
+    fn every_entry_has_a_unique_id_a_family_the_engine_runs_a_kind_and_its_memory() {
+        let all = catalog().unwrap();
+        let mut ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len(), "an id appears twice");
+        for e in &all {
+            assert!(
+                crate::providers::local::runs(&e.family),
+                "{}: {}",
+                e.id,
+                e.family
+            );
+            assert!(e.memory_mb.is_some_and(|m| m > 0), "{}", e.id);
+            assert!(e.hub_file.ends_with(".gguf"), "{}", e.id);
+        }
+        assert_eq!(entry("gemma-3-270m").unwrap().kind, ModelKind::Base);
+        assert_eq!(entry("qwen3-4b").unwrap().kind, ModelKind::Instruct);
     }
 }

@@ -34,12 +34,17 @@ pub use memory::MemoryEstimate;
 pub use pool::{Listener, LoadSpec, LoadedModel, Pool, PoolEvent, PoolSettings, Queue};
 pub use quant::attention::KvCacheType;
 
+/// Whether the engine runs files of this `general.architecture`.
+pub fn runs(arch: &str) -> bool {
+    engine::runs(arch)
+}
+
 /// Checks that a file is a GGUF model Hearth can run (header, architecture, tokenizer)
 /// without loading its weights; returns its architecture.
 pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
     let g = gguf::Gguf::open(path)?;
     let arch = g.string("general.architecture")?.to_owned();
-    if !engine::runs(&arch) {
+    if !runs(&arch) {
         return Err(LoadError::Unsupported(format!("architecture `{arch}`")));
     }
     tokenizer::ModelTokenizer::for_model(&g, path)?;
