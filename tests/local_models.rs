@@ -253,6 +253,8 @@ async fn a_model_larger_than_the_budget_is_refused_and_nothing_loads() {
     assert_eq!(status, 503, "{v}");
     assert_eq!(v["error"]["code"], "providers_unavailable", "{v}");
     assert!(loaded(&s, &admin).await.is_empty(), "nothing is loaded");
+    let (_, v) = s.get_json("/admin/models", Some(&admin)).await;
+    assert_eq!(v["loaded"], json!([]), "no model is left loading: {v}");
 }
 
 #[tokio::test]

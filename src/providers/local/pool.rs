@@ -207,8 +207,8 @@ impl Pool {
         queue: Queue,
     ) -> Result<Lease, ProviderError> {
         let unavailable = |e: LoadError| ProviderError::Unavailable(e.to_string());
-        let (slot, engine) = self.engine(spec).await.map_err(unavailable)?;
-        let in_use = InUse::new(slot.clone());
+        let (engine, in_use) = self.engine(spec).await.map_err(unavailable)?;
+        let slot = in_use.0.clone();
         if slot.waiting.fetch_add(1, Ordering::SeqCst) >= queue.depth {
             slot.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(ProviderError::Unavailable(format!(
@@ -233,7 +233,7 @@ impl Pool {
 
     /// Loads the model of `spec` if it is not loaded yet.
     pub async fn warm(self: &Arc<Self>, spec: &LoadSpec) -> Result<Arc<Engine>, LoadError> {
-        self.engine(spec).await.map(|(_, e)| e)
+        self.engine(spec).await.map(|(e, _)| e)
     }
 
     /// Loads the file (runs once per slot) and reports the load.
@@ -263,23 +263,24 @@ impl Pool {
         loaded
     }
 
-    async fn engine(
-        self: &Arc<Self>,
-        spec: &LoadSpec,
-    ) -> Result<(Arc<Slot>, Arc<Engine>), LoadError> {
+    /// The loaded engine of `spec` and its slot marked in use, so it cannot be unloaded
+    /// between its load and the caller's turn.
+    async fn engine(self: &Arc<Self>, spec: &LoadSpec) -> Result<(Arc<Engine>, InUse), LoadError> {
         self.start_reaper();
         let slot = self.slot(spec)?;
         let in_use = InUse::new(slot.clone());
         if slot.engine.get().is_none() {
             let _one_load = self.loading.lock().await;
             if slot.engine.get().is_none() {
-                self.make_room(&slot)?;
+                if let Err(e) = self.make_room(&slot) {
+                    self.forget(spec, &slot);
+                    return Err(e);
+                }
             }
             slot.engine.get_or_init(|| self.load(spec)).await;
         }
-        drop(in_use);
         match slot.engine.get() {
-            Some(Ok(engine)) => Ok((slot.clone(), engine.clone())),
+            Some(Ok(engine)) => Ok((engine.clone(), in_use)),
             Some(Err(e)) => {
                 // A failed load is not kept: the file may be fixed or replaced.
                 self.forget(spec, &slot);
