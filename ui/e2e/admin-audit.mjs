@@ -223,7 +223,7 @@ test("admin: local models: the search box lists the catalog's matches first, and
   await $("admin-tab-models").click();
   const hits = page.locator('[data-testid="model-search-hit"]');
   // The suite's server has HF_ENDPOINT on a closed port: the real offline answer.
-  await $("model-search-text").fill("smollm2");
+  await $("model-search-text").fill("smollm2 135m");
   await $("model-search-go").click();
   await $("model-search-offline").waitFor();
   assert((await hits.count()) === 1, `${await hits.count()} hits offline`);
