@@ -163,17 +163,8 @@ async fn a_q8_0_cache_answers_a_short_prompt_with_the_f16_caches_greedy_tokens()
     let provider = LocalProvider::new(
         "local",
         LocalConfig {
-            model: None,
-            path: Some(model_path()),
-            threads: Some(2),
-            queue_depth: 1,
-            queue_wait_ms: 600_000,
-            chat_template: None,
-            repeat_penalty: 1.0,
-            repeat_last_n: 64,
-            context_length: None,
             kv_cache_type: KvCacheType::Q8_0,
-            memory_limit_mb: None,
+            ..file_config()
         },
         unbounded_pool(),
     );
@@ -305,17 +296,11 @@ async fn a_configured_memory_limit_below_the_estimate_refuses_the_load_with_the_
     let provider = LocalProvider::new(
         "local",
         LocalConfig {
-            model: None,
-            path: Some(model_path()),
             threads: Some(1),
-            queue_depth: 1,
             queue_wait_ms: 1_000,
-            chat_template: None,
-            repeat_penalty: 1.0,
-            repeat_last_n: 64,
             context_length: Some(1024),
-            kv_cache_type: Default::default(),
             memory_limit_mb: Some(50),
+            ..file_config()
         },
         pool,
     );
@@ -417,26 +402,16 @@ fn damaged_or_foreign_files_are_clear_load_errors_never_panics() {
 #[tokio::test]
 async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_router_can_fall_back() {
     use hearth::providers::local::{LocalConfig, LocalProvider};
-    let pool = unbounded_pool();
     use hearth::providers::Provider;
+    let pool = unbounded_pool();
     if engine().is_none() {
         return;
     }
     let provider = std::sync::Arc::new(LocalProvider::new(
         "local",
         LocalConfig {
-            model: None,
-            path: Some(model_path()),
-            threads: Some(2),
-            queue_depth: 1,
-            // Generous: on a contended machine candle may crawl, and waiting is not what is tested.
-            queue_wait_ms: 600_000,
-            chat_template: None,
             repeat_penalty: 1.1,
-            repeat_last_n: 64,
-            context_length: None,
-            kv_cache_type: Default::default(),
-            memory_limit_mb: None,
+            ..file_config()
         },
         pool,
     ));
@@ -533,4 +508,22 @@ fn unbounded_pool() -> std::sync::Arc<hearth::providers::local::Pool> {
         budget_bytes: u64::MAX,
         idle_unload: None,
     })
+}
+
+/// The provider config the tests here start from: the default model's file, two threads, a
+/// queue of one that waits long (a contended machine may crawl), no repetition penalty.
+fn file_config() -> hearth::providers::local::LocalConfig {
+    hearth::providers::local::LocalConfig {
+        model: None,
+        path: Some(model_path()),
+        threads: Some(2),
+        queue_depth: 1,
+        queue_wait_ms: 600_000,
+        chat_template: None,
+        repeat_penalty: 1.0,
+        repeat_last_n: 64,
+        context_length: None,
+        kv_cache_type: KvCacheType::F16,
+        memory_limit_mb: None,
+    }
 }

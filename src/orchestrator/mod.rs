@@ -119,22 +119,13 @@ impl Hearth {
                 ws.id, ws.tier
             )));
         }
-        let (providers, rebuilt) = self
-            .providers()
-            .rebuilt_for(
-                &old.policy,
-                &config.policy,
-                config.local,
-                &crate::secrets::Keychain::new(),
-            )
-            .map_err(invalid)?;
+        let (providers, rebuilt) = self.providers_for(&old, &config).map_err(invalid)?;
         let path = self.saved_policy_path();
         let partial = path.with_extension("toml.partial");
         std::fs::write(&partial, text)
             .and_then(|()| std::fs::rename(&partial, &path))
             .map_err(|e| Error::Config(format!("cannot save {}: {e}", path.display())))?;
-        *self.providers.write() = Arc::new(providers);
-        *self.config.write() = Arc::new(config);
+        self.put_in_force(providers, config);
         tracing::warn!(rebuilt = ?rebuilt, "a new policy was applied");
         Ok(Applied {
             config: self.config(),
@@ -158,18 +149,29 @@ impl Hearth {
     pub fn refresh_installed_models(&self) -> Result<()> {
         let old = self.config();
         let config = self.assemble(&old.source, &old)?;
-        let (providers, _) = self
-            .providers()
-            .rebuilt_for(
-                &old.policy,
-                &config.policy,
-                config.local,
-                &crate::secrets::Keychain::new(),
-            )
-            .map_err(Error::Config)?;
+        let (providers, _) = self.providers_for(&old, &config).map_err(Error::Config)?;
+        self.put_in_force(providers, config);
+        Ok(())
+    }
+
+    /// The providers of `config`, keeping those whose settings `old` shares (with their
+    /// loaded models); also the names built afresh.
+    fn providers_for(
+        &self,
+        old: &Config,
+        config: &Config,
+    ) -> std::result::Result<(Providers, Vec<String>), String> {
+        self.providers().rebuilt_for(
+            &old.policy,
+            &config.policy,
+            config.local,
+            &crate::secrets::Keychain::new(),
+        )
+    }
+
+    fn put_in_force(&self, providers: Providers, config: Config) {
         *self.providers.write() = Arc::new(providers);
         *self.config.write() = Arc::new(config);
-        Ok(())
     }
 
     /// On-device model loads and unloads go to the audit log and the load-time histogram.

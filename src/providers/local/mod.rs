@@ -122,7 +122,7 @@ pub enum LoadError {
 
 /// `[providers.local]` in the config: a catalog model by id, or a GGUF file by path, as the
 /// model it loads at start; requests may name any installed model by id (`local/<id>`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalConfig {
     /// A catalog model id (`hearth models list`), installed in the models dir.
