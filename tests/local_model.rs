@@ -385,6 +385,7 @@ fn damaged_or_foreign_files_are_clear_load_errors_never_panics() {
             h[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
             h
         }),
+        ("unknown quant", with_unknown_tensor_type(&real)),
     ];
     for (name, bytes) in cases {
         let path = dir.path().join(format!("{}.gguf", name.replace(' ', "_")));
@@ -500,6 +501,112 @@ fn importing_copies_a_runnable_gguf_and_refuses_bad_names_and_foreign_files() {
     let out = run(&["models", "import", junk.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error:"));
+}
+
+/// The default model's file with its `output_norm.weight` stored as ggml type 16 (IQ2_XXS), a
+/// quantization no kernel here runs. The tensor's entry in the header is its name, its
+/// dimension count (1), its one dimension, then its type.
+fn with_unknown_tensor_type(real: &[u8]) -> Vec<u8> {
+    let name = b"output_norm.weight";
+    let at = real
+        .windows(name.len())
+        .rposition(|w| w == name)
+        .expect("the tensor's name is in the header");
+    let ty = at + name.len() + 4 + 8;
+    assert_eq!(real[ty..ty + 4], 0u32.to_le_bytes(), "an f32 tensor");
+    let mut bytes = real.to_vec();
+    bytes[ty..ty + 4].copy_from_slice(&16u32.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn a_damaged_or_unrunnable_import_names_the_file_and_why_and_leaves_the_installed_model_working() {
+    if engine().is_none() {
+        return;
+    }
+    let models = tempfile::tempdir().unwrap();
+    let inbox = tempfile::tempdir().unwrap();
+    let hearth = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(args)
+            .env("HEARTH_MODELS_DIR", models.path())
+            .env_remove("HEARTH_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let real = std::fs::read(model_path()).unwrap();
+    let good = model_path();
+    let ok = hearth(&["models", "import", good.to_str().unwrap(), "--name", "good"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let installed = || {
+        let mut names: Vec<String> = std::fs::read_dir(models.path().join("imported"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = installed();
+
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("cut.gguf", real[..real.len() / 2].to_vec(), "cut short"),
+        ("short-header.gguf", real[..64].to_vec(), "damaged"),
+        ("iq2.gguf", with_unknown_tensor_type(&real), "IQ2_XXS"),
+        (
+            "counts.gguf",
+            {
+                let mut h = real[..4096].to_vec();
+                h[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+                h
+            },
+            "tensor_count",
+        ),
+    ];
+    for (file, bytes, why) in cases {
+        let path = inbox.path().join(file);
+        std::fs::write(&path, bytes).unwrap();
+        let out = hearth(&["models", "import", path.to_str().unwrap(), "--name", "bad"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{file} was imported");
+        assert!(
+            stderr.contains(file) && stderr.contains(why),
+            "{file}: {stderr}"
+        );
+        assert_eq!(
+            installed(),
+            before,
+            "{file} left something in the models dir"
+        );
+    }
+    let clash = hearth(&["models", "import", good.to_str().unwrap(), "--name", "good"]);
+    assert!(
+        !clash.status.success(),
+        "a second `good` replaced the first"
+    );
+    assert!(String::from_utf8_lossy(&clash.stderr).contains("exists already"));
+
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().to_str().unwrap();
+    let chat = hearth(&[
+        "chat",
+        "Hi",
+        "--json",
+        "--model",
+        "local/good",
+        "--data-dir",
+        data,
+    ]);
+    assert!(
+        chat.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chat.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&chat.stdout).unwrap();
+    assert!(v["output_tokens"].as_u64().unwrap() > 0, "{v}");
 }
 
 /// A pool whose budget never turns a load away, for tests of one provider.

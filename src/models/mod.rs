@@ -250,9 +250,13 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
         ));
     }
     crate::providers::local::inspect(source).map_err(|e| match e {
-        // About a GGUF file: what in its metadata Hearth cannot run.
-        LoadError::Missing(_) | LoadError::Unsupported(_) | LoadError::TooLarge(_) => {
-            Error::bad_request("invalid_request", e.to_string())
+        // About a GGUF file: what in it is broken or cannot run.
+        LoadError::Missing(_)
+        | LoadError::Unsupported(_)
+        | LoadError::TooLarge(_)
+        | LoadError::Damaged(_) => {
+            let file = source.file_name().unwrap_or_default().to_string_lossy();
+            Error::bad_request("invalid_request", format!("{file}: {e}"))
         }
         // Anything else says nothing of the file: not its bytes, nor whether it exists.
         LoadError::Io(_) | LoadError::Format(_) => {
@@ -277,7 +281,11 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
     let partial = dir.join(format!("{name}.gguf.partial"));
     std::fs::copy(source, &partial)
         .and_then(|_| std::fs::rename(&partial, &dest))
-        .map_err(|e| Error::Config(format!("copying {}: {e}", source.display())))?;
+        .map_err(|e| {
+            // A copy cut short (a full disk) leaves nothing behind in the models dir.
+            let _ = std::fs::remove_file(&partial);
+            Error::Config(format!("copying {}: {e}", source.display()))
+        })?;
     Ok(dest)
 }
 

@@ -846,6 +846,10 @@ pub(super) fn all_failed(last: Option<ProviderError>) -> Error {
     match last {
         // Nothing was sent: the request asked for what the model cannot do.
         Some(ProviderError::Unsupported(m)) => Error::bad_request("unsupported_by_model", m),
+        // Hearth's own words with the numbers (what the model needs, the budget).
+        Some(e @ ProviderError::NotLoadable(_)) => Error::ProvidersUnavailable {
+            message: format!("every candidate model failed; last error: {e}"),
+        },
         Some(e) if !e.is_transient() && !matches!(e, ProviderError::Auth) => Error::Provider {
             message: format!("the provider refused the request: {e}"),
         },
@@ -853,7 +857,7 @@ pub(super) fn all_failed(last: Option<ProviderError>) -> Error {
             message: format!("every candidate model failed; last error: {}", e.kind()),
         },
         None => Error::ProvidersUnavailable {
-            message: "every candidate model was skipped (circuit breakers open)".into(),
+            message: "no candidate model could be tried: each was skipped (a circuit breaker open, its provider not ready, or the data policy)".into(),
         },
     }
 }

@@ -194,6 +194,11 @@ pub enum ProviderError {
     /// candidate may do better, the same one likely not.
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// A local model that cannot be loaded (over the memory budget, a damaged file): the
+    /// text is Hearth's own and names the model and the numbers. Another candidate may
+    /// answer; the provider's other models are not affected, so its breaker is not.
+    #[error("the model cannot be loaded: {0}")]
+    NotLoadable(String),
 }
 
 impl ProviderError {
@@ -223,6 +228,7 @@ impl ProviderError {
             ProviderError::ContextTooLong { .. } => "context_too_long",
             ProviderError::Auth => "auth",
             ProviderError::Malformed(_) => "malformed_output",
+            ProviderError::NotLoadable(_) => "model_not_loadable",
         }
     }
 }

@@ -272,6 +272,7 @@ impl KeyScrubbed {
             ProviderError::Unsupported(m) => ProviderError::Unsupported(clean(m)),
             ProviderError::ContextTooLong(m) => ProviderError::ContextTooLong(clean(m)),
             ProviderError::Malformed(m) => ProviderError::Malformed(clean(m)),
+            ProviderError::NotLoadable(m) => ProviderError::NotLoadable(clean(m)),
             other @ (ProviderError::RateLimited { .. }
             | ProviderError::Timeout
             | ProviderError::Auth) => other,

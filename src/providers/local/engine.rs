@@ -214,7 +214,7 @@ impl Engine {
                 .map(Weights::Gemma3),
             other => return Err(LoadError::Unsupported(format!("architecture `{other}`"))),
         }
-        .map_err(|e| LoadError::Format(e.to_string()))?;
+        .map_err(|e| LoadError::Damaged(super::candle_reason(&e)))?;
         let info = ModelInfo {
             architecture: arch,
             name,

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -20,11 +20,22 @@ pub struct Gguf {
 impl Gguf {
     /// Opens and parses a GGUF file. candle bounds every count and length in the header
     /// against the file size, so a hostile header cannot make it allocate without limit.
+    /// A file that starts like a GGUF file but does not hold together is `Damaged` (or
+    /// `Unsupported` for a tensor type Hearth has no kernel for); anything else is `Format`,
+    /// which says nothing of what the file holds.
     pub fn open(path: &Path) -> Result<Gguf, LoadError> {
-        let file =
-            File::open(path).map_err(|e| LoadError::Io(format!("{}: {e}", path.display())))?;
+        let io = |e: std::io::Error| LoadError::Io(format!("{}: {e}", path.display()));
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
         let mut reader = BufReader::new(file);
-        let content = Content::read(&mut reader).map_err(|e| LoadError::Format(e.to_string()))?;
+        let content = match Content::read(&mut reader) {
+            Ok(content) => content,
+            Err(e) if starts_as_gguf(&mut reader) => {
+                return Err(header_error(&super::candle_reason(&e)))
+            }
+            Err(_) => return Err(LoadError::Format("not a GGUF file".into())),
+        };
+        tensors_inside(&content, len)?;
         Ok(Gguf { content, reader })
     }
 
@@ -40,7 +51,7 @@ impl Gguf {
             .ok_or_else(|| LoadError::Missing(key.to_owned()))?
             .to_string()
             .map(String::as_str)
-            .map_err(|_| LoadError::Format(format!("`{key}` is not a string")))
+            .map_err(|_| LoadError::Damaged(format!("`{key}` is not a string")))
     }
 
     /// An optional string entry.
@@ -67,7 +78,7 @@ impl Gguf {
             .get(key)
             .ok_or_else(|| LoadError::Missing(key.to_owned()))?
             .to_vec()
-            .map_err(|_| LoadError::Format(format!("`{key}` is not an array")))
+            .map_err(|_| LoadError::Damaged(format!("`{key}` is not an array")))
     }
 
     /// A required array of strings.
@@ -77,10 +88,90 @@ impl Gguf {
             .map(|v| {
                 v.to_string()
                     .cloned()
-                    .map_err(|_| LoadError::Format(format!("`{key}` holds a non-string")))
+                    .map_err(|_| LoadError::Damaged(format!("`{key}` holds a non-string")))
             })
             .collect()
     }
+}
+
+/// Whether the file begins with GGUF's magic and a version that has it (1 to 3).
+fn starts_as_gguf(reader: &mut BufReader<File>) -> bool {
+    let mut head = [0u8; 8];
+    reader.seek(SeekFrom::Start(0)).is_ok()
+        && reader.read_exact(&mut head).is_ok()
+        && &head[..4] == b"GGUF"
+        && (1..=3).contains(&u32::from_le_bytes([head[4], head[5], head[6], head[7]]))
+}
+
+/// The error for a GGUF header candle refused: a tensor type it does not know is a
+/// quantization Hearth cannot run (named as llama.cpp names it); anything else is damage.
+fn header_error(candle: &str) -> LoadError {
+    match candle
+        .strip_prefix("unknown dtype for tensor ")
+        .and_then(|id| id.trim().parse::<u32>().ok())
+    {
+        Some(id) => LoadError::Unsupported(format!(
+            "tensors of type {} (ggml type {id}), a format Hearth has no kernel for",
+            ggml_type_name(id)
+        )),
+        None => LoadError::Damaged(candle.to_owned()),
+    }
+}
+
+/// llama.cpp's names of the ggml tensor types candle does not read.
+fn ggml_type_name(id: u32) -> &'static str {
+    match id {
+        4 | 5 => "Q4_2/Q4_3 (removed from llama.cpp)",
+        16 => "IQ2_XXS",
+        17 => "IQ2_XS",
+        18 => "IQ3_XXS",
+        19 => "IQ1_S",
+        20 => "IQ4_NL",
+        21 => "IQ3_S",
+        22 => "IQ2_S",
+        23 => "IQ4_XS",
+        24 => "I8",
+        25 => "I16",
+        26 => "I32",
+        27 => "I64",
+        28 => "F64",
+        29 => "IQ1_M",
+        31..=33 => "Q4_0_4_4/Q4_0_4_8/Q4_0_8_8 (repacked for ARM)",
+        34 => "TQ1_0",
+        35 => "TQ2_0",
+        36..=38 => "IQ4_NL_4_4/IQ4_NL_4_8/IQ4_NL_8_8 (repacked for ARM)",
+        39 => "MXFP4",
+        40 => "NVFP4",
+        41 => "Q1_0",
+        42 => "Q2_0",
+        _ => "unknown",
+    }
+}
+
+/// Every tensor's bytes lie inside the file: a file cut short (an interrupted copy or
+/// download) is refused when opened, not half-way through a load.
+fn tensors_inside(content: &Content, file_len: u64) -> Result<(), LoadError> {
+    for (name, info) in &content.tensor_infos {
+        let dtype = info.ggml_dtype;
+        let elems = info.shape.elem_count();
+        if elems % dtype.block_size() != 0 {
+            return Err(LoadError::Damaged(format!(
+                "tensor `{name}` has {elems} values, not whole blocks of {}",
+                dtype.block_size()
+            )));
+        }
+        let bytes = (elems / dtype.block_size()) as u64 * dtype.type_size() as u64;
+        let end = content
+            .tensor_data_offset
+            .saturating_add(info.offset)
+            .saturating_add(bytes);
+        if end > file_len {
+            return Err(LoadError::Damaged(format!(
+                "tensor `{name}` ends at byte {end} but the file has {file_len} bytes: it is cut short"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A header with `entries` as its metadata and no tensors: what the readers of metadata keys

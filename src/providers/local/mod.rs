@@ -51,6 +51,15 @@ pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
     Ok(arch)
 }
 
+/// A candle error's message without the backtrace candle attaches under `RUST_BACKTRACE`:
+/// what a person reading a load error needs is the reason, not candle's frames.
+pub(crate) fn candle_reason(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_reason(inner),
+        e => e.to_string(),
+    }
+}
+
 /// What the model in `path` would take in memory with `context_length` tokens of context
 /// (the default when None, never more than the file's own) and a KV cache of `kv`, from its
 /// header alone. Kept per file, size and modification time: parsing a header with a large
@@ -109,6 +118,10 @@ pub enum LoadError {
     /// The file is not a valid GGUF file, or its contents are inconsistent.
     #[error("not a usable GGUF file: {0}")]
     Format(String),
+    /// A GGUF file whose header or tensors do not hold together (cut short, counts that
+    /// overrun it, entries of the wrong type).
+    #[error("a damaged GGUF file: {0}")]
+    Damaged(String),
     /// A required metadata entry is missing.
     #[error("the GGUF metadata has no `{0}`")]
     Missing(String),
@@ -405,7 +418,7 @@ impl Provider for LocalProvider {
         let req = req.clone();
         let run = tokio::task::spawn_blocking(move || {
             lease
-                .engine
+                .engine()
                 .generate(&req, &mut |_, _| !cancelled.load(Ordering::SeqCst))
         });
         let (text, usage, finish_reason) = run
@@ -429,7 +442,7 @@ impl Provider for LocalProvider {
                 tx.blocking_send(Ok(Delta::Progress(so_far))).is_ok()
                     && tx.blocking_send(Ok(Delta::Text(piece.to_owned()))).is_ok()
             };
-            let result = lease.engine.generate(&req, &mut send);
+            let result = lease.engine().generate(&req, &mut send);
             let last = result.map(|(_, usage, finish_reason)| Delta::Finish {
                 usage,
                 finish_reason,
@@ -446,10 +459,13 @@ impl Provider for LocalProvider {
         self.load().await.map(|_| ()).map_err(|e| e.to_string())
     }
 
+    /// A provider given a file needs that file; one given a catalog model (or none) serves
+    /// every installed model too, so any of them makes it usable.
     fn is_usable(&self) -> bool {
         match &self.configured {
-            Some(r) => r.path.is_file(),
-            None => !crate::models::installed().is_empty(),
+            Some(r) if self.config.path.is_some() => r.path.is_file(),
+            Some(r) if r.path.is_file() => true,
+            _ => !crate::models::installed().is_empty(),
         }
     }
 }

@@ -136,10 +136,18 @@ impl Drop for InUse {
 
 /// A loaded model and its turn to generate; the model stays loaded while this lives.
 pub struct Lease {
-    /// The engine.
-    pub engine: Arc<Engine>,
+    engine: Arc<Engine>,
     _turn: OwnedSemaphorePermit,
     _in_use: InUse,
+}
+
+impl Lease {
+    /// The engine. Only through the lease: a closure that ran `lease.engine` as a field would
+    /// capture that field alone and drop the turn and the in-use count at once (a streamed
+    /// answer then ran outside its model's queue, shown idle in `/admin/models`).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
 }
 
 /// One loaded model as the admin API shows it.
@@ -206,8 +214,10 @@ impl Pool {
         spec: &LoadSpec,
         queue: Queue,
     ) -> Result<Lease, ProviderError> {
-        let unavailable = |e: LoadError| ProviderError::Unavailable(e.to_string());
-        let (engine, in_use) = self.engine(spec).await.map_err(unavailable)?;
+        let (engine, in_use) = self
+            .engine(spec)
+            .await
+            .map_err(|e| not_loadable(&spec.model, e))?;
         let slot = in_use.0.clone();
         if slot.waiting.fetch_add(1, Ordering::SeqCst) >= queue.depth {
             slot.waiting.fetch_sub(1, Ordering::SeqCst);
@@ -448,4 +458,17 @@ fn reap_every(s: PoolSettings) -> Duration {
 
 fn mib(bytes: u64) -> u64 {
     bytes.div_ceil(1 << 20)
+}
+
+/// A load's failure as callers see it: the budget's numbers and what is wrong with a file
+/// are Hearth's own words and safe to show; a read error's path is not shown, only logged.
+fn not_loadable(model: &str, e: LoadError) -> ProviderError {
+    match e {
+        LoadError::TooLarge(_) => ProviderError::NotLoadable(e.to_string()),
+        LoadError::Io(_) => {
+            tracing::warn!(model, error = %e, "local model file unreadable");
+            ProviderError::NotLoadable(format!("{model}: its file cannot be read"))
+        }
+        _ => ProviderError::NotLoadable(format!("{model}: {e}")),
+    }
 }

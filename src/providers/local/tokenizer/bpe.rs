@@ -24,7 +24,7 @@ pub(super) fn build(
         .vocab_and_merges(vocab.ids(), merges)
         .ignore_merges(profile.ignore_merges)
         .build()
-        .map_err(|e| LoadError::Format(format!("BPE: {e}")))?;
+        .map_err(|e| LoadError::Damaged(format!("BPE: {e}")))?;
     let mut tokenizer = Tokenizer::new(bpe);
     tokenizer.with_pre_tokenizer(Some(profile.pre_tokenizer()?));
     tokenizer.with_decoder(Some(ByteLevelDecoder::default()));
@@ -38,7 +38,7 @@ fn split_merge(m: &str) -> Result<(String, String), LoadError> {
         .skip(1)
         .find(|(_, c)| *c == ' ')
         .map(|(at, _)| (m[..at].to_owned(), m[at + 1..].to_owned()))
-        .ok_or_else(|| LoadError::Format(format!("merge without a space: {m:?}")))
+        .ok_or_else(|| LoadError::Damaged(format!("merge without a space: {m:?}")))
 }
 
 #[cfg(test)]

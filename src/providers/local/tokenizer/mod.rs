@@ -79,7 +79,7 @@ impl GgufVocab {
         let mut seen = std::collections::HashMap::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
             if let Some(first) = seen.insert(t.as_str(), i) {
-                return Err(LoadError::Format(format!(
+                return Err(LoadError::Damaged(format!(
                     "token {t:?} appears twice in the vocabulary (ids {first} and {i})"
                 )));
             }
@@ -90,18 +90,18 @@ impl GgufVocab {
             Some(v) => v
                 .to_vec()
                 .map_err(|_| {
-                    LoadError::Format("`tokenizer.ggml.token_type` is not an array".into())
+                    LoadError::Damaged("`tokenizer.ggml.token_type` is not an array".into())
                 })?
                 .iter()
                 .map(|t| {
                     t.to_i32().map_err(|_| {
-                        LoadError::Format("`tokenizer.ggml.token_type` holds a non-i32".into())
+                        LoadError::Damaged("`tokenizer.ggml.token_type` holds a non-i32".into())
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
         if types.len() < tokens.len() {
-            return Err(LoadError::Format(format!(
+            return Err(LoadError::Damaged(format!(
                 "{} token types for {} tokens",
                 types.len(),
                 tokens.len()
@@ -267,7 +267,7 @@ impl ModelTokenizer {
             };
             match vocab.tokens.get(id as usize) {
                 Some(t) => Ok(Some((id, t.clone()))),
-                None => Err(LoadError::Format(format!(
+                None => Err(LoadError::Damaged(format!(
                     "`{key}` is {id}, beyond the {} tokens",
                     vocab.tokens.len()
                 ))),
