@@ -789,6 +789,51 @@ async fn a_hub_file_pulled_by_repo_and_file_is_listed_linked_to_the_cache_and_re
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_hub_cache_copy_stays_while_another_name_links_to_it_or_when_another_tool_put_it_there()
+{
+    let bytes = gguf_bytes();
+    let run = PullRun::new(bytes.clone()).await;
+    let spec = format!("{REPO}/{HIT}");
+    let blob = run
+        .cache()
+        .join("models--test-org--tiny-GGUF/blobs")
+        .join(sha256(&bytes));
+
+    // Two names for one file: one copy, freed with the last of them.
+    for name in ["first", "second"] {
+        let (ok, out) = run.cli(&["pull", &spec, "--name", name]).await;
+        assert!(ok, "{out}");
+    }
+    assert_eq!(run.fake.gets().len(), 1, "the second pull reused the copy");
+    let (ok, out) = run.cli(&["remove", "imported/first"]).await;
+    assert!(ok && out.contains("local/second uses it too"), "{out}");
+    assert!(blob.exists());
+    let (ok, out) = run.cli(&["remove", "local/second"]).await;
+    assert!(ok && out.contains("deleted the hub cache's copy"), "{out}");
+    assert!(!blob.exists());
+
+    // A copy another tool put in the hub cache is used, and left there on removal.
+    let other_tool = Hub::new(&run.fake.origin.lock(), HubCache::new(run.cache()), None).unwrap();
+    let want = Wanted {
+        file: HIT,
+        ..want(None)
+    };
+    other_tool
+        .fetch(&want, &quiet(), &CancellationToken::new())
+        .await
+        .unwrap();
+    let (ok, out) = run.cli(&["pull", &spec, "--name", "third"]).await;
+    assert!(ok, "{out}");
+    let (ok, out) = run.cli(&["remove", "third"]).await;
+    assert!(
+        ok && out.contains("it was there before Hearth pulled it"),
+        "{out}"
+    );
+    assert!(blob.exists());
+    assert_eq!(run.imported(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_hub_file_that_is_not_a_model_hearth_runs_is_deleted_and_nothing_is_installed() {
     let run = PullRun::new(content(300_000)).await;
 
