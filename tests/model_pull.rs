@@ -695,3 +695,318 @@ async fn closing_the_admin_pull_stream_cancels_the_pull_and_leaves_no_partial_fi
     gate.go.notify_one();
     assert_eq!(model_files(&run.cache()), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------------------
+// A file found by search, pulled by repository and file rather than by catalog id.
+
+/// A file of the fake hub's repository that is not the catalog's (which is `FILE`).
+const HIT: &str = "found-by-search.Q8_0.gguf";
+/// The local name it gets by default: its file name, lower-case, without `.gguf`.
+const HIT_NAME: &str = "found-by-search.q8_0";
+
+/// A real GGUF model file Hearth can run (a SentencePiece vocabulary with a llama header).
+fn gguf_bytes() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vocab/spm.gguf"))
+        .unwrap()
+}
+
+impl PullRun {
+    /// `hearth models ARGS...` against the fake hub; the runtime keeps serving meanwhile.
+    async fn cli(&self, args: &[&str]) -> (bool, String) {
+        let mut c = common::hearth();
+        c.arg("models")
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.dirs.path().join("data"))
+            .envs(self.env());
+        let out = tokio::process::Command::from(c).output().await.unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    fn imported(&self) -> Vec<String> {
+        files_under(&self.dirs.path().join("models/imported"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hub_file_pulled_by_repo_and_file_is_listed_linked_to_the_cache_and_removed_with_it() {
+    let bytes = gguf_bytes();
+    let run = PullRun::new(bytes.clone()).await;
+    let spec = format!("{REPO}/{HIT}");
+
+    let (ok, out) = run.cli(&["pull", &spec]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("local/{HIT_NAME} installed")),
+        "{out}"
+    );
+    let link = run
+        .dirs
+        .path()
+        .join(format!("models/imported/{HIT_NAME}.gguf"));
+    assert!(
+        link.is_symlink(),
+        "the file is stored once, in the hub cache"
+    );
+    assert_eq!(std::fs::read(&link).unwrap(), bytes);
+    assert_eq!(
+        model_files(&run.cache()),
+        [
+            format!("blobs/{}", sha256(&bytes)),
+            format!("snapshots/{COMMIT}/{HIT}")
+        ]
+    );
+
+    let (_, listed) = run.cli(&["list"]).await;
+    let row = listed
+        .lines()
+        .find(|l| l.contains(&format!("local/{HIT_NAME}")))
+        .unwrap_or_else(|| panic!("not listed: {listed}"));
+    assert!(row.contains("from hub"), "{row}");
+    assert!(row.contains(&format!("{REPO}/{HIT} at main")), "{row}");
+    assert!(row.contains(&sha256(&bytes)), "{row}");
+
+    // Taken names are refused before any byte is asked for.
+    let gets = run.fake.gets().len();
+    let (ok, out) = run.cli(&["pull", &spec]).await;
+    assert!(!ok && out.contains("exists already"), "{out}");
+    let (ok, out) = run.cli(&["pull", &spec, "--name", "tiny-test"]).await;
+    assert!(!ok && out.contains("catalog model's id"), "{out}");
+    let (ok, out) = run.cli(&["pull", &format!("{REPO}/{FILE}")]).await;
+    assert!(!ok && out.contains("pull it by that id"), "{out}");
+    assert_eq!(run.fake.gets().len(), gets);
+
+    let (ok, out) = run.cli(&["remove", HIT_NAME]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("deleted the hub cache's copy"), "{out}");
+    assert_eq!(run.imported(), Vec::<String>::new());
+    assert_eq!(model_files(&run.cache()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hub_cache_copy_stays_while_another_name_links_to_it_or_when_another_tool_put_it_there()
+{
+    let bytes = gguf_bytes();
+    let run = PullRun::new(bytes.clone()).await;
+    let spec = format!("{REPO}/{HIT}");
+    let blob = run
+        .cache()
+        .join("models--test-org--tiny-GGUF/blobs")
+        .join(sha256(&bytes));
+
+    // Two names for one file: one copy, freed with the last of them.
+    for name in ["first", "second"] {
+        let (ok, out) = run.cli(&["pull", &spec, "--name", name]).await;
+        assert!(ok, "{out}");
+    }
+    assert_eq!(run.fake.gets().len(), 1, "the second pull reused the copy");
+    let (ok, out) = run.cli(&["remove", "imported/first"]).await;
+    assert!(ok && out.contains("local/second uses it too"), "{out}");
+    assert!(blob.exists());
+    let (ok, out) = run.cli(&["remove", "local/second"]).await;
+    assert!(ok && out.contains("deleted the hub cache's copy"), "{out}");
+    assert!(!blob.exists());
+
+    // A copy another tool put in the hub cache is used, and left there on removal.
+    let other_tool = Hub::new(&run.fake.origin.lock(), HubCache::new(run.cache()), None).unwrap();
+    let want = Wanted {
+        file: HIT,
+        ..want(None)
+    };
+    other_tool
+        .fetch(&want, &quiet(), &CancellationToken::new())
+        .await
+        .unwrap();
+    let (ok, out) = run.cli(&["pull", &spec, "--name", "third"]).await;
+    assert!(ok, "{out}");
+    let (ok, out) = run.cli(&["remove", "third"]).await;
+    assert!(
+        ok && out.contains("it was there before Hearth pulled it"),
+        "{out}"
+    );
+    assert!(blob.exists());
+    assert_eq!(run.imported(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hub_file_that_is_not_a_model_hearth_runs_is_deleted_and_nothing_is_installed() {
+    let run = PullRun::new(content(300_000)).await;
+
+    let (ok, out) = run.cli(&["pull", &format!("{REPO}/{HIT}")]).await;
+
+    assert!(!ok);
+    assert!(out.contains("is not a model Hearth can run"), "{out}");
+    assert!(out.contains("the downloaded file was deleted"), "{out}");
+    assert_eq!(run.fake.gets().len(), 1);
+    assert_eq!(run.imported(), Vec::<String>::new());
+    assert_eq!(model_files(&run.cache()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hub_file_whose_sha256_is_not_the_hubs_leaves_nothing_installed() {
+    let run = PullRun {
+        dirs: tempfile::tempdir().unwrap(),
+        fake: serve(gguf_bytes(), Some(sha256(b"another file"))).await,
+    };
+
+    let (ok, out) = run
+        .cli(&["pull", &format!("{REPO}/{HIT}"), "--name", "m"])
+        .await;
+
+    assert!(!ok);
+    assert!(out.contains("does not match the hub's"), "{out}");
+    assert_eq!(run.imported(), Vec::<String>::new());
+    assert_eq!(model_files(&run.cache()), Vec::<String>::new());
+}
+
+/// A policy whose on-device provider serves every installed model; the route's primary
+/// is a mock, so nothing needs a model to start.
+const LOCAL_POLICY: &str = r#"
+[providers.local]
+kind = "local"
+
+[providers.mock]
+kind = "mock"
+
+[models.echo]
+provider = "mock"
+model_id = "echo"
+max_output_tokens = 64
+input_usd_per_1k = 0.0
+output_usd_per_1k = 0.0
+
+[routes.chat]
+primary = "echo"
+
+[tiers.pro]
+allowed_models = ["*"]
+default_model = "echo"
+daily_budget_usd = 10.0
+max_output_tokens = 64
+on_budget_exhausted = "reject"
+on_route_not_allowed = "reject"
+"#;
+
+async fn v1_models(server: &common::Server, key: &str) -> Vec<String> {
+    let (status, v) = server.get_json("/v1/models", Some(key)).await;
+    assert_eq!(status, 200, "{v}");
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_pull_of_a_search_hit_streams_and_the_model_answers_to_its_name_at_once() {
+    let bytes = gguf_bytes();
+    let run = PullRun::new(bytes.clone()).await;
+    let policy = run.dirs.path().join("policy.toml");
+    std::fs::write(&policy, LOCAL_POLICY).unwrap();
+    let data = run.dirs.path().join("data");
+    let env = run.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server =
+        common::Server::start_in_with_env(&data, &["--config", policy.to_str().unwrap()], &env);
+    let admin = common::create_key(&data, "default", "admin");
+    let pull = |body: serde_json::Value| {
+        let (server, admin) = (&server, &admin);
+        async move { server.post("/admin/models", Some(admin), &body).await }
+    };
+
+    // Refused at the edge, as JSON, before any byte.
+    for (body, status, says) in [
+        (
+            serde_json::json!({"hub": {"repo": "no-slash", "file": HIT}}),
+            400,
+            "OWNER/NAME",
+        ),
+        (
+            serde_json::json!({"hub": {"repo": REPO, "file": "../../etc/passwd.gguf"}}),
+            400,
+            "ending in .gguf",
+        ),
+        (
+            serde_json::json!({"hub": {"repo": REPO, "file": HIT, "revision": "x".repeat(200)}}),
+            400,
+            "revision",
+        ),
+        (
+            serde_json::json!({"hub": {"repo": REPO, "file": HIT}, "id": "tiny-test"}),
+            422,
+            "catalog model's id",
+        ),
+        (serde_json::json!({}), 400, "give `id`"),
+    ] {
+        let (got, _, v) = pull(body.clone()).await;
+        assert_eq!(got, status, "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{v}"
+        );
+    }
+    assert!(run.fake.gets().is_empty());
+    let name = format!("local/{HIT_NAME}");
+    assert!(!v1_models(&server, &admin).await.contains(&name));
+
+    let (status, _, stream) = pull(serde_json::json!({"hub": {"repo": REPO, "file": HIT}})).await;
+    assert_eq!(status, 200);
+    let stream = stream.as_str().unwrap();
+    let done = stream
+        .split("event: done\ndata: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no done event: {stream}"));
+    let done: serde_json::Value = serde_json::from_str(done.lines().next().unwrap()).unwrap();
+    assert_eq!(done["model"], name.as_str(), "{done}");
+    assert_eq!(done["source"]["sha256"], sha256(&bytes));
+    assert!(
+        done["route"].as_str().unwrap().starts_with("Hub("),
+        "{done}"
+    );
+
+    assert!(v1_models(&server, &admin).await.contains(&name));
+    let (_, listed) = server.get_json("/admin/models", Some(&admin)).await;
+    let row = listed["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == name.as_str())
+        .unwrap_or_else(|| panic!("not in /admin/models: {listed}"));
+    assert_eq!(row["size_bytes"], bytes.len());
+    assert_eq!(row["source"]["repo"], REPO);
+    assert_eq!(row["source"]["file"], HIT);
+    assert_eq!(row["source"]["revision"], "main");
+    assert_eq!(row["source"]["commit"], COMMIT);
+
+    let (status, _, v) = pull(serde_json::json!({"hub": {"repo": REPO, "file": HIT}})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("exists already"));
+
+    let resp = server
+        .http
+        .delete(server.url(&format!("/admin/models/imported%2F{HIT_NAME}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let removed: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        removed["hub_copy"]
+            .as_str()
+            .unwrap()
+            .contains("deleted the hub cache's copy"),
+        "{removed}"
+    );
+    assert!(!v1_models(&server, &admin).await.contains(&name));
+    assert_eq!(model_files(&run.cache()), Vec::<String>::new());
+}

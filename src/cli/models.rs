@@ -18,10 +18,18 @@ pub enum ModelsCommand {
     /// Lists the catalog's models and whether each is installed.
     List,
     /// Downloads a model into the Hugging Face cache (or, without the hub, the models
-    /// directory), checked by SHA-256; an interrupted pull resumes, Ctrl-C cancels it.
+    /// directory), checked by SHA-256; an interrupted pull resumes, Ctrl-C cancels it. A hub
+    /// file (as `hearth models search` lists it) is checked against the hub's own SHA-256,
+    /// then checked to be a model Hearth runs, and is usable as `local/NAME`.
     Pull {
-        /// Catalog id, e.g. `smollm2-135m-instruct`.
+        /// Catalog id, e.g. `smollm2-135m-instruct`, or a hub file, OWNER/REPO/FILE.gguf.
         id: String,
+        /// For a hub file: the branch, tag or commit.
+        #[arg(long)]
+        revision: Option<String>,
+        /// For a hub file: its local name, `local/NAME` [default: the file name, lower-case].
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Loads a model and prints what it is and how it runs (architecture, context, threads).
     Info {
@@ -65,9 +73,10 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Deletes an installed model's file.
+    /// Deletes an installed model's file; a model pulled from the hub takes the hub cache's
+    /// copy with it unless something else uses that copy.
     Remove {
-        /// Catalog id.
+        /// Catalog id, or an imported model's name (`imported/NAME` or `NAME`).
         id: String,
     },
 }
@@ -77,7 +86,17 @@ pub async fn run(install: &InstallArgs, cmd: ModelsCommand) -> Result<(), CliErr
     match cmd {
         ModelsCommand::Use { id, task } => use_model(install, &id, &task),
         ModelsCommand::List => list(),
-        ModelsCommand::Pull { id } => pull(&id).await,
+        ModelsCommand::Pull { id, revision, name } => {
+            if models::HubFile::is_spec(&id) {
+                pull_hub_file(&models::HubFile::parse(&id, revision.as_deref())?, name).await
+            } else if revision.is_some() || name.is_some() {
+                Err(CliError::Invalid(
+                    "--revision and --name are for a hub file (OWNER/REPO/FILE.gguf), not a catalog id".into(),
+                ))
+            } else {
+                pull(&id).await
+            }
+        }
         ModelsCommand::Info {
             id,
             threads,
@@ -146,25 +165,40 @@ fn list() -> Result<(), CliError> {
         if catalog_ids.contains(&m.name) {
             continue;
         }
+        let (how, from) = match &m.source {
+            Some(s) => (
+                "from hub",
+                format!(
+                    "{}/{} at {} (commit {}, sha256 {})",
+                    s.repo, s.file, s.revision, s.commit, s.sha256
+                ),
+            ),
+            None => ("imported", m.path.display().to_string()),
+        };
         table.push(vec![
             format!("local/{}", m.name),
-            "imported".into(),
+            how.into(),
             format!("{:.1} MB", m.size_bytes as f64 / 1e6),
             String::new(),
             String::new(),
             String::new(),
             String::new(),
-            m.path.display().to_string(),
+            from,
         ]);
     }
     table.print()?;
     output::line(&format!("models dir: {}", models::models_dir().display()))
 }
 
-async fn pull(id: &str) -> Result<(), CliError> {
-    let entry = models::entry(id)?;
+/// Runs a pull with its progress shown; Ctrl-C cancels it, which deletes its partial file
+/// before the process ends.
+async fn with_progress<T, F>(
+    pull: impl FnOnce(models::EventSink, CancellationToken) -> F,
+) -> Result<T, hearth::Error>
+where
+    F: std::future::Future<Output = Result<T, models::PullError>>,
+{
     let cancel = CancellationToken::new();
-    // Ctrl-C cancels the pull, which deletes its partial file before the process ends.
     let on_interrupt = cancel.clone();
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -172,10 +206,18 @@ async fn pull(id: &str) -> Result<(), CliError> {
         }
     });
     let shown = Shown::new();
-    let outcome = models::pull(&entry, shown.events(), &cancel).await;
+    let outcome = pull(shown.events(), cancel).await;
     interrupt.abort();
     shown.finish();
-    let line = match outcome.map_err(hearth::Error::from)? {
+    outcome.map_err(hearth::Error::from)
+}
+
+async fn pull(id: &str) -> Result<(), CliError> {
+    let entry = &models::entry(id)?;
+    let outcome =
+        with_progress(|events, cancel| async move { models::pull(entry, events, &cancel).await })
+            .await;
+    let line = match outcome? {
         PullRoute::AlreadyInstalled => format!(
             "{id} is already installed at {}",
             entry.installed_path().display()
@@ -187,6 +229,28 @@ async fn pull(id: &str) -> Result<(), CliError> {
         ),
     };
     output::line(&line)
+}
+
+async fn pull_hub_file(file: &models::HubFile, name: Option<String>) -> Result<(), CliError> {
+    let name = name.unwrap_or_else(|| file.default_name());
+    let got = with_progress(|events, cancel| async move {
+        models::pull_hub_file(file, &name, &events, &cancel).await
+    })
+    .await?;
+    output::line(&format!(
+        "local/{} installed: {} links to {} ({}/{} at commit {}, sha256 {})",
+        got.name,
+        got.path.display(),
+        got.source.snapshot.display(),
+        got.source.repo,
+        got.source.file,
+        got.source.commit,
+        got.source.sha256
+    ))?;
+    output::line(&format!(
+        "requests can name it as local/{0}; `hearth models use {0}` makes it a route's primary",
+        got.name
+    ))
 }
 
 /// A pull's progress on standard error: a bar with rate and time left on a terminal, a
@@ -346,6 +410,24 @@ async fn search(install: &InstallArgs, text: &str, json: bool) -> Result<(), Cli
 }
 
 fn remove(id: &str) -> Result<(), CliError> {
-    let path = models::remove(id)?;
-    output::line(&format!("removed {}", path.display()))
+    let id = id.strip_prefix("local/").unwrap_or(id);
+    let imported = match id.strip_prefix("imported/") {
+        Some(name) => Some(name),
+        None => models::entry(id).is_err().then_some(id),
+    };
+    let Some(name) = imported else {
+        let path = models::remove(id)?;
+        return output::line(&format!("removed {}", path.display()));
+    };
+    let removed = models::remove_imported(name).map_err(|e| match e {
+        hearth::Error::NotFound(_) => CliError::Invalid(format!(
+            "`{name}` is neither a catalog id nor an imported model (see `hearth models list`)"
+        )),
+        e => e.into(),
+    })?;
+    output::line(&format!("removed {}", removed.path.display()))?;
+    match &removed.hub_copy {
+        Some(said) => output::line(said),
+        None => Ok(()),
+    }
 }

@@ -143,6 +143,40 @@ impl RepoCache {
     }
 }
 
+/// Removes the snapshot link `snapshot` and, unless another snapshot of its repository
+/// links to the same blob, the blob too. Returns whether the blob went.
+pub fn unlink_snapshot(snapshot: &Path) -> std::io::Result<bool> {
+    let blob = snapshot.canonicalize()?;
+    std::fs::remove_file(snapshot)?;
+    // blobs/<etag> -> the repository's folder -> its snapshots.
+    let snapshots = blob
+        .parent()
+        .and_then(Path::parent)
+        .map(|repo| repo.join("snapshots"));
+    if snapshots.is_some_and(|dir| links_to(&dir, &blob)) {
+        return Ok(false);
+    }
+    std::fs::remove_file(&blob)?;
+    Ok(true)
+}
+
+/// Whether a file under `dir` resolves to `blob`.
+fn links_to(dir: &Path, blob: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            let path = e.path();
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir {
+                links_to(&path, blob)
+            } else {
+                path.canonicalize().is_ok_and(|p| p == blob)
+            }
+        })
+}
+
 /// A relative link, as huggingface_hub makes it, so the cache can be moved as a whole.
 #[cfg(unix)]
 fn point_at_blob(snapshot: &Path, blob: &Path, file: &str) -> std::io::Result<()> {
@@ -230,6 +264,23 @@ mod tests {
             Path::new("../../../blobs").join(&etag)
         );
         assert_eq!(repo.find("other", "sub/m.gguf"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unlinking_a_snapshot_frees_its_blob_only_when_no_other_snapshot_links_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = HubCache::new(dir.path()).repo("owner/name");
+        let etag = "b".repeat(64);
+        std::fs::create_dir_all(repo.blob(&etag).parent().unwrap()).unwrap();
+        std::fs::write(repo.blob(&etag), b"weights").unwrap();
+        let old = repo.link("v1", &"a".repeat(40), "m.gguf", &etag).unwrap();
+        let new = repo.link("main", &"c".repeat(40), "m.gguf", &etag).unwrap();
+
+        assert!(!unlink_snapshot(&new).unwrap(), "v1 still links to it");
+        assert!(repo.blob(&etag).exists() && !new.exists());
+        assert!(unlink_snapshot(&old).unwrap());
+        assert!(!repo.blob(&etag).exists() && !old.exists());
     }
 
     #[test]

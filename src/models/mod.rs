@@ -1,11 +1,14 @@
 //! The model manager: the catalog of known on-device models (`models/catalog.toml`), where
 //! their files live, and pulling them. The file is verified by size and SHA-256 before it
 //! is moved into place; a pull never leaves a partial file under the final name. Searching
-//! (the catalog, then the hub's GGUF repositories) is in `search`.
+//! (the catalog, then the hub's GGUF repositories) is in `search`; pulling a file a search
+//! found, by repository and file, in `hub_pull`.
 
 mod disk;
 mod hub_cache;
 mod hub_download;
+mod hub_pull;
+mod hub_source;
 mod progress;
 mod pull;
 mod pull_error;
@@ -18,6 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub use hub_cache::HubCache;
 pub use hub_download::{Fetched, Hub, Wanted, DEFAULT_ENDPOINT};
+pub use hub_pull::{check as check_hub_pull, pull_file as pull_hub_file, HubFile, HubPulled};
+pub use hub_source::HubSource;
 pub use progress::{lines, rate_and_eta, tenths, EventSink, ProgressSink, PullEvent, Tick};
 pub use pull::{install_configured, pull, PullRoute};
 pub use pull_error::PullError;
@@ -239,16 +244,51 @@ pub fn inside(source: &Path, roots: &[PathBuf]) -> Result<PathBuf> {
     }
 }
 
-/// Copies a GGUF file into `<models dir>/imported/<name>.gguf` after checking that Hearth
-/// can run it. The file is only read, never executed; `name` is a plain name, so no path
-/// can escape the models dir. Returns the new path.
-pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
-    if !crate::workspace::valid_name(name, 64) || name.starts_with('.') {
+/// Where imported models live: `<models dir>/imported`.
+fn imported_dir() -> PathBuf {
+    models_dir().join("imported")
+}
+
+/// Whether `name` can name an imported model: a plain name, so no path can escape the
+/// models dir.
+fn valid_model_name(name: &str) -> bool {
+    crate::workspace::valid_name(name, 64) && !name.starts_with('.')
+}
+
+/// Where a new imported model named `name` goes (`<models dir>/imported/<name>.gguf`), when
+/// the name is one, is not a catalog id (which means the catalog's model) and is not taken.
+pub fn new_model_path(name: &str) -> Result<PathBuf> {
+    if !valid_model_name(name) {
         return Err(Error::bad_request(
             "invalid_request",
             "an imported model's name is 1-64 characters of letters, digits, '_', '.' or '-', not starting with '.'",
         ));
     }
+    if catalog()?.iter().any(|c| c.id == name) {
+        return Err(Error::unprocessable(
+            "invalid_value",
+            format!("`{name}` is a catalog model's id; give the model another name (--name)"),
+        ));
+    }
+    let dest = imported_dir().join(format!("{name}.gguf"));
+    // Not `exists()`: a link whose file is gone still holds the name.
+    if std::fs::symlink_metadata(&dest).is_ok() {
+        return Err(Error::unprocessable(
+            "invalid_value",
+            format!(
+                "local/{name} exists already ({}); give the model another name (--name), or remove it first (`hearth models remove imported/{name}`)",
+                dest.display()
+            ),
+        ));
+    }
+    Ok(dest)
+}
+
+/// Copies a GGUF file into `<models dir>/imported/<name>.gguf` after checking that Hearth
+/// can run it. The file is only read, never executed; `name` is a plain name, so no path
+/// can escape the models dir. Returns the new path.
+pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
+    new_model_path(name)?;
     crate::providers::local::inspect(source).map_err(|e| match e {
         // About a GGUF file: what in it is broken or cannot run.
         LoadError::Missing(_)
@@ -263,21 +303,10 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
             Error::bad_request("invalid_request", NOT_A_MODEL)
         }
     })?;
-    if catalog()?.iter().any(|c| c.id == name) {
-        return Err(Error::unprocessable(
-            "invalid_value",
-            format!("`{name}` is a catalog model's id; import the file under another --name"),
-        ));
-    }
-    let dir = models_dir().join("imported");
+    let dir = imported_dir();
     std::fs::create_dir_all(&dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
-    let dest = dir.join(format!("{name}.gguf"));
-    if dest.exists() {
-        return Err(Error::unprocessable(
-            "invalid_value",
-            format!("{} exists already", dest.display()),
-        ));
-    }
+    // Checked again: the name may have been taken while the file was inspected.
+    let dest = new_model_path(name)?;
     let partial = dir.join(format!("{name}.gguf.partial"));
     std::fs::copy(source, &partial)
         .and_then(|_| std::fs::rename(&partial, &dest))
@@ -313,23 +342,28 @@ pub fn remove(id: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// A GGUF file imported with `import`.
+/// A GGUF file imported with `import`, or pulled from the hub by repository and file (then
+/// a link to the hub cache's file).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Imported {
     /// Its name (the file name without `.gguf`).
     pub name: String,
     /// Where it is.
     pub path: PathBuf,
-    /// Its size in bytes.
+    /// Its size in bytes (the linked file's, for a link).
     pub size_bytes: u64,
+    /// Where it came from, when it was pulled from the hub.
+    pub source: Option<HubSource>,
 }
 
-/// The imported models, by name.
+/// The imported models, by name. A link whose file is gone (deleted from the hub cache by
+/// another tool) is not one; `remove_imported` still removes it.
 pub fn imported() -> Vec<Imported> {
-    let Ok(dir) = std::fs::read_dir(models_dir().join("imported")) else {
+    let dir = imported_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
-    let mut out: Vec<Imported> = dir
+    let mut out: Vec<Imported> = entries
         .flatten()
         .filter_map(|e| {
             let path = e.path();
@@ -338,11 +372,13 @@ pub fn imported() -> Vec<Imported> {
                 .to_str()?
                 .strip_suffix(".gguf")?
                 .to_owned();
-            let size_bytes = e.metadata().ok()?.len();
+            let size_bytes = std::fs::metadata(&path).ok()?.len();
+            let source = hub_source::read(&dir, &name);
             Some(Imported {
                 name,
                 path,
                 size_bytes,
+                source,
             })
         })
         .collect();
@@ -350,15 +386,30 @@ pub fn imported() -> Vec<Imported> {
     out
 }
 
-/// Removes an imported model by name. Returns the removed path.
-pub fn remove_imported(name: &str) -> Result<PathBuf> {
-    let found = imported()
-        .into_iter()
-        .find(|m| m.name == name)
-        .ok_or_else(|| Error::NotFound(format!("no imported model `{name}`")))?;
-    std::fs::remove_file(&found.path)
-        .map_err(|e| Error::Config(format!("{}: {e}", found.path.display())))?;
-    Ok(found.path)
+/// An imported model removed.
+#[derive(Debug, Clone)]
+pub struct Removed {
+    /// The removed file (or link).
+    pub path: PathBuf,
+    /// For a model pulled from the hub: what became of the hub cache's copy, in words.
+    pub hub_copy: Option<String>,
+}
+
+/// Removes an imported model by name. A model pulled from the hub takes the hub cache's
+/// copy with it when Hearth fetched that copy and nothing else links to it.
+pub fn remove_imported(name: &str) -> Result<Removed> {
+    let dir = imported_dir();
+    let path = dir.join(format!("{name}.gguf"));
+    if !valid_model_name(name) || std::fs::symlink_metadata(&path).is_err() {
+        return Err(Error::NotFound(format!("no imported model `{name}`")));
+    }
+    let source = hub_source::read(&dir, name);
+    std::fs::remove_file(&path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    hub_source::forget(&dir, name);
+    Ok(Removed {
+        path,
+        hub_copy: source.as_ref().map(hub_pull::release),
+    })
 }
 
 /// A model on this machine, addressed as `local/<id>`.

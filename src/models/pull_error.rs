@@ -35,6 +35,14 @@ pub enum PullError {
     /// Neither the catalog nor the hub gives a sha256 to check the file against.
     #[error("{file}: the catalog pins no sha256 and the hub gives none (not an LFS file); an unverifiable model file is not installed")]
     Unverifiable { file: String },
+    /// The file arrived whole and checked, but it is not a model Hearth can run.
+    #[error("{file} is not a model Hearth can run ({reason}); {fate}")]
+    CannotRun {
+        file: String,
+        reason: String,
+        /// What became of the file.
+        fate: &'static str,
+    },
     /// The free-disk check before starting failed.
     #[error("{file} needs {need} more bytes but {dir} has {free} free; nothing was downloaded")]
     NoSpace {
@@ -80,6 +88,7 @@ impl PullError {
             PullError::Refused { .. } | PullError::BadAnswer { .. } => "hub_error",
             PullError::Mismatch { .. } => "checksum_mismatch",
             PullError::Unverifiable { .. } => "unverifiable",
+            PullError::CannotRun { .. } => "cannot_run",
             PullError::NoSpace { .. } => "no_disk_space",
             PullError::DiskFull { .. } => "disk_full",
             PullError::Interrupted { .. } => "interrupted",

@@ -418,13 +418,14 @@ async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
             })
             .collect();
         // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`); the
-        // model field is how requests name them.
+        // model field is how requests name them; source, where one pulled from the hub
+        // came from.
         list.extend(crate::models::imported().into_iter().map(|m| {
             let memory =
                 crate::providers::local::estimate_memory(&m.path, None, KvCacheType::F16).ok();
             json!({"id": format!("imported/{}", m.name), "model": format!("local/{}", m.name),
                    "installed": true, "path": m.path, "size_bytes": m.size_bytes,
-                   "memory": memory, "catalog": null})
+                   "memory": memory, "catalog": null, "source": m.source})
         }));
         let pool = hearth.providers().local_pool().clone();
         let settings = pool.settings();
@@ -468,18 +469,92 @@ fn local_providers(config: &crate::config::Config) -> Vec<Value> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PullBody {
-    id: String,
+    /// A catalog id; with `hub`, the local name [default: from the file name].
+    id: Option<String>,
+    /// A hub file, as a model search lists it.
+    hub: Option<HubBody>,
 }
 
-/// Pulls a catalog model, streaming its progress as server-sent events: `progress`
-/// events with a line each (a step, or "NN%" with the bytes, rate and time left beside it),
-/// then one `done` (with the route) or `error` event. A client that closes the stream (the
-/// UI's stop) cancels the pull, which deletes its partial file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HubBody {
+    repo: String,
+    file: String,
+    revision: Option<String>,
+}
+
+/// What a pull body asks for, checked before the stream starts so a refusal is a plain
+/// JSON error.
+enum PullOf {
+    Catalog(Box<crate::models::CatalogEntry>),
+    Hub(crate::models::HubFile, String),
+}
+
+fn pull_of(body: PullBody) -> Result<PullOf> {
+    let id = body
+        .id
+        .map(|id| id.strip_prefix("local/").unwrap_or(&id).to_owned());
+    match (body.hub, id) {
+        (Some(h), name) => {
+            let file = crate::models::HubFile::new(&h.repo, &h.file, h.revision.as_deref())?;
+            let name = name.unwrap_or_else(|| file.default_name());
+            crate::models::check_hub_pull(&file, &name)?;
+            Ok(PullOf::Hub(file, name))
+        }
+        (None, Some(id)) => crate::models::entry(&id).map(|e| PullOf::Catalog(Box::new(e))),
+        (None, None) => Err(Error::bad_request(
+            "invalid_request",
+            "give `id` (a catalog id), or `hub` ({repo, file, revision}) with an optional `id` (the local name)",
+        )),
+    }
+}
+
+/// Pulls a catalog model (`{"id"}`), or a hub file a search found (`{"hub": {"repo",
+/// "file", "revision"}, "id"}`, `id` being the local name), streaming its progress as
+/// server-sent events: `progress` events with a line each (a step, or "NN%" with the
+/// bytes, rate and time left beside it), then one `done` (with the route) or `error` event.
+/// A client that closes the stream (the UI's stop) cancels the pull, which deletes its
+/// partial file. Once done the model is usable as `local/<id>`.
 async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let of = pull_of(a.parse(raw)?).map_err(|e| a.fail(e))?;
+    Ok(stream_pull(a.state_hearth(), |events, cancel| {
+        run_pull(of, events, cancel)
+    }))
+}
+
+/// The pull itself; its answer is the `done` event's data.
+async fn run_pull(
+    of: PullOf,
+    events: crate::models::EventSink,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::result::Result<Value, crate::models::PullError> {
+    Ok(match of {
+        PullOf::Catalog(entry) => {
+            let route = crate::models::pull(&entry, events, &cancel).await?;
+            json!({"id": entry.id, "model": format!("local/{}", entry.id),
+                   "route": format!("{route:?}"), "path": entry.installed_path()})
+        }
+        PullOf::Hub(file, name) => {
+            let got = crate::models::pull_hub_file(&file, &name, &events, &cancel).await?;
+            let route = crate::models::PullRoute::Hub(got.source.snapshot.clone());
+            json!({"id": got.name, "model": format!("local/{}", got.name),
+                   "route": format!("{route:?}"), "path": got.path, "source": got.source})
+        }
+    })
+}
+
+/// Runs a pull in the background and streams its events; a closed stream cancels it. A
+/// pull that ends well makes the model addressable at once.
+fn stream_pull<F>(
+    hearth: std::sync::Arc<Hearth>,
+    pull: impl FnOnce(crate::models::EventSink, tokio_util::sync::CancellationToken) -> F,
+) -> Response
+where
+    F: std::future::Future<Output = std::result::Result<Value, crate::models::PullError>>
+        + Send
+        + 'static,
+{
     use axum::response::sse::Event;
-    let b: PullBody = a.parse(raw)?;
-    let id = b.id.strip_prefix("local/").unwrap_or(&b.id).to_owned();
-    let entry = crate::models::entry(&id).map_err(|e| ApiError::new(e, &a.trace))?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let progress = |data: Value| Event::default().event("progress").data(data.to_string());
     let (step_tx, tick_tx) = (tx.clone(), tx.clone());
@@ -495,9 +570,8 @@ async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Resp
         },
     );
     let cancel = tokio_util::sync::CancellationToken::new();
-    let hearth = a.state.hearth.clone();
+    let pull = pull(events, cancel.clone());
     tokio::spawn(async move {
-        let pull = crate::models::pull(&entry, events, &cancel);
         tokio::pin!(pull);
         let outcome = tokio::select! {
             outcome = &mut pull => outcome,
@@ -512,10 +586,7 @@ async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Resp
             }
         }
         let last = match outcome {
-            Ok(route) => Event::default().event("done").data(
-                json!({"id": id, "route": format!("{route:?}"), "path": entry.installed_path()})
-                    .to_string(),
-            ),
+            Ok(done) => Event::default().event("done").data(done.to_string()),
             Err(e) => Event::default()
                 .event("error")
                 .data(json!({"code": e.code(), "message": e.to_string()}).to_string()),
@@ -524,5 +595,5 @@ async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Resp
     });
     let events = tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
         .map(Ok::<_, std::convert::Infallible>);
-    Ok(axum::response::sse::Sse::new(events).into_response())
+    axum::response::sse::Sse::new(events).into_response()
 }

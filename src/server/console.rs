@@ -80,15 +80,22 @@ async fn import_model(
 }
 
 /// Removes an installed catalog model (`ID` or `local/ID`) or an imported one
-/// (`imported/NAME`, its slash encoded as `%2F` in the path).
+/// (`imported/NAME`, its slash encoded as `%2F` in the path); for a model pulled from the
+/// hub, `hub_copy` says what became of the hub cache's copy.
 async fn remove_model(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
-        let removed = match id.strip_prefix("imported/") {
-            Some(name) => crate::models::remove_imported(name)?,
-            None => crate::models::remove(id.strip_prefix("local/").unwrap_or(&id))?,
+        let (removed, hub_copy) = match id.strip_prefix("imported/") {
+            Some(name) => {
+                let r = crate::models::remove_imported(name)?;
+                (r.path, r.hub_copy)
+            }
+            None => (
+                crate::models::remove(id.strip_prefix("local/").unwrap_or(&id))?,
+                None,
+            ),
         };
         hearth.refresh_installed_models()?;
-        Ok(json!({"removed": removed}))
+        Ok(json!({"removed": removed, "hub_copy": hub_copy}))
     })
 }
 

@@ -259,6 +259,42 @@ test("admin: local models: the search box lists the catalog's matches first, and
     assert(rows[0].startsWith("catalog:") && rows[1].startsWith("hub") && rows[2].includes("IQ4_XS"), `rows: ${rows.join(" | ")}`);
     assert(/IQ4_XS\s+no\s+no/.test(rows[2]), `IQ4_XS row: ${rows[2]}`);
     await shot("admin-model-search");
+
+    // Download: a hub hit by repository and file, a catalog hit by its id (the pull is
+    // stubbed: the suite has no hub); a quant without a kernel has no working button.
+    const pulled = [];
+    const isPull = (url) => url.pathname === "/admin/models";
+    await page.route(isPull, async (route) => {
+      if (route.request().method() !== "POST") return route.fallback();
+      const body = route.request().postDataJSON();
+      pulled.push(body);
+      const name = body.hub ? "r-q4_k_m" : body.id;
+      const events = [
+        ["progress", { line: "downloading r-Q4_K_M.gguf (1000 bytes) from the hub" }],
+        ["progress", { line: "100%" }],
+        ["done", { id: name, model: `local/${name}`, route: 'Hub("/hf/r-Q4_K_M.gguf")', path: `/models/imported/${name}.gguf` }],
+      ];
+      await route.fulfill({ status: 200, headers: { "content-type": "text/event-stream" }, body: sse(events) });
+    });
+    try {
+      assert(await hits.nth(2).locator('[data-testid="pull-hit"]').isDisabled(), "an IQ4_XS file can be downloaded");
+      await hits.nth(1).locator('[data-testid="pull-hit"]').click();
+      const done = page.locator('[data-testid="model-search"] [data-testid="pull-progress"][data-status="done"]');
+      await done.first().waitFor();
+      assert(JSON.stringify(pulled[0]) === JSON.stringify({ hub: { repo: "o/r-GGUF", file: "r-Q4_K_M.gguf" } }), `pull body ${JSON.stringify(pulled[0])}`);
+      assert((await hits.nth(1).locator('[data-testid="hit-installed"]').getAttribute("title")) === "local/r-q4_k_m", "the hub row does not name the model");
+      assert((await text(done.first())).includes("Installed r-q4_k_m from the model hub"), `progress: ${await text(done.first())}`);
+      await hits.first().locator('[data-testid="pull-hit"]').click();
+      await done.nth(1).waitFor();
+      assert(pulled[1]?.id === "smollm2-135m-instruct" && !pulled[1].hub, `catalog pull body ${JSON.stringify(pulled[1])}`);
+      await shot("admin-model-search-download");
+      // A new search drops the finished downloads' progress.
+      await $("model-search-go").click();
+      await page.locator('[data-testid="model-search-hit"]').nth(2).waitFor();
+      assert((await done.count()) === 0, "the finished downloads are still shown");
+    } finally {
+      await page.unroute(isPull);
+    }
   } finally {
     await page.unroute(isSearch);
   }

@@ -251,6 +251,8 @@ export interface LocalModel {
   size_bytes?: number | null;
   /** How requests name an imported file (`local/NAME`; its `id` is `imported/NAME`). */
   model?: string;
+  /** Where a model pulled from the hub by repository and file came from. */
+  source?: HubSource | null;
 }
 
 /** The name requests and routes give a listed model: `local/<id>`. */
@@ -308,6 +310,30 @@ export async function* pullModel(client: HearthClient, id: string, signal?: Abor
   const res = await client.request("POST", "/admin/models", { id }, { accept: "text/event-stream", signal });
   if (!res.body) throw new ApiError({ status: res.status, code: "invalid_response", message: "the pull answered no stream" });
   yield* readSse(res.body);
+}
+
+/**
+ * What `POST /admin/models` takes: a catalog id, or a hub file (what a search lists) with
+ * the local name it is installed under (default: from the file name).
+ */
+export type PullRequest = { id: string } | { hub: { repo: string; file: string; revision?: string }; id?: string };
+
+/** `POST /admin/models` with any pull body; events as `pullModel`'s. */
+export async function* pullWith(client: HearthClient, body: PullRequest, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+  const res = await client.request("POST", "/admin/models", body, { accept: "text/event-stream", signal });
+  if (!res.body) throw new ApiError({ status: res.status, code: "invalid_response", message: "the pull answered no stream" });
+  yield* readSse(res.body);
+}
+
+/** Where a model pulled from the hub by repository and file came from (`source` in `GET /admin/models`). */
+export interface HubSource {
+  repo: string;
+  file: string;
+  revision: string;
+  commit: string;
+  /** Checked against the hub's own LFS sha256. */
+  sha256: string;
+  size_bytes: number;
 }
 
 /** What an import answers: the name, where the copy went, and the policy lines that use it. */

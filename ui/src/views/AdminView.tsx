@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState, type ReactNode } from "react";
+import { Fragment, useCallback, useEffect, useRef, useState, type ReactNode } from "react";
 import {
   bareModelId,
   createKey,
@@ -14,6 +14,7 @@ import {
   policyTiers,
   providerLocality,
   pullModel,
+  pullWith,
   removeModel,
   requestModelName,
   revokeKey,
@@ -29,6 +30,7 @@ import {
   type ModelSearch,
   type ProviderInfo,
   type ProviderTest,
+  type SearchHit,
   type WorkspaceView,
 } from "../api/admin";
 import { ApiError, asApiError, isAbortError, type DataPolicy, type Role } from "../api/client";
@@ -45,6 +47,7 @@ import { useBusy, useLoad } from "../components/useAsync";
 import { formatCost, formatLatency, formatTokens, formatWhen } from "../format";
 import { DATA_POLICIES, hasErrors, workspaceForm, workspacePatch, type FormErrors, type WorkspaceForm } from "../state/forms";
 import { applyPullEvent, endPull, failPull, formatBytes, routeLabel, startPull, type PullState } from "../state/models";
+import { downloadBlocked, followPull, hitKey, keepRunning, localModelFor, pullRequestFor } from "../state/hubPull";
 
 type Tab = "workspaces" | "keys" | "providers" | "models";
 const TABS: { id: Tab; label: string }[] = [
@@ -936,7 +939,12 @@ function ModelsTab() {
           {used}
         </div>
       )}
-      <ModelSearchPanel />
+      <ModelSearchPanel
+        onInstalled={async () => {
+          await load();
+          reloadModels();
+        }}
+      />
       <div className="table-wrap">
         <table className="data-table" data-testid="model-table">
           <thead>
@@ -1029,19 +1037,42 @@ function ModelsTab() {
   );
 }
 
-/** Looks for GGUF files in the catalog and on the hub; offline, in the catalog only. */
-function ModelSearchPanel() {
+/**
+ * Looks for GGUF files in the catalog and on the hub (offline, in the catalog only), and
+ * downloads one: a catalog entry by its id, any other file as `local/<its file name>`.
+ */
+function ModelSearchPanel({ onInstalled }: { onInstalled: () => Promise<void> }) {
   const { client } = useApp();
   const [text, setText] = useState("");
   const [found, setFound] = useState<ModelSearch | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, run] = useBusy();
+  const [pulls, setPulls] = useState<Record<string, PullState>>({});
+  const controllers = useRef<Record<string, AbortController>>({});
   const hits = found ? [...found.catalog, ...found.files] : [];
+
+  useEffect(() => {
+    const open = controllers.current;
+    return () => {
+      for (const ac of Object.values(open)) ac.abort();
+    };
+  }, []);
+
+  const download = async (h: SearchHit) => {
+    const key = hitKey(h);
+    const ac = new AbortController();
+    controllers.current[key] = ac;
+    const s = await followPull(pullWith(client, pullRequestFor(h), ac.signal), (state) => setPulls((p) => ({ ...p, [key]: state })));
+    delete controllers.current[key];
+    if (s.status === "done") await onInstalled();
+  };
+
   return (
     <form
       className="editor-panel"
       onSubmit={(e) => {
         e.preventDefault();
+        setPulls(keepRunning);
         void run(async () => setFound(await searchModels(client, text.trim())), setError);
       }}
       data-testid="model-search"
@@ -1074,23 +1105,60 @@ function ModelSearchPanel() {
                 <th>Quant</th>
                 <th>Can run</th>
                 <th title={found.fits_rule}>Fits</th>
+                <th />
               </tr>
             </thead>
             <tbody>
-              {hits.map((h) => (
-                <tr key={`${h.repo}/${h.file}`} data-testid="model-search-hit">
-                  <td className="mono nowrap">{h.catalog_id ? `catalog: local/${h.catalog_id}` : "hub"}</td>
-                  <td className="mono small-text">{h.repo}</td>
-                  <td className="mono small-text">{h.file}</td>
-                  <td className="num nowrap">{formatBytes(h.size_bytes)}</td>
-                  <td className="mono">{h.quant}</td>
-                  <td>
-                    <YesNo yes={h.runs} />
-                  </td>
-                  <td>{h.fits === null ? "—" : <YesNo yes={h.fits} />}</td>
-                </tr>
-              ))}
-              {hits.length === 0 && <EmptyRow cols={7}>Nothing matches.</EmptyRow>}
+              {hits.map((h) => {
+                const key = hitKey(h);
+                const s = pulls[key];
+                const blocked = downloadBlocked(h);
+                return (
+                  <Fragment key={key}>
+                    <tr data-testid="model-search-hit">
+                      <td className="mono small-text">{h.catalog_id ? `catalog: local/${h.catalog_id}` : "hub"}</td>
+                      <td className="mono small-text">{h.repo}</td>
+                      <td className="mono small-text">{h.file}</td>
+                      <td className="num nowrap">{formatBytes(h.size_bytes)}</td>
+                      <td className="mono">{h.quant}</td>
+                      <td>
+                        <YesNo yes={h.runs} />
+                      </td>
+                      <td>{h.fits === null ? "—" : <YesNo yes={h.fits} />}</td>
+                      <td className="actions">
+                        {s?.status === "running" ? (
+                          <button type="button" className="small danger" onClick={() => controllers.current[key]?.abort()} data-testid="stop-hit-pull">
+                            <Icon name="stop" size={12} /> Stop
+                          </button>
+                        ) : s?.status === "done" ? (
+                          <span className="muted small-text nowrap" title={localModelFor(h)} data-testid="hit-installed">
+                            Installed
+                          </span>
+                        ) : (
+                          <button
+                            type="button"
+                            className="small primary"
+                            onClick={() => void download(h)}
+                            disabled={blocked !== null}
+                            title={blocked ?? `Downloads it as ${localModelFor(h)}`}
+                            data-testid="pull-hit"
+                          >
+                            Download
+                          </button>
+                        )}
+                      </td>
+                    </tr>
+                    {s && (
+                      <tr className="detail-row">
+                        <td colSpan={8}>
+                          <PullProgress s={s} />
+                        </td>
+                      </tr>
+                    )}
+                  </Fragment>
+                );
+              })}
+              {hits.length === 0 && <EmptyRow cols={8}>Nothing matches.</EmptyRow>}
             </tbody>
           </table>
           {found.skipped.length > 0 && (
