@@ -76,13 +76,56 @@ impl Format for Tile {
 
     fn simd<const R: usize>(kernel: Kernel, tiles: &[Tile], acts: &[Act], sums: &mut Sums) -> bool {
         match kernel {
+            // SAFETY: `kernel()` chose these only where the CPU has their instructions.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => {
-                // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2, FMA and F16C.
-                unsafe { avx2::pass::<R>(tiles, acts, sums) };
-                true
+            Kernel::Avx512Vnni => unsafe { avx512::pass::<R>(tiles, acts, sums) },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { avx2::pass::<R>(tiles, acts, sums) },
+            _ => return false,
+        }
+        true
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::Tile;
+    use crate::{prefetch, Act, Sums};
+
+    /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows.
+    /// `vpdpbusd` multiplies unsigned bytes by signed ones, so the weights go in shifted by 128
+    /// (`q ^ 0x80` is `q + 128` as a byte) and the dot starts at `-128 Σa`, from the block's
+    /// exact half sums: the integer dot is the scalar reference's, bit for bit.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+        let kb = tiles.len();
+        let shift = _mm512_set1_epi8(i8::MIN);
+        let mut acc = [_mm512_setzero_ps(); R];
+        for (b, tile) in tiles.iter().enumerate() {
+            prefetch(tile, 0, 1);
+            let d = _mm512_cvtph_ps(_mm256_load_si256(tile.d.as_ptr() as *const __m256i));
+            let mut w = [_mm512_setzero_si512(); 8];
+            for (g, w) in w.iter_mut().enumerate() {
+                let at = tile.qs.as_ptr().add(64 * g) as *const __m512i;
+                *w = _mm512_xor_si512(_mm512_loadu_si512(at), shift);
             }
-            _ => false,
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let a = &acts[r * kb + b];
+                let q = a.qs.as_ptr() as *const i32;
+                let sum = i32::from(a.h[0]) + i32::from(a.h[1]);
+                let mut dot = _mm512_set1_epi32(-128 * sum);
+                for (g, w) in w.iter().enumerate() {
+                    let x = _mm512_set1_epi32(q.add(g).read_unaligned());
+                    dot = _mm512_dpbusd_epi32(dot, *w, x);
+                }
+                let scale = _mm512_mul_ps(d, _mm512_set1_ps(a.d));
+                *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, *acc);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            _mm512_storeu_ps(sums[r].as_mut_ptr(), *acc);
         }
     }
 }
