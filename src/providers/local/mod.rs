@@ -430,6 +430,9 @@ impl Provider for LocalProvider {
                     && tx.blocking_send(Ok(Delta::Text(piece.to_owned()))).is_ok()
             };
             let result = lease.engine.generate(&req, &mut send);
+            // Naming the whole lease moves all of it into this closure (else only the engine
+            // would be captured, and the turn and in-use mark dropped as the stream starts).
+            drop(lease);
             let last = result.map(|(_, usage, finish_reason)| Delta::Finish {
                 usage,
                 finish_reason,
