@@ -289,6 +289,54 @@ async fn an_idle_model_is_unloaded_after_its_time_and_loads_again_when_asked() {
     assert_eq!(status, 200, "{v}");
 }
 
+/// The requests `GET /admin/models` counts on `model` (0 when it is not in memory).
+async fn in_use(s: &Server, admin: &str, model: &str) -> u64 {
+    let (status, v) = s.get_json("/admin/models", Some(admin)).await;
+    assert_eq!(status, 200, "{v}");
+    v["loaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["model"] == model)
+        .map(|m| m["in_use"].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_streamed_answer_keeps_its_model_in_use_until_it_ends() {
+    let Some(model) = default_model() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let (models, _) = models_dir(root.path(), &model, &["a"]);
+    let s = start(root.path(), &models, 4096);
+    let admin = create_key(&s.dir, "default", "admin");
+    let body = json!({"model": "local/a", "stream": true, "max_tokens": 64, "temperature": 0,
+                      "messages": [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]});
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let first = futures::StreamExt::next(&mut stream)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("chat.completion.chunk"));
+    // The rest of 64 tokens takes seconds, this look milliseconds: the answer is still being
+    // written, and a model in use is never unloaded (idle or for room).
+    assert_eq!(in_use(&s, &admin, "local/a").await, 1, "in use mid-answer");
+    let mut rest = Vec::new();
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    assert!(String::from_utf8_lossy(&rest).contains("data: [DONE]"));
+    assert_eq!(in_use(&s, &admin, "local/a").await, 0, "let go at the end");
+}
+
 #[test]
 fn models_use_makes_an_installed_model_a_routes_primary_in_the_saved_policy() {
     let Some(model) = default_model() else { return };

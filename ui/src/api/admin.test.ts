@@ -14,6 +14,13 @@ describe("local models", () => {
     expect((await listLocalModels(answering({ models: [] }))).local_providers).toEqual([]);
   });
 
+  it("reads the models in memory with the budget and idle time, and an older server's answer without them", async () => {
+    const loaded = [{ model: "local/x", state: "loaded", memory: { total_bytes: 1 }, in_use: 0, idle_s: 3 }];
+    const listed = await listLocalModels(answering({ models: [], memory_budget_mb: 4096, idle_unload_s: null, loaded }));
+    expect(listed.pool).toEqual({ memory_budget_mb: 4096, idle_unload_s: null, loaded });
+    expect((await listLocalModels(answering({ models: [] }))).pool).toEqual({ memory_budget_mb: null, idle_unload_s: null, loaded: [] });
+  });
+
   it("says the thread count and which kernels multiply quantized weights", () => {
     expect(describeRuntime({ provider: "local", threads: 2, quant_kernel: "avx512-vnni" })).toBe(
       "local: 2 CPU threads, quantized weights on the AVX-512 VNNI and AVX2 kernels",

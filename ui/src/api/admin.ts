@@ -240,11 +240,23 @@ export interface CatalogInfo {
   recommended_use?: string;
 }
 
+/** What a model takes in memory at its context (src/providers/local/memory.rs). */
+export interface MemoryEstimate {
+  weights_bytes: number;
+  kv_cache_bytes: number;
+  kv_cache_type: string;
+  scratch_bytes: number;
+  /** What counts against the memory budget. */
+  total_bytes: number;
+}
+
 export interface LocalModel {
   /** `local/<id>`. */
   id: string;
   installed: boolean;
   path: string | null;
+  /** What loading it at the default context would take; null when not installed. */
+  memory?: MemoryEstimate | null;
   /** The catalog entry; absent for an imported file. */
   catalog?: CatalogInfo | null;
   /** Size on disk, when the server reports it (imported files). */
@@ -275,15 +287,53 @@ export interface LocalRuntime {
   quant_kernel: string;
 }
 
+/** One model in memory, or loading (src/providers/local/pool.rs `LoadedModel`). */
+export interface PoolModel {
+  /** `PROVIDER/MODEL_ID`, as requests name it. */
+  model: string;
+  state: "loading" | "loaded";
+  /** What it counts against the budget. */
+  memory: MemoryEstimate;
+  /** Requests running or waiting on it. */
+  in_use: number;
+  /** Seconds since a request last let it go. */
+  idle_s: number;
+}
+
+/** The models in memory now and the rules that unload them. */
+export interface ModelPool {
+  /** What the loaded models may take together; null when the server does not say. */
+  memory_budget_mb: number | null;
+  /** A model idle this long is unloaded; null keeps it until the budget needs the room. */
+  idle_unload_s: number | null;
+  loaded: PoolModel[];
+}
+
 export interface LocalModels {
   models: LocalModel[];
   models_dir: string | null;
   local_providers: LocalRuntime[];
+  pool: ModelPool;
 }
 
+export const NO_LOCAL_MODELS: LocalModels = {
+  models: [],
+  models_dir: null,
+  local_providers: [],
+  pool: { memory_budget_mb: null, idle_unload_s: null, loaded: [] },
+};
+
 export async function listLocalModels(client: HearthClient): Promise<LocalModels> {
-  const body = await client.json<{ models?: LocalModel[]; models_dir?: string; local_providers?: LocalRuntime[] }>("GET", "/admin/models");
-  return { models: body.models ?? [], models_dir: body.models_dir ?? null, local_providers: body.local_providers ?? [] };
+  const body = await client.json<{ models?: LocalModel[]; models_dir?: string; local_providers?: LocalRuntime[] } & Partial<ModelPool>>(
+    "GET",
+    "/admin/models",
+  );
+  return {
+    models: body.models ?? [],
+    models_dir: body.models_dir ?? null,
+    local_providers: body.local_providers ?? [],
+    pool: { memory_budget_mb: body.memory_budget_mb ?? null, idle_unload_s: body.idle_unload_s ?? null, loaded: body.loaded ?? [] },
+  };
 }
 
 /** One line on how a local provider runs, e.g. "local: 2 CPU threads, quantized weights on the AVX2 kernels". */

@@ -10,6 +10,7 @@ import {
   describeRuntime,
   listProviders,
   listWorkspaces,
+  NO_LOCAL_MODELS,
   patchWorkspace,
   policyTiers,
   providerLocality,
@@ -27,6 +28,7 @@ import {
   type KeyInfo,
   type LocalModel,
   type LocalModels,
+  type ModelPool,
   type ModelSearch,
   type ProviderInfo,
   type ProviderTest,
@@ -41,13 +43,26 @@ import { Icon } from "../components/Icon";
 import { AdminOnly, needsAdmin } from "../components/AdminNotice";
 import { EmptyRow } from "../components/EmptyRow";
 import { Field, Options } from "../components/Field";
+import { MeterBar } from "../components/MeterBar";
 import { Notice } from "../components/Notice";
 import { Tabs } from "../components/Tabs";
 import { useBusy, useLoad } from "../components/useAsync";
+import { usePoll } from "../components/usePoll";
 import { formatCost, formatLatency, formatTokens, formatWhen } from "../format";
 import { DATA_POLICIES, hasErrors, workspaceForm, workspacePatch, type FormErrors, type WorkspaceForm } from "../state/forms";
 import { applyPullEvent, endPull, failPull, formatBytes, routeLabel, startPull, type PullState } from "../state/models";
 import { downloadBlocked, followPull, hitKey, keepRunning, localModelFor, pullRequestFor } from "../state/hubPull";
+import {
+  budgetText,
+  budgetUse,
+  idleRuleText,
+  POOL_POLL_MS,
+  runtimeDetail,
+  runtimeOf,
+  runtimeText,
+  unlisted,
+  type ModelRuntime,
+} from "../state/pool";
 
 type Tab = "workspaces" | "keys" | "providers" | "models";
 const TABS: { id: Tab; label: string }[] = [
@@ -838,12 +853,15 @@ function ModelsTab() {
   const { client, reloadModels } = useApp();
   const read = useCallback(() => listLocalModels(client), [client]);
   const {
-    data: { models, models_dir: dir, local_providers: runtimes },
+    data: { models, models_dir: dir, local_providers: runtimes, pool },
     loaded,
     error,
     setError,
     reload: load,
-  } = useLoad<LocalModels>(read, { models: [], models_dir: null, local_providers: [] });
+  } = useLoad<LocalModels>(read, NO_LOCAL_MODELS);
+  // A model loads on its first request (from the Chat, say) and unloads when idle or when
+  // another needs its room: read the pool again while the tab is open.
+  usePoll(load, POOL_POLL_MS);
   const [pulls, setPulls] = useState<Record<string, PullState>>({});
   const [removing, setRemoving] = useState<string | null>(null);
   const [busy, run] = useBusy();
@@ -945,12 +963,14 @@ function ModelsTab() {
           reloadModels();
         }}
       />
+      <PoolPanel pool={pool} listed={models.map(requestModelName)} />
       <div className="table-wrap">
         <table className="data-table" data-testid="model-table">
           <thead>
             <tr>
               <th>Model</th>
               <th>Installed</th>
+              <th>In memory</th>
               <th className="num">Size</th>
               <th>Licence</th>
               <th className="num">Context</th>
@@ -967,6 +987,8 @@ function ModelsTab() {
                 <ModelRows
                   key={m.id}
                   m={m}
+                  runtime={runtimeOf(pool.loaded, requestModelName(m))}
+                  idleUnloadS={pool.idle_unload_s}
                   pull={s}
                   running={running}
                   busy={busy}
@@ -980,7 +1002,7 @@ function ModelsTab() {
                 />
               );
             })}
-            {loaded && models.length === 0 && <EmptyRow cols={8}>The catalog is empty.</EmptyRow>}
+            {loaded && models.length === 0 && <EmptyRow cols={9}>The catalog is empty.</EmptyRow>}
           </tbody>
         </table>
       </div>
@@ -1170,8 +1192,61 @@ function ModelSearchPanel({ onInstalled }: { onInstalled: () => Promise<void> })
   );
 }
 
+/** The models in memory: how much of the budget they hold, and when an idle one goes. */
+function PoolPanel({ pool, listed }: { pool: ModelPool; listed: string[] }) {
+  const use = budgetUse(pool);
+  const others = unlisted(pool.loaded, listed);
+  return (
+    <div className="editor-panel pool-panel" data-testid="model-pool">
+      <div className="pool-head">
+        <h3>In memory</h3>
+        <span data-testid="pool-budget" data-held-bytes={use.heldBytes} data-loading-bytes={use.loadingBytes}>
+          {budgetText(use)}
+        </span>
+      </div>
+      {use.share !== null && <MeterBar share={use.share} tone={use.share > 0.9 ? "warn" : "accent"} label="Share of the memory budget in use" />}
+      <p className="muted small-text" data-testid="pool-idle" data-idle-unload-s={pool.idle_unload_s ?? ""}>
+        Models load on their first request. {idleRuleText(pool.idle_unload_s)} Set <code>memory_budget_mb</code> and <code>idle_unload_s</code> under{" "}
+        <code>[local]</code> in the policy to change them.
+      </p>
+      {others.length > 0 && (
+        <ul className="pool-others">
+          {others.map((o) => {
+            const r = runtimeOf(pool.loaded, o.model);
+            return (
+              <li key={o.model} data-testid="pool-other" data-model={o.model}>
+                <span className="mono">{o.model}</span> <RuntimeState r={r} idleUnloadS={pool.idle_unload_s} />
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/** Not loaded, loading (with a spinner) or loaded with the memory it holds and what it does. */
+function RuntimeState({ r, idleUnloadS }: { r: ModelRuntime; idleUnloadS: number | null }) {
+  const detail = runtimeDetail(r, idleUnloadS);
+  return (
+    <span className={`runtime runtime-${r.state}`}>
+      <span className="runtime-main">
+        {r.state === "loading" && <span className="spinner" aria-hidden />}
+        <span data-testid="runtime-state">{runtimeText(r)}</span>
+      </span>
+      {detail && (
+        <span className="muted small-text" data-testid="runtime-detail">
+          {detail}
+        </span>
+      )}
+    </span>
+  );
+}
+
 function ModelRows({
   m,
+  runtime,
+  idleUnloadS,
   pull,
   running,
   busy,
@@ -1184,6 +1259,8 @@ function ModelRows({
   onUse,
 }: {
   m: LocalModel;
+  runtime: ModelRuntime;
+  idleUnloadS: number | null;
   pull: PullState | undefined;
   running: boolean;
   busy: boolean;
@@ -1207,6 +1284,12 @@ function ModelRows({
         </td>
         <td data-testid="model-installed">
           <YesNo yes={m.installed} />
+        </td>
+        <td data-testid="model-runtime" data-state={runtime.state}>
+          {m.installed ? <RuntimeState r={runtime} idleUnloadS={idleUnloadS} /> : <span className="muted">—</span>}
+          {m.installed && runtime.state === "not_loaded" && m.memory && (
+            <div className="muted small-text">needs {formatBytes(m.memory.total_bytes)}</div>
+          )}
         </td>
         <td className="num nowrap">{formatBytes(size)}</td>
         <td className="nowrap">{c?.licence ?? "—"}</td>
@@ -1240,7 +1323,7 @@ function ModelRows({
       </tr>
       {removing && (
         <tr className="detail-row">
-          <td colSpan={8}>
+          <td colSpan={9}>
             <Confirm action={`Remove ${m.id}`} danger busy={busy} onConfirm={onConfirmRemove} onCancel={onCancelRemove}>
               Deletes the file{size !== null ? ` (${formatBytes(size)})` : ""} from disk; routes that use this model fail over or stop until it is downloaded again.
             </Confirm>
@@ -1249,7 +1332,7 @@ function ModelRows({
       )}
       {pull && (
         <tr className="detail-row">
-          <td colSpan={8}>
+          <td colSpan={9}>
             <PullProgress s={pull} />
           </td>
         </tr>
