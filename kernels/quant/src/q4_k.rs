@@ -120,12 +120,75 @@ impl Format for Tile {
 
     fn simd<const R: usize>(kernel: Kernel, tiles: &[Tile], acts: &[Act], sums: &mut Sums) -> bool {
         match kernel {
-            // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2, FMA and F16C.
+            // SAFETY: `kernel()` chose these only where the CPU has their instructions.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::pass::<R>(tiles, acts, sums) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => unsafe { avx2::pass::<R>(tiles, acts, sums) },
             _ => return false,
         }
         true
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Tile, SUBS};
+    use crate::{prefetch, Act, Sums, ROWS};
+
+    /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows, so a
+    /// chunk's 64-byte group of nibbles is one load and each broadcast activation group serves
+    /// all 16 rows. The nibbles are unsigned, as `vpdpbusd` wants its first operand, so no
+    /// correction is needed. A sub-block's dot is at most 32 x 15 x 127 = 60,960 in magnitude
+    /// per i32 lane (the activations are scaled to ±127), and `vpdpbusd` does not saturate:
+    /// it is exact, and scaled to f32 per sub-block as the scalar reference does.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+        let kb = tiles.len() * SUBS;
+        let nibble = _mm512_set1_epi8(0x0F);
+        let mut acc = [_mm512_setzero_ps(); R];
+        for (b, tile) in tiles.iter().enumerate() {
+            let blocks: [&[Act]; R] = std::array::from_fn(|r| &acts[r * kb + b * SUBS..][..SUBS]);
+            let d = _mm512_cvtph_ps(_mm256_loadu_si256(tile.d.as_ptr().cast()));
+            let dmin = _mm512_cvtph_ps(_mm256_loadu_si256(tile.dmin.as_ptr().cast()));
+            for c in 0..SUBS / 2 {
+                prefetch(tile, c, SUBS / 2);
+                // `[nibble][group]`: sub-block `2c + nibble`'s values, 16 rows by 4.
+                let w: [__m512i; 8] = std::array::from_fn(|g| {
+                    _mm512_loadu_si512(tile.qs.as_ptr().add((c * 8 + g) * ROWS * 4).cast())
+                });
+                let q = [
+                    w.map(|w| _mm512_and_si512(w, nibble)),
+                    w.map(|w| _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble)),
+                ];
+                for (n, q) in q.iter().enumerate() {
+                    let j = 2 * c + n;
+                    let widen = |v: &[u8; ROWS]| {
+                        let bytes = _mm_loadu_si128(v.as_ptr().cast());
+                        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes))
+                    };
+                    let scale = _mm512_mul_ps(widen(&tile.sc[j]), d);
+                    let min = _mm512_mul_ps(widen(&tile.m[j]), dmin);
+                    for (acc, a) in acc.iter_mut().zip(blocks) {
+                        let a = &a[j];
+                        let x = a.qs.as_ptr().cast::<i32>();
+                        let mut dot = _mm512_setzero_si512();
+                        for (g, q) in q.iter().enumerate() {
+                            let x = _mm512_set1_epi32(x.add(g).read_unaligned());
+                            dot = _mm512_dpbusd_epi32(dot, *q, x);
+                        }
+                        let s = _mm512_mul_ps(scale, _mm512_set1_ps(a.d));
+                        *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, *acc);
+                        *acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(a.s), *acc);
+                    }
+                }
+            }
+        }
+        for (out, acc) in sums.iter_mut().zip(acc) {
+            _mm512_storeu_ps(out.as_mut_ptr(), acc);
+        }
     }
 }
 
