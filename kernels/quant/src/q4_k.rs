@@ -131,9 +131,16 @@ impl Format for Tile {
     }
 
     /// 16 passes, 64 rows, per unpacked tile on AVX-512, as Q5_K's: splitting the nibbles
-    /// and widening the scales once per tile instead of once per pass. AVX2 has no span code
-    /// here and runs the passes one by one.
+    /// and widening the scales once per tile instead of once per pass.
     const SPAN: usize = 16;
+
+    /// AVX2 has no span code here: one pass per unit, as before the AVX-512 span.
+    fn span(kernel: Kernel) -> usize {
+        match kernel {
+            Kernel::Avx512Vnni => Self::SPAN,
+            Kernel::Avx2 | Kernel::Scalar => 1,
+        }
+    }
 
     fn simd_span(
         kernel: Kernel,
