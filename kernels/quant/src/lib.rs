@@ -1,19 +1,20 @@
 //! Quantized weights times f32 activations: the matrix multiply behind every projection of
-//! a GGUF model, one module per quant format, each with AVX2 (and for Q4_1 AVX-512 VNNI)
-//! kernels and a scalar reference.
+//! a GGUF model, one module per quant format, each with AVX2 (and for Q4_1, Q8_0, Q4_K,
+//! Q5_K and Q6_K AVX-512 VNNI) kernels and a scalar reference.
 //!
 //! Every format works the same way. At load the GGUF blocks are regrouped once into tiles of
 //! 16 output rows by one block of the format (32 values, or 256 for the k-quants), so one
 //! SIMD instruction works on 16 (or 8) rows at once and each tile serves up to four
 //! activation rows (a pass) before the next is loaded; Q5_K and Q6_K, whose values take work
-//! to rebuild from their tiles, rebuild a tile once for a span of up to 16 passes. The Q4_0, Q4_1, Q5_0, Q8_0 and Q6_K tiles take
-//! exactly the bytes of the GGUF blocks they come from (decode reads every byte per token):
-//! they keep their scales as f16, converted with F16C; Q4_K's and Q5_K's take 3% more (their
-//! 6-bit sub-block scales a byte each). Activations are quantized per 32 values to
-//! 8 bits (llama.cpp's Q8_1, plus the sum of each half for the formats whose scales cover
-//! 16 values). The arithmetic is llama.cpp's for each format, so results agree with it to
-//! float rounding; each format's tests hold its tiles to the values llama.cpp's own
-//! dequantizer gives for the same bytes.
+//! to rebuild from their tiles, rebuild a tile once for a span of up to 16 passes (Q4_K too
+//! on AVX-512, where splitting its nibbles is a fair share of a pass's work). The Q4_0,
+//! Q4_1, Q5_0, Q8_0 and Q6_K tiles take exactly the bytes of the GGUF blocks they come from
+//! (decode reads every byte per token): they keep their scales as f16, converted with F16C;
+//! Q4_K's and Q5_K's take 3% more (their 6-bit sub-block scales a byte each). Activations
+//! are quantized per 32 values to 8 bits (llama.cpp's Q8_1, plus the sum of each half for
+//! the formats whose scales cover 16 values). The arithmetic is llama.cpp's for each format,
+//! so results agree with it to float rounding; each format's tests hold its tiles to the
+//! values llama.cpp's own dequantizer gives for the same bytes.
 
 // The one crate of the workspace with `unsafe`: SIMD intrinsics behind a CPU feature check,
 // and worker threads writing disjoint parts of one output buffer.
