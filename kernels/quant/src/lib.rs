@@ -1,19 +1,20 @@
 //! Quantized weights times f32 activations: the matrix multiply behind every projection of
-//! a GGUF model, one module per quant format, each with AVX2 (and for Q4_1 AVX-512 VNNI)
-//! kernels and a scalar reference.
+//! a GGUF model, one module per quant format, each with AVX2 (and for Q4_1, Q8_0, Q4_K,
+//! Q5_K and Q6_K AVX-512 VNNI) kernels and a scalar reference.
 //!
 //! Every format works the same way. At load the GGUF blocks are regrouped once into tiles of
 //! 16 output rows by one block of the format (32 values, or 256 for the k-quants), so one
 //! SIMD instruction works on 16 (or 8) rows at once and each tile serves up to four
 //! activation rows (a pass) before the next is loaded; Q5_K and Q6_K, whose values take work
-//! to rebuild from their tiles, rebuild a tile once for a span of up to 16 passes. The Q4_0, Q4_1, Q5_0, Q8_0 and Q6_K tiles take
-//! exactly the bytes of the GGUF blocks they come from (decode reads every byte per token):
-//! they keep their scales as f16, converted with F16C; Q4_K's and Q5_K's take 3% more (their
-//! 6-bit sub-block scales a byte each). Activations are quantized per 32 values to
-//! 8 bits (llama.cpp's Q8_1, plus the sum of each half for the formats whose scales cover
-//! 16 values). The arithmetic is llama.cpp's for each format, so results agree with it to
-//! float rounding; each format's tests hold its tiles to the values llama.cpp's own
-//! dequantizer gives for the same bytes.
+//! to rebuild from their tiles, rebuild a tile once for a span of up to 16 passes (Q4_K too
+//! on AVX-512, where splitting its nibbles is a fair share of a pass's work). The Q4_0,
+//! Q4_1, Q5_0, Q8_0 and Q6_K tiles take exactly the bytes of the GGUF blocks they come from
+//! (decode reads every byte per token): they keep their scales as f16, converted with F16C;
+//! Q4_K's and Q5_K's take 3% more (their 6-bit sub-block scales a byte each). Activations
+//! are quantized per 32 values to 8 bits (llama.cpp's Q8_1, plus the sum of each half for
+//! the formats whose scales cover 16 values). The arithmetic is llama.cpp's for each format,
+//! so results agree with it to float rounding; each format's tests hold its tiles to the
+//! values llama.cpp's own dequantizer gives for the same bytes.
 
 // The one crate of the workspace with `unsafe`: SIMD intrinsics behind a CPU feature check,
 // and worker threads writing disjoint parts of one output buffer.
@@ -132,6 +133,14 @@ pub(crate) trait Format: Sized + Send + Sync + 'static {
     /// once per unit and reuses it for every pass; the others run one pass per unit.
     const SPAN: usize = 1;
 
+    /// Passes one unit covers on `kernel`: `SPAN`, or 1 where the format has no span code for
+    /// that kernel, so its passes keep the order in which a group of columns meets one pass's
+    /// activations while they are in L2 (run one by one within a unit, a long row's
+    /// activations came from L3 for every column: Q4_K on AVX2, k = 8,192, about 5% slower).
+    fn span(_kernel: Kernel) -> usize {
+        Self::SPAN
+    }
+
     /// Up to `SPAN` passes on `kernel`: `rows` activation rows, more than one pass holds, pass
     /// `p`'s sums into `sums[p]`. `false` when the format has no such code for that kernel (the
     /// caller then runs the passes one by one).
@@ -248,10 +257,10 @@ impl Matrix {
             assert_eq!(dst.len(), m * w.n, "output is not m x n");
         }
         let acts = quantize(x, m, k / BLOCK);
-        let orders: Vec<UnitOrder> = mats.iter().map(|w| w.packed.order(m)).collect();
+        let kernel = kernel();
+        let orders: Vec<UnitOrder> = mats.iter().map(|w| w.packed.order(m, kernel)).collect();
         let outs: Vec<usize> = dsts.iter_mut().map(|d| d.as_mut_ptr() as usize).collect();
         let total = orders.iter().map(UnitOrder::units).sum();
-        let kernel = kernel();
         candle_core::utils::barrier_pool().execute_chunked(total, |units| {
             for unit in units {
                 let (mut i, mut local) = (0, unit);
@@ -274,9 +283,9 @@ impl Matrix {
 
 /// A format's tiles behind one object, so `Matrix` is not generic.
 trait Packed: Send + Sync {
-    /// The units of a product with `m` activation rows, and their order.
-    fn order(&self, m: usize) -> UnitOrder;
-    /// One unit: column of tiles `t` against span `span` of the activations (`F::SPAN`
+    /// The units of a product with `m` activation rows on `kernel`, and their order.
+    fn order(&self, m: usize, kernel: Kernel) -> UnitOrder;
+    /// One unit: column of tiles `t` against span `span` of the activations (`F::span`
     /// passes), into `dst`.
     ///
     /// # Safety
@@ -357,10 +366,10 @@ impl<F: Format> Packed for Tiled<F> {
         }
     }
 
-    fn order(&self, m: usize) -> UnitOrder {
+    fn order(&self, m: usize, kernel: Kernel) -> UnitOrder {
         UnitOrder::new(
             self.n / ROWS,
-            m.div_ceil(PASS * F::SPAN),
+            m.div_ceil(PASS * F::span(kernel)),
             self.kt * size_of::<F>(),
         )
     }
@@ -377,8 +386,10 @@ impl<F: Format> Packed for Tiled<F> {
         let (t, span) = unit;
         let ka = self.kt * F::VALUES / BLOCK;
         let tiles = &self.tiles[t * self.kt..(t + 1) * self.kt];
-        let r0 = span * PASS * F::SPAN;
-        let rows = (m - r0).min(PASS * F::SPAN);
+        let passes = F::span(kernel);
+        debug_assert!(passes >= 1 && passes <= F::SPAN);
+        let r0 = span * PASS * passes;
+        let rows = (m - r0).min(PASS * passes);
         let acts = &acts[r0 * ka..(r0 + rows) * ka];
         let write = |sums: &[[f32; ROWS]]| {
             for (i, row) in sums.iter().enumerate() {
@@ -533,7 +544,7 @@ mod tests {
     use candle_core::quantized::{GgmlDType, QTensor};
     use candle_core::{Device, Tensor};
 
-    use super::{Matrix, UnitOrder};
+    use super::{Kernel, Matrix, UnitOrder};
 
     fn matrix(dtype: GgmlDType, n: usize, k: usize, salt: usize) -> Matrix {
         let values: Vec<f32> = (0..n * k)
@@ -564,6 +575,16 @@ mod tests {
                 assert_eq!(got, &alone, "m = {m}, {} rows", w.rows());
             }
         }
+    }
+
+    #[test]
+    fn a_unit_spans_the_format_s_passes_only_on_a_kernel_with_span_code_for_it() {
+        // Two columns of tiles, 70 rows: Q4_K has span code on AVX-512 alone.
+        let m = matrix(GgmlDType::Q4K, 32, 256, 1);
+        assert_eq!(m.packed.order(70, Kernel::Avx512Vnni).units(), 2 * 2);
+        assert_eq!(m.packed.order(70, Kernel::Avx2).units(), 2 * 18);
+        let m = matrix(GgmlDType::Q6K, 32, 256, 1);
+        assert_eq!(m.packed.order(70, Kernel::Avx2).units(), 2 * 2);
     }
 
     #[test]

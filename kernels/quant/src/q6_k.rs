@@ -162,7 +162,9 @@ impl Format for Tile {
 
     fn simd<const R: usize>(kernel: Kernel, tiles: &[Tile], acts: &[Act], sums: &mut Sums) -> bool {
         match kernel {
-            // SAFETY: `kernel()` chose AVX2 only where the CPU has AVX2, FMA and F16C.
+            // SAFETY: `kernel()` chose these only where the CPU has their instructions.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::pass::<R>(tiles, acts, sums) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => unsafe { avx2::pass::<R>(tiles, acts, sums) },
             _ => return false,
@@ -183,10 +185,203 @@ impl Format for Tile {
         match kernel {
             // SAFETY: as for `simd`.
             #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe { avx512::span(tiles, acts, rows, sums) },
+            #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => unsafe { avx2::span(tiles, acts, rows, sums) },
             _ => return false,
         }
         true
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Tile, HALF, PLANE, SUB, VALUES};
+    use crate::{prefetch, Act, Sums, PASS};
+
+    /// Sub-blocks of one scale in a tile.
+    const SUBS: usize = VALUES / SUB;
+    /// Activation blocks a tile meets.
+    const BLOCKS: usize = VALUES / 32;
+
+    /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows, the
+    /// tile's two halves of 8 rows side by side, its planes decoded in registers as the AVX2
+    /// pass does.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
+        let kb = tiles.len() * BLOCKS;
+        // Each activation row as groups of the 8 blocks one tile meets.
+        let rows: [&[[Act; BLOCKS]]; R] =
+            std::array::from_fn(|r| acts[r * kb..(r + 1) * kb].as_chunks().0);
+        let mut acc = [_mm512_setzero_ps(); R];
+        for (t, tile) in tiles.iter().enumerate() {
+            let values = |j: usize| {
+                prefetch(tile, j, SUBS);
+                decode(tile, j)
+            };
+            let scales = |b: usize| scales(tile, b);
+            let blocks = std::array::from_fn(|r| &rows[r][t]);
+            tile_rows::<R>(row_d(tile), values, scales, blocks, &mut acc);
+        }
+        for (out, acc) in sums.iter_mut().zip(acc) {
+            _mm512_storeu_ps(out.as_mut_ptr(), acc);
+        }
+    }
+
+    /// One tile's values and scales as `pass` uses them, made once for the passes of a span:
+    /// 5 KiB, in L1 while every pass reads it.
+    #[repr(C)]
+    struct Unpacked {
+        /// Sub-block `j`'s four value groups, as `decode` makes them.
+        q: [[__m512i; 4]; SUBS],
+        /// Activation block `b`'s two scales, as `scales` makes them.
+        sc: [[__m512i; 2]; BLOCKS],
+    }
+
+    /// A column of tiles against `rows` activation rows, in passes of up to four: each tile is
+    /// decoded once and met by every pass before the next. `sums[p]` takes pass `p`'s sums.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn span(tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut [Sums]) {
+        let kb = tiles.len() * BLOCKS;
+        let row = |i: usize| acts[i * kb..(i + 1) * kb].as_chunks::<BLOCKS>().0;
+        let mut unpacked = Unpacked {
+            q: [[_mm512_setzero_si512(); 4]; SUBS],
+            sc: [[_mm512_setzero_si512(); 2]; BLOCKS],
+        };
+        for (t, tile) in tiles.iter().enumerate() {
+            for (j, q) in unpacked.q.iter_mut().enumerate() {
+                prefetch(tile, j, SUBS);
+                *q = decode(tile, j);
+            }
+            for (b, sc) in unpacked.sc.iter_mut().enumerate() {
+                *sc = scales(tile, b);
+            }
+            let d = row_d(tile);
+            for (p, sums) in sums.iter_mut().enumerate() {
+                let r0 = p * PASS;
+                let blocks = |r: usize| &row(r0 + r)[t];
+                match rows - r0 {
+                    1 => tile_sums::<1>(d, &unpacked, std::array::from_fn(blocks), sums),
+                    2 => tile_sums::<2>(d, &unpacked, std::array::from_fn(blocks), sums),
+                    3 => tile_sums::<3>(d, &unpacked, std::array::from_fn(blocks), sums),
+                    _ => tile_sums::<4>(d, &unpacked, std::array::from_fn(blocks), sums),
+                }
+            }
+        }
+    }
+
+    /// `tile_rows` on an unpacked tile, its accumulators taken from `sums` and put back.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile_sums<const R: usize>(
+        d: __m512,
+        tile: &Unpacked,
+        blocks: [&[Act; BLOCKS]; R],
+        sums: &mut Sums,
+    ) {
+        let mut acc: [__m512; R] = std::array::from_fn(|r| _mm512_loadu_ps(sums[r].as_ptr()));
+        tile_rows::<R>(d, |j| tile.q[j], |b| tile.sc[b], blocks, &mut acc);
+        for (out, acc) in sums.iter_mut().zip(acc) {
+            _mm512_storeu_ps(out.as_mut_ptr(), acc);
+        }
+    }
+
+    /// One tile against `R` activation rows (`blocks[r]` the row's 8 blocks the tile meets),
+    /// added to `acc`: `values(j)` gives sub-block `j`'s four value groups, `scales(b)` the
+    /// scales of activation block `b`'s two sub-blocks, and `d` the rows' super-block scales.
+    ///
+    /// `vpdpbusd` takes the unsigned `q` as they are, and each sub-block's dot starts at
+    /// `-32 Σa` (`Act::h`), so it is `Σ (q - 32) a` exactly: at most 16 x 32 x 127 = 65,024 in
+    /// magnitude, and 16 x 63 x 127 = 128,016 on the way (`vpdpbusd` does not saturate).
+    /// Times a scale (at most 128 in magnitude) and two sub-blocks added, at most 16,646,144:
+    /// the i32 sum per activation block is the scalar reference's, bit for bit.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile_rows<const R: usize>(
+        d: __m512,
+        values: impl Fn(usize) -> [__m512i; 4],
+        scales: impl Fn(usize) -> [__m512i; 2],
+        blocks: [&[Act; BLOCKS]; R],
+        acc: &mut [__m512; R],
+    ) {
+        for b in 0..BLOCKS {
+            let mut sum = [_mm512_setzero_si512(); R];
+            for (s, sc) in scales(b).into_iter().enumerate() {
+                let w = values(2 * b + s);
+                for (sum, a) in sum.iter_mut().zip(blocks) {
+                    let a = &a[b];
+                    let x = a.qs.as_ptr().cast::<i32>().add(4 * s);
+                    let mut dot = _mm512_set1_epi32(-32 * i32::from(a.h[s]));
+                    for (g, w) in w.iter().enumerate() {
+                        let x = _mm512_set1_epi32(x.add(g).read_unaligned());
+                        dot = _mm512_dpbusd_epi32(dot, *w, x);
+                    }
+                    *sum = _mm512_add_epi32(*sum, _mm512_mullo_epi32(dot, sc));
+                }
+            }
+            for ((acc, sum), a) in acc.iter_mut().zip(sum).zip(blocks) {
+                let scale = _mm512_mul_ps(d, _mm512_set1_ps(a[b].d));
+                *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, *acc);
+            }
+        }
+    }
+
+    /// Each row's super-block scale, row `r` in lane `r`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn row_d(tile: &Tile) -> __m512 {
+        _mm512_cvtph_ps(_mm256_loadu_si256(tile.d.as_ptr().cast()))
+    }
+
+    /// The four value groups of sub-block `j`, 16 rows (half 0's in the low 256 bits) by 4
+    /// values each, from the tile's three planes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn decode(tile: &Tile, j: usize) -> [__m512i; 4] {
+        let plane = |p: usize| {
+            let at = |half: usize| {
+                let at = tile.qs.as_ptr().add(((half * SUBS + j) * 3 + p) * PLANE);
+                _mm256_loadu_si256(at.cast())
+            };
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(at(0)), at(1))
+        };
+        let [p0, p1, p2] = [plane(0), plane(1), plane(2)];
+        let low6 = _mm512_set1_epi8(0x3F);
+        let top2 = _mm512_set1_epi8(0xC0u8 as i8);
+        // 16-bit shifts of bytes masked to their top two bits move nothing across bytes.
+        let v3 = _mm512_or_si512(
+            _mm512_or_si512(
+                _mm512_srli_epi16::<6>(_mm512_and_si512(p0, top2)),
+                _mm512_srli_epi16::<4>(_mm512_and_si512(p1, top2)),
+            ),
+            _mm512_srli_epi16::<2>(_mm512_and_si512(p2, top2)),
+        );
+        [
+            _mm512_and_si512(p0, low6),
+            _mm512_and_si512(p1, low6),
+            _mm512_and_si512(p2, low6),
+            v3,
+        ]
+    }
+
+    /// Activation block `b`'s two scales (sub-blocks `2b` and `2b + 1`), row `r`'s in lane `r`
+    /// of each register as i32.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn scales(tile: &Tile, b: usize) -> [__m512i; 2] {
+        let at = |half: usize| {
+            let at = tile.scales.as_ptr().add((half * BLOCKS + b) * 2 * HALF);
+            _mm_loadu_si128(at.cast())
+        };
+        // Row `r`'s two scales in the low and high i16 of i32 lane `r`.
+        let pairs = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(at(0)), at(1));
+        let pairs = _mm512_cvtepi8_epi16(pairs);
+        [
+            _mm512_srai_epi32::<16>(_mm512_slli_epi32::<16>(pairs)),
+            _mm512_srai_epi32::<16>(pairs),
+        ]
     }
 }
 
