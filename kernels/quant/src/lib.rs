@@ -1,6 +1,6 @@
 //! Quantized weights times f32 activations: the matrix multiply behind every projection of
-//! a GGUF model, one module per quant format, each with AVX2 (and for Q4_1, Q8_0, Q4_K,
-//! Q5_K and Q6_K AVX-512 VNNI) kernels and a scalar reference.
+//! a GGUF model, one module per quant format, each with AVX-512 VNNI and AVX2 kernels (the
+//! best the CPU has, chosen at run time) and a scalar reference.
 //!
 //! Every format works the same way. At load the GGUF blocks are regrouped once into tiles of
 //! 16 output rows by one block of the format (32 values, or 256 for the k-quants), so one
