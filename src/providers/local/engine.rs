@@ -178,6 +178,7 @@ impl Engine {
         if let Some(why) = limit.and_then(|l| memory.refusal(l, context, source)) {
             return Err(LoadError::TooLarge(why));
         }
+        g.tensors_inside()?;
         let tokenizer = ModelTokenizer::for_model(&g, path)?;
         let (chat_template, source) = match template_override {
             Some(t) => ("the configured one".to_owned(), t.to_owned()),
@@ -200,6 +201,7 @@ impl Engine {
         let Gguf {
             mut content,
             mut reader,
+            ..
         } = g;
         // The vocabulary's arrays (about 25 MB of parsed values for a 262,144-token one) are in
         // the tokenizer now; freed before the weights come in, they do not add to the peak.

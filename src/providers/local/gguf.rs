@@ -15,6 +15,8 @@ pub struct Gguf {
     pub content: Content,
     /// The file, for reading tensors.
     pub reader: BufReader<File>,
+    /// The file's length in bytes.
+    len: u64,
 }
 
 impl Gguf {
@@ -35,8 +37,40 @@ impl Gguf {
             }
             Err(_) => return Err(LoadError::Format("not a GGUF file".into())),
         };
-        tensors_inside(&content, len)?;
-        Ok(Gguf { content, reader })
+        Ok(Gguf {
+            content,
+            reader,
+            len,
+        })
+    }
+
+    /// Every tensor's bytes lie inside the file: a file cut short (an interrupted copy or
+    /// download) is refused before its weights are read, not half-way through a load. Apart
+    /// from `open` so a load can refuse a model over its memory limit first.
+    pub fn tensors_inside(&self) -> Result<(), LoadError> {
+        for (name, info) in &self.content.tensor_infos {
+            let dtype = info.ggml_dtype;
+            let elems = info.shape.elem_count();
+            if elems % dtype.block_size() != 0 {
+                return Err(LoadError::Damaged(format!(
+                    "tensor `{name}` has {elems} values, not whole blocks of {}",
+                    dtype.block_size()
+                )));
+            }
+            let bytes = (elems / dtype.block_size()) as u64 * dtype.type_size() as u64;
+            let end = self
+                .content
+                .tensor_data_offset
+                .saturating_add(info.offset)
+                .saturating_add(bytes);
+            if end > self.len {
+                return Err(LoadError::Damaged(format!(
+                    "tensor `{name}` ends at byte {end} but the file has {} bytes: it is cut short",
+                    self.len
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The metadata table.
@@ -146,32 +180,6 @@ fn ggml_type_name(id: u32) -> &'static str {
         42 => "Q2_0",
         _ => "unknown",
     }
-}
-
-/// Every tensor's bytes lie inside the file: a file cut short (an interrupted copy or
-/// download) is refused when opened, not half-way through a load.
-fn tensors_inside(content: &Content, file_len: u64) -> Result<(), LoadError> {
-    for (name, info) in &content.tensor_infos {
-        let dtype = info.ggml_dtype;
-        let elems = info.shape.elem_count();
-        if elems % dtype.block_size() != 0 {
-            return Err(LoadError::Damaged(format!(
-                "tensor `{name}` has {elems} values, not whole blocks of {}",
-                dtype.block_size()
-            )));
-        }
-        let bytes = (elems / dtype.block_size()) as u64 * dtype.type_size() as u64;
-        let end = content
-            .tensor_data_offset
-            .saturating_add(info.offset)
-            .saturating_add(bytes);
-        if end > file_len {
-            return Err(LoadError::Damaged(format!(
-                "tensor `{name}` ends at byte {end} but the file has {file_len} bytes: it is cut short"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A header with `entries` as its metadata and no tensors: what the readers of metadata keys

@@ -47,6 +47,7 @@ pub fn inspect(path: &std::path::Path) -> Result<String, LoadError> {
     if !runs(&arch) {
         return Err(LoadError::Unsupported(format!("architecture `{arch}`")));
     }
+    g.tensors_inside()?;
     tokenizer::ModelTokenizer::for_model(&g, path)?;
     Ok(arch)
 }
