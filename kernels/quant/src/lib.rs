@@ -22,6 +22,8 @@
 
 mod act;
 pub mod attention;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod q4_0;
 mod q4_1;
 mod q4_k;

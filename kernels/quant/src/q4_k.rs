@@ -163,14 +163,13 @@ impl Format for Tile {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use half::f16;
-
     use super::{Tile, SUBS};
-    use crate::{prefetch, Act, Sums, PASS, ROWS};
+    use crate::avx512::{f16s, store, sub_block, widen, Unpacked};
+    use crate::{prefetch, Act, Sums, ROWS};
 
     /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows, so a
     /// 64-byte group of nibbles is one load and each broadcast activation group serves all 16
-    /// rows.
+    /// rows. A sub-block's dot is at most 32 x 15 x 127 = 60,960 in magnitude per i32 lane.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
         let kb = tiles.len() * SUBS;
@@ -188,34 +187,16 @@ mod avx512 {
                 }
             }
         }
-        for (out, acc) in sums.iter_mut().zip(acc) {
-            _mm512_storeu_ps(out.as_mut_ptr(), acc);
-        }
-    }
-
-    /// One tile unpacked for the passes of a span: each nibble in a byte of its own, and the
-    /// sub-block scales and minimums as f32 with the super-block scales applied. 5 KiB, so it
-    /// stays in L1 while every pass of the span reads it.
-    #[repr(C)]
-    struct Unpacked {
-        /// Sub-block `j`'s eight value groups, as `chunk` makes them.
-        q: [[__m512i; 8]; SUBS],
-        /// Sub-block `j`'s `d * sc_j`, row `r` in lane `r`.
-        scale: [__m512; SUBS],
-        /// Sub-block `j`'s `dmin * m_j`, row `r` in lane `r`.
-        min: [__m512; SUBS],
+        store(&acc, sums);
     }
 
     /// A column of tiles against `rows` activation rows, in passes of up to four: each tile is
-    /// unpacked once and met by every pass before the next. `sums[p]` takes pass `p`'s sums.
+    /// unpacked once (each nibble in a byte of its own) and met by every pass before the next.
+    /// `sums[p]` takes pass `p`'s sums.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn span(tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut [Sums]) {
         let kb = tiles.len() * SUBS;
-        let mut unpacked = Unpacked {
-            q: [[_mm512_setzero_si512(); 8]; SUBS],
-            scale: [_mm512_setzero_ps(); SUBS],
-            min: [_mm512_setzero_ps(); SUBS],
-        };
+        let mut unpacked = Unpacked::new();
         for (b, tile) in tiles.iter().enumerate() {
             let (d, dmin) = (f16s(&tile.d), f16s(&tile.dmin));
             for (c, q) in unpacked.q.as_chunks_mut::<2>().0.iter_mut().enumerate() {
@@ -226,59 +207,7 @@ mod avx512 {
                 unpacked.scale[j] = _mm512_mul_ps(widen(&tile.sc[j]), d);
                 unpacked.min[j] = _mm512_mul_ps(widen(&tile.m[j]), dmin);
             }
-            for (p, sums) in sums.iter_mut().enumerate() {
-                let r0 = p * PASS;
-                let blocks = |r: usize| &acts[(r0 + r) * kb + b * SUBS..][..SUBS];
-                match rows - r0 {
-                    1 => tile_sums::<1>(&unpacked, std::array::from_fn(blocks), sums),
-                    2 => tile_sums::<2>(&unpacked, std::array::from_fn(blocks), sums),
-                    3 => tile_sums::<3>(&unpacked, std::array::from_fn(blocks), sums),
-                    _ => tile_sums::<4>(&unpacked, std::array::from_fn(blocks), sums),
-                }
-            }
-        }
-    }
-
-    /// One unpacked tile against `R` activation rows (`blocks[r]` the row's 8 blocks the tile
-    /// meets), added to `sums`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile_sums<const R: usize>(tile: &Unpacked, blocks: [&[Act]; R], sums: &mut Sums) {
-        let mut acc: [__m512; R] = std::array::from_fn(|r| _mm512_loadu_ps(sums[r].as_ptr()));
-        for (j, q) in tile.q.iter().enumerate() {
-            let blocks = blocks.map(|a| &a[j]);
-            sub_block::<R>(q, tile.scale[j], tile.min[j], blocks, &mut acc);
-        }
-        for (out, acc) in sums.iter_mut().zip(acc) {
-            _mm512_storeu_ps(out.as_mut_ptr(), acc);
-        }
-    }
-
-    /// One sub-block of a tile against `R` activation rows (`blocks[r]` the row's block it
-    /// meets), added to `acc`: `q` its eight value groups, `scale` and `min` its rows'
-    /// `d * sc_j` and `dmin * m_j`. The nibbles are unsigned, as `vpdpbusd` wants its first
-    /// operand, so no correction is needed. The dot is at most 32 x 15 x 127 = 60,960 in
-    /// magnitude per i32 lane (the activations are scaled to ±127), and `vpdpbusd` does not
-    /// saturate: it is exact, and scaled to f32 per sub-block as the scalar reference does.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn sub_block<const R: usize>(
-        q: &[__m512i; 8],
-        scale: __m512,
-        min: __m512,
-        blocks: [&Act; R],
-        acc: &mut [__m512; R],
-    ) {
-        for (acc, a) in acc.iter_mut().zip(blocks) {
-            let x = a.qs.as_ptr().cast::<i32>();
-            let mut dot = _mm512_setzero_si512();
-            for (g, q) in q.iter().enumerate() {
-                let x = _mm512_set1_epi32(x.add(g).read_unaligned());
-                dot = _mm512_dpbusd_epi32(dot, *q, x);
-            }
-            let s = _mm512_mul_ps(scale, _mm512_set1_ps(a.d));
-            *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, *acc);
-            *acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(a.s), *acc);
+            unpacked.passes(b, acts, kb, rows, sums);
         }
     }
 
@@ -295,20 +224,6 @@ mod avx512 {
             w.map(|w| _mm512_and_si512(w, nibble)),
             w.map(|w| _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble)),
         ]
-    }
-
-    /// Sixteen f16 as f32, row `r` in lane `r`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn f16s(v: &[f16; ROWS]) -> __m512 {
-        _mm512_cvtph_ps(_mm256_loadu_si256(v.as_ptr().cast()))
-    }
-
-    /// Sixteen bytes as f32, row `r` in lane `r`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn widen(v: &[u8; ROWS]) -> __m512 {
-        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(v.as_ptr().cast())))
     }
 }
 

@@ -122,6 +122,7 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::Tile;
+    use crate::avx512::{dots, nibbles, store};
     use crate::{prefetch, Act, Sums};
 
     /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows. The
@@ -131,56 +132,35 @@ mod avx512 {
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
         let kb = tiles.len();
-        let nibble = _mm512_set1_epi8(0x0F);
         let fifth = _mm512_set1_epi8(0x10);
         let mut acc = [_mm512_setzero_ps(); R];
         for (b, tile) in tiles.iter().enumerate() {
             prefetch(tile, 0, 1);
             let d = _mm512_cvtph_ps(_mm256_load_si256(tile.d.as_ptr() as *const __m256i));
             let qh = _mm512_loadu_si512(tile.qh.as_ptr() as *const __m512i);
-            let fifth_lo = [
+            // Bit g (values 4g..4g + 4) and bit 4 + g (values 16 + 4g..) of each byte at bit 4.
+            let fifths = [
                 _mm512_slli_epi16::<4>(qh),
                 _mm512_slli_epi16::<3>(qh),
                 _mm512_slli_epi16::<2>(qh),
                 _mm512_slli_epi16::<1>(qh),
-            ];
-            let fifth_hi = [
                 qh,
                 _mm512_srli_epi16::<1>(qh),
                 _mm512_srli_epi16::<2>(qh),
                 _mm512_srli_epi16::<3>(qh),
             ];
-            let mut lo = [_mm512_setzero_si512(); 4];
-            let mut hi = [_mm512_setzero_si512(); 4];
-            for g in 0..4 {
-                let w = _mm512_loadu_si512(tile.qs.as_ptr().add(64 * g) as *const __m512i);
-                lo[g] = _mm512_or_si512(
-                    _mm512_and_si512(w, nibble),
-                    _mm512_and_si512(fifth_lo[g], fifth),
-                );
-                hi[g] = _mm512_or_si512(
-                    _mm512_and_si512(_mm512_srli_epi16::<4>(w), nibble),
-                    _mm512_and_si512(fifth_hi[g], fifth),
-                );
+            let mut q = nibbles(tile.qs.as_ptr());
+            for (q, high) in q.iter_mut().zip(fifths) {
+                *q = _mm512_or_si512(*q, _mm512_and_si512(high, fifth));
             }
             for (r, acc) in acc.iter_mut().enumerate() {
                 let a = &acts[r * kb + b];
-                let q = a.qs.as_ptr() as *const i32;
-                let sum = i32::from(a.h[0]) + i32::from(a.h[1]);
-                let mut dot = _mm512_set1_epi32(-16 * sum);
-                for g in 0..4 {
-                    let low = _mm512_set1_epi32(q.add(g).read_unaligned());
-                    let high = _mm512_set1_epi32(q.add(4 + g).read_unaligned());
-                    dot = _mm512_dpbusd_epi32(dot, lo[g], low);
-                    dot = _mm512_dpbusd_epi32(dot, hi[g], high);
-                }
+                let dot = dots(&q, a, -16 * (i32::from(a.h[0]) + i32::from(a.h[1])));
                 let scale = _mm512_mul_ps(d, _mm512_set1_ps(a.d));
                 *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, *acc);
             }
         }
-        for (r, acc) in acc.iter().enumerate() {
-            _mm512_storeu_ps(sums[r].as_mut_ptr(), *acc);
-        }
+        store(&acc, sums);
     }
 }
 

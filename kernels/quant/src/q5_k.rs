@@ -168,10 +168,12 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{Tile, SUBS};
-    use crate::{prefetch, Act, Sums, PASS, ROWS};
+    use crate::avx512::{f16s, store, sub_block, widen, Unpacked};
+    use crate::{prefetch, Act, Sums, ROWS};
 
     /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows, each
-    /// sub-block's 5-bit values made in registers from the tile's nibbles and fifth bits.
+    /// sub-block's 5-bit values made in registers from the tile's nibbles and fifth bits. A
+    /// sub-block's dot is at most 32 x 31 x 127 = 125,984 in magnitude per i32 lane.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn pass<const R: usize>(tiles: &[Tile], acts: &[Act], sums: &mut Sums) {
         let kb = tiles.len() * SUBS;
@@ -179,44 +181,26 @@ mod avx512 {
         for (b, tile) in tiles.iter().enumerate() {
             let blocks: [&[Act]; R] = std::array::from_fn(|r| &acts[r * kb + b * SUBS..][..SUBS]);
             let (d, dmin) = (f16s(&tile.d), f16s(&tile.dmin));
-            let values = |j: usize| {
+            for j in 0..SUBS {
                 if j.is_multiple_of(2) {
                     prefetch(tile, j / 2, SUBS / 2);
                 }
-                values(tile, j)
-            };
-            let scale = |j: usize| _mm512_mul_ps(widen(&tile.sc[j]), d);
-            let min = |j: usize| _mm512_mul_ps(widen(&tile.m[j]), dmin);
-            tile_rows::<R>(values, scale, min, blocks, &mut acc);
+                let scale = _mm512_mul_ps(widen(&tile.sc[j]), d);
+                let min = _mm512_mul_ps(widen(&tile.m[j]), dmin);
+                let blocks = blocks.map(|a| &a[j]);
+                sub_block::<R>(&values(tile, j), scale, min, blocks, &mut acc);
+            }
         }
-        for (out, acc) in sums.iter_mut().zip(acc) {
-            _mm512_storeu_ps(out.as_mut_ptr(), acc);
-        }
-    }
-
-    /// One tile unpacked for the passes of a span: each 5-bit value in a byte of its own, and
-    /// the sub-block scales and minimums as f32 with the super-block scales applied. 5 KiB, so
-    /// it stays in L1 while every pass of the span reads it.
-    #[repr(C)]
-    struct Unpacked {
-        /// Sub-block `j`'s eight value groups, as `values` makes them.
-        q: [[__m512i; 8]; SUBS],
-        /// Sub-block `j`'s `d * sc_j`, row `r` in lane `r`.
-        scale: [__m512; SUBS],
-        /// Sub-block `j`'s `dmin * m_j`, row `r` in lane `r`.
-        min: [__m512; SUBS],
+        store(&acc, sums);
     }
 
     /// A column of tiles against `rows` activation rows, in passes of up to four: each tile is
-    /// unpacked once and met by every pass before the next. `sums[p]` takes pass `p`'s sums.
+    /// unpacked once (each 5-bit value in a byte of its own) and met by every pass before the
+    /// next. `sums[p]` takes pass `p`'s sums.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub(super) unsafe fn span(tiles: &[Tile], acts: &[Act], rows: usize, sums: &mut [Sums]) {
         let kb = tiles.len() * SUBS;
-        let mut unpacked = Unpacked {
-            q: [[_mm512_setzero_si512(); 8]; SUBS],
-            scale: [_mm512_setzero_ps(); SUBS],
-            min: [_mm512_setzero_ps(); SUBS],
-        };
+        let mut unpacked = Unpacked::new();
         for (b, tile) in tiles.iter().enumerate() {
             let (d, dmin) = (f16s(&tile.d), f16s(&tile.dmin));
             for j in 0..SUBS {
@@ -227,62 +211,7 @@ mod avx512 {
                 unpacked.scale[j] = _mm512_mul_ps(widen(&tile.sc[j]), d);
                 unpacked.min[j] = _mm512_mul_ps(widen(&tile.m[j]), dmin);
             }
-            for (p, sums) in sums.iter_mut().enumerate() {
-                let r0 = p * PASS;
-                let blocks = |r: usize| &acts[(r0 + r) * kb + b * SUBS..][..SUBS];
-                match rows - r0 {
-                    1 => tile_sums::<1>(&unpacked, std::array::from_fn(blocks), sums),
-                    2 => tile_sums::<2>(&unpacked, std::array::from_fn(blocks), sums),
-                    3 => tile_sums::<3>(&unpacked, std::array::from_fn(blocks), sums),
-                    _ => tile_sums::<4>(&unpacked, std::array::from_fn(blocks), sums),
-                }
-            }
-        }
-    }
-
-    /// `tile_rows` on an unpacked tile, its accumulators taken from `sums` and put back.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile_sums<const R: usize>(tile: &Unpacked, blocks: [&[Act]; R], sums: &mut Sums) {
-        let mut acc: [__m512; R] = std::array::from_fn(|r| _mm512_loadu_ps(sums[r].as_ptr()));
-        let (values, scale, min) = (|j| tile.q[j], |j| tile.scale[j], |j| tile.min[j]);
-        tile_rows::<R>(values, scale, min, blocks, &mut acc);
-        for (out, acc) in sums.iter_mut().zip(acc) {
-            _mm512_storeu_ps(out.as_mut_ptr(), acc);
-        }
-    }
-
-    /// One tile against `R` activation rows (`blocks[r]` the row's 8 blocks the tile meets),
-    /// added to `acc`: `values(j)` gives sub-block `j`'s eight value groups, `scale(j)` and
-    /// `min(j)` its rows' `d * sc_j` and `dmin * m_j`. The values are unsigned, as
-    /// `vpdpbusd` wants its first operand, so no correction is needed. A sub-block's dot is at
-    /// most 32 x 31 x 127 = 125,984 in magnitude per i32 lane (the activations are scaled to
-    /// ±127), and `vpdpbusd` does not saturate: it is exact, and scaled to f32 per sub-block
-    /// as the scalar reference does.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile_rows<const R: usize>(
-        values: impl Fn(usize) -> [__m512i; 8],
-        scale: impl Fn(usize) -> __m512,
-        min: impl Fn(usize) -> __m512,
-        blocks: [&[Act]; R],
-        acc: &mut [__m512; R],
-    ) {
-        for j in 0..SUBS {
-            let q = values(j);
-            let (scale, min) = (scale(j), min(j));
-            for (acc, a) in acc.iter_mut().zip(blocks) {
-                let a = &a[j];
-                let x = a.qs.as_ptr().cast::<i32>();
-                let mut dot = _mm512_setzero_si512();
-                for (g, q) in q.iter().enumerate() {
-                    let x = _mm512_set1_epi32(x.add(g).read_unaligned());
-                    dot = _mm512_dpbusd_epi32(dot, *q, x);
-                }
-                let s = _mm512_mul_ps(scale, _mm512_set1_ps(a.d));
-                *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, *acc);
-                *acc = _mm512_fnmadd_ps(min, _mm512_set1_ps(a.s), *acc);
-            }
+            unpacked.passes(b, acts, kb, rows, sums);
         }
     }
 
@@ -308,20 +237,6 @@ mod avx512 {
             };
             _mm512_or_si512(_mm512_and_si512(w, nibble), _mm512_and_si512(high, fifth))
         })
-    }
-
-    /// Sixteen f16 as f32, row `r` in lane `r`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn f16s(v: &[half::f16; ROWS]) -> __m512 {
-        _mm512_cvtph_ps(_mm256_loadu_si256(v.as_ptr().cast()))
-    }
-
-    /// Sixteen bytes as f32, row `r` in lane `r`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn widen(v: &[u8; ROWS]) -> __m512 {
-        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(v.as_ptr().cast())))
     }
 }
 

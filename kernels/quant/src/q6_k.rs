@@ -199,6 +199,7 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{Tile, HALF, PLANE, SUB, VALUES};
+    use crate::avx512::store;
     use crate::{prefetch, Act, Sums, PASS};
 
     /// Sub-blocks of one scale in a tile.
@@ -225,9 +226,7 @@ mod avx512 {
             let blocks = std::array::from_fn(|r| &rows[r][t]);
             tile_rows::<R>(row_d(tile), values, scales, blocks, &mut acc);
         }
-        for (out, acc) in sums.iter_mut().zip(acc) {
-            _mm512_storeu_ps(out.as_mut_ptr(), acc);
-        }
+        store(&acc, sums);
     }
 
     /// One tile's values and scales as `pass` uses them, made once for the passes of a span:
@@ -283,9 +282,7 @@ mod avx512 {
     ) {
         let mut acc: [__m512; R] = std::array::from_fn(|r| _mm512_loadu_ps(sums[r].as_ptr()));
         tile_rows::<R>(d, |j| tile.q[j], |b| tile.sc[b], blocks, &mut acc);
-        for (out, acc) in sums.iter_mut().zip(acc) {
-            _mm512_storeu_ps(out.as_mut_ptr(), acc);
-        }
+        store(&acc, sums);
     }
 
     /// One tile against `R` activation rows (`blocks[r]` the row's 8 blocks the tile meets),

@@ -92,6 +92,7 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::Tile;
+    use crate::avx512::{dots, store};
     use crate::{prefetch, Act, Sums};
 
     /// One column of tiles against `R` activation rows: one 512-bit register per 16 rows.
@@ -106,27 +107,18 @@ mod avx512 {
         for (b, tile) in tiles.iter().enumerate() {
             prefetch(tile, 0, 1);
             let d = _mm512_cvtph_ps(_mm256_load_si256(tile.d.as_ptr() as *const __m256i));
-            let mut w = [_mm512_setzero_si512(); 8];
-            for (g, w) in w.iter_mut().enumerate() {
+            let q: [__m512i; 8] = std::array::from_fn(|g| {
                 let at = tile.qs.as_ptr().add(64 * g) as *const __m512i;
-                *w = _mm512_xor_si512(_mm512_loadu_si512(at), shift);
-            }
+                _mm512_xor_si512(_mm512_loadu_si512(at), shift)
+            });
             for (r, acc) in acc.iter_mut().enumerate() {
                 let a = &acts[r * kb + b];
-                let q = a.qs.as_ptr() as *const i32;
-                let sum = i32::from(a.h[0]) + i32::from(a.h[1]);
-                let mut dot = _mm512_set1_epi32(-128 * sum);
-                for (g, w) in w.iter().enumerate() {
-                    let x = _mm512_set1_epi32(q.add(g).read_unaligned());
-                    dot = _mm512_dpbusd_epi32(dot, *w, x);
-                }
+                let dot = dots(&q, a, -128 * (i32::from(a.h[0]) + i32::from(a.h[1])));
                 let scale = _mm512_mul_ps(d, _mm512_set1_ps(a.d));
                 *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, *acc);
             }
         }
-        for (r, acc) in acc.iter().enumerate() {
-            _mm512_storeu_ps(sums[r].as_mut_ptr(), *acc);
-        }
+        store(&acc, sums);
     }
 }
 
