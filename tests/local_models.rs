@@ -15,7 +15,7 @@ const CONTEXT: usize = 512;
 /// A policy with the on-device provider `local` naming no model: every model it serves is
 /// one the models dir holds. The route's primary is a mock, so nothing needs a model to start.
 fn policy(budget_mb: u64, idle_unload_s: u64) -> String {
-    format!(
+    let local = format!(
         r#"
 [resilience]
 request_deadline_ms = 120000
@@ -30,29 +30,9 @@ idle_unload_s = {idle_unload_s}
 kind = "local"
 threads = 2
 context_length = {CONTEXT}
-
-[providers.mock]
-kind = "mock"
-
-[models.echo]
-provider = "mock"
-model_id = "echo"
-max_output_tokens = 64
-input_usd_per_1k = 0.0
-output_usd_per_1k = 0.0
-
-[routes.chat]
-primary = "echo"
-
-[tiers.pro]
-allowed_models = ["*"]
-default_model = "echo"
-daily_budget_usd = 10.0
-max_output_tokens = 256
-on_budget_exhausted = "reject"
-on_route_not_allowed = "reject"
 "#
-    )
+    );
+    local + common::MOCK_ROUTE_AND_OPEN_TIER
 }
 
 /// A models dir holding the default model imported under each of `names`, and its estimate
@@ -289,6 +269,28 @@ async fn an_idle_model_is_unloaded_after_its_time_and_loads_again_when_asked() {
     assert_eq!(status, 200, "{v}");
 }
 
+/// A streamed greedy chat request of `prompt` to `model`, its answer begun (status 200).
+async fn stream(
+    s: &Server,
+    key: &str,
+    model: &str,
+    max_tokens: u32,
+    prompt: &str,
+) -> reqwest::Response {
+    let body = json!({"model": model, "stream": true, "max_tokens": max_tokens, "temperature": 0,
+                      "messages": [{"role": "user", "content": prompt}]});
+    let resp = s
+        .http
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
 /// The requests `GET /admin/models` counts on `model` (0 when it is not in memory).
 async fn in_use(s: &Server, admin: &str, model: &str) -> u64 {
     let (status, v) = s.get_json("/admin/models", Some(admin)).await;
@@ -309,17 +311,14 @@ async fn a_streamed_answer_keeps_its_model_in_use_until_it_ends() {
     let (models, _) = models_dir(root.path(), &model, &["a"]);
     let s = start(root.path(), &models, 4096);
     let admin = create_key(&s.dir, "default", "admin");
-    let body = json!({"model": "local/a", "stream": true, "max_tokens": 64, "temperature": 0,
-                      "messages": [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]});
-    let resp = s
-        .http
-        .post(s.url("/v1/chat/completions"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let resp = stream(
+        &s,
+        &admin,
+        "local/a",
+        64,
+        "Count from 1 to 100, separated by commas.",
+    )
+    .await;
     let mut stream = resp.bytes_stream();
     let first = futures::StreamExt::next(&mut stream)
         .await
@@ -415,17 +414,8 @@ async fn two_loaded_models_each_have_their_own_queue_so_one_answers_while_the_ot
         assert_eq!(ask(&s, &admin, warm).await.0, 200);
     }
     // A greedy story runs to the token cap: far longer than a one-token answer.
-    let body = json!({"model": "local/long", "stream": true, "max_tokens": 200, "temperature": 0,
-                      "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}]});
-    let mut long = s
-        .http
-        .post(s.url("/v1/chat/completions"))
-        .bearer_auth(&admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(long.status(), 200);
+    let story = "Write a long story about a lighthouse.";
+    let mut long = stream(&s, &admin, "local/long", 200, story).await;
     // Generating: a few pieces of text have come (the first event carries only the role).
     let mut seen = String::new();
     while seen.matches("\"content\"").count() < 3 {
@@ -441,15 +431,10 @@ async fn two_loaded_models_each_have_their_own_queue_so_one_answers_while_the_ot
                       "messages": [{"role": "user", "content": "Hi"}]});
     let (status, _, v) = s.post("/v1/chat/completions", Some(&admin), &body).await;
     assert_eq!(status, 200, "{v}");
-    let (_, v) = s.get_json("/admin/models", Some(&admin)).await;
-    let still_running = v["loaded"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|m| m["model"] == "local/long" && m["in_use"] == 1);
-    assert!(
-        still_running,
-        "the short answer came while the long one was still being generated: {v}"
+    assert_eq!(
+        in_use(&s, &admin, "local/long").await,
+        1,
+        "the short answer came while the long one was still being generated"
     );
     // Dropping the stream ends the long answer at its next token.
     drop(long);

@@ -864,34 +864,6 @@ async fn a_hub_file_whose_sha256_is_not_the_hubs_leaves_nothing_installed() {
     assert_eq!(model_files(&run.cache()), Vec::<String>::new());
 }
 
-/// A policy whose on-device provider serves every installed model; the route's primary
-/// is a mock, so nothing needs a model to start.
-const LOCAL_POLICY: &str = r#"
-[providers.local]
-kind = "local"
-
-[providers.mock]
-kind = "mock"
-
-[models.echo]
-provider = "mock"
-model_id = "echo"
-max_output_tokens = 64
-input_usd_per_1k = 0.0
-output_usd_per_1k = 0.0
-
-[routes.chat]
-primary = "echo"
-
-[tiers.pro]
-allowed_models = ["*"]
-default_model = "echo"
-daily_budget_usd = 10.0
-max_output_tokens = 64
-on_budget_exhausted = "reject"
-on_route_not_allowed = "reject"
-"#;
-
 async fn v1_models(server: &common::Server, key: &str) -> Vec<String> {
     let (status, v) = server.get_json("/v1/models", Some(key)).await;
     assert_eq!(status, 200, "{v}");
@@ -908,7 +880,8 @@ async fn the_admin_pull_of_a_search_hit_streams_and_the_model_answers_to_its_nam
     let bytes = gguf_bytes();
     let run = PullRun::new(bytes.clone()).await;
     let policy = run.dirs.path().join("policy.toml");
-    std::fs::write(&policy, LOCAL_POLICY).unwrap();
+    let local = "[providers.local]\nkind = \"local\"\n";
+    std::fs::write(&policy, [local, common::MOCK_ROUTE_AND_OPEN_TIER].concat()).unwrap();
     let data = run.dirs.path().join("data");
     let env = run.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

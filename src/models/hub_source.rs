@@ -40,16 +40,12 @@ fn record_path(imported_dir: &Path, name: &str) -> PathBuf {
 /// The record of the imported model `name`, if it was pulled from the hub (an unreadable
 /// record counts as none: the model is then shown as a plain imported file).
 pub fn read(imported_dir: &Path, name: &str) -> Option<HubSource> {
-    let text = std::fs::read_to_string(record_path(imported_dir, name)).ok()?;
-    serde_json::from_str(&text).ok()
+    super::record::read(&record_path(imported_dir, name))
 }
 
 /// Writes the record, whole or not at all.
 pub fn write(imported_dir: &Path, name: &str, source: &HubSource) -> std::io::Result<()> {
-    let path = record_path(imported_dir, name);
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, serde_json::to_vec_pretty(source)?)?;
-    std::fs::rename(partial, path)
+    super::record::write(&record_path(imported_dir, name), source)
 }
 
 /// Removes the record (the model is gone).

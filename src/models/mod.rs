@@ -12,6 +12,7 @@ mod hub_source;
 mod progress;
 mod pull;
 mod pull_error;
+mod record;
 mod search;
 mod verified;
 
@@ -425,6 +426,17 @@ pub struct Installed {
     pub entry: Option<CatalogEntry>,
 }
 
+impl Installed {
+    fn from_catalog(c: CatalogEntry) -> Installed {
+        Installed {
+            id: c.id.clone(),
+            path: c.installed_path(),
+            template: c.template().map(str::to_owned),
+            entry: Some(c),
+        }
+    }
+}
+
 /// Every installed model: the catalog's installed ones, then the imported files (an imported
 /// name that is also a catalog id is left out: the id means the catalog's model).
 pub fn installed() -> Vec<Installed> {
@@ -442,19 +454,40 @@ pub fn installed() -> Vec<Installed> {
     catalog
         .into_iter()
         .filter(CatalogEntry::is_installed)
-        .map(|c| Installed {
-            id: c.id.clone(),
-            path: c.installed_path(),
-            template: c.template().map(str::to_owned),
-            entry: Some(c),
-        })
+        .map(Installed::from_catalog)
         .chain(imported)
         .collect()
 }
 
-/// The installed model with this id.
+/// Whether any model is installed, without listing them (asked per request of a provider
+/// that serves installed models).
+pub fn any_installed() -> bool {
+    let gguf = |p: PathBuf| p.extension().is_some_and(|e| e == "gguf") && p.is_file();
+    catalog()
+        .unwrap_or_default()
+        .iter()
+        .any(CatalogEntry::is_installed)
+        || std::fs::read_dir(imported_dir()).is_ok_and(|d| d.flatten().any(|e| gguf(e.path())))
+}
+
+/// The installed model with this id: what `installed()` would list under it, found without
+/// listing the rest (a request to `local/<id>` asks this each time, so no directory walk and
+/// no hub-source records are read).
 pub fn find_installed(id: &str) -> Option<Installed> {
-    installed().into_iter().find(|m| m.id == id)
+    if let Some(c) = catalog()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.id == id)
+    {
+        return c.is_installed().then(|| Installed::from_catalog(c));
+    }
+    let path = imported_dir().join(format!("{id}.gguf"));
+    (valid_model_name(id) && path.is_file()).then(|| Installed {
+        id: id.to_owned(),
+        path,
+        template: None,
+        entry: None,
+    })
 }
 
 /// SHA-256 of a file, hex.

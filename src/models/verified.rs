@@ -55,18 +55,12 @@ fn record_path(models_dir: &Path, id: &str) -> PathBuf {
 /// The record for catalog id `id`, if a pull wrote one (an unreadable one counts as none:
 /// the next pull checks again).
 pub fn read(models_dir: &Path, id: &str) -> Option<Verified> {
-    let text = std::fs::read_to_string(record_path(models_dir, id)).ok()?;
-    serde_json::from_str(&text).ok()
+    super::record::read(&record_path(models_dir, id))
 }
 
 /// Writes the record, whole or not at all.
 pub fn write(models_dir: &Path, id: &str, v: &Verified) -> std::io::Result<()> {
-    let path = record_path(models_dir, id);
-    let dir = path.parent().unwrap_or(models_dir);
-    std::fs::create_dir_all(dir)?;
-    let partial = path.with_extension("json.partial");
-    std::fs::write(&partial, serde_json::to_vec_pretty(v)?)?;
-    std::fs::rename(partial, path)
+    super::record::write(&record_path(models_dir, id), v)
 }
 
 /// Removes the record (the file it describes is gone).

@@ -231,3 +231,29 @@ pub fn metric(text: &str, name: &str, needles: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// A policy's route and tier with a mock primary, so a server starts without any model: put
+/// after the tests' own `[providers.local]` (which then serves every installed model, allowed
+/// by the tier's `*`).
+pub const MOCK_ROUTE_AND_OPEN_TIER: &str = r#"
+[providers.mock]
+kind = "mock"
+
+[models.echo]
+provider = "mock"
+model_id = "echo"
+max_output_tokens = 64
+input_usd_per_1k = 0.0
+output_usd_per_1k = 0.0
+
+[routes.chat]
+primary = "echo"
+
+[tiers.pro]
+allowed_models = ["*"]
+default_model = "echo"
+daily_budget_usd = 10.0
+max_output_tokens = 256
+on_budget_exhausted = "reject"
+on_route_not_allowed = "reject"
+"#;

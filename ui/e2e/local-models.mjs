@@ -30,6 +30,24 @@ function defaultModelFile() {
   return gguf ? join(dir, gguf) : null;
 }
 
+/** The demo's three tiers, each allowing the installed models; answers capped at 32 tokens. */
+const TIERS = [
+  ["free", "1.0"],
+  ["pro", "20.0"],
+  ["enterprise", "500.0"],
+]
+  .map(
+    ([tier, budget]) => `[tiers.${tier}]
+allowed_models = ["fast_extractor", "local/*"]
+default_model = "fast_extractor"
+daily_budget_usd = ${budget}
+max_output_tokens = 32
+on_budget_exhausted = "reject"
+on_route_not_allowed = "reject"
+`,
+  )
+  .join("\n");
+
 // Deadlines sized for a local model (as in the built-in policy) in a debug build; answers
 // stay short (the tiers' output cap); an idle model stays loaded for ten minutes, longer
 // than the suite.
@@ -59,29 +77,7 @@ max_output_tokens = 512
 [routes.chat]
 primary = "fast_extractor"
 
-[tiers.free]
-allowed_models = ["fast_extractor", "local/*"]
-default_model = "fast_extractor"
-daily_budget_usd = 1.0
-max_output_tokens = 32
-on_budget_exhausted = "reject"
-on_route_not_allowed = "reject"
-
-[tiers.pro]
-allowed_models = ["fast_extractor", "local/*"]
-default_model = "fast_extractor"
-daily_budget_usd = 20.0
-max_output_tokens = 32
-on_budget_exhausted = "reject"
-on_route_not_allowed = "reject"
-
-[tiers.enterprise]
-allowed_models = ["fast_extractor", "local/*"]
-default_model = "fast_extractor"
-daily_budget_usd = 500.0
-max_output_tokens = 32
-on_budget_exhausted = "reject"
-on_route_not_allowed = "reject"
+${TIERS}
 `;
 
 // As the Rust tests do (tests/common/installed.rs): skipped on a developer's machine without

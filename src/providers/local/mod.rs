@@ -466,7 +466,7 @@ impl Provider for LocalProvider {
         match &self.configured {
             Some(r) if self.config.path.is_some() => r.path.is_file(),
             Some(r) if r.path.is_file() => true,
-            _ => !crate::models::installed().is_empty(),
+            _ => crate::models::any_installed(),
         }
     }
 }
