@@ -963,7 +963,8 @@ function ModelsTab() {
           reloadModels();
         }}
       />
-      <PoolPanel pool={pool} listed={models.map(requestModelName)} />
+      {/* Before the first read the pool is empty and has no budget: a line about it would be wrong. */}
+      {loaded && <PoolPanel pool={pool} listed={models.map(requestModelName)} />}
       <div className="table-wrap">
         <table className="data-table" data-testid="model-table">
           <thead>
