@@ -71,6 +71,11 @@ pub fn create_key(data_dir: &Path, workspace: &str, role: &str) -> String {
     .to_owned()
 }
 
+/// The longest a test waits for one response, its body included: far beyond any answer here
+/// (a debug build's local model included), so a server that stops answering fails the test
+/// that met it, naming the request, instead of hanging the whole suite.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// A running server; killed on drop.
 pub struct Server {
     pub base: String,
@@ -135,7 +140,10 @@ impl Server {
             dir: dir.to_path_buf(),
             child,
             _tmp: None,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .unwrap(),
         }
     }
 
