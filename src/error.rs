@@ -35,6 +35,27 @@ impl LimitKind {
     }
 }
 
+/// What became of one candidate model of a request that none answered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CandidateOutcome {
+    /// Its address, `provider/model`.
+    pub model: String,
+    pub outcome: Outcome,
+    /// A stable code: the provider error's kind (`timeout`, `rate_limited`, ...) for a
+    /// failure; `breaker_open`, `provider_not_usable` or `data_policy` for a skip.
+    pub reason: &'static str,
+}
+
+/// Whether a candidate was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Called (with its retries), and every attempt failed.
+    Failed,
+    /// Not called.
+    Skipped,
+}
+
 /// Everything that can stop a request, with the code clients see.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -86,12 +107,19 @@ pub enum Error {
         retry_after: Duration,
         message: String,
     },
-    /// Every candidate provider failed or was skipped.
+    /// Every candidate provider failed or was skipped; `candidates` says what became of each.
     #[error("{message}")]
-    ProvidersUnavailable { message: String },
-    /// A provider refused the request for a reason retrying cannot fix.
+    ProvidersUnavailable {
+        message: String,
+        candidates: Vec<CandidateOutcome>,
+    },
+    /// A provider refused the request for a reason retrying cannot fix; `candidates` says
+    /// what became of each candidate before it.
     #[error("{message}")]
-    Provider { message: String },
+    Provider {
+        message: String,
+        candidates: Vec<CandidateOutcome>,
+    },
     /// The request's overall deadline passed.
     #[error("the request deadline of {0:?} passed")]
     DeadlineExceeded(Duration),
@@ -104,6 +132,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// What became of each candidate model, when no candidate answered (else empty).
+    pub fn candidates(&self) -> &[CandidateOutcome] {
+        match self {
+            Error::ProvidersUnavailable { candidates, .. } | Error::Provider { candidates, .. } => {
+                candidates
+            }
+            _ => &[],
+        }
+    }
+
     /// The stable machine-readable code of this error.
     pub fn code(&self) -> &'static str {
         match self {

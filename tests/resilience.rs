@@ -87,6 +87,65 @@ async fn a_provider_that_hangs_is_cut_by_the_attempt_timeout_and_replaced() {
     );
 }
 
+/// `error.candidates` of a failed request: each candidate model in the order tried, with
+/// what became of it.
+fn candidates(v: &Value) -> Vec<(String, String, String)> {
+    v["error"]["candidates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no candidates in {v}"))
+        .iter()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap().to_owned();
+            (field("model"), field("outcome"), field("reason"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn when_no_candidate_answers_the_error_says_what_became_of_each_one() {
+    let (_d, s) = demo_with(&[
+        ("attempt_timeout_ms = 3000", "attempt_timeout_ms = 300"),
+        ("max_retries = 1", "max_retries = 0"),
+        (
+            "breaker_failure_threshold = 5",
+            "breaker_failure_threshold = 1",
+        ),
+    ]);
+    fault(&s, "mock-fast", json!({"mode": "timeout"})).await;
+    fault(&s, "mock-balanced", json!({"fail": true})).await;
+    let owned = |m: &str, o: &str, r: &str| (m.to_owned(), o.to_owned(), r.to_owned());
+
+    let (status, v) = extract(&s, "anyone").await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["code"], "providers_unavailable");
+    assert_eq!(
+        candidates(&v),
+        [
+            owned("mock-fast/fast-extract-v1", "failed", "timeout"),
+            owned(
+                "mock-balanced/fallback-balanced-v1",
+                "failed",
+                "unavailable"
+            ),
+        ],
+        "only the last failure is in the message, every one in the list"
+    );
+
+    let (status, v) = extract(&s, "anyone now").await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(
+        candidates(&v),
+        [
+            owned("mock-fast/fast-extract-v1", "skipped", "breaker_open"),
+            owned(
+                "mock-balanced/fallback-balanced-v1",
+                "skipped",
+                "breaker_open"
+            ),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn the_breaker_opens_after_consecutive_failures_and_shows_in_ready_metrics_and_admin() {
     let (_d, s) = demo_with(&[(

@@ -13,7 +13,7 @@ use super::trace::Trace;
 use super::{ChatRequest, Hearth};
 use crate::cache::CachedAnswer;
 use crate::config::ModelSpec;
-use crate::error::{Error, Result};
+use crate::error::{CandidateOutcome, Error, Outcome, Result};
 use crate::providers::{
     Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse, ResponseFormat,
 };
@@ -109,9 +109,11 @@ impl Hearth {
             .unwrap_or_default();
         let mut first_choice = true;
         let mut last_err = None;
+        let mut outcomes = Vec::new();
         while let Some(model) = p.candidates.pop_front() {
             let call = match self.begin(req, p, &model, trace)? {
-                Step::Skip => {
+                Step::Skip(reason) => {
+                    outcomes.push(outcome(&model, Outcome::Skipped, reason));
                     first_choice = false;
                     continue;
                 }
@@ -148,6 +150,7 @@ impl Hearth {
                     trace
                         .decision
                         .push(format!("{} failed ({})", model.address, e.kind()));
+                    outcomes.push(outcome(&model, Outcome::Failed, e.kind()));
                     last_err = Some(e);
                 }
             }
@@ -158,7 +161,7 @@ impl Hearth {
                 ));
             }
         }
-        Err(all_failed(last_err))
+        Err(all_failed(last_err, outcomes))
     }
 
     /// One candidate with a per-attempt timeout and bounded, jittered retries inside the
@@ -229,5 +232,14 @@ async fn first_content(
                 ))
             }
         }
+    }
+}
+
+/// What became of `model`, for the error when no candidate answers.
+fn outcome(model: &ModelSpec, outcome: Outcome, reason: &'static str) -> CandidateOutcome {
+    CandidateOutcome {
+        model: model.address.clone(),
+        outcome,
+        reason,
     }
 }

@@ -13,7 +13,7 @@ use super::{CachePreference, ChatOutcome, ChatRequest, Hearth};
 use crate::audit::EventStatus;
 use crate::cache::{CacheKey, CachedAnswer, KeyScope};
 use crate::config::{BudgetAction, ModelSpec, Policy, Tier};
-use crate::error::{Error, LimitKind, Result};
+use crate::error::{CandidateOutcome, Error, LimitKind, Result};
 use crate::prompts::render_system_prompt;
 use crate::providers::{
     estimate_prompt_tokens, estimate_tokens, FinishReason, Message, ProviderError, ProviderRequest,
@@ -57,8 +57,9 @@ pub(super) struct Prepared {
 
 /// What to do with one candidate.
 pub(super) enum Step {
-    /// Its breaker is open: go on to the next.
-    Skip,
+    /// Not to be called (its breaker is open, its provider is not usable, or the data policy
+    /// keeps the request from it; the reason's code): go on to the next.
+    Skip(&'static str),
     /// The cache has its answer.
     Cached(CachedAnswer),
     /// The budget is spent and the tier answers with its template.
@@ -283,7 +284,7 @@ impl Hearth {
             trace
                 .decision
                 .push(format!("skip {} (breaker open)", m.address));
-            return Ok(Step::Skip);
+            return Ok(Step::Skip("breaker_open"));
         }
         if self
             .providers()
@@ -293,7 +294,7 @@ impl Hearth {
             trace
                 .decision
                 .push(format!("skip {} (provider not usable)", m.address));
-            return Ok(Step::Skip);
+            return Ok(Step::Skip("provider_not_usable"));
         }
         // The guard again at the call: a downgrade model was not among the filtered ones.
         let messages = match p.pii.view(&self.config().policy, p.ws.data_policy, m) {
@@ -303,7 +304,7 @@ impl Hearth {
                 trace
                     .decision
                     .push(format!("skip {} ({})", m.address, p.pii.summary()));
-                return Ok(Step::Skip);
+                return Ok(Step::Skip("data_policy"));
             }
         };
         let request = ProviderRequest {
@@ -841,23 +842,28 @@ impl Hearth {
     }
 }
 
-/// The error when no candidate answered.
-pub(super) fn all_failed(last: Option<ProviderError>) -> Error {
+/// The error when no candidate answered: `last` is the last failure, `candidates` what
+/// became of each candidate in order.
+pub(super) fn all_failed(last: Option<ProviderError>, candidates: Vec<CandidateOutcome>) -> Error {
     match last {
         // Nothing was sent: the request asked for what the model cannot do.
         Some(ProviderError::Unsupported(m)) => Error::bad_request("unsupported_by_model", m),
         // Hearth's own words with the numbers (what the model needs, the budget).
         Some(e @ ProviderError::NotLoadable(_)) => Error::ProvidersUnavailable {
             message: format!("every candidate model failed; last error: {e}"),
+            candidates,
         },
         Some(e) if !e.is_transient() && !matches!(e, ProviderError::Auth) => Error::Provider {
             message: format!("the provider refused the request: {e}"),
+            candidates,
         },
         Some(e) => Error::ProvidersUnavailable {
             message: format!("every candidate model failed; last error: {}", e.kind()),
+            candidates,
         },
         None => Error::ProvidersUnavailable {
             message: "no candidate model could be tried: each was skipped (a circuit breaker open, its provider not ready, or the data policy)".into(),
+            candidates,
         },
     }
 }

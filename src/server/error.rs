@@ -68,12 +68,16 @@ pub fn error_body(e: &Error, trace_id: &str) -> serde_json::Value {
         Error::Storage(_) => "internal storage error".to_owned(),
         other => without_backtrace(&other.to_string()),
     };
-    serde_json::json!({"error": {
+    let mut body = serde_json::json!({
         "code": e.code(),
         "message": message,
         "type": error_type(status_of(e)),
         "trace_id": trace_id,
-    }})
+    });
+    if !e.candidates().is_empty() {
+        body["candidates"] = serde_json::json!(e.candidates());
+    }
+    serde_json::json!({ "error": body })
 }
 
 /// Longest error message sent, in characters.
