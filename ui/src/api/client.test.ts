@@ -172,6 +172,20 @@ describe("errors", () => {
     expect(e).toMatchObject({ status: 429, code: "budget_exceeded", message: "daily budget of $0.0000001 reached", traceId: "abc", retryAfterS: 3600 });
   });
 
+  it("lists what became of each candidate when none answered, dropping malformed entries", async () => {
+    const candidates = [
+      { model: "mock-fast/fast-extract-v1", outcome: "failed", reason: "timeout" },
+      { model: "mock-balanced/fallback-balanced-v1", outcome: "skipped", reason: "breaker_open" },
+    ];
+    const res = json(503, {
+      error: { code: "providers_unavailable", message: "every candidate model failed; last error: timeout", candidates: [...candidates, { model: 7 }, "x", { model: "m", outcome: "won", reason: "r" }] },
+    });
+    const e = await errorFromResponse(res);
+    expect(e.candidates).toEqual(candidates);
+    const plain = await errorFromResponse(json(429, { error: { code: "budget_exceeded", message: "spent" } }));
+    expect(plain.candidates).toEqual([]);
+  });
+
   it("keeps the status and the header's trace id for a body that is not JSON", async () => {
     const res = new Response("Bad Gateway", { status: 502, statusText: "Bad Gateway", headers: { "x-hearth-trace-id": "t9" } });
     const e = await errorFromResponse(res);

@@ -151,6 +151,34 @@ export type ChatStreamEvent =
 // ---------------------------------------------------------------------------------------
 // Errors
 
+/** What became of one candidate model of a request that none answered (`error.candidates`). */
+export interface CandidateOutcome {
+  /** `provider/model`. */
+  model: string;
+  outcome: "failed" | "skipped";
+  /** The provider error's kind (`timeout`, ...) or why it was skipped (`breaker_open`, ...). */
+  reason: string;
+}
+
+/** The most candidates an error shows; a route has a handful. */
+const MAX_CANDIDATES = 32;
+
+/** The well-formed entries of a server's `error.candidates`, in order. */
+function candidatesOf(v: unknown): CandidateOutcome[] {
+  if (!Array.isArray(v)) return [];
+  return v
+    .filter(
+      (c): c is CandidateOutcome =>
+        !!c &&
+        typeof c === "object" &&
+        typeof (c as CandidateOutcome).model === "string" &&
+        ((c as CandidateOutcome).outcome === "failed" || (c as CandidateOutcome).outcome === "skipped") &&
+        typeof (c as CandidateOutcome).reason === "string",
+    )
+    .slice(0, MAX_CANDIDATES)
+    .map(({ model, outcome, reason }) => ({ model, outcome, reason }));
+}
+
 /** An error as the server reported it: `{"error":{"code","message","trace_id"}}`. */
 export class ApiError extends Error {
   readonly status: number;
@@ -160,6 +188,8 @@ export class ApiError extends Error {
   readonly retryAfterS: number | undefined;
   /** Reported by a `data: {"error":...}` event after the answer had started. */
   readonly midStream: boolean;
+  /** When no candidate model answered: each one in the order tried, and what became of it. */
+  readonly candidates: CandidateOutcome[];
 
   constructor(opts: {
     status: number;
@@ -168,6 +198,7 @@ export class ApiError extends Error {
     traceId?: string | undefined;
     retryAfterS?: number | undefined;
     midStream?: boolean;
+    candidates?: CandidateOutcome[];
   }) {
     super(opts.message);
     this.name = "ApiError";
@@ -176,6 +207,7 @@ export class ApiError extends Error {
     this.traceId = opts.traceId;
     this.retryAfterS = opts.retryAfterS;
     this.midStream = opts.midStream ?? false;
+    this.candidates = opts.candidates ?? [];
   }
 }
 
@@ -183,6 +215,7 @@ interface ErrorObject {
   code?: unknown;
   message?: unknown;
   trace_id?: unknown;
+  candidates?: unknown;
 }
 
 function errorFromObject(
@@ -196,6 +229,7 @@ function errorFromObject(
     code: typeof obj.code === "string" && obj.code ? obj.code : fallback.code,
     message: typeof obj.message === "string" && obj.message ? obj.message : fallback.message,
     traceId: typeof obj.trace_id === "string" ? obj.trace_id : fallback.traceId,
+    candidates: candidatesOf(obj.candidates),
     ...extra,
   });
 }

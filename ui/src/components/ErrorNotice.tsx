@@ -1,4 +1,4 @@
-import type { AnswerError } from "../state/answer";
+import { candidateText, type AnswerError } from "../state/answer";
 import { ApiError } from "../api/client";
 import { Icon } from "./Icon";
 import { formatLatency } from "../format";
@@ -14,6 +14,7 @@ export function ErrorNotice({ error, onDismiss }: { error: AnswerError | ApiErro
           traceId: error.traceId,
           retryAfterS: error.retryAfterS,
           midStream: error.midStream,
+          candidates: error.candidates,
         }
       : error;
   return (
@@ -29,6 +30,15 @@ export function ErrorNotice({ error, onDismiss }: { error: AnswerError | ApiErro
         )}
       </div>
       <div className="error-message">{e.message}</div>
+      {e.candidates && e.candidates.length > 0 && (
+        <ul className="error-candidates" data-testid="error-candidates">
+          {e.candidates.map((c, i) => (
+            <li key={i} data-model={c.model} data-outcome={c.outcome}>
+              <code>{c.model}</code> {candidateText(c)}
+            </li>
+          ))}
+        </ul>
+      )}
       {(e.retryAfterS !== undefined || e.traceId) && (
         <div className="error-foot">
           {e.retryAfterS !== undefined && <span>Retry after {formatLatency(e.retryAfterS * 1000)}</span>}

@@ -4,6 +4,7 @@ import {
   MIN_RATE_WINDOW_MS,
   answerFromMeta,
   applyEvent,
+  candidateText,
   failAnswer,
   finishAnswer,
   metaOf,
@@ -97,6 +98,17 @@ describe("answer state", () => {
     const back = answerFromMeta("", metaOf(s, undefined));
     expect(back.status).toBe("error");
     expect(back.error).toEqual(s.error);
+  });
+
+  it("keeps what became of each candidate when none answered, and says it in words", () => {
+    const candidates = [
+      { model: "mock-fast/fast-extract-v1", outcome: "failed" as const, reason: "timeout" },
+      { model: "mock-balanced/fallback-balanced-v1", outcome: "skipped" as const, reason: "breaker_open" },
+    ];
+    const e = new ApiError({ status: 503, code: "providers_unavailable", message: "every candidate model failed", candidates });
+    const s = failAnswer(startAnswer("m", 0), e, 5);
+    expect(s.error?.candidates).toEqual(candidates);
+    expect(s.error?.candidates?.map(candidateText)).toEqual(["failed (timeout)", "skipped (breaker open)"]);
   });
 
   it("keeps the prompt version the server used, in the meta too", () => {

@@ -7,6 +7,7 @@ import {
   ApiError,
   isAbortError,
   type ChatStreamEvent,
+  type CandidateOutcome,
   type ChatStreamRequest,
   type HearthClient,
   type Locality,
@@ -22,6 +23,8 @@ export interface AnswerError {
   traceId?: string | undefined;
   retryAfterS?: number | undefined;
   midStream: boolean;
+  /** When no candidate model answered: what became of each. */
+  candidates?: CandidateOutcome[];
 }
 
 export interface AnswerState {
@@ -131,6 +134,11 @@ export function stopAnswer(s: AnswerState, now: number): AnswerState {
   return { ...s, status: "stopped", endedAt: now };
 }
 
+/** What became of a candidate, in words: "failed (timeout)", "skipped (breaker open)". */
+export function candidateText(c: CandidateOutcome): string {
+  return `${c.outcome} (${c.reason.replaceAll("_", " ")})`;
+}
+
 /** The request or the stream failed. */
 export function failAnswer(s: AnswerState, e: unknown, now: number): AnswerState {
   const error: AnswerError =
@@ -142,6 +150,7 @@ export function failAnswer(s: AnswerState, e: unknown, now: number): AnswerState
           traceId: e.traceId,
           retryAfterS: e.retryAfterS,
           midStream: e.midStream,
+          ...(e.candidates.length > 0 ? { candidates: e.candidates } : {}),
         }
       : {
           status: 0,
