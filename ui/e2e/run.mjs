@@ -147,6 +147,26 @@ test("a failing provider shows the fallback tag", async () => {
   await shot("chat-fallback");
 });
 
+test("when every provider fails, the error lists each candidate model and what became of it", async () => {
+  await fault("mock-balanced", { fail: true });
+  await fault("mock-fast", { fail: true });
+  try {
+    await ask("Is anyone there?");
+    await waitStatus(lastAnswer(), ["error"]);
+    const err = lastAnswer().locator('[data-testid="error"]');
+    assert((await err.getAttribute("data-code")) === "providers_unavailable", `error code ${await err.getAttribute("data-code")}`);
+    const items = await err.locator('[data-testid="error-candidates"] li').allTextContents();
+    assert(
+      JSON.stringify(items) === JSON.stringify(["mock-balanced/fallback-balanced-v1 failed (unavailable)", "mock-fast/fast-extract-v1 failed (unavailable)"]),
+      `candidates shown: ${JSON.stringify(items)}`,
+    );
+  } finally {
+    await fault("mock-balanced", { fail: false });
+    await fault("mock-fast", { fail: false });
+  }
+  await shot("chat-error-candidates");
+});
+
 test("a stream that breaks after its first words shows the partial answer and the server's error", async () => {
   await fault("mock-balanced", { mode: "break_mid_stream" });
   try {

@@ -64,7 +64,15 @@ export interface MessageMeta {
   prompt_id?: string;
   prompt_version?: string;
   stopped?: boolean;
-  error?: { code: string; message: string; status: number; trace_id?: string; retry_after_s?: number; mid_stream?: boolean };
+  error?: {
+    code: string;
+    message: string;
+    status: number;
+    trace_id?: string;
+    retry_after_s?: number;
+    mid_stream?: boolean;
+    candidates?: CandidateOutcome[];
+  };
 }
 
 export interface ThreadMessage {
@@ -163,8 +171,8 @@ export interface CandidateOutcome {
 /** The most candidates an error shows; a route has a handful. */
 const MAX_CANDIDATES = 32;
 
-/** The well-formed entries of a server's `error.candidates`, in order. */
-function candidatesOf(v: unknown): CandidateOutcome[] {
+/** The well-formed entries of a server's `error.candidates` (or saved ones), in order. */
+export function candidatesOf(v: unknown): CandidateOutcome[] {
   if (!Array.isArray(v)) return [];
   return v
     .filter(

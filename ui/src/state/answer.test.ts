@@ -109,6 +109,8 @@ describe("answer state", () => {
     const s = failAnswer(startAnswer("m", 0), e, 5);
     expect(s.error?.candidates).toEqual(candidates);
     expect(s.error?.candidates?.map(candidateText)).toEqual(["failed (timeout)", "skipped (breaker open)"]);
+    // Saved with the thread and read back, the list is what the user saw.
+    expect(answerFromMeta("", metaOf(s, undefined)).error).toEqual(s.error);
   });
 
   it("keeps the prompt version the server used, in the meta too", () => {

@@ -7,6 +7,7 @@ import {
   ApiError,
   isAbortError,
   type ChatStreamEvent,
+  candidatesOf,
   type CandidateOutcome,
   type ChatStreamRequest,
   type HearthClient,
@@ -220,6 +221,7 @@ export function metaOf(s: AnswerState, locality: Locality | undefined, task?: st
     if (s.error.traceId) meta.error.trace_id = s.error.traceId;
     if (s.error.retryAfterS !== undefined) meta.error.retry_after_s = s.error.retryAfterS;
     if (s.error.midStream) meta.error.mid_stream = true;
+    if (s.error.candidates?.length) meta.error.candidates = s.error.candidates;
   }
   return meta;
 }
@@ -229,6 +231,7 @@ export function answerFromMeta(content: string, meta: MessageMeta | null | undef
   const m = meta ?? {};
   const s = startAnswer(m.requested_model ?? requestedModel, 0);
   const status: AnswerStatus = m.error ? "error" : m.stopped ? "stopped" : "done";
+  const candidates = candidatesOf(m.error?.candidates);
   return {
     ...s,
     status,
@@ -255,6 +258,7 @@ export function answerFromMeta(content: string, meta: MessageMeta | null | undef
           traceId: m.error.trace_id,
           retryAfterS: m.error.retry_after_s,
           midStream: m.error.mid_stream === true,
+          ...(candidates.length > 0 ? { candidates } : {}),
         }
       : null,
   };
