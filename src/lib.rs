@@ -2,6 +2,7 @@
 //! (`Hearth`) that applies the workspace's policy — prompt version, route, cache, quota,
 //! data policy, resilience — calls a provider and leaves an audit event and metrics.
 
+pub mod admin;
 pub mod audit;
 pub mod cache;
 pub mod config;

@@ -1048,3 +1048,54 @@ async fn a_bad_query_string_or_path_parameter_is_the_json_error_shape_and_echoes
     assert_eq!(missing.status, 404);
     assert_eq!(missing.error_code(), "not_found", "a missing asset too");
 }
+
+#[tokio::test]
+async fn a_workspace_on_a_tier_the_policy_lacks_is_refused_alike_by_the_api_and_the_cli() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let refusal = "no tier `gold` in the policy (tiers: ";
+
+    let (status, _, v) = s
+        .post(
+            "/admin/workspaces",
+            Some(&admin),
+            &json!({"id": "team", "tier": "gold"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_value");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(refusal),
+        "{v}"
+    );
+
+    let patched = s
+        .http
+        .patch(s.url("/admin/workspaces/tenant_pro"))
+        .bearer_auth(&admin)
+        .json(&json!({"tier": "gold"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 422);
+    let v: Value = patched.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(refusal),
+        "{v}"
+    );
+
+    let out = common::cli(
+        &s.dir,
+        &["workspaces", "set", "tenant_pro", "--tier", "gold"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(refusal), "{said}");
+
+    let (_, ws) = s
+        .get_json("/admin/workspaces/tenant_pro", Some(&admin))
+        .await;
+    assert_eq!(ws["workspace"]["tier"], "pro", "nothing was changed: {ws}");
+    let (status, _) = s.get_json("/admin/workspaces/team", Some(&admin)).await;
+    assert_eq!(status, 404, "nothing was created");
+}

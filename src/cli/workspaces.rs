@@ -1,6 +1,7 @@
 //! `hearth workspaces`: the tenants, their tier and the limits that override the tier's.
 
 use clap::{Args, Subcommand, ValueEnum};
+use hearth::admin;
 use hearth::store::workspaces;
 use hearth::workspace::{DataPolicy, Workspace, WorkspaceId, WorkspacePatch};
 use hearth::Hearth;
@@ -146,17 +147,13 @@ fn create(
     policy: DataPolicy,
 ) -> Result<(), CliError> {
     let tier = tier.unwrap_or_else(|| hearth.best_tier());
-    check_tier(hearth, &tier)?;
-    let ws = Workspace::new(WorkspaceId::parse(id)?, &tier, policy);
-    hearth.store().with(|c| workspaces::insert(c, &ws))?;
+    let ws = admin::create_workspace(hearth, id, &tier, policy, WorkspacePatch::default())?;
     output::json_pretty(&ws)
 }
 
 fn set(hearth: &Hearth, args: SetArgs) -> Result<(), CliError> {
-    let mut ws = get(hearth, &args.id)?;
-    if let Some(tier) = &args.tier {
-        check_tier(hearth, tier)?;
-    }
+    // An unknown workspace is said before anything about the flags.
+    let id = get(hearth, &args.id)?.id;
     let unset = |limit: LimitField, given: bool| -> Result<bool, CliError> {
         let unset = args.unset.contains(&limit);
         if unset && given {
@@ -196,8 +193,7 @@ fn set(hearth: &Hearth, args: SetArgs) -> Result<(), CliError> {
             (!args.pii_patterns.is_empty()).then_some(args.pii_patterns)
         },
     };
-    patch.apply(&mut ws).map_err(CliError::Invalid)?;
-    hearth.store().with(|c| workspaces::update(c, &ws))?;
+    let ws = admin::update_workspace(hearth, &id, patch)?;
     output::json_pretty(&ws)
 }
 
@@ -212,19 +208,6 @@ fn change<T>(value: Option<T>, unset: bool) -> Option<Option<T>> {
 
 fn get(hearth: &Hearth, id: &str) -> Result<Workspace, CliError> {
     Ok(hearth.workspace(&WorkspaceId::parse(id)?)?)
-}
-
-/// A workspace on a tier the policy lacks would fail every request, so refuse it here.
-fn check_tier(hearth: &Hearth, tier: &str) -> Result<(), CliError> {
-    let tiers = &hearth.config().policy.tiers;
-    if tiers.contains_key(tier) {
-        return Ok(());
-    }
-    let known: Vec<&str> = tiers.keys().map(String::as_str).collect();
-    Err(CliError::Invalid(format!(
-        "no tier `{tier}` in the policy (tiers: {})",
-        known.join(", ")
-    )))
 }
 
 fn list(hearth: &Hearth) -> Result<(), CliError> {

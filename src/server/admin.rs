@@ -129,17 +129,6 @@ fn workspace_view(h: &Hearth, ws: &Workspace) -> Value {
     })
 }
 
-fn check_tier(h: &Hearth, tier: &str) -> Result<()> {
-    if h.config().policy.tiers.contains_key(tier) {
-        Ok(())
-    } else {
-        Err(Error::unprocessable(
-            "invalid_value",
-            format!("no tier `{tier}` in the policy"),
-        ))
-    }
-}
-
 async fn list_workspaces(a: Admin) -> Result<Json<Value>, ApiError> {
     a.run(|hearth| {
         let all = hearth.store().with(|c| store::workspaces::list(c))?;
@@ -168,12 +157,7 @@ async fn create_workspace(
 ) -> Result<Response, ApiError> {
     let n: NewWorkspace = a.parse(raw)?;
     let out = a.run(|hearth| {
-        check_tier(hearth, &n.tier)?;
-        let mut ws = Workspace::new(WorkspaceId::parse(&n.id)?, &n.tier, n.data_policy);
-        n.patch
-            .apply(&mut ws)
-            .map_err(|m| Error::unprocessable("invalid_value", m))?;
-        hearth.store().with(|c| store::workspaces::insert(c, &ws))?;
+        let ws = crate::admin::create_workspace(hearth, &n.id, &n.tier, n.data_policy, n.patch)?;
         Ok(workspace_view(hearth, &ws))
     })?;
     Ok((StatusCode::CREATED, out).into_response())
@@ -193,14 +177,7 @@ async fn patch_workspace(
 ) -> Result<Json<Value>, ApiError> {
     let patch: WorkspacePatch = a.parse(raw)?;
     a.run(|hearth| {
-        let mut ws = hearth.workspace(&WorkspaceId::parse(&id)?)?;
-        if let Some(tier) = &patch.tier {
-            check_tier(hearth, tier)?;
-        }
-        patch
-            .apply(&mut ws)
-            .map_err(|m| Error::unprocessable("invalid_value", m))?;
-        hearth.store().with(|c| store::workspaces::update(c, &ws))?;
+        let ws = crate::admin::update_workspace(hearth, &WorkspaceId::parse(&id)?, patch)?;
         Ok(workspace_view(hearth, &ws))
     })
 }
