@@ -1069,16 +1069,10 @@ async fn a_workspace_on_a_tier_the_policy_lacks_is_refused_alike_by_the_api_and_
         "{v}"
     );
 
-    let patched = s
-        .http
-        .patch(s.url("/admin/workspaces/tenant_pro"))
-        .bearer_auth(&admin)
-        .json(&json!({"tier": "gold"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(patched.status(), 422);
-    let v: Value = patched.json().await.unwrap();
+    let (status, v) = s
+        .patch_workspace(&admin, "tenant_pro", &json!({"tier": "gold"}))
+        .await;
+    assert_eq!(status, 422, "{v}");
     assert!(
         v["error"]["message"].as_str().unwrap().contains(refusal),
         "{v}"

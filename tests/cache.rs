@@ -8,15 +8,8 @@ use common::{create_key, lab_extract, Server};
 use serde_json::json;
 
 async fn patch(s: &Server, admin: &str, ws: &str, body: serde_json::Value) {
-    let r = s
-        .http
-        .patch(s.url(&format!("/admin/workspaces/{ws}")))
-        .bearer_auth(admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (status, v) = s.patch_workspace(admin, ws, &body).await;
+    assert_eq!(status, 200, "{v}");
 }
 
 async fn hit(s: &Server, message: &str) -> bool {

@@ -135,16 +135,10 @@ async fn the_budget_ledger_resumes_from_the_stored_spend_after_a_restart() {
     let cost = v["estimated_cost_usd"].as_f64().unwrap();
     // Room for about three more requests today.
     let budget = 4.5 * cost;
-    let status = s
-        .http
-        .patch(s.url("/admin/workspaces/tenant_free"))
-        .bearer_auth(&admin)
-        .json(&json!({"daily_budget_usd": budget}))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    let (status, v) = s
+        .patch_workspace(&admin, "tenant_free", &json!({"daily_budget_usd": budget}))
+        .await;
+    assert_eq!(status, 200, "{v}");
 
     s.kill();
     let s = Server::start_in(tmp.path(), &["--demo"]);

@@ -251,15 +251,10 @@ async fn the_request_deadline_bounds_the_whole_request() {
 async fn a_local_only_workspace_is_never_sent_to_a_hosted_provider() {
     let s = Server::demo();
     let admin = create_key(&s.dir, "tenant_pro", "admin");
-    let patch = s
-        .http
-        .patch(s.url("/admin/workspaces/tenant_pro"))
-        .bearer_auth(&admin)
-        .json(&json!({"data_policy": "local_only"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(patch.status(), 200);
+    let (status, v) = s
+        .patch_workspace(&admin, "tenant_pro", &json!({"data_policy": "local_only"}))
+        .await;
+    assert_eq!(status, 200, "{v}");
     let (status, v) = extract(&s, "secret ticket").await;
     assert_eq!(status, 403, "{v}");
     assert_eq!(v["error"]["code"], "policy_blocked");
@@ -278,15 +273,12 @@ async fn a_local_only_workspace_is_never_sent_to_a_hosted_provider() {
 async fn a_spent_budget_downgrades_pro_to_the_small_model_and_gives_enterprise_the_template() {
     let s = Server::demo();
     let admin = create_key(&s.dir, "tenant_pro", "admin");
-    let set = |ws: &str, budget: f64| {
-        s.http
-            .patch(s.url(&format!("/admin/workspaces/{ws}")))
-            .bearer_auth(&admin)
-            .json(&json!({"daily_budget_usd": budget}))
-            .send()
-    };
+    let budget = |usd: f64| json!({"daily_budget_usd": usd});
     // Fits the small model's worst case (about 0.00003 USD) but not the balanced one's.
-    assert_eq!(set("tenant_pro", 0.0001).await.unwrap().status(), 200);
+    let (status, _) = s
+        .patch_workspace(&admin, "tenant_pro", &budget(0.0001))
+        .await;
+    assert_eq!(status, 200);
     let chat = json!({"tenant_id": "tenant_pro", "task": "chat", "message": "hello there", "max_output_tokens": 100});
     let (status, _, v) = s.post("/chat", None, &chat).await;
     assert_eq!(status, 200, "{v}");
@@ -306,7 +298,10 @@ async fn a_spent_budget_downgrades_pro_to_the_small_model_and_gives_enterprise_t
         "{v}"
     );
 
-    assert_eq!(set("tenant_enterprise", 0.0).await.unwrap().status(), 200);
+    let (status, _) = s
+        .patch_workspace(&admin, "tenant_enterprise", &budget(0.0))
+        .await;
+    assert_eq!(status, 200);
     let mut ent = chat.clone();
     ent["tenant_id"] = json!("tenant_enterprise");
     let (status, _, v) = s.post("/chat", None, &ent).await;

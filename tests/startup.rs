@@ -89,15 +89,14 @@ async fn a_fresh_install_has_the_default_workspace_and_answers_through_a_key() {
 async fn a_local_only_workspace_is_served_by_the_on_device_model() {
     let s = Server::start(&[]);
     let admin = create_key(&s.dir, "default", "admin");
-    let set = s
-        .http
-        .patch(s.url("/admin/workspaces/default"))
-        .bearer_auth(&admin)
-        .json(&serde_json::json!({"data_policy": "local_only"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(set.status(), 200);
+    let (status, v) = s
+        .patch_workspace(
+            &admin,
+            "default",
+            &serde_json::json!({"data_policy": "local_only"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
     let (status, _, v) = s
         .post(
             "/chat",

@@ -211,6 +211,19 @@ impl Server {
         (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
     }
 
+    /// PATCHes workspace `ws`'s settings with `body` as `admin`: the status and the JSON answer.
+    pub async fn patch_workspace(&self, admin: &str, ws: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .patch(self.url(&format!("/admin/workspaces/{ws}")))
+            .bearer_auth(admin)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
     /// Kills the server like a crash (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
