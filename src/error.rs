@@ -46,6 +46,26 @@ pub struct CandidateOutcome {
     pub reason: &'static str,
 }
 
+impl CandidateOutcome {
+    /// Model `model` was called and every attempt failed with `kind`.
+    pub fn failed(model: &str, kind: &'static str) -> CandidateOutcome {
+        CandidateOutcome {
+            model: model.to_owned(),
+            outcome: Outcome::Failed,
+            reason: kind,
+        }
+    }
+
+    /// Model `model` was not called, for `reason`.
+    pub fn skipped(model: &str, reason: &'static str) -> CandidateOutcome {
+        CandidateOutcome {
+            model: model.to_owned(),
+            outcome: Outcome::Skipped,
+            reason,
+        }
+    }
+}
+
 /// Whether a candidate was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

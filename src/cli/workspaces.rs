@@ -152,8 +152,7 @@ fn create(
 }
 
 fn set(hearth: &Hearth, args: SetArgs) -> Result<(), CliError> {
-    // An unknown workspace is said before anything about the flags.
-    let id = get(hearth, &args.id)?.id;
+    let id = WorkspaceId::parse(&args.id)?;
     let unset = |limit: LimitField, given: bool| -> Result<bool, CliError> {
         let unset = args.unset.contains(&limit);
         if unset && given {

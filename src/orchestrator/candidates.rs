@@ -13,7 +13,7 @@ use super::trace::Trace;
 use super::{ChatRequest, Hearth};
 use crate::cache::CachedAnswer;
 use crate::config::ModelSpec;
-use crate::error::{CandidateOutcome, Error, Outcome, Result};
+use crate::error::{CandidateOutcome, Error, Result};
 use crate::providers::{
     Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse, ResponseFormat,
 };
@@ -113,7 +113,7 @@ impl Hearth {
         while let Some(model) = p.candidates.pop_front() {
             let call = match self.begin(req, p, &model, trace)? {
                 Step::Skip(reason) => {
-                    outcomes.push(outcome(&model, Outcome::Skipped, reason));
+                    outcomes.push(CandidateOutcome::skipped(&model.address, reason));
                     first_choice = false;
                     continue;
                 }
@@ -150,7 +150,7 @@ impl Hearth {
                     trace
                         .decision
                         .push(format!("{} failed ({})", model.address, e.kind()));
-                    outcomes.push(outcome(&model, Outcome::Failed, e.kind()));
+                    outcomes.push(CandidateOutcome::failed(&model.address, e.kind()));
                     last_err = Some(e);
                 }
             }
@@ -232,14 +232,5 @@ async fn first_content(
                 ))
             }
         }
-    }
-}
-
-/// What became of `model`, for the error when no candidate answers.
-fn outcome(model: &ModelSpec, outcome: Outcome, reason: &'static str) -> CandidateOutcome {
-    CandidateOutcome {
-        model: model.address.clone(),
-        outcome,
-        reason,
     }
 }

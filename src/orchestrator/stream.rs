@@ -17,7 +17,7 @@ use super::pipeline::{Call, Prepared, Served};
 use super::trace::Trace;
 use super::{ChatOutcome, ChatRequest, Hearth};
 use crate::config::ModelSpec;
-use crate::error::{CandidateOutcome, Error, Outcome, Result};
+use crate::error::{CandidateOutcome, Error, Result};
 use crate::providers::{Delta, DeltaStream, ProviderError, ProviderResponse};
 use crate::workspace::Workspace;
 
@@ -278,11 +278,7 @@ impl Hearth {
                     "the provider's stream broke after content was sent: {}",
                     err.kind()
                 ),
-                candidates: vec![CandidateOutcome {
-                    model: model.address.clone(),
-                    outcome: Outcome::Failed,
-                    reason: err.kind(),
-                }],
+                candidates: vec![CandidateOutcome::failed(&model.address, err.kind())],
             });
         }
     }

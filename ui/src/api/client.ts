@@ -174,15 +174,12 @@ const MAX_CANDIDATES = 32;
 /** The well-formed entries of a server's `error.candidates` (or saved ones), in order. */
 export function candidatesOf(v: unknown): CandidateOutcome[] {
   if (!Array.isArray(v)) return [];
+  const wellFormed = (c: unknown): c is CandidateOutcome => {
+    const o = (c !== null && typeof c === "object" ? c : {}) as Partial<CandidateOutcome>;
+    return typeof o.model === "string" && (o.outcome === "failed" || o.outcome === "skipped") && typeof o.reason === "string";
+  };
   return v
-    .filter(
-      (c): c is CandidateOutcome =>
-        !!c &&
-        typeof c === "object" &&
-        typeof (c as CandidateOutcome).model === "string" &&
-        ((c as CandidateOutcome).outcome === "failed" || (c as CandidateOutcome).outcome === "skipped") &&
-        typeof (c as CandidateOutcome).reason === "string",
-    )
+    .filter(wellFormed)
     .slice(0, MAX_CANDIDATES)
     .map(({ model, outcome, reason }) => ({ model, outcome, reason }));
 }

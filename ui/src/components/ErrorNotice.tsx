@@ -1,22 +1,11 @@
-import { candidateText, type AnswerError } from "../state/answer";
+import { answerErrorOf, candidateText, type AnswerError } from "../state/answer";
 import { ApiError } from "../api/client";
 import { Icon } from "./Icon";
 import { formatLatency } from "../format";
 
 /** The server's code and message, as it sent them, with the trace id to quote. */
 export function ErrorNotice({ error, onDismiss }: { error: AnswerError | ApiError; onDismiss?: () => void }) {
-  const e: AnswerError =
-    error instanceof ApiError
-      ? {
-          status: error.status,
-          code: error.code,
-          message: error.message,
-          traceId: error.traceId,
-          retryAfterS: error.retryAfterS,
-          midStream: error.midStream,
-          candidates: error.candidates,
-        }
-      : error;
+  const e: AnswerError = error instanceof ApiError ? answerErrorOf(error) : error;
   return (
     <div className="error-notice" role="alert" data-testid="error" data-code={e.code}>
       <div className="error-head">

@@ -140,19 +140,24 @@ export function candidateText(c: CandidateOutcome): string {
   return `${c.outcome} (${c.reason.replaceAll("_", " ")})`;
 }
 
+/** A server's error as an answer keeps it (and the error notice shows it). */
+export function answerErrorOf(e: ApiError): AnswerError {
+  return {
+    status: e.status,
+    code: e.code,
+    message: e.message,
+    traceId: e.traceId,
+    retryAfterS: e.retryAfterS,
+    midStream: e.midStream,
+    ...(e.candidates.length > 0 ? { candidates: e.candidates } : {}),
+  };
+}
+
 /** The request or the stream failed. */
 export function failAnswer(s: AnswerState, e: unknown, now: number): AnswerState {
   const error: AnswerError =
     e instanceof ApiError
-      ? {
-          status: e.status,
-          code: e.code,
-          message: e.message,
-          traceId: e.traceId,
-          retryAfterS: e.retryAfterS,
-          midStream: e.midStream,
-          ...(e.candidates.length > 0 ? { candidates: e.candidates } : {}),
-        }
+      ? answerErrorOf(e)
       : {
           status: 0,
           code: "client_error",
