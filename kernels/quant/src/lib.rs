@@ -24,6 +24,7 @@ mod act;
 pub mod attention;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+mod pages;
 mod q4_0;
 mod q4_1;
 mod q4_k;
@@ -38,6 +39,7 @@ use candle_core::quantized::GgmlDType;
 
 pub use act::Act;
 use act::{quantize, BLOCK};
+use pages::Pages;
 
 /// Output rows per tile: one 512-bit register of i32 or f32, two 256-bit ones.
 pub(crate) const ROWS: usize = 16;
@@ -308,7 +310,7 @@ struct Tiled<F> {
     n: usize,
     /// Tiles per column: `k / F::VALUES`.
     kt: usize,
-    tiles: Vec<F>,
+    tiles: Pages<F>,
 }
 
 impl<F: Format> Tiled<F> {
@@ -325,7 +327,7 @@ impl<F: Format> Tiled<F> {
         let kt = k / F::VALUES;
         let row_bytes = kt * F::BYTES;
         let mut group = vec![0u8; ROWS * row_bytes];
-        let mut tiles = Vec::with_capacity(n / ROWS * kt);
+        let mut tiles = Pages::with_capacity(n / ROWS * kt);
         for _ in 0..n / ROWS {
             read(&mut group)?;
             for b in 0..kt {
