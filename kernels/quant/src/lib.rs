@@ -327,7 +327,7 @@ impl<F: Format> Tiled<F> {
         let kt = k / F::VALUES;
         let row_bytes = kt * F::BYTES;
         let mut group = vec![0u8; ROWS * row_bytes];
-        let mut tiles = Pages::with_capacity(n / ROWS * kt);
+        let mut tiles = Pages::with_capacity(n / ROWS * kt)?;
         for _ in 0..n / ROWS {
             read(&mut group)?;
             for b in 0..kt {

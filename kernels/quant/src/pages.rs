@@ -23,6 +23,7 @@ pub(crate) struct Pages<T> {
     ptr: NonNull<T>,
     len: usize,
     capacity: usize,
+    layout: Layout,
 }
 
 // SAFETY: `Pages` owns its `T`s as a `Vec` does.
@@ -31,27 +32,27 @@ unsafe impl<T: Send> Send for Pages<T> {}
 unsafe impl<T: Sync> Sync for Pages<T> {}
 
 impl<T> Pages<T> {
-    /// Room for `capacity` values, none written yet.
-    pub(crate) fn with_capacity(capacity: usize) -> Pages<T> {
-        let layout = Self::layout(capacity);
-        if layout.size() == 0 {
-            return Pages {
-                ptr: NonNull::dangling(),
-                len: 0,
-                capacity,
+    /// Room for `capacity` values, none written yet; `OutOfMemory` when that many cannot
+    /// be addressed.
+    pub(crate) fn with_capacity(capacity: usize) -> std::io::Result<Pages<T>> {
+        let layout = Self::layout(capacity).ok_or(std::io::ErrorKind::OutOfMemory)?;
+        let ptr = if layout.size() == 0 {
+            NonNull::dangling()
+        } else {
+            // SAFETY: the layout's size is not zero.
+            let raw = unsafe { alloc::alloc(layout) };
+            let Some(ptr) = NonNull::new(raw.cast::<T>()) else {
+                alloc::handle_alloc_error(layout)
             };
-        }
-        // SAFETY: the layout's size is not zero.
-        let raw = unsafe { alloc::alloc(layout) };
-        let Some(ptr) = NonNull::new(raw.cast::<T>()) else {
-            alloc::handle_alloc_error(layout)
+            advise_huge(raw, layout.size());
+            ptr
         };
-        advise_huge(raw, layout.size());
-        Pages {
+        Ok(Pages {
             ptr,
             len: 0,
             capacity,
-        }
+            layout,
+        })
     }
 
     /// `value` after the last one written.
@@ -65,16 +66,13 @@ impl<T> Pages<T> {
         self.len += 1;
     }
 
-    fn layout(capacity: usize) -> Layout {
-        let size = size_of::<T>()
-            .checked_mul(capacity)
-            .expect("a matrix's tiles fit in memory");
-        let align = if size >= HUGE_PAGE {
-            HUGE_PAGE
+    fn layout(capacity: usize) -> Option<Layout> {
+        let layout = Layout::array::<T>(capacity).ok()?;
+        if layout.size() >= HUGE_PAGE {
+            layout.align_to(HUGE_PAGE).ok()
         } else {
-            align_of::<T>()
-        };
-        Layout::from_size_align(size, align.max(align_of::<T>())).expect("a valid layout")
+            Some(layout)
+        }
     }
 }
 
@@ -97,10 +95,9 @@ impl<T> Drop for Pages<T> {
                 self.len,
             ))
         };
-        let layout = Self::layout(self.capacity);
-        if layout.size() != 0 {
+        if self.layout.size() != 0 {
             // SAFETY: allocated with this same layout in `with_capacity`.
-            unsafe { alloc::dealloc(self.ptr.as_ptr().cast(), layout) };
+            unsafe { alloc::dealloc(self.ptr.as_ptr().cast(), self.layout) };
         }
     }
 }
@@ -127,7 +124,7 @@ mod tests {
     #[test]
     fn a_buffer_holds_what_was_pushed_and_drops_it() {
         let counter = std::rc::Rc::new(());
-        let mut pages = Pages::with_capacity(3);
+        let mut pages = Pages::with_capacity(3).unwrap();
         for _ in 0..3 {
             pages.push(counter.clone());
         }
@@ -139,7 +136,7 @@ mod tests {
 
     #[test]
     fn a_buffer_of_a_huge_page_or_more_starts_on_a_huge_page_boundary() {
-        let mut pages = Pages::<[u8; 4096]>::with_capacity(1024);
+        let mut pages = Pages::<[u8; 4096]>::with_capacity(1024).unwrap();
         pages.push([7; 4096]);
         assert_eq!(pages.as_ptr() as usize % HUGE_PAGE, 0);
         assert_eq!(pages[0][4095], 7);
@@ -157,7 +154,7 @@ mod tests {
             eprintln!("skipped: transparent huge pages are off on this kernel");
             return;
         }
-        let mut pages = Pages::<[u8; 4096]>::with_capacity(2048);
+        let mut pages = Pages::<[u8; 4096]>::with_capacity(2048).unwrap();
         for _ in 0..2048 {
             pages.push([1; 4096]);
         }
@@ -194,7 +191,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "past its capacity")]
     fn pushing_past_the_capacity_panics_rather_than_writing_out_of_bounds() {
-        let mut pages = Pages::with_capacity(1);
+        let mut pages = Pages::with_capacity(1).unwrap();
         pages.push(1u32);
         pages.push(2u32);
     }
