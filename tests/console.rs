@@ -221,6 +221,59 @@ async fn an_applied_policy_routes_new_requests_at_once_and_is_kept_for_the_next_
 }
 
 #[tokio::test]
+async fn each_request_runs_on_one_policy_and_its_providers_while_policies_are_applied() {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "default", "admin");
+    let demo = include_str!("../src/config/demo.toml");
+    // The same policy with the extract route's primary on a provider of another name. A
+    // request that routed by one policy and looked its provider up among the other's would
+    // find no such provider and fall back to `mock-balanced`.
+    let renamed = demo.replace("mock-fast", "mock-swift");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    // Policies change for as long as requests run (bounded all the same).
+    let flips = async {
+        for i in 0..2000 {
+            if done.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let toml = if i % 2 == 0 { &renamed } else { demo };
+            let (status, _, v) = s.put("/admin/policy", &admin, &json!({"toml": toml})).await;
+            assert_eq!(status, 200, "{v}");
+        }
+    };
+    let asker = |n: usize| {
+        let s = &s;
+        async move {
+            let mut providers = Vec::new();
+            for i in 0..30 {
+                let body = lab_extract("tenant_enterprise", &format!("asker {n} request {i}"));
+                let (status, _, v) = s.post("/chat", None, &body).await;
+                assert_eq!(status, 200, "{v}");
+                providers.push(v["provider"].as_str().unwrap_or_default().to_owned());
+            }
+            providers
+        }
+    };
+    let asks = async {
+        let answered = futures::future::join_all((0..16).map(asker)).await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        answered
+    };
+    let (_, answered) = tokio::join!(flips, asks);
+    let answered: Vec<String> = answered.into_iter().flatten().collect();
+    assert_eq!(answered.len(), 480);
+    let torn: Vec<&String> = answered
+        .iter()
+        .filter(|p| *p != "mock-fast" && *p != "mock-swift")
+        .collect();
+    assert!(
+        torn.is_empty(),
+        "{} of 480 requests were served by a fallback",
+        torn.len()
+    );
+}
+
+#[tokio::test]
 async fn applying_a_policy_rebuilds_only_the_providers_it_changes() {
     let s = Server::demo();
     let admin = create_key(&s.dir, "default", "admin");

@@ -132,8 +132,7 @@ impl Hearth {
                 }
                 Step::Call(call) => call,
             };
-            let attempt =
-                self.with_retries::<M>(&model, &call.request, p.response_format, p.deadline, trace);
+            let attempt = self.with_retries::<M>(&model, &call.request, p, trace);
             match attempt.await {
                 Ok(answer) => {
                     if !first_choice {
@@ -157,7 +156,7 @@ impl Hearth {
             first_choice = false;
             if Instant::now() >= p.deadline {
                 return Err(Error::DeadlineExceeded(
-                    self.config().resilience.request_deadline,
+                    p.snap.config.resilience.request_deadline,
                 ));
             }
         }
@@ -170,22 +169,24 @@ impl Hearth {
         &self,
         m: &ModelSpec,
         request: &ProviderRequest,
-        format: ResponseFormat,
-        deadline: Instant,
+        p: &Prepared,
         trace: &mut Trace,
     ) -> Result<M::Answer, ProviderError> {
-        let provider = self
-            .providers()
-            .get(&m.provider)
-            .ok_or_else(|| ProviderError::Unavailable(format!("no provider `{}`", m.provider)))?;
+        let provider =
+            p.snap.providers.get(&m.provider).ok_or_else(|| {
+                ProviderError::Unavailable(format!("no provider `{}`", m.provider))
+            })?;
         let mut retry = 0;
         loop {
-            let Some(budget) = self.attempt_budget(deadline) else {
+            let Some(budget) = p.attempt_budget() else {
                 return Err(ProviderError::Timeout);
             };
             let started = Instant::now();
             let span = tracing::info_span!("provider.generate", trace_id = %trace.trace_id, provider = %m.provider);
-            let once = tokio::time::timeout(budget, M::attempt(provider.as_ref(), request, format));
+            let once = tokio::time::timeout(
+                budget,
+                M::attempt(provider.as_ref(), request, p.response_format),
+            );
             let outcome = tracing::Instrument::instrument(once, span).await;
             trace.waiting += started.elapsed();
             let err = match outcome {
@@ -197,7 +198,7 @@ impl Hearth {
                 Err(_) => ProviderError::Timeout,
             };
             self.note_failure(m, &err, trace);
-            if !self.should_retry(m, &err, retry, deadline, trace).await {
+            if !self.should_retry(m, &err, retry, p, trace).await {
                 return Err(err);
             }
             retry += 1;

@@ -14,7 +14,7 @@ mod trace;
 use std::path::Path;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub use request::{CachePreference, ChatOutcome, ChatRequest, PromptRef};
 pub use stream::{ChatStream, StreamEvent, StreamStart};
@@ -35,12 +35,15 @@ use crate::workspace::{Workspace, WorkspaceId};
 
 /// The orchestrator and everything it owns. Build one per install with `Hearth::open`.
 pub struct Hearth {
-    // Swapped whole when an admin applies a new policy; requests read a snapshot.
-    config: RwLock<Arc<Config>>,
+    // Swapped whole when an admin applies a new policy or a model is installed; each request
+    // reads it once.
+    in_force: RwLock<Arc<Snapshot>>,
+    // Held by each change of what is in force from reading the old to putting the new, so
+    // two changes at once cannot lose one.
+    changing: Mutex<()>,
     store: Arc<Store>,
     writer: Writer,
     prompts: Registry,
-    providers: RwLock<Arc<Providers>>,
     breakers: Breakers,
     cache: ExactCache,
     rates: RateLimiter,
@@ -66,16 +69,14 @@ impl Hearth {
             hex::encode(rand::random::<[u8; 32]>())
         })?;
         let r = &config.resilience;
+        let providers = Providers::from_policy(
+            &config.policy,
+            config.local,
+            &crate::secrets::Keychain::new(),
+        )
+        .map_err(Error::Config)?;
         let hearth = Hearth {
             breakers: Breakers::new(r.breaker_failure_threshold, r.breaker_cooldown),
-            providers: RwLock::new(Arc::new(
-                Providers::from_policy(
-                    &config.policy,
-                    config.local,
-                    &crate::secrets::Keychain::new(),
-                )
-                .map_err(Error::Config)?,
-            )),
             cache: ExactCache::new(store.clone(), writer.clone(), config.cache.ttl),
             prompts: Registry::new(store.clone()),
             rates: RateLimiter::default(),
@@ -87,7 +88,11 @@ impl Hearth {
             metrics,
             writer,
             store,
-            config: RwLock::new(Arc::new(config)),
+            in_force: RwLock::new(Arc::new(Snapshot {
+                config: Arc::new(config),
+                providers: Arc::new(providers),
+            })),
+            changing: Mutex::new(()),
         };
         hearth.report_local_model_events();
         hearth.ensure_default_workspace()?;
@@ -104,8 +109,9 @@ impl Hearth {
     /// model stays loaded); the others are built afresh and named in the answer, to be warmed.
     pub fn apply_policy(&self, text: &str) -> Result<Applied> {
         let invalid = |m: String| Error::unprocessable("invalid_policy", m);
-        let old = self.config();
-        let config = self.assemble(text, &old).map_err(|e| match e {
+        let _one_at_a_time = self.changing.lock();
+        let old = self.snapshot();
+        let config = self.assemble(text, &old.config).map_err(|e| match e {
             Error::Config(m) => invalid(m),
             other => other,
         })?;
@@ -119,7 +125,7 @@ impl Hearth {
                 ws.id, ws.tier
             )));
         }
-        let (providers, rebuilt) = self.providers_for(&old, &config).map_err(invalid)?;
+        let (providers, rebuilt) = providers_for(&old, &config).map_err(invalid)?;
         let path = self.saved_policy_path();
         let partial = path.with_extension("toml.partial");
         std::fs::write(&partial, text)
@@ -147,31 +153,21 @@ impl Hearth {
     /// Puts the installed models in force after a pull, import or removal: each is
     /// addressable as `local/<id>` from the next request, with the policy unchanged.
     pub fn refresh_installed_models(&self) -> Result<()> {
-        let old = self.config();
-        let config = self.assemble(&old.source, &old)?;
-        let (providers, _) = self.providers_for(&old, &config).map_err(Error::Config)?;
+        let _one_at_a_time = self.changing.lock();
+        let old = self.snapshot();
+        let config = self.assemble(&old.config.source, &old.config)?;
+        let (providers, _) = providers_for(&old, &config).map_err(Error::Config)?;
         self.put_in_force(providers, config);
         Ok(())
     }
 
-    /// The providers of `config`, keeping those whose settings `old` shares (with their
-    /// loaded models); also the names built afresh.
-    fn providers_for(
-        &self,
-        old: &Config,
-        config: &Config,
-    ) -> std::result::Result<(Providers, Vec<String>), String> {
-        self.providers().rebuilt_for(
-            &old.policy,
-            &config.policy,
-            config.local,
-            &crate::secrets::Keychain::new(),
-        )
-    }
-
+    /// Puts `config` and its `providers` in force in one step: a request takes either the
+    /// old pair or the new one, never one of each.
     fn put_in_force(&self, providers: Providers, config: Config) {
-        *self.providers.write() = Arc::new(providers);
-        *self.config.write() = Arc::new(config);
+        *self.in_force.write() = Arc::new(Snapshot {
+            config: Arc::new(config),
+            providers: Arc::new(providers),
+        });
     }
 
     /// On-device model loads and unloads go to the audit log and the load-time histogram.
@@ -212,9 +208,14 @@ impl Hearth {
         saved_policy_path(self.store.path().parent().unwrap_or(Path::new(".")))
     }
 
+    /// The policy and providers in force now, which a request keeps from start to end.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.in_force.read().clone()
+    }
+
     /// The validated config in force now (a snapshot: an applied policy replaces it whole).
     pub fn config(&self) -> Arc<Config> {
-        self.config.read().clone()
+        self.in_force.read().config.clone()
     }
 
     /// The database.
@@ -229,7 +230,7 @@ impl Hearth {
 
     /// The providers in force now (and their fault switches).
     pub fn providers(&self) -> Arc<Providers> {
-        self.providers.read().clone()
+        self.in_force.read().providers.clone()
     }
 
     /// The circuit breakers.
@@ -297,6 +298,30 @@ impl Hearth {
         }
         self.metrics.render()
     }
+}
+
+/// The policy in force and the providers built for it. They change together (an applied
+/// policy, an installed model), so a request that routed by one policy never looks its
+/// providers up among another's.
+pub struct Snapshot {
+    /// The validated config.
+    pub config: Arc<Config>,
+    /// Its providers (and their fault switches).
+    pub providers: Arc<Providers>,
+}
+
+/// The providers of `config`, keeping those of `old` whose settings it shares (with their
+/// loaded models); also the names built afresh.
+fn providers_for(
+    old: &Snapshot,
+    config: &Config,
+) -> std::result::Result<(Providers, Vec<String>), String> {
+    old.providers.rebuilt_for(
+        &old.config.policy,
+        &config.policy,
+        config.local,
+        &crate::secrets::Keychain::new(),
+    )
 }
 
 /// What applying a policy did.

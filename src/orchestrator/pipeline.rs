@@ -1,6 +1,7 @@
 //! The stages of one request, shared by the whole and the streamed paths.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -9,10 +10,10 @@ use tokio::time::Instant;
 use super::candidates::{Chosen, Whole};
 use super::privacy::{self, PiiScan, View};
 use super::trace::Trace;
-use super::{CachePreference, ChatOutcome, ChatRequest, Hearth};
+use super::{CachePreference, ChatOutcome, ChatRequest, Hearth, Snapshot};
 use crate::audit::EventStatus;
 use crate::cache::{CacheKey, CachedAnswer, KeyScope};
-use crate::config::{BudgetAction, ModelSpec, Policy, Tier};
+use crate::config::{BudgetAction, Config, ModelSpec, Policy, Tier};
 use crate::error::{CandidateOutcome, Error, LimitKind, Result};
 use crate::prompts::render_system_prompt;
 use crate::providers::{
@@ -40,6 +41,8 @@ pub(super) const BUDGET_TEMPLATE_ANSWER: &str =
 
 /// Everything decided before the first candidate is tried.
 pub(super) struct Prepared {
+    /// The policy and providers the whole request runs on.
+    pub snap: Arc<Snapshot>,
     pub ws: Workspace,
     pub tier: Tier,
     pub candidates: VecDeque<ModelSpec>,
@@ -53,6 +56,14 @@ pub(super) struct Prepared {
     pub deadline: Instant,
     pub _permit: Permit,
     pub day: String,
+}
+
+impl Prepared {
+    /// The time one attempt may take: the attempt timeout, cut to what is left of the deadline.
+    pub(super) fn attempt_budget(&self) -> Option<Duration> {
+        let left = self.deadline.checked_duration_since(Instant::now())?;
+        (!left.is_zero()).then(|| left.min(self.snap.config.resilience.attempt_timeout))
+    }
 }
 
 /// What to do with one candidate.
@@ -83,6 +94,7 @@ impl Hearth {
     pub(super) fn new_trace(
         &self,
         req: &ChatRequest,
+        config: &Config,
         trace_id: String,
     ) -> Result<(Trace, Workspace)> {
         let ws = self.workspace(&req.principal.workspace)?;
@@ -96,7 +108,7 @@ impl Hearth {
         );
         // A malformed task is refused in `prepare`; the audit event then names none.
         t.task = valid_name(&req.task, MAX_TASK_CHARS).then(|| req.task.clone());
-        let routed = self.config().policy.routes.contains_key(&req.task);
+        let routed = config.policy.routes.contains_key(&req.task);
         t.task_label = closed_label(&req.task, routed).to_owned();
         Ok((t, ws))
     }
@@ -106,10 +118,10 @@ impl Hearth {
         &self,
         req: &ChatRequest,
         ws: Workspace,
+        snap: Arc<Snapshot>,
         trace: &mut Trace,
     ) -> Result<Prepared> {
-        // One snapshot for the whole request: a policy applied meanwhile takes the next one.
-        let config = self.config();
+        let config = &*snap.config;
         let tier = config.policy.tiers.get(&ws.tier).cloned().ok_or_else(|| {
             Error::Config(format!(
                 "workspace `{}` has unknown tier `{}`",
@@ -193,6 +205,7 @@ impl Hearth {
                 .finalize(),
         );
         Ok(Prepared {
+            snap,
             ws,
             tier,
             candidates: candidates.into(),
@@ -286,8 +299,8 @@ impl Hearth {
                 .push(format!("skip {} (breaker open)", m.address));
             return Ok(Step::Skip("breaker_open"));
         }
-        if self
-            .providers()
+        if p.snap
+            .providers
             .get(&m.provider)
             .is_none_or(|pr| !pr.is_usable())
         {
@@ -297,7 +310,7 @@ impl Hearth {
             return Ok(Step::Skip("provider_not_usable"));
         }
         // The guard again at the call: a downgrade model was not among the filtered ones.
-        let messages = match p.pii.view(&self.config().policy, p.ws.data_policy, m) {
+        let messages = match p.pii.view(&p.snap.config.policy, p.ws.data_policy, m) {
             View::Original => p.messages.clone(),
             View::Redacted => p.pii.redacted.clone().unwrap_or_default(),
             View::Forbidden => {
@@ -386,7 +399,7 @@ impl Hearth {
                 Ok(Step::Template)
             }
             BudgetAction::Downgrade => {
-                let config = self.config();
+                let config = &p.snap.config;
                 let down = p
                     .tier
                     .downgrade_model
@@ -432,12 +445,6 @@ impl Hearth {
         }
     }
 
-    /// The time one attempt may take: the attempt timeout, cut to what is left of the deadline.
-    pub(super) fn attempt_budget(&self, deadline: Instant) -> Option<Duration> {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        (!left.is_zero()).then(|| left.min(self.config().resilience.attempt_timeout))
-    }
-
     pub(super) fn note_failure(&self, m: &ModelSpec, err: &ProviderError, trace: &mut Trace) {
         self.metrics
             .provider_errors
@@ -462,10 +469,10 @@ impl Hearth {
         m: &ModelSpec,
         err: &ProviderError,
         retry: u32,
-        deadline: Instant,
+        p: &Prepared,
         trace: &mut Trace,
     ) -> bool {
-        let r = &self.config().resilience;
+        let r = &p.snap.config.resilience;
         if !err.is_transient() || retry >= r.max_retries {
             return false;
         }
@@ -474,7 +481,7 @@ impl Hearth {
             _ => None,
         };
         let delay = retry_delay(retry, r.backoff_base, r.backoff_max, retry_after);
-        if Instant::now() + delay >= deadline
+        if Instant::now() + delay >= p.deadline
             || self.breakers.admit(&m.provider) == Admission::Rejected
         {
             return false;
@@ -793,8 +800,9 @@ fn seconds_to_utc_midnight() -> Duration {
 impl Hearth {
     /// Serves a request whole: the seed's `/chat` and non-streamed OpenAI calls.
     pub async fn chat(&self, req: ChatRequest, trace_id: String) -> Result<ChatOutcome> {
-        let (mut trace, ws) = self.new_trace(&req, trace_id)?;
-        match self.chat_inner(&req, ws, &mut trace).await {
+        let snap = self.snapshot();
+        let (mut trace, ws) = self.new_trace(&req, &snap.config, trace_id)?;
+        match self.chat_inner(&req, ws, snap, &mut trace).await {
             Ok(out) => Ok(out),
             Err(e) => Err(self.fail(&mut trace, e)),
         }
@@ -804,9 +812,10 @@ impl Hearth {
         &self,
         req: &ChatRequest,
         ws: Workspace,
+        snap: Arc<Snapshot>,
         trace: &mut Trace,
     ) -> Result<ChatOutcome> {
-        let mut p = self.prepare(req, ws, trace)?;
+        let mut p = self.prepare(req, ws, snap, trace)?;
         match self.choose::<Whole>(req, &mut p, trace).await? {
             Chosen::Template => self.settle_template(trace),
             Chosen::Cached {

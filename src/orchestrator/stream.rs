@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::candidates::{Chosen, Streamed};
 use super::pipeline::{Call, Prepared, Served};
 use super::trace::Trace;
-use super::{ChatOutcome, ChatRequest, Hearth};
+use super::{ChatOutcome, ChatRequest, Hearth, Snapshot};
 use crate::config::ModelSpec;
 use crate::error::{CandidateOutcome, Error, Result};
 use crate::providers::{Delta, DeltaStream, ProviderError, ProviderResponse};
@@ -83,8 +83,9 @@ impl Hearth {
         req: ChatRequest,
         trace_id: String,
     ) -> Result<StreamStart> {
-        let (mut trace, ws) = self.new_trace(&req, trace_id)?;
-        let (p, opened) = match self.open_stream(&req, ws, &mut trace).await {
+        let snap = self.snapshot();
+        let (mut trace, ws) = self.new_trace(&req, &snap.config, trace_id)?;
+        let (p, opened) = match self.open_stream(&req, ws, snap, &mut trace).await {
             Ok(v) => v,
             Err(e) => return Err(self.fail(&mut trace, e)),
         };
@@ -114,9 +115,10 @@ impl Hearth {
         &self,
         req: &ChatRequest,
         ws: Workspace,
+        snap: Arc<Snapshot>,
         trace: &mut Trace,
     ) -> Result<(Prepared, Opened)> {
-        let mut p = self.prepare(req, ws, trace)?;
+        let mut p = self.prepare(req, ws, snap, trace)?;
         let opened = match self.choose::<Streamed>(req, &mut p, trace).await? {
             Chosen::Template => Opened::Template,
             Chosen::Cached {
@@ -231,9 +233,9 @@ impl Hearth {
             return Relayed::ClientGone(Partial { text, so_far });
         }
         loop {
-            let Some(budget) = self.attempt_budget(p.deadline) else {
+            let Some(budget) = p.attempt_budget() else {
                 return Relayed::Broken(Error::DeadlineExceeded(
-                    self.config().resilience.request_deadline,
+                    p.snap.config.resilience.request_deadline,
                 ));
             };
             let started = Instant::now();
