@@ -1,15 +1,20 @@
 //! The orchestrator: every LLM call goes through `Hearth::chat` or `Hearth::chat_stream`,
-//! which run the pipeline (principal -> validate -> admit -> prompt -> route -> per
-//! candidate: cache, budget, provider with retries and breaker -> settle -> audit). It owns
-//! the order of stages, not their details.
+//! which run the stages in order on one `Snapshot` of the policy and its providers:
+//! `prepare` (trace, validate, admit, prompt, route), then `attempt` (per candidate: the
+//! `gate` of breaker, data policy, cache and budget, then the provider with retries, then
+//! the next candidate), then `settle` (charge, cache, audit, count). `whole` and `stream`
+//! are the two entry points on top. It owns the order of stages, not their details.
 
-mod candidates;
-mod pipeline;
+mod attempt;
+mod gate;
+mod prepare;
 mod privacy;
 mod request;
 mod seed;
+mod settle;
 mod stream;
 mod trace;
+mod whole;
 
 use std::path::Path;
 use std::sync::Arc;

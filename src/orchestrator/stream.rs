@@ -12,8 +12,10 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::candidates::{Chosen, Streamed};
-use super::pipeline::{Call, Prepared, Served};
+use super::attempt::{Chosen, Streamed};
+use super::gate::Call;
+use super::prepare::Prepared;
+use super::settle::Served;
 use super::trace::Trace;
 use super::{ChatOutcome, ChatRequest, Hearth, Snapshot};
 use crate::config::ModelSpec;

@@ -1,6 +1,7 @@
-//! Trying the route's candidates in order, for the whole and the streamed paths alike:
-//! breaker, cache and budget per candidate (`Hearth::begin`), then the provider with a
-//! per-attempt timeout and bounded retries inside the deadline, then the next candidate.
+//! Trying the route's candidates in order, for the whole and the streamed paths alike: each
+//! candidate through the gate (`gate.rs`), then the provider with a per-attempt timeout and
+//! bounded retries inside the deadline, then the next candidate; and the error when none
+//! answered.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -8,7 +9,8 @@ use std::future::Future;
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use super::pipeline::{all_failed, output_is_valid, Call, Prepared, Step};
+use super::gate::{Call, Step};
+use super::prepare::Prepared;
 use super::trace::Trace;
 use super::{ChatRequest, Hearth};
 use crate::cache::CachedAnswer;
@@ -17,6 +19,7 @@ use crate::error::{CandidateOutcome, Error, Result};
 use crate::providers::{
     Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse, ResponseFormat,
 };
+use crate::resilience::{retry_delay, Admission};
 
 /// How the answer is wanted: whole or streamed. A type, so each path gets its own answer
 /// type and cannot be handed the other's.
@@ -233,5 +236,105 @@ async fn first_content(
                 ))
             }
         }
+    }
+}
+
+impl Hearth {
+    pub(super) fn note_failure(&self, m: &ModelSpec, err: &ProviderError, trace: &mut Trace) {
+        self.metrics
+            .provider_errors
+            .with_label_values(&[&m.provider, err.kind()])
+            .inc();
+        // A refused key will not heal within a cool-down's retries: open at once.
+        let opened = match err {
+            ProviderError::Auth => self.breakers.open_now(&m.provider),
+            e if e.counts_against_provider() => self.breakers.record_failure(&m.provider),
+            _ => false,
+        };
+        if opened {
+            trace
+                .decision
+                .push(format!("breaker opened for {}", m.provider));
+        }
+    }
+
+    /// Waits out the backoff and returns true when another attempt is worth making.
+    pub(super) async fn should_retry(
+        &self,
+        m: &ModelSpec,
+        err: &ProviderError,
+        retry: u32,
+        p: &Prepared,
+        trace: &mut Trace,
+    ) -> bool {
+        let r = &p.snap.config.resilience;
+        if !err.is_transient() || retry >= r.max_retries {
+            return false;
+        }
+        let retry_after = match err {
+            ProviderError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        };
+        let delay = retry_delay(retry, r.backoff_base, r.backoff_max, retry_after);
+        if Instant::now() + delay >= p.deadline
+            || self.breakers.admit(&m.provider) == Admission::Rejected
+        {
+            return false;
+        }
+        tokio::time::sleep(delay).await;
+        trace.waiting += delay;
+        trace.retry_count += 1;
+        self.metrics
+            .retries
+            .with_label_values(&[&m.provider, &trace.task_label])
+            .inc();
+        true
+    }
+
+    /// Records the fallback metric when a later candidate answered.
+    pub(super) fn note_fallback(&self, trace: &Trace, from: &str, to: &str) {
+        if from != to {
+            self.metrics
+                .fallbacks
+                .with_label_values(&[&trace.task_label, from, to])
+                .inc();
+        }
+    }
+}
+
+/// Whether an answer meets the required format.
+pub(super) fn output_is_valid(format: ResponseFormat, text: &str) -> bool {
+    let _span = tracing::debug_span!("output.validate").entered();
+    match format {
+        ResponseFormat::Text => true,
+        ResponseFormat::JsonObject => {
+            serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object())
+        }
+    }
+}
+
+/// The error when no candidate answered: `last` is the last failure, `candidates` what
+/// became of each candidate in order.
+pub(super) fn all_failed(last: Option<ProviderError>, candidates: Vec<CandidateOutcome>) -> Error {
+    match last {
+        // Nothing was sent: the request asked for what the model cannot do.
+        Some(ProviderError::Unsupported(m)) => Error::bad_request("unsupported_by_model", m),
+        // Hearth's own words with the numbers (what the model needs, the budget).
+        Some(e @ ProviderError::NotLoadable(_)) => Error::ProvidersUnavailable {
+            message: format!("every candidate model failed; last error: {e}"),
+            candidates,
+        },
+        Some(e) if !e.is_transient() && !matches!(e, ProviderError::Auth) => Error::Provider {
+            message: format!("the provider refused the request: {e}"),
+            candidates,
+        },
+        Some(e) => Error::ProvidersUnavailable {
+            message: format!("every candidate model failed; last error: {}", e.kind()),
+            candidates,
+        },
+        None => Error::ProvidersUnavailable {
+            message: "no candidate model could be tried: each was skipped (a circuit breaker open, its provider not ready, or the data policy)".into(),
+            candidates,
+        },
     }
 }

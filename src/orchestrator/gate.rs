@@ -1,0 +1,207 @@
+//! One candidate at the door: its breaker, its provider, the data policy, the cache and
+//! the budget decide whether it is called, answered from the cache, skipped or replaced.
+
+use std::time::Duration;
+
+
+use super::prepare::Prepared;
+use super::privacy::View;
+use super::settle::budget_of;
+use super::trace::Trace;
+use super::{ChatRequest, Hearth};
+use crate::cache::{CacheKey, CachedAnswer, KeyScope};
+use crate::config::{BudgetAction, ModelSpec};
+use crate::error::{Error, LimitKind, Result};
+use crate::providers::ProviderRequest;
+use crate::quota::{Limits, Reservation};
+use crate::resilience::Admission;
+use crate::store::{now_ms, usage};
+/// What to do with one candidate.
+pub(super) enum Step {
+    /// Not to be called (its breaker is open, its provider is not usable, or the data policy
+    /// keeps the request from it; the reason's code): go on to the next.
+    Skip(&'static str),
+    /// The cache has its answer.
+    Cached(CachedAnswer),
+    /// The budget is spent and the tier answers with its template.
+    Template,
+    /// The budget is spent and the tier switches to this cheaper model.
+    Downgrade(ModelSpec),
+    /// Call it.
+    Call(Box<Call>),
+}
+
+/// A provider call about to be made.
+pub(super) struct Call {
+    pub request: ProviderRequest,
+    pub key: Option<CacheKey>,
+    pub reservation: Reservation,
+}
+
+impl Hearth {
+    /// Breaker, cache and budget for one candidate.
+    pub(super) fn begin(
+        &self,
+        req: &ChatRequest,
+        p: &Prepared,
+        m: &ModelSpec,
+        trace: &mut Trace,
+    ) -> Result<Step> {
+        if self.breakers.admit(&m.provider) == Admission::Rejected {
+            trace
+                .decision
+                .push(format!("skip {} (breaker open)", m.address));
+            return Ok(Step::Skip("breaker_open"));
+        }
+        if p.snap
+            .providers
+            .get(&m.provider)
+            .is_none_or(|pr| !pr.is_usable())
+        {
+            trace
+                .decision
+                .push(format!("skip {} (provider not usable)", m.address));
+            return Ok(Step::Skip("provider_not_usable"));
+        }
+        // The guard again at the call: a downgrade model was not among the filtered ones.
+        let messages = match p.pii.view(&p.snap.config.policy, p.ws.data_policy, m) {
+            View::Original => p.messages.clone(),
+            View::Redacted => p.pii.redacted.clone().unwrap_or_default(),
+            View::Forbidden => {
+                trace
+                    .decision
+                    .push(format!("skip {} ({})", m.address, p.pii.summary()));
+                return Ok(Step::Skip("data_policy"));
+            }
+        };
+        let request = ProviderRequest {
+            model_id: m.model_id.clone(),
+            messages,
+            max_output_tokens: p.max_output_tokens.min(m.max_output_tokens),
+            temperature: req.temperature,
+            top_p: req.top_p,
+            top_k: req.top_k,
+            min_p: req.min_p,
+            stop: req.stop.clone(),
+            seed: req.seed,
+            response_format: p.response_format,
+        };
+        let key = p.cacheable.then(|| {
+            let scope = KeyScope {
+                workspace: &p.ws.id,
+                permission_hash: &p.permission_hash,
+                prompt_id: trace.prompt_id.as_deref(),
+                prompt_version: trace.prompt_version.as_deref(),
+                schema_version: trace.schema_version.as_deref(),
+                task: &req.task,
+            };
+            CacheKey::derive(&scope, &m.address, &request)
+        });
+        if let Some(k) = &key {
+            let _span = tracing::debug_span!("cache.lookup", trace_id = %trace.trace_id).entered();
+            if let Some(hit) = self.cache.lookup(&p.ws.id, k)? {
+                return Ok(Step::Cached(hit));
+            }
+        }
+        let worst_input: u64 = request
+            .messages
+            .iter()
+            .map(|m| m.content.len() as u64 + 8)
+            .sum();
+        // The output is held at what this route and model answered lately, not at the cap:
+        // settlement corrects it (docs/ARCHITECTURE.md states the overspend bound).
+        let held_output =
+            self.outputs
+                .estimate(&trace.task_label, &m.address, request.max_output_tokens);
+        let limits = Limits {
+            budget_usd: budget_of(p),
+            token_limit: p.ws.daily_token_limit,
+            alert_share: p.ws.budget_alert_share,
+        };
+        let reserved = self.budgets.reserve(
+            p.ws.id.as_str(),
+            &p.day,
+            limits,
+            m.cost_usd(worst_input, held_output),
+            worst_input + held_output,
+            || {
+                self.store
+                    .with(|c| usage::day_totals(c, p.ws.id.as_str(), &p.day))
+                    .unwrap_or((f64::MAX, u64::MAX))
+            },
+        );
+        match reserved {
+            Ok(reservation) => Ok(Step::Call(Box::new(Call {
+                request,
+                key,
+                reservation,
+            }))),
+            Err(LimitKind::Budget) => self.budget_spent(p, m, trace),
+            Err(LimitKind::BudgetReserved) => Err(self.limit(
+                p,
+                LimitKind::BudgetReserved,
+                "the workspace's daily budget is held by requests in flight; retry when they finish",
+            )),
+            Err(kind) => Err(self.limit(p, kind, "the workspace's daily token limit is reached")),
+        }
+    }
+
+    fn budget_spent(&self, p: &Prepared, m: &ModelSpec, trace: &mut Trace) -> Result<Step> {
+        match p.tier.on_budget_exhausted {
+            BudgetAction::Template => {
+                trace.decision.push("budget spent: template answer".into());
+                Ok(Step::Template)
+            }
+            BudgetAction::Downgrade => {
+                let config = &p.snap.config;
+                let down = p
+                    .tier
+                    .downgrade_model
+                    .as_ref()
+                    .and_then(|a| config.policy.models.get(a));
+                match down {
+                    Some(d) if d.alias != m.alias => {
+                        trace.decision.push(format!(
+                            "budget spent: downgrade {} -> {}",
+                            m.address, d.address
+                        ));
+                        Ok(Step::Downgrade(d.clone()))
+                    }
+                    _ => Err(self.limit(
+                        p,
+                        LimitKind::Budget,
+                        "the workspace's daily budget is spent",
+                    )),
+                }
+            }
+            BudgetAction::Reject => Err(self.limit(
+                p,
+                LimitKind::Budget,
+                "the workspace's daily budget is spent",
+            )),
+        }
+    }
+
+    fn limit(&self, p: &Prepared, kind: LimitKind, message: &str) -> Error {
+        self.metrics
+            .quota_rejections
+            .with_label_values(&[p.ws.id.as_str(), kind.code()])
+            .inc();
+        // Holds of calls in flight are released within seconds; a spent day only at midnight.
+        let retry_after = match kind {
+            LimitKind::BudgetReserved => Duration::from_secs(1),
+            _ => seconds_to_utc_midnight(),
+        };
+        Error::LimitExceeded {
+            kind,
+            retry_after,
+            message: format!("{message} (workspace `{}`)", p.ws.id),
+        }
+    }
+}
+
+fn seconds_to_utc_midnight() -> Duration {
+    let ms_per_day = 86_400_000;
+    let left = ms_per_day - now_ms().rem_euclid(ms_per_day);
+    Duration::from_millis(u64::try_from(left).unwrap_or(0).max(1000))
+}
