@@ -10,9 +10,7 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::gate::{Call, Step};
-use super::prepare::Prepared;
-use super::trace::Trace;
-use super::{ChatRequest, Hearth};
+use super::run::Run;
 use crate::cache::CachedAnswer;
 use crate::config::ModelSpec;
 use crate::error::{CandidateOutcome, Error, Result};
@@ -97,15 +95,11 @@ pub(super) enum Chosen<A> {
     },
 }
 
-impl Hearth {
+impl Run {
     /// Tries the candidates in order until one answers.
-    pub(super) async fn choose<M: Mode>(
-        &self,
-        req: &ChatRequest,
-        p: &mut Prepared,
-        trace: &mut Trace,
-    ) -> Result<Chosen<M::Answer>> {
-        let first_address = p
+    pub(super) async fn choose<M: Mode>(&mut self) -> Result<Chosen<M::Answer>> {
+        let first_address = self
+            .plan
             .candidates
             .front()
             .map(|m| m.address.clone())
@@ -113,8 +107,8 @@ impl Hearth {
         let mut first_choice = true;
         let mut last_err = None;
         let mut outcomes = Vec::new();
-        while let Some(model) = p.candidates.pop_front() {
-            let call = match self.begin(req, p, &model, trace)? {
+        while let Some(model) = self.plan.candidates.pop_front() {
+            let call = match self.begin(&model)? {
                 Step::Skip(reason) => {
                     outcomes.push(CandidateOutcome::skipped(&model.address, reason));
                     first_choice = false;
@@ -122,8 +116,8 @@ impl Hearth {
                 }
                 Step::Template => return Ok(Chosen::Template),
                 Step::Downgrade(d) => {
-                    p.candidates = VecDeque::from([d]);
-                    p.degraded = true;
+                    self.plan.candidates = VecDeque::from([d]);
+                    self.plan.degraded = true;
                     continue;
                 }
                 Step::Cached(hit) => {
@@ -135,11 +129,11 @@ impl Hearth {
                 }
                 Step::Call(call) => call,
             };
-            let attempt = self.with_retries::<M>(&model, &call.request, p, trace);
+            let attempt = self.with_retries::<M>(&model, &call.request);
             match attempt.await {
                 Ok(answer) => {
                     if !first_choice {
-                        self.note_fallback(trace, &first_address, &model.address);
+                        self.note_fallback(&first_address, &model.address);
                     }
                     return Ok(Chosen::Called {
                         model,
@@ -149,7 +143,7 @@ impl Hearth {
                     });
                 }
                 Err(e) => {
-                    trace
+                    self.trace
                         .decision
                         .push(format!("{} failed ({})", model.address, e.kind()));
                     outcomes.push(CandidateOutcome::failed(&model.address, e.kind()));
@@ -157,9 +151,9 @@ impl Hearth {
                 }
             }
             first_choice = false;
-            if Instant::now() >= p.deadline {
+            if Instant::now() >= self.plan.deadline {
                 return Err(Error::DeadlineExceeded(
-                    p.snap.config.resilience.request_deadline,
+                    self.plan.snap.config.resilience.request_deadline,
                 ));
             }
         }
@@ -169,39 +163,37 @@ impl Hearth {
     /// One candidate with a per-attempt timeout and bounded, jittered retries inside the
     /// deadline, keeping the breaker's books.
     async fn with_retries<M: Mode>(
-        &self,
+        &mut self,
         m: &ModelSpec,
         request: &ProviderRequest,
-        p: &Prepared,
-        trace: &mut Trace,
     ) -> Result<M::Answer, ProviderError> {
         let provider =
-            p.snap.providers.get(&m.provider).ok_or_else(|| {
+            self.plan.snap.providers.get(&m.provider).ok_or_else(|| {
                 ProviderError::Unavailable(format!("no provider `{}`", m.provider))
             })?;
         let mut retry = 0;
         loop {
-            let Some(budget) = p.attempt_budget() else {
+            let Some(budget) = self.plan.attempt_budget() else {
                 return Err(ProviderError::Timeout);
             };
             let started = Instant::now();
-            let span = tracing::info_span!("provider.generate", trace_id = %trace.trace_id, provider = %m.provider);
+            let span = tracing::info_span!("provider.generate", trace_id = %self.trace.trace_id, provider = %m.provider);
             let once = tokio::time::timeout(
                 budget,
-                M::attempt(provider.as_ref(), request, p.response_format),
+                M::attempt(provider.as_ref(), request, self.plan.response_format),
             );
             let outcome = tracing::Instrument::instrument(once, span).await;
-            trace.waiting += started.elapsed();
+            self.trace.waiting += started.elapsed();
             let err = match outcome {
                 Ok(Ok(answer)) => {
-                    self.breakers.record_success(&m.provider);
+                    self.hearth.breakers.record_success(&m.provider);
                     return Ok(answer);
                 }
                 Ok(Err(e)) => e,
                 Err(_) => ProviderError::Timeout,
             };
-            self.note_failure(m, &err, trace);
-            if !self.should_retry(m, &err, retry, p, trace).await {
+            self.note_failure(m, &err);
+            if !self.should_retry(m, &err, retry).await {
                 return Err(err);
             }
             retry += 1;
@@ -239,20 +231,21 @@ async fn first_content(
     }
 }
 
-impl Hearth {
-    pub(super) fn note_failure(&self, m: &ModelSpec, err: &ProviderError, trace: &mut Trace) {
-        self.metrics
+impl Run {
+    pub(super) fn note_failure(&mut self, m: &ModelSpec, err: &ProviderError) {
+        self.hearth
+            .metrics
             .provider_errors
             .with_label_values(&[&m.provider, err.kind()])
             .inc();
         // A refused key will not heal within a cool-down's retries: open at once.
         let opened = match err {
-            ProviderError::Auth => self.breakers.open_now(&m.provider),
-            e if e.counts_against_provider() => self.breakers.record_failure(&m.provider),
+            ProviderError::Auth => self.hearth.breakers.open_now(&m.provider),
+            e if e.counts_against_provider() => self.hearth.breakers.record_failure(&m.provider),
             _ => false,
         };
         if opened {
-            trace
+            self.trace
                 .decision
                 .push(format!("breaker opened for {}", m.provider));
         }
@@ -260,14 +253,12 @@ impl Hearth {
 
     /// Waits out the backoff and returns true when another attempt is worth making.
     pub(super) async fn should_retry(
-        &self,
+        &mut self,
         m: &ModelSpec,
         err: &ProviderError,
         retry: u32,
-        p: &Prepared,
-        trace: &mut Trace,
     ) -> bool {
-        let r = &p.snap.config.resilience;
+        let r = &self.plan.snap.config.resilience;
         if !err.is_transient() || retry >= r.max_retries {
             return false;
         }
@@ -276,27 +267,29 @@ impl Hearth {
             _ => None,
         };
         let delay = retry_delay(retry, r.backoff_base, r.backoff_max, retry_after);
-        if Instant::now() + delay >= p.deadline
-            || self.breakers.admit(&m.provider) == Admission::Rejected
+        if Instant::now() + delay >= self.plan.deadline
+            || self.hearth.breakers.admit(&m.provider) == Admission::Rejected
         {
             return false;
         }
         tokio::time::sleep(delay).await;
-        trace.waiting += delay;
-        trace.retry_count += 1;
-        self.metrics
+        self.trace.waiting += delay;
+        self.trace.retry_count += 1;
+        self.hearth
+            .metrics
             .retries
-            .with_label_values(&[&m.provider, &trace.task_label])
+            .with_label_values(&[&m.provider, &self.trace.task_label])
             .inc();
         true
     }
 
     /// Records the fallback metric when a later candidate answered.
-    pub(super) fn note_fallback(&self, trace: &Trace, from: &str, to: &str) {
+    pub(super) fn note_fallback(&self, from: &str, to: &str) {
         if from != to {
-            self.metrics
+            self.hearth
+                .metrics
                 .fallbacks
-                .with_label_values(&[&trace.task_label, from, to])
+                .with_label_values(&[&self.trace.task_label, from, to])
                 .inc();
         }
     }

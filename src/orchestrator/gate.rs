@@ -3,12 +3,9 @@
 
 use std::time::Duration;
 
-
-use super::prepare::Prepared;
 use super::privacy::View;
+use super::run::Run;
 use super::settle::budget_of;
-use super::trace::Trace;
-use super::{ChatRequest, Hearth};
 use crate::cache::{CacheKey, CachedAnswer, KeyScope};
 use crate::config::{BudgetAction, ModelSpec};
 use crate::error::{Error, LimitKind, Result};
@@ -16,6 +13,7 @@ use crate::providers::ProviderRequest;
 use crate::quota::{Limits, Reservation};
 use crate::resilience::Admission;
 use crate::store::{now_ms, usage};
+
 /// What to do with one candidate.
 pub(super) enum Step {
     /// Not to be called (its breaker is open, its provider is not usable, or the data policy
@@ -38,68 +36,72 @@ pub(super) struct Call {
     pub reservation: Reservation,
 }
 
-impl Hearth {
+impl Run {
     /// Breaker, cache and budget for one candidate.
-    pub(super) fn begin(
-        &self,
-        req: &ChatRequest,
-        p: &Prepared,
-        m: &ModelSpec,
-        trace: &mut Trace,
-    ) -> Result<Step> {
-        if self.breakers.admit(&m.provider) == Admission::Rejected {
-            trace
+    pub(super) fn begin(&mut self, m: &ModelSpec) -> Result<Step> {
+        if self.hearth.breakers.admit(&m.provider) == Admission::Rejected {
+            self.trace
                 .decision
                 .push(format!("skip {} (breaker open)", m.address));
             return Ok(Step::Skip("breaker_open"));
         }
-        if p.snap
+        if self
+            .plan
+            .snap
             .providers
             .get(&m.provider)
             .is_none_or(|pr| !pr.is_usable())
         {
-            trace
+            self.trace
                 .decision
                 .push(format!("skip {} (provider not usable)", m.address));
             return Ok(Step::Skip("provider_not_usable"));
         }
         // The guard again at the call: a downgrade model was not among the filtered ones.
-        let messages = match p.pii.view(&p.snap.config.policy, p.ws.data_policy, m) {
-            View::Original => p.messages.clone(),
-            View::Redacted => p.pii.redacted.clone().unwrap_or_default(),
-            View::Forbidden => {
-                trace
-                    .decision
-                    .push(format!("skip {} ({})", m.address, p.pii.summary()));
-                return Ok(Step::Skip("data_policy"));
-            }
-        };
+        let messages =
+            match self
+                .plan
+                .pii
+                .view(&self.plan.snap.config.policy, self.plan.ws.data_policy, m)
+            {
+                View::Original => self.plan.messages.clone(),
+                View::Redacted => self.plan.pii.redacted.clone().unwrap_or_default(),
+                View::Forbidden => {
+                    self.trace.decision.push(format!(
+                        "skip {} ({})",
+                        m.address,
+                        self.plan.pii.summary()
+                    ));
+                    return Ok(Step::Skip("data_policy"));
+                }
+            };
         let request = ProviderRequest {
             model_id: m.model_id.clone(),
             messages,
-            max_output_tokens: p.max_output_tokens.min(m.max_output_tokens),
-            temperature: req.temperature,
-            top_p: req.top_p,
-            top_k: req.top_k,
-            min_p: req.min_p,
-            stop: req.stop.clone(),
-            seed: req.seed,
-            response_format: p.response_format,
+            max_output_tokens: self.plan.max_output_tokens.min(m.max_output_tokens),
+            temperature: self.req.temperature,
+            top_p: self.req.top_p,
+            top_k: self.req.top_k,
+            min_p: self.req.min_p,
+            stop: self.req.stop.clone(),
+            seed: self.req.seed,
+            response_format: self.plan.response_format,
         };
-        let key = p.cacheable.then(|| {
+        let key = self.plan.cacheable.then(|| {
             let scope = KeyScope {
-                workspace: &p.ws.id,
-                permission_hash: &p.permission_hash,
-                prompt_id: trace.prompt_id.as_deref(),
-                prompt_version: trace.prompt_version.as_deref(),
-                schema_version: trace.schema_version.as_deref(),
-                task: &req.task,
+                workspace: &self.plan.ws.id,
+                permission_hash: &self.plan.permission_hash,
+                prompt_id: self.trace.prompt_id.as_deref(),
+                prompt_version: self.trace.prompt_version.as_deref(),
+                schema_version: self.trace.schema_version.as_deref(),
+                task: &self.req.task,
             };
             CacheKey::derive(&scope, &m.address, &request)
         });
         if let Some(k) = &key {
-            let _span = tracing::debug_span!("cache.lookup", trace_id = %trace.trace_id).entered();
-            if let Some(hit) = self.cache.lookup(&p.ws.id, k)? {
+            let _span =
+                tracing::debug_span!("cache.lookup", trace_id = %self.trace.trace_id).entered();
+            if let Some(hit) = self.hearth.cache.lookup(&self.plan.ws.id, k)? {
                 return Ok(Step::Cached(hit));
             }
         }
@@ -110,23 +112,26 @@ impl Hearth {
             .sum();
         // The output is held at what this route and model answered lately, not at the cap:
         // settlement corrects it (docs/ARCHITECTURE.md states the overspend bound).
-        let held_output =
-            self.outputs
-                .estimate(&trace.task_label, &m.address, request.max_output_tokens);
+        let held_output = self.hearth.outputs.estimate(
+            &self.trace.task_label,
+            &m.address,
+            request.max_output_tokens,
+        );
         let limits = Limits {
-            budget_usd: budget_of(p),
-            token_limit: p.ws.daily_token_limit,
-            alert_share: p.ws.budget_alert_share,
+            budget_usd: budget_of(&self.plan),
+            token_limit: self.plan.ws.daily_token_limit,
+            alert_share: self.plan.ws.budget_alert_share,
         };
-        let reserved = self.budgets.reserve(
-            p.ws.id.as_str(),
-            &p.day,
+        let reserved = self.hearth.budgets.reserve(
+            self.plan.ws.id.as_str(),
+            &self.plan.day,
             limits,
             m.cost_usd(worst_input, held_output),
             worst_input + held_output,
             || {
-                self.store
-                    .with(|c| usage::day_totals(c, p.ws.id.as_str(), &p.day))
+                self.hearth
+                    .store
+                    .with(|c| usage::day_totals(c, self.plan.ws.id.as_str(), &self.plan.day))
                     .unwrap_or((f64::MAX, u64::MAX))
             },
         );
@@ -136,56 +141,52 @@ impl Hearth {
                 key,
                 reservation,
             }))),
-            Err(LimitKind::Budget) => self.budget_spent(p, m, trace),
-            Err(LimitKind::BudgetReserved) => Err(self.limit(
-                p,
-                LimitKind::BudgetReserved,
-                "the workspace's daily budget is held by requests in flight; retry when they finish",
-            )),
-            Err(kind) => Err(self.limit(p, kind, "the workspace's daily token limit is reached")),
+            Err(LimitKind::Budget) => self.budget_spent(m),
+            Err(LimitKind::BudgetReserved) => Err(self.limit(LimitKind::BudgetReserved, "the workspace's daily budget is held by requests in flight; retry when they finish", )),
+            Err(kind) => Err(self.limit(kind, "the workspace's daily token limit is reached")),
         }
     }
 
-    fn budget_spent(&self, p: &Prepared, m: &ModelSpec, trace: &mut Trace) -> Result<Step> {
-        match p.tier.on_budget_exhausted {
+    fn budget_spent(&mut self, m: &ModelSpec) -> Result<Step> {
+        match self.plan.tier.on_budget_exhausted {
             BudgetAction::Template => {
-                trace.decision.push("budget spent: template answer".into());
+                self.trace
+                    .decision
+                    .push("budget spent: template answer".into());
                 Ok(Step::Template)
             }
             BudgetAction::Downgrade => {
-                let config = &p.snap.config;
-                let down = p
+                let config = &self.plan.snap.config;
+                let down = self
+                    .plan
                     .tier
                     .downgrade_model
                     .as_ref()
                     .and_then(|a| config.policy.models.get(a));
                 match down {
                     Some(d) if d.alias != m.alias => {
-                        trace.decision.push(format!(
+                        self.trace.decision.push(format!(
                             "budget spent: downgrade {} -> {}",
                             m.address, d.address
                         ));
                         Ok(Step::Downgrade(d.clone()))
                     }
-                    _ => Err(self.limit(
-                        p,
-                        LimitKind::Budget,
-                        "the workspace's daily budget is spent",
-                    )),
+                    _ => {
+                        Err(self.limit(LimitKind::Budget, "the workspace's daily budget is spent"))
+                    }
                 }
             }
-            BudgetAction::Reject => Err(self.limit(
-                p,
-                LimitKind::Budget,
-                "the workspace's daily budget is spent",
-            )),
+            BudgetAction::Reject => {
+                Err(self.limit(LimitKind::Budget, "the workspace's daily budget is spent"))
+            }
         }
     }
 
-    fn limit(&self, p: &Prepared, kind: LimitKind, message: &str) -> Error {
-        self.metrics
+    fn limit(&self, kind: LimitKind, message: &str) -> Error {
+        self.hearth
+            .metrics
             .quota_rejections
-            .with_label_values(&[p.ws.id.as_str(), kind.code()])
+            .with_label_values(&[self.plan.ws.id.as_str(), kind.code()])
             .inc();
         // Holds of calls in flight are released within seconds; a spent day only at midnight.
         let retry_after = match kind {
@@ -195,7 +196,7 @@ impl Hearth {
         Error::LimitExceeded {
             kind,
             retry_after,
-            message: format!("{message} (workspace `{}`)", p.ws.id),
+            message: format!("{message} (workspace `{}`)", self.plan.ws.id),
         }
     }
 }

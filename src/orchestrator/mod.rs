@@ -10,6 +10,7 @@ mod gate;
 mod prepare;
 mod privacy;
 mod request;
+mod run;
 mod seed;
 mod settle;
 mod stream;

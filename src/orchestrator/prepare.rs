@@ -20,6 +20,7 @@ use crate::routing::{self, Target};
 use crate::store::{day_of, now_ms};
 use crate::telemetry::closed_label;
 use crate::workspace::{valid_name, Workspace};
+
 /// Longest task name a request may give.
 const MAX_TASK_CHARS: usize = 64;
 

@@ -1,9 +1,9 @@
 //! The last stage: a served answer is charged, cached, audited and counted; a failed
 //! request is audited with its error.
 
-
 use super::gate::Call;
 use super::prepare::Prepared;
+use super::run::Run;
 use super::trace::Trace;
 use super::{ChatOutcome, Hearth};
 use crate::audit::EventStatus;
@@ -16,19 +16,15 @@ use crate::providers::{
 use crate::quota::Reservation;
 use crate::store::now_ms;
 use crate::store::usage::{BudgetAlert, UsageDelta};
+
 /// The text of a tier's template answer when its budget is spent.
 const BUDGET_TEMPLATE_ANSWER: &str =
     "This workspace has used its daily budget, so this request was not sent to a model. \
      It will be served again tomorrow (UTC), or sooner if an admin raises the budget.";
 
-impl Hearth {
+impl Run {
     /// Charges, caches, audits (durably) and counts a served answer.
-    pub(super) fn settle(
-        &self,
-        trace: &mut Trace,
-        p: &Prepared,
-        served: Served<'_>,
-    ) -> Result<ChatOutcome> {
+    pub(super) fn settle(&mut self, served: Served<'_>) -> Result<ChatOutcome> {
         let Served {
             model,
             response,
@@ -36,158 +32,156 @@ impl Hearth {
             first_choice,
             cached,
         } = served;
-        trace.provider = Some(model.provider.clone());
-        trace.model = Some(model.address.clone());
-        trace.usage = response.usage;
-        trace.fallback_used = !first_choice;
+        self.trace.provider = Some(model.provider.clone());
+        self.trace.model = Some(model.address.clone());
+        self.trace.usage = response.usage;
+        self.trace.fallback_used = !first_choice;
         let mut saved = 0.0;
         let mut alert = None;
         if let Some(cost) = cached {
-            trace.cache_hit = true;
+            self.trace.cache_hit = true;
             saved = cost;
-            self.metrics
+            self.hearth
+                .metrics
                 .cache_hits
-                .with_label_values(&[&trace.task_label, "exact"])
+                .with_label_values(&[&self.trace.task_label, "exact"])
                 .inc();
         } else if let Some(call) = call {
-            self.outputs.observe(
-                &trace.task_label,
+            self.hearth.outputs.observe(
+                &self.trace.task_label,
                 &model.address,
                 response.usage.output_tokens,
             );
-            alert = self.charge(trace, p, model, call.reservation);
+            alert = self.charge(model, call.reservation);
             if let Some(key) = &call.key {
                 let answer = CachedAnswer {
                     response: response.clone(),
                     provider: model.provider.clone(),
                     model: model.address.clone(),
-                    cost_usd: trace.cost_usd,
+                    cost_usd: self.trace.cost_usd,
                 };
-                self.cache.store(&p.ws.id, key, &answer);
+                self.hearth.cache.store(&self.plan.ws.id, key, &answer);
             }
         }
-        let status = if p.degraded {
+        let status = if self.plan.degraded {
             EventStatus::Degraded
         } else {
             EventStatus::Ok
         };
-        let delta = usage_delta(trace, p, model, saved);
-        let outcome = self.outcome(trace, response, status);
-        self.write_audit(trace, status, None, Some(delta), alert)?;
+        let delta = usage_delta(&self.trace, &self.plan, model, saved);
+        let outcome = self.outcome(response, status);
+        self.hearth
+            .write_audit(&mut self.trace, status, None, Some(delta), alert)?;
         Ok(outcome)
     }
 
     /// Charges a stream its client stopped for what was generated: the provider's own count
     /// when it sent one, else an estimate from the text, and audits it as cancelled.
     pub(super) fn settle_stopped(
-        &self,
-        trace: &mut Trace,
-        p: &Prepared,
+        &mut self,
         model: &ModelSpec,
         call: Call,
         partial: &super::stream::Partial,
     ) {
-        trace.provider = Some(model.provider.clone());
-        trace.model = Some(model.address.clone());
-        trace.usage = partial.so_far.unwrap_or_else(|| Usage {
+        self.trace.provider = Some(model.provider.clone());
+        self.trace.model = Some(model.address.clone());
+        self.trace.usage = partial.so_far.unwrap_or_else(|| Usage {
             input_tokens: estimate_prompt_tokens(&call.request),
             output_tokens: estimate_tokens(&partial.text),
             cached_input_tokens: 0,
         });
-        let alert = self.charge(trace, p, model, call.reservation);
-        let delta = usage_delta(trace, p, model, 0.0);
-        if let Err(e) = self.write_audit(
-            trace,
+        let alert = self.charge(model, call.reservation);
+        let delta = usage_delta(&self.trace, &self.plan, model, 0.0);
+        if let Err(e) = self.hearth.write_audit(
+            &mut self.trace,
             EventStatus::Cancelled,
             Some("client_cancelled"),
             Some(delta),
             alert,
         ) {
-            tracing::error!(error = %e, trace_id = %trace.trace_id, "a stopped stream's audit event was lost");
+            tracing::error!(error = %e, trace_id = %self.trace.trace_id, "a stopped stream's audit event was lost");
         }
     }
 
     /// Settles a call's hold with the cost of `trace.usage` and updates the budget gauges;
     /// returns the alert when this call crossed the workspace's alert share.
-    fn charge(
-        &self,
-        trace: &mut Trace,
-        p: &Prepared,
-        model: &ModelSpec,
-        reservation: Reservation,
-    ) -> Option<BudgetAlert> {
-        let usage = trace.usage;
-        trace.cost_usd = model.cost_of(&usage);
-        let s = reservation.settle(trace.cost_usd, usage.input_tokens + usage.output_tokens);
-        let ws = p.ws.id.as_str();
-        self.metrics
+    fn charge(&mut self, model: &ModelSpec, reservation: Reservation) -> Option<BudgetAlert> {
+        let usage = self.trace.usage;
+        self.trace.cost_usd = model.cost_of(&usage);
+        let s = reservation.settle(
+            self.trace.cost_usd,
+            usage.input_tokens + usage.output_tokens,
+        );
+        let ws = self.plan.ws.id.as_str();
+        self.hearth
+            .metrics
             .budget_spent_usd
             .with_label_values(&[ws])
             .set(s.spent_usd);
-        self.metrics
+        self.hearth
+            .metrics
             .budget_limit_usd
             .with_label_values(&[ws])
-            .set(budget_of(p));
-        s.alert_crossed.then(|| self.alert(p, s.spent_usd))
+            .set(budget_of(&self.plan));
+        s.alert_crossed.then(|| self.alert(s.spent_usd))
     }
 
     /// The template answer a tier gives once its budget is spent.
-    pub(super) fn settle_template(&self, trace: &mut Trace) -> Result<ChatOutcome> {
-        trace.provider = Some("hearth".into());
-        trace.model = Some("hearth/budget-template".into());
+    pub(super) fn settle_template(&mut self) -> Result<ChatOutcome> {
+        self.trace.provider = Some("hearth".into());
+        self.trace.model = Some("hearth/budget-template".into());
         let response = ProviderResponse {
             text: BUDGET_TEMPLATE_ANSWER.into(),
             usage: Usage::default(),
             finish_reason: FinishReason::Stop,
         };
-        let outcome = self.outcome(trace, &response, EventStatus::Degraded);
-        self.write_audit(trace, EventStatus::Degraded, None, None, None)?;
+        let outcome = self.outcome(&response, EventStatus::Degraded);
+        self.hearth
+            .write_audit(&mut self.trace, EventStatus::Degraded, None, None, None)?;
         Ok(outcome)
     }
 
-    fn outcome(
-        &self,
-        trace: &Trace,
-        response: &ProviderResponse,
-        status: EventStatus,
-    ) -> ChatOutcome {
+    fn outcome(&self, response: &ProviderResponse, status: EventStatus) -> ChatOutcome {
         ChatOutcome {
-            trace_id: trace.trace_id.clone(),
+            trace_id: self.trace.trace_id.clone(),
             answer: response.text.clone(),
-            provider: trace.provider.clone().unwrap_or_default(),
-            model: trace.model.clone().unwrap_or_default(),
-            cache_hit: trace.cache_hit,
-            fallback_used: trace.fallback_used,
-            retry_count: trace.retry_count,
-            latency_ms: trace.elapsed_ms(),
-            estimated_cost_usd: trace.cost_usd,
-            prompt_id: trace.prompt_id.clone(),
-            prompt_version: trace.prompt_version.clone(),
-            schema_version: trace.schema_version.clone(),
-            task: req_task(trace),
+            provider: self.trace.provider.clone().unwrap_or_default(),
+            model: self.trace.model.clone().unwrap_or_default(),
+            cache_hit: self.trace.cache_hit,
+            fallback_used: self.trace.fallback_used,
+            retry_count: self.trace.retry_count,
+            latency_ms: self.trace.elapsed_ms(),
+            estimated_cost_usd: self.trace.cost_usd,
+            prompt_id: self.trace.prompt_id.clone(),
+            prompt_version: self.trace.prompt_version.clone(),
+            schema_version: self.trace.schema_version.clone(),
+            task: req_task(&self.trace),
             input_tokens: response.usage.input_tokens,
             output_tokens: response.usage.output_tokens,
             finish_reason: response.finish_reason,
-            policy_decision: trace.policy_decision(status),
+            policy_decision: self.trace.policy_decision(status),
         }
     }
 
-    fn alert(&self, p: &Prepared, spent: f64) -> BudgetAlert {
-        self.metrics
+    fn alert(&self, spent: f64) -> BudgetAlert {
+        self.hearth
+            .metrics
             .budget_alerts
-            .with_label_values(&[p.ws.id.as_str()])
+            .with_label_values(&[self.plan.ws.id.as_str()])
             .inc();
-        tracing::warn!(tenant_id = %p.ws.id, spent_usd = spent, "budget alert threshold crossed");
+        tracing::warn!(tenant_id = %self.plan.ws.id, spent_usd = spent, "budget alert threshold crossed");
         BudgetAlert {
-            workspace_id: p.ws.id.as_str().to_owned(),
-            day: p.day.clone(),
-            share: p.ws.budget_alert_share,
+            workspace_id: self.plan.ws.id.as_str().to_owned(),
+            day: self.plan.day.clone(),
+            share: self.plan.ws.budget_alert_share,
             spent_usd: spent,
-            budget_usd: budget_of(p),
+            budget_usd: budget_of(&self.plan),
             at_ms: now_ms(),
         }
     }
+}
 
+impl Hearth {
     /// Audits and counts a request that ended in an error.
     pub(super) fn fail(&self, trace: &mut Trace, err: Error) -> Error {
         let status = match err {

@@ -14,14 +14,12 @@ use tokio::time::Instant;
 
 use super::attempt::{Chosen, Streamed};
 use super::gate::Call;
-use super::prepare::Prepared;
+use super::run::Run;
 use super::settle::Served;
-use super::trace::Trace;
-use super::{ChatOutcome, ChatRequest, Hearth, Snapshot};
+use super::{ChatOutcome, ChatRequest, Hearth};
 use crate::config::ModelSpec;
 use crate::error::{CandidateOutcome, Error, Result};
 use crate::providers::{Delta, DeltaStream, ProviderError, ProviderResponse};
-use crate::workspace::Workspace;
 
 /// One event of a streamed answer as the front ends see it.
 #[derive(Debug)]
@@ -85,11 +83,10 @@ impl Hearth {
         req: ChatRequest,
         trace_id: String,
     ) -> Result<StreamStart> {
-        let snap = self.snapshot();
-        let (mut trace, ws) = self.new_trace(&req, &snap.config, trace_id)?;
-        let (p, opened) = match self.open_stream(&req, ws, snap, &mut trace).await {
-            Ok(v) => v,
-            Err(e) => return Err(self.fail(&mut trace, e)),
+        let mut run = Run::start(self, req, trace_id)?;
+        let opened = match run.open_stream().await {
+            Ok(opened) => opened,
+            Err(e) => return Err(run.fail(e)),
         };
         let (provider, model, cache_hit) = match &opened {
             Opened::Whole { model, cached, .. } => (
@@ -102,26 +99,20 @@ impl Hearth {
         };
         let (tx, rx) = mpsc::channel(64);
         let start = StreamStart {
-            trace_id: trace.trace_id.clone(),
+            trace_id: run.trace.trace_id.clone(),
             provider,
             model,
             cache_hit,
             events: ChatStream { rx },
         };
-        let hearth = Arc::clone(self);
-        tokio::spawn(async move { hearth.drive(trace, p, opened, tx).await });
+        tokio::spawn(async move { run.drive(opened, tx).await });
         Ok(start)
     }
+}
 
-    async fn open_stream(
-        &self,
-        req: &ChatRequest,
-        ws: Workspace,
-        snap: Arc<Snapshot>,
-        trace: &mut Trace,
-    ) -> Result<(Prepared, Opened)> {
-        let mut p = self.prepare(req, ws, snap, trace)?;
-        let opened = match self.choose::<Streamed>(req, &mut p, trace).await? {
+impl Run {
+    async fn open_stream(&mut self) -> Result<Opened> {
+        let opened = match self.choose::<Streamed>().await? {
             Chosen::Template => Opened::Template,
             Chosen::Cached {
                 model,
@@ -146,18 +137,12 @@ impl Hearth {
                 first_choice,
             },
         };
-        Ok((p, opened))
+        Ok(opened)
     }
 
-    async fn drive(
-        self: Arc<Self>,
-        mut trace: Trace,
-        p: Prepared,
-        opened: Opened,
-        tx: mpsc::Sender<StreamEvent>,
-    ) {
+    async fn drive(mut self, opened: Opened, tx: mpsc::Sender<StreamEvent>) {
         let result = match opened {
-            Opened::Template => self.settle_template(&mut trace),
+            Opened::Template => self.settle_template(),
             Opened::Whole {
                 model,
                 response,
@@ -171,7 +156,7 @@ impl Hearth {
                     first_choice,
                     cached,
                 };
-                self.settle(&mut trace, &p, served)
+                self.settle(served)
             }
             Opened::Live {
                 model,
@@ -179,7 +164,7 @@ impl Hearth {
                 first,
                 rest,
                 first_choice,
-            } => match self.relay(&mut trace, &p, &model, first, rest, &tx).await {
+            } => match self.relay(&model, first, rest, &tx).await {
                 Relayed::Finished(response) => {
                     let served = Served {
                         model: &model,
@@ -188,7 +173,7 @@ impl Hearth {
                         first_choice,
                         cached: None,
                     };
-                    match self.settle(&mut trace, &p, served) {
+                    match self.settle(served) {
                         Ok(out) => {
                             let _ = tx.send(StreamEvent::Done(Box::new(out))).await;
                             return;
@@ -198,7 +183,7 @@ impl Hearth {
                 }
                 Relayed::Broken(e) => Err(e),
                 Relayed::ClientGone(partial) => {
-                    self.settle_stopped(&mut trace, &p, &model, *call, &partial);
+                    self.settle_stopped(&model, *call, &partial);
                     return;
                 }
             },
@@ -214,16 +199,14 @@ impl Hearth {
                 }
                 StreamEvent::Done(Box::new(out))
             }
-            Err(e) => StreamEvent::Failed(self.fail(&mut trace, e)),
+            Err(e) => StreamEvent::Failed(self.fail(e)),
         };
         let _ = tx.send(event).await;
     }
 
     /// Forwards deltas to the client until the provider finishes, breaks or the client leaves.
     async fn relay(
-        &self,
-        trace: &mut Trace,
-        p: &Prepared,
+        &mut self,
         model: &ModelSpec,
         first: String,
         mut rest: DeltaStream,
@@ -235,14 +218,14 @@ impl Hearth {
             return Relayed::ClientGone(Partial { text, so_far });
         }
         loop {
-            let Some(budget) = p.attempt_budget() else {
+            let Some(budget) = self.plan.attempt_budget() else {
                 return Relayed::Broken(Error::DeadlineExceeded(
-                    p.snap.config.resilience.request_deadline,
+                    self.plan.snap.config.resilience.request_deadline,
                 ));
             };
             let started = Instant::now();
             let next = tokio::time::timeout(budget, rest.next()).await;
-            trace.waiting += started.elapsed();
+            self.trace.waiting += started.elapsed();
             let err = match next {
                 Ok(Some(Ok(Delta::Text(t)))) => {
                     text.push_str(&t);
@@ -269,10 +252,10 @@ impl Hearth {
                 Ok(None) => ProviderError::Unavailable("the stream ended without finishing".into()),
                 Err(_) => ProviderError::Timeout,
             };
-            self.note_failure(model, &err, trace);
-            trace.provider = Some(model.provider.clone());
-            trace.model = Some(model.address.clone());
-            trace.decision.push(format!(
+            self.note_failure(model, &err);
+            self.trace.provider = Some(model.provider.clone());
+            self.trace.model = Some(model.address.clone());
+            self.trace.decision.push(format!(
                 "{} broke mid-stream ({})",
                 model.address,
                 err.kind()
