@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::hosted::{
     assert_no_key, build_with, collect, first_error, mock_keychain, msg, sent_body, text, Adapter,
 };
-use hearth::providers::hosted::HostedKind;
+use hearth::config::HostedKind;
 use hearth::providers::{
     Delta, FinishReason, Provider, ProviderError, ProviderRequest, ResponseFormat, Role, Usage,
 };

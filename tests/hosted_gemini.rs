@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::hosted::{self, build_named, collect, joined_text, mock_keychain, msg, Adapter};
-use hearth::providers::hosted::HostedKind;
+use hearth::config::HostedKind;
 use hearth::providers::{
     Delta, FinishReason, Provider, ProviderError, ProviderRequest, ResponseFormat, Role, Usage,
 };

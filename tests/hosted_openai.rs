@@ -12,7 +12,7 @@ use common::hosted::{
     assert_no_key, build_named, build_with, closed_port, collect, first_error, joined_text,
     mock_keychain, msg, sent_body, text, Adapter,
 };
-use hearth::providers::hosted::HostedKind;
+use hearth::config::HostedKind;
 use hearth::providers::{
     Delta, FinishReason, Provider, ProviderError, ProviderRequest, ResponseFormat, Role, Usage,
 };

@@ -157,7 +157,8 @@ fn a_shared_system_prompt_is_not_recomputed_and_the_answer_does_not_change() {
 /// (bench/README.md, "KV cache: f16 or Q8_0").
 #[tokio::test]
 async fn a_q8_0_cache_answers_a_short_prompt_with_the_f16_caches_greedy_tokens() {
-    use hearth::providers::local::{LocalConfig, LocalProvider};
+    use hearth::config::LocalConfig;
+    use hearth::providers::local::LocalProvider;
     use hearth::providers::Provider;
     let Some(e) = engine() else { return };
     let provider = LocalProvider::new(
@@ -274,12 +275,12 @@ fn a_local_providers_estimate_is_at_its_configured_context_and_cache_type() {
     if engine().is_none() {
         return;
     }
-    let config: hearth::providers::local::LocalConfig = toml::from_str(&format!(
+    let config: hearth::config::LocalConfig = toml::from_str(&format!(
         "path = {:?}\ncontext_length = 1024\nkv_cache_type = \"q8_0\"",
         model_path()
     ))
     .unwrap();
-    let m = config.memory_estimate().unwrap();
+    let m = hearth::providers::local::memory_estimate(&config).unwrap();
     assert_eq!(m.kv_cache_type, KvCacheType::Q8_0);
     assert_eq!(m.kv_cache_bytes, 30 * 3 * (2 * 34) * 2 * 1024);
 }
@@ -288,7 +289,8 @@ fn a_local_providers_estimate_is_at_its_configured_context_and_cache_type() {
 /// the provider reports the numbers instead of loading.
 #[tokio::test]
 async fn a_configured_memory_limit_below_the_estimate_refuses_the_load_with_the_numbers() {
-    use hearth::providers::local::{LocalConfig, LocalProvider};
+    use hearth::config::LocalConfig;
+    use hearth::providers::local::LocalProvider;
     let pool = unbounded_pool();
     if engine().is_none() {
         return;
@@ -402,7 +404,8 @@ fn damaged_or_foreign_files_are_clear_load_errors_never_panics() {
 
 #[tokio::test]
 async fn requests_run_one_at_a_time_and_a_full_queue_is_unavailable_so_the_router_can_fall_back() {
-    use hearth::providers::local::{LocalConfig, LocalProvider};
+    use hearth::config::LocalConfig;
+    use hearth::providers::local::LocalProvider;
     use hearth::providers::Provider;
     let pool = unbounded_pool();
     if engine().is_none() {
@@ -611,7 +614,7 @@ fn a_damaged_or_unrunnable_import_names_the_file_and_why_and_leaves_the_installe
 
 /// A pool whose budget never turns a load away, for tests of one provider.
 fn unbounded_pool() -> std::sync::Arc<hearth::providers::local::Pool> {
-    hearth::providers::local::Pool::new(hearth::providers::local::PoolSettings {
+    hearth::providers::local::Pool::new(hearth::config::PoolSettings {
         budget_bytes: u64::MAX,
         idle_unload: None,
     })
@@ -619,8 +622,8 @@ fn unbounded_pool() -> std::sync::Arc<hearth::providers::local::Pool> {
 
 /// The provider config the tests here start from: the default model's file, two threads, a
 /// queue of one that waits long (a contended machine may crawl), no repetition penalty.
-fn file_config() -> hearth::providers::local::LocalConfig {
-    hearth::providers::local::LocalConfig {
+fn file_config() -> hearth::config::LocalConfig {
+    hearth::config::LocalConfig {
         model: None,
         path: Some(model_path()),
         threads: Some(2),

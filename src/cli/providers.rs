@@ -6,8 +6,10 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
-use hearth::config::{AddedProvider, Locality, Prices, ProviderConfig, DEFAULT_MAX_OUTPUT_TOKENS};
-use hearth::providers::hosted::{HostedConfig, HostedKind, ProviderDataPolicy};
+use hearth::config::{
+    AddedProvider, HostedConfig, HostedKind, Locality, Prices, ProviderConfig, ProviderDataPolicy,
+    DEFAULT_MAX_OUTPUT_TOKENS,
+};
 use hearth::secrets::{Keychain, Secret};
 use hearth::store;
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{Policy, Prices, ProviderConfig};
-use crate::providers::hosted::{HostedConfig, HostedKind};
+use super::{HostedConfig, HostedKind};
 
 /// Output cap of an added provider's models unless `--max-output-tokens` says otherwise.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;

@@ -5,6 +5,7 @@
 mod added;
 mod hosted_defaults;
 mod policy;
+mod providers;
 mod raw;
 mod use_model;
 
@@ -13,8 +14,11 @@ use std::time::Duration;
 
 pub use added::{AddedProvider, DEFAULT_MAX_OUTPUT_TOKENS};
 pub use policy::{
-    BudgetAction, Locality, MockConfig, ModelSpec, Policy, Prices, ProviderConfig, Route,
-    RouteAction, Tier,
+    BudgetAction, Locality, ModelSpec, Policy, Prices, ProviderConfig, Route, RouteAction, Tier,
+};
+pub(crate) use providers::kv_cache_type;
+pub use providers::{
+    HostedConfig, HostedKind, LocalConfig, MockConfig, PoolSettings, ProviderDataPolicy,
 };
 pub use use_model::use_model;
 
@@ -78,7 +82,7 @@ pub struct Config {
     /// Cache settings.
     pub cache: CacheSettings,
     /// The on-device models' memory budget and idle time (`[local]`).
-    pub local: crate::providers::local::PoolSettings,
+    pub local: PoolSettings,
     /// Providers, models, routes and tiers.
     pub policy: Policy,
     /// The TOML it was read from, as written (what the policy editor starts from).

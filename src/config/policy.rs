@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::providers::hosted::{HostedConfig, HostedKind};
+use super::{HostedConfig, HostedKind, LocalConfig, MockConfig};
 
 /// Where a provider runs, which decides what data may reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,22 +14,6 @@ pub enum Locality {
     Hosted,
 }
 
-/// A mock provider's settings (demo mode, fault drills, benchmarks).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct MockConfig {
-    /// Simulated time to the full answer.
-    #[serde(default)]
-    pub latency_ms: u64,
-    /// Where the mock claims to run.
-    #[serde(default = "hosted")]
-    pub locality: Locality,
-}
-
-fn hosted() -> Locality {
-    Locality::Hosted
-}
-
 /// A provider's config; the `kind` key picks the adapter.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -37,7 +21,7 @@ pub enum ProviderConfig {
     /// A deterministic in-process provider.
     Mock(MockConfig),
     /// A GGUF model on this machine, run with candle.
-    Local(crate::providers::local::LocalConfig),
+    Local(LocalConfig),
     /// OpenAI's API.
     Openai(HostedConfig),
     /// A server speaking OpenAI Chat Completions.
@@ -126,22 +110,19 @@ impl ModelSpec {
     /// The cost of a call with these token counts, all input at the full price: what a
     /// budget reserves before the call.
     pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        self.cost_of(&crate::providers::Usage {
-            input_tokens,
-            output_tokens,
-            cached_input_tokens: 0,
-        })
+        self.cost_of(input_tokens, 0, output_tokens)
     }
 
-    /// The cost of a call as the provider reported its usage, cached input at its price.
-    pub fn cost_of(&self, usage: &crate::providers::Usage) -> f64 {
+    /// The cost of a call as the provider reported its usage: `cached_input_tokens` of the
+    /// `input_tokens` at the cached-input price.
+    pub fn cost_of(&self, input_tokens: u64, cached_input_tokens: u64, output_tokens: u64) -> f64 {
         let p = &self.prices;
-        let cached = usage.cached_input_tokens.min(usage.input_tokens);
-        let fresh = usage.input_tokens - cached;
+        let cached = cached_input_tokens.min(input_tokens);
+        let fresh = input_tokens - cached;
         let cached_price = p.cached_input_usd_per_1m.unwrap_or(p.input_usd_per_1m);
         (fresh as f64 * p.input_usd_per_1m
             + cached as f64 * cached_price
-            + usage.output_tokens as f64 * p.output_usd_per_1m)
+            + output_tokens as f64 * p.output_usd_per_1m)
             / 1_000_000.0
     }
 }

@@ -9,8 +9,8 @@ use toml::Spanned;
 use super::policy::{
     BudgetAction, ModelSpec, Policy, Prices, ProviderConfig, Route, RouteAction, Tier,
 };
+use super::PoolSettings;
 use super::{CacheSettings, Config, ResilienceSettings, ServerSettings, DEFAULT_MAX_OUTPUT_TOKENS};
-use crate::providers::local::PoolSettings;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -255,7 +255,7 @@ fn policy(
 ) -> Result<(ServerSettings, CacheSettings, Policy), String> {
     for (name, p) in &raw.providers {
         if let ProviderConfig::Local(l) = p {
-            l.resolve()
+            l.validate()
                 .map_err(|e| format!("[providers.{name}]: {e}"))?;
         }
         if let Some((kind, h)) = p.hosted() {
@@ -432,7 +432,7 @@ fn tier(
 #[cfg(test)]
 mod tests {
     use super::super::{Config, ProviderConfig, DEFAULT_POLICY_TOML, DEMO_POLICY_TOML};
-    use crate::providers::local::KvCacheType;
+    use hearth_quant::attention::KvCacheType;
 
     /// The built-in policy with `line` added to its local provider.
     fn local_with(line: &str) -> String {

@@ -40,8 +40,7 @@ pub async fn install_configured(
         let crate::config::ProviderConfig::Local(local) = p else {
             continue;
         };
-        let resolved = local
-            .resolve()
+        let resolved = crate::providers::local::resolve(local)
             .map_err(|e| crate::error::Error::Config(format!("[providers.{name}]: {e}")))?;
         if let Some(entry) = resolved.and_then(|r| r.entry) {
             pull(&entry, events.clone(), &CancellationToken::new()).await?;

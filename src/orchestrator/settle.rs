@@ -107,7 +107,11 @@ impl Run {
     /// returns the alert when this call crossed the workspace's alert share.
     fn charge(&mut self, model: &ModelSpec, reservation: Reservation) -> Option<BudgetAlert> {
         let usage = self.trace.usage;
-        self.trace.cost_usd = model.cost_of(&usage);
+        self.trace.cost_usd = model.cost_of(
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.output_tokens,
+        );
         let s = reservation.settle(
             self.trace.cost_usd,
             usage.input_tokens + usage.output_tokens,

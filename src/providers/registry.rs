@@ -3,9 +3,10 @@ use std::sync::Arc;
 
 use super::fault::{FaultMode, Faulty};
 use super::hosted;
-use super::local::{LocalProvider, Pool, PoolSettings};
+use super::local::{LocalProvider, Pool};
 use super::mock::MockProvider;
 use super::Provider;
+use crate::config::PoolSettings;
 use crate::config::{Policy, ProviderConfig};
 use crate::secrets::{KeySource, Keychain};
 

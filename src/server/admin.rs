@@ -427,7 +427,7 @@ fn local_providers(config: &crate::config::Config) -> Vec<Value> {
         .iter()
         .filter_map(|(name, p)| match p {
             crate::config::ProviderConfig::Local(l) => {
-                let memory = l.memory_estimate().ok();
+                let memory = local::memory_estimate(l).ok();
                 Some(json!({
                     "provider": name,
                     "threads": local::thread_count(l.threads),

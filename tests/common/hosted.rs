@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use hearth::providers::hosted::{
-    build, build_client, Built, HostedConfig, HostedKind, ProviderDataPolicy,
-};
+use hearth::config::{HostedConfig, HostedKind, ProviderDataPolicy};
+use hearth::providers::hosted::{build, build_client, Built};
 use hearth::providers::{Delta, Message, Provider, ProviderError, ProviderRequest, Role};
 use hearth::secrets::Keychain;
 use serde_json::{json, Value};

@@ -12,141 +12,15 @@ mod openai;
 mod sse;
 mod streaming;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 
 pub use http::build_client;
 
 use super::{DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
-use crate::config::Locality;
+use crate::config::{HostedConfig, HostedKind};
 use crate::secrets::{self, KeySource, Keychain, Secret};
-
-/// Which wire format a hosted provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HostedKind {
-    /// OpenAI's own API.
-    Openai,
-    /// Any server speaking OpenAI Chat Completions (Ollama, vLLM, LM Studio, llama.cpp...).
-    OpenaiCompatible,
-    /// Anthropic Messages.
-    Anthropic,
-    /// Google Gemini `generateContent`.
-    Gemini,
-}
-
-impl HostedKind {
-    /// The kind's name in the config and the CLI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostedKind::Openai => "openai",
-            HostedKind::OpenaiCompatible => "openai_compatible",
-            HostedKind::Anthropic => "anthropic",
-            HostedKind::Gemini => "gemini",
-        }
-    }
-
-    /// Where the provider's API lives unless the config says otherwise.
-    pub fn default_base_url(self) -> Option<&'static str> {
-        match self {
-            HostedKind::Openai => Some("https://api.openai.com/v1"),
-            HostedKind::OpenaiCompatible => None,
-            HostedKind::Anthropic => Some("https://api.anthropic.com/v1"),
-            HostedKind::Gemini => Some("https://generativelanguage.googleapis.com/v1beta"),
-        }
-    }
-}
-
-/// What a provider promises about the data it receives; the router and the PII guard read it.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderDataPolicy {
-    /// Where it runs; a server on this machine (Ollama, llama.cpp) may say `on_device`.
-    #[serde(default = "hosted")]
-    pub locality: Locality,
-    /// Where a hosted provider processes data, as its contract says.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// How many days it keeps prompts and answers.
-    #[serde(default)]
-    pub retention_days: Option<u32>,
-    /// Whether text with personal data may be sent to it unredacted.
-    #[serde(default)]
-    pub pii_allowed: bool,
-}
-
-impl Default for ProviderDataPolicy {
-    fn default() -> Self {
-        ProviderDataPolicy {
-            locality: Locality::Hosted,
-            region: None,
-            retention_days: None,
-            pii_allowed: false,
-        }
-    }
-}
-
-fn hosted() -> Locality {
-    Locality::Hosted
-}
-
-/// A hosted provider's settings. The key is never here: it comes from `api_key_env` or the
-/// OS keychain.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct HostedConfig {
-    /// The API's base URL (up to and including the version segment, e.g. `.../v1`).
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// The environment variable holding the key.
-    #[serde(default)]
-    pub api_key_env: Option<String>,
-    /// Model ids it serves, each addressable as `PROVIDER/MODEL`.
-    #[serde(default)]
-    pub models: Vec<String>,
-    /// Extra headers sent with every call (e.g. OpenRouter's `HTTP-Referer`).
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// What it promises about data.
-    #[serde(default)]
-    pub data_policy: ProviderDataPolicy,
-}
-
-impl HostedConfig {
-    /// The base URL to call, without a trailing slash.
-    pub fn base_url(&self, kind: HostedKind) -> Result<String, String> {
-        let url = self
-            .base_url
-            .as_deref()
-            .or(kind.default_base_url())
-            .ok_or_else(|| format!("a provider of kind {} needs a base_url", kind.as_str()))?;
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("base_url `{url}`: {e}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("base_url `{url}` must be http or https"));
-        }
-        Ok(url.trim_end_matches('/').to_owned())
-    }
-
-    /// Checks what can be checked without calling the provider.
-    pub fn validate(&self, kind: HostedKind) -> Result<(), String> {
-        self.base_url(kind)?;
-        for (name, value) in &self.headers {
-            reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("header name `{name}` is not valid"))?;
-            reqwest::header::HeaderValue::from_str(value)
-                .map_err(|_| format!("header `{name}` has a value that is not valid"))?;
-        }
-        if let Some(var) = &self.api_key_env {
-            if var.is_empty() || var.contains('=') {
-                return Err(format!("api_key_env `{var}` is not a variable name"));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// The parts every adapter calls with: where, with which key, through which client.
 #[derive(Clone)]

@@ -22,7 +22,7 @@ pub struct MemoryEstimate {
     /// The key/value cache when the whole context is in use (it grows as used).
     pub kv_cache_bytes: u64,
     /// How the cache stores keys and values (`f16` or `q8_0` in JSON).
-    #[serde(serialize_with = "super::kv_cache_type::serialize")]
+    #[serde(serialize_with = "crate::config::kv_cache_type::serialize")]
     pub kv_cache_type: KvCacheType,
     /// Activations of one prompt chunk, the logits and the rotary tables.
     pub scratch_bytes: u64,
@@ -107,11 +107,6 @@ fn weights(ct: &Content) -> u64 {
 /// Memory the system could give this process now (`MemAvailable`), if it says.
 pub fn available() -> Option<u64> {
     meminfo("MemAvailable:")
-}
-
-/// The machine's memory (`MemTotal`), if the system says.
-pub fn total() -> Option<u64> {
-    meminfo("MemTotal:")
 }
 
 fn meminfo(field: &str) -> Option<u64> {

@@ -27,11 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 pub use engine::{Engine, LoadOptions, ModelInfo, DEFAULT_CONTEXT};
 pub use memory::MemoryEstimate;
-pub use pool::{Listener, LoadSpec, LoadedModel, Pool, PoolEvent, PoolSettings, Queue};
+pub use pool::{Listener, LoadSpec, LoadedModel, Pool, PoolEvent, Queue};
 pub use quant::attention::KvCacheType;
 
 /// Whether the engine runs files of this `general.architecture`.
@@ -109,6 +107,9 @@ pub fn estimate_memory(
 }
 
 use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
+use crate::config::LocalConfig;
+use crate::models::catalog::{self, CatalogEntry};
+use crate::models::installed::{any_installed, find_installed};
 
 /// Why a model could not be loaded.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -134,134 +135,53 @@ pub enum LoadError {
     TooLarge(String),
 }
 
-/// `[providers.local]` in the config: a catalog model by id, or a GGUF file by path, as the
-/// model it loads at start; requests may name any installed model by id (`local/<id>`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalConfig {
-    /// A catalog model id (`hearth models list`), installed in the models dir.
-    #[serde(default)]
-    pub model: Option<String>,
-    /// A GGUF file.
-    #[serde(default)]
-    pub path: Option<PathBuf>,
-    /// CPU threads for candle (default: the physical cores, at most 4).
-    #[serde(default)]
-    pub threads: Option<usize>,
-    /// Requests that may wait for the engine; more get `Unavailable`.
-    #[serde(default = "default_queue_depth")]
-    pub queue_depth: usize,
-    /// How long a request may wait for the engine.
-    #[serde(default = "default_queue_wait_ms")]
-    pub queue_wait_ms: u64,
-    /// A chat template replacing the file's own.
-    #[serde(default)]
-    pub chat_template: Option<String>,
-    /// Penalty on recently seen tokens (1.0 is off); small models loop without one.
-    #[serde(default = "default_repeat_penalty")]
-    pub repeat_penalty: f32,
-    /// How many recent tokens the penalty looks at.
-    #[serde(default = "default_repeat_last_n")]
-    pub repeat_last_n: usize,
-    /// Tokens of context (prompt plus answer); default 8,192, never more than the file's own.
-    /// The key/value cache grows as a conversation uses it, up to this.
-    #[serde(default)]
-    pub context_length: Option<usize>,
-    /// How the key/value cache stores keys and values: `f16` (the default) or `q8_0` (blocks
-    /// of 32 with an f16 scale: 53% of f16's memory; bench/README.md has what it costs in
-    /// quality and speed).
-    #[serde(default, with = "kv_cache_type")]
-    pub kv_cache_type: KvCacheType,
-    /// Refuse to load a model whose estimated memory (weights, KV cache at the whole context,
-    /// scratch) exceeds this; default: what the system has available at load.
-    #[serde(default)]
-    pub memory_limit_mb: Option<u64>,
-}
-
-/// `kv_cache_type` in the config by its name; another name is a config error listing the
-/// choices.
-mod kv_cache_type {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::KvCacheType;
-
-    pub fn serialize<S: Serializer>(kv: &KvCacheType, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(kv.name())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KvCacheType, D::Error> {
-        let name = String::deserialize(d)?;
-        name.parse()
-            .map_err(|e: String| serde::de::Error::custom(format!("kv_cache_type: {e}")))
-    }
-}
-
-fn default_repeat_penalty() -> f32 {
-    1.1
-}
-
-fn default_repeat_last_n() -> usize {
-    64
-}
-
 /// Where a local provider's model is and how to run it.
 #[derive(Debug, Clone)]
 pub struct Resolved {
     /// The catalog entry, when the model was named by id.
-    pub entry: Option<crate::models::CatalogEntry>,
+    pub entry: Option<CatalogEntry>,
     /// The GGUF file.
     pub path: PathBuf,
     /// The chat template override, if any.
     pub template: Option<String>,
 }
 
-impl LocalConfig {
-    /// The file and template of the model this config names, None when it names none (it
-    /// then serves installed models by id only); an error for an unknown id or for naming
-    /// both `model` and `path`.
-    pub fn resolve(&self) -> Result<Option<Resolved>, String> {
-        match (&self.model, &self.path) {
-            (Some(id), None) => {
-                let entry = crate::models::entry(id).map_err(|e| e.to_string())?;
-                Ok(Some(Resolved {
-                    path: entry.installed_path(),
-                    template: self
-                        .chat_template
-                        .clone()
-                        .or_else(|| entry.template().map(str::to_owned)),
-                    entry: Some(entry),
-                }))
-            }
-            (None, Some(path)) => Ok(Some(Resolved {
-                entry: None,
-                path: path.clone(),
-                template: self.chat_template.clone(),
-            })),
-            (None, None) => Ok(None),
-            (Some(_), Some(_)) => {
-                Err("name one of `model` (a catalog id) or `path` (a GGUF file), not both".into())
-            }
+/// The file and template of the model `config` names, None when it names none (it then
+/// serves installed models by id only); an error for an unknown id or for naming both
+/// `model` and `path`.
+pub fn resolve(config: &LocalConfig) -> Result<Option<Resolved>, String> {
+    match (&config.model, &config.path) {
+        (Some(id), None) => {
+            let entry = catalog::entry(id).map_err(|e| e.to_string())?;
+            Ok(Some(Resolved {
+                path: entry.installed_path(),
+                template: config
+                    .chat_template
+                    .clone()
+                    .or_else(|| entry.template().map(str::to_owned)),
+                entry: Some(entry),
+            }))
+        }
+        (None, Some(path)) => Ok(Some(Resolved {
+            entry: None,
+            path: path.clone(),
+            template: config.chat_template.clone(),
+        })),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => {
+            Err("name one of `model` (a catalog id) or `path` (a GGUF file), not both".into())
         }
     }
-
-    /// What this provider's model would take in memory at its own `context_length` and
-    /// `kv_cache_type` (`estimate_memory`); an error when its file is unknown, missing or
-    /// cannot run so.
-    pub fn memory_estimate(&self) -> Result<MemoryEstimate, String> {
-        let path = self
-            .resolve()?
-            .ok_or("the provider names no model (it serves installed ones by id)")?
-            .path;
-        estimate_memory(&path, self.context_length, self.kv_cache_type).map_err(|e| e.to_string())
-    }
 }
 
-fn default_queue_depth() -> usize {
-    8
-}
-
-fn default_queue_wait_ms() -> u64 {
-    30_000
+/// What the model `config` names would take in memory at its own `context_length` and
+/// `kv_cache_type` (`estimate_memory`); an error when its file is unknown, missing or
+/// cannot run so.
+pub fn memory_estimate(config: &LocalConfig) -> Result<MemoryEstimate, String> {
+    let path = resolve(config)?
+        .ok_or("the provider names no model (it serves installed ones by id)")?
+        .path;
+    estimate_memory(&path, config.context_length, config.kv_cache_type).map_err(|e| e.to_string())
 }
 
 /// The local provider: its configured model, and every installed one by id, loaded in a
@@ -279,7 +199,7 @@ impl LocalProvider {
     pub fn new(name: &str, config: LocalConfig, pool: Arc<Pool>) -> Self {
         // The config was validated at load, so this resolves; an unresolvable one leaves a
         // provider that serves installed models by id only.
-        let configured = config.resolve().ok().flatten();
+        let configured = resolve(&config).ok().flatten();
         let threads = configure_threads(config.threads);
         LocalProvider {
             name: name.to_owned(),
@@ -300,7 +220,7 @@ impl LocalProvider {
             {
                 (self.configured_id(), r.path.clone(), r.template.clone())
             }
-            _ => match crate::models::find_installed(model_id) {
+            _ => match find_installed(model_id) {
                 Some(m) => (
                     Some(m.id),
                     m.path,
@@ -466,7 +386,7 @@ impl Provider for LocalProvider {
         match &self.configured {
             Some(r) if self.config.path.is_some() => r.path.is_file(),
             Some(r) if r.path.is_file() => true,
-            _ => crate::models::any_installed(),
+            _ => any_installed(),
         }
     }
 }

@@ -16,24 +16,8 @@ use serde::Serialize;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::{Engine, LoadError, LoadOptions, MemoryEstimate};
+use crate::config::PoolSettings;
 use crate::providers::ProviderError;
-
-/// How much the loaded models may take together, and when an idle one goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolSettings {
-    /// The sum of the loaded models' estimates may not exceed this.
-    pub budget_bytes: u64,
-    /// A model unused this long is unloaded; None keeps it until the budget needs the room.
-    pub idle_unload: Option<Duration>,
-}
-
-impl PoolSettings {
-    /// Half the machine's memory (the rest is for the system, the UI and the user's other
-    /// programs), or 4 GiB where the system does not say.
-    pub fn default_budget_bytes() -> u64 {
-        super::memory::total().map_or(4 << 30, |t| t / 2)
-    }
-}
 
 /// What the pool did; the orchestrator turns these into audit events and metrics.
 #[derive(Debug, Clone, PartialEq)]

@@ -46,7 +46,7 @@ fn sha256(path: &Path) -> String {
 
 /// The installed default model, or None (with a message) when it is absent outside CI.
 fn default_model() -> Option<PathBuf> {
-    let entry = crate::models::entry(crate::models::DEFAULT_MODEL).unwrap();
+    let entry = crate::models::catalog::entry(crate::models::catalog::DEFAULT_MODEL).unwrap();
     installed::or_skip(
         entry.installed_path(),
         "default model",
