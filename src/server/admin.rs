@@ -13,9 +13,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
 use super::extract::{Path, Query};
-use super::trace::TraceId;
 use super::{auth, body, AppState};
 use crate::error::{Error, Result};
 use crate::orchestrator::Hearth;
@@ -49,29 +47,21 @@ pub(super) fn routes() -> Router<AppState> {
         .merge(super::console::routes())
 }
 
-/// An admin caller, extracted before the handler runs: the key is checked, and errors
-/// carry the request's trace id.
+/// An admin caller, extracted before the handler runs: the key is checked.
 pub(super) struct Admin {
     state: AppState,
-    trace: TraceId,
     headers: HeaderMap,
 }
 
 impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let trace = TraceId::of(parts);
-        auth::admin(state, &parts.headers).map_err(|e| ApiError::new(e, &trace))?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        auth::admin(state, &parts.headers)?;
         // Admin reads (usage, costs, alerts) see every request answered before them.
-        state
-            .hearth
-            .settle_writes()
-            .await
-            .map_err(|e| ApiError::new(e, &trace))?;
+        state.hearth.settle_writes().await?;
         Ok(Admin {
             state: state.clone(),
-            trace,
             headers: parts.headers.clone(),
         })
     }
@@ -87,26 +77,19 @@ impl Admin {
         self.state.hearth.clone()
     }
 
-    /// The error with this request's trace id.
-    pub(super) fn fail(&self, e: Error) -> ApiError {
-        ApiError::new(e, &self.trace)
-    }
-
     pub(super) fn run<T: serde::Serialize>(
         &self,
         f: impl FnOnce(&Hearth) -> Result<T>,
-    ) -> Result<Json<T>, ApiError> {
-        f(self.hearth())
-            .map(Json)
-            .map_err(|e| ApiError::new(e, &self.trace))
+    ) -> Result<Json<T>, Error> {
+        f(self.hearth()).map(Json)
     }
 
     pub(super) fn parse<T: serde::de::DeserializeOwned>(
         &self,
         raw: Result<Bytes, BytesRejection>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, Error> {
         let limit = self.hearth().config().server.body_limit_bytes;
-        body::json(&self.headers, raw, limit).map_err(|e| ApiError::new(e, &self.trace))
+        body::json(&self.headers, raw, limit)
     }
 }
 
@@ -129,7 +112,7 @@ fn workspace_view(h: &Hearth, ws: &Workspace) -> Value {
     })
 }
 
-async fn list_workspaces(a: Admin) -> Result<Json<Value>, ApiError> {
+async fn list_workspaces(a: Admin) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let all = hearth.store().with(|c| store::workspaces::list(c))?;
         Ok(json!({"workspaces": all.iter().map(|w| workspace_view(hearth, w)).collect::<Vec<_>>()}))
@@ -151,10 +134,7 @@ fn any_policy() -> DataPolicy {
     DataPolicy::Any
 }
 
-async fn create_workspace(
-    a: Admin,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+async fn create_workspace(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let n: NewWorkspace = a.parse(raw)?;
     let out = a.run(|hearth| {
         let ws = crate::admin::create_workspace(hearth, &n.id, &n.tier, n.data_policy, n.patch)?;
@@ -163,7 +143,7 @@ async fn create_workspace(
     Ok((StatusCode::CREATED, out).into_response())
 }
 
-async fn show_workspace(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show_workspace(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let ws = hearth.workspace(&WorkspaceId::parse(&id)?)?;
         Ok(workspace_view(hearth, &ws))
@@ -174,7 +154,7 @@ async fn patch_workspace(
     a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Error> {
     let patch: WorkspacePatch = a.parse(raw)?;
     a.run(|hearth| {
         let ws = crate::admin::update_workspace(hearth, &WorkspaceId::parse(&id)?, patch)?;
@@ -182,7 +162,7 @@ async fn patch_workspace(
     })
 }
 
-async fn purge_cache(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn purge_cache(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let ws = WorkspaceId::parse(&id)?;
         hearth.workspace(&ws)?;
@@ -203,7 +183,7 @@ fn user_role() -> Role {
     Role::User
 }
 
-async fn create_key(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn create_key(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let b: NewKeyBody = a.parse(raw)?;
     let out = a.run(|hearth| {
         let p = Principal {
@@ -224,21 +204,21 @@ pub(super) struct WorkspaceFilter {
     workspace: Option<String>,
 }
 
-async fn list_keys(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+async fn list_keys(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
         Ok(json!({"keys": hearth.store().with(|c| store::keys::list(c, ws.as_ref()))?}))
     })
 }
 
-async fn revoke_key(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn revoke_key(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         hearth.store().with(|c| store::keys::revoke(c, &id))?;
         Ok(json!({"id": id, "revoked": true}))
     })
 }
 
-async fn list_prompts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+async fn list_prompts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
         Ok(json!({"prompts": hearth.prompts().list(ws.as_ref())?}))
@@ -249,7 +229,7 @@ async fn show_prompt(
     a: Admin,
     Path(id): Path<String>,
     Query(q): Query<WorkspaceFilter>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
         let versions: Vec<_> = hearth
@@ -265,7 +245,7 @@ async fn show_prompt(
     })
 }
 
-async fn create_prompt(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+async fn create_prompt(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let n: NewPrompt = a.parse(raw)?;
     let out = a.run(|hearth| hearth.prompts().create(n))?;
     Ok((StatusCode::CREATED, out).into_response())
@@ -295,7 +275,7 @@ async fn promote_prompt(
     a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<crate::prompts::PromptVersion>, ApiError> {
+) -> Result<Json<crate::prompts::PromptVersion>, Error> {
     let b: Promote = a.parse(raw)?;
     a.run(|hearth| {
         let scope = scope(b.workspace.as_deref())?;
@@ -321,7 +301,7 @@ async fn rollback_prompt(
     a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<crate::prompts::PromptVersion>, ApiError> {
+) -> Result<Json<crate::prompts::PromptVersion>, Error> {
     let b: Rollback = a.parse(raw)?;
     a.run(|hearth| {
         hearth
@@ -338,7 +318,7 @@ pub(super) struct UsageQuery {
     to: Option<String>,
 }
 
-async fn usage(a: Admin, Query(q): Query<UsageQuery>) -> Result<Json<Value>, ApiError> {
+async fn usage(a: Admin, Query(q): Query<UsageQuery>) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let rows = hearth.store().with(|c| {
             store::usage::report(
@@ -352,7 +332,7 @@ async fn usage(a: Admin, Query(q): Query<UsageQuery>) -> Result<Json<Value>, Api
     })
 }
 
-async fn providers(a: Admin) -> Result<Json<Value>, ApiError> {
+async fn providers(a: Admin) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let policy = &hearth.config().policy;
         let list: Vec<Value> = hearth
@@ -367,11 +347,11 @@ async fn providers(a: Admin) -> Result<Json<Value>, ApiError> {
     })
 }
 
-async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, ApiError> {
+async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, Error> {
     a.run(|hearth| Ok(json!({"alerts": hearth.store().with(|c| store::usage::alerts(c, q.workspace.as_deref()))?})))
 }
 
-async fn list_models(a: Admin) -> Result<Json<Value>, ApiError> {
+async fn list_models(a: Admin) -> Result<Json<Value>, Error> {
     use crate::providers::local::KvCacheType;
     a.run(|hearth| {
         let mut list: Vec<Value> = crate::models::catalog()?
@@ -492,8 +472,8 @@ fn pull_of(body: PullBody) -> Result<PullOf> {
 /// bytes, rate and time left beside it), then one `done` (with the route) or `error` event.
 /// A client that closes the stream (the UI's stop) cancels the pull, which deletes its
 /// partial file. Once done the model is usable as `local/<id>`.
-async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
-    let of = pull_of(a.parse(raw)?).map_err(|e| a.fail(e))?;
+async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
+    let of = pull_of(a.parse(raw)?)?;
     Ok(stream_pull(a.state_hearth(), |events, cancel| {
         run_pull(of, events, cancel)
     }))

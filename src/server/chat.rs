@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 
-use super::error::ApiError;
 use super::trace::{Arrived, TraceId};
 use super::{auth, body, AppState};
+use crate::error::Error;
 use crate::orchestrator::{CachePreference, ChatRequest, PromptRef};
 use crate::providers::{Message, Role};
 
@@ -41,17 +41,15 @@ pub(super) async fn chat(
     Extension(arrived): Extension<Arrived>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let fail = |e| ApiError::new(e, &trace);
+) -> Result<Response, Error> {
     let limit = state.hearth.config().server.body_limit_bytes;
-    let b: ChatBody = body::json(&headers, raw, limit).map_err(fail)?;
+    let b: ChatBody = body::json(&headers, raw, limit)?;
     let principal = auth::caller(
         &state,
         &headers,
         b.tenant_id.as_deref(),
         b.user_id.as_deref(),
-    )
-    .map_err(fail)?;
+    )?;
     let temperature = b.temperature.unwrap_or(0.0);
     let req = ChatRequest {
         principal,
@@ -82,10 +80,6 @@ pub(super) async fn chat(
         },
         received_at: arrived.0,
     };
-    let out = state
-        .hearth
-        .chat(req, trace.0.clone())
-        .await
-        .map_err(fail)?;
+    let out = state.hearth.chat(req, trace.0.clone()).await?;
     Ok(Json(out).into_response())
 }

@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::admin::Admin;
-use super::error::ApiError;
 use super::extract::{Path, Query};
 use super::AppState;
 use crate::config::Config;
@@ -51,10 +50,7 @@ pub(super) struct ImportBody {
 
 /// Copies a GGUF file from the models folder or the downloads folder into the models
 /// folder's `imported/`, after checking that Hearth can run it.
-async fn import_model(
-    a: Admin,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+async fn import_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Error> {
     let body: ImportBody = a.parse(raw)?;
     let given = std::path::PathBuf::from(&body.path);
     let name = body
@@ -82,7 +78,7 @@ async fn import_model(
 /// Removes an installed catalog model (`ID` or `local/ID`) or an imported one
 /// (`imported/NAME`, its slash encoded as `%2F` in the path); for a model pulled from the
 /// hub, `hub_copy` says what became of the hub cache's copy.
-async fn remove_model(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn remove_model(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let (removed, hub_copy) = match id.strip_prefix("imported/") {
             Some(name) => {
@@ -110,12 +106,9 @@ pub(super) struct SearchQuery {
 async fn search_models(
     a: Admin,
     Query(q): Query<SearchQuery>,
-) -> Result<Json<crate::models::SearchAnswer>, ApiError> {
+) -> Result<Json<crate::models::SearchAnswer>, Error> {
     let budget = a.hearth().providers().local_pool().settings().budget_bytes;
-    crate::models::search(&q.q, budget)
-        .await
-        .map(Json)
-        .map_err(|e| a.fail(e))
+    crate::models::search(&q.q, budget).await.map(Json)
 }
 
 #[derive(Deserialize)]
@@ -134,7 +127,7 @@ fn day_start(s: &str) -> Result<i64> {
         .map_err(|_| Error::bad_request("invalid_request", "from and to are days: YYYY-MM-DD"))
 }
 
-async fn costs_view(a: Admin, Query(q): Query<CostsQuery>) -> Result<Json<Value>, ApiError> {
+async fn costs_view(a: Admin, Query(q): Query<CostsQuery>) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let today = day_start(&crate::store::today())?;
         let to_ms = q.to.as_deref().map(day_start).transpose()?.unwrap_or(today) + DAY_MS;
@@ -164,7 +157,7 @@ async fn costs_view(a: Admin, Query(q): Query<CostsQuery>) -> Result<Json<Value>
     })
 }
 
-async fn policy(a: Admin) -> Result<Json<Value>, ApiError> {
+async fn policy(a: Admin) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let mut policy = serde_json::to_value(&hearth.config().policy)
             .map_err(|e| Error::Config(format!("the policy does not encode: {e}")))?;
@@ -191,7 +184,7 @@ pub(super) struct PolicyText {
 async fn validate_policy(
     a: Admin,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Error> {
     let body: PolicyText = a.parse(raw)?;
     a.run(|_| {
         let config = Config::parse(&body.toml, "policy")
@@ -209,12 +202,9 @@ async fn validate_policy(
 
 /// Puts an edited policy in force for new requests (after the same validation), saves it,
 /// and warms the providers it built afresh in the background.
-async fn apply_policy(
-    a: Admin,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+async fn apply_policy(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Error> {
     let body: PolicyText = a.parse(raw)?;
-    let applied = a.hearth().apply_policy(&body.toml).map_err(|e| a.fail(e))?;
+    let applied = a.hearth().apply_policy(&body.toml)?;
     let hearth = a.state_hearth();
     tokio::spawn(async move { hearth.warm_providers().await });
     let p = &applied.config.policy;
@@ -246,7 +236,7 @@ fn chat_task() -> String {
 
 /// Makes an installed model the primary of a route (`hearth models use`), applied and saved
 /// at once like an edited policy.
-async fn use_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+async fn use_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Json<Value>, Error> {
     let body: UseModel = a.parse(raw)?;
     let id = body
         .id
@@ -268,12 +258,12 @@ async fn use_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Json<
     })
 }
 
-async fn test_provider(a: Admin, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn test_provider(a: Admin, Path(name): Path<String>) -> Result<Json<Value>, Error> {
     let provider = a
         .hearth()
         .providers()
         .get(&name)
-        .ok_or_else(|| a.fail(Error::NotFound(format!("no provider `{name}`"))))?;
+        .ok_or_else(|| Error::NotFound(format!("no provider `{name}`")))?;
     let started = Instant::now();
     let outcome = tokio::time::timeout(TEST_TIMEOUT, provider.list_models()).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -297,7 +287,7 @@ async fn set_key(
     a: Admin,
     Path(name): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Error> {
     let body: KeyBody = a.parse(raw)?;
     a.run(|hearth| {
         let config = hearth.config();
@@ -327,7 +317,7 @@ async fn render_prompt(
     a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Error> {
     let body: RenderBody = a.parse(raw)?;
     a.run(|hearth| {
         let ws = WorkspaceId::parse(body.workspace.as_deref().unwrap_or("default"))?;

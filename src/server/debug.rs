@@ -7,12 +7,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Deserialize;
 
-use super::error::ApiError;
 use super::extract::Path;
-use super::trace::TraceId;
 use super::{auth, body, AppState};
 use crate::error::Error;
 use crate::providers::fault::FaultMode;
@@ -58,23 +56,17 @@ fn mode_of(b: &FaultBody) -> Result<FaultMode, Error> {
 
 pub(super) async fn provider_fault(
     State(state): State<AppState>,
-    Extension(trace): Extension<TraceId>,
     Path(name): Path<String>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let fail = |e| ApiError::new(e, &trace);
-    if !state.open_demo
-        || auth::key_principal(&state, &headers)
-            .map_err(fail)?
-            .is_some()
-    {
-        auth::admin(&state, &headers).map_err(fail)?;
+) -> Result<Json<serde_json::Value>, Error> {
+    if !state.open_demo || auth::key_principal(&state, &headers)?.is_some() {
+        auth::admin(&state, &headers)?;
     }
-    let b: FaultBody = body::json(&headers, raw, 4096).map_err(fail)?;
-    let mode = mode_of(&b).map_err(fail)?;
+    let b: FaultBody = body::json(&headers, raw, 4096)?;
+    let mode = mode_of(&b)?;
     if !state.hearth.providers().set_fault(&name, mode) {
-        return Err(fail(Error::NotFound(format!("no provider `{name}`"))));
+        return Err(Error::NotFound(format!("no provider `{name}`")));
     }
     // Ending a drill closes the breaker too, so the heal shows at once.
     if mode == FaultMode::Off {

@@ -1,5 +1,6 @@
 //! The one mapping from `Error` to HTTP: status, `Retry-After`, and the JSON body
-//! `{"error":{"code","message","type","trace_id"}}`.
+//! `{"error":{"code","message","type","trace_id"}}`. Handlers and middleware return
+//! `Error` as it is; the trace middleware stamps the request's trace id on the body.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -7,25 +8,6 @@ use axum::Json;
 
 use super::trace::TraceId;
 use crate::error::Error;
-
-/// An error on its way to the client, with the request's trace id.
-#[derive(Debug)]
-pub struct ApiError {
-    /// What went wrong.
-    pub error: Error,
-    /// The request's trace id.
-    pub trace_id: TraceId,
-}
-
-impl ApiError {
-    /// Pairs an error with its trace id.
-    pub fn new(error: Error, trace_id: &TraceId) -> Self {
-        ApiError {
-            error,
-            trace_id: trace_id.clone(),
-        }
-    }
-}
 
 /// The HTTP status of an error.
 pub fn status_of(e: &Error) -> StatusCode {
@@ -101,38 +83,75 @@ fn without_backtrace(message: &str) -> String {
         .collect()
 }
 
-impl IntoResponse for ApiError {
+/// A handler's error as it is, with no trace id at hand: the trace middleware
+/// (`trace::assign`), which gave the request its id, writes the id into the body.
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = status_of(&self.error);
-        if let Error::Storage(detail) = &self.error {
-            tracing::error!(trace_id = %self.trace_id.0, detail = %detail, "storage error");
-        }
-        let mut resp = (status, Json(error_body(&self.error, &self.trace_id.0))).into_response();
-        // The rest of the request was not read (an oversized or stalled body, headers over
-        // the bound), so the connection cannot be reused: say so, or a keep-alive client
-        // sends its next request into a closed socket.
-        if matches!(
-            self.error,
-            Error::PayloadTooLarge { .. }
-                | Error::RequestTimeout(_)
-                | Error::HeadersTooLarge { .. }
-        ) {
-            resp.headers_mut()
-                .insert("connection", HeaderValue::from_static("close"));
-        }
-        let retry_after = match &self.error {
-            Error::LimitExceeded { retry_after, .. } => Some(*retry_after),
-            Error::TooManyConnections(_) => Some(std::time::Duration::from_secs(1)),
-            _ => None,
-        };
-        if let Some(retry_after) = retry_after {
-            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert("retry-after", v);
-            }
-        }
+        let mut resp = respond(&self, "");
+        resp.extensions_mut().insert(Untraced {
+            body: error_body(&self, ""),
+            storage_detail: match &self {
+                Error::Storage(detail) => Some(detail.clone()),
+                _ => None,
+            },
+        });
         resp
     }
+}
+
+/// An error response whose body still lacks the request's trace id.
+#[derive(Clone)]
+pub(super) struct Untraced {
+    body: serde_json::Value,
+    storage_detail: Option<String>,
+}
+
+impl Untraced {
+    /// `resp` with `trace_id` in its body (and a storage error's detail logged under it).
+    pub(super) fn stamp(self, resp: Response, trace_id: &TraceId) -> Response {
+        if let Some(detail) = &self.storage_detail {
+            tracing::error!(trace_id = %trace_id.0, detail = %detail, "storage error");
+        }
+        let mut body = self.body;
+        body["error"]["trace_id"] = serde_json::Value::String(trace_id.0.clone());
+        let (parts, _) = resp.into_parts();
+        let mut stamped = (parts.status, Json(body)).into_response();
+        for (name, value) in &parts.headers {
+            if name != axum::http::header::CONTENT_LENGTH {
+                stamped.headers_mut().insert(name, value.clone());
+            }
+        }
+        stamped
+    }
+}
+
+/// The response of an error: its status, its JSON body with `trace_id`, `Retry-After` for
+/// the limits, and `Connection: close` where the request was not read to its end.
+fn respond(error: &Error, trace_id: &str) -> Response {
+    let status = status_of(error);
+    let mut resp = (status, Json(error_body(error, trace_id))).into_response();
+    // The rest of the request was not read (an oversized or stalled body, headers over
+    // the bound), so the connection cannot be reused: say so, or a keep-alive client
+    // sends its next request into a closed socket.
+    if matches!(
+        error,
+        Error::PayloadTooLarge { .. } | Error::RequestTimeout(_) | Error::HeadersTooLarge { .. }
+    ) {
+        resp.headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+    }
+    let retry_after = match error {
+        Error::LimitExceeded { retry_after, .. } => Some(*retry_after),
+        Error::TooManyConnections(_) => Some(std::time::Duration::from_secs(1)),
+        _ => None,
+    };
+    if let Some(retry_after) = retry_after {
+        let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert("retry-after", v);
+        }
+    }
+    resp
 }
 
 #[cfg(test)]

@@ -1,13 +1,11 @@
 //! axum's `Path` and `Query` extractors with the one error shape: a rejected path parameter
-//! or query string is a JSON 400 `invalid_request` with the trace id, never axum's plain
-//! text, and never echoes what the caller sent.
+//! or query string is a JSON 400 `invalid_request` (with the trace id, as every error),
+//! never axum's plain text, and never echoes what the caller sent.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
-use super::trace::TraceId;
 use crate::error::Error;
 
 /// Path parameters, deserialized.
@@ -21,13 +19,12 @@ where
     T: DeserializeOwned + Send,
     S: Send + Sync,
 {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
             Err(_) => Err(invalid(
-                parts,
                 "a path parameter is not valid UTF-8 text of the expected form",
             )),
         }
@@ -39,22 +36,18 @@ where
     T: DeserializeOwned + Send,
     S: Send + Sync,
 {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(_) => Err(invalid(
-                parts,
                 "the query string has an unknown, repeated or malformed parameter",
             )),
         }
     }
 }
 
-fn invalid(parts: &Parts, message: &'static str) -> ApiError {
-    ApiError::new(
-        Error::bad_request("invalid_request", message),
-        &TraceId::of(parts),
-    )
+fn invalid(message: &'static str) -> Error {
+    Error::bad_request("invalid_request", message)
 }

@@ -13,8 +13,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::error::ApiError;
-use super::trace::TraceId;
 use super::AppState;
 use crate::error::Error;
 
@@ -25,13 +23,12 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Middleware: refuses headers over the bounds, then reads the body whole.
 pub async fn intake(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let trace = TraceId::of_request(&req);
     if headers_over_bounds(req.headers()) {
         let e = Error::HeadersTooLarge {
             count: MAX_HEADERS,
             bytes: MAX_HEADER_BYTES,
         };
-        return ApiError::new(e, &trace).into_response();
+        return e.into_response();
     }
     let server = &state.hearth.config().server;
     let (parts, body) = req.into_parts();
@@ -40,7 +37,7 @@ pub async fn intake(State(state): State<AppState>, req: Request, next: Next) -> 
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Err(e) => ApiError::new(e, &trace).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -122,8 +122,7 @@ async fn page_or_not_found(
     if ui::wants_page(&req) {
         return ui::files(axum::extract::State(state), req).await;
     }
-    let trace = trace::TraceId::of_request(&req);
-    ops::not_found(axum::Extension(trace)).await.into_response()
+    ops::not_found().await.into_response()
 }
 
 /// Binds, prints `hearth listening on http://ADDR` once ready, and serves until Ctrl-C or SIGTERM.

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{error_body, ApiError};
+use super::error::error_body;
 use super::threads::ThreadSink;
 use super::trace::{Arrived, TraceId};
 use super::{auth, body, AppState};
@@ -254,36 +254,25 @@ pub(super) async fn completions(
     Extension(arrived): Extension<Arrived>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let fail = |e| ApiError::new(e, &trace);
+) -> Result<Response, Error> {
     let limit = state.hearth.config().server.body_limit_bytes;
-    let b: CompletionBody = body::json(&headers, raw, limit).map_err(fail)?;
+    let b: CompletionBody = body::json(&headers, raw, limit)?;
     let stream = b.sampling.stream;
     let requested_model = b.sampling.model.clone();
-    let principal =
-        auth::caller(&state, &headers, None, b.sampling.user.as_deref()).map_err(fail)?;
-    let (req, include_usage) = to_request(b, &headers, principal, arrived.0).map_err(fail)?;
+    let principal = auth::caller(&state, &headers, None, b.sampling.user.as_deref())?;
+    let (req, include_usage) = to_request(b, &headers, principal, arrived.0)?;
     let sink = ThreadSink::open(
         &state,
         &headers,
         &req.principal,
         &requested_model,
         &req.task,
-    )
-    .map_err(fail)?;
+    )?;
     if stream {
-        let start = state
-            .hearth
-            .chat_stream(req, trace.0.clone())
-            .await
-            .map_err(fail)?;
+        let start = state.hearth.chat_stream(req, trace.0.clone()).await?;
         return Ok(sse(start, include_usage, sink, arrived.0));
     }
-    let out = state
-        .hearth
-        .chat(req, trace.0.clone())
-        .await
-        .map_err(fail)?;
+    let out = state.hearth.chat(req, trace.0.clone()).await?;
     let mut body = completion(&out);
     if let Some(id) = sink.and_then(|s| s.save(&out, None)) {
         body["hearth"]["thread_message_id"] = json!(id);
@@ -429,15 +418,10 @@ fn sse(
 /// The models and route aliases this workspace may call.
 pub(super) async fn models(
     State(state): State<AppState>,
-    Extension(trace): Extension<TraceId>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let fail = |e| ApiError::new(e, &trace);
-    let p = auth::key_principal(&state, &headers)
-        .map_err(fail)?
-        .ok_or(Error::Unauthorized)
-        .map_err(fail)?;
-    let ws = state.hearth.workspace(&p.workspace).map_err(fail)?;
+) -> Result<Json<Value>, Error> {
+    let p = auth::key_principal(&state, &headers)?.ok_or(Error::Unauthorized)?;
+    let ws = state.hearth.workspace(&p.workspace)?;
     let policy = &state.hearth.config().policy;
     let Some(tier) = policy.tiers.get(&ws.tier) else {
         return Ok(Json(json!({"object": "list", "data": []})));

@@ -3,12 +3,10 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde::Deserialize;
 
-use super::error::ApiError;
 use super::extract::Query;
-use super::trace::TraceId;
 use super::{auth, AppState};
 use crate::audit::AuditQuery;
 use crate::error::Error;
@@ -20,25 +18,22 @@ pub(super) async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-pub(super) async fn not_found(Extension(trace): Extension<TraceId>) -> ApiError {
-    ApiError::new(Error::NotFound("no such endpoint".into()), &trace)
+pub(super) async fn not_found() -> Error {
+    Error::NotFound("no such endpoint".into())
 }
 
-pub(super) async fn method_not_allowed(Extension(trace): Extension<TraceId>) -> ApiError {
-    ApiError::new(Error::MethodNotAllowed, &trace)
+pub(super) async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
 }
 
 /// Ready when the database answers and every route has a provider that can take calls.
 pub(super) async fn ready(
     State(state): State<AppState>,
-    Extension(trace): Extension<TraceId>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     // Any live key may ask (the answer names providers and their health); the open demo may too.
     if !state.open_demo {
-        auth::key_principal(&state, &headers)
-            .and_then(|p| p.ok_or(Error::Unauthorized))
-            .map_err(|e| ApiError::new(e, &trace))?;
+        auth::key_principal(&state, &headers).and_then(|p| p.ok_or(Error::Unauthorized))?;
     }
     let h = &state.hearth;
     let mut reasons = Vec::new();
@@ -76,11 +71,10 @@ pub(super) async fn ready(
 
 pub(super) async fn metrics(
     State(state): State<AppState>,
-    Extension(trace): Extension<TraceId>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     if !state.metrics_public {
-        auth::admin(&state, &headers).map_err(|e| ApiError::new(e, &trace))?;
+        auth::admin(&state, &headers)?;
     }
     let body = state.hearth.render_metrics();
     Ok(([("content-type", "text/plain; version=0.0.4")], body).into_response())
@@ -143,27 +137,15 @@ fn audit_scope(
 
 pub(super) async fn audit(
     State(state): State<AppState>,
-    Extension(trace): Extension<TraceId>,
     headers: HeaderMap,
     Query(q): Query<AuditParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let fail = |e| ApiError::new(e, &trace);
-    let tenant_id = audit_scope(&state, &headers, q.tenant_id.as_deref()).map_err(fail)?;
+) -> Result<Json<serde_json::Value>, Error> {
+    let tenant_id = audit_scope(&state, &headers, q.tenant_id.as_deref())?;
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let query = AuditQuery {
         tenant_id,
-        since_ms: q
-            .since
-            .as_deref()
-            .map(parse_time)
-            .transpose()
-            .map_err(fail)?,
-        until_ms: q
-            .until
-            .as_deref()
-            .map(parse_time)
-            .transpose()
-            .map_err(fail)?,
+        since_ms: q.since.as_deref().map(parse_time).transpose()?,
+        until_ms: q.until.as_deref().map(parse_time).transpose()?,
         task: q.task,
         model: q.model,
         status: q.status,
@@ -171,12 +153,11 @@ pub(super) async fn audit(
         limit,
     };
     // Every request answered before this read is in it.
-    state.hearth.settle_writes().await.map_err(fail)?;
+    state.hearth.settle_writes().await?;
     let events = state
         .hearth
         .store()
-        .with(|c| store::audit::query(c, &query))
-        .map_err(fail)?;
+        .with(|c| store::audit::query(c, &query))?;
     let next = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.id))
         .flatten();

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{error_body, ApiError};
+use super::error::error_body;
 use super::openai::{hearth_extension, sampled_request, set_headers, usage, Input, Sampling};
 use super::trace::{Arrived, TraceId};
 use super::{auth, body, AppState};
@@ -80,14 +80,12 @@ pub(super) async fn completions(
     Extension(arrived): Extension<Arrived>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let fail = |e| ApiError::new(e, &trace);
+) -> Result<Response, Error> {
     let limit = state.hearth.config().server.body_limit_bytes;
-    let mut b: TextCompletionBody = body::json(&headers, raw, limit).map_err(fail)?;
-    let text = prompt_text(&mut b).map_err(fail)?;
+    let mut b: TextCompletionBody = body::json(&headers, raw, limit)?;
+    let text = prompt_text(&mut b)?;
     let stream = b.sampling.stream;
-    let principal =
-        auth::caller(&state, &headers, None, b.sampling.user.as_deref()).map_err(fail)?;
+    let principal = auth::caller(&state, &headers, None, b.sampling.user.as_deref())?;
     let input = Input {
         endpoint: "/v1/completions",
         messages: vec![Message {
@@ -96,25 +94,16 @@ pub(super) async fn completions(
         }],
         default_max_tokens: Some(DEFAULT_MAX_TOKENS),
     };
-    let (req, include_usage) =
-        sampled_request(b.sampling, input, &headers, principal, arrived.0).map_err(fail)?;
+    let (req, include_usage) = sampled_request(b.sampling, input, &headers, principal, arrived.0)?;
     if req.prompt.is_some() {
         let e = refuse("a text completion takes its whole prompt in `prompt`, not a prompt_id");
-        return Err(fail(e));
+        return Err(e);
     }
     if stream {
-        let start = state
-            .hearth
-            .chat_stream(req, trace.0.clone())
-            .await
-            .map_err(fail)?;
+        let start = state.hearth.chat_stream(req, trace.0.clone()).await?;
         return Ok(sse(start, include_usage));
     }
-    let out = state
-        .hearth
-        .chat(req, trace.0.clone())
-        .await
-        .map_err(fail)?;
+    let out = state.hearth.chat(req, trace.0.clone()).await?;
     let mut resp = Json(completion(&out)).into_response();
     set_headers(
         resp.headers_mut(),

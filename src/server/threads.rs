@@ -13,9 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
 use super::extract::{Path, Query};
-use super::trace::TraceId;
 use super::{auth, body, AppState};
 use crate::config::Locality;
 use crate::error::{Error, Result};
@@ -50,22 +48,18 @@ pub(super) fn routes() -> Router<AppState> {
 /// A caller with a key, extracted before the handler runs.
 struct Caller {
     state: AppState,
-    trace: TraceId,
     headers: HeaderMap,
     principal: Principal,
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let trace = TraceId::of(parts);
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let principal = auth::key_principal(state, &parts.headers)
-            .and_then(|p| p.ok_or(Error::Unauthorized))
-            .map_err(|e| ApiError::new(e, &trace))?;
+            .and_then(|p| p.ok_or(Error::Unauthorized))?;
         Ok(Caller {
             state: state.clone(),
-            trace,
             headers: parts.headers.clone(),
             principal,
         })
@@ -83,23 +77,17 @@ impl Caller {
     fn with<T>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection, Owner<'_>) -> Result<T>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, Error> {
         let store: &Store = self.state.hearth.store();
-        store
-            .with(|c| f(c, self.owner()))
-            .map_err(|e| ApiError::new(e, &self.trace))
+        store.with(|c| f(c, self.owner()))
     }
 
     fn parse<T: serde::de::DeserializeOwned>(
         &self,
         raw: Result<Bytes, BytesRejection>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, Error> {
         let limit = self.state.hearth.config().server.body_limit_bytes;
-        body::json(&self.headers, raw, limit).map_err(|e| ApiError::new(e, &self.trace))
-    }
-
-    fn fail(&self, e: Error) -> ApiError {
-        ApiError::new(e, &self.trace)
+        body::json(&self.headers, raw, limit)
     }
 }
 
@@ -127,23 +115,20 @@ pub(super) struct SearchParams {
     q: Option<String>,
 }
 
-async fn list_threads(c: Caller, Query(p): Query<SearchParams>) -> Result<Json<Value>, ApiError> {
+async fn list_threads(c: Caller, Query(p): Query<SearchParams>) -> Result<Json<Value>, Error> {
     let q = p.q.filter(|q| !q.trim().is_empty());
     let list = c.with(|conn, o| threads::list(conn, o, q.as_deref(), LIST_LIMIT))?;
     Ok(Json(json!({ "threads": list })))
 }
 
-async fn create_thread(
-    c: Caller,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+async fn create_thread(c: Caller, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let b: TitleBody = c.parse(raw)?;
-    let t = title(b.title, "New chat").map_err(|e| c.fail(e))?;
+    let t = title(b.title, "New chat")?;
     let thread = c.with(|conn, o| threads::create(conn, o, &t))?;
     Ok((StatusCode::CREATED, Json(thread)).into_response())
 }
 
-async fn show_thread(c: Caller, Path(id): Path<String>) -> Result<Json<threads::Thread>, ApiError> {
+async fn show_thread(c: Caller, Path(id): Path<String>) -> Result<Json<threads::Thread>, Error> {
     c.with(|conn, o| threads::get(conn, o, &id)).map(Json)
 }
 
@@ -151,19 +136,19 @@ async fn rename_thread(
     c: Caller,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<threads::Thread>, ApiError> {
+) -> Result<Json<threads::Thread>, Error> {
     let b: TitleBody = c.parse(raw)?;
-    let t = title(b.title, "").map_err(|e| c.fail(e))?;
+    let t = title(b.title, "")?;
     c.with(|conn, o| threads::rename(conn, o, &id, &t))
         .map(Json)
 }
 
-async fn delete_thread(c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_thread(c: Caller, Path(id): Path<String>) -> Result<StatusCode, Error> {
     c.with(|conn, o| threads::delete(conn, o, &id))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_messages(c: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn list_messages(c: Caller, Path(id): Path<String>) -> Result<Json<Value>, Error> {
     let messages = c.with(|conn, o| threads::messages(conn, o, &id))?;
     Ok(Json(json!({ "messages": messages })))
 }
@@ -181,13 +166,13 @@ async fn add_message(
     c: Caller,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let m: NewMessage = c.parse(raw)?;
     if !matches!(m.role.as_str(), "user" | "assistant") {
-        return Err(c.fail(Error::bad_request(
+        return Err(Error::bad_request(
             "invalid_request",
             "role must be user or assistant",
-        )));
+        ));
     }
     let meta = if m.meta.is_null() { json!({}) } else { m.meta };
     let saved = c.with(|conn, o| threads::add_message(conn, o, &id, &m.role, &m.content, &meta))?;
@@ -203,24 +188,21 @@ pub(super) struct NewComparison {
     results: Vec<Value>,
 }
 
-async fn list_comparisons(c: Caller) -> Result<Json<Value>, ApiError> {
+async fn list_comparisons(c: Caller) -> Result<Json<Value>, Error> {
     let list = c.with(|conn, o| comparisons::list(conn, o, LIST_LIMIT))?;
     Ok(Json(json!({ "comparisons": list })))
 }
 
-async fn save_comparison(
-    c: Caller,
-    raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+async fn save_comparison(c: Caller, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let n: NewComparison = c.parse(raw)?;
     if n.models.is_empty() || n.models.len() > 4 {
-        return Err(c.fail(Error::bad_request(
+        return Err(Error::bad_request(
             "invalid_request",
             "a comparison has 1 to 4 models",
-        )));
+        ));
     }
     let default_title: String = n.prompt.chars().take(60).collect();
-    let t = title(n.title, &default_title).map_err(|e| c.fail(e))?;
+    let t = title(n.title, &default_title)?;
     let body = comparisons::ComparisonBody {
         prompt: n.prompt,
         models: n.models,
@@ -233,11 +215,11 @@ async fn save_comparison(
 async fn show_comparison(
     c: Caller,
     Path(id): Path<String>,
-) -> Result<Json<comparisons::Comparison>, ApiError> {
+) -> Result<Json<comparisons::Comparison>, Error> {
     c.with(|conn, o| comparisons::get(conn, o, &id)).map(Json)
 }
 
-async fn delete_comparison(c: Caller, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_comparison(c: Caller, Path(id): Path<String>) -> Result<StatusCode, Error> {
     c.with(|conn, o| comparisons::delete(conn, o, &id))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,8 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::error::Untraced;
+
 /// A request's trace id (32 hex digits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceId(pub String);
@@ -21,26 +23,11 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
     req.extensions_mut()
         .insert(Arrived(std::time::Instant::now()));
     let mut resp = next.run(req).await;
+    if let Some(untraced) = resp.extensions_mut().remove::<Untraced>() {
+        resp = untraced.stamp(resp, &id);
+    }
     if let Ok(v) = HeaderValue::from_str(&id.0) {
         resp.headers_mut().insert("x-hearth-trace-id", v);
     }
     resp
-}
-
-impl TraceId {
-    /// The trace id the middleware gave this request (empty if it ran without it).
-    pub fn of(parts: &axum::http::request::Parts) -> TraceId {
-        Self::from_extensions(&parts.extensions)
-    }
-
-    /// The same, from the whole request.
-    pub fn of_request(req: &Request) -> TraceId {
-        Self::from_extensions(req.extensions())
-    }
-
-    fn from_extensions(ext: &axum::http::Extensions) -> TraceId {
-        ext.get::<TraceId>()
-            .cloned()
-            .unwrap_or_else(|| TraceId(String::new()))
-    }
 }

@@ -7,12 +7,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use serde_json::json;
 use tower::ServiceExt;
 
-use super::error::ApiError;
-use super::trace::TraceId;
 use super::{auth, AppState};
 use crate::error::Error;
 use crate::workspace::Role;
@@ -82,13 +80,9 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     if allowed {
         return next.run(req).await;
     }
-    let trace = TraceId::of_request(&req);
-    ApiError::new(
-        Error::forbidden(
-            "forbidden_origin",
-            "this server answers only its own loopback address and its own pages",
-        ),
-        &trace,
+    Error::forbidden(
+        "forbidden_origin",
+        "this server answers only its own loopback address and its own pages",
     )
     .into_response()
 }
@@ -96,23 +90,20 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
 /// `GET /session`: who the caller is; keyless in the open demo, also the per-launch token.
 pub(super) async fn session(
     State(state): State<AppState>,
-    Extension(trace): Extension<TraceId>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let fail = |e| ApiError::new(e, &trace);
-    let (principal, token) = match auth::key_principal(&state, &headers).map_err(fail)? {
+) -> Result<Json<serde_json::Value>, Error> {
+    let (principal, token) = match auth::key_principal(&state, &headers)? {
         Some(p) => (p, None),
         None => match (&state.session, state.open_demo) {
             (Some(s), true) => {
-                let p = auth::key_principal(&state, &bearer_headers(s.token(), &headers))
-                    .map_err(fail)?
-                    .ok_or_else(|| fail(Error::Unauthorized))?;
+                let p = auth::key_principal(&state, &bearer_headers(s.token(), &headers))?
+                    .ok_or(Error::Unauthorized)?;
                 (p, Some(s.token().to_owned()))
             }
-            _ => return Err(fail(Error::Unauthorized)),
+            _ => return Err(Error::Unauthorized),
         },
     };
-    let ws = state.hearth.workspace(&principal.workspace).map_err(fail)?;
+    let ws = state.hearth.workspace(&principal.workspace)?;
     let mut body = json!({
         "workspace": principal.workspace.as_str(),
         "user": principal.user.as_str(),
@@ -125,8 +116,7 @@ pub(super) async fn session(
         let all = state
             .hearth
             .store()
-            .with(|c| crate::store::workspaces::list(c))
-            .map_err(fail)?;
+            .with(|c| crate::store::workspaces::list(c))?;
         body["workspaces"] = all.iter().map(|w| w.id.as_str()).collect();
     }
     if let Some(t) = token {
@@ -150,20 +140,19 @@ pub(super) async fn files(State(state): State<AppState>, req: Request) -> Respon
     match state.ui_dir.as_deref() {
         Some(dir) if asset => serve_from(dir, req).await,
         Some(dir) => index(dir).await,
-        None if asset => not_found(&TraceId::of_request(&req)),
+        None if asset => not_found(),
         None => Html(NOT_BUILT).into_response(),
     }
 }
 
-fn not_found(trace: &TraceId) -> Response {
-    ApiError::new(Error::NotFound("no such file".into()), trace).into_response()
+fn not_found() -> Response {
+    Error::NotFound("no such file".into()).into_response()
 }
 
 /// An asset, or the JSON 404 every other missing thing gets.
 async fn serve_from(dir: &Path, req: Request) -> Response {
-    let trace = TraceId::of_request(&req);
     match tower_http::services::ServeDir::new(dir).oneshot(req).await {
-        Ok(resp) if resp.status() == axum::http::StatusCode::NOT_FOUND => not_found(&trace),
+        Ok(resp) if resp.status() == axum::http::StatusCode::NOT_FOUND => not_found(),
         Ok(resp) => resp.into_response(),
         Err(never) => match never {},
     }
