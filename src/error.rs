@@ -146,9 +146,19 @@ pub enum Error {
     /// The store failed; details are logged, not shown.
     #[error("internal storage error")]
     Storage(String),
-    /// A startup or config problem, with the place it was found.
+    /// A config or policy that does not hold together, with the place it was found.
     #[error("{0}")]
     Config(String),
+    /// A file or directory could not be read, written or copied (what, and why).
+    #[error("{0}")]
+    Io(String),
+    /// The server could not listen on its address.
+    #[error("{0}")]
+    Bind(String),
+    /// Something of Hearth's own failed (a task that stopped, a registry or client that
+    /// could not be built): a bug or an exhausted machine, never the caller's doing.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -182,6 +192,9 @@ impl Error {
             Error::DeadlineExceeded(_) => "deadline_exceeded",
             Error::Storage(_) => "internal_error",
             Error::Config(_) => "config_error",
+            Error::Io(_) => "io_error",
+            Error::Bind(_) => "bind_error",
+            Error::Internal(_) => "internal_error",
         }
     }
 

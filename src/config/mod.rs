@@ -98,7 +98,7 @@ impl Config {
     /// Reads a config file.
     pub fn load(path: &Path) -> Result<Config, Error> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
         Config::parse(&text, &path.display().to_string())
     }
 

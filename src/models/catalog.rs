@@ -154,7 +154,7 @@ pub fn catalog() -> Result<Vec<CatalogEntry>> {
     let (name, text) = match std::env::var_os("HEARTH_CATALOG") {
         Some(path) => {
             let text = std::fs::read_to_string(&path)
-                .map_err(|e| Error::Config(format!("{}: {e}", Path::new(&path).display())))?;
+                .map_err(|e| Error::Io(format!("{}: {e}", Path::new(&path).display())))?;
             (PathBuf::from(path), std::borrow::Cow::Owned(text))
         }
         None => (

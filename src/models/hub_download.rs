@@ -98,7 +98,7 @@ impl Hub {
             .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| crate::error::Error::Config(format!("HTTP client: {e}")))?;
+            .map_err(|e| crate::error::Error::Internal(format!("HTTP client: {e}")))?;
         Ok(Hub {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
             cache,
@@ -134,10 +134,10 @@ impl Hub {
         cancel: &CancellationToken,
     ) -> Result<Fetched, PullError> {
         if !is_safe_file(want.file) {
-            return Err(crate::error::Error::Config(format!(
-                "`{}` is not a file name inside a repository",
-                want.file
-            ))
+            return Err(crate::error::Error::bad_request(
+                "invalid_request",
+                format!("`{}` is not a file name inside a repository", want.file),
+            )
             .into());
         }
         let remote = self.head(want).await?;

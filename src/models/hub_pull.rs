@@ -190,7 +190,7 @@ pub async fn pull_file(
     let inspected = got.path.clone();
     let runs = tokio::task::spawn_blocking(move || crate::providers::local::inspect(&inspected))
         .await
-        .map_err(|e| Error::Config(format!("the check stopped: {e}")))?;
+        .map_err(|e| Error::Internal(format!("the check stopped: {e}")))?;
     if let Err(e) = runs {
         let fate = if got.reused {
             "the copy the hub cache held before stays"

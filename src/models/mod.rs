@@ -115,7 +115,7 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
         }
     })?;
     let dir = imported_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
     // Checked again: the name may have been taken while the file was inspected.
     let dest = new_model_path(name)?;
     let partial = dir.join(format!("{name}.gguf.partial"));
@@ -124,7 +124,7 @@ pub fn import(source: &Path, name: &str) -> Result<PathBuf> {
         .map_err(|e| {
             // A copy cut short (a full disk) leaves nothing behind in the models dir.
             let _ = std::fs::remove_file(&partial);
-            Error::Config(format!("copying {}: {e}", source.display()))
+            Error::Io(format!("copying {}: {e}", source.display()))
         })?;
     Ok(dest)
 }
@@ -137,7 +137,7 @@ pub fn remove(id: &str) -> Result<PathBuf> {
     if !path.exists() {
         return Err(Error::NotFound(format!("{id} is not installed")));
     }
-    let fail = |p: &Path, e: std::io::Error| Error::Config(format!("{}: {e}", p.display()));
+    let fail = |p: &Path, e: std::io::Error| Error::Io(format!("{}: {e}", p.display()));
     let blob = std::fs::symlink_metadata(&path)
         .is_ok_and(|m| m.file_type().is_symlink())
         .then(|| path.canonicalize().ok())
@@ -171,7 +171,7 @@ pub fn remove_imported(name: &str) -> Result<Removed> {
         return Err(Error::NotFound(format!("no imported model `{name}`")));
     }
     let source = hub_source::read(&dir, name);
-    std::fs::remove_file(&path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    std::fs::remove_file(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
     hub_source::forget(&dir, name);
     Ok(Removed {
         path,

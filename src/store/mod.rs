@@ -57,7 +57,7 @@ impl Store {
     /// Opens (creating if needed) `hearth.db` in `data_dir` and applies the schema.
     pub fn open(data_dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Config(format!(
+            Error::Io(format!(
                 "cannot create data dir {}: {e}",
                 data_dir.display()
             ))
