@@ -1093,3 +1093,55 @@ async fn a_workspace_on_a_tier_the_policy_lacks_is_refused_alike_by_the_api_and_
     let (status, _) = s.get_json("/admin/workspaces/team", Some(&admin)).await;
     assert_eq!(status, 404, "nothing was created");
 }
+
+#[tokio::test]
+async fn a_key_for_a_missing_workspace_or_a_revoke_of_no_live_key_is_refused_alike_by_the_api_and_the_cli(
+) {
+    let s = Server::demo();
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+
+    let (status, _, v) = s
+        .post(
+            "/admin/keys",
+            Some(&admin),
+            &json!({"workspace": "nowhere", "role": "user"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(v["error"]["message"], "no workspace `nowhere`", "{v}");
+    let out = common::cli(&s.dir, &["keys", "create", "--workspace", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no workspace `nowhere`"), "{said}");
+
+    let resp = s
+        .http
+        .delete(s.url("/admin/keys/key_000000000000"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no live key with id `key_000000000000`"),
+        "{v}"
+    );
+    let out = common::cli(&s.dir, &["keys", "revoke", "key_000000000000"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("no live key with id `key_000000000000`"),
+        "{said}"
+    );
+
+    let (_, v) = s.get_json("/admin/keys", Some(&admin)).await;
+    assert_eq!(
+        v["keys"].as_array().map(Vec::len),
+        Some(1),
+        "only the admin's own key exists: {v}"
+    );
+}

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use clap::{Subcommand, ValueEnum};
-use hearth::store;
-use hearth::workspace::{keys, Principal, Role, UserId, WorkspaceId};
+use hearth::admin;
+use hearth::workspace::Role;
 use hearth::Hearth;
 
 use super::output::{self, Table};
@@ -69,19 +69,14 @@ pub fn run(hearth: &Hearth, cmd: KeysCommand) -> Result<(), CliError> {
         } => create(hearth, &workspace, role.into(), &user),
         KeysCommand::List { workspace } => list(hearth, workspace.as_deref()),
         KeysCommand::Revoke { key_id } => {
-            hearth.store().with(|c| store::keys::revoke(c, &key_id))?;
+            admin::revoke_key(hearth, &key_id)?;
             output::line(&format!("revoked {key_id}"))
         }
     }
 }
 
 fn create(hearth: &Hearth, workspace: &str, role: Role, user: &str) -> Result<(), CliError> {
-    let principal = Principal {
-        workspace: WorkspaceId::parse(workspace)?,
-        user: UserId::parse(user)?,
-        role,
-    };
-    let new = keys::create(hearth.store(), &principal)?;
+    let (new, _) = admin::create_key(hearth, workspace, user, role)?;
     // Scripts capture stdout as the key, so the id a person needs to revoke it goes to stderr.
     let _ = writeln!(
         std::io::stderr(),
@@ -93,8 +88,7 @@ fn create(hearth: &Hearth, workspace: &str, role: Role, user: &str) -> Result<()
 }
 
 fn list(hearth: &Hearth, workspace: Option<&str>) -> Result<(), CliError> {
-    let ws = workspace.map(WorkspaceId::parse).transpose()?;
-    let keys = hearth.store().with(|c| store::keys::list(c, ws.as_ref()))?;
+    let keys = admin::list_keys(hearth, workspace)?;
     let mut table = Table::new(&["id", "workspace", "user", "role", "created", "revoked"]);
     for k in keys {
         table.push(vec![

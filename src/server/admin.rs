@@ -15,13 +15,12 @@ use serde_json::{json, Value};
 
 use super::extract::{Path, Query};
 use super::{auth, body, AppState};
+use crate::admin;
 use crate::error::{Error, Result};
 use crate::orchestrator::Hearth;
 use crate::prompts::{NewPrompt, RolloutStatus};
 use crate::store::{self, today};
-use crate::workspace::{
-    keys, DataPolicy, Principal, Role, UserId, Workspace, WorkspaceId, WorkspacePatch,
-};
+use crate::workspace::{DataPolicy, Role, Workspace, WorkspaceId, WorkspacePatch};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -137,7 +136,7 @@ fn any_policy() -> DataPolicy {
 async fn create_workspace(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let n: NewWorkspace = a.parse(raw)?;
     let out = a.run(|hearth| {
-        let ws = crate::admin::create_workspace(hearth, &n.id, &n.tier, n.data_policy, n.patch)?;
+        let ws = admin::create_workspace(hearth, &n.id, &n.tier, n.data_policy, n.patch)?;
         Ok(workspace_view(hearth, &ws))
     })?;
     Ok((StatusCode::CREATED, out).into_response())
@@ -157,7 +156,7 @@ async fn patch_workspace(
 ) -> Result<Json<Value>, Error> {
     let patch: WorkspacePatch = a.parse(raw)?;
     a.run(|hearth| {
-        let ws = crate::admin::update_workspace(hearth, &WorkspaceId::parse(&id)?, patch)?;
+        let ws = admin::update_workspace(hearth, &WorkspaceId::parse(&id)?, patch)?;
         Ok(workspace_view(hearth, &ws))
     })
 }
@@ -185,17 +184,11 @@ fn user_role() -> Role {
 
 async fn create_key(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let b: NewKeyBody = a.parse(raw)?;
-    let out = a.run(|hearth| {
-        let p = Principal {
-            workspace: WorkspaceId::parse(&b.workspace)?,
-            user: UserId::parse(b.user.as_deref().unwrap_or("api"))?,
-            role: b.role,
-        };
-        let k = keys::create(hearth.store(), &p)?;
-        Ok(json!({"id": k.id, "key": k.key, "workspace": p.workspace, "user": p.user.as_str(), "role": p.role,
-                  "note": "the key is shown once; only its hash is stored"}))
-    })?;
-    Ok((StatusCode::CREATED, out).into_response())
+    let user = b.user.as_deref().unwrap_or("api");
+    let (k, p) = admin::create_key(a.hearth(), &b.workspace, user, b.role)?;
+    let body = json!({"id": k.id, "key": k.key, "workspace": p.workspace, "user": p.user.as_str(), "role": p.role,
+                      "note": "the key is shown once; only its hash is stored"});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -205,17 +198,13 @@ pub(super) struct WorkspaceFilter {
 }
 
 async fn list_keys(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, Error> {
-    a.run(|hearth| {
-        let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
-        Ok(json!({"keys": hearth.store().with(|c| store::keys::list(c, ws.as_ref()))?}))
-    })
+    let keys = admin::list_keys(a.hearth(), q.workspace.as_deref())?;
+    Ok(Json(json!({ "keys": keys })))
 }
 
 async fn revoke_key(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
-    a.run(|hearth| {
-        hearth.store().with(|c| store::keys::revoke(c, &id))?;
-        Ok(json!({"id": id, "revoked": true}))
-    })
+    admin::revoke_key(a.hearth(), &id)?;
+    Ok(Json(json!({"id": id, "revoked": true})))
 }
 
 async fn list_prompts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, Error> {
