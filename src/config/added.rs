@@ -48,7 +48,7 @@ impl AddedProvider {
         if self.max_output_tokens == 0 {
             return Err("--max-output-tokens must be at least 1".into());
         }
-        self.config.validate(self.kind)
+        self.config.validate(self.kind).map_err(|e| e.to_string())
     }
 }
 

@@ -19,6 +19,7 @@ pub use policy::{
 pub(crate) use providers::kv_cache_type;
 pub use providers::{
     HostedConfig, HostedKind, LocalConfig, MockConfig, PoolSettings, ProviderDataPolicy,
+    SettingsError,
 };
 pub use use_model::use_model;
 

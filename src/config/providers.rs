@@ -116,35 +116,72 @@ pub struct HostedConfig {
 
 impl HostedConfig {
     /// The base URL to call, without a trailing slash.
-    pub fn base_url(&self, kind: HostedKind) -> Result<String, String> {
+    pub fn base_url(&self, kind: HostedKind) -> Result<String, SettingsError> {
         let url = self
             .base_url
             .as_deref()
             .or(kind.default_base_url())
-            .ok_or_else(|| format!("a provider of kind {} needs a base_url", kind.as_str()))?;
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("base_url `{url}`: {e}"))?;
+            .ok_or(SettingsError::NoBaseUrl(kind.as_str()))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| SettingsError::BaseUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("base_url `{url}` must be http or https"));
+            return Err(SettingsError::NotHttp(url.to_owned()));
         }
         Ok(url.trim_end_matches('/').to_owned())
     }
 
     /// Checks what can be checked without calling the provider.
-    pub fn validate(&self, kind: HostedKind) -> Result<(), String> {
+    pub fn validate(&self, kind: HostedKind) -> Result<(), SettingsError> {
         self.base_url(kind)?;
         for (name, value) in &self.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("header name `{name}` is not valid"))?;
+                .map_err(|_| SettingsError::HeaderName(name.clone()))?;
             reqwest::header::HeaderValue::from_str(value)
-                .map_err(|_| format!("header `{name}` has a value that is not valid"))?;
+                .map_err(|_| SettingsError::HeaderValue(name.clone()))?;
         }
         if let Some(var) = &self.api_key_env {
             if var.is_empty() || var.contains('=') {
-                return Err(format!("api_key_env `{var}` is not a variable name"));
+                return Err(SettingsError::KeyEnv(var.clone()));
             }
         }
         Ok(())
     }
+}
+
+/// Why a provider's settings cannot be used, found before the provider is built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// A hosted kind with no default URL was given none.
+    #[error("a provider of kind {0} needs a base_url")]
+    NoBaseUrl(&'static str),
+    /// The base URL does not parse.
+    #[error("base_url `{url}`: {reason}")]
+    BaseUrl {
+        /// The URL as given.
+        url: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The base URL is not http or https.
+    #[error("base_url `{0}` must be http or https")]
+    NotHttp(String),
+    /// An extra header's name is not one.
+    #[error("header name `{0}` is not valid")]
+    HeaderName(String),
+    /// An extra header's value is not one (the value is not repeated: it may be a secret).
+    #[error("header `{0}` has a value that is not valid")]
+    HeaderValue(String),
+    /// `api_key_env` cannot name an environment variable.
+    #[error("api_key_env `{0}` is not a variable name")]
+    KeyEnv(String),
+    /// A local provider named both a catalog model and a file.
+    #[error("name one of `model` (a catalog id) or `path` (a GGUF file), not both")]
+    ModelAndPath,
+    /// A local provider named a model the catalog lacks (the catalog's own words).
+    #[error("{0}")]
+    UnknownModel(String),
 }
 
 /// `[providers.local]` in the config: a catalog model by id, or a GGUF file by path, as the
@@ -194,14 +231,12 @@ pub struct LocalConfig {
 impl LocalConfig {
     /// Checks what can be checked before the provider is built: one of `model` or `path`
     /// at most, and a `model` the catalog has.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         match (&self.model, &self.path) {
-            (Some(_), Some(_)) => {
-                Err("name one of `model` (a catalog id) or `path` (a GGUF file), not both".into())
-            }
+            (Some(_), Some(_)) => Err(SettingsError::ModelAndPath),
             (Some(id), None) => crate::models::catalog::entry(id)
                 .map(drop)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| SettingsError::UnknownModel(e.to_string())),
             _ => Ok(()),
         }
     }

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::prompts::Registry;
 use crate::providers::local::PoolEvent;
-use crate::providers::Providers;
+use crate::providers::{BuildError, Providers};
 use crate::quota::{BudgetLedger, Bulkhead, OutputEstimates, RateLimiter};
 use crate::resilience::Breakers;
 use crate::store::writer::Writer;
@@ -79,8 +79,7 @@ impl Hearth {
             &config.policy,
             config.local,
             &crate::secrets::Keychain::new(),
-        )
-        .map_err(Error::Config)?;
+        )?;
         let hearth = Hearth {
             breakers: Breakers::new(r.breaker_failure_threshold, r.breaker_cooldown),
             cache: ExactCache::new(store.clone(), writer.clone(), config.cache.ttl),
@@ -131,7 +130,10 @@ impl Hearth {
                 ws.id, ws.tier
             )));
         }
-        let (providers, rebuilt) = providers_for(&old, &config).map_err(invalid)?;
+        let (providers, rebuilt) = providers_for(&old, &config).map_err(|e| match e {
+            BuildError::Settings { .. } => invalid(e.to_string()),
+            other => other.into(),
+        })?;
         let path = self.saved_policy_path();
         let partial = path.with_extension("toml.partial");
         std::fs::write(&partial, text)
@@ -162,7 +164,7 @@ impl Hearth {
         let _one_at_a_time = self.changing.lock();
         let old = self.snapshot();
         let config = self.assemble(&old.config.source, &old.config)?;
-        let (providers, _) = providers_for(&old, &config).map_err(Error::Config)?;
+        let (providers, _) = providers_for(&old, &config)?;
         self.put_in_force(providers, config);
         Ok(())
     }
@@ -316,12 +318,23 @@ pub struct Snapshot {
     pub providers: Arc<Providers>,
 }
 
+/// A policy's providers that cannot be built: its settings are a config error, a client that
+/// cannot be made is Hearth's own.
+impl From<BuildError> for Error {
+    fn from(e: BuildError) -> Error {
+        match e {
+            BuildError::Settings { .. } => Error::Config(e.to_string()),
+            BuildError::Client(_) => Error::Internal(e.to_string()),
+        }
+    }
+}
+
 /// The providers of `config`, keeping those of `old` whose settings it shares (with their
 /// loaded models); also the names built afresh.
 fn providers_for(
     old: &Snapshot,
     config: &Config,
-) -> std::result::Result<(Providers, Vec<String>), String> {
+) -> std::result::Result<(Providers, Vec<String>), BuildError> {
     old.providers.rebuilt_for(
         &old.config.policy,
         &config.policy,

@@ -6,13 +6,28 @@ use super::hosted;
 use super::local::{LocalProvider, Pool};
 use super::mock::MockProvider;
 use super::Provider;
-use crate::config::PoolSettings;
-use crate::config::{Policy, ProviderConfig};
+use crate::config::{Policy, PoolSettings, ProviderConfig, SettingsError};
 use crate::secrets::{KeySource, Keychain};
 
 /// Whether two provider configs say the same (compared as written, so any change rebuilds).
 fn same_settings(a: &ProviderConfig, b: &ProviderConfig) -> bool {
     serde_json::to_value(a).ok() == serde_json::to_value(b).ok()
+}
+
+/// Why the providers of a policy could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The HTTP client the hosted providers share could not be built.
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
+    /// A provider's settings cannot be used.
+    #[error("provider `{provider}`: {source}")]
+    Settings {
+        /// The provider's name in the policy.
+        provider: String,
+        /// What is wrong with its settings.
+        source: SettingsError,
+    },
 }
 
 /// The configured providers by name, each behind a fault switch for drills, and the pool
@@ -30,7 +45,7 @@ impl Providers {
         policy: &Policy,
         local: PoolSettings,
         keychain: &Keychain,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BuildError> {
         Providers::empty(Pool::new(local))
             .rebuilt_for(&Policy::default(), policy, local, keychain)
             .map(|(p, _)| p)
@@ -53,7 +68,7 @@ impl Providers {
         new: &Policy,
         local: PoolSettings,
         keychain: &Keychain,
-    ) -> Result<(Self, Vec<String>), String> {
+    ) -> Result<(Self, Vec<String>), BuildError> {
         let client = hosted::build_client()?;
         self.pool.configure(local);
         let mut out = Providers::empty(self.pool.clone());
@@ -79,8 +94,12 @@ impl Providers {
                     let Some((kind, h)) = other.hosted() else {
                         continue;
                     };
-                    let built = hosted::build(name, kind, h, keychain, client.clone())
-                        .map_err(|e| format!("provider `{name}`: {e}"))?;
+                    let built = hosted::build(name, kind, h, keychain, client.clone()).map_err(
+                        |source| BuildError::Settings {
+                            provider: name.clone(),
+                            source,
+                        },
+                    )?;
                     if let Some(src) = built.key_source {
                         out.key_sources.insert(name.clone(), src);
                     }

@@ -7,7 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 
 use super::Endpoint;
-use crate::providers::ProviderError;
+use crate::providers::{BuildError, ProviderError};
 
 /// The longest provider message kept in an error; bodies can be long and are not ours.
 const MAX_MESSAGE_CHARS: usize = 200;
@@ -15,7 +15,7 @@ const MAX_MESSAGE_CHARS: usize = 200;
 /// One pooled client for every hosted provider: rustls, HTTP/2 where the server offers it
 /// (ALPN), keep-alive, and the proxy settings reqwest reads from `HTTPS_PROXY`,
 /// `HTTP_PROXY` and `NO_PROXY`. No overall timeout: the orchestrator bounds each attempt.
-pub fn build_client() -> Result<reqwest::Client, String> {
+pub fn build_client() -> Result<reqwest::Client, BuildError> {
     reqwest::Client::builder()
         .use_rustls_tls()
         .connect_timeout(Duration::from_secs(10))
@@ -23,7 +23,7 @@ pub fn build_client() -> Result<reqwest::Client, String> {
         .tcp_nodelay(true)
         .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("could not build the HTTP client: {e}"))
+        .map_err(|e| BuildError::Client(e.to_string()))
 }
 
 impl Endpoint {

@@ -19,7 +19,7 @@ use futures::StreamExt;
 pub use http::build_client;
 
 use super::{DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
-use crate::config::{HostedConfig, HostedKind};
+use crate::config::{HostedConfig, HostedKind, SettingsError};
 use crate::secrets::{self, KeySource, Keychain, Secret};
 
 /// The parts every adapter calls with: where, with which key, through which client.
@@ -46,7 +46,7 @@ pub fn build(
     cfg: &HostedConfig,
     keychain: &Keychain,
     client: reqwest::Client,
-) -> Result<Built, String> {
+) -> Result<Built, SettingsError> {
     cfg.validate(kind)?;
     let resolved = secrets::resolve(keychain, name, cfg.api_key_env.as_deref());
     let mut headers = reqwest::header::HeaderMap::new();

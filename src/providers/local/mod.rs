@@ -107,7 +107,7 @@ pub fn estimate_memory(
 }
 
 use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
-use crate::config::LocalConfig;
+use crate::config::{LocalConfig, SettingsError};
 use crate::models::catalog::{self, CatalogEntry};
 use crate::models::installed::{any_installed, find_installed};
 
@@ -149,10 +149,11 @@ pub struct Resolved {
 /// The file and template of the model `config` names, None when it names none (it then
 /// serves installed models by id only); an error for an unknown id or for naming both
 /// `model` and `path`.
-pub fn resolve(config: &LocalConfig) -> Result<Option<Resolved>, String> {
+pub fn resolve(config: &LocalConfig) -> Result<Option<Resolved>, SettingsError> {
     match (&config.model, &config.path) {
         (Some(id), None) => {
-            let entry = catalog::entry(id).map_err(|e| e.to_string())?;
+            let entry =
+                catalog::entry(id).map_err(|e| SettingsError::UnknownModel(e.to_string()))?;
             Ok(Some(Resolved {
                 path: entry.installed_path(),
                 template: config
@@ -168,9 +169,7 @@ pub fn resolve(config: &LocalConfig) -> Result<Option<Resolved>, String> {
             template: config.chat_template.clone(),
         })),
         (None, None) => Ok(None),
-        (Some(_), Some(_)) => {
-            Err("name one of `model` (a catalog id) or `path` (a GGUF file), not both".into())
-        }
+        (Some(_), Some(_)) => Err(SettingsError::ModelAndPath),
     }
 }
 
@@ -178,7 +177,8 @@ pub fn resolve(config: &LocalConfig) -> Result<Option<Resolved>, String> {
 /// `kv_cache_type` (`estimate_memory`); an error when its file is unknown, missing or
 /// cannot run so.
 pub fn memory_estimate(config: &LocalConfig) -> Result<MemoryEstimate, String> {
-    let path = resolve(config)?
+    let path = resolve(config)
+        .map_err(|e| e.to_string())?
         .ok_or("the provider names no model (it serves installed ones by id)")?
         .path;
     estimate_memory(&path, config.context_length, config.kv_cache_type).map_err(|e| e.to_string())
