@@ -406,3 +406,43 @@ async fn model_import_reads_only_the_models_folder_and_says_nothing_of_other_fil
     assert_eq!(status, 200, "a GGUF in the models folder imports: {v}");
     assert!(models.join("imported/imported-vocab.gguf").is_file(), "{v}");
 }
+
+#[test]
+fn a_policy_just_applied_stays_in_force_while_installed_models_are_refreshed_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = hearth::config::DEMO_POLICY_TOML;
+    let config = hearth::config::Config::parse(demo, "demo").unwrap();
+    let hearth = hearth::Hearth::open(config, dir.path()).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let undone = std::thread::scope(|scope| {
+        // Refreshes run all along (bounded); each reads what is in force and puts it back
+        // with the installed models, so one that read before an apply must not land after it.
+        scope.spawn(|| {
+            for _ in 0..100_000 {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                hearth.refresh_installed_models().unwrap();
+            }
+        });
+        let mut undone = Vec::new();
+        for i in 0..60 {
+            let text = demo.replacen(
+                "request_deadline_ms = 8000",
+                &format!("request_deadline_ms = {}", 8000 + i),
+                1,
+            );
+            hearth.apply_policy(&text).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            if hearth.config().source != text {
+                undone.push(i);
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        undone
+    });
+    assert!(
+        undone.is_empty(),
+        "applies {undone:?} were undone by a refresh that read the policy before them"
+    );
+}
