@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 #[cfg(test)]
 mod fuzzing;
+pub mod machine;
 pub mod models;
 pub mod orchestrator;
 pub mod pii;

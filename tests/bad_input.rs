@@ -1114,15 +1114,8 @@ async fn a_key_for_a_missing_workspace_or_a_revoke_of_no_live_key_is_refused_ali
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("no workspace `nowhere`"), "{said}");
 
-    let resp = s
-        .http
-        .delete(s.url("/admin/keys/key_000000000000"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 404);
-    let v: Value = resp.json().await.unwrap();
+    let (status, v) = s.delete("/admin/keys/key_000000000000", &admin).await;
+    assert_eq!(status, 404, "{v}");
     assert!(
         v["error"]["message"]
             .as_str()

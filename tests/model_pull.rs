@@ -964,15 +964,10 @@ async fn the_admin_pull_of_a_search_hit_streams_and_the_model_answers_to_its_nam
         .unwrap()
         .contains("exists already"));
 
-    let resp = server
-        .http
-        .delete(server.url(&format!("/admin/models/imported%2F{HIT_NAME}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let removed: serde_json::Value = resp.json().await.unwrap();
+    let (status, removed) = server
+        .delete(&format!("/admin/models/imported%2F{HIT_NAME}"), &admin)
+        .await;
+    assert_eq!(status, 200, "{removed}");
     assert!(
         removed["hub_copy"]
             .as_str()

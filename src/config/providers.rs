@@ -10,6 +10,7 @@ use hearth_quant::attention::KvCacheType;
 use serde::{Deserialize, Serialize};
 
 use super::Locality;
+use crate::models::catalog::CatalogEntry;
 
 /// A mock provider's settings (demo mode, fault drills, benchmarks).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -232,12 +233,18 @@ impl LocalConfig {
     /// Checks what can be checked before the provider is built: one of `model` or `path`
     /// at most, and a `model` the catalog has.
     pub fn validate(&self) -> Result<(), SettingsError> {
+        self.catalog_entry().map(drop)
+    }
+
+    /// The catalog entry of the `model` it names (None when it names a `path`, or nothing);
+    /// an error for an id the catalog lacks, or for naming both.
+    pub fn catalog_entry(&self) -> Result<Option<CatalogEntry>, SettingsError> {
         match (&self.model, &self.path) {
             (Some(_), Some(_)) => Err(SettingsError::ModelAndPath),
             (Some(id), None) => crate::models::catalog::entry(id)
-                .map(drop)
+                .map(Some)
                 .map_err(|e| SettingsError::UnknownModel(e.to_string())),
-            _ => Ok(()),
+            (None, _) => Ok(None),
         }
     }
 }
@@ -289,14 +296,6 @@ impl PoolSettings {
     /// Half the machine's memory (the rest is for the system, the UI and the user's other
     /// programs), or 4 GiB where the system does not say.
     pub fn default_budget_bytes() -> u64 {
-        machine_memory().map_or(4 << 30, |t| t / 2)
+        crate::machine::memory_total().map_or(4 << 30, |t| t / 2)
     }
-}
-
-/// The machine's memory (`MemTotal` in /proc/meminfo), if the system says.
-fn machine_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }

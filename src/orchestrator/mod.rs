@@ -139,10 +139,10 @@ impl Hearth {
         std::fs::write(&partial, text)
             .and_then(|()| std::fs::rename(&partial, &path))
             .map_err(|e| Error::Io(format!("cannot save {}: {e}", path.display())))?;
-        self.put_in_force(providers, config);
+        let applied = self.put_in_force(providers, config);
         tracing::warn!(rebuilt = ?rebuilt, "a new policy was applied");
         Ok(Applied {
-            config: self.config(),
+            config: applied.config.clone(),
             rebuilt,
             saved_to: path,
         })
@@ -169,13 +169,15 @@ impl Hearth {
         Ok(())
     }
 
-    /// Puts `config` and its `providers` in force in one step: a request takes either the
-    /// old pair or the new one, never one of each.
-    fn put_in_force(&self, providers: Providers, config: Config) {
-        *self.in_force.write() = Arc::new(Snapshot {
+    /// Puts `config` and its `providers` in force in one step (a request takes either the
+    /// old pair or the new one, never one of each), and returns them as put.
+    fn put_in_force(&self, providers: Providers, config: Config) -> Arc<Snapshot> {
+        let snap = Arc::new(Snapshot {
             config: Arc::new(config),
             providers: Arc::new(providers),
         });
+        *self.in_force.write() = snap.clone();
+        snap
     }
 
     /// On-device model loads and unloads go to the audit log and the load-time histogram.

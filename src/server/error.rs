@@ -1,6 +1,8 @@
 //! The one mapping from `Error` to HTTP: status, `Retry-After`, and the JSON body
 //! `{"error":{"code","message","type","trace_id"}}`. Handlers and middleware return
-//! `Error` as it is; the trace middleware stamps the request's trace id on the body.
+//! `Error` as it is; the trace middleware writes the response with the request's trace id.
+
+use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -88,46 +90,29 @@ fn without_backtrace(message: &str) -> String {
         .collect()
 }
 
-/// A handler's error as it is, with no trace id at hand: the trace middleware
-/// (`trace::assign`), which gave the request its id, writes the id into the body.
+/// A handler's error as it is, with no trace id at hand: only its status here. The trace
+/// middleware (`trace::assign`), which gave the request its id and wraps every route, writes
+/// the whole response once it has the id (`Untraced::respond`).
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let mut resp = respond(&self, "");
-        resp.extensions_mut().insert(Untraced {
-            body: error_body(&self, ""),
-            detail: match &self {
-                Error::Storage(detail) | Error::Internal(detail) => Some(detail.clone()),
-                _ => None,
-            },
-        });
+        let mut resp = status_of(&self).into_response();
+        resp.extensions_mut().insert(Untraced(Arc::new(self)));
         resp
     }
 }
 
-/// An error response whose body still lacks the request's trace id.
+/// An error whose response is still to be written with the request's trace id.
 #[derive(Clone)]
-pub(super) struct Untraced {
-    body: serde_json::Value,
-    /// What the body leaves out (a storage or internal error's detail), for the log.
-    detail: Option<String>,
-}
+pub(super) struct Untraced(Arc<Error>);
 
 impl Untraced {
-    /// `resp` with `trace_id` in its body (and the detail it leaves out logged under it).
-    pub(super) fn stamp(self, resp: Response, trace_id: &TraceId) -> Response {
-        if let Some(detail) = &self.detail {
+    /// The error's response with `trace_id` (a storage or internal error's detail, which the
+    /// body leaves out, is logged under it).
+    pub(super) fn respond(self, trace_id: &TraceId) -> Response {
+        if let Error::Storage(detail) | Error::Internal(detail) = &*self.0 {
             tracing::error!(trace_id = %trace_id.0, detail = %detail, "internal error");
         }
-        let mut body = self.body;
-        body["error"]["trace_id"] = serde_json::Value::String(trace_id.0.clone());
-        let (parts, _) = resp.into_parts();
-        let mut stamped = (parts.status, Json(body)).into_response();
-        for (name, value) in &parts.headers {
-            if name != axum::http::header::CONTENT_LENGTH {
-                stamped.headers_mut().insert(name, value.clone());
-            }
-        }
-        stamped
+        respond(&self.0, &trace_id.0)
     }
 }
 

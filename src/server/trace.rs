@@ -24,7 +24,7 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
         .insert(Arrived(std::time::Instant::now()));
     let mut resp = next.run(req).await;
     if let Some(untraced) = resp.extensions_mut().remove::<Untraced>() {
-        resp = untraced.stamp(resp, &id);
+        resp = untraced.respond(&id);
     }
     if let Ok(v) = HeaderValue::from_str(&id.0) {
         resp.headers_mut().insert("x-hearth-trace-id", v);

@@ -224,6 +224,18 @@ impl Server {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
+    /// DELETE with a key: the status and the JSON answer.
+    pub async fn delete(&self, path: &str, key: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
     /// Kills the server like a crash (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::gemma3::Gemma3;
 use super::gguf::Gguf;
 use super::llama::Llama;
-use super::memory::{self, MemoryEstimate, PROMPT_CHUNK};
+use super::memory::{MemoryEstimate, PROMPT_CHUNK};
 use super::quant::attention::KvCacheType;
 use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
@@ -173,7 +173,10 @@ impl Engine {
         let memory = MemoryEstimate::of(&g, &arch, context, kv)?;
         let (limit, source) = match options.memory_limit {
             Some(limit) => (Some(limit), "the configured memory_limit_mb"),
-            None => (memory::available(), "MemAvailable in /proc/meminfo"),
+            None => (
+                crate::machine::memory_available(),
+                "MemAvailable in /proc/meminfo",
+            ),
         };
         if let Some(why) = limit.and_then(|l| memory.refusal(l, context, source)) {
             return Err(LoadError::TooLarge(why));

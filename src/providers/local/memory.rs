@@ -103,15 +103,3 @@ fn weights(ct: &Content) -> u64 {
         })
         .sum()
 }
-
-/// Memory the system could give this process now (`MemAvailable`), if it says.
-pub fn available() -> Option<u64> {
-    meminfo("MemAvailable:")
-}
-
-fn meminfo(field: &str) -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}

@@ -108,7 +108,7 @@ pub fn estimate_memory(
 
 use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
 use crate::config::{LocalConfig, SettingsError};
-use crate::models::catalog::{self, CatalogEntry};
+use crate::models::catalog::CatalogEntry;
 use crate::models::installed::{any_installed, find_installed};
 
 /// Why a model could not be loaded.
@@ -150,27 +150,19 @@ pub struct Resolved {
 /// serves installed models by id only); an error for an unknown id or for naming both
 /// `model` and `path`.
 pub fn resolve(config: &LocalConfig) -> Result<Option<Resolved>, SettingsError> {
-    match (&config.model, &config.path) {
-        (Some(id), None) => {
-            let entry =
-                catalog::entry(id).map_err(|e| SettingsError::UnknownModel(e.to_string()))?;
-            Ok(Some(Resolved {
-                path: entry.installed_path(),
-                template: config
-                    .chat_template
-                    .clone()
-                    .or_else(|| entry.template().map(str::to_owned)),
-                entry: Some(entry),
-            }))
-        }
-        (None, Some(path)) => Ok(Some(Resolved {
+    let template = config.chat_template.clone();
+    Ok(match config.catalog_entry()? {
+        Some(entry) => Some(Resolved {
+            path: entry.installed_path(),
+            template: template.or_else(|| entry.template().map(str::to_owned)),
+            entry: Some(entry),
+        }),
+        None => config.path.clone().map(|path| Resolved {
             entry: None,
-            path: path.clone(),
-            template: config.chat_template.clone(),
-        })),
-        (None, None) => Ok(None),
-        (Some(_), Some(_)) => Err(SettingsError::ModelAndPath),
-    }
+            path,
+            template,
+        }),
+    })
 }
 
 /// What the model `config` names would take in memory at its own `context_length` and
