@@ -36,7 +36,7 @@ impl LimitKind {
 }
 
 /// What became of one candidate model of a request that none answered.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CandidateOutcome {
     /// Its address, `provider/model`.
     pub model: String,
@@ -67,7 +67,7 @@ impl CandidateOutcome {
 }
 
 /// Whether a candidate was called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Called (with its retries), and every attempt failed.

@@ -74,6 +74,8 @@ enum Command {
     /// Adds, lists, tests and removes hosted providers and sets their keys.
     #[command(subcommand)]
     Providers(providers::ProvidersCommand),
+    /// Prints the OpenAPI document of the HTTP API (as served at `/openapi.json`).
+    Openapi,
 }
 
 impl InstallArgs {
@@ -138,6 +140,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Usage(args) => usage::run(&*install.open()?, &args),
         Command::Models(cmd) => models::run(&install, cmd).await,
         Command::Providers(cmd) => providers::run(&install, cmd).await,
+        Command::Openapi => {
+            let doc = hearth::server::openapi::document();
+            output::json_pretty(&doc)
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{HostedConfig, HostedKind, LocalConfig, MockConfig};
 
 /// Where a provider runs, which decides what data may reach it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Locality {
     /// On this machine: no text leaves it.

@@ -65,7 +65,7 @@ pub struct ChatRequest {
 }
 
 /// The seed's `/chat` response, field for field, plus the usage and decision.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ChatOutcome {
     /// The request's trace id.
     pub trace_id: String,

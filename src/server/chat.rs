@@ -6,35 +6,27 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
 
 use super::trace::{Arrived, TraceId};
+use super::wire::chat::ChatBody;
+use super::wire::error::ErrorBody;
 use super::{auth, body, AppState};
 use crate::error::Error;
-use crate::orchestrator::{CachePreference, ChatRequest, PromptRef};
+use crate::orchestrator::{CachePreference, ChatOutcome, ChatRequest, PromptRef};
 use crate::providers::{Message, Role};
 
-/// The seed's `/chat` body, plus optional `variables`, `model`, `temperature`, `top_k`,
-/// `min_p` and `cache`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ChatBody {
-    tenant_id: Option<String>,
-    user_id: Option<String>,
-    task: Option<String>,
-    message: String,
-    prompt_id: Option<String>,
-    prompt_version: Option<String>,
-    max_output_tokens: Option<u32>,
-    #[serde(default)]
-    variables: serde_json::Map<String, serde_json::Value>,
-    model: Option<String>,
-    temperature: Option<f32>,
-    top_k: Option<u32>,
-    min_p: Option<f32>,
-    cache: Option<bool>,
-}
-
+/// One message through the orchestrator: the seed's request and response.
+#[utoipa::path(
+    post,
+    operation_id = "chat",
+    path = "/chat",
+    tag = "hearth",
+    request_body = ChatBody,
+    responses(
+        (status = 200, description = "The answer and how it was reached", body = ChatOutcome),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 pub(super) async fn chat(
     State(state): State<AppState>,
     Extension(trace): Extension<TraceId>,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::trace::TraceId;
+use super::wire::error::{ErrorBody, ErrorObject};
 use crate::error::Error;
 
 /// The HTTP status of an error.
@@ -50,23 +51,21 @@ fn error_type(status: StatusCode) -> &'static str {
 }
 
 /// The JSON body of an error.
-pub fn error_body(e: &Error, trace_id: &str) -> serde_json::Value {
+pub fn error_body<'a>(e: &'a Error, trace_id: &'a str) -> ErrorBody<'a> {
     let message = match e {
-        // Storage and internal details stay in the log; the client gets the trace id to quote.
         Error::Storage(_) => "internal storage error".to_owned(),
         Error::Internal(_) => "internal error".to_owned(),
         other => without_backtrace(&other.to_string()),
     };
-    let mut body = serde_json::json!({
-        "code": e.code(),
-        "message": message,
-        "type": error_type(status_of(e)),
-        "trace_id": trace_id,
-    });
-    if !e.candidates().is_empty() {
-        body["candidates"] = serde_json::json!(e.candidates());
+    ErrorBody {
+        error: ErrorObject {
+            code: e.code(),
+            message,
+            kind: error_type(status_of(e)),
+            trace_id,
+            candidates: e.candidates(),
+        },
     }
-    serde_json::json!({ "error": body })
 }
 
 /// Longest error message sent, in characters.
@@ -149,6 +148,10 @@ fn respond(error: &Error, trace_id: &str) -> Response {
 mod tests {
     use super::*;
 
+    fn body_of(e: &Error, trace_id: &str) -> serde_json::Value {
+        serde_json::to_value(error_body(e, trace_id)).expect("an error body is JSON")
+    }
+
     #[test]
     fn a_message_loses_its_backtrace_keeps_its_other_lines_and_is_bounded() {
         for with_frames in [
@@ -156,18 +159,18 @@ mod tests {
             "not a GGUF model\n   0: candle_core::error::Error::bt\n             at src/error.rs:1",
         ] {
             let e = Error::bad_request("invalid_request", with_frames);
-            let body = error_body(&e, "t");
+            let body = body_of(&e, "t");
             assert_eq!(body["error"]["message"], "not a GGUF model");
         }
         let policy =
             "policy: TOML parse error at line 3\n  |\n3 | bogus = 1\nunknown field `bogus`";
-        let body = error_body(&Error::unprocessable("invalid_policy", policy), "t");
+        let body = body_of(&Error::unprocessable("invalid_policy", policy), "t");
         assert_eq!(
             body["error"]["message"], policy,
             "lines that are not frames stay"
         );
         let long = Error::bad_request("invalid_request", "x".repeat(5000));
-        let body = error_body(&long, "t");
+        let body = body_of(&long, "t");
         assert_eq!(
             body["error"]["message"].as_str().map(str::len),
             Some(MAX_MESSAGE_CHARS)
@@ -196,15 +199,15 @@ mod tests {
         ];
         for (e, code) in cases {
             assert_eq!(status_of(&e), StatusCode::INTERNAL_SERVER_ERROR);
-            let body = error_body(&e, "t");
+            let body = body_of(&e, "t");
             assert_eq!(body["error"]["code"], code, "{body}");
         }
-        let body = error_body(&Error::Internal("task panicked at src/x.rs".into()), "t");
+        let body = body_of(&Error::Internal("task panicked at src/x.rs".into()), "t");
         assert_eq!(
             body["error"]["message"], "internal error",
             "an internal failure's detail stays in the log"
         );
-        let body = error_body(
+        let body = body_of(
             &Error::Io("/data/policy.toml: permission denied".into()),
             "t",
         );

@@ -11,12 +11,13 @@ use super::admin::{
     NewKeyBody, NewWorkspace, Promote, PullBody, Rollback, UsageQuery, WorkspaceFilter,
 };
 use super::body;
-use super::chat::ChatBody;
 use super::console::{CostsQuery, ImportBody, KeyBody, PolicyText, RenderBody};
 use super::debug::FaultBody;
-use super::openai::{to_request, CompletionBody};
+use super::openai::to_request;
 use super::ops::AuditParams;
 use super::threads::{NewComparison, NewMessage, SearchParams, TitleBody};
+use super::wire::chat::ChatBody;
+use super::wire::completions::ChatCompletionRequest;
 use crate::error::Error;
 use crate::fuzzing;
 use crate::prompts::NewPrompt;
@@ -107,7 +108,7 @@ fn parse_as_every_body(headers: &HeaderMap, bytes: &[u8]) -> Vec<Error> {
     }
     each!(
         ChatBody,
-        CompletionBody,
+        ChatCompletionRequest,
         NewWorkspace,
         WorkspacePatch,
         NewKeyBody,
@@ -269,7 +270,7 @@ proptest! {
             headers.insert("x-hearth-prompt-id", t);
         }
         let bytes = serde_json::to_vec(&v).unwrap();
-        let Ok(b) = body::json::<CompletionBody>(&headers, Ok(Bytes::from(bytes)), LIMIT) else {
+        let Ok(b) = body::json::<ChatCompletionRequest>(&headers, Ok(Bytes::from(bytes)), LIMIT) else {
             return Ok(());
         };
         if let Err(e) = to_request(b, &headers, principal(), std::time::Instant::now()) {

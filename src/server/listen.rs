@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::error::error_body;
+use super::wire::to_json;
 use crate::config::ServerSettings;
 use crate::error::Error;
 
@@ -152,7 +153,7 @@ async fn refuse(mut tcp: TcpStream, limit: usize, _slot: OwnedSemaphorePermit) {
     let mut buf = vec![0u8; 16 * 1024];
     let _ = tokio::time::timeout(REFUSAL_READ, tcp.read(&mut buf)).await;
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
-    let body = error_body(&Error::TooManyConnections(limit), &trace_id).to_string();
+    let body = to_json(&error_body(&Error::TooManyConnections(limit), &trace_id));
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\nretry-after: 1\r\n\

@@ -14,9 +14,12 @@ mod fuzz;
 mod intake;
 mod listen;
 mod openai;
+pub mod openapi;
 mod ops;
 mod text_completions;
 mod threads;
+mod wire;
+
 pub mod trace;
 pub mod ui;
 
@@ -90,6 +93,7 @@ pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Result<Router> {
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/completions", post(text_completions::completions))
         .route("/v1/models", get(openai::models))
+        .route("/openapi.json", get(openapi::serve))
         .route("/session", get(ui::session))
         .route("/assets/{*path}", get(ui::files))
         .merge(threads::routes())

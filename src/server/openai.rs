@@ -10,92 +10,24 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::error_body;
 use super::threads::ThreadSink;
 use super::trace::{Arrived, TraceId};
+use super::wire::completions::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, Content, Delta,
+    HearthExtension, ModelEntry, ModelList, Sampling, Stop, Usage, WireMessage,
+};
+use super::wire::error::ErrorBody;
+use super::wire::to_json;
 use super::{auth, body, AppState};
 use crate::config::Locality;
 use crate::error::Error;
-use crate::orchestrator::{
-    CachePreference, ChatOutcome, ChatRequest, PromptRef, StreamEvent, StreamStart,
-};
+use crate::orchestrator::{CachePreference, ChatRequest, PromptRef, StreamEvent, StreamStart};
 use crate::providers::{Message, ResponseFormat, Role};
 use crate::store::now_ms;
 use crate::workspace::DataPolicy;
-
-#[derive(Debug, Deserialize)]
-struct WireMessage {
-    role: String,
-    content: Option<Content>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Parts(Vec<Part>),
-}
-
-#[derive(Debug, Deserialize)]
-struct Part {
-    #[serde(rename = "type")]
-    kind: String,
-    text: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Stop {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct WireFormat {
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-/// `POST /v1/chat/completions`: the conversation and the fields both completion endpoints read.
-#[derive(Debug, Deserialize)]
-pub(super) struct CompletionBody {
-    messages: Vec<WireMessage>,
-    #[serde(flatten)]
-    pub(super) sampling: Sampling,
-}
-
-/// The request fields Hearth reads besides the input, in both completion endpoints; others
-/// (penalties, logprobs...) are accepted and ignored.
-#[derive(Debug, Deserialize)]
-pub(super) struct Sampling {
-    pub(super) model: String,
-    max_tokens: Option<u32>,
-    max_completion_tokens: Option<u32>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    // Not OpenAI's, but vLLM and llama.cpp's server take them in the same body.
-    top_k: Option<u32>,
-    min_p: Option<f32>,
-    stop: Option<Stop>,
-    seed: Option<u64>,
-    pub(super) user: Option<String>,
-    #[serde(default)]
-    pub(super) stream: bool,
-    stream_options: Option<StreamOptions>,
-    response_format: Option<WireFormat>,
-    n: Option<u32>,
-    #[serde(default)]
-    metadata: serde_json::Map<String, Value>,
-}
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
@@ -146,7 +78,7 @@ fn messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, Error> {
 }
 
 pub(super) fn to_request(
-    b: CompletionBody,
+    b: ChatCompletionRequest,
     headers: &HeaderMap,
     principal: crate::workspace::Principal,
     received_at: std::time::Instant,
@@ -248,6 +180,21 @@ pub(super) fn sampled_request(
     Ok((req, include_usage))
 }
 
+/// A chat answer, whole or streamed (`stream: true`) as server-sent events ending in `[DONE]`.
+#[utoipa::path(
+    post,
+    operation_id = "create_chat_completion",
+    path = "/v1/chat/completions",
+    tag = "openai",
+    request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, description = "The answer", content(
+            (ChatCompletion = "application/json"),
+            (ChatCompletionChunk = "text/event-stream"),
+        )),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 pub(super) async fn completions(
     State(state): State<AppState>,
     Extension(trace): Extension<TraceId>,
@@ -256,7 +203,7 @@ pub(super) async fn completions(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let limit = state.hearth.config().server.body_limit_bytes;
-    let b: CompletionBody = body::json(&headers, raw, limit)?;
+    let b: ChatCompletionRequest = body::json(&headers, raw, limit)?;
     let stream = b.sampling.stream;
     let requested_model = b.sampling.model.clone();
     let principal = auth::caller(&state, &headers, None, b.sampling.user.as_deref())?;
@@ -273,11 +220,8 @@ pub(super) async fn completions(
         return Ok(sse(start, include_usage, sink, arrived.0));
     }
     let out = state.hearth.chat(req, trace.0.clone()).await?;
-    let mut body = completion(&out);
-    if let Some(id) = sink.and_then(|s| s.save(&out, None)) {
-        body["hearth"]["thread_message_id"] = json!(id);
-    }
-    let mut resp = Json(body).into_response();
+    let saved = sink.and_then(|s| s.save(&out, None));
+    let mut resp = Json(ChatCompletion::of(&out, now_ms() / 1000, saved)).into_response();
     set_headers(
         resp.headers_mut(),
         &out.provider,
@@ -303,56 +247,29 @@ pub(super) fn set_headers(h: &mut HeaderMap, provider: &str, cache_hit: bool, co
     }
 }
 
-pub(super) fn usage(out: &ChatOutcome) -> Value {
-    json!({
-        "prompt_tokens": out.input_tokens,
-        "completion_tokens": out.output_tokens,
-        "total_tokens": out.input_tokens + out.output_tokens,
-    })
-}
-
-pub(super) fn hearth_extension(out: &ChatOutcome) -> Value {
-    json!({
-        "trace_id": out.trace_id, "provider": out.provider, "cache_hit": out.cache_hit,
-        "fallback_used": out.fallback_used, "retry_count": out.retry_count,
-        "estimated_cost_usd": out.estimated_cost_usd, "latency_ms": out.latency_ms,
-        "prompt_id": out.prompt_id, "prompt_version": out.prompt_version,
-    })
-}
-
-fn completion(out: &ChatOutcome) -> Value {
-    json!({
-        "id": format!("chatcmpl-{}", out.trace_id),
-        "object": "chat.completion",
-        "created": now_ms() / 1000,
-        "model": out.model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": out.answer},
-            "logprobs": null,
-            "finish_reason": out.finish_reason.as_str(),
-        }],
-        "usage": usage(out),
-        "hearth": hearth_extension(out),
-    })
-}
-
+/// A chunk of the stream `id` with one choice.
 fn chunk(
     id: &str,
     model: &str,
     created: i64,
-    delta: Value,
-    finish: Option<&str>,
+    delta: Delta,
+    finish: Option<&'static str>,
     include_usage: bool,
-) -> Value {
-    let mut c = json!({
-        "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-    });
-    if include_usage {
-        c["usage"] = Value::Null;
+) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: id.to_owned(),
+        object: "chat.completion.chunk",
+        created,
+        model: model.to_owned(),
+        choices: vec![ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason: finish,
+        }],
+        usage: include_usage.then_some(None),
+        hearth: None,
     }
-    c
 }
 
 fn sse(
@@ -374,39 +291,62 @@ fn sse(
         &id,
         &model,
         created,
-        json!({"role": "assistant", "content": ""}),
+        Delta {
+            role: Some("assistant"),
+            content: Some(String::new()),
+        },
         None,
         include_usage,
     );
-    let head = futures::stream::once(async move { opening });
+    let head = futures::stream::once(async move { to_json(&opening) });
     let mut first_text_ms = None;
     let body = events.flat_map(move |ev| {
-        let items: Vec<Value> = match ev {
+        let items: Vec<String> = match ev {
             StreamEvent::Delta(t) if t.is_empty() => vec![],
             StreamEvent::Delta(t) => {
                 first_text_ms.get_or_insert_with(|| arrived.elapsed().as_millis() as u64);
-                vec![chunk(&id, &model, created, json!({"content": t}), None, include_usage)]
+                let delta = Delta {
+                    role: None,
+                    content: Some(t),
+                };
+                vec![to_json(&chunk(
+                    &id,
+                    &model,
+                    created,
+                    delta,
+                    None,
+                    include_usage,
+                ))]
             }
             StreamEvent::Done(out) => {
-                let mut last = chunk(&id, &model, created, json!({}), Some(out.finish_reason.as_str()), include_usage);
-                last["hearth"] = hearth_extension(&out);
+                let finish = Some(out.finish_reason.as_str());
+                let mut last = chunk(
+                    &id,
+                    &model,
+                    created,
+                    Delta::default(),
+                    finish,
+                    include_usage,
+                );
                 // Saved before the client hears the end, so what it saw is kept.
-                if let Some(saved) = sink.as_ref().and_then(|s| s.save(&out, first_text_ms)) {
-                    last["hearth"]["thread_message_id"] = json!(saved);
-                }
-                let mut v = vec![last];
+                let saved = sink.as_ref().and_then(|s| s.save(&out, first_text_ms));
+                last.hearth = Some(HearthExtension::of(&out, saved));
+                let mut v = vec![to_json(&last)];
                 if include_usage {
-                    v.push(json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": usage(&out)}));
+                    let mut tail = chunk(&id, &model, created, Delta::default(), None, false);
+                    tail.choices.clear();
+                    tail.usage = Some(Some(Usage::of(&out)));
+                    v.push(to_json(&tail));
                 }
                 v
             }
-            StreamEvent::Failed(e) => vec![error_body(&e, &trace_id)],
+            StreamEvent::Failed(e) => vec![to_json(&error_body(&e, &trace_id))],
         };
         futures::stream::iter(items)
     });
     let events = head
         .chain(body)
-        .map(|v| Ok::<_, Infallible>(Event::default().data(v.to_string())))
+        .map(|v| Ok::<_, Infallible>(Event::default().data(v)))
         .chain(futures::stream::once(async {
             Ok(Event::default().data("[DONE]"))
         }));
@@ -416,15 +356,29 @@ fn sse(
 }
 
 /// The models and route aliases this workspace may call.
+#[utoipa::path(
+    get,
+    operation_id = "list_models",
+    path = "/v1/models",
+    tag = "openai",
+    responses(
+        (status = 200, description = "The models", body = ModelList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 pub(super) async fn models(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<ModelList>, Error> {
     let p = auth::key_principal(&state, &headers)?.ok_or(Error::Unauthorized)?;
     let ws = state.hearth.workspace(&p.workspace)?;
     let policy = &state.hearth.config().policy;
+    let list = |data| ModelList {
+        object: "list",
+        data,
+    };
     let Some(tier) = policy.tiers.get(&ws.tier) else {
-        return Ok(Json(json!({"object": "list", "data": []})));
+        return Ok(Json(list(Vec::new())));
     };
     let allowed = |alias: &String| {
         let m = &policy.models[alias];
@@ -432,25 +386,29 @@ pub(super) async fn models(
             && (ws.data_policy != DataPolicy::LocalOnly
                 || policy.locality(&m.provider) == Some(Locality::OnDevice))
     };
-    let mut data: Vec<Value> = policy
+    let entry = |id: String, owned_by: &str, locality| ModelEntry {
+        id,
+        object: "model",
+        created: 0,
+        owned_by: owned_by.to_owned(),
+        locality,
+    };
+    let mut data: Vec<ModelEntry> = policy
         .models
         .keys()
         .filter(|a| allowed(a))
         .map(|a| {
             let m = &policy.models[a];
-            let locality = match policy.locality(&m.provider) {
-                Some(Locality::OnDevice) => "on_device",
-                _ => "hosted",
-            };
-            json!({"id": m.address, "object": "model", "created": 0, "owned_by": m.provider, "locality": locality})
+            let locality = policy.locality(&m.provider).unwrap_or(Locality::Hosted);
+            entry(m.address.clone(), &m.provider, Some(locality))
         })
         .collect();
     for route in policy.routes.values() {
         if route.chain().any(&allowed)
             || tier.on_route_not_allowed == crate::config::RouteAction::Degrade
         {
-            data.push(json!({"id": format!("hearth/{}", route.task), "object": "model", "created": 0, "owned_by": "hearth"}));
+            data.push(entry(format!("hearth/{}", route.task), "hearth", None));
         }
     }
-    Ok(Json(json!({"object": "list", "data": data})))
+    Ok(Json(list(data)))
 }

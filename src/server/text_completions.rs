@@ -13,12 +13,15 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::error::error_body;
-use super::openai::{hearth_extension, sampled_request, set_headers, usage, Input, Sampling};
+use super::openai::{sampled_request, set_headers, Input};
 use super::trace::{Arrived, TraceId};
+use super::wire::completions::{
+    HearthExtension, Prompt, TextChoice, TextCompletion, TextCompletionRequest, Usage,
+};
+use super::wire::error::ErrorBody;
+use super::wire::to_json;
 use super::{auth, body, AppState};
 use crate::error::Error;
 use crate::orchestrator::{ChatOutcome, StreamEvent, StreamStart};
@@ -28,33 +31,12 @@ use crate::store::now_ms;
 /// The text-completion API's output cap when the body sets none.
 const DEFAULT_MAX_TOKENS: u32 = 16;
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Prompt {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// The body; the options Hearth cannot honour are refused rather than ignored, since
-/// ignoring them would change what the caller gets back.
-#[derive(Debug, Deserialize)]
-pub(super) struct TextCompletionBody {
-    prompt: Prompt,
-    #[serde(default)]
-    echo: bool,
-    suffix: Option<String>,
-    logprobs: Option<Value>,
-    best_of: Option<u32>,
-    #[serde(flatten)]
-    sampling: Sampling,
-}
-
 fn refuse(message: &str) -> Error {
     Error::bad_request("invalid_request", message)
 }
 
 /// The one prompt, once every unsupported option is known to be unset.
-fn prompt_text(b: &mut TextCompletionBody) -> Result<String, Error> {
+fn prompt_text(b: &mut TextCompletionRequest) -> Result<String, Error> {
     if b.echo {
         return Err(refuse("echo is not supported"));
     }
@@ -74,6 +56,22 @@ fn prompt_text(b: &mut TextCompletionBody) -> Result<String, Error> {
     }
 }
 
+/// A text completion, whole or streamed (`stream: true`) as server-sent events ending in
+/// `[DONE]`.
+#[utoipa::path(
+    post,
+    operation_id = "create_completion",
+    path = "/v1/completions",
+    tag = "openai",
+    request_body = TextCompletionRequest,
+    responses(
+        (status = 200, description = "The completion", content(
+            (TextCompletion = "application/json"),
+            (TextCompletion = "text/event-stream"),
+        )),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 pub(super) async fn completions(
     State(state): State<AppState>,
     Extension(trace): Extension<TraceId>,
@@ -82,7 +80,7 @@ pub(super) async fn completions(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let limit = state.hearth.config().server.body_limit_bytes;
-    let mut b: TextCompletionBody = body::json(&headers, raw, limit)?;
+    let mut b: TextCompletionRequest = body::json(&headers, raw, limit)?;
     let text = prompt_text(&mut b)?;
     let stream = b.sampling.stream;
     let principal = auth::caller(&state, &headers, None, b.sampling.user.as_deref())?;
@@ -114,29 +112,41 @@ pub(super) async fn completions(
     Ok(resp)
 }
 
-fn completion(out: &ChatOutcome) -> Value {
-    json!({
-        "id": format!("cmpl-{}", out.trace_id),
-        "object": "text_completion",
-        "created": now_ms() / 1000,
-        "model": out.model,
-        "choices": [{
-            "text": out.answer,
-            "index": 0,
-            "logprobs": null,
-            "finish_reason": out.finish_reason.as_str(),
+/// A `text_completion` of the stream `id` with one choice.
+fn chunk(
+    id: &str,
+    model: &str,
+    created: i64,
+    text: String,
+    finish: Option<&'static str>,
+) -> TextCompletion {
+    TextCompletion {
+        id: id.to_owned(),
+        object: "text_completion",
+        created,
+        model: model.to_owned(),
+        choices: vec![TextChoice {
+            text,
+            index: 0,
+            logprobs: None,
+            finish_reason: finish,
         }],
-        "usage": usage(out),
-        "hearth": hearth_extension(out),
-    })
+        usage: None,
+        hearth: None,
+    }
 }
 
-/// One streamed piece, as OpenAI frames text completions (no role, no delta object).
-fn chunk(id: &str, model: &str, created: i64, text: &str, finish: Option<&str>) -> Value {
-    json!({
-        "id": id, "object": "text_completion", "created": created, "model": model,
-        "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}],
-    })
+fn completion(out: &ChatOutcome) -> TextCompletion {
+    let mut whole = chunk(
+        &format!("cmpl-{}", out.trace_id),
+        &out.model,
+        now_ms() / 1000,
+        out.answer.clone(),
+        Some(out.finish_reason.as_str()),
+    );
+    whole.usage = Some(Usage::of(out));
+    whole.hearth = Some(HearthExtension::of(out, None));
+    whole
 }
 
 fn sse(start: StreamStart, include_usage: bool) -> Response {
@@ -150,28 +160,28 @@ fn sse(start: StreamStart, include_usage: bool) -> Response {
     let id = format!("cmpl-{trace_id}");
     let created = now_ms() / 1000;
     let body = events.flat_map(move |ev| {
-        let items: Vec<Value> = match ev {
+        let items: Vec<String> = match ev {
             StreamEvent::Delta(t) if t.is_empty() => vec![],
-            StreamEvent::Delta(t) => vec![chunk(&id, &model, created, &t, None)],
+            StreamEvent::Delta(t) => vec![to_json(&chunk(&id, &model, created, t, None))],
             StreamEvent::Done(out) => {
-                let finish = out.finish_reason.as_str();
-                let mut last = chunk(&id, &model, created, "", Some(finish));
-                last["hearth"] = hearth_extension(&out);
-                let mut v = vec![last];
+                let finish = Some(out.finish_reason.as_str());
+                let mut last = chunk(&id, &model, created, String::new(), finish);
+                last.hearth = Some(HearthExtension::of(&out, None));
+                let mut v = vec![to_json(&last)];
                 if include_usage {
-                    v.push(
-                        json!({"id": id, "object": "text_completion", "created": created,
-                                  "model": model, "choices": [], "usage": usage(&out)}),
-                    );
+                    let mut tail = chunk(&id, &model, created, String::new(), None);
+                    tail.choices.clear();
+                    tail.usage = Some(Usage::of(&out));
+                    v.push(to_json(&tail));
                 }
                 v
             }
-            StreamEvent::Failed(e) => vec![error_body(&e, &trace_id)],
+            StreamEvent::Failed(e) => vec![to_json(&error_body(&e, &trace_id))],
         };
         futures::stream::iter(items)
     });
     let events = body
-        .map(|v| Ok::<_, Infallible>(Event::default().data(v.to_string())))
+        .map(|v| Ok::<_, Infallible>(Event::default().data(v)))
         .chain(futures::stream::once(async {
             Ok(Event::default().data("[DONE]"))
         }));

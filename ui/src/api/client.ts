@@ -9,13 +9,15 @@
 // A 401 means the user has to give a key (the key screen calls `login`).
 
 import { readSse } from "./sse";
+import type { CandidateOutcome, HearthExtension, Locality, ModelEntry, Usage } from "./wire";
 
 // ---------------------------------------------------------------------------------------
-// Wire types (docs/API.md)
+// Wire types (docs/API.md); those generated from the server's own are in wire.ts
+
+export type { CandidateOutcome, HearthExtension, Locality, Usage } from "./wire";
 
 export type Role = "admin" | "service" | "user";
 export type DataPolicy = "local_only" | "pii_to_local_only" | "redact" | "any";
-export type Locality = "on_device" | "hosted";
 
 export interface Session {
   workspace: string;
@@ -30,11 +32,8 @@ export interface Session {
   token?: string;
 }
 
-export interface ModelInfo {
-  id: string;
-  owned_by: string;
-  locality?: Locality;
-}
+/** What the UI keeps of a `/v1/models` entry. */
+export type ModelInfo = Pick<ModelEntry, "id" | "owned_by" | "locality">;
 
 export interface Thread {
   id: string;
@@ -126,47 +125,18 @@ export interface ChatStreamRequest {
   threadId?: string;
 }
 
-/** The `hearth` object on the finishing chunk. */
-export interface HearthExtension {
-  trace_id?: string;
-  provider?: string;
-  cache_hit?: boolean;
-  fallback_used?: boolean;
-  retry_count?: number;
-  estimated_cost_usd?: number;
-  latency_ms?: number;
-  prompt_id?: string | null;
-  prompt_version?: string | null;
-  /** The id of the thread message the server saved the answer as (the request named a thread). */
-  thread_message_id?: number;
-}
-
-export interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-}
-
 export type ChatStreamEvent =
   /** The response headers arrived. */
   | { type: "open"; provider: string | null; cache: "hit" | "miss" | null; traceId: string | null }
   /** The concrete model that answers (from the first chunk). */
   | { type: "model"; model: string }
   | { type: "delta"; text: string }
-  | { type: "finish"; finishReason: string; hearth: HearthExtension | null }
+  /** `hearth` as the chunk had it: read without checking, so any field may be missing. */
+  | { type: "finish"; finishReason: string; hearth: Partial<HearthExtension> | null }
   | { type: "usage"; usage: Usage };
 
 // ---------------------------------------------------------------------------------------
 // Errors
-
-/** What became of one candidate model of a request that none answered (`error.candidates`). */
-export interface CandidateOutcome {
-  /** `provider/model`. */
-  model: string;
-  outcome: "failed" | "skipped";
-  /** The provider error's kind (`timeout`, ...) or why it was skipped (`breaker_open`, ...). */
-  reason: string;
-}
 
 /** The most candidates an error shows; a route has a handful. */
 const MAX_CANDIDATES = 32;
@@ -656,7 +626,7 @@ export async function* chatEvents(
         yield { type: "delta", text: delta.content };
       }
       if (typeof choice.finish_reason === "string" && choice.finish_reason) {
-        const hearth = chunk.hearth && typeof chunk.hearth === "object" ? (chunk.hearth as HearthExtension) : null;
+        const hearth = chunk.hearth && typeof chunk.hearth === "object" ? (chunk.hearth as Partial<HearthExtension>) : null;
         yield { type: "finish", finishReason: choice.finish_reason, hearth };
       }
     }
@@ -688,7 +658,7 @@ export function createBrowserClient(): HearthClient {
 /** The locality of a model id from the models list (routes have none). */
 export function localityOf(models: ModelInfo[], id: string | null | undefined): Locality | undefined {
   if (!id) return undefined;
-  return models.find((m) => m.id === id)?.locality;
+  return models.find((m) => m.id === id)?.locality ?? undefined;
 }
 
 /** The tasks the router knows, from the `hearth/<task>` ids of the models list. */

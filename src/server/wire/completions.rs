@@ -1,0 +1,307 @@
+//! The OpenAI-compatible API's bodies: `/v1/chat/completions`, `/v1/completions` and
+//! `/v1/models`, as OpenAI frames them, plus Hearth's `hearth` extension.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::config::Locality;
+use crate::orchestrator::ChatOutcome;
+
+/// A message of the conversation. Roles Hearth does not take are refused with a clear error
+/// after parsing, so the role is a string here.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WireMessage {
+    /// `system`, `developer`, `user` or `assistant`.
+    pub role: String,
+    pub content: Option<Content>,
+}
+
+/// A message's content: a string, or text parts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+/// One content part; only `text` parts are taken.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Part {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+}
+
+/// One stop sequence or several.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StreamOptions {
+    /// Whether the stream ends with a chunk holding the usage.
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WireFormat {
+    /// `text` or `json_object`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// `POST /v1/chat/completions`: the conversation and the fields both completion endpoints
+/// read.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatCompletionRequest {
+    pub messages: Vec<WireMessage>,
+    #[serde(flatten)]
+    pub sampling: Sampling,
+}
+
+/// The request fields Hearth reads besides the input, in both completion endpoints; others
+/// (penalties, logprobs...) are accepted and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Sampling {
+    /// `PROVIDER/MODEL`, a model alias, or `hearth/<task>` to let the router choose.
+    pub model: String,
+    pub max_tokens: Option<u32>,
+    pub max_completion_tokens: Option<u32>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    // Not OpenAI's, but vLLM and llama.cpp's server take them in the same body.
+    pub top_k: Option<u32>,
+    pub min_p: Option<f32>,
+    pub stop: Option<Stop>,
+    pub seed: Option<u64>,
+    pub user: Option<String>,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    pub response_format: Option<WireFormat>,
+    /// Only 1.
+    pub n: Option<u32>,
+    /// `task`, `prompt_id`, `prompt_version`, and prompt variables as `var_<name>`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, Value>,
+}
+
+/// A prompt for `/v1/completions`: one string or a list of exactly one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Prompt {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `POST /v1/completions`: raw text in, no chat template.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TextCompletionRequest {
+    pub prompt: Prompt,
+    /// Refused when true.
+    #[serde(default)]
+    pub echo: bool,
+    /// Refused when not empty.
+    pub suffix: Option<String>,
+    /// Refused when set.
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<Value>,
+    /// Only 1.
+    pub best_of: Option<u32>,
+    #[serde(flatten)]
+    pub sampling: Sampling,
+}
+
+/// Token counts, as OpenAI names them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    pub fn of(out: &ChatOutcome) -> Self {
+        Usage {
+            prompt_tokens: out.input_tokens,
+            completion_tokens: out.output_tokens,
+            total_tokens: out.input_tokens + out.output_tokens,
+        }
+    }
+}
+
+/// What Hearth adds to an answer: where it came from and what it cost.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HearthExtension {
+    pub trace_id: String,
+    pub provider: String,
+    pub cache_hit: bool,
+    pub fallback_used: bool,
+    pub retry_count: u32,
+    pub estimated_cost_usd: f64,
+    pub latency_ms: f64,
+    pub prompt_id: Option<String>,
+    pub prompt_version: Option<String>,
+    /// The thread message the answer was saved as, when the request named a thread
+    /// (`x-hearth-thread-id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_message_id: Option<i64>,
+}
+
+impl HearthExtension {
+    pub fn of(out: &ChatOutcome, thread_message_id: Option<i64>) -> Self {
+        HearthExtension {
+            trace_id: out.trace_id.clone(),
+            provider: out.provider.clone(),
+            cache_hit: out.cache_hit,
+            fallback_used: out.fallback_used,
+            retry_count: out.retry_count,
+            estimated_cost_usd: out.estimated_cost_usd,
+            latency_ms: out.latency_ms,
+            prompt_id: out.prompt_id.clone(),
+            prompt_version: out.prompt_version.clone(),
+            thread_message_id,
+        }
+    }
+}
+
+/// The assistant's message in a whole answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnswerMessage {
+    /// Always `assistant`.
+    pub role: &'static str,
+    pub content: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Choice {
+    pub index: u32,
+    pub message: AnswerMessage,
+    /// Always null: log probabilities are not returned.
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<Value>,
+    /// `stop`, `length` or `content_filter`.
+    pub finish_reason: &'static str,
+}
+
+/// A whole answer of `/v1/chat/completions` (object `chat.completion`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatCompletion {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<Choice>,
+    pub usage: Usage,
+    pub hearth: HearthExtension,
+}
+
+impl ChatCompletion {
+    pub fn of(out: &ChatOutcome, created: i64, thread_message_id: Option<i64>) -> Self {
+        ChatCompletion {
+            id: format!("chatcmpl-{}", out.trace_id),
+            object: "chat.completion",
+            created,
+            model: out.model.clone(),
+            choices: vec![Choice {
+                index: 0,
+                message: AnswerMessage {
+                    role: "assistant",
+                    content: out.answer.clone(),
+                },
+                logprobs: None,
+                finish_reason: out.finish_reason.as_str(),
+            }],
+            usage: Usage::of(out),
+            hearth: HearthExtension::of(out, thread_message_id),
+        }
+    }
+}
+
+/// What a chunk adds to the answer.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Delta {
+    /// `assistant`, on the first chunk only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkChoice {
+    pub index: u32,
+    pub delta: Delta,
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<Value>,
+    /// Set on the last chunk with text.
+    pub finish_reason: Option<&'static str>,
+}
+
+/// One event of a streamed `/v1/chat/completions` (object `chat.completion.chunk`). With
+/// `stream_options.include_usage`, every chunk has `usage: null` and one more chunk with no
+/// choices and the usage ends the stream.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatCompletionChunk {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<ChunkChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Usage>)]
+    pub usage: Option<Option<Usage>>,
+    /// On the finishing chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hearth: Option<HearthExtension>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TextChoice {
+    pub text: String,
+    pub index: u32,
+    #[schema(value_type = Option<Object>)]
+    pub logprobs: Option<Value>,
+    pub finish_reason: Option<&'static str>,
+}
+
+/// A whole answer or one streamed event of `/v1/completions` (object `text_completion`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TextCompletion {
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    pub model: String,
+    pub choices: Vec<TextChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hearth: Option<HearthExtension>,
+}
+
+/// A model or route alias a workspace may call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelEntry {
+    /// `PROVIDER/MODEL`, or `hearth/<task>` for a route.
+    pub id: String,
+    pub object: &'static str,
+    pub created: i64,
+    /// The provider, or `hearth` for a route.
+    pub owned_by: String,
+    /// Absent for a route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locality: Option<Locality>,
+}
+
+/// `GET /v1/models`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    pub object: &'static str,
+    pub data: Vec<ModelEntry>,
+}

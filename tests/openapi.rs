@@ -1,0 +1,170 @@
+//! The OpenAPI document: served at `/openapi.json` without a key, the same as the checked-in
+//! `docs/openapi.json` (from which the UI's TypeScript types are generated), and true of what
+//! the server answers: every body below is validated against its documented schema, with
+//! undocumented fields refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{create_key, Server};
+use serde_json::{json, Value};
+
+const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
+
+/// Every object schema closed to fields it does not name, so a response that grows a field
+/// its type does not declare fails here rather than reaching clients undocumented.
+fn closed(mut schema: Value) -> Value {
+    fn close(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                    map.insert("additionalProperties".into(), Value::Bool(false));
+                }
+                map.values_mut().for_each(close);
+            }
+            Value::Array(items) => items.iter_mut().for_each(close),
+            _ => {}
+        }
+    }
+    close(&mut schema);
+    schema
+}
+
+/// Panics with every violation when the answer `instance` is not a valid `name` of `doc`,
+/// fields it does not name included.
+fn assert_fits(doc: &Value, name: &str, instance: &Value) {
+    let components = closed(doc["components"].clone());
+    assert_valid(components, name, instance);
+}
+
+/// Panics when the request `instance` is not a valid `name` of `doc`. Requests stay open:
+/// OpenAI's fields Hearth ignores (penalties, logprobs...) are accepted.
+fn assert_accepts(doc: &Value, name: &str, instance: &Value) {
+    assert_valid(doc["components"].clone(), name, instance);
+}
+
+fn assert_valid(components: Value, name: &str, instance: &Value) {
+    let schema = json!({"$ref": format!("#/components/schemas/{name}"), "components": components});
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "not a {name}: {errors:?}\n{instance}");
+}
+
+async fn served_document(s: &Server) -> Value {
+    let (status, text) = s.get("/openapi.json", None).await;
+    assert_eq!(status, 200, "served without a key: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn sse_payloads(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|p| *p != "[DONE]")
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect()
+}
+
+async fn stream(s: &Server, path: &str, key: &str, body: &Value) -> Vec<Value> {
+    let resp = s
+        .http
+        .post(s.url(path))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    sse_payloads(&resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_checked_in_one_the_ui_types_come_from() {
+    let s = Server::demo();
+    let served = served_document(&s).await;
+    let checked_in: Value =
+        serde_json::from_str(&std::fs::read_to_string(CHECKED_IN).unwrap()).unwrap();
+    assert!(
+        served == checked_in,
+        "docs/openapi.json is stale: run `cargo run -- openapi > docs/openapi.json` and \
+         `npm --prefix ui run api-types`, and commit both"
+    );
+    for path in [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/models",
+        "/chat",
+    ] {
+        assert!(served["paths"][path].is_object(), "{path} is documented");
+    }
+}
+
+#[tokio::test]
+async fn whole_answers_models_and_errors_are_what_the_document_says() {
+    let s = Server::demo();
+    let doc = served_document(&s).await;
+    let key = create_key(&s.dir, "tenant_pro", "service");
+    let messages = json!([{"role": "user", "content": "Extract the total: 12 EUR"}]);
+
+    let chat = json!({"model": "hearth/extract", "messages": messages, "max_tokens": 32});
+    assert_accepts(&doc, "ChatCompletionRequest", &chat);
+    let (status, _, answer) = s.post("/v1/chat/completions", Some(&key), &chat).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_fits(&doc, "ChatCompletion", &answer);
+
+    let text = json!({"model": "hearth/extract", "prompt": "The total is", "max_tokens": 8});
+    assert_accepts(&doc, "TextCompletionRequest", &text);
+    let (status, _, answer) = s.post("/v1/completions", Some(&key), &text).await;
+    // The demo's mock providers take raw text; a refusal would still be an ErrorBody.
+    let name = if status == 200 {
+        "TextCompletion"
+    } else {
+        "ErrorBody"
+    };
+    assert_fits(&doc, name, &answer);
+
+    let seed =
+        json!({"tenant_id": "tenant_pro", "user_id": "u1", "task": "extract", "message": "12 EUR"});
+    assert_accepts(&doc, "ChatBody", &seed);
+    let (status, _, answer) = s.post("/chat", Some(&key), &seed).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_fits(&doc, "ChatOutcome", &answer);
+
+    let (status, models) = s.get("/v1/models", Some(&key)).await;
+    assert_eq!(status, 200);
+    assert_fits(&doc, "ModelList", &serde_json::from_str(&models).unwrap());
+
+    let (status, _, refused) = s.post("/v1/chat/completions", None, &chat).await;
+    assert_eq!(status, 401);
+    assert_fits(&doc, "ErrorBody", &refused);
+}
+
+#[tokio::test]
+async fn streamed_chunks_and_an_all_candidates_failed_error_are_what_the_document_says() {
+    let s = Server::demo();
+    let doc = served_document(&s).await;
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let body = json!({
+        "model": "hearth/extract", "stream": true, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Extract the total: 12 EUR"}],
+    });
+    let chunks = stream(&s, "/v1/chat/completions", &key, &body).await;
+    assert!(chunks.len() >= 3, "{chunks:?}");
+    assert!(chunks.iter().any(|c| c["hearth"].is_object()));
+    assert!(chunks.last().unwrap()["usage"].is_object());
+    for c in &chunks {
+        assert_fits(&doc, "ChatCompletionChunk", c);
+    }
+
+    for provider in ["mock-fast", "mock-balanced"] {
+        let fail = format!("/debug/provider/{provider}/fail");
+        s.post(&fail, None, &json!({"fail": true})).await;
+    }
+    let chat = json!({"model": "hearth/extract", "messages": body["messages"]});
+    let (status, _, failed) = s.post("/v1/chat/completions", Some(&key), &chat).await;
+    assert_eq!(status, 503, "{failed}");
+    assert!(failed["error"]["candidates"].as_array().unwrap().len() >= 2);
+    assert_fits(&doc, "ErrorBody", &failed);
+}
