@@ -11,23 +11,46 @@ use serde_json::{json, Value};
 
 const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json");
 
-/// Every object schema closed to fields it does not name, so a response that grows a field
-/// its type does not declare fails here rather than reaching clients undocumented.
-fn closed(mut schema: Value) -> Value {
-    fn close(v: &mut Value) {
+/// Every object schema closed to fields it does not name, so an answer that grows a field its
+/// type does not declare fails here rather than reaching clients undocumented. A flattened
+/// struct is an `allOf` of its parts: the whole is closed (`unevaluatedProperties` sees the
+/// fields every part names), and the parts stay open.
+fn closed(mut components: Value) -> Value {
+    fn close(v: &mut Value, part_of_all_of: bool) {
         match v {
             Value::Object(map) => {
-                if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                if let Some(Value::Array(parts)) = map.get_mut("allOf") {
+                    parts.iter_mut().for_each(|p| close(p, true));
+                    map.insert("unevaluatedProperties".into(), Value::Bool(false));
+                } else if map.contains_key("properties")
+                    && !part_of_all_of
+                    && !map.contains_key("additionalProperties")
+                {
                     map.insert("additionalProperties".into(), Value::Bool(false));
                 }
-                map.values_mut().for_each(close);
+                for (key, value) in map.iter_mut() {
+                    if key != "allOf" {
+                        close(value, false);
+                    }
+                }
             }
-            Value::Array(items) => items.iter_mut().for_each(close),
+            Value::Array(items) => items.iter_mut().for_each(|i| close(i, false)),
             _ => {}
         }
     }
-    close(&mut schema);
-    schema
+    let parts: Vec<String> = components["schemas"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|s| s["allOf"].as_array())
+        .flatten()
+        .filter_map(|p| p["$ref"].as_str())
+        .map(|r| r.trim_start_matches("#/components/schemas/").to_owned())
+        .collect();
+    for (name, schema) in components["schemas"].as_object_mut().unwrap() {
+        close(schema, parts.contains(name));
+    }
+    components
 }
 
 /// Panics with every violation when the answer `instance` is not a valid `name` of `doc`,
@@ -167,4 +190,84 @@ async fn streamed_chunks_and_an_all_candidates_failed_error_are_what_the_documen
     assert_eq!(status, 503, "{failed}");
     assert!(failed["error"]["candidates"].as_array().unwrap().len() >= 2);
     assert_fits(&doc, "ErrorBody", &failed);
+}
+
+#[tokio::test]
+async fn the_session_threads_and_comparisons_are_what_the_document_says() {
+    let s = Server::demo();
+    let doc = served_document(&s).await;
+    let key = create_key(&s.dir, "tenant_pro", "admin");
+
+    let (status, session) = s.get("/session", Some(&key)).await;
+    assert_eq!(status, 200);
+    let session: Value = serde_json::from_str(&session).unwrap();
+    assert!(
+        session["workspaces"].is_array(),
+        "an admin sees every workspace"
+    );
+    assert_fits(&doc, "Session", &session);
+
+    let new = json!({"title": "Totals"});
+    assert_accepts(&doc, "TitleBody", &new);
+    let (status, _, thread) = s.post("/threads", Some(&key), &new).await;
+    assert_eq!(status, 201, "{thread}");
+    assert_fits(&doc, "Thread", &thread);
+    let id = thread["id"].as_str().unwrap();
+    let message = json!({"role": "user", "content": "12 EUR", "meta": {"model": "m"}});
+    assert_accepts(&doc, "NewMessage", &message);
+    let path = format!("/threads/{id}/messages");
+    let (status, _, saved) = s.post(&path, Some(&key), &message).await;
+    assert_eq!(status, 201, "{saved}");
+    assert_fits(&doc, "ThreadMessage", &saved);
+    let (_, messages) = s.get(&path, Some(&key)).await;
+    assert_fits(
+        &doc,
+        "MessageList",
+        &serde_json::from_str(&messages).unwrap(),
+    );
+    let (_, threads) = s.get("/threads?q=Totals", Some(&key)).await;
+    let threads: Value = serde_json::from_str(&threads).unwrap();
+    assert_eq!(threads["threads"].as_array().unwrap().len(), 1);
+    assert_fits(&doc, "ThreadList", &threads);
+
+    let comparison = json!({"prompt": "12 EUR?", "models": ["mock-fast/fast-extract-v1"],
+                            "results": [{"requested_model": "mock-fast/fast-extract-v1", "content": "12"}]});
+    assert_accepts(&doc, "NewComparison", &comparison);
+    let (status, _, saved) = s.post("/comparisons", Some(&key), &comparison).await;
+    assert_eq!(status, 201, "{saved}");
+    assert_fits(&doc, "Comparison", &saved);
+    let (_, list) = s.get("/comparisons", Some(&key)).await;
+    assert_fits(
+        &doc,
+        "ComparisonList",
+        &serde_json::from_str(&list).unwrap(),
+    );
+
+    let (status, missing) = s.get("/threads/nope", Some(&key)).await;
+    assert_eq!(status, 404);
+    assert_fits(&doc, "ErrorBody", &serde_json::from_str(&missing).unwrap());
+}
+
+#[test]
+fn an_undeclared_field_fails_the_check_flattened_structs_included() {
+    let doc = serde_json::to_value(hearth::server::openapi::document()).unwrap();
+    let components = closed(doc["components"].clone());
+    let fits = |name: &str, instance: Value| {
+        let schema =
+            json!({"$ref": format!("#/components/schemas/{name}"), "components": components});
+        jsonschema::validator_for(&schema)
+            .unwrap()
+            .is_valid(&instance)
+    };
+    let comparison = json!({"id": "c", "title": "t", "created_at_ms": 1, "prompt": "p",
+                            "models": ["m"], "results": []});
+    assert!(fits("Comparison", comparison.clone()));
+    let mut grown = comparison;
+    grown["undeclared"] = json!(1);
+    assert!(!fits("Comparison", grown));
+    let usage = json!({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3});
+    assert!(fits("Usage", usage.clone()));
+    let mut grown = usage;
+    grown["undeclared"] = json!(1);
+    assert!(!fits("Usage", grown));
 }

@@ -10,16 +10,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{Path, Query};
+use super::wire::error::ErrorBody;
+use super::wire::threads::{
+    ComparisonList, MessageList, NewComparison, NewMessage, SearchParams, ThreadList, TitleBody,
+};
 use super::{auth, body, AppState};
 use crate::config::Locality;
 use crate::error::{Error, Result};
 use crate::orchestrator::ChatOutcome;
-use crate::store::threads::{self, Owner};
-use crate::store::{comparisons, Store};
+use crate::store::comparisons::{self, Comparison};
+use crate::store::threads::{self, Owner, Thread, ThreadMessage};
+use crate::store::Store;
 use crate::workspace::Principal;
 
 /// Longest title kept, in characters.
@@ -103,24 +107,34 @@ fn title(raw: Option<String>, default: &str) -> Result<String> {
     Ok(t.chars().take(MAX_TITLE_CHARS).collect())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct TitleBody {
-    title: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SearchParams {
-    q: Option<String>,
-}
-
-async fn list_threads(c: Caller, Query(p): Query<SearchParams>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "list_threads",
+    path = "/threads",
+    tag = "threads",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "The caller's threads, newest first", body = ThreadList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn list_threads(c: Caller, Query(p): Query<SearchParams>) -> Result<Json<ThreadList>, Error> {
     let q = p.q.filter(|q| !q.trim().is_empty());
     let list = c.with(|conn, o| threads::list(conn, o, q.as_deref(), LIST_LIMIT))?;
-    Ok(Json(json!({ "threads": list })))
+    Ok(Json(ThreadList { threads: list }))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "create_thread",
+    path = "/threads",
+    tag = "threads",
+    request_body = TitleBody,
+    responses(
+        (status = 201, description = "The new thread", body = Thread),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn create_thread(c: Caller, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let b: TitleBody = c.parse(raw)?;
     let t = title(b.title, "New chat")?;
@@ -128,10 +142,33 @@ async fn create_thread(c: Caller, raw: Result<Bytes, BytesRejection>) -> Result<
     Ok((StatusCode::CREATED, Json(thread)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "show_thread",
+    path = "/threads/{id}",
+    tag = "threads",
+    params(("id" = String, Path, description = "Its id")),
+    responses(
+        (status = 200, description = "The thread", body = Thread),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn show_thread(c: Caller, Path(id): Path<String>) -> Result<Json<threads::Thread>, Error> {
     c.with(|conn, o| threads::get(conn, o, &id)).map(Json)
 }
 
+#[utoipa::path(
+    patch,
+    operation_id = "rename_thread",
+    path = "/threads/{id}",
+    tag = "threads",
+    params(("id" = String, Path, description = "Its id")),
+    request_body = TitleBody,
+    responses(
+        (status = 200, description = "The renamed thread", body = Thread),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn rename_thread(
     c: Caller,
     Path(id): Path<String>,
@@ -143,25 +180,50 @@ async fn rename_thread(
         .map(Json)
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "delete_thread",
+    path = "/threads/{id}",
+    tag = "threads",
+    params(("id" = String, Path, description = "Its id")),
+    responses(
+        (status = 204, description = "Deleted with its messages"),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn delete_thread(c: Caller, Path(id): Path<String>) -> Result<StatusCode, Error> {
     c.with(|conn, o| threads::delete(conn, o, &id))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_messages(c: Caller, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "list_messages",
+    path = "/threads/{id}/messages",
+    tag = "threads",
+    params(("id" = String, Path, description = "Its id")),
+    responses(
+        (status = 200, description = "The thread's messages, oldest first", body = MessageList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn list_messages(c: Caller, Path(id): Path<String>) -> Result<Json<MessageList>, Error> {
     let messages = c.with(|conn, o| threads::messages(conn, o, &id))?;
-    Ok(Json(json!({ "messages": messages })))
+    Ok(Json(MessageList { messages }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewMessage {
-    role: String,
-    content: String,
-    #[serde(default)]
-    meta: Value,
-}
-
+#[utoipa::path(
+    post,
+    operation_id = "add_message",
+    path = "/threads/{id}/messages",
+    tag = "threads",
+    params(("id" = String, Path, description = "Its id")),
+    request_body = NewMessage,
+    responses(
+        (status = 201, description = "The saved message", body = ThreadMessage),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn add_message(
     c: Caller,
     Path(id): Path<String>,
@@ -179,20 +241,32 @@ async fn add_message(
     Ok((StatusCode::CREATED, Json(saved)).into_response())
 }
 
-#[derive(Deserialize)]
-pub(super) struct NewComparison {
-    title: Option<String>,
-    prompt: String,
-    models: Vec<String>,
-    #[serde(default)]
-    results: Vec<Value>,
-}
-
-async fn list_comparisons(c: Caller) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "list_comparisons",
+    path = "/comparisons",
+    tag = "threads",
+    responses(
+        (status = 200, description = "The caller's saved comparisons, newest first", body = ComparisonList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn list_comparisons(c: Caller) -> Result<Json<ComparisonList>, Error> {
     let list = c.with(|conn, o| comparisons::list(conn, o, LIST_LIMIT))?;
-    Ok(Json(json!({ "comparisons": list })))
+    Ok(Json(ComparisonList { comparisons: list }))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "save_comparison",
+    path = "/comparisons",
+    tag = "threads",
+    request_body = NewComparison,
+    responses(
+        (status = 201, description = "The saved comparison", body = Comparison),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn save_comparison(c: Caller, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let n: NewComparison = c.parse(raw)?;
     if n.models.is_empty() || n.models.len() > 4 {
@@ -212,6 +286,17 @@ async fn save_comparison(c: Caller, raw: Result<Bytes, BytesRejection>) -> Resul
     Ok((StatusCode::CREATED, Json(saved)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "show_comparison",
+    path = "/comparisons/{id}",
+    tag = "threads",
+    params(("id" = String, Path, description = "Its id")),
+    responses(
+        (status = 200, description = "The comparison", body = Comparison),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn show_comparison(
     c: Caller,
     Path(id): Path<String>,
@@ -219,6 +304,17 @@ async fn show_comparison(
     c.with(|conn, o| comparisons::get(conn, o, &id)).map(Json)
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "delete_comparison",
+    path = "/comparisons/{id}",
+    tag = "threads",
+    params(("id" = String, Path, description = "Its id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn delete_comparison(c: Caller, Path(id): Path<String>) -> Result<StatusCode, Error> {
     c.with(|conn, o| comparisons::delete(conn, o, &id))?;
     Ok(StatusCode::NO_CONTENT)

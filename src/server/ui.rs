@@ -8,9 +8,10 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 use tower::ServiceExt;
 
+use super::wire::error::ErrorBody;
+use super::wire::session::Session;
 use super::{auth, AppState};
 use crate::error::Error;
 use crate::workspace::Role;
@@ -88,10 +89,20 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// `GET /session`: who the caller is; keyless in the open demo, also the per-launch token.
+#[utoipa::path(
+    get,
+    operation_id = "session",
+    path = "/session",
+    tag = "ui",
+    responses(
+        (status = 200, description = "The caller", body = Session),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 pub(super) async fn session(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<Session>, Error> {
     let (principal, token) = match auth::key_principal(&state, &headers)? {
         Some(p) => (p, None),
         None => match (&state.session, state.open_demo) {
@@ -104,25 +115,25 @@ pub(super) async fn session(
         },
     };
     let ws = state.hearth.workspace(&principal.workspace)?;
-    let mut body = json!({
-        "workspace": principal.workspace.as_str(),
-        "user": principal.user.as_str(),
-        "role": principal.role.as_str(),
-        "tier": ws.tier,
-        "data_policy": ws.data_policy.as_str(),
-        "demo": state.open_demo,
-    });
-    if principal.role == Role::Admin {
+    let workspaces = if principal.role == Role::Admin {
         let all = state
             .hearth
             .store()
             .with(|c| crate::store::workspaces::list(c))?;
-        body["workspaces"] = all.iter().map(|w| w.id.as_str()).collect();
-    }
-    if let Some(t) = token {
-        body["token"] = json!(t);
-    }
-    Ok(Json(body))
+        Some(all.iter().map(|w| w.id.as_str().to_owned()).collect())
+    } else {
+        None
+    };
+    Ok(Json(Session {
+        workspace: principal.workspace.as_str().to_owned(),
+        user: principal.user.as_str().to_owned(),
+        role: principal.role,
+        tier: ws.tier,
+        data_policy: ws.data_policy,
+        demo: state.open_demo,
+        workspaces,
+        token,
+    }))
 }
 
 /// The request's headers with `token` as its bearer (the demo's keyless session).

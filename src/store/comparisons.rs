@@ -8,7 +8,7 @@ use super::threads::Owner;
 use crate::error::{Error, Result};
 
 /// What a comparison holds: the prompt, the models and each column's result (the UI's JSON).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ComparisonBody {
     /// The prompt sent to every model.
     pub prompt: String,
@@ -20,7 +20,7 @@ pub struct ComparisonBody {
 }
 
 /// A saved comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Comparison {
     /// Its id.
     pub id: String,

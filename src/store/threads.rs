@@ -17,7 +17,7 @@ pub struct Owner<'a> {
 }
 
 /// A thread as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Thread {
     /// Its id.
     pub id: String,
@@ -30,7 +30,7 @@ pub struct Thread {
 }
 
 /// One message of a thread.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ThreadMessage {
     /// Its id (increasing within the install).
     pub id: i64,

@@ -9,7 +9,9 @@ pub use ids::{UserId, WorkspaceId};
 pub use settings::{DataPolicy, Workspace, WorkspacePatch};
 
 /// What a key may do beyond calling models in its own workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Calls models and reads its workspace's audit log, as the key's own user only.

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::WorkspaceId;
 
 /// Where a workspace's text may be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DataPolicy {
     /// Never to a hosted provider, not even as a fallback.

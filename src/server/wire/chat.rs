@@ -16,7 +16,6 @@ pub struct ChatBody {
     pub prompt_version: Option<String>,
     pub max_output_tokens: Option<u32>,
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub variables: serde_json::Map<String, serde_json::Value>,
     pub model: Option<String>,
     pub temperature: Option<f32>,

@@ -88,7 +88,6 @@ pub struct Sampling {
     pub n: Option<u32>,
     /// `task`, `prompt_id`, `prompt_version`, and prompt variables as `var_<name>`.
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub metadata: serde_json::Map<String, Value>,
 }
 
@@ -110,7 +109,6 @@ pub struct TextCompletionRequest {
     /// Refused when not empty.
     pub suffix: Option<String>,
     /// Refused when set.
-    #[schema(value_type = Option<Object>)]
     pub logprobs: Option<Value>,
     /// Only 1.
     pub best_of: Option<u32>,
@@ -184,7 +182,6 @@ pub struct Choice {
     pub index: u32,
     pub message: AnswerMessage,
     /// Always null: log probabilities are not returned.
-    #[schema(value_type = Option<Object>)]
     pub logprobs: Option<Value>,
     /// `stop`, `length` or `content_filter`.
     pub finish_reason: &'static str,
@@ -238,7 +235,6 @@ pub struct Delta {
 pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
-    #[schema(value_type = Option<Object>)]
     pub logprobs: Option<Value>,
     /// Set on the last chunk with text.
     pub finish_reason: Option<&'static str>,
@@ -266,7 +262,6 @@ pub struct ChatCompletionChunk {
 pub struct TextChoice {
     pub text: String,
     pub index: u32,
-    #[schema(value_type = Option<Object>)]
     pub logprobs: Option<Value>,
     pub finish_reason: Option<&'static str>,
 }

@@ -4,6 +4,8 @@
 pub mod chat;
 pub mod completions;
 pub mod error;
+pub mod session;
+pub mod threads;
 
 use serde::Serialize;
 

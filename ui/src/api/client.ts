@@ -9,38 +9,32 @@
 // A 401 means the user has to give a key (the key screen calls `login`).
 
 import { readSse } from "./sse";
-import type { CandidateOutcome, HearthExtension, Locality, ModelEntry, Usage } from "./wire";
+import type {
+  CandidateOutcome,
+  ComparisonList,
+  HearthExtension,
+  Locality,
+  MessageList,
+  ModelEntry,
+  Session,
+  Thread,
+  ThreadList,
+  Usage,
+  WireComparison,
+  WireNewComparison,
+  WireThreadMessage,
+} from "./wire";
 
 // ---------------------------------------------------------------------------------------
 // Wire types (docs/API.md); those generated from the server's own are in wire.ts
 
-export type { CandidateOutcome, HearthExtension, Locality, Usage } from "./wire";
+export type { CandidateOutcome, HearthExtension, Locality, Session, Thread, Usage } from "./wire";
 
 export type Role = "admin" | "service" | "user";
 export type DataPolicy = "local_only" | "pii_to_local_only" | "redact" | "any";
 
-export interface Session {
-  workspace: string;
-  user: string;
-  role: Role;
-  tier: string;
-  data_policy: DataPolicy | string;
-  demo: boolean;
-  /** Every workspace, for admins only. */
-  workspaces?: string[];
-  /** A per-launch token (open demo, desktop app). */
-  token?: string;
-}
-
 /** What the UI keeps of a `/v1/models` entry. */
 export type ModelInfo = Pick<ModelEntry, "id" | "owned_by" | "locality">;
-
-export interface Thread {
-  id: string;
-  title: string;
-  created_at_ms: number;
-  updated_at_ms: number;
-}
 
 /** What the UI keeps with each saved message (the server stores it as given). */
 export interface MessageMeta {
@@ -74,13 +68,11 @@ export interface MessageMeta {
   };
 }
 
-export interface ThreadMessage {
-  id: string;
+/** A saved message, with the meta the UI stored on it. */
+export type ThreadMessage = Omit<WireThreadMessage, "role" | "meta"> & {
   role: "user" | "assistant";
-  content: string;
   meta: MessageMeta | null;
-  created_at_ms: number;
-}
+};
 
 /** One column of a comparison as the UI saves it. */
 export interface ComparisonResult extends MessageMeta {
@@ -88,21 +80,16 @@ export interface ComparisonResult extends MessageMeta {
   content: string;
 }
 
-export interface Comparison {
-  id: string;
-  title: string;
-  prompt: string;
-  models: string[];
+/** A saved comparison, with the columns the UI stored in it. */
+export type Comparison = Omit<WireComparison, "results" | "created_at_ms"> & {
   results: ComparisonResult[];
   created_at_ms?: number;
-}
+};
 
-export interface NewComparison {
+export type NewComparison = Omit<WireNewComparison, "results" | "title"> & {
   title: string;
-  prompt: string;
-  models: string[];
   results: ComparisonResult[];
-}
+};
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
@@ -446,8 +433,8 @@ export class HearthClient {
 
   async threads(q?: string): Promise<Thread[]> {
     const query = q && q.trim() ? `?q=${encodeURIComponent(q.trim())}` : "";
-    const body = await this.json<{ threads?: Thread[] }>("GET", `/threads${query}`);
-    return body.threads ?? [];
+    const body = await this.json<ThreadList>("GET", `/threads${query}`);
+    return body.threads;
   }
 
   createThread(title: string): Promise<Thread> {
@@ -463,8 +450,11 @@ export class HearthClient {
   }
 
   async messages(threadId: string): Promise<ThreadMessage[]> {
-    const body = await this.json<{ messages?: ThreadMessage[] }>("GET", `/threads/${seg(threadId)}/messages`);
-    return body.messages ?? [];
+    const body = await this.json<Omit<MessageList, "messages"> & { messages: ThreadMessage[] }>(
+      "GET",
+      `/threads/${seg(threadId)}/messages`,
+    );
+    return body.messages;
   }
 
   addMessage(
@@ -477,8 +467,8 @@ export class HearthClient {
   // Comparisons --------------------------------------------------------------------------
 
   async comparisons(): Promise<Comparison[]> {
-    const body = await this.json<{ comparisons?: unknown[] }>("GET", "/comparisons");
-    return (body.comparisons ?? []).map(normalizeComparison);
+    const body = await this.json<ComparisonList>("GET", "/comparisons");
+    return body.comparisons.map(normalizeComparison);
   }
 
   async comparison(id: string): Promise<Comparison> {

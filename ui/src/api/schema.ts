@@ -21,6 +21,103 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/comparisons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_comparisons"];
+        put?: never;
+        post: operations["save_comparison"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/comparisons/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["show_comparison"];
+        put?: never;
+        post?: never;
+        delete: operations["delete_comparison"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** `GET /session`: who the caller is; keyless in the open demo, also the per-launch token. */
+        get: operations["session"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/threads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_threads"];
+        put?: never;
+        post: operations["create_thread"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/threads/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["show_thread"];
+        put?: never;
+        post?: never;
+        delete: operations["delete_thread"];
+        options?: never;
+        head?: never;
+        patch: operations["rename_thread"];
+        trace?: never;
+    };
+    "/threads/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_messages"];
+        put?: never;
+        post: operations["add_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/chat/completions": {
         parameters: {
             query?: never;
@@ -117,7 +214,9 @@ export interface components {
             /** Format: int32 */
             top_k?: number | null;
             user_id?: string | null;
-            variables?: Record<string, never>;
+            variables?: {
+                [key: string]: unknown;
+            };
         };
         /** @description A whole answer of `/v1/chat/completions` (object `chat.completion`). */
         ChatCompletion: {
@@ -210,7 +309,7 @@ export interface components {
             /** Format: int32 */
             index: number;
             /** @description Always null: log probabilities are not returned. */
-            logprobs?: Record<string, never> | null;
+            logprobs?: unknown;
             message: components["schemas"]["AnswerMessage"];
         };
         ChunkChoice: {
@@ -219,10 +318,39 @@ export interface components {
             finish_reason?: string | null;
             /** Format: int32 */
             index: number;
-            logprobs?: Record<string, never> | null;
+            logprobs?: unknown;
+        };
+        /** @description A saved comparison. */
+        Comparison: components["schemas"]["ComparisonBody"] & {
+            /**
+             * Format: int64
+             * @description When it was saved.
+             */
+            created_at_ms: number;
+            /** @description Its id. */
+            id: string;
+            /** @description Its title. */
+            title: string;
+        };
+        /** @description What a comparison holds: the prompt, the models and each column's result (the UI's JSON). */
+        ComparisonBody: {
+            /** @description The models compared, in column order. */
+            models: string[];
+            /** @description The prompt sent to every model. */
+            prompt: string;
+            /** @description Each column's result as the UI recorded it. */
+            results?: unknown[];
+        };
+        ComparisonList: {
+            comparisons: components["schemas"]["Comparison"][];
         };
         /** @description A message's content: a string, or text parts. */
         Content: string | components["schemas"]["Part"][];
+        /**
+         * @description Where a workspace's text may be sent.
+         * @enum {string}
+         */
+        DataPolicy: "local_only" | "pii_to_local_only" | "redact" | "any";
         /** @description What a chunk adds to the answer. */
         Delta: {
             content?: string | null;
@@ -274,6 +402,9 @@ export interface components {
          * @enum {string}
          */
         Locality: "on_device" | "hosted";
+        MessageList: {
+            messages: components["schemas"]["ThreadMessage"][];
+        };
         /** @description A model or route alias a workspace may call. */
         ModelEntry: {
             /** Format: int64 */
@@ -290,6 +421,24 @@ export interface components {
             data: components["schemas"]["ModelEntry"][];
             object: string;
         };
+        /** @description `POST /comparisons`. */
+        NewComparison: {
+            /** @description 1 to 4 models, in column order. */
+            models: string[];
+            prompt: string;
+            /** @description Each column's result as the UI recorded it, stored as given. */
+            results?: unknown[];
+            /** @description The first 60 characters of the prompt when absent. */
+            title?: string | null;
+        };
+        /** @description `POST /threads/{id}/messages`. */
+        NewMessage: {
+            content: string;
+            /** @description The UI's own data about the message, stored as given. */
+            meta?: unknown;
+            /** @description `user` or `assistant`. */
+            role: string;
+        };
         /**
          * @description Whether a candidate was called.
          * @enum {string}
@@ -303,6 +452,11 @@ export interface components {
         /** @description A prompt for `/v1/completions`: one string or a list of exactly one. */
         Prompt: string | string[];
         /**
+         * @description What a key may do beyond calling models in its own workspace.
+         * @enum {string}
+         */
+        Role: "user" | "service" | "admin";
+        /**
          * @description The request fields Hearth reads besides the input, in both completion endpoints; others
          *     (penalties, logprobs...) are accepted and ignored.
          */
@@ -312,7 +466,9 @@ export interface components {
             /** Format: int32 */
             max_tokens?: number | null;
             /** @description `task`, `prompt_id`, `prompt_version`, and prompt variables as `var_<name>`. */
-            metadata?: Record<string, never>;
+            metadata?: {
+                [key: string]: unknown;
+            };
             /** Format: float */
             min_p?: number | null;
             /** @description `PROVIDER/MODEL`, a model alias, or `hearth/<task>` to let the router choose. */
@@ -336,6 +492,19 @@ export interface components {
             top_p?: number | null;
             user?: string | null;
         };
+        Session: {
+            data_policy: components["schemas"]["DataPolicy"];
+            /** @description Whether the server runs the open demo. */
+            demo: boolean;
+            role: components["schemas"]["Role"];
+            tier: string;
+            /** @description The per-launch token (the open demo, the desktop app), when the call came without one. */
+            token?: string | null;
+            user: string;
+            workspace: string;
+            /** @description Every workspace, for admins only. */
+            workspaces?: string[] | null;
+        };
         /** @description One stop sequence or several. */
         Stop: string | string[];
         StreamOptions: {
@@ -346,7 +515,7 @@ export interface components {
             finish_reason?: string | null;
             /** Format: int32 */
             index: number;
-            logprobs?: Record<string, never> | null;
+            logprobs?: unknown;
             text: string;
         };
         /** @description A whole answer or one streamed event of `/v1/completions` (object `text_completion`). */
@@ -370,10 +539,54 @@ export interface components {
             /** @description Refused when true. */
             echo?: boolean;
             /** @description Refused when set. */
-            logprobs?: Record<string, never> | null;
+            logprobs?: unknown;
             prompt: components["schemas"]["Prompt"];
             /** @description Refused when not empty. */
             suffix?: string | null;
+        };
+        /** @description A thread as listed. */
+        Thread: {
+            /**
+             * Format: int64
+             * @description When it was made.
+             */
+            created_at_ms: number;
+            /** @description Its id. */
+            id: string;
+            /** @description Its title. */
+            title: string;
+            /**
+             * Format: int64
+             * @description When it last changed (a message or a rename).
+             */
+            updated_at_ms: number;
+        };
+        ThreadList: {
+            threads: components["schemas"]["Thread"][];
+        };
+        /** @description One message of a thread. */
+        ThreadMessage: {
+            /** @description Its text. */
+            content: string;
+            /**
+             * Format: int64
+             * @description When it was added.
+             */
+            created_at_ms: number;
+            /**
+             * Format: int64
+             * @description Its id (increasing within the install).
+             */
+            id: number;
+            /** @description The UI's own data about it (model, provider, cost...). */
+            meta: unknown;
+            /** @description `user` or `assistant`. */
+            role: string;
+        };
+        /** @description `POST /threads` and `PATCH /threads/{id}`. */
+        TitleBody: {
+            /** @description Up to 200 characters are kept; a new thread without one is "New chat". */
+            title?: string | null;
         };
         /** @description Token counts, as OpenAI names them. */
         Usage: {
@@ -426,6 +639,390 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChatOutcome"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_comparisons: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's saved comparisons, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    save_comparison: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewComparison"];
+            };
+        };
+        responses: {
+            /** @description The saved comparison */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    show_comparison: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Its id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The comparison */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_comparison: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Its id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_threads: {
+        parameters: {
+            query?: {
+                /** @description Words that a listed thread's title or messages contain. */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's threads, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_thread: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TitleBody"];
+            };
+        };
+        responses: {
+            /** @description The new thread */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Thread"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    show_thread: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Its id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The thread */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Thread"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_thread: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Its id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted with its messages */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rename_thread: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Its id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TitleBody"];
+            };
+        };
+        responses: {
+            /** @description The renamed thread */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Thread"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_messages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Its id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The thread's messages, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Its id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewMessage"];
+            };
+        };
+        responses: {
+            /** @description The saved message */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ThreadMessage"];
                 };
             };
             /** @description An error */

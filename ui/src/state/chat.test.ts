@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import type { ThreadMessage } from "../api/client";
 import { historyOf, threadTitle } from "./chat";
 
+let nextId = 0;
 function msg(role: "user" | "assistant", content: string, meta: ThreadMessage["meta"] = null): ThreadMessage {
-  return { id: content, role, content, meta, created_at_ms: 0 };
+  nextId += 1;
+  return { id: nextId, role, content, meta, created_at_ms: 0 };
 }
 
 describe("history", () => {

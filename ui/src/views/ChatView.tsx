@@ -162,7 +162,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
       const meta = metaOf(final, localityOf(models, final.model), task);
       let saved: ThreadMessage | null =
         final.savedMessageId !== null
-          ? { id: String(final.savedMessageId), role: "assistant", content: final.text, meta, created_at_ms: Date.now() }
+          ? { id: final.savedMessageId, role: "assistant", content: final.text, meta, created_at_ms: Date.now() }
           : null;
       if (saved === null) {
         try {
