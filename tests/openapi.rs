@@ -271,3 +271,73 @@ fn an_undeclared_field_fails_the_check_flattened_structs_included() {
     grown["undeclared"] = json!(1);
     assert!(!fits("Usage", grown));
 }
+
+#[tokio::test]
+async fn admin_workspaces_keys_prompts_usage_alerts_and_providers_are_what_the_document_says() {
+    let s = Server::demo();
+    let doc = served_document(&s).await;
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let get = |path: &'static str| {
+        let (s, admin) = (&s, admin.clone());
+        async move {
+            let (status, body) = s.get_json(path, Some(&admin)).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            body
+        }
+    };
+
+    let workspace = json!({"id": "tenant_new", "tier": "free", "rpm": 10});
+    assert_accepts(&doc, "NewWorkspace", &workspace);
+    let (status, _, created) = s.post("/admin/workspaces", Some(&admin), &workspace).await;
+    assert_eq!(status, 201, "{created}");
+    assert_fits(&doc, "WorkspaceView", &created);
+    let patch = json!({"daily_budget_usd": null, "cache_enabled": false});
+    assert_accepts(&doc, "WorkspacePatch", &patch);
+    let (_, patched) = s.patch_workspace(&admin, "tenant_new", &patch).await;
+    assert_fits(&doc, "WorkspaceView", &patched);
+    assert_fits(&doc, "WorkspaceList", &get("/admin/workspaces").await);
+    let (_, _, purged) = s
+        .post(
+            "/admin/workspaces/tenant_new/cache/purge",
+            Some(&admin),
+            &json!({}),
+        )
+        .await;
+    assert_fits(&doc, "Purged", &purged);
+
+    let key = json!({"workspace": "tenant_new", "role": "service"});
+    assert_accepts(&doc, "NewKeyBody", &key);
+    let (status, _, created) = s.post("/admin/keys", Some(&admin), &key).await;
+    assert_eq!(status, 201, "{created}");
+    assert_fits(&doc, "CreatedKey", &created);
+    assert_fits(&doc, "KeyList", &get("/admin/keys").await);
+    let (_, revoked) = s
+        .delete(
+            &format!("/admin/keys/{}", created["id"].as_str().unwrap()),
+            &admin,
+        )
+        .await;
+    assert_fits(&doc, "Revoked", &revoked);
+
+    let prompt = json!({"prompt_id": "totals", "version": "v1", "template": "Find {{ what }}.",
+                        "variables": ["what"], "owner": "finance", "eval": {"exact": 0.9}});
+    assert_accepts(&doc, "NewPrompt", &prompt);
+    let (status, _, created) = s.post("/admin/prompts", Some(&admin), &prompt).await;
+    assert_eq!(status, 201, "{created}");
+    assert_fits(&doc, "PromptVersion", &created);
+    let promote = json!({"version": "v1", "status": "stable"});
+    assert_accepts(&doc, "Promote", &promote);
+    let (status, _, promoted) = s
+        .post("/admin/prompts/totals/promote", Some(&admin), &promote)
+        .await;
+    assert_eq!(status, 200, "{promoted}");
+    assert_fits(&doc, "PromptVersion", &promoted);
+    assert_fits(&doc, "PromptList", &get("/admin/prompts").await);
+    assert_fits(&doc, "PromptVersions", &get("/admin/prompts/totals").await);
+
+    assert_fits(&doc, "UsageReport", &get("/admin/usage").await);
+    assert_fits(&doc, "AlertList", &get("/admin/alerts").await);
+    let providers = get("/admin/providers").await;
+    assert!(!providers["providers"].as_array().unwrap().is_empty());
+    assert_fits(&doc, "ProviderList", &providers);
+}

@@ -86,10 +86,13 @@ pub struct ChatOutcome {
     /// USD charged for this request.
     pub estimated_cost_usd: f64,
     /// The prompt used.
+    #[schema(required = true)]
     pub prompt_id: Option<String>,
     /// Its version.
+    #[schema(required = true)]
     pub prompt_version: Option<String>,
     /// Its output schema.
+    #[schema(required = true)]
     pub schema_version: Option<String>,
     /// The task.
     pub task: String,

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use crate::providers::ResponseFormat;
 
 /// Where a version stands in its rollout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RolloutStatus {
     /// Created, serves only when named explicitly.
@@ -40,7 +40,7 @@ impl RolloutStatus {
 }
 
 /// One immutable prompt version (the digest's registry record).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PromptVersion {
     /// `""` for install-wide, else the owning workspace.
     pub scope: String,
@@ -57,10 +57,12 @@ pub struct PromptVersion {
     /// Models (`PROVIDER/MODEL` or aliases) it was evaluated with; empty means any.
     pub compatible_models: Vec<String>,
     /// Output schema version, e.g. `ticket_triage.v1`.
+    #[schema(required = true)]
     pub schema_version: Option<String>,
     /// Whether the answer must be JSON.
     pub response_format: ResponseFormat,
     /// Eval scores on the golden set, e.g. `{"exact_json_rate":0.992}`.
+    #[schema(value_type = std::collections::HashMap<String, serde_json::Value>)]
     pub eval: serde_json::Value,
     /// What changed.
     pub changelog: String,
@@ -73,7 +75,7 @@ pub struct PromptVersion {
 }
 
 /// A new version as the admin API and CLI send it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPrompt {
     /// Prompt id.

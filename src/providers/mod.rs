@@ -41,7 +41,9 @@ pub struct Message {
 }
 
 /// Whether the answer must be a JSON object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseFormat {
     /// Free text.

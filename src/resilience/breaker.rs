@@ -5,7 +5,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 /// A breaker's state as shown in `/ready`, `/metrics` and the admin API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     /// Calls flow.
@@ -39,7 +39,7 @@ pub enum Admission {
 }
 
 /// A snapshot of one provider's breaker.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BreakerView {
     /// The state.
     pub state: BreakerState,

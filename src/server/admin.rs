@@ -14,13 +14,19 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{Path, Query};
+use super::wire::admin::{
+    AlertList, CreatedKey, DayTotals, KeyList, NewKeyBody, NewWorkspace, Promote, PromptList,
+    PromptVersions, ProviderList, ProviderView, Purged, Revoked, Rollback, UsageQuery, UsageReport,
+    WorkspaceFilter, WorkspaceList, WorkspaceView,
+};
+use super::wire::error::ErrorBody;
 use super::{auth, body, AppState};
 use crate::admin;
 use crate::error::{Error, Result};
 use crate::orchestrator::Hearth;
-use crate::prompts::{NewPrompt, RolloutStatus};
+use crate::prompts::{NewPrompt, PromptVersion};
 use crate::store::{self, today};
-use crate::workspace::{DataPolicy, Role, Workspace, WorkspaceId, WorkspacePatch};
+use crate::workspace::{Workspace, WorkspaceId, WorkspacePatch};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -92,7 +98,7 @@ impl Admin {
     }
 }
 
-fn workspace_view(h: &Hearth, ws: &Workspace) -> Value {
+fn workspace_view(h: &Hearth, ws: Workspace) -> WorkspaceView {
     let day = today();
     let (spent, tokens) = h
         .store()
@@ -104,121 +110,216 @@ fn workspace_view(h: &Hearth, ws: &Workspace) -> Value {
         .tiers
         .get(&ws.tier)
         .map(|t| t.daily_budget_usd);
-    json!({
-        "workspace": ws,
-        "effective_daily_budget_usd": ws.daily_budget_usd.or(tier_budget),
-        "today": {"day": day, "spent_usd": spent, "tokens": tokens},
-    })
+    WorkspaceView {
+        effective_daily_budget_usd: ws.daily_budget_usd.or(tier_budget),
+        workspace: ws,
+        today: DayTotals {
+            day,
+            spent_usd: spent,
+            tokens,
+        },
+    }
 }
 
-async fn list_workspaces(a: Admin) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "list_workspaces",
+    path = "/admin/workspaces",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every workspace", body = WorkspaceList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn list_workspaces(a: Admin) -> Result<Json<WorkspaceList>, Error> {
     a.run(|hearth| {
         let all = hearth.store().with(|c| store::workspaces::list(c))?;
-        Ok(json!({"workspaces": all.iter().map(|w| workspace_view(hearth, w)).collect::<Vec<_>>()}))
+        let workspaces = all.into_iter().map(|w| workspace_view(hearth, w)).collect();
+        Ok(WorkspaceList { workspaces })
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewWorkspace {
-    id: String,
-    tier: String,
-    #[serde(default = "any_policy")]
-    data_policy: DataPolicy,
-    #[serde(flatten)]
-    patch: WorkspacePatch,
-}
-
-fn any_policy() -> DataPolicy {
-    DataPolicy::Any
-}
-
+#[utoipa::path(
+    post,
+    operation_id = "create_workspace",
+    path = "/admin/workspaces",
+    tag = "admin",
+    request_body = NewWorkspace,
+    responses(
+        (status = 201, description = "The new workspace", body = WorkspaceView),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn create_workspace(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let n: NewWorkspace = a.parse(raw)?;
     let out = a.run(|hearth| {
         let ws = admin::create_workspace(hearth, &n.id, &n.tier, n.data_policy, n.patch)?;
-        Ok(workspace_view(hearth, &ws))
+        Ok(workspace_view(hearth, ws))
     })?;
     Ok((StatusCode::CREATED, out).into_response())
 }
 
-async fn show_workspace(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "show_workspace",
+    path = "/admin/workspaces/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The workspace id")),
+    responses(
+        (status = 200, description = "The workspace", body = WorkspaceView),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn show_workspace(a: Admin, Path(id): Path<String>) -> Result<Json<WorkspaceView>, Error> {
     a.run(|hearth| {
         let ws = hearth.workspace(&WorkspaceId::parse(&id)?)?;
-        Ok(workspace_view(hearth, &ws))
+        Ok(workspace_view(hearth, ws))
     })
 }
 
+#[utoipa::path(
+    patch,
+    operation_id = "update_workspace",
+    path = "/admin/workspaces/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The workspace id")),
+    request_body = WorkspacePatch,
+    responses(
+        (status = 200, description = "The changed workspace", body = WorkspaceView),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn patch_workspace(
     a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<WorkspaceView>, Error> {
     let patch: WorkspacePatch = a.parse(raw)?;
     a.run(|hearth| {
         let ws = admin::update_workspace(hearth, &WorkspaceId::parse(&id)?, patch)?;
-        Ok(workspace_view(hearth, &ws))
+        Ok(workspace_view(hearth, ws))
     })
 }
 
-async fn purge_cache(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    post,
+    operation_id = "purge_cache",
+    path = "/admin/workspaces/{id}/cache/purge",
+    tag = "admin",
+    params(("id" = String, Path, description = "The workspace id")),
+    responses(
+        (status = 200, description = "How many cached answers went", body = Purged),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn purge_cache(a: Admin, Path(id): Path<String>) -> Result<Json<Purged>, Error> {
     a.run(|hearth| {
         let ws = WorkspaceId::parse(&id)?;
         hearth.workspace(&ws)?;
-        Ok(json!({"workspace": ws, "purged": hearth.cache().purge(&ws)?}))
+        let purged = hearth.cache().purge(&ws)?;
+        Ok(Purged {
+            workspace: ws,
+            purged,
+        })
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewKeyBody {
-    workspace: String,
-    #[serde(default = "user_role")]
-    role: Role,
-    user: Option<String>,
-}
-
-fn user_role() -> Role {
-    Role::User
-}
-
+#[utoipa::path(
+    post,
+    operation_id = "create_key",
+    path = "/admin/keys",
+    tag = "admin",
+    request_body = NewKeyBody,
+    responses(
+        (status = 201, description = "The key, shown this once", body = CreatedKey),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn create_key(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let b: NewKeyBody = a.parse(raw)?;
     let user = b.user.as_deref().unwrap_or("api");
     let (k, p) = admin::create_key(a.hearth(), &b.workspace, user, b.role)?;
-    let body = json!({"id": k.id, "key": k.key, "workspace": p.workspace, "user": p.user.as_str(), "role": p.role,
-                      "note": "the key is shown once; only its hash is stored"});
+    let body = CreatedKey {
+        id: k.id,
+        key: k.key,
+        workspace: p.workspace,
+        user: p.user.as_str().to_owned(),
+        role: p.role,
+        note: "the key is shown once; only its hash is stored",
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct WorkspaceFilter {
-    workspace: Option<String>,
-}
-
-async fn list_keys(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "list_keys",
+    path = "/admin/keys",
+    tag = "admin",
+    params(WorkspaceFilter),
+    responses(
+        (status = 200, description = "The keys (never the keys themselves)", body = KeyList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn list_keys(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<KeyList>, Error> {
     let keys = admin::list_keys(a.hearth(), q.workspace.as_deref())?;
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Json(KeyList { keys }))
 }
 
-async fn revoke_key(a: Admin, Path(id): Path<String>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    delete,
+    operation_id = "revoke_key",
+    path = "/admin/keys/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The key id")),
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn revoke_key(a: Admin, Path(id): Path<String>) -> Result<Json<Revoked>, Error> {
     admin::revoke_key(a.hearth(), &id)?;
-    Ok(Json(json!({"id": id, "revoked": true})))
+    Ok(Json(Revoked { id, revoked: true }))
 }
 
-async fn list_prompts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "list_prompts",
+    path = "/admin/prompts",
+    tag = "admin",
+    params(WorkspaceFilter),
+    responses(
+        (status = 200, description = "Every prompt version", body = PromptList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn list_prompts(
+    a: Admin,
+    Query(q): Query<WorkspaceFilter>,
+) -> Result<Json<PromptList>, Error> {
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
-        Ok(json!({"prompts": hearth.prompts().list(ws.as_ref())?}))
+        let prompts = hearth.prompts().list(ws.as_ref())?;
+        Ok(PromptList { prompts })
     })
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "show_prompt",
+    path = "/admin/prompts/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The prompt id"), WorkspaceFilter),
+    responses(
+        (status = 200, description = "The prompt's versions", body = PromptVersions),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn show_prompt(
     a: Admin,
     Path(id): Path<String>,
     Query(q): Query<WorkspaceFilter>,
-) -> Result<Json<Value>, Error> {
+) -> Result<Json<PromptVersions>, Error> {
     a.run(|hearth| {
         let ws = q.workspace.as_deref().map(WorkspaceId::parse).transpose()?;
         let versions: Vec<_> = hearth
@@ -230,26 +331,28 @@ async fn show_prompt(
         if versions.is_empty() {
             return Err(Error::NotFound(format!("no prompt `{id}`")));
         }
-        Ok(json!({"prompt_id": id, "versions": versions}))
+        Ok(PromptVersions {
+            prompt_id: id,
+            versions,
+        })
     })
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "create_prompt",
+    path = "/admin/prompts",
+    tag = "admin",
+    request_body = NewPrompt,
+    responses(
+        (status = 201, description = "The new version, a draft", body = PromptVersion),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn create_prompt(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let n: NewPrompt = a.parse(raw)?;
     let out = a.run(|hearth| hearth.prompts().create(n))?;
     Ok((StatusCode::CREATED, out).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Promote {
-    version: String,
-    status: RolloutStatus,
-    canary_share: Option<f64>,
-    workspace: Option<String>,
-    /// Goes ahead although the version's variables differ from the stable one's.
-    #[serde(default)]
-    force: bool,
 }
 
 fn scope(ws: Option<&str>) -> Result<String> {
@@ -260,11 +363,23 @@ fn scope(ws: Option<&str>) -> Result<String> {
         .unwrap_or_default())
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "promote_prompt",
+    path = "/admin/prompts/{id}/promote",
+    tag = "admin",
+    params(("id" = String, Path, description = "The prompt id")),
+    request_body = Promote,
+    responses(
+        (status = 200, description = "The promoted version", body = PromptVersion),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn promote_prompt(
     a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<crate::prompts::PromptVersion>, Error> {
+) -> Result<Json<PromptVersion>, Error> {
     let b: Promote = a.parse(raw)?;
     a.run(|hearth| {
         let scope = scope(b.workspace.as_deref())?;
@@ -279,18 +394,23 @@ async fn promote_prompt(
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Rollback {
-    version: Option<String>,
-    workspace: Option<String>,
-}
-
+#[utoipa::path(
+    post,
+    operation_id = "rollback_prompt",
+    path = "/admin/prompts/{id}/rollback",
+    tag = "admin",
+    params(("id" = String, Path, description = "The prompt id")),
+    request_body = Rollback,
+    responses(
+        (status = 200, description = "The version stable again", body = PromptVersion),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn rollback_prompt(
     a: Admin,
     Path(id): Path<String>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Json<crate::prompts::PromptVersion>, Error> {
+) -> Result<Json<PromptVersion>, Error> {
     let b: Rollback = a.parse(raw)?;
     a.run(|hearth| {
         hearth
@@ -299,15 +419,18 @@ async fn rollback_prompt(
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct UsageQuery {
-    workspace: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-}
-
-async fn usage(a: Admin, Query(q): Query<UsageQuery>) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "usage",
+    path = "/admin/usage",
+    tag = "admin",
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "Requests, tokens and spend per workspace, day and model", body = UsageReport),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn usage(a: Admin, Query(q): Query<UsageQuery>) -> Result<Json<UsageReport>, Error> {
     a.run(|hearth| {
         let rows = hearth.store().with(|c| {
             store::usage::report(
@@ -317,27 +440,54 @@ async fn usage(a: Admin, Query(q): Query<UsageQuery>) -> Result<Json<Value>, Err
                 q.to.as_deref(),
             )
         })?;
-        Ok(json!({"usage": rows}))
+        Ok(UsageReport { usage: rows })
     })
 }
 
-async fn providers(a: Admin) -> Result<Json<Value>, Error> {
+#[utoipa::path(
+    get,
+    operation_id = "list_providers",
+    path = "/admin/providers",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every provider of the policy in force", body = ProviderList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn providers(a: Admin) -> Result<Response, Error> {
+    let hearth = a.hearth();
+    let config = hearth.config();
+    let providers = hearth.providers();
+    let list = providers
+        .names()
+        .map(|name| ProviderView {
+            name,
+            config: config.policy.providers.get(name),
+            breaker: hearth.breakers().view(name),
+            usable: providers.get(name).is_some_and(|p| p.is_usable()),
+        })
+        .collect();
+    Ok(Json(ProviderList { providers: list }).into_response())
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "list_alerts",
+    path = "/admin/alerts",
+    tag = "admin",
+    params(WorkspaceFilter),
+    responses(
+        (status = 200, description = "Budget alerts raised, newest first", body = AlertList),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<AlertList>, Error> {
     a.run(|hearth| {
-        let policy = &hearth.config().policy;
-        let list: Vec<Value> = hearth
-            .providers()
-            .names()
-            .map(|name| {
-                json!({"name": name, "config": policy.providers.get(name), "breaker": hearth.breakers().view(name),
-                       "usable": hearth.providers().get(name).is_some_and(|p| p.is_usable())})
-            })
-            .collect();
-        Ok(json!({"providers": list}))
+        let alerts = hearth
+            .store()
+            .with(|c| store::usage::alerts(c, q.workspace.as_deref()))?;
+        Ok(AlertList { alerts })
     })
-}
-
-async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Value>, Error> {
-    a.run(|hearth| Ok(json!({"alerts": hearth.store().with(|c| store::usage::alerts(c, q.workspace.as_deref()))?})))
 }
 
 async fn list_models(a: Admin) -> Result<Json<Value>, Error> {

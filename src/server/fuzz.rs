@@ -7,14 +7,15 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::admin::{
-    NewKeyBody, NewWorkspace, Promote, PullBody, Rollback, UsageQuery, WorkspaceFilter,
-};
+use super::admin::PullBody;
 use super::body;
 use super::console::{CostsQuery, ImportBody, KeyBody, PolicyText, RenderBody};
 use super::debug::FaultBody;
 use super::openai::to_request;
 use super::ops::AuditParams;
+use super::wire::admin::{
+    NewKeyBody, NewWorkspace, Promote, Rollback, UsageQuery, WorkspaceFilter,
+};
 use super::wire::chat::ChatBody;
 use super::wire::completions::ChatCompletionRequest;
 use super::wire::threads::{NewComparison, NewMessage, SearchParams, TitleBody};

@@ -2,6 +2,7 @@
 //! `wire/`, served at `/openapi.json` and printed by `hearth openapi`.
 
 use axum::Json;
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -25,6 +26,22 @@ use utoipa::{Modify, OpenApi};
         super::threads::save_comparison,
         super::threads::show_comparison,
         super::threads::delete_comparison,
+        super::admin::list_workspaces,
+        super::admin::create_workspace,
+        super::admin::show_workspace,
+        super::admin::patch_workspace,
+        super::admin::purge_cache,
+        super::admin::create_key,
+        super::admin::list_keys,
+        super::admin::revoke_key,
+        super::admin::list_prompts,
+        super::admin::show_prompt,
+        super::admin::create_prompt,
+        super::admin::promote_prompt,
+        super::admin::rollback_prompt,
+        super::admin::usage,
+        super::admin::providers,
+        super::admin::alerts,
     ),
     modifiers(&BearerKey),
     security(("api_key" = [])),
@@ -44,11 +61,48 @@ impl Modify for BearerKey {
 }
 
 /// The document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+pub fn document() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    reopen_flattened_parts(&mut doc);
+    doc
 }
 
+/// utoipa closes a `deny_unknown_fields` struct with `additionalProperties: false`, which
+/// would also refuse the fields of a struct it is flattened into (an `allOf`). Such a part is
+/// inlined without it, and the whole is closed with `unevaluatedProperties`, which sees the
+/// fields of every part.
+fn reopen_flattened_parts(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"].clone();
+    let Some(Value::Object(all)) = doc.pointer_mut("/components/schemas") else {
+        return;
+    };
+    for schema in all.values_mut() {
+        let Some(Value::Array(parts)) = schema.get_mut("allOf") else {
+            continue;
+        };
+        let mut closed = false;
+        for part in parts.iter_mut() {
+            let name = part["$ref"].as_str().and_then(|r| r.strip_prefix(SCHEMAS));
+            let Some(target) = name.and_then(|n| schemas.get(n)) else {
+                continue;
+            };
+            if target["additionalProperties"] == Value::Bool(false) {
+                let mut open = target.clone();
+                open.as_object_mut()
+                    .map(|o| o.remove("additionalProperties"));
+                *part = open;
+                closed = true;
+            }
+        }
+        if closed {
+            schema["unevaluatedProperties"] = Value::Bool(false);
+        }
+    }
+}
+
+const SCHEMAS: &str = "#/components/schemas/";
+
 /// `GET /openapi.json`.
-pub(super) async fn serve() -> Json<utoipa::openapi::OpenApi> {
+pub(super) async fn serve() -> Json<Value> {
     Json(document())
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::workspace::{Principal, Role, UserId, WorkspaceId};
 
 /// A key as listed: never the key itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// The key's id (also its visible prefix).
     pub id: String,
@@ -21,6 +21,7 @@ pub struct KeyInfo {
     /// When it was made.
     pub created_at_ms: i64,
     /// When it was revoked, if it was.
+    #[schema(required = true)]
     pub revoked_at_ms: Option<i64>,
 }
 

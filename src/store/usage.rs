@@ -27,7 +27,7 @@ pub struct UsageDelta {
 }
 
 /// A row of the usage report.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UsageRow {
     /// Workspace.
     pub workspace_id: String,
@@ -112,7 +112,7 @@ pub fn report(
 }
 
 /// A raised budget alert.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct BudgetAlert {
     /// Workspace.
     pub workspace_id: String,

@@ -3,7 +3,9 @@ use std::fmt;
 use crate::error::Error;
 
 /// A workspace id: 1-64 characters of `[A-Za-z0-9_.-]`, checked once at the edge.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct WorkspaceId(String);
 

@@ -40,7 +40,7 @@ impl DataPolicy {
 }
 
 /// A workspace's stored settings. `None` limits fall back to the tier's.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Workspace {
     /// The workspace id.
     pub id: WorkspaceId,
@@ -49,12 +49,16 @@ pub struct Workspace {
     /// Where its text may go.
     pub data_policy: DataPolicy,
     /// USD a day; the tier's budget when unset.
+    #[schema(required = true)]
     pub daily_budget_usd: Option<f64>,
     /// Tokens (input + output) a day; unlimited when unset.
+    #[schema(required = true)]
     pub daily_token_limit: Option<u64>,
     /// Requests a minute for the workspace; the tier's when unset.
+    #[schema(required = true)]
     pub rpm: Option<u32>,
     /// Requests a minute for each user; unlimited when unset.
+    #[schema(required = true)]
     pub user_rpm: Option<u32>,
     /// Requests in flight at once.
     pub max_concurrency: u32,
@@ -86,7 +90,7 @@ impl Workspace {
 }
 
 /// A partial update of a workspace's settings, as the admin API and CLI send it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspacePatch {
     /// New tier.

@@ -144,7 +144,9 @@ pub struct HearthExtension {
     pub retry_count: u32,
     pub estimated_cost_usd: f64,
     pub latency_ms: f64,
+    #[schema(required = true)]
     pub prompt_id: Option<String>,
+    #[schema(required = true)]
     pub prompt_version: Option<String>,
     /// The thread message the answer was saved as, when the request named a thread
     /// (`x-hearth-thread-id`).
@@ -182,6 +184,7 @@ pub struct Choice {
     pub index: u32,
     pub message: AnswerMessage,
     /// Always null: log probabilities are not returned.
+    #[schema(required = true)]
     pub logprobs: Option<Value>,
     /// `stop`, `length` or `content_filter`.
     pub finish_reason: &'static str,
@@ -235,8 +238,10 @@ pub struct Delta {
 pub struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
+    #[schema(required = true)]
     pub logprobs: Option<Value>,
     /// Set on the last chunk with text.
+    #[schema(required = true)]
     pub finish_reason: Option<&'static str>,
 }
 
@@ -262,7 +267,9 @@ pub struct ChatCompletionChunk {
 pub struct TextChoice {
     pub text: String,
     pub index: u32,
+    #[schema(required = true)]
     pub logprobs: Option<Value>,
+    #[schema(required = true)]
     pub finish_reason: Option<&'static str>,
 }
 

@@ -1,6 +1,7 @@
 //! The typed bodies of Hearth's own API. The OpenAPI document (`/openapi.json`) and the UI's
 //! TypeScript types are generated from them, so the three cannot drift apart.
 
+pub mod admin;
 pub mod chat;
 pub mod completions;
 pub mod error;

@@ -6,6 +6,7 @@
 import { ApiError, type DataPolicy, type HearthClient, type Locality, type Role } from "./client";
 import type { AuditEvent as RequestEvent } from "./insights";
 import { readSse, type SseEvent } from "./sse";
+import type { Schemas } from "./wire";
 
 function seg(id: string): string {
   return encodeURIComponent(id);
@@ -23,49 +24,22 @@ function query(params: Record<string, string | number | null | undefined>): stri
 // ---------------------------------------------------------------------------------------
 // Prompts
 
-export type RolloutStatus = "draft" | "canary" | "stable" | "deprecated";
-export type ResponseFormat = "text" | "json_object";
-
-/** What a prompt version and the body that creates it share. */
-interface PromptFields {
-  prompt_id: string;
-  version: string;
-  template: string;
-  variables: string[];
-  owner: string;
-  compatible_models: string[];
-  schema_version: string | null;
-  eval: Record<string, unknown>;
-  changelog: string;
-}
-
+export type RolloutStatus = Schemas["RolloutStatus"];
+export type ResponseFormat = Schemas["ResponseFormat"];
 /** One immutable prompt version as the registry keeps it. */
-export interface PromptVersion extends PromptFields {
-  /** `""` for install-wide, else the owning workspace. */
-  scope: string;
-  response_format: ResponseFormat | string;
-  status: RolloutStatus;
-  canary_share: number;
-  created_at_ms: number;
-}
-
-/** The body of `POST /admin/prompts` (src/prompts/record.rs `NewPrompt`). */
-export interface NewPromptVersion extends PromptFields {
-  response_format: ResponseFormat;
-  status?: RolloutStatus;
-  /** The owning workspace; install-wide when absent. */
-  workspace?: string;
-}
+export type PromptVersion = Schemas["PromptVersion"];
+/** The body of `POST /admin/prompts`. */
+export type NewPromptVersion = Schemas["NewPrompt"];
 
 /** Every version visible to `workspace` (its own and install-wide ones). */
 export async function listPrompts(client: HearthClient, workspace?: string): Promise<PromptVersion[]> {
-  const body = await client.json<{ prompts?: PromptVersion[] }>("GET", `/admin/prompts${query({ workspace })}`);
-  return body.prompts ?? [];
+  const body = await client.json<Schemas["PromptList"]>("GET", `/admin/prompts${query({ workspace })}`);
+  return body.prompts;
 }
 
 export async function promptVersions(client: HearthClient, id: string, workspace?: string): Promise<PromptVersion[]> {
-  const body = await client.json<{ versions?: PromptVersion[] }>("GET", `/admin/prompts/${seg(id)}${query({ workspace })}`);
-  return body.versions ?? [];
+  const body = await client.json<Schemas["PromptVersions"]>("GET", `/admin/prompts/${seg(id)}${query({ workspace })}`);
+  return body.versions;
 }
 
 export function createPromptVersion(client: HearthClient, p: NewPromptVersion): Promise<PromptVersion> {
@@ -101,33 +75,14 @@ export function renderPrompt(
 // ---------------------------------------------------------------------------------------
 // Workspaces
 
-export interface WorkspaceSettings {
-  id: string;
-  tier: string;
-  data_policy: DataPolicy;
-  daily_budget_usd: number | null;
-  daily_token_limit: number | null;
-  rpm: number | null;
-  user_rpm: number | null;
-  max_concurrency: number;
-  cache_enabled: boolean;
-  budget_alert_share: number;
-  pii_patterns: string[];
-}
-
-export interface WorkspaceView {
-  workspace: WorkspaceSettings;
-  /** The workspace's budget, else its tier's. */
-  effective_daily_budget_usd: number | null;
-  today: { day: string; spent_usd: number; tokens: number };
-}
-
+export type WorkspaceSettings = Schemas["Workspace"];
+export type WorkspaceView = Schemas["WorkspaceView"];
 /** The fields `PATCH /admin/workspaces/{id}` takes (any of them). */
-export type WorkspacePatch = Partial<Omit<WorkspaceSettings, "id">>;
+export type WorkspacePatch = Schemas["WorkspacePatch"];
 
 export async function listWorkspaces(client: HearthClient): Promise<WorkspaceView[]> {
-  const body = await client.json<{ workspaces?: WorkspaceView[] }>("GET", "/admin/workspaces");
-  return body.workspaces ?? [];
+  const body = await client.json<Schemas["WorkspaceList"]>("GET", "/admin/workspaces");
+  return body.workspaces;
 }
 
 export function patchWorkspace(client: HearthClient, id: string, patch: WorkspacePatch): Promise<WorkspaceView> {
@@ -150,28 +105,13 @@ export async function policyTiers(client: HearthClient): Promise<string[]> {
 // ---------------------------------------------------------------------------------------
 // API keys
 
-export interface KeyInfo {
-  id: string;
-  workspace: string;
-  user: string;
-  role: Role;
-  created_at_ms: number;
-  revoked_at_ms: number | null;
-}
-
+export type KeyInfo = Schemas["KeyInfo"];
 /** A key just made: `key` is the only time the secret is ever sent. */
-export interface CreatedKey {
-  id: string;
-  key: string;
-  workspace: string;
-  user: string;
-  role: Role;
-  note?: string;
-}
+export type CreatedKey = Schemas["CreatedKey"];
 
 export async function listKeys(client: HearthClient, workspace?: string): Promise<KeyInfo[]> {
-  const body = await client.json<{ keys?: KeyInfo[] }>("GET", `/admin/keys${query({ workspace })}`);
-  return body.keys ?? [];
+  const body = await client.json<Schemas["KeyList"]>("GET", `/admin/keys${query({ workspace })}`);
+  return body.keys;
 }
 
 export function createKey(client: HearthClient, b: { workspace: string; role: Role; user?: string }): Promise<CreatedKey> {
@@ -185,13 +125,10 @@ export async function revokeKey(client: HearthClient, id: string): Promise<void>
 // ---------------------------------------------------------------------------------------
 // Providers
 
-export interface ProviderInfo {
-  name: string;
+export type ProviderInfo = Omit<Schemas["ProviderView"], "config"> & {
   /** The policy's entry: `kind` and the adapter's settings (no keys). */
   config: ({ kind: string; locality?: Locality; data_policy?: { locality?: Locality } } & Record<string, unknown>) | null;
-  breaker: { state: string; consecutive_failures: number };
-  usable: boolean;
-}
+};
 
 export interface ProviderTest {
   ok: boolean;

@@ -4,6 +4,198 @@
  */
 
 export interface paths {
+    "/admin/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_keys"];
+        put?: never;
+        post: operations["create_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: operations["revoke_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/prompts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_prompts"];
+        put?: never;
+        post: operations["create_prompt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/prompts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["show_prompt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/prompts/{id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["promote_prompt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/prompts/{id}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["rollback_prompt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_providers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/workspaces": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_workspaces"];
+        put?: never;
+        post: operations["create_workspace"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/workspaces/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["show_workspace"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch: operations["update_workspace"];
+        trace?: never;
+    };
+    "/admin/workspaces/{id}/cache/purge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["purge_cache"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/chat": {
         parameters: {
             query?: never;
@@ -176,11 +368,56 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AlertList: {
+            alerts: components["schemas"]["BudgetAlert"][];
+        };
         /** @description The assistant's message in a whole answer. */
         AnswerMessage: {
             content: string;
             /** @description Always `assistant`. */
             role: string;
+        };
+        /**
+         * @description A breaker's state as shown in `/ready`, `/metrics` and the admin API.
+         * @enum {string}
+         */
+        BreakerState: "closed" | "open" | "half_open";
+        /** @description A snapshot of one provider's breaker. */
+        BreakerView: {
+            /**
+             * Format: int32
+             * @description Failures in a row so far.
+             */
+            consecutive_failures: number;
+            /** @description The state. */
+            state: components["schemas"]["BreakerState"];
+        };
+        /** @description A raised budget alert. */
+        BudgetAlert: {
+            /**
+             * Format: int64
+             * @description When.
+             */
+            at_ms: number;
+            /**
+             * Format: double
+             * @description The budget.
+             */
+            budget_usd: number;
+            /** @description Day. */
+            day: string;
+            /**
+             * Format: double
+             * @description The share of the budget that was crossed.
+             */
+            share: number;
+            /**
+             * Format: double
+             * @description Spend when it was crossed.
+             */
+            spent_usd: number;
+            /** @description Workspace. */
+            workspace_id: string;
         };
         /** @description What became of one candidate model of a request that none answered. */
         CandidateOutcome: {
@@ -286,9 +523,9 @@ export interface components {
             /** @description The routing and policy decision. */
             policy_decision: string;
             /** @description The prompt used. */
-            prompt_id?: string | null;
+            prompt_id: string | null;
             /** @description Its version. */
-            prompt_version?: string | null;
+            prompt_version: string | null;
             /** @description The provider that answered (`hearth` for a template answer). */
             provider: string;
             /**
@@ -297,7 +534,7 @@ export interface components {
              */
             retry_count: number;
             /** @description Its output schema. */
-            schema_version?: string | null;
+            schema_version: string | null;
             /** @description The task. */
             task: string;
             /** @description The request's trace id. */
@@ -309,16 +546,16 @@ export interface components {
             /** Format: int32 */
             index: number;
             /** @description Always null: log probabilities are not returned. */
-            logprobs?: unknown;
+            logprobs: unknown;
             message: components["schemas"]["AnswerMessage"];
         };
         ChunkChoice: {
             delta: components["schemas"]["Delta"];
             /** @description Set on the last chunk with text. */
-            finish_reason?: string | null;
+            finish_reason: string | null;
             /** Format: int32 */
             index: number;
-            logprobs?: unknown;
+            logprobs: unknown;
         };
         /** @description A saved comparison. */
         Comparison: components["schemas"]["ComparisonBody"] & {
@@ -346,11 +583,29 @@ export interface components {
         };
         /** @description A message's content: a string, or text parts. */
         Content: string | components["schemas"]["Part"][];
+        /** @description A key as created: the only time the key itself is shown. */
+        CreatedKey: {
+            id: string;
+            key: string;
+            note: string;
+            role: components["schemas"]["Role"];
+            user: string;
+            workspace: components["schemas"]["WorkspaceId"];
+        };
         /**
          * @description Where a workspace's text may be sent.
          * @enum {string}
          */
         DataPolicy: "local_only" | "pii_to_local_only" | "redact" | "any";
+        /** @description A workspace's spend so far today. */
+        DayTotals: {
+            /** @description `YYYY-MM-DD` (UTC). */
+            day: string;
+            /** Format: double */
+            spent_usd: number;
+            /** Format: int64 */
+            tokens: number;
+        };
         /** @description What a chunk adds to the answer. */
         Delta: {
             content?: string | null;
@@ -384,8 +639,8 @@ export interface components {
             fallback_used: boolean;
             /** Format: double */
             latency_ms: number;
-            prompt_id?: string | null;
-            prompt_version?: string | null;
+            prompt_id: string | null;
+            prompt_version: string | null;
             provider: string;
             /** Format: int32 */
             retry_count: number;
@@ -396,6 +651,30 @@ export interface components {
              */
             thread_message_id?: number | null;
             trace_id: string;
+        };
+        /** @description A key as listed: never the key itself. */
+        KeyInfo: {
+            /**
+             * Format: int64
+             * @description When it was made.
+             */
+            created_at_ms: number;
+            /** @description The key's id (also its visible prefix). */
+            id: string;
+            /**
+             * Format: int64
+             * @description When it was revoked, if it was.
+             */
+            revoked_at_ms: number | null;
+            /** @description Its role. */
+            role: components["schemas"]["Role"];
+            /** @description Its user. */
+            user: string;
+            /** @description Its workspace. */
+            workspace: string;
+        };
+        KeyList: {
+            keys: components["schemas"]["KeyInfo"][];
         };
         /**
          * @description Where a provider runs, which decides what data may reach it.
@@ -431,6 +710,14 @@ export interface components {
             /** @description The first 60 characters of the prompt when absent. */
             title?: string | null;
         };
+        /** @description `POST /admin/keys`. */
+        NewKeyBody: {
+            /** @description `user` when absent. */
+            role?: components["schemas"]["Role"];
+            /** @description `api` when absent. */
+            user?: string | null;
+            workspace: string;
+        };
         /** @description `POST /threads/{id}/messages`. */
         NewMessage: {
             content: string;
@@ -438,6 +725,77 @@ export interface components {
             meta?: unknown;
             /** @description `user` or `assistant`. */
             role: string;
+        };
+        /** @description A new version as the admin API and CLI send it. */
+        NewPrompt: {
+            /** @description What changed. */
+            changelog?: string;
+            /** @description Compatible models. */
+            compatible_models?: string[];
+            /** @description Eval metadata. */
+            eval?: unknown;
+            /** @description Owner or team. */
+            owner: string;
+            /** @description Prompt id. */
+            prompt_id: string;
+            /** @description Text or JSON answers. */
+            response_format?: components["schemas"]["ResponseFormat"];
+            /** @description Output schema version. */
+            schema_version?: string | null;
+            status?: components["schemas"]["RolloutStatus"] | null;
+            /** @description Template text. */
+            template: string;
+            /** @description Declared variables. */
+            variables?: string[];
+            /** @description Version. */
+            version: string;
+            /** @description The owning workspace; install-wide when absent. */
+            workspace?: string | null;
+        };
+        /** @description `POST /admin/workspaces`. */
+        NewWorkspace: {
+            /**
+             * Format: double
+             * @description New alert share.
+             */
+            budget_alert_share?: number | null;
+            /** @description Cache on or off. */
+            cache_enabled?: boolean | null;
+            /**
+             * Format: double
+             * @description New daily USD budget; `Some(None)` (JSON `null`) falls back to the tier's.
+             */
+            daily_budget_usd?: number | null;
+            /**
+             * Format: int64
+             * @description New daily token limit; `Some(None)` removes it.
+             */
+            daily_token_limit?: number | null;
+            data_policy?: components["schemas"]["DataPolicy"] | null;
+            /**
+             * Format: int32
+             * @description New concurrency limit.
+             */
+            max_concurrency?: number | null;
+            /** @description The workspace's own PII patterns, replacing the old list (`[]` clears it). */
+            pii_patterns?: string[] | null;
+            /**
+             * Format: int32
+             * @description New workspace requests per minute; `Some(None)` falls back to the tier's.
+             */
+            rpm?: number | null;
+            /** @description New tier. */
+            tier?: string | null;
+            /**
+             * Format: int32
+             * @description New per-user requests per minute; `Some(None)` falls back to the tier's.
+             */
+            user_rpm?: number | null;
+        } & {
+            /** @description `any` when absent. */
+            data_policy?: components["schemas"]["DataPolicy"];
+            id: string;
+            tier: string;
         };
         /**
          * @description Whether a candidate was called.
@@ -449,13 +807,113 @@ export interface components {
             text?: string | null;
             type: string;
         };
+        /** @description `POST /admin/prompts/{id}/promote`. */
+        Promote: {
+            /**
+             * Format: double
+             * @description For a canary: the share of users it serves (0-1), 0.1 when absent.
+             */
+            canary_share?: number | null;
+            /** @description Goes ahead although the version's variables differ from the stable one's. */
+            force?: boolean;
+            status: components["schemas"]["RolloutStatus"];
+            version: string;
+            /** @description The workspace whose rollout changes; install-wide when absent. */
+            workspace?: string | null;
+        };
         /** @description A prompt for `/v1/completions`: one string or a list of exactly one. */
         Prompt: string | string[];
+        PromptList: {
+            prompts: components["schemas"]["PromptVersion"][];
+        };
+        /** @description One immutable prompt version (the digest's registry record). */
+        PromptVersion: {
+            /**
+             * Format: double
+             * @description Share of users a canary serves (0-1).
+             */
+            canary_share: number;
+            /** @description What changed. */
+            changelog: string;
+            /** @description Models (`PROVIDER/MODEL` or aliases) it was evaluated with; empty means any. */
+            compatible_models: string[];
+            /**
+             * Format: int64
+             * @description Creation time (unix ms).
+             */
+            created_at_ms: number;
+            /** @description Eval scores on the golden set, e.g. `{"exact_json_rate":0.992}`. */
+            eval: {
+                [key: string]: unknown;
+            };
+            /** @description Owner or team. */
+            owner: string;
+            /** @description Stable id, e.g. `support_triage`. */
+            prompt_id: string;
+            /** @description Whether the answer must be JSON. */
+            response_format: components["schemas"]["ResponseFormat"];
+            /** @description Output schema version, e.g. `ticket_triage.v1`. */
+            schema_version: string | null;
+            /** @description `""` for install-wide, else the owning workspace. */
+            scope: string;
+            /** @description Rollout status. */
+            status: components["schemas"]["RolloutStatus"];
+            /** @description The system prompt template (minijinja). */
+            template: string;
+            /** @description Declared input variables. */
+            variables: string[];
+            /** @description Version, e.g. `v1`. */
+            version: string;
+        };
+        /** @description `GET /admin/prompts/{id}`: every version of one prompt. */
+        PromptVersions: {
+            prompt_id: string;
+            versions: components["schemas"]["PromptVersion"][];
+        };
+        ProviderList: {
+            providers: components["schemas"]["ProviderView"][];
+        };
+        /** @description A provider as the policy declares it and as it stands. */
+        ProviderView: {
+            breaker: components["schemas"]["BreakerView"];
+            /** @description Its settings as in the policy file (docs/CONFIG.md). */
+            config: unknown;
+            name: string;
+            /** @description Whether it can be called (a hosted one needs its key). */
+            usable: boolean;
+        };
+        /** @description `POST /admin/workspaces/{id}/cache/purge`. */
+        Purged: {
+            /** @description Cached answers removed. */
+            purged: number;
+            workspace: components["schemas"]["WorkspaceId"];
+        };
+        /**
+         * @description Whether the answer must be a JSON object.
+         * @enum {string}
+         */
+        ResponseFormat: "text" | "json_object";
+        /** @description `DELETE /admin/keys/{id}`. */
+        Revoked: {
+            id: string;
+            revoked: boolean;
+        };
         /**
          * @description What a key may do beyond calling models in its own workspace.
          * @enum {string}
          */
         Role: "user" | "service" | "admin";
+        /** @description `POST /admin/prompts/{id}/rollback`. */
+        Rollback: {
+            /** @description The version to make stable again; the one before the current stable when absent. */
+            version?: string | null;
+            workspace?: string | null;
+        };
+        /**
+         * @description Where a version stands in its rollout.
+         * @enum {string}
+         */
+        RolloutStatus: "draft" | "canary" | "stable" | "deprecated";
         /**
          * @description The request fields Hearth reads besides the input, in both completion endpoints; others
          *     (penalties, logprobs...) are accepted and ignored.
@@ -512,10 +970,10 @@ export interface components {
             include_usage?: boolean;
         };
         TextChoice: {
-            finish_reason?: string | null;
+            finish_reason: string | null;
             /** Format: int32 */
             index: number;
-            logprobs?: unknown;
+            logprobs: unknown;
             text: string;
         };
         /** @description A whole answer or one streamed event of `/v1/completions` (object `text_completion`). */
@@ -597,6 +1055,48 @@ export interface components {
             /** Format: int64 */
             total_tokens: number;
         };
+        UsageReport: {
+            usage: components["schemas"]["UsageRow"][];
+        };
+        /** @description A row of the usage report. */
+        UsageRow: {
+            /**
+             * Format: int64
+             * @description Cache hits.
+             */
+            cache_hits: number;
+            /**
+             * Format: double
+             * @description USD charged.
+             */
+            cost_usd: number;
+            /** @description Day. */
+            day: string;
+            /**
+             * Format: int64
+             * @description Prompt tokens.
+             */
+            input_tokens: number;
+            /** @description Model. */
+            model: string;
+            /**
+             * Format: int64
+             * @description Generated tokens.
+             */
+            output_tokens: number;
+            /**
+             * Format: int64
+             * @description Requests served.
+             */
+            requests: number;
+            /**
+             * Format: double
+             * @description USD saved by the cache.
+             */
+            saved_usd: number;
+            /** @description Workspace. */
+            workspace_id: string;
+        };
         WireFormat: {
             /** @description `text` or `json_object`. */
             type: string;
@@ -610,6 +1110,104 @@ export interface components {
             /** @description `system`, `developer`, `user` or `assistant`. */
             role: string;
         };
+        /** @description A workspace's stored settings. `None` limits fall back to the tier's. */
+        Workspace: {
+            /**
+             * Format: double
+             * @description Share of the daily budget at which an alert is raised (0-1).
+             */
+            budget_alert_share: number;
+            /** @description Whether the exact cache serves and stores this workspace's answers. */
+            cache_enabled: boolean;
+            /**
+             * Format: double
+             * @description USD a day; the tier's budget when unset.
+             */
+            daily_budget_usd: number | null;
+            /**
+             * Format: int64
+             * @description Tokens (input + output) a day; unlimited when unset.
+             */
+            daily_token_limit: number | null;
+            /** @description Where its text may go. */
+            data_policy: components["schemas"]["DataPolicy"];
+            /** @description The workspace id. */
+            id: components["schemas"]["WorkspaceId"];
+            /**
+             * Format: int32
+             * @description Requests in flight at once.
+             */
+            max_concurrency: number;
+            /** @description The workspace's own PII patterns (regexes), on top of the built-in detectors. */
+            pii_patterns: string[];
+            /**
+             * Format: int32
+             * @description Requests a minute for the workspace; the tier's when unset.
+             */
+            rpm: number | null;
+            /** @description The tier name (a key of the policy's `tiers`). */
+            tier: string;
+            /**
+             * Format: int32
+             * @description Requests a minute for each user; unlimited when unset.
+             */
+            user_rpm: number | null;
+        };
+        /** @description A workspace id: 1-64 characters of `[A-Za-z0-9_.-]`, checked once at the edge. */
+        WorkspaceId: string;
+        WorkspaceList: {
+            workspaces: components["schemas"]["WorkspaceView"][];
+        };
+        /** @description A partial update of a workspace's settings, as the admin API and CLI send it. */
+        WorkspacePatch: {
+            /**
+             * Format: double
+             * @description New alert share.
+             */
+            budget_alert_share?: number | null;
+            /** @description Cache on or off. */
+            cache_enabled?: boolean | null;
+            /**
+             * Format: double
+             * @description New daily USD budget; `Some(None)` (JSON `null`) falls back to the tier's.
+             */
+            daily_budget_usd?: number | null;
+            /**
+             * Format: int64
+             * @description New daily token limit; `Some(None)` removes it.
+             */
+            daily_token_limit?: number | null;
+            data_policy?: components["schemas"]["DataPolicy"] | null;
+            /**
+             * Format: int32
+             * @description New concurrency limit.
+             */
+            max_concurrency?: number | null;
+            /** @description The workspace's own PII patterns, replacing the old list (`[]` clears it). */
+            pii_patterns?: string[] | null;
+            /**
+             * Format: int32
+             * @description New workspace requests per minute; `Some(None)` falls back to the tier's.
+             */
+            rpm?: number | null;
+            /** @description New tier. */
+            tier?: string | null;
+            /**
+             * Format: int32
+             * @description New per-user requests per minute; `Some(None)` falls back to the tier's.
+             */
+            user_rpm?: number | null;
+        };
+        /** @description A workspace with what is in force for it today. */
+        WorkspaceView: {
+            /**
+             * Format: double
+             * @description Its own budget, else its tier's; none when the tier is missing.
+             */
+            effective_daily_budget_usd: number | null;
+            today: components["schemas"]["DayTotals"];
+            workspace: components["schemas"]["Workspace"];
+        };
     };
     responses: never;
     parameters: never;
@@ -619,6 +1217,527 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_alerts: {
+        parameters: {
+            query?: {
+                workspace?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Budget alerts raised, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_keys: {
+        parameters: {
+            query?: {
+                workspace?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys (never the keys themselves) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewKeyBody"];
+            };
+        };
+        responses: {
+            /** @description The key, shown this once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedKey"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The key id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revoked"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_prompts: {
+        parameters: {
+            query?: {
+                workspace?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every prompt version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_prompt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPrompt"];
+            };
+        };
+        responses: {
+            /** @description The new version, a draft */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptVersion"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    show_prompt: {
+        parameters: {
+            query?: {
+                workspace?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The prompt id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The prompt's versions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptVersions"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    promote_prompt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The prompt id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Promote"];
+            };
+        };
+        responses: {
+            /** @description The promoted version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptVersion"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rollback_prompt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The prompt id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Rollback"];
+            };
+        };
+        responses: {
+            /** @description The version stable again */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptVersion"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_providers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every provider of the policy in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    usage: {
+        parameters: {
+            query?: {
+                workspace?: string;
+                from?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Requests, tokens and spend per workspace, day and model */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_workspaces: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every workspace */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_workspace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewWorkspace"];
+            };
+        };
+        responses: {
+            /** @description The new workspace */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceView"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    show_workspace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The workspace */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceView"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_workspace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkspacePatch"];
+            };
+        };
+        responses: {
+            /** @description The changed workspace */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceView"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    purge_cache: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The workspace id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many cached answers went */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Purged"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     chat: {
         parameters: {
             query?: never;

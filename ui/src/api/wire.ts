@@ -3,7 +3,7 @@
 // not paths into the generated file.
 import type { components } from "./schema";
 
-type Schemas = components["schemas"];
+export type Schemas = components["schemas"];
 
 export type Locality = Schemas["Locality"];
 export type ModelEntry = Schemas["ModelEntry"];
