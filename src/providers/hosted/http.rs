@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
+use serde::Deserialize;
 
-use super::Endpoint;
+use super::{lenient, Endpoint};
 use crate::providers::{BuildError, ProviderError};
 
 /// The longest provider message kept in an error; bodies can be long and are not ours.
@@ -57,15 +58,25 @@ pub(crate) async fn json_body(resp: reqwest::Response) -> Result<serde_json::Val
 
 /// The ids of a `{"data":[{"id":...}]}` model list (OpenAI's and Anthropic's shape).
 pub(crate) fn model_ids(v: &serde_json::Value) -> Vec<String> {
-    v.get("data")
-        .and_then(serde_json::Value::as_array)
-        .map(|models| {
-            models
-                .iter()
-                .filter_map(|m| m.get("id")?.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    lenient::read::<ModelList>(v)
+        .data
+        .into_iter()
+        .filter_map(|m| m.id)
+        .collect()
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct ModelList {
+    #[serde(deserialize_with = "lenient::list")]
+    data: Vec<ListedModel>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct ListedModel {
+    #[serde(deserialize_with = "lenient::value")]
+    id: Option<String>,
 }
 
 /// A transport failure: no answer in time, or no connection.
@@ -134,9 +145,38 @@ fn is_context_overflow(text: &str) -> bool {
 
 /// `error.message` as OpenAI, Anthropic and Gemini all nest it, clipped.
 fn error_message(body: &str) -> Option<String> {
+    let m = error_envelope(body)?.error.message?;
+    Some(clip(&m))
+}
+
+/// The `{"error": {...}}` a provider puts a failure in, when the body is JSON.
+fn error_envelope(body: &str) -> Option<ErrorEnvelope> {
     let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let m = v.pointer("/error/message").and_then(|m| m.as_str())?;
-    Some(clip(m))
+    Some(lenient::read(&v))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct ErrorEnvelope {
+    #[serde(deserialize_with = "lenient::value")]
+    error: ErrorFields,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct ErrorFields {
+    #[serde(deserialize_with = "lenient::value")]
+    message: Option<String>,
+    /// Gemini's `google.rpc` details, `RetryInfo` among them.
+    #[serde(deserialize_with = "lenient::list")]
+    details: Vec<ErrorDetail>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ErrorDetail {
+    #[serde(deserialize_with = "lenient::value")]
+    retry_delay: Option<String>,
 }
 
 fn clip(s: &str) -> String {
@@ -158,10 +198,9 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// Gemini's `RetryInfo.retryDelay` ("17s") in a 429 body.
 fn retry_delay_in_body(body: &str) -> Option<Duration> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let details = v.pointer("/error/details")?.as_array()?;
+    let details = error_envelope(body)?.error.details;
     details.iter().find_map(|d| {
-        let s = d.get("retryDelay")?.as_str()?.strip_suffix('s')?;
+        let s = d.retry_delay.as_deref()?.strip_suffix('s')?;
         let secs = s.parse::<f64>().ok()?;
         (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
     })

@@ -1,13 +1,15 @@
 //! Hosted providers over HTTP: OpenAI Chat Completions (and every OpenAI-compatible server),
 //! Anthropic Messages and Google Gemini. Each adapter maps the normalised request onto its
-//! wire format and its answers, streams and errors back; the shared HTTP client, error
-//! mapping and SSE reader live beside them.
+//! wire format and its answers, streams and errors back; each states that format as types
+//! in its `wire` module, read leniently (`lenient`). The shared HTTP client, error mapping
+//! and SSE reader live beside them.
 
 mod anthropic;
 #[cfg(test)]
 mod fuzz;
 mod gemini;
 mod http;
+mod lenient;
 mod openai;
 mod sse;
 mod streaming;

@@ -2,15 +2,22 @@
 //! the `x-goog-api-key` header, never in the URL, so it cannot leak into an error that
 //! quotes the URL.
 
+mod wire;
+
 use serde_json::{json, Value};
 
 use super::http::{self, from_error_object};
+use super::lenient;
 use super::sse::SseEvent;
 use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
     estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Provider, ProviderError,
     ProviderRequest, ProviderResponse, ResponseFormat, Role, Usage,
+};
+use wire::{
+    Content, ContentRole, ErrorBody, ErrorEnvelope, GenerateContentRequest,
+    GenerateContentResponse, GenerationConfig, ModelPage, Part,
 };
 
 /// Pages `list_models` follows at most; one page holds up to `MODELS_PAGE_SIZE` models.
@@ -75,60 +82,54 @@ fn model_segment(model_id: &str) -> String {
 
 /// The `GenerateContentRequest`: system messages become `systemInstruction`, the rest
 /// `contents` with the assistant as `model` and consecutive turns of one role merged.
-fn body(req: &ProviderRequest) -> Value {
+fn body(req: &ProviderRequest) -> GenerateContentRequest<'_> {
     let mut system = Vec::new();
-    let mut contents: Vec<(&str, Vec<Value>)> = Vec::new();
+    let mut contents: Vec<Content> = Vec::new();
     for m in &req.messages {
         // Gemini refuses an empty text part; an empty turn says nothing anyway.
         if m.content.is_empty() {
             continue;
         }
-        let part = json!({"text": m.content});
+        let part = Part { text: &m.content };
         let role = match m.role {
             Role::System => {
                 system.push(part);
                 continue;
             }
             // `ChatOnly` refuses raw text before any request is built.
-            Role::User | Role::Text => "user",
-            Role::Assistant => "model",
+            Role::User | Role::Text => ContentRole::User,
+            Role::Assistant => ContentRole::Model,
         };
         match contents.last_mut() {
-            Some((last, parts)) if *last == role => parts.push(part),
-            _ => contents.push((role, vec![part])),
+            Some(last) if last.role == Some(role) => last.parts.push(part),
+            _ => contents.push(Content {
+                role: Some(role),
+                parts: vec![part],
+            }),
         }
     }
-    let contents: Vec<Value> = contents
-        .into_iter()
-        .map(|(role, parts)| json!({"role": role, "parts": parts}))
-        .collect();
+    GenerateContentRequest {
+        contents,
+        generation_config: generation_config(req),
+        system_instruction: (!system.is_empty()).then_some(Content {
+            role: None,
+            parts: system,
+        }),
+    }
+}
 
-    let mut config = json!({
-        "temperature": req.temperature,
-        "maxOutputTokens": req.max_output_tokens,
-    });
-    if let Some(p) = req.top_p {
-        config["topP"] = json!(p);
+fn generation_config(req: &ProviderRequest) -> GenerationConfig<'_> {
+    GenerationConfig {
+        temperature: f64::from(req.temperature),
+        max_output_tokens: req.max_output_tokens,
+        top_p: req.top_p.map(f64::from),
+        // No min_p: the API has none.
+        top_k: req.top_k,
+        stop_sequences: &req.stop,
+        seed: req.seed.map(wire_seed),
+        response_mime_type: (req.response_format == ResponseFormat::JsonObject)
+            .then_some("application/json"),
     }
-    // No min_p: the API has none.
-    if let Some(k) = req.top_k {
-        config["topK"] = json!(k);
-    }
-    if !req.stop.is_empty() {
-        config["stopSequences"] = json!(req.stop);
-    }
-    if let Some(seed) = req.seed {
-        config["seed"] = json!(wire_seed(seed));
-    }
-    if req.response_format == ResponseFormat::JsonObject {
-        config["responseMimeType"] = json!("application/json");
-    }
-
-    let mut body = json!({"contents": contents, "generationConfig": config});
-    if !system.is_empty() {
-        body["systemInstruction"] = json!({"parts": system});
-    }
-    body
 }
 
 /// Gemini's seed is an int32; a larger one is folded into range, deterministically.
@@ -147,89 +148,75 @@ fn finish_reason(s: &str) -> FinishReason {
 }
 
 /// The first candidate's finish reason, when it has one.
-fn candidate_finish(v: &Value) -> Option<FinishReason> {
-    v.pointer("/candidates/0/finishReason")
-        .and_then(Value::as_str)
+fn candidate_finish(r: &GenerateContentResponse) -> Option<FinishReason> {
+    r.candidates
+        .first()?
+        .finish_reason
+        .as_deref()
         .filter(|r| *r != "FINISH_REASON_UNSPECIFIED")
         .map(finish_reason)
 }
 
 /// The first candidate's answer text, thought summaries left out.
-fn candidate_text(v: &Value) -> String {
-    v.pointer("/candidates/0/content/parts")
-        .and_then(Value::as_array)
-        .map(|parts| {
-            parts
-                .iter()
-                .filter(|p| p.get("thought").and_then(Value::as_bool) != Some(true))
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default()
+fn candidate_text(r: &GenerateContentResponse) -> String {
+    let Some(candidate) = r.candidates.first() else {
+        return String::new();
+    };
+    candidate
+        .content
+        .parts
+        .iter()
+        .filter(|p| p.thought != Some(true))
+        .filter_map(|p| p.text.as_deref())
+        .collect()
 }
 
-fn usage(v: &Value) -> Option<Usage> {
-    let u = v.get("usageMetadata").filter(|u| u.is_object())?;
-    let n = |f: &str| u.get(f).and_then(Value::as_u64).unwrap_or(0);
-    Some(Usage {
-        input_tokens: n("promptTokenCount"),
-        output_tokens: n("candidatesTokenCount") + n("thoughtsTokenCount"),
-        cached_input_tokens: n("cachedContentTokenCount"),
-    })
+fn usage(u: &wire::UsageMetadata) -> Usage {
+    Usage {
+        input_tokens: u.prompt_token_count,
+        output_tokens: u.candidates_token_count + u.thoughts_token_count,
+        cached_input_tokens: u.cached_content_token_count,
+    }
 }
 
-/// A prompt Gemini refused to answer at all: `promptFeedback.blockReason` and no candidate.
-fn blocked(v: &Value) -> Option<ProviderError> {
-    let reason = v
-        .pointer("/promptFeedback/blockReason")
-        .and_then(Value::as_str)?;
-    let has_candidate = v
-        .get("candidates")
-        .and_then(Value::as_array)
-        .is_some_and(|c| !c.is_empty());
-    (!has_candidate).then(|| ProviderError::InvalidRequest(format!("blocked: {reason}")))
+/// The error a body or chunk carries instead of an answer: an error object, or a prompt
+/// Gemini refused to answer at all (`promptFeedback.blockReason` and no candidate).
+fn refusal(r: &GenerateContentResponse) -> Option<ProviderError> {
+    if let Some(e) = &r.error {
+        return Some(embedded_error(e));
+    }
+    let reason = r.prompt_feedback.block_reason.as_deref()?;
+    r.candidates
+        .is_empty()
+        .then(|| ProviderError::InvalidRequest(format!("blocked: {reason}")))
 }
 
 /// Whether an error object says the key itself is wrong; Gemini reports that as a 400
 /// `INVALID_ARGUMENT`, not a 401.
-fn is_bad_key(error: &Value) -> bool {
-    let by_reason = error
-        .get("details")
-        .and_then(Value::as_array)
-        .is_some_and(|details| {
-            details.iter().any(|d| {
-                matches!(
-                    d.get("reason").and_then(Value::as_str),
-                    Some("API_KEY_INVALID" | "API_KEY_EXPIRED")
-                )
-            })
-        });
+fn is_bad_key(error: &ErrorBody) -> bool {
+    let by_reason = error.details.iter().any(|d| {
+        matches!(
+            d.reason.as_deref(),
+            Some("API_KEY_INVALID" | "API_KEY_EXPIRED")
+        )
+    });
     let by_message = error
-        .get("message")
-        .and_then(Value::as_str)
+        .message
+        .as_deref()
         .is_some_and(|m| m.starts_with("API key not valid") || m.starts_with("API key expired"));
     by_reason || by_message
 }
 
-/// The `error` object of a body, which the streaming endpoint may wrap in an array.
-fn error_object(v: &Value) -> Option<&Value> {
-    let v = v.as_array().and_then(|a| a.first()).unwrap_or(v);
-    v.get("error").filter(|e| e.is_object())
-}
-
-/// An `{"error": {...}}` object inside a stream or a 200 body.
-fn embedded_error(v: &Value) -> Option<ProviderError> {
-    let e = error_object(v)?;
+/// The error an `{"error": {...}}` object inside a stream or a 200 body stands for.
+fn embedded_error(e: &ErrorBody) -> ProviderError {
     if is_bad_key(e) {
-        return Some(ProviderError::Auth);
+        return ProviderError::Auth;
     }
-    let kind = e.get("status").and_then(Value::as_str).unwrap_or("error");
-    let message = e.get("message").and_then(Value::as_str).unwrap_or("");
-    Some(from_error_object(kind, message))
+    let kind = e.status.as_deref().unwrap_or("error");
+    from_error_object(kind, e.message.as_deref().unwrap_or(""))
 }
 
-/// `http::send` with Gemini's bad-key 400 read as `Auth`; every other failure maps as for
-/// all providers.
+/// Sends as `http::send` does, a failure mapped by `status_error`.
 async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, ProviderError> {
     let resp = req.send().await.map_err(http::transport)?;
     if resp.status().is_success() {
@@ -238,43 +225,62 @@ async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Provide
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp.text().await.unwrap_or_default();
+    Err(status_error(status, &headers, body))
+}
+
+/// The typed error for a non-success status: Gemini's bad-key 400 is `Auth`, every other
+/// failure maps as for all providers.
+fn status_error(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: String,
+) -> ProviderError {
     let parsed: Option<Value> = serde_json::from_str(&body).ok();
-    let error = parsed.as_ref().and_then(error_object);
-    if error.is_some_and(is_bad_key) {
-        return Err(ProviderError::Auth);
+    let error = parsed.as_ref().and_then(|v| ErrorEnvelope::read(v).error);
+    if error.as_ref().is_some_and(is_bad_key) {
+        return ProviderError::Auth;
     }
     // The shared mapping reads `error.message` at the top level; unwrap an array body.
-    let body = match (&parsed, error) {
-        (Some(Value::Array(_)), Some(e)) => json!({ "error": e }).to_string(),
+    let first = parsed
+        .as_ref()
+        .and_then(Value::as_array)
+        .and_then(|a| a.first());
+    let body = match first {
+        Some(first) if error.is_some() => json!({ "error": first["error"] }).to_string(),
         _ => body,
     };
-    Err(http::from_status(status, &headers, &body))
+    http::from_status(status, headers, &body)
+}
+
+/// The answer in a non-streamed response body.
+fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+    let r = GenerateContentResponse::read(v);
+    if let Some(e) = refusal(&r) {
+        return Err(e);
+    }
+    if r.candidates.is_empty() {
+        return Err(ProviderError::Unavailable(
+            "the provider's answer has no candidates".into(),
+        ));
+    }
+    let text = candidate_text(&r);
+    let usage = r.usage_metadata.as_ref().map(usage).unwrap_or(Usage {
+        input_tokens: estimate_prompt_tokens(req),
+        output_tokens: estimate_tokens(&text),
+        cached_input_tokens: 0,
+    });
+    Ok(ProviderResponse {
+        finish_reason: candidate_finish(&r).unwrap_or(FinishReason::Stop),
+        text,
+        usage,
+    })
 }
 
 #[async_trait::async_trait]
 impl Provider for Gemini {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         let resp = send(self.post(req, false)?).await?;
-        let v = http::json_body(resp).await?;
-        if let Some(e) = embedded_error(&v).or_else(|| blocked(&v)) {
-            return Err(e);
-        }
-        if v.pointer("/candidates/0").is_none() {
-            return Err(ProviderError::Unavailable(
-                "the provider's answer has no candidates".into(),
-            ));
-        }
-        let text = candidate_text(&v);
-        let usage = usage(&v).unwrap_or(Usage {
-            input_tokens: estimate_prompt_tokens(req),
-            output_tokens: estimate_tokens(&text),
-            cached_input_tokens: 0,
-        });
-        Ok(ProviderResponse {
-            finish_reason: candidate_finish(&v).unwrap_or(FinishReason::Stop),
-            text,
-            usage,
-        })
+        response(&http::json_body(resp).await?, req)
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
@@ -300,21 +306,15 @@ impl Provider for Gemini {
             if let Some(t) = &page_token {
                 req = req.query(&[("pageToken", t)]);
             }
-            let v = http::json_body(send(req).await?).await?;
+            let page: ModelPage = lenient::read(&http::json_body(send(req).await?).await?);
             models.extend(
-                v.get("models")
-                    .and_then(Value::as_array)
+                page.models
                     .into_iter()
-                    .flatten()
-                    .filter(|m| generates_content(m))
-                    .filter_map(|m| m.get("name").and_then(Value::as_str))
-                    .map(|n| n.strip_prefix("models/").unwrap_or(n).to_owned()),
+                    .filter(generates_content)
+                    .filter_map(|m| m.name)
+                    .map(|n| n.strip_prefix("models/").map(str::to_owned).unwrap_or(n)),
             );
-            page_token = v
-                .get("nextPageToken")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
+            page_token = page.next_page_token.filter(|t| !t.is_empty());
             if page_token.is_none() {
                 break;
             }
@@ -329,15 +329,11 @@ impl Provider for Gemini {
 
 /// Whether a listed model answers `generateContent` (embedding models do not); a listing
 /// that does not say is taken at its word.
-fn generates_content(model: &Value) -> bool {
+fn generates_content(model: &wire::Model) -> bool {
     model
-        .get("supportedGenerationMethods")
-        .and_then(Value::as_array)
-        .is_none_or(|methods| {
-            methods
-                .iter()
-                .any(|m| m.as_str() == Some("generateContent"))
-        })
+        .supported_generation_methods
+        .as_ref()
+        .is_none_or(|methods| methods.iter().any(|m| m == "generateContent"))
 }
 
 /// Reads `alt=sse` chunks: each a whole `GenerateContentResponse` with the new text. There
@@ -352,17 +348,17 @@ pub(super) struct ChunkDecoder {
 
 impl Decoder for ChunkDecoder {
     fn event(&mut self, ev: &SseEvent) -> Result<Step, ProviderError> {
-        let v = streaming::json(ev)?;
-        if let Some(e) = embedded_error(&v).or_else(|| blocked(&v)) {
+        let r = GenerateContentResponse::read(&streaming::json(ev)?);
+        if let Some(e) = refusal(&r) {
             return Err(e);
         }
-        if let Some(u) = usage(&v) {
-            self.usage = Some(u);
+        if let Some(u) = &r.usage_metadata {
+            self.usage = Some(usage(u));
         }
-        if let Some(r) = candidate_finish(&v) {
-            self.finish_reason = Some(r);
+        if let Some(reason) = candidate_finish(&r) {
+            self.finish_reason = Some(reason);
         }
-        let text = candidate_text(&v);
+        let text = candidate_text(&r);
         self.text.push_str(&text);
         Ok(Step::Text(vec![text]))
     }

@@ -1,10 +1,13 @@
 //! Anthropic Messages: system prompt as a top-level field, strictly alternating user and
 //! assistant turns, a required `max_tokens`, and a stream of named SSE events.
 
+mod wire;
+
 use reqwest::header::HeaderValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::http::{self, from_error_object};
+use super::lenient;
 use super::sse::SseEvent;
 use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
@@ -12,6 +15,7 @@ use crate::providers::{
     estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Provider, ProviderError,
     ProviderRequest, ProviderResponse, ResponseFormat, Role, Usage,
 };
+use wire::{MessageResponse, MessagesRequest, StreamEvent, Turn, TurnRole};
 
 /// The API version every call pins; a configured `anthropic-version` header wins.
 const API_VERSION: &str = "2023-06-01";
@@ -51,13 +55,13 @@ impl Anthropic {
         Ok(req)
     }
 
-    fn post(&self, body: &Value) -> Result<reqwest::RequestBuilder, ProviderError> {
+    fn post(&self, body: &MessagesRequest<'_>) -> Result<reqwest::RequestBuilder, ProviderError> {
         Ok(self.request(reqwest::Method::POST, "/messages")?.json(body))
     }
 }
 
 /// The wire body for `req`.
-fn body(req: &ProviderRequest, stream: bool) -> Value {
+fn body(req: &ProviderRequest, stream: bool) -> MessagesRequest<'_> {
     let mut system: Vec<&str> = req
         .messages
         .iter()
@@ -67,52 +71,43 @@ fn body(req: &ProviderRequest, stream: bool) -> Value {
     if req.response_format == ResponseFormat::JsonObject {
         system.push(JSON_INSTRUCTION);
     }
-    let mut body = json!({
-        "model": req.model_id,
-        "max_tokens": req.max_output_tokens,
-        "messages": turns(req),
-        "temperature": req.temperature.clamp(0.0, MAX_TEMPERATURE),
-        "stream": stream,
-    });
-    if !system.is_empty() {
-        body["system"] = json!(system.join("\n\n"));
+    MessagesRequest {
+        model: &req.model_id,
+        max_tokens: req.max_output_tokens,
+        messages: turns(req),
+        temperature: f64::from(req.temperature.clamp(0.0, MAX_TEMPERATURE)),
+        stream,
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        top_p: req.top_p.map(f64::from),
+        top_k: req.top_k,
+        stop_sequences: &req.stop,
+        // No seed and no min_p: the API has neither.
     }
-    if let Some(p) = req.top_p {
-        body["top_p"] = json!(p);
-    }
-    if let Some(k) = req.top_k {
-        body["top_k"] = json!(k);
-    }
-    if !req.stop.is_empty() {
-        body["stop_sequences"] = json!(req.stop);
-    }
-    // No seed and no min_p: the API has neither.
-    body
 }
 
 /// The user and assistant messages, consecutive ones of the same role merged, since the
 /// API wants the roles to alternate.
-fn turns(req: &ProviderRequest) -> Vec<Value> {
-    let mut turns: Vec<(&'static str, String)> = Vec::new();
+fn turns(req: &ProviderRequest) -> Vec<Turn> {
+    let mut turns: Vec<Turn> = Vec::new();
     for m in &req.messages {
         let role = match m.role {
             Role::System => continue,
             // `ChatOnly` refuses raw text before any request is built.
-            Role::User | Role::Text => "user",
-            Role::Assistant => "assistant",
+            Role::User | Role::Text => TurnRole::User,
+            Role::Assistant => TurnRole::Assistant,
         };
         match turns.last_mut() {
-            Some((last, content)) if *last == role => {
-                content.push_str("\n\n");
-                content.push_str(&m.content);
+            Some(last) if last.role == role => {
+                last.content.push_str("\n\n");
+                last.content.push_str(&m.content);
             }
-            _ => turns.push((role, m.content.clone())),
+            _ => turns.push(Turn {
+                role,
+                content: m.content.clone(),
+            }),
         }
     }
     turns
-        .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
-        .collect()
 }
 
 fn finish_reason(s: Option<&str>) -> FinishReason {
@@ -127,22 +122,21 @@ fn finish_reason(s: Option<&str>) -> FinishReason {
 /// Token counts as Anthropic reports them: `input_tokens` excludes the prompt tokens read
 /// from or written to its cache, so they are added back.
 #[derive(Debug, Clone, Copy, Default)]
-struct WireUsage {
+struct Counts {
     input: u64,
     output: u64,
     cache_read: u64,
     cache_creation: u64,
 }
 
-impl WireUsage {
+impl Counts {
     /// Takes every count `u` carries; absent ones keep their value (a stream's
     /// `message_delta` reports cumulative totals, often only `output_tokens`).
-    fn update(&mut self, u: &Value) {
-        let n = |k: &str| u.get(k).and_then(Value::as_u64);
-        self.input = n("input_tokens").unwrap_or(self.input);
-        self.output = n("output_tokens").unwrap_or(self.output);
-        self.cache_read = n("cache_read_input_tokens").unwrap_or(self.cache_read);
-        self.cache_creation = n("cache_creation_input_tokens").unwrap_or(self.cache_creation);
+    fn update(&mut self, u: &wire::Usage) {
+        self.input = u.input_tokens.unwrap_or(self.input);
+        self.output = u.output_tokens.unwrap_or(self.output);
+        self.cache_read = u.cache_read_input_tokens.unwrap_or(self.cache_read);
+        self.cache_creation = u.cache_creation_input_tokens.unwrap_or(self.cache_creation);
     }
 
     fn usage(self) -> Usage {
@@ -154,33 +148,28 @@ impl WireUsage {
     }
 }
 
-/// An `{"type": "error", "error": {...}}` object, in a body or a stream event.
-fn error_object(v: &Value) -> Option<ProviderError> {
-    let e = v.get("error").filter(|e| e.is_object())?;
-    let kind = e.get("type").and_then(Value::as_str).unwrap_or("error");
-    let message = e.get("message").and_then(Value::as_str).unwrap_or("");
-    Some(from_error_object(kind, message))
+/// The error an `{"type": "error", "error": {...}}` object stands for, in a body or a
+/// stream event.
+fn error_object(e: &wire::ErrorBody) -> ProviderError {
+    let kind = e.kind.as_deref().unwrap_or("error");
+    from_error_object(kind, e.message.as_deref().unwrap_or(""))
 }
 
 /// The answer in a non-streamed response body.
 fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
-    if let Some(e) = error_object(v) {
-        return Err(e);
+    let body: MessageResponse = lenient::read(v);
+    if let Some(e) = &body.error {
+        return Err(error_object(e));
     }
-    let blocks = v
-        .get("content")
-        .and_then(Value::as_array)
+    let blocks = body
+        .content
         .ok_or_else(|| ProviderError::Unavailable("the provider's answer has no content".into()))?;
-    let text: String = blocks
-        .iter()
-        .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-        .filter_map(|b| b.get("text").and_then(Value::as_str))
-        .collect();
-    let usage = match v.get("usage").filter(|u| u.is_object()) {
+    let text: String = blocks.into_iter().filter_map(wire::Block::text).collect();
+    let usage = match &body.usage {
         Some(u) => {
-            let mut w = WireUsage::default();
-            w.update(u);
-            w.usage()
+            let mut counts = Counts::default();
+            counts.update(u);
+            counts.usage()
         }
         None => Usage {
             input_tokens: estimate_prompt_tokens(req),
@@ -189,7 +178,7 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
         },
     };
     Ok(ProviderResponse {
-        finish_reason: finish_reason(v.get("stop_reason").and_then(Value::as_str)),
+        finish_reason: finish_reason(body.stop_reason.as_deref()),
         text,
         usage,
     })
@@ -233,14 +222,14 @@ impl Provider for Anthropic {
 pub(super) struct EventDecoder {
     prompt_estimate: u64,
     text: String,
-    usage: Option<WireUsage>,
+    usage: Option<Counts>,
     finish_reason: Option<FinishReason>,
 }
 
 impl EventDecoder {
-    fn usage(&mut self, u: Option<&Value>) {
-        if let Some(u) = u.filter(|u| u.is_object()) {
-            self.usage.get_or_insert_with(WireUsage::default).update(u);
+    fn usage(&mut self, u: Option<wire::Usage>) {
+        if let Some(u) = u {
+            self.usage.get_or_insert_with(Counts::default).update(&u);
         }
     }
 }
@@ -248,46 +237,32 @@ impl EventDecoder {
 impl Decoder for EventDecoder {
     fn event(&mut self, ev: &SseEvent) -> Result<Step, ProviderError> {
         let v = streaming::json(ev)?;
-        let kind = ev
-            .event
-            .as_deref()
-            .or_else(|| v.get("type").and_then(Value::as_str))
-            .unwrap_or_default();
-        let text = match kind {
-            "message_start" => {
-                self.usage(v.pointer("/message/usage"));
+        let text = match StreamEvent::read(ev.event.as_deref(), &v) {
+            StreamEvent::MessageStart(e) => {
+                self.usage(e.message.usage);
                 None
             }
-            "content_block_start" => v
-                .get("content_block")
-                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-                .and_then(|b| b.get("text"))
-                .and_then(Value::as_str),
-            "content_block_delta" => v
-                .get("delta")
-                .filter(|d| d.get("type").and_then(Value::as_str) == Some("text_delta"))
-                .and_then(|d| d.get("text"))
-                .and_then(Value::as_str),
-            "message_delta" => {
-                if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.finish_reason = Some(finish_reason(Some(r)));
+            StreamEvent::ContentBlockStart(e) => e.content_block.text(),
+            StreamEvent::ContentBlockDelta(e) => e.delta.text(),
+            StreamEvent::MessageDelta(e) => {
+                if let Some(r) = e.delta.stop_reason {
+                    self.finish_reason = Some(finish_reason(Some(&r)));
                 }
-                self.usage(v.get("usage"));
+                self.usage(e.usage);
                 None
             }
-            "message_stop" => return Ok(Step::Done),
-            "error" => {
-                return Err(error_object(&v).unwrap_or_else(|| {
+            StreamEvent::MessageStop => return Ok(Step::Done),
+            StreamEvent::Error(e) => {
+                return Err(e.error.as_ref().map(error_object).unwrap_or_else(|| {
                     ProviderError::Unavailable("the provider sent an error event".into())
                 }))
             }
-            // ping, content_block_stop, and event types added after this was written.
-            _ => None,
+            StreamEvent::Other => None,
         };
         let parts = match text {
             Some(t) if !t.is_empty() => {
-                self.text.push_str(t);
-                vec![t.to_owned()]
+                self.text.push_str(&t);
+                vec![t]
             }
             _ => Vec::new(),
         };
