@@ -341,3 +341,49 @@ async fn admin_workspaces_keys_prompts_usage_alerts_and_providers_are_what_the_d
     assert!(!providers["providers"].as_array().unwrap().is_empty());
     assert_fits(&doc, "ProviderList", &providers);
 }
+
+#[tokio::test]
+async fn the_consoles_costs_policy_provider_test_and_playground_are_what_the_document_says() {
+    let s = Server::demo();
+    let doc = served_document(&s).await;
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let chat =
+        json!({"model": "hearth/extract", "messages": [{"role": "user", "content": "12 EUR"}]});
+    s.post("/v1/chat/completions", Some(&admin), &chat).await;
+
+    let (status, costs) = s.get_json("/admin/costs", Some(&admin)).await;
+    assert_eq!(status, 200, "{costs}");
+    assert!(costs["costs"]["total"]["requests"].as_u64().unwrap() >= 1);
+    assert_fits(&doc, "CostsView", &costs);
+
+    let (status, policy) = s.get_json("/admin/policy", Some(&admin)).await;
+    assert_eq!(status, 200, "{policy}");
+    assert_fits(&doc, "PolicyView", &policy);
+    let toml = json!({"toml": policy["source"]});
+    assert_accepts(&doc, "PolicyText", &toml);
+    let (status, _, summary) = s.post("/admin/policy/validate", Some(&admin), &toml).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_fits(&doc, "PolicySummary", &summary);
+    let (status, _, applied) = s.put("/admin/policy", &admin, &toml).await;
+    assert_eq!(status, 200, "{applied}");
+    assert_fits(&doc, "AppliedPolicy", &applied);
+
+    let (status, _, tested) = s
+        .post("/admin/providers/mock-fast/test", Some(&admin), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    assert_fits(&doc, "ProviderTest", &tested);
+
+    let prompt = json!({"prompt_id": "totals", "version": "v1", "template": "Find {{ what }}.",
+                        "variables": ["what"], "owner": "finance"});
+    s.post("/admin/prompts", Some(&admin), &prompt).await;
+    let render =
+        json!({"version": "v1", "workspace": "tenant_pro", "variables": {"what": "totals"}});
+    assert_accepts(&doc, "RenderBody", &render);
+    let (status, _, rendered) = s
+        .post("/admin/prompts/totals/render", Some(&admin), &render)
+        .await;
+    assert_eq!(status, 200, "{rendered}");
+    assert_eq!(rendered["system"], "Find totals.");
+    assert_fits(&doc, "Rendered", &rendered);
+}

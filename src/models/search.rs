@@ -43,28 +43,34 @@ pub const FITS_RULE: &str = "file size x 4/3 + 1 GiB within the local memory bud
                              ([local] memory_budget_mb, default half the machine's memory)";
 
 /// One GGUF file found.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = SearchHit)]
 pub struct Hit {
     /// Hub repository.
     pub repo: String,
     /// File in the repository.
     pub file: String,
     /// Its size, when the hub says.
+    #[schema(required = true)]
     pub size_bytes: Option<u64>,
     /// The quant its name says (`Q4_K_M`, `Q8_0`, `F16`, ...), or `unknown`.
     pub quant: String,
     /// Whether Hearth has a kernel for that quant (the architecture is checked at pull).
     pub runs: bool,
     /// The memory it is taken to need: see [`needs_bytes`]; None without a size.
+    #[schema(required = true)]
     pub needs_bytes: Option<u64>,
     /// Whether that fits in the budget; None without a size.
+    #[schema(required = true)]
     pub fits: Option<bool>,
     /// The catalog entry it is, if any (`hearth models pull ID` fetches it).
+    #[schema(required = true)]
     pub catalog_id: Option<String>,
 }
 
 /// A repository whose file list could not be read.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = SearchSkipped)]
 pub struct Skipped {
     /// The repository.
     pub repo: String,
@@ -73,7 +79,8 @@ pub struct Skipped {
 }
 
 /// What a search found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = SearchAnswer)]
 pub struct Answer {
     /// Whether the hub answered the search.
     pub online: bool,

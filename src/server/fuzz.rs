@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use super::admin::PullBody;
 use super::body;
-use super::console::{CostsQuery, ImportBody, KeyBody, PolicyText, RenderBody};
 use super::debug::FaultBody;
 use super::openai::to_request;
 use super::ops::AuditParams;
@@ -18,6 +17,7 @@ use super::wire::admin::{
 };
 use super::wire::chat::ChatBody;
 use super::wire::completions::ChatCompletionRequest;
+use super::wire::console::{CostsQuery, ImportBody, KeyBody, PolicyText, RenderBody};
 use super::wire::threads::{NewComparison, NewMessage, SearchParams, TitleBody};
 use crate::error::Error;
 use crate::fuzzing;

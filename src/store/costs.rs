@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::error::Result;
 
 /// One group's totals.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Totals {
     /// The group's key (a day, workspace, model or task); empty for the grand total.
     pub key: String,
@@ -24,7 +24,7 @@ pub struct Totals {
 }
 
 /// The whole breakdown of a period.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Breakdown {
     /// Everything in the period.
     pub total: Totals,

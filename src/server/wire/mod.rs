@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod chat;
 pub mod completions;
+pub mod console;
 pub mod error;
 pub mod session;
 pub mod threads;

@@ -58,11 +58,7 @@ export function rollbackPrompt(client: HearthClient, id: string, b: { version: s
   return client.json<PromptVersion>("POST", `/admin/prompts/${seg(id)}/rollback`, b);
 }
 
-export interface RenderedPrompt {
-  prompt_id: string;
-  version: string;
-  system: string;
-}
+export type RenderedPrompt = Schemas["Rendered"];
 
 export function renderPrompt(
   client: HearthClient,
@@ -130,12 +126,7 @@ export type ProviderInfo = Omit<Schemas["ProviderView"], "config"> & {
   config: ({ kind: string; locality?: Locality; data_policy?: { locality?: Locality } } & Record<string, unknown>) | null;
 };
 
-export interface ProviderTest {
-  ok: boolean;
-  latency_ms: number;
-  models?: unknown[];
-  error?: { code: string; message: string };
-}
+export type ProviderTest = Schemas["ProviderTest"];
 
 export const HOSTED_KINDS = ["openai", "openai_compatible", "anthropic", "gemini"];
 
@@ -161,7 +152,7 @@ export function testProvider(client: HearthClient, name: string): Promise<Provid
   return client.json<ProviderTest>("POST", `/admin/providers/${seg(name)}/test`);
 }
 
-export function setProviderKey(client: HearthClient, name: string, key: string): Promise<{ stored: boolean; applies?: string }> {
+export function setProviderKey(client: HearthClient, name: string, key: string): Promise<Schemas["KeyStored"]> {
   return client.json("PUT", `/admin/providers/${seg(name)}/key`, { key });
 }
 
@@ -210,7 +201,7 @@ export function requestModelName(m: Pick<LocalModel, "id" | "model">): string {
 }
 
 /** `POST /admin/models/use`: makes an installed model the primary of a task's route. */
-export function setRoutePrimary(client: HearthClient, model: string, task = "chat"): Promise<{ task: string; primary: string; model: string }> {
+export function setRoutePrimary(client: HearthClient, model: string, task = "chat"): Promise<Schemas["UsedModel"]> {
   return client.json("POST", "/admin/models/use", { id: model, task });
 }
 
@@ -324,16 +315,7 @@ export interface HubSource {
 }
 
 /** What an import answers: the name, where the copy went, and the policy lines that use it. */
-export interface ImportedModel {
-  id: string;
-  path: string;
-  /** How requests and the model pickers name it (`local/NAME`). */
-  model?: string;
-  /** Whether the policy in force serves it already (it has the `local` provider). */
-  usable?: boolean;
-  /** When not: the `[providers.local]` snippet that makes every installed model usable. */
-  use?: string | null;
-}
+export type ImportedModel = Schemas["Imported"];
 
 /** `POST /admin/models/import`: copies a GGUF file on the server's disk into the models folder. */
 export function importModel(client: HearthClient, b: { path: string; id?: string }): Promise<ImportedModel> {
@@ -345,30 +327,8 @@ export async function removeModel(client: HearthClient, id: string): Promise<voi
 }
 
 /** One GGUF file a model search found. */
-export interface SearchHit {
-  repo: string;
-  file: string;
-  size_bytes: number | null;
-  /** From the file name: `Q4_K_M`, `Q8_0`, `F16`, ... or `unknown`. */
-  quant: string;
-  /** Whether Hearth has a kernel for the quant (the architecture is checked at download). */
-  runs: boolean;
-  /** Whether the file and its margin fit the local memory budget; null without a size. */
-  fits: boolean | null;
-  /** The catalog entry it is, if any; catalog entries come first. */
-  catalog_id: string | null;
-}
-
-export interface ModelSearch {
-  /** Whether the hub answered; without it only the catalog's matches are listed. */
-  online: boolean;
-  reason: string | null;
-  catalog: SearchHit[];
-  files: SearchHit[];
-  skipped: { repo: string; reason: string }[];
-  /** How "fits" was decided. */
-  fits_rule: string;
-}
+export type SearchHit = Schemas["SearchHit"];
+export type ModelSearch = Schemas["SearchAnswer"];
 
 /** `GET /admin/models/search?q=`: the catalog's matches, then the hub's GGUF files. */
 export async function searchModels(client: HearthClient, text: string): Promise<ModelSearch> {
@@ -380,6 +340,7 @@ export async function searchModels(client: HearthClient, text: string): Promise<
     files: body.files ?? [],
     skipped: body.skipped ?? [],
     fits_rule: body.fits_rule ?? "",
+    budget_bytes: body.budget_bytes ?? 0,
   };
 }
 

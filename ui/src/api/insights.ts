@@ -5,6 +5,7 @@
 // logic over them lives in `state/routing.ts` and `state/costs.ts`.
 
 import type { HearthClient, Locality } from "./client";
+import type { Schemas } from "./wire";
 
 // ---------------------------------------------------------------------------------------
 // The policy (GET /admin/policy)
@@ -87,13 +88,7 @@ export async function getPolicy(client: HearthClient): Promise<Policy> {
 }
 
 /** What `POST /admin/policy/validate` answers for a valid policy. */
-export interface PolicySummary {
-  valid: true;
-  providers: string[];
-  models: string[];
-  routes: string[];
-  tiers: string[];
-}
+export type PolicySummary = Schemas["PolicySummary"];
 
 /**
  * Checks a policy file as `hearth serve --config` would; nothing is applied. An invalid one
@@ -111,19 +106,7 @@ export async function validatePolicy(client: HearthClient, toml: string): Promis
 }
 
 /** What `PUT /admin/policy` answers once the policy is applied (and saved). */
-export interface PolicyApplied {
-  applied: true;
-  providers: string[];
-  models: string[];
-  routes: string[];
-  tiers: string[];
-  /** Providers whose changed settings take effect only after a restart. */
-  restart_needed: string[];
-  /** Providers built afresh (new or changed settings); they warm up in the background. */
-  rebuilt: string[];
-  /** Where the server saved it (the next start runs it when no `--config` is given). */
-  saved_to: string | null;
-}
+export type PolicyApplied = Schemas["AppliedPolicy"];
 
 /**
  * Applies a policy file: new requests use its routes, tiers, models and prices at once, and
@@ -140,25 +123,20 @@ export async function applyPolicy(client: HearthClient, toml: string): Promise<P
     tiers: b.tiers ?? [],
     restart_needed: b.restart_needed ?? [],
     rebuilt: b.rebuilt ?? [],
-    saved_to: typeof b.saved_to === "string" ? b.saved_to : null,
+    saved_to: b.saved_to ?? "",
   };
 }
 
 // ---------------------------------------------------------------------------------------
 // Providers and their circuit breakers (GET /admin/providers)
 
-export type BreakerState = "closed" | "half_open" | "open";
+export type BreakerState = Schemas["BreakerState"];
 
-export interface ProviderStatus {
-  name: string;
-  config: ProviderConfig;
-  breaker: { state: BreakerState | string; consecutive_failures: number };
-  usable: boolean;
-}
+export type ProviderStatus = Omit<Schemas["ProviderView"], "config"> & { config: ProviderConfig };
 
 export async function getProviders(client: HearthClient): Promise<ProviderStatus[]> {
-  const body = await client.json<{ providers?: ProviderStatus[] }>("GET", "/admin/providers");
-  return body.providers ?? [];
+  const body = await client.json<{ providers: ProviderStatus[] }>("GET", "/admin/providers");
+  return body.providers;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -211,33 +189,9 @@ export async function getAuditEvents(client: HearthClient, limit: number, worksp
 // Costs (GET /admin/costs)
 
 /** One group's totals; `key` is a day, workspace, model or task ("" for the grand total). */
-export interface CostGroup {
-  key: string;
-  /** Completed requests (answered by a model or the cache). */
-  requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: number;
-  cache_hits: number;
-}
-
-export interface CostBreakdown {
-  total: CostGroup;
-  /** Per UTC day, oldest first; days without requests are absent. */
-  by_day: CostGroup[];
-  by_workspace: CostGroup[];
-  by_model: CostGroup[];
-  by_task: CostGroup[];
-  /** What the cache's hits would have cost. */
-  cache_saved_usd: number;
-}
-
-export interface CostsAnswer {
-  /** `YYYY-MM-DD`, UTC, inclusive. */
-  from: string;
-  to: string;
-  costs: CostBreakdown;
-}
+export type CostGroup = Schemas["Totals"];
+export type CostBreakdown = Schemas["Breakdown"];
+export type CostsAnswer = Schemas["CostsView"];
 
 const EMPTY_GROUP: CostGroup = { key: "", requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, cache_hits: 0 };
 
@@ -267,16 +221,9 @@ export async function getCosts(
 // Budget alerts (GET /admin/alerts); the workspaces with today's spend are api/admin.ts's
 // `listWorkspaces`
 
-export interface BudgetAlert {
-  workspace_id: string;
-  day: string;
-  share: number;
-  spent_usd: number;
-  budget_usd: number;
-  at_ms: number;
-}
+export type BudgetAlert = Schemas["BudgetAlert"];
 
 export async function getAlerts(client: HearthClient): Promise<BudgetAlert[]> {
-  const body = await client.json<{ alerts?: BudgetAlert[] }>("GET", "/admin/alerts");
-  return body.alerts ?? [];
+  const body = await client.json<Schemas["AlertList"]>("GET", "/admin/alerts");
+  return body.alerts;
 }

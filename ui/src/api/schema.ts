@@ -20,6 +20,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/costs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["costs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/keys": {
         parameters: {
             query?: never;
@@ -47,6 +63,127 @@ export interface paths {
         put?: never;
         post?: never;
         delete: operations["revoke_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/models/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copies a GGUF file from the models folder or the downloads folder into the models
+         *     folder's `imported/`, after checking that Hearth can run it.
+         */
+        post: operations["import_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/models/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * `hearth models search` over HTTP: the catalog's matches, then the hub's GGUF files with
+         *     "fits" decided against the running pool's budget; offline, the catalog's matches only.
+         */
+        get: operations["search_models"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/models/use": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Makes an installed model the primary of a route (`hearth models use`), applied and saved
+         *     at once like an edited policy.
+         */
+        post: operations["use_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/models/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes an installed catalog model (`ID` or `local/ID`) or an imported one
+         *     (`imported/NAME`, its slash encoded as `%2F` in the path); for a model pulled from the
+         *     hub, `hub_copy` says what became of the hub cache's copy.
+         */
+        delete: operations["remove_model"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["show_policy"];
+        /**
+         * Puts an edited policy in force for new requests (after the same validation), saves it,
+         *     and warms the providers it built afresh in the background.
+         */
+        put: operations["apply_policy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/policy/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Checks an edited policy as `hearth serve --config` would, without applying it: the
+         *     answer is its summary, or 422 with the line of the first problem.
+         */
+        post: operations["validate_policy"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -100,6 +237,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/prompts/{id}/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["render_prompt"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/prompts/{id}/rollback": {
         parameters: {
             query?: never;
@@ -126,6 +279,39 @@ export interface paths {
         get: operations["list_providers"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/providers/{name}/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Stores a hosted provider's key in the OS keychain; the server uses it from its next start. */
+        put: operations["set_provider_key"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/providers/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: operations["test_provider"];
         delete?: never;
         options?: never;
         head?: never;
@@ -377,6 +563,37 @@ export interface components {
             /** @description Always `assistant`. */
             role: string;
         };
+        /** @description A policy put in force. */
+        AppliedPolicy: {
+            applied: boolean;
+            models: string[];
+            providers: string[];
+            /** @description The providers built afresh. */
+            rebuilt: string[];
+            /** @description Always empty: every change applies to the next request. */
+            restart_needed: string[];
+            routes: string[];
+            saved_to: string;
+            tiers: string[];
+        };
+        /** @description The whole breakdown of a period. */
+        Breakdown: {
+            /** @description Per UTC day, oldest first. */
+            by_day: components["schemas"]["Totals"][];
+            /** @description Per model, most expensive first. */
+            by_model: components["schemas"]["Totals"][];
+            /** @description Per task, most expensive first. */
+            by_task: components["schemas"]["Totals"][];
+            /** @description Per workspace, most expensive first. */
+            by_workspace: components["schemas"]["Totals"][];
+            /**
+             * Format: double
+             * @description USD the cache saved (what its hits would have cost).
+             */
+            cache_saved_usd: number;
+            /** @description Everything in the period. */
+            total: components["schemas"]["Totals"];
+        };
         /**
          * @description A breaker's state as shown in `/ready`, `/metrics` and the admin API.
          * @enum {string}
@@ -583,6 +800,11 @@ export interface components {
         };
         /** @description A message's content: a string, or text parts. */
         Content: string | components["schemas"]["Part"][];
+        CostsView: {
+            costs: components["schemas"]["Breakdown"];
+            from: string;
+            to: string;
+        };
         /** @description A key as created: the only time the key itself is shown. */
         CreatedKey: {
             id: string;
@@ -652,6 +874,28 @@ export interface components {
             thread_message_id?: number | null;
             trace_id: string;
         };
+        /** @description `POST /admin/models/import`. */
+        ImportBody: {
+            /** @description The local name; the file's stem when absent. */
+            id?: string | null;
+            /** @description A GGUF file in the models folder or the downloads folder. */
+            path: string;
+        };
+        /** @description An imported model. */
+        Imported: {
+            id: string;
+            /** @description `local/<id>`. */
+            model: string;
+            path: string;
+            /** @description Whether the policy in force can call it (it has the `local` provider). */
+            usable: boolean;
+            /** @description When it cannot: the policy lines that add the `local` provider. */
+            use: string | null;
+        };
+        /** @description `PUT /admin/providers/{name}/key`. */
+        KeyBody: {
+            key: string;
+        };
         /** @description A key as listed: never the key itself. */
         KeyInfo: {
             /**
@@ -675,6 +919,10 @@ export interface components {
         };
         KeyList: {
             keys: components["schemas"]["KeyInfo"][];
+        };
+        KeyStored: {
+            applies: string;
+            stored: boolean;
         };
         /**
          * @description Where a provider runs, which decides what data may reach it.
@@ -807,6 +1055,25 @@ export interface components {
             text?: string | null;
             type: string;
         };
+        /** @description What a valid policy declares. */
+        PolicySummary: {
+            models: string[];
+            providers: string[];
+            routes: string[];
+            tiers: string[];
+            valid: boolean;
+        };
+        /** @description `POST /admin/policy/validate` and `PUT /admin/policy`. */
+        PolicyText: {
+            toml: string;
+        };
+        /** @description `GET /admin/policy`. */
+        PolicyView: {
+            /** @description The policy in force, as JSON (header values masked). */
+            policy: unknown;
+            /** @description Its TOML text. */
+            source: string;
+        };
         /** @description `POST /admin/prompts/{id}/promote`. */
         Promote: {
             /**
@@ -873,6 +1140,14 @@ export interface components {
         ProviderList: {
             providers: components["schemas"]["ProviderView"][];
         };
+        /** @description `POST /admin/providers/{name}/test`: whether its model list answers. */
+        ProviderTest: {
+            error?: components["schemas"]["TestFailure"] | null;
+            /** Format: double */
+            latency_ms: number;
+            models?: string[] | null;
+            ok: boolean;
+        };
         /** @description A provider as the policy declares it and as it stands. */
         ProviderView: {
             breaker: components["schemas"]["BreakerView"];
@@ -887,6 +1162,28 @@ export interface components {
             /** @description Cached answers removed. */
             purged: number;
             workspace: components["schemas"]["WorkspaceId"];
+        };
+        /** @description `DELETE /admin/models/{id}`. */
+        RemovedModel: {
+            /** @description For a model pulled from the hub: what became of the hub cache's copy. */
+            hub_copy: string | null;
+            removed: string;
+        };
+        /** @description `POST /admin/prompts/{id}/render`. */
+        RenderBody: {
+            variables?: {
+                [key: string]: unknown;
+            };
+            /** @description The version a user of the workspace would get when absent. */
+            version?: string | null;
+            /** @description `default` when absent. */
+            workspace?: string | null;
+        };
+        /** @description The system prompt a version renders to. */
+        Rendered: {
+            prompt_id: string;
+            system: string;
+            version: string;
         };
         /**
          * @description Whether the answer must be a JSON object.
@@ -950,6 +1247,61 @@ export interface components {
             top_p?: number | null;
             user?: string | null;
         };
+        /** @description What a search found. */
+        SearchAnswer: {
+            /**
+             * Format: int64
+             * @description The budget `fits` was decided against.
+             */
+            budget_bytes: number;
+            /** @description The catalog's matching entries; listed before the hub's files. */
+            catalog: components["schemas"]["SearchHit"][];
+            /**
+             * @description The hub's GGUF files, repository by repository in the hub's order (files that are
+             *     catalog entries are in `catalog` only).
+             */
+            files: components["schemas"]["SearchHit"][];
+            /** @description How `fits` was decided. */
+            fits_rule: string;
+            /** @description Whether the hub answered the search. */
+            online: boolean;
+            /** @description Why not, when it did not. */
+            reason?: string | null;
+            /** @description Repositories whose file list could not be read. */
+            skipped: components["schemas"]["SearchSkipped"][];
+        };
+        /** @description One GGUF file found. */
+        SearchHit: {
+            /** @description The catalog entry it is, if any (`hearth models pull ID` fetches it). */
+            catalog_id: string | null;
+            /** @description File in the repository. */
+            file: string;
+            /** @description Whether that fits in the budget; None without a size. */
+            fits: boolean | null;
+            /**
+             * Format: int64
+             * @description The memory it is taken to need: see [`needs_bytes`]; None without a size.
+             */
+            needs_bytes: number | null;
+            /** @description The quant its name says (`Q4_K_M`, `Q8_0`, `F16`, ...), or `unknown`. */
+            quant: string;
+            /** @description Hub repository. */
+            repo: string;
+            /** @description Whether Hearth has a kernel for that quant (the architecture is checked at pull). */
+            runs: boolean;
+            /**
+             * Format: int64
+             * @description Its size, when the hub says.
+             */
+            size_bytes: number | null;
+        };
+        /** @description A repository whose file list could not be read. */
+        SearchSkipped: {
+            /** @description Why. */
+            reason: string;
+            /** @description The repository. */
+            repo: string;
+        };
         Session: {
             data_policy: components["schemas"]["DataPolicy"];
             /** @description Whether the server runs the open demo. */
@@ -968,6 +1320,12 @@ export interface components {
         StreamOptions: {
             /** @description Whether the stream ends with a chunk holding the usage. */
             include_usage?: boolean;
+        };
+        /** @description Why a provider test failed. */
+        TestFailure: {
+            /** @description The provider error's kind, or `timeout`. */
+            code: string;
+            message: string;
         };
         TextChoice: {
             finish_reason: string | null;
@@ -1046,6 +1404,36 @@ export interface components {
             /** @description Up to 200 characters are kept; a new thread without one is "New chat". */
             title?: string | null;
         };
+        /** @description One group's totals. */
+        Totals: {
+            /**
+             * Format: int64
+             * @description Requests answered from the exact cache.
+             */
+            cache_hits: number;
+            /**
+             * Format: double
+             * @description USD spent.
+             */
+            cost_usd: number;
+            /**
+             * Format: int64
+             * @description Prompt tokens.
+             */
+            input_tokens: number;
+            /** @description The group's key (a day, workspace, model or task); empty for the grand total. */
+            key: string;
+            /**
+             * Format: int64
+             * @description Generated tokens.
+             */
+            output_tokens: number;
+            /**
+             * Format: int64
+             * @description Requests that reached a model or the cache.
+             */
+            requests: number;
+        };
         /** @description Token counts, as OpenAI names them. */
         Usage: {
             /** Format: int64 */
@@ -1096,6 +1484,20 @@ export interface components {
             saved_usd: number;
             /** @description Workspace. */
             workspace_id: string;
+        };
+        /** @description `POST /admin/models/use`. */
+        UseModel: {
+            /** @description An installed model, `ID` or `local/ID`. */
+            id: string;
+            /** @description The route it becomes the primary of; `chat` when absent. */
+            task?: string;
+        };
+        UsedModel: {
+            model: string;
+            /** @description The route's primary model alias. */
+            primary: string;
+            saved_to: string;
+            task: string;
         };
         WireFormat: {
             /** @description `text` or `json_object`. */
@@ -1248,6 +1650,39 @@ export interface operations {
             };
         };
     };
+    costs: {
+        parameters: {
+            query?: {
+                from?: string;
+                to?: string;
+                workspace?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Spend by day, workspace, model and task */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostsView"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_keys: {
         parameters: {
             query?: {
@@ -1331,6 +1766,230 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Revoked"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    import_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportBody"];
+            };
+        };
+        responses: {
+            /** @description The imported model */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Imported"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search_models: {
+        parameters: {
+            query: {
+                q: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Catalog entries and hub files that match */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchAnswer"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    use_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UseModel"];
+            };
+        };
+        responses: {
+            /** @description The route's new primary, in force and saved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsedModel"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `ID`, `local/ID` or `imported/NAME` (its slash as %2F) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemovedModel"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    show_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy in force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyView"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    apply_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyText"];
+            };
+        };
+        responses: {
+            /** @description In force for the next request, and saved */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppliedPolicy"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    validate_policy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyText"];
+            };
+        };
+        responses: {
+            /** @description What the policy declares */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicySummary"];
                 };
             };
             /** @description An error */
@@ -1478,6 +2137,42 @@ export interface operations {
             };
         };
     };
+    render_prompt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The prompt id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenderBody"];
+            };
+        };
+        responses: {
+            /** @description The rendered system prompt */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rendered"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     rollback_prompt: {
         parameters: {
             query?: never;
@@ -1530,6 +2225,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProviderList"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_provider_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The provider */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyBody"];
+            };
+        };
+        responses: {
+            /** @description Stored in the OS keychain */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyStored"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    test_provider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The provider */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether its model list answered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderTest"];
                 };
             };
             /** @description An error */

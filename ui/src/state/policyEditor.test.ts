@@ -4,7 +4,7 @@ import type { PolicyApplied } from "../api/insights";
 import { applyStep, applyTitle, isStale, listText, missingSections, restartNeededText, type EditorResult } from "./policyEditor";
 
 const summary = { valid: true as const, providers: ["p"], models: ["m"], routes: ["chat"], tiers: ["free"] };
-const applied: PolicyApplied = { applied: true, providers: ["p"], models: ["m"], routes: ["chat"], tiers: ["free"], restart_needed: [], rebuilt: [], saved_to: null };
+const applied: PolicyApplied = { applied: true, providers: ["p"], models: ["m"], routes: ["chat"], tiers: ["free"], restart_needed: [], rebuilt: [], saved_to: "/data/policy.toml" };
 const invalid = (text: string, status = 422): EditorResult => ({
   kind: "invalid",
   text,
