@@ -387,3 +387,66 @@ async fn the_consoles_costs_policy_provider_test_and_playground_are_what_the_doc
     assert_eq!(rendered["system"], "Find totals.");
     assert_fits(&doc, "Rendered", &rendered);
 }
+
+#[tokio::test]
+async fn health_readiness_and_the_audit_log_are_what_the_document_says() {
+    let s = Server::demo();
+    let doc = served_document(&s).await;
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let chat =
+        json!({"model": "hearth/extract", "messages": [{"role": "user", "content": "12 EUR"}]});
+    s.post("/v1/chat/completions", Some(&admin), &chat).await;
+
+    let (status, health) = s.get_json("/health", None).await;
+    assert_eq!(status, 200);
+    assert_fits(&doc, "Health", &health);
+    let (status, ready) = s.get_json("/ready", Some(&admin)).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_fits(&doc, "Readiness", &ready);
+    let (status, audit) = s.get_json("/audit?limit=1", Some(&admin)).await;
+    assert_eq!(status, 200, "{audit}");
+    assert_eq!(audit["events"].as_array().unwrap().len(), 1);
+    assert_fits(&doc, "AuditPage", &audit);
+}
+
+#[tokio::test]
+async fn the_local_models_and_a_pulls_events_are_what_the_document_says() {
+    let s = Server::start(&[]);
+    let doc = served_document(&s).await;
+    let admin = create_key(&s.dir, "default", "admin");
+    let (status, models) = s.get_json("/admin/models", Some(&admin)).await;
+    assert_eq!(status, 200, "{models}");
+    assert_eq!(models["models"][0]["installed"], true, "{models}");
+    assert_fits(&doc, "LocalModels", &models);
+
+    let pull = json!({"id": "smollm2-135m-instruct"});
+    assert_accepts(&doc, "PullBody", &pull);
+    let resp = s
+        .http
+        .post(s.url("/admin/models"))
+        .bearer_auth(&admin)
+        .json(&pull)
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    let mut names = Vec::new();
+    for event in text.split("\n\n").filter(|e| !e.trim().is_empty()) {
+        let name = event
+            .lines()
+            .find_map(|l| l.strip_prefix("event: "))
+            .unwrap();
+        let data = event
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap();
+        let schema = match name {
+            "progress" => "PullProgress",
+            "done" => "Pulled",
+            other => panic!("unexpected event `{other}`: {text}"),
+        };
+        assert_fits(&doc, schema, &serde_json::from_str(data).unwrap());
+        names.push(name);
+    }
+    assert_eq!(names.last(), Some(&"done"), "{text}");
+}

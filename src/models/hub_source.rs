@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// What a pull by repository and file fetched, and from where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HubSource {
     /// `owner/name`.
@@ -25,6 +25,7 @@ pub struct HubSource {
     /// Its size in bytes.
     pub size_bytes: u64,
     /// The hub cache's file the model's link points at.
+    #[schema(value_type = String)]
     pub snapshot: PathBuf,
     /// Whether the hub cache held the file before Hearth pulled it (another tool put it
     /// there): then removing the model leaves the cache's copy alone.

@@ -10,8 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::StreamExt;
-use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::extract::{Path, Query};
 use super::wire::admin::{
@@ -20,11 +18,16 @@ use super::wire::admin::{
     WorkspaceFilter, WorkspaceList, WorkspaceView,
 };
 use super::wire::error::ErrorBody;
+use super::wire::models::{
+    LocalModel, LocalModels, LocalRuntime, PullBody, PullFailure, PullProgress, Pulled, Transfer,
+};
+use super::wire::to_json;
 use super::{auth, body, AppState};
 use crate::admin;
 use crate::error::{Error, Result};
 use crate::orchestrator::Hearth;
 use crate::prompts::{NewPrompt, PromptVersion};
+use crate::providers::local::KvCacheType;
 use crate::store::{self, today};
 use crate::workspace::{Workspace, WorkspaceId, WorkspacePatch};
 
@@ -490,93 +493,84 @@ async fn alerts(a: Admin, Query(q): Query<WorkspaceFilter>) -> Result<Json<Alert
     })
 }
 
-async fn list_models(a: Admin) -> Result<Json<Value>, Error> {
-    use crate::providers::local::KvCacheType;
+#[utoipa::path(
+    get,
+    operation_id = "list_local_models",
+    path = "/admin/models",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The on-device models and how they run", body = LocalModels),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
+async fn list_models(a: Admin) -> Result<Json<LocalModels>, Error> {
     a.run(|hearth| {
-        let mut list: Vec<Value> = crate::models::catalog()?
+        // The header alone, at the default context and cache: what loading it would take
+        // (`local_providers` has each provider's own settings).
+        let memory = |path: &std::path::Path| {
+            crate::providers::local::estimate_memory(path, None, KvCacheType::F16).ok()
+        };
+        let mut models: Vec<LocalModel> = crate::models::catalog()?
             .into_iter()
-            .map(|m| {
-                // The header alone, at the default context and cache: what loading it would
-                // take (`local_providers` has each provider's own settings).
-                let memory = m
+            .map(|m| LocalModel {
+                id: format!("local/{}", m.id),
+                model: format!("local/{}", m.id),
+                installed: m.is_installed(),
+                path: m.installed_path(),
+                size_bytes: None,
+                memory: m
                     .is_installed()
-                    .then(|| {
-                        crate::providers::local::estimate_memory(
-                            &m.installed_path(),
-                            None,
-                            KvCacheType::F16,
-                        )
-                        .ok()
-                    })
-                    .flatten();
-                json!({"id": format!("local/{}", m.id), "installed": m.is_installed(),
-                       "path": m.installed_path(), "memory": memory, "catalog": m})
+                    .then(|| memory(&m.installed_path()))
+                    .flatten(),
+                catalog: Some(m),
+                source: None,
             })
             .collect();
-        // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`); the
-        // model field is how requests name them; source, where one pulled from the hub
-        // came from.
-        list.extend(crate::models::imported().into_iter().map(|m| {
-            let memory =
-                crate::providers::local::estimate_memory(&m.path, None, KvCacheType::F16).ok();
-            json!({"id": format!("imported/{}", m.name), "model": format!("local/{}", m.name),
-                   "installed": true, "path": m.path, "size_bytes": m.size_bytes,
-                   "memory": memory, "catalog": null, "source": m.source})
+        // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`).
+        models.extend(crate::models::imported().into_iter().map(|m| LocalModel {
+            id: format!("imported/{}", m.name),
+            model: format!("local/{}", m.name),
+            installed: true,
+            memory: memory(&m.path),
+            path: m.path,
+            size_bytes: Some(m.size_bytes),
+            catalog: None,
+            source: m.source,
         }));
         let pool = hearth.providers().local_pool().clone();
         let settings = pool.settings();
-        Ok(
-            json!({"models": list, "models_dir": crate::models::models_dir(),
-                   "local_providers": local_providers(&hearth.config()),
-                   "memory_budget_mb": settings.budget_bytes >> 20,
-                   "idle_unload_s": settings.idle_unload.map(|d| d.as_secs()),
-                   "loaded": pool.status()}),
-        )
+        Ok(LocalModels {
+            models,
+            models_dir: crate::models::models_dir(),
+            local_providers: local_providers(&hearth.config()),
+            memory_budget_mb: settings.budget_bytes >> 20,
+            idle_unload_s: settings.idle_unload.map(|d| d.as_secs()),
+            loaded: pool.status(),
+        })
     })
 }
 
 /// How each configured on-device provider runs: its CPU threads, quantized-matmul kernel,
-/// context and KV cache, and the memory its model takes with them (None when its file is
-/// missing or cannot run so).
-fn local_providers(config: &crate::config::Config) -> Vec<Value> {
+/// context and KV cache, and the memory its model takes with them.
+fn local_providers(config: &crate::config::Config) -> Vec<LocalRuntime> {
     use crate::providers::local;
     config
         .policy
         .providers
         .iter()
         .filter_map(|(name, p)| match p {
-            crate::config::ProviderConfig::Local(l) => {
-                let memory = local::memory_estimate(l).ok();
-                Some(json!({
-                    "provider": name,
-                    "threads": local::thread_count(l.threads),
-                    "quant_kernel": local::quant_kernel(),
-                    "context_length": l.context_length.unwrap_or(local::DEFAULT_CONTEXT),
-                    "kv_cache_type": l.kv_cache_type.name(),
-                    "memory": memory,
-                    "memory_limit_mb": l.memory_limit_mb,
-                }))
-            }
+            crate::config::ProviderConfig::Local(l) => Some(LocalRuntime {
+                provider: name.clone(),
+                threads: local::thread_count(l.threads),
+                quant_kernel: local::quant_kernel(),
+                context_length: l.context_length.unwrap_or(local::DEFAULT_CONTEXT),
+                kv_cache_type: l.kv_cache_type.name(),
+                memory: local::memory_estimate(l).ok(),
+                memory_limit_mb: l.memory_limit_mb,
+            }),
             _ => None,
         })
         .collect()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PullBody {
-    /// A catalog id; with `hub`, the local name [default: from the file name].
-    id: Option<String>,
-    /// A hub file, as a model search lists it.
-    hub: Option<HubBody>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct HubBody {
-    repo: String,
-    file: String,
-    revision: Option<String>,
 }
 
 /// What a pull body asks for, checked before the stream starts so a refusal is a plain
@@ -611,6 +605,18 @@ fn pull_of(body: PullBody) -> Result<PullOf> {
 /// bytes, rate and time left beside it), then one `done` (with the route) or `error` event.
 /// A client that closes the stream (the UI's stop) cancels the pull, which deletes its
 /// partial file. Once done the model is usable as `local/<id>`.
+#[utoipa::path(
+    post,
+    operation_id = "pull_model",
+    path = "/admin/models",
+    tag = "admin",
+    request_body = PullBody,
+    responses(
+        (status = 200, description = "Server-sent events: `progress` (PullProgress) events, then one \
+            `done` (Pulled) or `error` (PullFailure)", content_type = "text/event-stream", body = PullProgress),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 async fn pull_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Response, Error> {
     let of = pull_of(a.parse(raw)?)?;
     Ok(stream_pull(a.state_hearth(), |events, cancel| {
@@ -623,18 +629,28 @@ async fn run_pull(
     of: PullOf,
     events: crate::models::EventSink,
     cancel: tokio_util::sync::CancellationToken,
-) -> std::result::Result<Value, crate::models::PullError> {
+) -> std::result::Result<Pulled, crate::models::PullError> {
     Ok(match of {
         PullOf::Catalog(entry) => {
             let route = crate::models::pull(&entry, events, &cancel).await?;
-            json!({"id": entry.id, "model": format!("local/{}", entry.id),
-                   "route": format!("{route:?}"), "path": entry.installed_path()})
+            Pulled {
+                model: format!("local/{}", entry.id),
+                route: format!("{route:?}"),
+                path: entry.installed_path(),
+                id: entry.id,
+                source: None,
+            }
         }
         PullOf::Hub(file, name) => {
             let got = crate::models::pull_hub_file(&file, &name, &events, &cancel).await?;
             let route = crate::models::PullRoute::Hub(got.source.snapshot.clone());
-            json!({"id": got.name, "model": format!("local/{}", got.name),
-                   "route": format!("{route:?}"), "path": got.path, "source": got.source})
+            Pulled {
+                model: format!("local/{}", got.name),
+                route: format!("{route:?}"),
+                id: got.name,
+                path: got.path,
+                source: Some(got.source),
+            }
         }
     })
 }
@@ -646,23 +662,29 @@ fn stream_pull<F>(
     pull: impl FnOnce(crate::models::EventSink, tokio_util::sync::CancellationToken) -> F,
 ) -> Response
 where
-    F: std::future::Future<Output = std::result::Result<Value, crate::models::PullError>>
+    F: std::future::Future<Output = std::result::Result<Pulled, crate::models::PullError>>
         + Send
         + 'static,
 {
     use axum::response::sse::Event;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let progress = |data: Value| Event::default().event("progress").data(data.to_string());
+    let progress = |p: PullProgress| Event::default().event("progress").data(to_json(&p));
     let (step_tx, tick_tx) = (tx.clone(), tx.clone());
     let events = crate::models::tenths(
         move |line| {
-            let _ = step_tx.send(progress(json!({"line": line})));
+            let transfer = None;
+            let line = line.to_owned();
+            let _ = step_tx.send(progress(PullProgress { line, transfer }));
         },
         move |t| {
-            let _ = tick_tx.send(progress(json!({
-                "line": format!("{}%", t.percent), "bytes": t.done, "total_bytes": t.total,
-                "bytes_per_s": t.bytes_per_s, "eta_s": t.eta.map(|d| d.as_secs()),
-            })));
+            let transfer = Some(Transfer {
+                bytes: t.done,
+                total_bytes: t.total,
+                bytes_per_s: t.bytes_per_s,
+                eta_s: t.eta.map(|d| d.as_secs()),
+            });
+            let line = format!("{}%", t.percent);
+            let _ = tick_tx.send(progress(PullProgress { line, transfer }));
         },
     );
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -682,10 +704,14 @@ where
             }
         }
         let last = match outcome {
-            Ok(done) => Event::default().event("done").data(done.to_string()),
-            Err(e) => Event::default()
-                .event("error")
-                .data(json!({"code": e.code(), "message": e.to_string()}).to_string()),
+            Ok(done) => Event::default().event("done").data(to_json(&done)),
+            Err(e) => {
+                let failure = PullFailure {
+                    code: e.code(),
+                    message: e.to_string(),
+                };
+                Event::default().event("error").data(to_json(&failure))
+            }
         };
         let _ = tx.send(last);
     });

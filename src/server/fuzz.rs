@@ -7,17 +7,17 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::admin::PullBody;
 use super::body;
 use super::debug::FaultBody;
 use super::openai::to_request;
-use super::ops::AuditParams;
 use super::wire::admin::{
     NewKeyBody, NewWorkspace, Promote, Rollback, UsageQuery, WorkspaceFilter,
 };
 use super::wire::chat::ChatBody;
 use super::wire::completions::ChatCompletionRequest;
 use super::wire::console::{CostsQuery, ImportBody, KeyBody, PolicyText, RenderBody};
+use super::wire::models::PullBody;
+use super::wire::ops::AuditParams;
 use super::wire::threads::{NewComparison, NewMessage, SearchParams, TitleBody};
 use crate::error::Error;
 use crate::fuzzing;

@@ -14,6 +14,10 @@ use utoipa::{Modify, OpenApi};
         super::openai::models,
         super::text_completions::completions,
         super::chat::chat,
+        super::ops::health,
+        super::ops::ready,
+        super::ops::metrics,
+        super::ops::audit,
         super::ui::session,
         super::threads::list_threads,
         super::threads::create_thread,
@@ -42,6 +46,8 @@ use utoipa::{Modify, OpenApi};
         super::admin::usage,
         super::admin::providers,
         super::admin::alerts,
+        super::admin::list_models,
+        super::admin::pull_model,
         super::console::import_model,
         super::console::remove_model,
         super::console::search_models,
@@ -54,6 +60,10 @@ use utoipa::{Modify, OpenApi};
         super::console::set_key,
         super::console::render_prompt,
     ),
+    components(schemas(
+        super::wire::models::Pulled,
+        super::wire::models::PullFailure
+    )),
     modifiers(&BearerKey),
     security(("api_key" = [])),
 )]

@@ -1,12 +1,17 @@
 //! Operations: `/health`, `/ready`, `/metrics`, `/audit`, and the JSON 404.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 
 use super::extract::Query;
+use super::wire::error::ErrorBody;
+use super::wire::ops::{
+    AuditPage, AuditParams, Health, ProviderHealth, Readiness, ReadinessChecks,
+};
 use super::{auth, AppState};
 use crate::audit::AuditQuery;
 use crate::error::Error;
@@ -14,8 +19,16 @@ use crate::resilience::BreakerState;
 use crate::store;
 use crate::workspace::Role;
 
-pub(super) async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    operation_id = "health",
+    path = "/health",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The server runs", body = Health)),
+)]
+pub(super) async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 pub(super) async fn not_found() -> Error {
@@ -27,6 +40,17 @@ pub(super) async fn method_not_allowed() -> Error {
 }
 
 /// Ready when the database answers and every route has a provider that can take calls.
+#[utoipa::path(
+    get,
+    operation_id = "ready",
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready, with the reasons", body = Readiness),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 pub(super) async fn ready(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -42,11 +66,15 @@ pub(super) async fn ready(
         reasons.push("the database does not answer".to_owned());
     }
     let policy = &h.config().policy;
-    let mut providers = serde_json::Map::new();
+    let mut providers = BTreeMap::new();
     for name in h.providers().names() {
         let view = h.breakers().view(name);
-        let usable = h.providers().get(name).is_some_and(|p| p.is_usable());
-        providers.insert(name.into(), serde_json::json!({"usable": usable, "breaker": view.state, "consecutive_failures": view.consecutive_failures}));
+        let health = ProviderHealth {
+            usable: h.providers().get(name).is_some_and(|p| p.is_usable()),
+            breaker: view.state,
+            consecutive_failures: view.consecutive_failures,
+        };
+        providers.insert(name.to_owned(), health);
     }
     for route in policy.routes.values() {
         let ok = route.chain().filter_map(|a| policy.models.get(a)).any(|m| {
@@ -59,16 +87,38 @@ pub(super) async fn ready(
             reasons.push(format!("route `{}` has no usable provider", route.task));
         }
     }
-    let local_models = h.providers().local_pool().status();
-    let checks = serde_json::json!({"database": database, "providers": providers, "local_models": local_models});
+    let checks = ReadinessChecks {
+        database,
+        providers,
+        local_models: h.providers().local_pool().status(),
+    };
     Ok(if reasons.is_empty() {
-        Json(serde_json::json!({"status": "ready", "checks": checks})).into_response()
+        let body = Readiness {
+            status: "ready",
+            reasons: None,
+            checks,
+        };
+        Json(body).into_response()
     } else {
-        let body = serde_json::json!({"status": "not_ready", "reasons": reasons, "checks": checks});
+        let body = Readiness {
+            status: "not_ready",
+            reasons: Some(reasons),
+            checks,
+        };
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     })
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "metrics",
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text", content_type = "text/plain; version=0.0.4", body = String),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 pub(super) async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -78,19 +128,6 @@ pub(super) async fn metrics(
     }
     let body = state.hearth.render_metrics();
     Ok(([("content-type", "text/plain; version=0.0.4")], body).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct AuditParams {
-    tenant_id: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    task: Option<String>,
-    model: Option<String>,
-    status: Option<String>,
-    limit: Option<u32>,
-    cursor: Option<i64>,
 }
 
 /// Parses RFC 3339 or unix milliseconds.
@@ -135,11 +172,22 @@ fn audit_scope(
     }
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "audit",
+    path = "/audit",
+    tag = "operations",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "A page of audit events", body = AuditPage),
+        (status = "default", description = "An error", body = ErrorBody),
+    ),
+)]
 pub(super) async fn audit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<AuditParams>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<AuditPage>, Error> {
     let tenant_id = audit_scope(&state, &headers, q.tenant_id.as_deref())?;
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let query = AuditQuery {
@@ -161,7 +209,8 @@ pub(super) async fn audit(
     let next = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.id))
         .flatten();
-    Ok(Json(
-        serde_json::json!({"events": events, "next_cursor": next}),
-    ))
+    Ok(Json(AuditPage {
+        events,
+        next_cursor: next,
+    }))
 }

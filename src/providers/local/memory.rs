@@ -15,7 +15,7 @@ pub const PROMPT_CHUNK: usize = 512;
 const MIB: u64 = 1 << 20;
 
 /// The estimate `hearth models info` and `GET /admin/models` show.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MemoryEstimate {
     /// The weights as the file holds them (the kernels' tiles are no larger).
     pub weights_bytes: u64,
@@ -23,6 +23,7 @@ pub struct MemoryEstimate {
     pub kv_cache_bytes: u64,
     /// How the cache stores keys and values (`f16` or `q8_0` in JSON).
     #[serde(serialize_with = "crate::config::kv_cache_type::serialize")]
+    #[schema(value_type = String)]
     pub kv_cache_type: KvCacheType,
     /// Activations of one prompt chunk, the logits and the rotary tables.
     pub scratch_bytes: u64,

@@ -135,7 +135,7 @@ impl Lease {
 }
 
 /// One loaded model as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LoadedModel {
     /// `PROVIDER/MODEL_ID`.
     pub model: String,

@@ -6,6 +6,8 @@ pub mod chat;
 pub mod completions;
 pub mod console;
 pub mod error;
+pub mod models;
+pub mod ops;
 pub mod session;
 pub mod threads;
 

@@ -4,7 +4,6 @@
 // credentials and the acting workspace stay the client's business.
 
 import { ApiError, type DataPolicy, type HearthClient, type Locality, type Role } from "./client";
-import type { AuditEvent as RequestEvent } from "./insights";
 import { readSse, type SseEvent } from "./sse";
 import type { Schemas } from "./wire";
 
@@ -159,44 +158,13 @@ export function setProviderKey(client: HearthClient, name: string, key: string):
 // ---------------------------------------------------------------------------------------
 // Local models
 
-export interface CatalogInfo {
-  id: string;
-  family?: string;
-  size_bytes?: number;
-  licence?: string;
-  context_length?: number;
-  recommended_use?: string;
-}
-
-/** What a model takes in memory at its context (src/providers/local/memory.rs). */
-export interface MemoryEstimate {
-  weights_bytes: number;
-  kv_cache_bytes: number;
-  kv_cache_type: string;
-  scratch_bytes: number;
-  /** What counts against the memory budget. */
-  total_bytes: number;
-}
-
-export interface LocalModel {
-  /** `local/<id>`. */
-  id: string;
-  installed: boolean;
-  path: string | null;
-  /** What loading it at the default context would take; null when not installed. */
-  memory?: MemoryEstimate | null;
-  /** The catalog entry; absent for an imported file. */
-  catalog?: CatalogInfo | null;
-  /** Size on disk, when the server reports it (imported files). */
-  size_bytes?: number | null;
-  /** How requests name an imported file (`local/NAME`; its `id` is `imported/NAME`). */
-  model?: string;
-  /** Where a model pulled from the hub by repository and file came from. */
-  source?: HubSource | null;
-}
+export type CatalogInfo = Schemas["CatalogEntry"];
+/** What a model takes in memory at its context. */
+export type MemoryEstimate = Schemas["MemoryEstimate"];
+export type LocalModel = Schemas["LocalModel"];
 
 /** The name requests and routes give a listed model: `local/<id>`. */
-export function requestModelName(m: Pick<LocalModel, "id" | "model">): string {
+export function requestModelName(m: Pick<LocalModel, "id"> & Partial<Pick<LocalModel, "model">>): string {
   return m.model ?? m.id;
 }
 
@@ -206,27 +174,9 @@ export function setRoutePrimary(client: HearthClient, model: string, task = "cha
 }
 
 /** How a configured on-device provider runs. */
-export interface LocalRuntime {
-  /** The provider's name in the policy (`local` by default). */
-  provider: string;
-  /** CPU threads candle uses (`threads` in the provider's config, or `CANDLE_NUM_THREADS`). */
-  threads: number;
-  /** The quantized matrix multiply on this CPU: `avx512-vnni` or `avx2` (Hearth's kernels), or `candle-generic`. */
-  quant_kernel: string;
-}
-
-/** One model in memory, or loading (src/providers/local/pool.rs `LoadedModel`). */
-export interface PoolModel {
-  /** `PROVIDER/MODEL_ID`, as requests name it. */
-  model: string;
-  state: "loading" | "loaded";
-  /** What it counts against the budget. */
-  memory: MemoryEstimate;
-  /** Requests running or waiting on it. */
-  in_use: number;
-  /** Seconds since a request last let it go. */
-  idle_s: number;
-}
+export type LocalRuntime = Schemas["LocalRuntime"];
+/** One model in memory, or loading. */
+export type PoolModel = Schemas["LoadedModel"];
 
 /** The models in memory now and the rules that unload them. */
 export interface ModelPool {
@@ -252,10 +202,7 @@ export const NO_LOCAL_MODELS: LocalModels = {
 };
 
 export async function listLocalModels(client: HearthClient): Promise<LocalModels> {
-  const body = await client.json<{ models?: LocalModel[]; models_dir?: string; local_providers?: LocalRuntime[] } & Partial<ModelPool>>(
-    "GET",
-    "/admin/models",
-  );
+  const body = await client.json<Partial<Schemas["LocalModels"]>>("GET", "/admin/models");
   return {
     models: body.models ?? [],
     models_dir: body.models_dir ?? null,
@@ -265,7 +212,7 @@ export async function listLocalModels(client: HearthClient): Promise<LocalModels
 }
 
 /** One line on how a local provider runs, e.g. "local: 2 CPU threads, quantized weights on the AVX2 kernels". */
-export function describeRuntime(r: LocalRuntime): string {
+export function describeRuntime(r: Pick<LocalRuntime, "provider" | "threads" | "quant_kernel">): string {
   const threads = `${r.threads} CPU thread${r.threads === 1 ? "" : "s"}`;
   const kernels: Record<string, string> = {
     "avx512-vnni": "quantized weights on the AVX-512 VNNI and AVX2 kernels",
@@ -304,15 +251,7 @@ export async function* pullWith(client: HearthClient, body: PullRequest, signal?
 }
 
 /** Where a model pulled from the hub by repository and file came from (`source` in `GET /admin/models`). */
-export interface HubSource {
-  repo: string;
-  file: string;
-  revision: string;
-  commit: string;
-  /** Checked against the hub's own LFS sha256. */
-  sha256: string;
-  size_bytes: number;
-}
+export type HubSource = Schemas["HubSource"];
 
 /** What an import answers: the name, where the copy went, and the policy lines that use it. */
 export type ImportedModel = Schemas["Imported"];
@@ -347,22 +286,8 @@ export async function searchModels(client: HearthClient, text: string): Promise<
 // ---------------------------------------------------------------------------------------
 // Audit
 
-/**
- * One audit event, field for field as `/audit` returns it (there is no message text): the
- * request fields the Routing view reads (api/insights.ts), and who asked and with what.
- */
-export interface AuditEvent extends RequestEvent {
-  user_id_hash: string;
-  prompt_id: string | null;
-  prompt_version: string | null;
-  schema_version: string | null;
-  tool_names: string[];
-}
-
-export interface AuditPage {
-  events: AuditEvent[];
-  next_cursor: number | null;
-}
+export type { AuditEvent } from "./insights";
+export type AuditPage = Schemas["AuditPage"];
 
 /** `GET /audit?...` with a query string built by state/audit.ts. */
 export async function auditPage(client: HearthClient, queryString: string): Promise<AuditPage> {

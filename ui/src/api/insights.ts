@@ -142,33 +142,10 @@ export async function getProviders(client: HearthClient): Promise<ProviderStatus
 // ---------------------------------------------------------------------------------------
 // The audit log (GET /audit, newest first)
 
-export type EventStatus = "ok" | "degraded" | "rejected" | "error" | "cancelled";
+export type EventStatus = Schemas["EventStatus"];
 
-export interface AuditEvent {
-  id: number;
-  timestamp: string;
-  /** `llm_request_completed|rejected|failed|cancelled`, or `budget_alert`. */
-  event_type: string;
-  trace_id: string;
-  tenant_id: string;
-  endpoint: string;
-  task: string | null;
-  provider: string | null;
-  model: string | null;
-  input_tokens: number;
-  output_tokens: number;
-  estimated_cost_usd: number;
-  latency_ms: number;
-  cache_hit: boolean;
-  retry_count: number;
-  fallback_used: boolean;
-  /** `allow; route extract; skip mock-fast/fast-extract-v1 (breaker open)`, … */
-  policy_decision: string;
-  error_code: string | null;
-  status: EventStatus | string;
-  prompt_id?: string | null;
-  prompt_version?: string | null;
-}
+/** One audit event as `/audit` returns it (there is no message text). */
+export type AuditEvent = Schemas["AuditEvent"];
 
 /** The most audit events one call returns. */
 export const AUDIT_MAX_LIMIT = 500;

@@ -68,6 +68,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["list_local_models"];
+        put?: never;
+        /**
+         * Pulls a catalog model (`{"id"}`), or a hub file a search found (`{"hub": {"repo",
+         *     "file", "revision"}, "id"}`, `id` being the local name), streaming its progress as
+         *     server-sent events: `progress` events with a line each (a step, or "NN%" with the
+         *     bytes, rate and time left beside it), then one `done` (with the route) or `error` event.
+         *     A client that closes the stream (the UI's stop) cancels the pull, which deletes its
+         *     partial file. Once done the model is usable as `local/<id>`.
+         */
+        post: operations["pull_model"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/models/import": {
         parameters: {
             query?: never;
@@ -382,6 +406,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/chat": {
         parameters: {
             query?: never;
@@ -426,6 +466,55 @@ export interface paths {
         put?: never;
         post?: never;
         delete: operations["delete_comparison"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Ready when the database answers and every route has a provider that can take calls. */
+        get: operations["ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -576,6 +665,83 @@ export interface components {
             saved_to: string;
             tiers: string[];
         };
+        /** @description One audit event, field for field as `/audit` returns it. */
+        AuditEvent: {
+            /** @description Whether the exact cache answered. */
+            cache_hit: boolean;
+            /** @description `/chat`, `/v1/chat/completions` or `cli`. */
+            endpoint: string;
+            /** @description The error code when it did not succeed. */
+            error_code: string | null;
+            /**
+             * Format: double
+             * @description USD charged to the workspace.
+             */
+            estimated_cost_usd: number;
+            /** @description `llm_request_completed`, `llm_request_rejected`, `llm_request_failed`, `llm_request_cancelled`. */
+            event_type: string;
+            /** @description Whether a model after the first candidate answered. */
+            fallback_used: boolean;
+            /**
+             * Format: int64
+             * @description Row id, the pagination cursor (0 until written).
+             */
+            id: number;
+            /**
+             * Format: int64
+             * @description Prompt tokens.
+             */
+            input_tokens: number;
+            /**
+             * Format: double
+             * @description Time from arrival to answer.
+             */
+            latency_ms: number;
+            /** @description `PROVIDER/MODEL`. */
+            model: string | null;
+            /**
+             * Format: int64
+             * @description Generated tokens.
+             */
+            output_tokens: number;
+            /** @description The routing and policy decision, with its reasons. */
+            policy_decision: string;
+            /** @description The prompt, when one was used. */
+            prompt_id: string | null;
+            /** @description Its version. */
+            prompt_version: string | null;
+            /** @description The provider that answered (or was last tried). */
+            provider: string | null;
+            /**
+             * Format: int32
+             * @description Retries over all candidates.
+             */
+            retry_count: number;
+            /** @description Its output schema version. */
+            schema_version: string | null;
+            /** @description How it ended. */
+            status: components["schemas"]["EventStatus"];
+            /** @description The task, when known. */
+            task: string | null;
+            /** @description The workspace. */
+            tenant_id: string;
+            /** @description RFC 3339 time of the event. */
+            timestamp: string;
+            /** @description Tools called (none yet). */
+            tool_names: string[];
+            /** @description The request's trace id. */
+            trace_id: string;
+            /** @description HMAC-SHA256 of the user id with the install's secret (hex prefix). */
+            user_id_hash: string;
+        };
+        AuditPage: {
+            events: components["schemas"]["AuditEvent"][];
+            /**
+             * Format: int64
+             * @description Where the next page starts; null on the last page.
+             */
+            next_cursor: number | null;
+        };
         /** @description The whole breakdown of a period. */
         Breakdown: {
             /** @description Per UTC day, oldest first. */
@@ -646,6 +812,51 @@ export interface components {
              *     failure; `breaker_open`, `provider_not_usable` or `data_policy` for a skip.
              */
             reason: string;
+        };
+        /** @description One catalog entry. */
+        CatalogEntry: {
+            /** @description The original repository (where `tokenizer.json` lives). */
+            base_repo: string | null;
+            /**
+             * Format: int32
+             * @description Context length in tokens.
+             */
+            context_length: number;
+            /**
+             * @description The no-hub route: the file, or its pieces in order (a file larger than a package
+             *     may be is shipped in several).
+             */
+            fallback?: components["schemas"]["Fallback"][];
+            /** @description Loader family (`general.architecture`). */
+            family: string;
+            /** @description File in the hub repository. */
+            hub_file: string;
+            /** @description Hub repository. */
+            hub_repo: string;
+            /** @description Hub branch, tag or commit to pull [default: main]. */
+            hub_revision: string | null;
+            /** @description Catalog id; addressed as `local/<id>`. */
+            id: string;
+            /** @description Chat (instruct) or text completion (base). */
+            kind?: components["schemas"]["ModelKind"];
+            /** @description Licence of the weights. */
+            licence: string;
+            /**
+             * Format: int64
+             * @description What it needs at the default context, in MiB (file, f16 KV cache, scratch).
+             */
+            memory_mb: number | null;
+            /** @description One line on what it is good for. */
+            recommended_use: string;
+            /** @description SHA-256 of the file, hex; without it a pull checks the hub's own LFS sha256. */
+            sha256: string | null;
+            /**
+             * Format: int64
+             * @description Exact size of the file; without it, the hub's.
+             */
+            size_bytes: number | null;
+            /** @description Chat template replacing the file's own (empty: the file's). */
+            template_override?: string;
         };
         /**
          * @description The seed's `/chat` body, plus optional `variables`, `model`, `temperature`, `top_k`,
@@ -849,10 +1060,32 @@ export interface components {
             type: string;
         };
         /**
+         * @description How a request ended.
+         * @enum {string}
+         */
+        EventStatus: "ok" | "degraded" | "rejected" | "error" | "cancelled";
+        /**
+         * @description Where the same file, or one piece of it, comes from when the hub cannot be reached: a
+         *     file inside a wheel. An entry's pieces, concatenated in order, are the file.
+         */
+        Fallback: {
+            /** @description The file's path inside the wheel. */
+            path_in_wheel: string;
+            /** @description The package. */
+            pip_package: string;
+            /** @description Its exact version. */
+            pip_version: string;
+        };
+        /**
          * @description Why generation stopped.
          * @enum {string}
          */
         FinishReason: "stop" | "length" | "content_filter";
+        /** @description `GET /health`. */
+        Health: {
+            /** @description Always `ok`. */
+            status: string;
+        };
         /** @description What Hearth adds to an answer: where it came from and what it cost. */
         HearthExtension: {
             cache_hit: boolean;
@@ -873,6 +1106,38 @@ export interface components {
              */
             thread_message_id?: number | null;
             trace_id: string;
+        };
+        HubBody: {
+            file: string;
+            repo: string;
+            revision?: string | null;
+        };
+        /** @description What a pull by repository and file fetched, and from where. */
+        HubSource: {
+            /** @description The commit it named then. */
+            commit: string;
+            /** @description The file in the repository. */
+            file: string;
+            /** @description `owner/name`. */
+            repo: string;
+            /** @description The branch, tag or commit asked for. */
+            revision: string;
+            /** @description The file's sha256, hex, checked against the hub's LFS sha256. */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description Its size in bytes.
+             */
+            size_bytes: number;
+            /** @description The hub cache's file the model's link points at. */
+            snapshot: string;
+            /** @description When it was checked (RFC 3339, UTC). */
+            verified_at: string;
+            /**
+             * @description Whether the hub cache held the file before Hearth pulled it (another tool put it
+             *     there): then removing the model leaves the cache's copy alone.
+             */
+            was_cached: boolean;
         };
         /** @description `POST /admin/models/import`. */
         ImportBody: {
@@ -924,11 +1189,102 @@ export interface components {
             applies: string;
             stored: boolean;
         };
+        /** @description One loaded model as the admin API shows it. */
+        LoadedModel: {
+            /**
+             * Format: double
+             * @description Seconds since a request last let it go.
+             */
+            idle_s: number;
+            /** @description Requests running or waiting on it. */
+            in_use: number;
+            /** @description What its estimate counts against the budget. */
+            memory: components["schemas"]["MemoryEstimate"];
+            /** @description `PROVIDER/MODEL_ID`. */
+            model: string;
+            /** @description `loading` or `loaded`. */
+            state: string;
+        };
+        /** @description A catalog model (id `local/ID`) or an imported file (id `imported/NAME`). */
+        LocalModel: {
+            catalog: components["schemas"]["CatalogEntry"] | null;
+            /** @description What `DELETE /admin/models/{id}` takes. */
+            id: string;
+            installed: boolean;
+            memory: components["schemas"]["MemoryEstimate"] | null;
+            /** @description How requests and routes name it: `local/ID` or `local/NAME`. */
+            model: string;
+            path: string;
+            /**
+             * Format: int64
+             * @description Size on disk, for an imported file.
+             */
+            size_bytes: number | null;
+            source: components["schemas"]["HubSource"] | null;
+        };
+        /** @description `GET /admin/models`. */
+        LocalModels: {
+            /**
+             * Format: int64
+             * @description Seconds idle after which a model is unloaded; null: never.
+             */
+            idle_unload_s: number | null;
+            /** @description The models in memory now, or loading. */
+            loaded: components["schemas"]["LoadedModel"][];
+            local_providers: components["schemas"]["LocalRuntime"][];
+            /**
+             * Format: int64
+             * @description What the loaded models may take together.
+             */
+            memory_budget_mb: number;
+            models: components["schemas"]["LocalModel"][];
+            models_dir: string;
+        };
+        /** @description How a configured on-device provider runs. */
+        LocalRuntime: {
+            context_length: number;
+            /** @description `f16` or `q8_0`. */
+            kv_cache_type: string;
+            memory: components["schemas"]["MemoryEstimate"] | null;
+            /** Format: int64 */
+            memory_limit_mb: number | null;
+            /** @description Its name in the policy. */
+            provider: string;
+            /** @description The quantized matrix multiply on this CPU (`avx512-vnni`, `avx2`, ...). */
+            quant_kernel: string;
+            /** @description CPU threads. */
+            threads: number;
+        };
         /**
          * @description Where a provider runs, which decides what data may reach it.
          * @enum {string}
          */
         Locality: "on_device" | "hosted";
+        /** @description The estimate `hearth models info` and `GET /admin/models` show. */
+        MemoryEstimate: {
+            /**
+             * Format: int64
+             * @description The key/value cache when the whole context is in use (it grows as used).
+             */
+            kv_cache_bytes: number;
+            /** @description How the cache stores keys and values (`f16` or `q8_0` in JSON). */
+            kv_cache_type: string;
+            /**
+             * Format: int64
+             * @description Activations of one prompt chunk, the logits and the rotary tables.
+             */
+            scratch_bytes: number;
+            /**
+             * Format: int64
+             * @description The sum.
+             */
+            total_bytes: number;
+            /**
+             * Format: int64
+             * @description The weights as the file holds them (the kernels' tiles are no larger).
+             */
+            weights_bytes: number;
+        };
         MessageList: {
             messages: components["schemas"]["ThreadMessage"][];
         };
@@ -943,6 +1299,11 @@ export interface components {
             /** @description The provider, or `hearth` for a route. */
             owned_by: string;
         };
+        /**
+         * @description What a model was trained for.
+         * @enum {string}
+         */
+        ModelKind: "instruct" | "base";
         /** @description `GET /v1/models`. */
         ModelList: {
             data: components["schemas"]["ModelEntry"][];
@@ -1137,6 +1498,13 @@ export interface components {
             prompt_id: string;
             versions: components["schemas"]["PromptVersion"][];
         };
+        /** @description One provider as readiness sees it. */
+        ProviderHealth: {
+            breaker: components["schemas"]["BreakerState"];
+            /** Format: int32 */
+            consecutive_failures: number;
+            usable: boolean;
+        };
         ProviderList: {
             providers: components["schemas"]["ProviderView"][];
         };
@@ -1157,11 +1525,51 @@ export interface components {
             /** @description Whether it can be called (a hosted one needs its key). */
             usable: boolean;
         };
+        /** @description `POST /admin/models`: a catalog id, or a hub file a search found. */
+        PullBody: {
+            hub?: components["schemas"]["HubBody"] | null;
+            /** @description A catalog id; with `hub`, the local name [default: from the file name]. */
+            id?: string | null;
+        };
+        /** @description A pull's `error` event. */
+        PullFailure: {
+            code: string;
+            message: string;
+        };
+        /** @description A pull's `progress` event: a step, or `NN%` with the transfer beside it. */
+        PullProgress: (components["schemas"]["Transfer"] | null) & {
+            line: string;
+        };
+        /** @description A pull's `done` event. */
+        Pulled: {
+            id: string;
+            /** @description `local/<id>`. */
+            model: string;
+            path: string;
+            /** @description Where the file came from. */
+            route: string;
+            source?: components["schemas"]["HubSource"] | null;
+        };
         /** @description `POST /admin/workspaces/{id}/cache/purge`. */
         Purged: {
             /** @description Cached answers removed. */
             purged: number;
             workspace: components["schemas"]["WorkspaceId"];
+        };
+        /** @description `GET /ready`: 200 `ready`, or 503 `not_ready` with the reasons. */
+        Readiness: {
+            checks: components["schemas"]["ReadinessChecks"];
+            /** @description What is wrong, when not ready. */
+            reasons?: string[] | null;
+            /** @description `ready` or `not_ready`. */
+            status: string;
+        };
+        ReadinessChecks: {
+            database: boolean;
+            local_models: components["schemas"]["LoadedModel"][];
+            providers: {
+                [key: string]: components["schemas"]["ProviderHealth"];
+            };
         };
         /** @description `DELETE /admin/models/{id}`. */
         RemovedModel: {
@@ -1433,6 +1841,17 @@ export interface components {
              * @description Requests that reached a model or the cache.
              */
             requests: number;
+        };
+        /** @description How far a download is. */
+        Transfer: {
+            /** Format: int64 */
+            bytes: number;
+            /** Format: double */
+            bytes_per_s: number | null;
+            /** Format: int64 */
+            eta_s: number | null;
+            /** Format: int64 */
+            total_bytes: number;
         };
         /** @description Token counts, as OpenAI names them. */
         Usage: {
@@ -1766,6 +2185,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Revoked"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_local_models: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The on-device models and how they run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LocalModels"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    pull_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PullBody"];
+            };
+        };
+        responses: {
+            /** @description Server-sent events: `progress` (PullProgress) events, then one `done` (Pulled) or `error` (PullFailure) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["PullProgress"];
                 };
             };
             /** @description An error */
@@ -2501,6 +2982,48 @@ export interface operations {
             };
         };
     };
+    audit: {
+        parameters: {
+            query?: {
+                /** @description One workspace (an admin's key reads every one by default). */
+                tenant_id?: string;
+                /** @description RFC 3339 or unix milliseconds. */
+                since?: string;
+                until?: string;
+                task?: string;
+                model?: string;
+                status?: string;
+                /** @description 1 to 500; 100 by default. */
+                limit?: number;
+                /** @description The `next_cursor` of the page before. */
+                cursor?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of audit events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     chat: {
         parameters: {
             query?: never;
@@ -2646,6 +3169,93 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    health: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The server runs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; version=0.0.4": string;
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Not ready, with the reasons */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
             };
             /** @description An error */
             default: {
