@@ -38,7 +38,7 @@ pub fn update_workspace(
 fn apply(patch: WorkspacePatch, ws: &mut Workspace) -> Result<()> {
     patch
         .apply(ws)
-        .map_err(|m| Error::unprocessable("invalid_value", m))
+        .map_err(|e| Error::unprocessable("invalid_value", e.to_string()))
 }
 
 /// A workspace on a tier the policy lacks would fail every request, so it is refused.

@@ -119,7 +119,8 @@ fn use_model(install: &InstallArgs, id: &str, task: &str) -> Result<(), CliError
         )));
     }
     let (path, text) = install.policy_text()?;
-    let edited = hearth::config::use_model(&text, id, task).map_err(CliError::Invalid)?;
+    let edited =
+        hearth::config::use_model(&text, id, task).map_err(|e| CliError::Invalid(e.to_string()))?;
     hearth::config::Config::parse(&edited, &path.display().to_string())?;
     let partial = path.with_extension("toml.partial");
     std::fs::write(&partial, &edited)

@@ -163,7 +163,9 @@ fn add(install: &InstallArgs, a: AddArgs) -> Result<(), CliError> {
         prices,
         max_output_tokens: a.max_output_tokens,
     };
-    added.validate().map_err(CliError::Invalid)?;
+    added
+        .validate()
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
     let hearth = install.open()?;
     // The open policy holds the added providers too: a name taken by one of those is the
     // store's `provider_exists` (below), not a clash with the config file.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{Policy, Prices, ProviderConfig};
-use super::{HostedConfig, HostedKind};
+use super::{HostedConfig, HostedKind, SettingsError};
 
 /// Output cap of an added provider's models unless `--max-output-tokens` says otherwise.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
@@ -30,26 +30,37 @@ pub struct AddedProvider {
 
 impl AddedProvider {
     /// Checks the name and the settings before it is stored.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), AddedProviderError> {
         if !crate::workspace::valid_name(&self.name, 64) || self.name.contains('/') {
-            return Err(format!(
-                "provider name `{}` must be 1-64 letters, digits, `_`, `-` or `.`",
-                self.name
-            ));
+            return Err(AddedProviderError::Name(self.name.clone()));
         }
         if self.config.models.is_empty() {
-            return Err("name at least one model with --model".into());
+            return Err(AddedProviderError::NoModel);
         }
         if let Some(unknown) = self.prices.keys().find(|m| !self.config.models.contains(m)) {
-            return Err(format!(
-                "--price names `{unknown}`, which is not one of its --model"
-            ));
+            return Err(AddedProviderError::PriceOfUnknownModel(unknown.clone()));
         }
         if self.max_output_tokens == 0 {
-            return Err("--max-output-tokens must be at least 1".into());
+            return Err(AddedProviderError::NoOutput);
         }
-        self.config.validate(self.kind).map_err(|e| e.to_string())
+        Ok(self.config.validate(self.kind)?)
     }
+}
+
+/// Why a provider given on the command line cannot be added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddedProviderError {
+    #[error("provider name `{0}` must be 1-64 letters, digits, `_`, `-` or `.`")]
+    Name(String),
+    #[error("name at least one model with --model")]
+    NoModel,
+    #[error("--price names `{0}`, which is not one of its --model")]
+    PriceOfUnknownModel(String),
+    #[error("--max-output-tokens must be at least 1")]
+    NoOutput,
+    /// Its base URL, headers, key variable or models.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 }
 
 impl Policy {

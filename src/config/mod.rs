@@ -12,7 +12,7 @@ mod use_model;
 use std::path::Path;
 use std::time::Duration;
 
-pub use added::{AddedProvider, DEFAULT_MAX_OUTPUT_TOKENS};
+pub use added::{AddedProvider, AddedProviderError, DEFAULT_MAX_OUTPUT_TOKENS};
 pub use policy::{
     BudgetAction, Locality, ModelSpec, Policy, Prices, ProviderConfig, Route, RouteAction, Tier,
 };
@@ -21,7 +21,7 @@ pub use providers::{
     HostedConfig, HostedKind, LocalConfig, MockConfig, PoolSettings, ProviderDataPolicy,
     SettingsError,
 };
-pub use use_model::use_model;
+pub use use_model::{use_model, UseModelError};
 
 use crate::error::Error;
 

@@ -3,19 +3,35 @@
 
 use toml_edit::{value, Array, DocumentMut, Item, Table};
 
+/// Why the policy's text could not be edited.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UseModelError {
+    /// The text is not TOML.
+    #[error("the policy: {0}")]
+    NotToml(String),
+    /// It has no route for the task.
+    #[error("the policy has no route `{0}`")]
+    NoRoute(String),
+    /// Its `models` key holds something other than a table.
+    #[error("`models` in the policy is not a table")]
+    ModelsNotATable,
+}
+
 /// `text` with `local/<id>` as the primary of `task`'s route: a `[models.*]` entry for it
 /// is added when the policy has none, and every tier that allowed the route's old primary
 /// allows the new one too, so the change reaches the workspaces that used the route. The
 /// caller validates the result (`Config::parse`) before it is saved or applied.
-pub fn use_model(text: &str, id: &str, task: &str) -> Result<String, String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e| format!("the policy: {e}"))?;
+pub fn use_model(text: &str, id: &str, task: &str) -> Result<String, UseModelError> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| UseModelError::NotToml(e.to_string()))?;
     let old_primary = doc
         .get("routes")
         .and_then(|r| r.get(task))
         .and_then(|r| r.get("primary"))
         .and_then(Item::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| format!("the policy has no route `{task}`"))?;
+        .ok_or_else(|| UseModelError::NoRoute(task.to_owned()))?;
     let alias = alias_for(&mut doc, id)?;
     doc["routes"][task]["primary"] = value(alias.as_str());
     if let Some(tiers) = doc.get_mut("tiers").and_then(Item::as_table_like_mut) {
@@ -33,12 +49,12 @@ pub fn use_model(text: &str, id: &str, task: &str) -> Result<String, String> {
 }
 
 /// The alias of the policy's entry for `local/<id>`, added when there is none.
-fn alias_for(doc: &mut DocumentMut, id: &str) -> Result<String, String> {
+fn alias_for(doc: &mut DocumentMut, id: &str) -> Result<String, UseModelError> {
     let models = doc
         .entry("models")
         .or_insert_with(|| Item::Table(Table::new()))
         .as_table_like_mut()
-        .ok_or("`models` in the policy is not a table")?;
+        .ok_or(UseModelError::ModelsNotATable)?;
     let existing = models.iter().find(|(_, m)| {
         m.get("provider").and_then(Item::as_str) == Some("local")
             && m.get("model_id").and_then(Item::as_str) == Some(id)
@@ -106,6 +122,6 @@ mod tests {
     #[test]
     fn an_unknown_route_is_refused_by_name() {
         let e = use_model(super::super::DEFAULT_POLICY_TOML, "gemma-3-270m", "poetry");
-        assert_eq!(e.unwrap_err(), "the policy has no route `poetry`");
+        assert_eq!(e.unwrap_err(), UseModelError::NoRoute("poetry".into()));
     }
 }

@@ -123,7 +123,7 @@ impl Provider for Faulty {
         self.inner.stream(req).await
     }
 
-    async fn warm(&self) -> Result<(), String> {
+    async fn warm(&self) -> Result<(), ProviderError> {
         self.inner.warm().await
     }
 

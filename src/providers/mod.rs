@@ -259,7 +259,7 @@ pub trait Provider: Send + Sync {
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError>;
 
     /// Gets ready to serve (loads a local model); called once at server start.
-    async fn warm(&self) -> Result<(), String> {
+    async fn warm(&self) -> Result<(), ProviderError> {
         Ok(())
     }
 

@@ -328,7 +328,7 @@ async fn use_model(a: Admin, raw: Result<Bytes, BytesRejection>) -> Result<Json<
             return Err(Error::NotFound(format!("`{id}` is not installed")));
         }
         let edited = crate::config::use_model(&hearth.config().source, &id, &body.task)
-            .map_err(|m| Error::unprocessable("invalid_value", m))?;
+            .map_err(|e| Error::unprocessable("invalid_value", e.to_string()))?;
         let applied = hearth.apply_policy(&edited)?;
         let route = &applied.config.policy.routes[&body.task];
         Ok(UsedModel {

@@ -6,7 +6,7 @@ mod settings;
 
 pub(crate) use ids::valid_name;
 pub use ids::{UserId, WorkspaceId};
-pub use settings::{DataPolicy, Workspace, WorkspacePatch};
+pub use settings::{DataPolicy, PatchError, Workspace, WorkspacePatch};
 
 /// What a key may do beyond calling models in its own workspace.
 #[derive(

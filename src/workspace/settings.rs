@@ -119,24 +119,37 @@ pub struct WorkspacePatch {
     pub pii_patterns: Option<Vec<String>>,
 }
 
+/// Why a patch was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PatchError {
+    /// A value outside its field's range; the message names the field and the rule.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// One of `pii_patterns` does not compile, or there are too many.
+    #[error("{0}")]
+    PiiPattern(String),
+}
+
 impl WorkspacePatch {
     /// Applies the patch, refusing values that make no sense.
-    pub fn apply(self, ws: &mut Workspace) -> Result<(), String> {
+    pub fn apply(self, ws: &mut Workspace) -> Result<(), PatchError> {
         if let Some(v) = self.daily_budget_usd {
             if v.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
-                return Err("daily_budget_usd must be a non-negative number".into());
+                return Err(PatchError::Invalid(
+                    "daily_budget_usd must be a non-negative number",
+                ));
             }
             ws.daily_budget_usd = v;
         }
         if let Some(v) = self.budget_alert_share {
             if !(v > 0.0 && v <= 1.0) {
-                return Err("budget_alert_share must be in (0, 1]".into());
+                return Err(PatchError::Invalid("budget_alert_share must be in (0, 1]"));
             }
             ws.budget_alert_share = v;
         }
         if let Some(v) = self.max_concurrency {
             if v == 0 {
-                return Err("max_concurrency must be at least 1".into());
+                return Err(PatchError::Invalid("max_concurrency must be at least 1"));
             }
             ws.max_concurrency = v;
         }
@@ -159,7 +172,7 @@ impl WorkspacePatch {
             ws.cache_enabled = v;
         }
         if let Some(v) = self.pii_patterns {
-            crate::pii::validate_patterns(&v)?;
+            crate::pii::validate_patterns(&v).map_err(PatchError::PiiPattern)?;
             ws.pii_patterns = v;
         }
         Ok(())

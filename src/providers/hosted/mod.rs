@@ -118,7 +118,7 @@ impl Provider for ChatOnly {
         self.inner.stream(req).await
     }
 
-    async fn warm(&self) -> Result<(), String> {
+    async fn warm(&self) -> Result<(), ProviderError> {
         self.inner.warm().await
     }
 
@@ -177,11 +177,11 @@ impl Provider for KeyScrubbed {
         ))
     }
 
-    async fn warm(&self) -> Result<(), String> {
+    async fn warm(&self) -> Result<(), ProviderError> {
         self.inner
             .warm()
             .await
-            .map_err(|m| m.replace(self.key.expose(), "***"))
+            .map_err(|e| Self::scrub(&self.key, e))
     }
 
     async fn list_models(&self) -> Result<Vec<String>, ProviderError> {

@@ -165,15 +165,29 @@ pub fn resolve(config: &LocalConfig) -> Result<Option<Resolved>, SettingsError> 
     })
 }
 
+/// Why a local provider's memory cannot be estimated.
+#[derive(Debug, thiserror::Error)]
+pub enum EstimateError {
+    /// Its settings name an unknown model or a bad path.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// It serves installed models by id, so no one file is its own.
+    #[error("the provider names no model (it serves installed ones by id)")]
+    NoModel,
+    /// Its file is missing or cannot run so.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
 /// What the model `config` names would take in memory at its own `context_length` and
-/// `kv_cache_type` (`estimate_memory`); an error when its file is unknown, missing or
-/// cannot run so.
-pub fn memory_estimate(config: &LocalConfig) -> Result<MemoryEstimate, String> {
-    let path = resolve(config)
-        .map_err(|e| e.to_string())?
-        .ok_or("the provider names no model (it serves installed ones by id)")?
-        .path;
-    estimate_memory(&path, config.context_length, config.kv_cache_type).map_err(|e| e.to_string())
+/// `kv_cache_type` (`estimate_memory`).
+pub fn memory_estimate(config: &LocalConfig) -> Result<MemoryEstimate, EstimateError> {
+    let path = resolve(config)?.ok_or(EstimateError::NoModel)?.path;
+    Ok(estimate_memory(
+        &path,
+        config.context_length,
+        config.kv_cache_type,
+    )?)
 }
 
 /// The local provider: its configured model, and every installed one by id, loaded in a
@@ -365,11 +379,14 @@ impl Provider for LocalProvider {
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 
-    async fn warm(&self) -> Result<(), String> {
+    async fn warm(&self) -> Result<(), ProviderError> {
         if self.configured.is_none() {
             return Ok(());
         }
-        self.load().await.map(|_| ()).map_err(|e| e.to_string())
+        self.load()
+            .await
+            .map(|_| ())
+            .map_err(|e| ProviderError::NotLoadable(e.to_string()))
     }
 
     /// A provider given a file needs that file; one given a catalog model (or none) serves
