@@ -14,13 +14,22 @@ pub fn json<T: DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
     limit: usize,
 ) -> Result<T, Error> {
-    let bytes = body.map_err(|r| {
+    parse(headers, &read(body, limit)?)
+}
+
+/// The body's bytes, or why they could not be read.
+pub fn read(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, Error> {
+    body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Error::PayloadTooLarge { limit }
         } else {
             Error::bad_request("invalid_request", "the request body could not be read")
         }
-    })?;
+    })
+}
+
+/// Parses JSON `bytes` sent with `headers`.
+pub fn parse<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, Error> {
     let is_json = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -28,7 +37,7 @@ pub fn json<T: DeserializeOwned>(
     if !is_json {
         return Err(Error::UnsupportedMediaType);
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(bytes).map_err(|e| {
         let code = if e.is_data() {
             "invalid_request"
         } else {

@@ -4,12 +4,15 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::response::Response;
+use axum::Extension;
 
+use super::idempotency::{self, Claim};
+use super::openai::answer;
 use super::trace::{Arrived, TraceId};
 use super::wire::chat::ChatBody;
 use super::wire::error::ErrorBody;
+use super::wire::to_json;
 use super::{auth, body, AppState};
 use crate::error::Error;
 use crate::orchestrator::{CachePreference, ChatOutcome, ChatRequest, PromptRef};
@@ -21,6 +24,9 @@ use crate::providers::{Message, Role};
     operation_id = "chat",
     path = "/chat",
     tag = "hearth",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII \
+        characters: a retry with the same key and body within 24 h gets the answer already sent \
+        (header `x-hearth-idempotent-replay: true`); whole answers only")),
     request_body = ChatBody,
     responses(
         (status = 200, description = "The answer and how it was reached", body = ChatOutcome),
@@ -35,7 +41,8 @@ pub(super) async fn chat(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let limit = state.hearth.config().server.body_limit_bytes;
-    let b: ChatBody = body::json(&headers, raw, limit)?;
+    let bytes = body::read(raw, limit)?;
+    let b: ChatBody = body::parse(&headers, &bytes)?;
     let principal = auth::caller(
         &state,
         &headers,
@@ -72,6 +79,17 @@ pub(super) async fn chat(
         },
         received_at: arrived.0,
     };
+    let workspace = req.principal.workspace.clone();
+    let store = state.hearth.store();
+    let lead =
+        match idempotency::claim(&state.flights, store, &headers, &workspace, "/chat", &bytes)
+            .await?
+        {
+            Claim::Free => None,
+            Claim::Replay(answer) => return Ok(answer),
+            Claim::Lead(lead) => Some(lead),
+        };
     let out = state.hearth.chat(req, trace.0.clone()).await?;
-    Ok(Json(out).into_response())
+    let body = to_json(&out);
+    Ok(answer(&out, body, lead))
 }

@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 #[cfg(test)]
 mod fuzz;
+mod idempotency;
 mod intake;
 mod listen;
 mod openai;
@@ -65,6 +66,8 @@ pub struct AppState {
     ui_dir: Option<std::path::PathBuf>,
     /// Host and origin checks of a loopback server.
     guard: Option<ui::Guard>,
+    /// The requests leading for an `Idempotency-Key` now.
+    flights: Arc<idempotency::Flights>,
 }
 
 /// The gateway's routes over an orchestrator.
@@ -82,6 +85,7 @@ pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Result<Router> {
         session,
         ui_dir: opts.ui_dir.clone(),
         guard: ui::Guard::for_addr(opts.addr),
+        flights: Arc::default(),
         hearth,
     };
     let mut app = Router::new()

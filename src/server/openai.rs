@@ -13,6 +13,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::error::error_body;
+use super::idempotency::{self, Claim, Lead};
 use super::threads::ThreadSink;
 use super::trace::{Arrived, TraceId};
 use super::wire::completions::{
@@ -24,7 +25,9 @@ use super::wire::to_json;
 use super::{auth, body, AppState};
 use crate::config::Locality;
 use crate::error::Error;
-use crate::orchestrator::{CachePreference, ChatRequest, PromptRef, StreamEvent, StreamStart};
+use crate::orchestrator::{
+    CachePreference, ChatOutcome, ChatRequest, PromptRef, StreamEvent, StreamStart,
+};
 use crate::providers::{Message, ResponseFormat, Role};
 use crate::store::now_ms;
 use crate::workspace::DataPolicy;
@@ -186,6 +189,9 @@ pub(super) fn sampled_request(
     operation_id = "create_chat_completion",
     path = "/v1/chat/completions",
     tag = "openai",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII \
+        characters: a retry with the same key and body within 24 h gets the answer already sent \
+        (header `x-hearth-idempotent-replay: true`); whole answers only")),
     request_body = ChatCompletionRequest,
     responses(
         (status = 200, description = "The answer", content(
@@ -203,7 +209,8 @@ pub(super) async fn completions(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let limit = state.hearth.config().server.body_limit_bytes;
-    let b: ChatCompletionRequest = body::json(&headers, raw, limit)?;
+    let bytes = body::read(raw, limit)?;
+    let b: ChatCompletionRequest = body::parse(&headers, &bytes)?;
     let stream = b.sampling.stream;
     let requested_model = b.sampling.model.clone();
     let principal = auth::caller(&state, &headers, None, b.sampling.user.as_deref())?;
@@ -216,19 +223,50 @@ pub(super) async fn completions(
         &req.task,
     )?;
     if stream {
+        idempotency::refuse_on_stream(&headers)?;
         let start = state.hearth.chat_stream(req, trace.0.clone()).await?;
         return Ok(sse(start, include_usage, sink, arrived.0));
     }
+    let workspace = req.principal.workspace.clone();
+    let endpoint = req.endpoint;
+    let store = state.hearth.store();
+    let lead = match idempotency::claim(
+        &state.flights,
+        store,
+        &headers,
+        &workspace,
+        endpoint,
+        &bytes,
+    )
+    .await?
+    {
+        Claim::Free => None,
+        Claim::Replay(answer) => return Ok(answer),
+        Claim::Lead(lead) => Some(lead),
+    };
     let out = state.hearth.chat(req, trace.0.clone()).await?;
     let saved = sink.and_then(|s| s.save(&out, None));
-    let mut resp = Json(ChatCompletion::of(&out, now_ms() / 1000, saved)).into_response();
+    let body = to_json(&ChatCompletion::of(&out, now_ms() / 1000, saved));
+    Ok(answer(&out, body, lead))
+}
+
+/// A whole answer with Hearth's headers, kept for its key's retries when it has one.
+pub(super) fn answer(out: &ChatOutcome, body: String, lead: Option<Lead>) -> Response {
+    let mut headers = HeaderMap::new();
     set_headers(
-        resp.headers_mut(),
+        &mut headers,
         &out.provider,
         out.cache_hit,
         Some(out.estimated_cost_usd),
     );
-    Ok(resp)
+    if let Some(lead) = lead {
+        // The answer was produced and charged: a failure to keep it costs only the replay.
+        if let Err(e) = lead.keep(&headers, &body) {
+            tracing::error!(error = %e, "an answer was not kept for its Idempotency-Key");
+        }
+    }
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    (headers, body).into_response()
 }
 
 pub(super) fn set_headers(h: &mut HeaderMap, provider: &str, cache_hit: bool, cost: Option<f64>) {

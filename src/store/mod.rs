@@ -6,6 +6,7 @@ pub mod cache;
 pub mod comparisons;
 pub mod costs;
 pub mod directory;
+pub mod idempotency;
 pub mod journal;
 pub mod keys;
 pub mod prompts;

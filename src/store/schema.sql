@@ -195,3 +195,16 @@ CREATE TABLE IF NOT EXISTS comparisons (
     created_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS comparisons_by_owner ON comparisons (workspace_id, user_id, created_at_ms);
+
+-- Whole answers kept for `Idempotency-Key` retries, per workspace and key, for a day. The
+-- request is kept only as a hash, to tell a retry from a different request under a reused key.
+CREATE TABLE IF NOT EXISTS idempotent_answers (
+    workspace_id  TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    status        INTEGER NOT NULL,
+    headers       TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, key)
+);

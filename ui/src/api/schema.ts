@@ -3027,7 +3027,10 @@ export interface operations {
     chat: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 visible ASCII characters: a retry with the same key and body within 24 h gets the answer already sent (header `x-hearth-idempotent-replay: true`); whole answers only */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3531,7 +3534,10 @@ export interface operations {
     create_chat_completion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 visible ASCII characters: a retry with the same key and body within 24 h gets the answer already sent (header `x-hearth-idempotent-replay: true`); whole answers only */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };

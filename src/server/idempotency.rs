@@ -1,0 +1,191 @@
+//! `Idempotency-Key` on `POST /v1/chat/completions` and `/chat`. A retry with the same key,
+//! workspace and body within a day gets the answer already sent (`x-hearth-idempotent-replay:
+//! true`), with no provider call and no charge; the same key with another body is refused.
+//! Requests with one key at once make one provider call: the first leads, the others wait
+//! for its answer. Only whole 200 answers are kept, so a request that failed can be retried.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::error::Error;
+use crate::store::idempotency::{self, Kept};
+use crate::store::{now_ms, Store};
+use crate::workspace::WorkspaceId;
+
+const HEADER: &str = "idempotency-key";
+const MAX_KEY_BYTES: usize = 255;
+const REPLAY_HEADER: &str = "x-hearth-idempotent-replay";
+
+type Slot = (String, String);
+
+/// The requests leading for a key now, by workspace and key.
+#[derive(Default)]
+pub(super) struct Flights(Mutex<HashMap<Slot, Flight>>);
+
+struct Flight {
+    request_hash: String,
+    // Closed when the leader is done, kept or not.
+    done: watch::Receiver<()>,
+}
+
+/// What a request with its key is to do.
+pub(super) enum Claim {
+    /// It has no key.
+    Free,
+    /// Answer this, already sent for the same request.
+    Replay(Response),
+    /// Run it, and keep the answer for the retries.
+    Lead(Lead),
+}
+
+/// The request running for a key; the waiting ones wake when it is dropped.
+pub(super) struct Lead {
+    flights: Arc<Flights>,
+    store: Arc<Store>,
+    slot: Slot,
+    request_hash: String,
+    _done: watch::Sender<()>,
+}
+
+/// The key of `headers`, checked: 1-255 visible ASCII characters.
+fn key_of(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    let Some(v) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = v.to_str().ok().filter(|k| {
+        !k.is_empty() && k.len() <= MAX_KEY_BYTES && k.bytes().all(|b| b.is_ascii_graphic())
+    });
+    match key {
+        Some(k) => Ok(Some(k.to_owned())),
+        None => Err(Error::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+        )),
+    }
+}
+
+/// Refuses a key on a request whose answer cannot be kept (a stream).
+pub(super) fn refuse_on_stream(headers: &HeaderMap) -> Result<(), Error> {
+    if headers.contains_key(HEADER) {
+        return Err(Error::bad_request(
+            "idempotency_unsupported",
+            "an Idempotency-Key is taken on whole answers only, not on streams",
+        ));
+    }
+    Ok(())
+}
+
+fn hash(endpoint: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(endpoint.as_bytes());
+    h.update([0]);
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+fn reused() -> Error {
+    Error::unprocessable(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used with another request body",
+    )
+}
+
+/// What the request with `headers` and `body` to `endpoint` in `workspace` is to do; waits
+/// while another request with the same key runs.
+pub(super) async fn claim(
+    flights: &Arc<Flights>,
+    store: &Arc<Store>,
+    headers: &HeaderMap,
+    workspace: &WorkspaceId,
+    endpoint: &str,
+    body: &[u8],
+) -> Result<Claim, Error> {
+    let Some(key) = key_of(headers)? else {
+        return Ok(Claim::Free);
+    };
+    let request_hash = hash(endpoint, body);
+    let slot = (workspace.as_str().to_owned(), key);
+    loop {
+        let mut done = {
+            let mut map = flights.0.lock();
+            match map.get(&slot) {
+                Some(f) if f.request_hash != request_hash => return Err(reused()),
+                Some(f) => f.done.clone(),
+                None => {
+                    // Read under the lock: a leader keeps its answer before it leaves the map.
+                    let kept = store.with(|c| idempotency::get(c, &slot.0, &slot.1, now_ms()))?;
+                    if let Some(kept) = kept {
+                        if kept.request_hash != request_hash {
+                            return Err(reused());
+                        }
+                        return Ok(Claim::Replay(replay(kept)));
+                    }
+                    let (tx, rx) = watch::channel(());
+                    let flight = Flight {
+                        request_hash: request_hash.clone(),
+                        done: rx,
+                    };
+                    map.insert(slot.clone(), flight);
+                    return Ok(Claim::Lead(Lead {
+                        flights: flights.clone(),
+                        store: store.clone(),
+                        slot,
+                        request_hash,
+                        _done: tx,
+                    }));
+                }
+            }
+        };
+        // Wakes when the leader is dropped; then its answer is kept, or none was.
+        let _ = done.changed().await;
+    }
+}
+
+impl Lead {
+    /// Keeps a whole answer for the retries.
+    pub(super) fn keep(&self, headers: &HeaderMap, body: &str) -> Result<(), Error> {
+        let kept = Kept {
+            request_hash: self.request_hash.clone(),
+            status: StatusCode::OK.as_u16(),
+            headers: headers
+                .iter()
+                .filter(|(name, _)| name.as_str().starts_with("x-hearth-"))
+                .filter_map(|(name, v)| Some((name.to_string(), v.to_str().ok()?.to_owned())))
+                .collect(),
+            body: body.to_owned(),
+        };
+        let (workspace, key) = &self.slot;
+        self.store
+            .with(|c| idempotency::put(c, workspace, key, &kept, now_ms()))
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        self.flights.0.lock().remove(&self.slot);
+    }
+}
+
+/// The kept answer as it was sent, marked as a replay.
+fn replay(kept: Kept) -> Response {
+    let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, kept.body).into_response();
+    let h = resp.headers_mut();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    for (name, value) in &kept.headers {
+        if let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            h.insert(n, v);
+        }
+    }
+    h.insert(REPLAY_HEADER, HeaderValue::from_static("true"));
+    resp
+}

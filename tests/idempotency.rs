@@ -1,0 +1,207 @@
+//! `Idempotency-Key` on `/v1/chat/completions` and `/chat`: a retry gets the answer already
+//! sent without a provider call or a charge, a reused key with another body is refused, and
+//! requests with one key at once make one provider call.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{create_key, Server};
+use serde_json::{json, Value};
+
+fn chat(content: &str) -> Value {
+    // Temperature 1: the exact cache does not answer, so only the key can prevent a call.
+    json!({"model": "hearth/extract", "temperature": 1,
+           "messages": [{"role": "user", "content": content}]})
+}
+
+async fn post_keyed(
+    s: &Server,
+    path: &str,
+    api_key: &str,
+    idempotency_key: &str,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let resp = s
+        .http
+        .post(s.url(path))
+        .bearer_auth(api_key)
+        .header("Idempotency-Key", idempotency_key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().await.unwrap())
+}
+
+/// Requests the orchestrator answered in `workspace`, from the audit log.
+async fn answered(s: &Server, admin: &str, workspace: &str) -> usize {
+    let path = format!("/audit?tenant_id={workspace}&limit=500");
+    let (status, page) = s.get_json(&path, Some(admin)).await;
+    assert_eq!(status, 200, "{page}");
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "llm_request_completed")
+        .count()
+}
+
+async fn spent(s: &Server, admin: &str, workspace: &str) -> f64 {
+    let (_, view) = s
+        .get_json(&format!("/admin/workspaces/{workspace}"), Some(admin))
+        .await;
+    view["today"]["spent_usd"].as_f64().unwrap()
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_key_and_body_gets_the_answer_sent_without_a_call_or_a_charge() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let body = chat("Extract the total: 12 EUR");
+
+    let (status, first_headers, first) =
+        post_keyed(&s, "/v1/chat/completions", &key, "order-1", &body).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first_headers.get("x-hearth-idempotent-replay").is_none());
+    let cost = spent(&s, &admin, "tenant_pro").await;
+    assert!(cost > 0.0);
+
+    let (status, headers, again) =
+        post_keyed(&s, "/v1/chat/completions", &key, "order-1", &body).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first, "the very answer sent");
+    assert_eq!(headers["x-hearth-idempotent-replay"], "true");
+    assert_eq!(
+        headers["x-hearth-provider"],
+        first_headers["x-hearth-provider"]
+    );
+    assert_ne!(
+        headers["x-hearth-trace-id"], first_headers["x-hearth-trace-id"],
+        "the retry is traced as itself"
+    );
+    assert_eq!(
+        answered(&s, &admin, "tenant_pro").await,
+        1,
+        "one provider call"
+    );
+    assert_eq!(spent(&s, &admin, "tenant_pro").await, cost, "charged once");
+
+    let (status, _, other) = post_keyed(&s, "/v1/chat/completions", &key, "order-2", &body).await;
+    assert_eq!(status, 200, "{other}");
+    assert_eq!(
+        answered(&s, &admin, "tenant_pro").await,
+        2,
+        "another key, another call"
+    );
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_refused_and_keys_do_not_cross_workspaces() {
+    let s = Server::demo();
+    let pro = create_key(&s.dir, "tenant_pro", "user");
+    let free = create_key(&s.dir, "tenant_free", "user");
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let (status, _, _) = post_keyed(&s, "/v1/chat/completions", &pro, "k", &chat("12 EUR")).await;
+    assert_eq!(status, 200);
+
+    let (status, _, refused) =
+        post_keyed(&s, "/v1/chat/completions", &pro, "k", &chat("13 EUR")).await;
+    assert_eq!(status, 422, "{refused}");
+    let refused: Value = serde_json::from_str(&refused).unwrap();
+    assert_eq!(refused["error"]["code"], "idempotency_key_reused");
+    assert!(!refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("EUR"));
+    assert_eq!(
+        answered(&s, &admin, "tenant_pro").await,
+        1,
+        "nothing called"
+    );
+
+    let (status, headers, _) =
+        post_keyed(&s, "/v1/chat/completions", &free, "k", &chat("12 EUR")).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers.get("x-hearth-idempotent-replay").is_none(),
+        "another workspace's key is its own"
+    );
+}
+
+#[tokio::test]
+async fn twenty_requests_at_once_with_one_key_make_one_call_and_get_one_answer() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let body = chat("Extract the total: 12 EUR");
+    let asks = (0..20).map(|_| post_keyed(&s, "/v1/chat/completions", &key, "burst", &body));
+    let answers = futures::future::join_all(asks).await;
+    for (status, _, text) in &answers {
+        assert_eq!(*status, 200, "{text}");
+        assert_eq!(text, &answers[0].2, "one answer for all");
+    }
+    let replays = answers
+        .iter()
+        .filter(|(_, h, _)| h.get("x-hearth-idempotent-replay").is_some())
+        .count();
+    assert_eq!(replays, 19);
+    assert_eq!(
+        answered(&s, &admin, "tenant_pro").await,
+        1,
+        "one provider call"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_request_is_not_kept_so_its_retry_runs() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let body = chat("Extract the total: 12 EUR");
+    for provider in ["mock-fast", "mock-balanced"] {
+        let fail = format!("/debug/provider/{provider}/fail");
+        s.post(&fail, None, &json!({"fail": true})).await;
+    }
+    let (status, _, failed) = post_keyed(&s, "/v1/chat/completions", &key, "k", &body).await;
+    assert_eq!(status, 503, "{failed}");
+    for provider in ["mock-fast", "mock-balanced"] {
+        let heal = format!("/debug/provider/{provider}/fail");
+        s.post(&heal, None, &json!({"fail": false})).await;
+    }
+    let (status, headers, answer) = post_keyed(&s, "/v1/chat/completions", &key, "k", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(headers.get("x-hearth-idempotent-replay").is_none());
+}
+
+#[tokio::test]
+async fn the_seed_chat_endpoint_replays_too() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let body = json!({"task": "extract", "message": "12 EUR", "temperature": 1});
+    let (status, _, first) = post_keyed(&s, "/chat", &key, "seed-1", &body).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, headers, again) = post_keyed(&s, "/chat", &key, "seed-1", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, first);
+    assert_eq!(headers["x-hearth-idempotent-replay"], "true");
+}
+
+#[tokio::test]
+async fn a_bad_key_or_a_key_on_a_stream_is_a_clear_error_and_nothing_runs() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let long = "k".repeat(256);
+    let (status, _, e) = post_keyed(&s, "/v1/chat/completions", &key, &long, &chat("12")).await;
+    assert_eq!(status, 400, "{e}");
+    assert!(e.contains("invalid_idempotency_key"), "{e}");
+
+    let mut stream = chat("12");
+    stream["stream"] = json!(true);
+    let (status, _, e) = post_keyed(&s, "/v1/chat/completions", &key, "s", &stream).await;
+    assert_eq!(status, 400, "{e}");
+    assert!(e.contains("idempotency_unsupported"), "{e}");
+    assert_eq!(answered(&s, &admin, "tenant_pro").await, 0);
+}
