@@ -103,6 +103,18 @@ async fn stream(s: &Server, path: &str, key: &str, body: &Value) -> Vec<Value> {
     sse_payloads(&resp.text().await.unwrap())
 }
 
+/// A demo server, its document, an admin key of `tenant_pro`, and one request answered.
+async fn demo_after_one_answer() -> (Server, Value, String) {
+    let s = Server::demo();
+    let doc = served_document(&s).await;
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let chat =
+        json!({"model": "hearth/extract", "messages": [{"role": "user", "content": "12 EUR"}]});
+    let (status, _, answer) = s.post("/v1/chat/completions", Some(&admin), &chat).await;
+    assert_eq!(status, 200, "{answer}");
+    (s, doc, admin)
+}
+
 #[tokio::test]
 async fn the_served_document_is_the_checked_in_one_the_ui_types_come_from() {
     let s = Server::demo();
@@ -344,12 +356,7 @@ async fn admin_workspaces_keys_prompts_usage_alerts_and_providers_are_what_the_d
 
 #[tokio::test]
 async fn the_consoles_costs_policy_provider_test_and_playground_are_what_the_document_says() {
-    let s = Server::demo();
-    let doc = served_document(&s).await;
-    let admin = create_key(&s.dir, "tenant_pro", "admin");
-    let chat =
-        json!({"model": "hearth/extract", "messages": [{"role": "user", "content": "12 EUR"}]});
-    s.post("/v1/chat/completions", Some(&admin), &chat).await;
+    let (s, doc, admin) = demo_after_one_answer().await;
 
     let (status, costs) = s.get_json("/admin/costs", Some(&admin)).await;
     assert_eq!(status, 200, "{costs}");
@@ -390,12 +397,7 @@ async fn the_consoles_costs_policy_provider_test_and_playground_are_what_the_doc
 
 #[tokio::test]
 async fn health_readiness_and_the_audit_log_are_what_the_document_says() {
-    let s = Server::demo();
-    let doc = served_document(&s).await;
-    let admin = create_key(&s.dir, "tenant_pro", "admin");
-    let chat =
-        json!({"model": "hearth/extract", "messages": [{"role": "user", "content": "12 EUR"}]});
-    s.post("/v1/chat/completions", Some(&admin), &chat).await;
+    let (s, doc, admin) = demo_after_one_answer().await;
 
     let (status, health) = s.get_json("/health", None).await;
     assert_eq!(status, 200);

@@ -7,8 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 
-use super::idempotency::{self, Claim};
-use super::openai::answer;
+use super::idempotency;
 use super::trace::{Arrived, TraceId};
 use super::wire::chat::ChatBody;
 use super::wire::error::ErrorBody;
@@ -79,17 +78,6 @@ pub(super) async fn chat(
         },
         received_at: arrived.0,
     };
-    let workspace = req.principal.workspace.clone();
-    let store = state.hearth.store();
-    let lead =
-        match idempotency::claim(&state.flights, store, &headers, &workspace, "/chat", &bytes)
-            .await?
-        {
-            Claim::Free => None,
-            Claim::Replay(answer) => return Ok(answer),
-            Claim::Lead(lead) => Some(lead),
-        };
-    let out = state.hearth.chat(req, trace.0.clone()).await?;
-    let body = to_json(&out);
-    Ok(answer(&out, body, lead))
+    let render = |out: &ChatOutcome| to_json(out);
+    idempotency::whole_answer(&state, &headers, &bytes, req, trace.0.clone(), render).await
 }

@@ -13,7 +13,10 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use super::openai::set_headers;
+use super::AppState;
 use crate::error::Error;
+use crate::orchestrator::{ChatOutcome, ChatRequest};
 use crate::store::idempotency::{self, Kept};
 use crate::store::{now_ms, Store};
 use crate::workspace::WorkspaceId;
@@ -35,7 +38,7 @@ struct Flight {
 }
 
 /// What a request with its key is to do.
-pub(super) enum Claim {
+enum Claim {
     /// It has no key.
     Free,
     /// Answer this, already sent for the same request.
@@ -45,7 +48,7 @@ pub(super) enum Claim {
 }
 
 /// The request running for a key; the waiting ones wake when it is dropped.
-pub(super) struct Lead {
+struct Lead {
     flights: Arc<Flights>,
     store: Arc<Store>,
     slot: Slot,
@@ -96,9 +99,54 @@ fn reused() -> Error {
     )
 }
 
+/// `req` answered whole by the orchestrator, its body written by `render`, with Hearth's
+/// headers; or, for a retry under its `Idempotency-Key`, the answer already sent.
+pub(super) async fn whole_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    req: ChatRequest,
+    trace_id: String,
+    render: impl FnOnce(&ChatOutcome) -> String,
+) -> Result<Response, Error> {
+    let workspace = req.principal.workspace.clone();
+    let store = state.hearth.store();
+    let lead = match claim(
+        &state.flights,
+        store,
+        headers,
+        &workspace,
+        req.endpoint,
+        body,
+    )
+    .await?
+    {
+        Claim::Free => None,
+        Claim::Replay(answer) => return Ok(answer),
+        Claim::Lead(lead) => Some(lead),
+    };
+    let out = state.hearth.chat(req, trace_id).await?;
+    let body = render(&out);
+    let mut sent = HeaderMap::new();
+    set_headers(
+        &mut sent,
+        &out.provider,
+        out.cache_hit,
+        Some(out.estimated_cost_usd),
+    );
+    if let Some(lead) = lead {
+        // The answer was produced and charged: a failure to keep it costs only the replay.
+        if let Err(e) = lead.keep(&sent, &body) {
+            tracing::error!(error = %e, "an answer was not kept for its Idempotency-Key");
+        }
+    }
+    sent.insert("content-type", HeaderValue::from_static("application/json"));
+    Ok((sent, body).into_response())
+}
+
 /// What the request with `headers` and `body` to `endpoint` in `workspace` is to do; waits
 /// while another request with the same key runs.
-pub(super) async fn claim(
+async fn claim(
     flights: &Arc<Flights>,
     store: &Arc<Store>,
     headers: &HeaderMap,
@@ -149,7 +197,7 @@ pub(super) async fn claim(
 
 impl Lead {
     /// Keeps a whole answer for the retries.
-    pub(super) fn keep(&self, headers: &HeaderMap, body: &str) -> Result<(), Error> {
+    fn keep(&self, headers: &HeaderMap, body: &str) -> Result<(), Error> {
         let kept = Kept {
             request_hash: self.request_hash.clone(),
             status: StatusCode::OK.as_u16(),

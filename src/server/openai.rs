@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::error::error_body;
-use super::idempotency::{self, Claim, Lead};
+use super::idempotency;
 use super::threads::ThreadSink;
 use super::trace::{Arrived, TraceId};
 use super::wire::completions::{
@@ -227,46 +227,11 @@ pub(super) async fn completions(
         let start = state.hearth.chat_stream(req, trace.0.clone()).await?;
         return Ok(sse(start, include_usage, sink, arrived.0));
     }
-    let workspace = req.principal.workspace.clone();
-    let endpoint = req.endpoint;
-    let store = state.hearth.store();
-    let lead = match idempotency::claim(
-        &state.flights,
-        store,
-        &headers,
-        &workspace,
-        endpoint,
-        &bytes,
-    )
-    .await?
-    {
-        Claim::Free => None,
-        Claim::Replay(answer) => return Ok(answer),
-        Claim::Lead(lead) => Some(lead),
+    let render = |out: &ChatOutcome| {
+        let saved = sink.and_then(|s| s.save(out, None));
+        to_json(&ChatCompletion::of(out, now_ms() / 1000, saved))
     };
-    let out = state.hearth.chat(req, trace.0.clone()).await?;
-    let saved = sink.and_then(|s| s.save(&out, None));
-    let body = to_json(&ChatCompletion::of(&out, now_ms() / 1000, saved));
-    Ok(answer(&out, body, lead))
-}
-
-/// A whole answer with Hearth's headers, kept for its key's retries when it has one.
-pub(super) fn answer(out: &ChatOutcome, body: String, lead: Option<Lead>) -> Response {
-    let mut headers = HeaderMap::new();
-    set_headers(
-        &mut headers,
-        &out.provider,
-        out.cache_hit,
-        Some(out.estimated_cost_usd),
-    );
-    if let Some(lead) = lead {
-        // The answer was produced and charged: a failure to keep it costs only the replay.
-        if let Err(e) = lead.keep(&headers, &body) {
-            tracing::error!(error = %e, "an answer was not kept for its Idempotency-Key");
-        }
-    }
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    (headers, body).into_response()
+    idempotency::whole_answer(&state, &headers, &bytes, req, trace.0.clone(), render).await
 }
 
 pub(super) fn set_headers(h: &mut HeaderMap, provider: &str, cache_hit: bool, cost: Option<f64>) {
