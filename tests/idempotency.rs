@@ -21,18 +21,8 @@ async fn post_keyed(
     idempotency_key: &str,
     body: &Value,
 ) -> (u16, reqwest::header::HeaderMap, String) {
-    let resp = s
-        .http
-        .post(s.url(path))
-        .bearer_auth(api_key)
-        .header("Idempotency-Key", idempotency_key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    (status, headers, resp.text().await.unwrap())
+    let key = [("Idempotency-Key", idempotency_key)];
+    s.post_with(path, Some(api_key), &key, body).await
 }
 
 /// Requests the orchestrator answered in `workspace`, from the audit log.
@@ -204,4 +194,28 @@ async fn a_bad_key_or_a_key_on_a_stream_is_a_clear_error_and_nothing_runs() {
     assert_eq!(status, 400, "{e}");
     assert!(e.contains("idempotency_unsupported"), "{e}");
     assert_eq!(answered(&s, &admin, "tenant_pro").await, 0);
+}
+
+#[tokio::test]
+async fn another_body_under_a_key_whose_request_is_still_running_is_refused() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let slow = json!({"mode": "slow", "delay_ms": 1500});
+    s.post("/debug/provider/mock-fast/fail", None, &slow).await;
+    let first = chat("Extract the total: 12 EUR");
+    let running = post_keyed(&s, "/v1/chat/completions", &key, "k", &first);
+    let other = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        post_keyed(&s, "/v1/chat/completions", &key, "k", &chat("13 EUR")).await
+    };
+    let ((status, _, answer), (refused_status, _, refused)) = tokio::join!(running, other);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(refused_status, 422, "{refused}");
+    assert!(refused.contains("idempotency_key_reused"), "{refused}");
+    assert_eq!(
+        answered(&s, &admin, "tenant_pro").await,
+        1,
+        "the refused one ran nothing"
+    );
 }

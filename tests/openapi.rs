@@ -91,16 +91,9 @@ fn sse_payloads(text: &str) -> Vec<Value> {
 }
 
 async fn stream(s: &Server, path: &str, key: &str, body: &Value) -> Vec<Value> {
-    let resp = s
-        .http
-        .post(s.url(path))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    sse_payloads(&resp.text().await.unwrap())
+    let (status, _, text) = s.post_with(path, Some(key), &[], body).await;
+    assert_eq!(status, 200, "{text}");
+    sse_payloads(&text)
 }
 
 /// A demo server, its document, an admin key of `tenant_pro`, and one request answered.
@@ -152,13 +145,11 @@ async fn whole_answers_models_and_errors_are_what_the_document_says() {
     let text = json!({"model": "hearth/extract", "prompt": "The total is", "max_tokens": 8});
     assert_accepts(&doc, "TextCompletionRequest", &text);
     let (status, _, answer) = s.post("/v1/completions", Some(&key), &text).await;
-    // The demo's mock providers take raw text; a refusal would still be an ErrorBody.
-    let name = if status == 200 {
-        "TextCompletion"
-    } else {
-        "ErrorBody"
-    };
-    assert_fits(&doc, name, &answer);
+    assert_eq!(
+        status, 200,
+        "the demo's mock providers take raw text: {answer}"
+    );
+    assert_fits(&doc, "TextCompletion", &answer);
 
     let seed =
         json!({"tenant_id": "tenant_pro", "user_id": "u1", "task": "extract", "message": "12 EUR"});
@@ -191,6 +182,13 @@ async fn streamed_chunks_and_an_all_candidates_failed_error_are_what_the_documen
     assert!(chunks.last().unwrap()["usage"].is_object());
     for c in &chunks {
         assert_fits(&doc, "ChatCompletionChunk", c);
+    }
+    let text = json!({"model": "hearth/extract", "prompt": "The total is", "max_tokens": 8,
+                      "stream": true, "stream_options": {"include_usage": true}});
+    let events = stream(&s, "/v1/completions", &key, &text).await;
+    assert!(events.last().unwrap()["usage"].is_object(), "{events:?}");
+    for e in &events {
+        assert_fits(&doc, "TextCompletion", e);
     }
 
     for provider in ["mock-fast", "mock-balanced"] {
@@ -451,4 +449,16 @@ async fn the_local_models_and_a_pulls_events_are_what_the_document_says() {
         names.push(name);
     }
     assert_eq!(names.last(), Some(&"done"), "{text}");
+}
+
+#[test]
+fn hearth_openapi_prints_the_checked_in_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed: Value = serde_json::from_str(&common::cli_ok(dir.path(), &["openapi"])).unwrap();
+    let checked_in: Value =
+        serde_json::from_str(&std::fs::read_to_string(CHECKED_IN).unwrap()).unwrap();
+    assert!(
+        printed == checked_in,
+        "`hearth openapi` prints docs/openapi.json"
+    );
 }

@@ -512,18 +512,18 @@ async fn list_models(a: Admin) -> Result<Json<LocalModels>, Error> {
         };
         let mut models: Vec<LocalModel> = crate::models::catalog()?
             .into_iter()
-            .map(|m| LocalModel {
-                id: format!("local/{}", m.id),
-                model: format!("local/{}", m.id),
-                installed: m.is_installed(),
-                path: m.installed_path(),
-                size_bytes: None,
-                memory: m
-                    .is_installed()
-                    .then(|| memory(&m.installed_path()))
-                    .flatten(),
-                catalog: Some(m),
-                source: None,
+            .map(|m| {
+                let (installed, path) = (m.is_installed(), m.installed_path());
+                LocalModel {
+                    id: format!("local/{}", m.id),
+                    model: format!("local/{}", m.id),
+                    installed,
+                    memory: installed.then(|| memory(&path)).flatten(),
+                    path,
+                    size_bytes: None,
+                    catalog: Some(m),
+                    source: None,
+                }
             })
             .collect();
         // Imported files by their id for DELETE /admin/models/{id} (`imported/NAME`).

@@ -23,9 +23,7 @@ use crate::providers::{Message, Role};
     operation_id = "chat",
     path = "/chat",
     tag = "hearth",
-    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII \
-        characters: a retry with the same key and body within 24 h gets the answer already sent \
-        (header `x-hearth-idempotent-replay: true`); whole answers only")),
+    params(("Idempotency-Key" = Option<String>, Header, description = idempotency::KEY_DOC)),
     request_body = ChatBody,
     responses(
         (status = 200, description = "The answer and how it was reached", body = ChatOutcome),

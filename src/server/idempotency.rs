@@ -22,6 +22,10 @@ use crate::store::{now_ms, Store};
 use crate::workspace::WorkspaceId;
 
 const HEADER: &str = "idempotency-key";
+/// The header as the OpenAPI document describes it.
+pub(super) const KEY_DOC: &str = "1-255 visible ASCII characters: a retry with the same key \
+    and body within 24 h gets the answer already sent (header `x-hearth-idempotent-replay: \
+    true`); whole answers only";
 const MAX_KEY_BYTES: usize = 255;
 const REPLAY_HEADER: &str = "x-hearth-idempotent-replay";
 

@@ -189,9 +189,7 @@ pub(super) fn sampled_request(
     operation_id = "create_chat_completion",
     path = "/v1/chat/completions",
     tag = "openai",
-    params(("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII \
-        characters: a retry with the same key and body within 24 h gets the answer already sent \
-        (header `x-hearth-idempotent-replay: true`); whole answers only")),
+    params(("Idempotency-Key" = Option<String>, Header, description = idempotency::KEY_DOC)),
     request_body = ChatCompletionRequest,
     responses(
         (status = 200, description = "The answer", content(

@@ -1,6 +1,8 @@
 //! The OpenAPI document of Hearth's API, generated from the handlers and the types in
 //! `wire/`, served at `/openapi.json` and printed by `hearth openapi`.
 
+use std::sync::LazyLock;
+
 use axum::Json;
 use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -81,11 +83,14 @@ impl Modify for BearerKey {
     }
 }
 
-/// The document.
-pub fn document() -> Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    reopen_flattened_parts(&mut doc);
-    doc
+/// The document, built once.
+pub fn document() -> &'static Value {
+    static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        reopen_flattened_parts(&mut doc);
+        doc
+    });
+    &DOCUMENT
 }
 
 /// utoipa closes a `deny_unknown_fields` struct with `additionalProperties: false`, which
@@ -124,6 +129,6 @@ fn reopen_flattened_parts(doc: &mut Value) {
 const SCHEMAS: &str = "#/components/schemas/";
 
 /// `GET /openapi.json`.
-pub(super) async fn serve() -> Json<Value> {
+pub(super) async fn serve() -> Json<&'static Value> {
     Json(document())
 }

@@ -158,16 +158,30 @@ impl Server {
         key: Option<&str>,
         body: &Value,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let (status, headers, text) = self.post_with(path, key, &[], body).await;
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, json)
+    }
+
+    /// POST JSON with extra headers, return status, headers and the body's text.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        extra: &[(&str, &str)],
+        body: &Value,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
         let mut req = self.http.post(self.url(path)).json(body);
         if let Some(k) = key {
             req = req.bearer_auth(k);
         }
+        for (name, value) in extra {
+            req = req.header(*name, *value);
+        }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, headers, json)
+        (status, headers, resp.text().await.unwrap())
     }
 
     /// PUT JSON with a key, return status, headers and JSON body.

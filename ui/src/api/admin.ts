@@ -158,9 +158,6 @@ export function setProviderKey(client: HearthClient, name: string, key: string):
 // ---------------------------------------------------------------------------------------
 // Local models
 
-export type CatalogInfo = Schemas["CatalogEntry"];
-/** What a model takes in memory at its context. */
-export type MemoryEstimate = Schemas["MemoryEstimate"];
 export type LocalModel = Schemas["LocalModel"];
 
 /** The name requests and routes give a listed model: `local/<id>`. */
@@ -249,9 +246,6 @@ export async function* pullWith(client: HearthClient, body: PullRequest, signal?
   if (!res.body) throw new ApiError({ status: res.status, code: "invalid_response", message: "the pull answered no stream" });
   yield* readSse(res.body);
 }
-
-/** Where a model pulled from the hub by repository and file came from (`source` in `GET /admin/models`). */
-export type HubSource = Schemas["HubSource"];
 
 /** What an import answers: the name, where the copy went, and the policy lines that use it. */
 export type ImportedModel = Schemas["Imported"];

@@ -130,8 +130,6 @@ export async function applyPolicy(client: HearthClient, toml: string): Promise<P
 // ---------------------------------------------------------------------------------------
 // Providers and their circuit breakers (GET /admin/providers)
 
-export type BreakerState = Schemas["BreakerState"];
-
 export type ProviderStatus = Omit<Schemas["ProviderView"], "config"> & { config: ProviderConfig };
 
 export async function getProviders(client: HearthClient): Promise<ProviderStatus[]> {
@@ -141,8 +139,6 @@ export async function getProviders(client: HearthClient): Promise<ProviderStatus
 
 // ---------------------------------------------------------------------------------------
 // The audit log (GET /audit, newest first)
-
-export type EventStatus = Schemas["EventStatus"];
 
 /** One audit event as `/audit` returns it (there is no message text). */
 export type AuditEvent = Schemas["AuditEvent"];
