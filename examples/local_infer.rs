@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use hearth::providers::local::{configure_threads, Engine, KvCacheType, LoadOptions};
-use hearth::providers::{Message, ProviderRequest, ResponseFormat, Role};
+use hearth::providers::{Message, OutputFormat, ProviderRequest, Role};
 use sha2::{Digest, Sha256};
 
 /// Times Hearth's local engine on one prompt: load, prompt processing, decode, peak RSS.
@@ -80,7 +80,7 @@ fn request(text: &str, max_tokens: u32) -> ProviderRequest {
         min_p: None,
         stop: Vec::new(),
         seed: Some(0),
-        response_format: ResponseFormat::Text,
+        response_format: OutputFormat::Text,
     }
 }
 

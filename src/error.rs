@@ -140,6 +140,13 @@ pub enum Error {
         message: String,
         candidates: Vec<CandidateOutcome>,
     },
+    /// Every candidate that answered gave an answer without the shape asked for (not JSON,
+    /// not valid against the schema); `candidates` says what became of each.
+    #[error("{message}")]
+    InvalidOutput {
+        message: String,
+        candidates: Vec<CandidateOutcome>,
+    },
     /// The request's overall deadline passed.
     #[error("the request deadline of {0:?} passed")]
     DeadlineExceeded(Duration),
@@ -165,9 +172,9 @@ impl Error {
     /// What became of each candidate model, when no candidate answered (else empty).
     pub fn candidates(&self) -> &[CandidateOutcome] {
         match self {
-            Error::ProvidersUnavailable { candidates, .. } | Error::Provider { candidates, .. } => {
-                candidates
-            }
+            Error::ProvidersUnavailable { candidates, .. }
+            | Error::Provider { candidates, .. }
+            | Error::InvalidOutput { candidates, .. } => candidates,
             _ => &[],
         }
     }
@@ -189,6 +196,7 @@ impl Error {
             Error::LimitExceeded { kind, .. } => kind.code(),
             Error::ProvidersUnavailable { .. } => "providers_unavailable",
             Error::Provider { .. } => "provider_error",
+            Error::InvalidOutput { .. } => "invalid_output",
             Error::DeadlineExceeded(_) => "deadline_exceeded",
             Error::Storage(_) => "internal_error",
             Error::Config(_) => "config_error",

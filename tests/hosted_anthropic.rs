@@ -12,7 +12,8 @@ use common::hosted::{
 };
 use hearth::config::HostedKind;
 use hearth::providers::{
-    Delta, FinishReason, Provider, ProviderError, ProviderRequest, ResponseFormat, Role, Usage,
+    Delta, FinishReason, JsonSchemaFormat, OutputFormat, Provider, ProviderError, ProviderRequest,
+    Role, Usage,
 };
 use serde_json::Value;
 use wiremock::matchers::{header, method, path};
@@ -107,7 +108,7 @@ async fn optional_fields_are_left_out_and_json_mode_becomes_a_system_instruction
     let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_JSON_MODE");
     let req = ProviderRequest {
         messages: vec![msg(Role::User, "Give me {\"a\": 1}.")],
-        response_format: ResponseFormat::JsonObject,
+        response_format: OutputFormat::JsonObject,
         ..request()
     };
     p.generate(&req).await.unwrap();
@@ -460,4 +461,28 @@ async fn the_key_never_appears_in_a_provider_error() {
     for e in &errors {
         assert_no_key(e, KEY);
     }
+}
+
+#[tokio::test]
+async fn a_json_schema_goes_into_the_system_prompt_since_the_api_has_no_json_mode() {
+    let mock = MockServer::start().await;
+    API.serve_fixture(&mock, 200, "message_success.json").await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_SCHEMA");
+    let schema = serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}}});
+    let format = JsonSchemaFormat::new("city", schema.clone(), true).unwrap();
+    let req = ProviderRequest {
+        messages: vec![msg(Role::System, "Be brief."), msg(Role::User, "A city?")],
+        response_format: OutputFormat::JsonSchema(std::sync::Arc::new(format)),
+        ..request()
+    };
+    p.generate(&req).await.unwrap();
+    let body = sent_body(&mock).await;
+    let system = body["system"].as_str().unwrap();
+    assert!(system.starts_with("Be brief.\n\n"), "{system}");
+    assert!(
+        system.contains("validates against this JSON Schema"),
+        "{system}"
+    );
+    assert!(system.ends_with(&schema.to_string()), "{system}");
+    assert!(body.get("response_format").is_none(), "{body}");
 }

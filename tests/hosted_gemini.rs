@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::hosted::{self, build_named, collect, joined_text, mock_keychain, msg, Adapter};
 use hearth::config::HostedKind;
 use hearth::providers::{
-    Delta, FinishReason, Provider, ProviderError, ProviderRequest, ResponseFormat, Role, Usage,
+    Delta, FinishReason, JsonSchemaFormat, OutputFormat, Provider, ProviderError, ProviderRequest,
+    Role, Usage,
 };
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -122,7 +123,7 @@ async fn the_request_carries_roles_system_instruction_and_generation_config_with
         min_p: Some(0.05),
         stop: vec!["END".into()],
         seed: Some(7),
-        response_format: ResponseFormat::JsonObject,
+        response_format: OutputFormat::JsonObject,
         ..request()
     };
     p.generate(&req).await.unwrap();
@@ -602,4 +603,29 @@ async fn it_is_usable_with_a_key_and_not_without_one() {
     );
     assert!(built.key_source.is_none());
     assert!(!built.provider.is_usable());
+}
+
+#[tokio::test]
+async fn a_json_schema_goes_as_response_json_schema_with_the_json_mime_type() {
+    let key = "AIzaSy-schema-key";
+    let (mock, p) = on_generate(
+        "HEARTH_TEST_GEMINI_KEY_SCHEMA",
+        key,
+        API.reply(200, "generate_success.json"),
+    )
+    .await;
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+    let format = JsonSchemaFormat::new("city", schema.clone(), true).unwrap();
+    let req = ProviderRequest {
+        response_format: OutputFormat::JsonSchema(Arc::new(format)),
+        ..request()
+    };
+    p.generate(&req).await.unwrap();
+    let received = mock.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(
+        body["generationConfig"]["responseMimeType"],
+        "application/json"
+    );
+    assert_eq!(body["generationConfig"]["responseJsonSchema"], schema);
 }

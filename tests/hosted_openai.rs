@@ -14,7 +14,7 @@ use common::hosted::{
 };
 use hearth::config::HostedKind;
 use hearth::providers::{
-    Delta, FinishReason, Provider, ProviderError, ProviderRequest, ResponseFormat, Role, Usage,
+    Delta, FinishReason, OutputFormat, Provider, ProviderError, ProviderRequest, Role, Usage,
 };
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path};
@@ -81,7 +81,7 @@ async fn an_openai_request_maps_to_chat_completions_with_the_key_extra_headers_a
         min_p: Some(0.05),
         stop: vec!["END".into(), "\n\nUser:".into()],
         seed: Some(42),
-        response_format: ResponseFormat::JsonObject,
+        response_format: OutputFormat::JsonObject,
         ..request()
     };
     p.generate(&req).await.unwrap();

@@ -36,12 +36,18 @@ fn python() -> Option<PathBuf> {
 
 /// Runs one scenario of `tests/sdk/openai_client.py` against the server; its JSON report.
 fn sdk(python: &Path, s: &Server, key: &str, scenario: &str) -> Value {
+    sdk_with(python, s, key, scenario, &[])
+}
+
+/// `sdk` with extra environment for the scenario (`HEARTH_MODEL`).
+fn sdk_with(python: &Path, s: &Server, key: &str, scenario: &str, env: &[(&str, &str)]) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_client.py");
     let out = Command::new(python)
         .arg(script)
         .arg(scenario)
         .env("HEARTH_BASE_URL", format!("{}/v1", s.base))
         .env("HEARTH_API_KEY", key)
+        .envs(env.iter().copied())
         .output()
         .expect("run the venv's python");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -185,4 +191,34 @@ async fn the_openai_sdk_raises_api_error_when_a_stream_breaks_after_content() {
         !v["text"].as_str().unwrap().is_empty(),
         "content came before the break: {v}"
     );
+}
+
+#[test]
+fn the_openai_sdks_parse_builds_its_pydantic_object_from_a_mocks_schema_shaped_answer() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let v = sdk(&py, &s, &key, "parse");
+    assert_eq!(v["parsed_type"], "City", "{v}");
+    assert_eq!(v["parsed"], json!({"city": "", "country": ""}), "{v}");
+    assert_eq!(v["finish_reason"], "stop");
+}
+
+#[test]
+fn the_openai_sdks_parse_gets_a_valid_object_from_the_local_model_under_its_grammar() {
+    let Some(py) = python() else { return };
+    if common::default_model().is_none() {
+        return;
+    }
+    let s = Server::start(&[]);
+    let key = create_key(&s.dir, "default", "user");
+    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
+    let v = sdk_with(&py, &s, &key, "parse", &local);
+    assert_eq!(v["model"], "local/smollm2-135m-instruct", "{v}");
+    assert_eq!(v["parsed_type"], "City", "{v}");
+    assert!(
+        v["parsed"]["city"].is_string() && v["parsed"]["country"].is_string(),
+        "{v}"
+    );
+    assert_eq!(v["finish_reason"], "stop");
 }

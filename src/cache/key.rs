@@ -1,6 +1,6 @@
 use sha2::{Digest, Sha256};
 
-use crate::providers::{Message, ProviderRequest, ResponseFormat};
+use crate::providers::{Message, OutputFormat, ProviderRequest};
 use crate::workspace::WorkspaceId;
 
 /// Who is asking and through which prompt: the non-model half of the key.
@@ -70,19 +70,27 @@ impl CacheKey {
         field("min_p", &format!("{min_p:?}"));
         field("stop", &stop.join("\u{1f}"));
         field("seed", &format!("{seed:?}"));
-        field(
-            "response_format",
-            match response_format {
-                ResponseFormat::Text => "text",
-                ResponseFormat::JsonObject => "json_object",
-            },
-        );
+        field("response_format", &format_key(response_format));
         CacheKey(hex::encode(h.finalize()))
     }
 
     /// The hex digest.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The format as it changes the answer: a schema by its name, strictness and content.
+fn format_key(format: &OutputFormat) -> String {
+    match format {
+        OutputFormat::Text => "text".into(),
+        OutputFormat::JsonObject => "json_object".into(),
+        OutputFormat::JsonSchema(s) => {
+            format!(
+                "json_schema\u{1f}{}\u{1f}{}\u{1f}{}",
+                s.name, s.strict, s.schema
+            )
+        }
     }
 }
 

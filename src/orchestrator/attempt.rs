@@ -15,7 +15,7 @@ use crate::cache::CachedAnswer;
 use crate::config::ModelSpec;
 use crate::error::{CandidateOutcome, Error, Result};
 use crate::providers::{
-    Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse, ResponseFormat,
+    Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse,
 };
 use crate::resilience::{retry_delay, Admission};
 
@@ -29,7 +29,6 @@ pub(super) trait Mode {
     fn attempt(
         provider: &dyn Provider,
         request: &ProviderRequest,
-        format: ResponseFormat,
     ) -> impl Future<Output = Result<Self::Answer, ProviderError>> + Send;
 }
 
@@ -45,14 +44,12 @@ impl Mode for Whole {
     async fn attempt(
         provider: &dyn Provider,
         request: &ProviderRequest,
-        format: ResponseFormat,
     ) -> Result<ProviderResponse, ProviderError> {
         let response = provider.generate(request).await?;
-        if !output_is_valid(format, &response.text) {
-            return Err(ProviderError::Malformed(
-                "the answer is not a JSON object".into(),
-            ));
-        }
+        request
+            .response_format
+            .check(&response.text)
+            .map_err(ProviderError::InvalidOutput)?;
         Ok(response)
     }
 }
@@ -63,7 +60,6 @@ impl Mode for Streamed {
     async fn attempt(
         provider: &dyn Provider,
         request: &ProviderRequest,
-        _format: ResponseFormat,
     ) -> Result<(String, DeltaStream), ProviderError> {
         first_content(provider, request).await
     }
@@ -178,10 +174,7 @@ impl Run {
             };
             let started = Instant::now();
             let span = tracing::info_span!("provider.generate", trace_id = %self.trace.trace_id, provider = %m.provider);
-            let once = tokio::time::timeout(
-                budget,
-                M::attempt(provider.as_ref(), request, self.plan.response_format),
-            );
+            let once = tokio::time::timeout(budget, M::attempt(provider.as_ref(), request));
             let outcome = tracing::Instrument::instrument(once, span).await;
             self.trace.waiting += started.elapsed();
             let err = match outcome {
@@ -295,17 +288,6 @@ impl Run {
     }
 }
 
-/// Whether an answer meets the required format.
-pub(super) fn output_is_valid(format: ResponseFormat, text: &str) -> bool {
-    let _span = tracing::debug_span!("output.validate").entered();
-    match format {
-        ResponseFormat::Text => true,
-        ResponseFormat::JsonObject => {
-            serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object())
-        }
-    }
-}
-
 /// The error when no candidate answered: `last` is the last failure, `candidates` what
 /// became of each candidate in order.
 pub(super) fn all_failed(last: Option<ProviderError>, candidates: Vec<CandidateOutcome>) -> Error {
@@ -313,6 +295,10 @@ pub(super) fn all_failed(last: Option<ProviderError>, candidates: Vec<CandidateO
         // Nothing was sent: the request asked for what the model cannot do.
         Some(ProviderError::Unsupported(m)) => Error::bad_request("unsupported_by_model", m),
         // Hearth's own words with the numbers (what the model needs, the budget).
+        Some(ProviderError::InvalidOutput(m)) => Error::InvalidOutput {
+            message: format!("no candidate's answer had the shape asked for; last: {m}"),
+            candidates,
+        },
         Some(e @ ProviderError::NotLoadable(_)) => Error::ProvidersUnavailable {
             message: format!("every candidate model failed; last error: {e}"),
             candidates,

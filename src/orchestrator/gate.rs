@@ -85,7 +85,7 @@ impl Run {
             min_p: self.req.min_p,
             stop: self.req.stop.clone(),
             seed: self.req.seed,
-            response_format: self.plan.response_format,
+            response_format: self.plan.response_format.clone(),
         };
         let key = self.plan.cacheable.then(|| {
             let scope = KeyScope {

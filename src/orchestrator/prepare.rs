@@ -14,7 +14,7 @@ use super::{CachePreference, ChatRequest, Hearth, Snapshot};
 use crate::config::{Config, ModelSpec, Policy, Tier};
 use crate::error::{Error, LimitKind, Result};
 use crate::prompts::render_system_prompt;
-use crate::providers::{Message, ResponseFormat, Role};
+use crate::providers::{Message, OutputFormat, Role};
 use crate::quota::Permit;
 use crate::routing::{self, Target};
 use crate::store::{day_of, now_ms};
@@ -38,7 +38,7 @@ pub(super) struct Prepared {
     pub messages: Vec<Message>,
     pub pii: PiiScan,
     pub max_output_tokens: u32,
-    pub response_format: ResponseFormat,
+    pub response_format: OutputFormat,
     pub cacheable: bool,
     pub permission_hash: String,
     pub deadline: Instant,
@@ -224,11 +224,11 @@ impl Hearth {
         &self,
         req: &ChatRequest,
         trace: &mut Trace,
-    ) -> Result<(Vec<Message>, ResponseFormat)> {
+    ) -> Result<(Vec<Message>, OutputFormat)> {
         let Some(pref) = &req.prompt else {
             return Ok((
                 req.messages.clone(),
-                req.response_format.unwrap_or_default(),
+                req.response_format.clone().unwrap_or_default(),
             ));
         };
         let _span = tracing::debug_span!("prompt.build", trace_id = %trace.trace_id).entered();
@@ -248,7 +248,11 @@ impl Hearth {
             content: system,
         });
         messages.extend(req.messages.iter().cloned());
-        Ok((messages, req.response_format.unwrap_or(p.response_format)))
+        let format = req
+            .response_format
+            .clone()
+            .unwrap_or_else(|| p.response_format.into());
+        Ok((messages, format))
     }
 }
 

@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use crate::providers::{FinishReason, Message, ResponseFormat};
+use crate::providers::{FinishReason, Message, OutputFormat};
 use crate::workspace::Principal;
 
 /// A prompt named by a request.
@@ -57,7 +57,7 @@ pub struct ChatRequest {
     /// Sampling seed.
     pub seed: Option<u64>,
     /// Answer format; the prompt's when absent.
-    pub response_format: Option<ResponseFormat>,
+    pub response_format: Option<OutputFormat>,
     /// Cache use.
     pub cache: CachePreference,
     /// When the request arrived (latency and gateway overhead count from here).

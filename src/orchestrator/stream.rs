@@ -242,6 +242,11 @@ impl Run {
                     usage,
                     finish_reason,
                 }))) => {
+                    // Sent text cannot be taken back: a stream without the shape asked for
+                    // ends in an error event instead of a clean finish.
+                    if let Err(m) = self.plan.response_format.check(&text) {
+                        return self.invalid_stream(model, m);
+                    }
                     return Relayed::Finished(ProviderResponse {
                         text,
                         usage,
@@ -268,6 +273,19 @@ impl Run {
                 candidates: vec![CandidateOutcome::failed(&model.address, err.kind())],
             });
         }
+    }
+
+    fn invalid_stream(&mut self, model: &ModelSpec, message: String) -> Relayed {
+        let err = ProviderError::InvalidOutput(message);
+        self.trace.provider = Some(model.provider.clone());
+        self.trace.model = Some(model.address.clone());
+        self.trace
+            .decision
+            .push(format!("{} streamed an invalid answer", model.address));
+        Relayed::Broken(Error::InvalidOutput {
+            message: err.to_string(),
+            candidates: vec![CandidateOutcome::failed(&model.address, err.kind())],
+        })
     }
 }
 

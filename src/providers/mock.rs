@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    estimate_prompt_tokens, estimate_tokens, Delta, DeltaStream, FinishReason, Provider,
-    ProviderError, ProviderRequest, ProviderResponse, ResponseFormat, Usage,
+    estimate_prompt_tokens, estimate_tokens, Delta, DeltaStream, FinishReason, OutputFormat,
+    Provider, ProviderError, ProviderRequest, ProviderResponse, Usage,
 };
 use crate::config::MockConfig;
 
@@ -65,9 +66,13 @@ fn answer_tokens(req: &ProviderRequest) -> (Vec<String>, FinishReason) {
             }
         })
         .collect();
-    if req.response_format == ResponseFormat::JsonObject {
-        let summary: String = words.concat();
-        words = vec![serde_json::json!({ "model": req.model_id, "summary": summary }).to_string()];
+    match &req.response_format {
+        OutputFormat::Text => {}
+        OutputFormat::JsonObject => {
+            let summary: String = words.concat();
+            words = vec![json!({ "model": req.model_id, "summary": summary }).to_string()];
+        }
+        OutputFormat::JsonSchema(s) => words = vec![example_of(&s.schema, 0).to_string()],
     }
     (words, finish)
 }
@@ -75,10 +80,60 @@ fn answer_tokens(req: &ProviderRequest) -> (Vec<String>, FinishReason) {
 /// Output tokens of an answer: one per word, or the byte estimate of a JSON answer.
 fn output_tokens(req: &ProviderRequest, tokens: &[String]) -> u64 {
     match req.response_format {
-        ResponseFormat::Text => tokens.len() as u64,
-        ResponseFormat::JsonObject => {
+        OutputFormat::Text => tokens.len() as u64,
+        OutputFormat::JsonObject | OutputFormat::JsonSchema(_) => {
             estimate_tokens(&tokens.concat()).min(u64::from(req.max_output_tokens))
         }
+    }
+}
+
+/// Deepest schema nesting the example follows.
+const MAX_EXAMPLE_DEPTH: usize = 16;
+
+/// A plain value of the schema's shape: the first of an enum or `anyOf`, each property, the
+/// fewest array items, the smallest number and string allowed. Enough for demos of
+/// structured output; a schema it misses is answered with an invalid value, as a careless
+/// model would.
+fn example_of(schema: &Value, depth: usize) -> Value {
+    if depth > MAX_EXAMPLE_DEPTH {
+        return Value::Null;
+    }
+    let field = |k: &str| schema.get(k);
+    if let Some(c) = field("const") {
+        return c.clone();
+    }
+    if let Some(first) = field("enum").and_then(|e| e.get(0)) {
+        return first.clone();
+    }
+    if let Some(first) = ["anyOf", "oneOf"]
+        .iter()
+        .find_map(|k| field(k).and_then(|a| a.get(0)))
+    {
+        return example_of(first, depth + 1);
+    }
+    let kind = match field("type") {
+        Some(Value::Array(kinds)) => kinds.first().and_then(Value::as_str),
+        Some(t) => t.as_str(),
+        None => None,
+    };
+    let least = |k: &str| field(k).and_then(Value::as_u64).unwrap_or(0) as usize;
+    match kind.unwrap_or("object") {
+        "string" => Value::String("x".repeat(least("minLength"))),
+        "integer" | "number" => field("minimum").cloned().unwrap_or(json!(0)),
+        "boolean" => Value::Bool(false),
+        "null" => Value::Null,
+        "array" => {
+            let item = field("items").map_or(Value::Null, |i| example_of(i, depth + 1));
+            Value::Array(vec![item; least("minItems")])
+        }
+        _ => Value::Object(
+            field("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), example_of(v, depth + 1)))
+                .collect(),
+        ),
     }
 }
 

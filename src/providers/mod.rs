@@ -3,6 +3,7 @@
 //! this module knows a wire format.
 
 pub mod fault;
+pub(crate) mod format;
 pub mod hosted;
 pub mod local;
 pub mod mock;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+pub use format::{valid_name, JsonSchemaFormat, OutputFormat, SchemaError};
 pub use registry::{BuildError, Providers};
 
 /// Who wrote a message.
@@ -40,7 +42,8 @@ pub struct Message {
     pub content: String,
 }
 
-/// Whether the answer must be a JSON object.
+/// Whether the answer must be a JSON object: a prompt version's setting (a request may also
+/// give a schema, `OutputFormat`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
 )]
@@ -74,8 +77,8 @@ pub struct ProviderRequest {
     pub stop: Vec<String>,
     /// Seed for reproducible sampling.
     pub seed: Option<u64>,
-    /// Text or JSON.
-    pub response_format: ResponseFormat,
+    /// Text, any JSON object, or JSON valid against a schema.
+    pub response_format: OutputFormat,
 }
 
 impl ProviderRequest {
@@ -92,7 +95,7 @@ impl ProviderRequest {
             min_p: None,
             stop: vec![],
             seed: None,
-            response_format: ResponseFormat::Text,
+            response_format: OutputFormat::Text,
         }
     }
 }
@@ -192,10 +195,15 @@ pub enum ProviderError {
     /// The provider refused our credentials.
     #[error("the provider refused the credentials")]
     Auth,
-    /// The answer is not in the format asked for (e.g. not a JSON object); another
-    /// candidate may do better, the same one likely not.
+    /// The provider's answer could not be read (a body or event that is not its wire
+    /// format).
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// The answer is not in the shape asked for (not a JSON object, not valid against the
+    /// schema); another candidate may do better, the same one likely not. The text says
+    /// which rule failed, never what the answer said.
+    #[error("{0}")]
+    InvalidOutput(String),
     /// A local model that cannot be loaded (over the memory budget, a damaged file): the
     /// text is Hearth's own and names the model and the numbers. Another candidate may
     /// answer; the provider's other models are not affected, so its breaker is not.
@@ -230,6 +238,7 @@ impl ProviderError {
             ProviderError::ContextTooLong { .. } => "context_too_long",
             ProviderError::Auth => "auth",
             ProviderError::Malformed(_) => "malformed_output",
+            ProviderError::InvalidOutput(_) => "invalid_output",
             ProviderError::NotLoadable(_) => "model_not_loadable",
         }
     }

@@ -28,7 +28,7 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::LimitExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::ProvidersUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        Error::Provider { .. } => StatusCode::BAD_GATEWAY,
+        Error::Provider { .. } | Error::InvalidOutput { .. } => StatusCode::BAD_GATEWAY,
         Error::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
         Error::Storage(_)
         | Error::Config(_)

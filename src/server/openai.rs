@@ -1,6 +1,7 @@
 //! The OpenAI-compatible API: `POST /v1/chat/completions` (whole and SSE) and `GET /v1/models`.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -10,7 +11,7 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::error::error_body;
 use super::idempotency;
@@ -18,17 +19,17 @@ use super::threads::ThreadSink;
 use super::trace::{Arrived, TraceId};
 use super::wire::completions::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, Content, Delta,
-    HearthExtension, ModelEntry, ModelList, Sampling, Stop, Usage, WireMessage,
+    HearthExtension, ModelEntry, ModelList, Sampling, Stop, Usage, WireFormat, WireMessage,
 };
 use super::wire::error::ErrorBody;
 use super::wire::to_json;
 use super::{auth, body, AppState};
 use crate::config::Locality;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::orchestrator::{
     CachePreference, ChatOutcome, ChatRequest, PromptRef, StreamEvent, StreamStart,
 };
-use crate::providers::{Message, ResponseFormat, Role};
+use crate::providers::{JsonSchemaFormat, Message, OutputFormat, Role};
 use crate::store::now_ms;
 use crate::workspace::DataPolicy;
 
@@ -143,16 +144,7 @@ pub(super) fn sampled_request(
         Some("bypass") => CachePreference::Bypass,
         _ => CachePreference::Auto,
     };
-    let response_format = match b.response_format.as_ref().map(|f| f.kind.as_str()) {
-        None | Some("text") => None,
-        Some("json_object") => Some(ResponseFormat::JsonObject),
-        Some(other) => {
-            return Err(Error::bad_request(
-                "invalid_request",
-                format!("response_format `{other}` is not supported"),
-            ))
-        }
-    };
+    let response_format = b.response_format.map(output_format).transpose()?.flatten();
     let include_usage = b.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let req = ChatRequest {
         principal,
@@ -181,6 +173,29 @@ pub(super) fn sampled_request(
         received_at,
     };
     Ok((req, include_usage))
+}
+
+/// The answer's shape from `response_format`: none for `text`, a checked schema for
+/// `json_schema`.
+fn output_format(f: WireFormat) -> Result<Option<OutputFormat>> {
+    match (f.kind.as_str(), f.json_schema) {
+        ("text", _) => Ok(None),
+        ("json_object", _) => Ok(Some(OutputFormat::JsonObject)),
+        ("json_schema", Some(s)) => {
+            let schema = s.schema.unwrap_or_else(|| json!({"type": "object"}));
+            JsonSchemaFormat::new(&s.name, schema, s.strict.unwrap_or(false))
+                .map(|f| Some(OutputFormat::JsonSchema(Arc::new(f))))
+                .map_err(|e| Error::bad_request("invalid_response_format", e.to_string()))
+        }
+        ("json_schema", None) => Err(Error::bad_request(
+            "invalid_response_format",
+            "response_format `json_schema` needs a `json_schema` object with a `name` and a `schema`",
+        )),
+        (other, _) => Err(Error::bad_request(
+            "invalid_response_format",
+            format!("response_format `{other}` is not supported: `text`, `json_object` or `json_schema`"),
+        )),
+    }
 }
 
 /// A chat answer, whole or streamed (`stream: true`) as server-sent events ending in `[DONE]`.

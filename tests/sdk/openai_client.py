@@ -165,6 +165,31 @@ def unknown_model() -> dict:
     return {"error": None}
 
 
+def parse() -> dict:
+    """`parse` with a pydantic model: the SDK sends its strict JSON schema and builds the object."""
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        city: str
+        country: str
+
+    c = client().chat.completions.parse(
+        model=os.environ.get("HEARTH_MODEL", "hearth/extract"),
+        messages=[{"role": "user", "content": "Name the capital of France and its country."}],
+        response_format=City,
+        temperature=0,
+        max_tokens=64,
+    )
+    message = c.choices[0].message
+    return {
+        "parsed_type": type(message.parsed).__name__,
+        "parsed": message.parsed.model_dump() if message.parsed else None,
+        "content": message.content,
+        "model": c.model,
+        "finish_reason": c.choices[0].finish_reason,
+    }
+
+
 def stream_break() -> dict:
     """A stream whose provider breaks after its first delta (the caller sets the fault)."""
     s = client(max_retries=0).chat.completions.create(
@@ -192,7 +217,7 @@ def stream_break() -> dict:
 
 SCENARIOS = {
     f.__name__: f
-    for f in (plain, stream, max_tokens, bad_key, rate_limit, unknown_model, stream_break)
+    for f in (plain, stream, max_tokens, bad_key, rate_limit, unknown_model, stream_break, parse)
 }
 
 

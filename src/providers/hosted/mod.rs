@@ -149,6 +149,7 @@ impl KeyScrubbed {
             ProviderError::ContextTooLong(m) => ProviderError::ContextTooLong(clean(m)),
             ProviderError::Malformed(m) => ProviderError::Malformed(clean(m)),
             ProviderError::NotLoadable(m) => ProviderError::NotLoadable(clean(m)),
+            ProviderError::InvalidOutput(m) => ProviderError::InvalidOutput(clean(m)),
             other @ (ProviderError::RateLimited { .. }
             | ProviderError::Timeout
             | ProviderError::Auth) => other,

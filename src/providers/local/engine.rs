@@ -3,6 +3,7 @@
 //! exact token counts, UTF-8-safe streaming and cancellation between tokens.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
@@ -11,6 +12,7 @@ use serde::Serialize;
 
 use super::gemma3::Gemma3;
 use super::gguf::Gguf;
+use super::grammar::{Constraint, Grammars};
 use super::llama::Llama;
 use super::memory::{MemoryEstimate, PROMPT_CHUNK};
 use super::quant::attention::KvCacheType;
@@ -18,7 +20,9 @@ use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
 use super::tokenizer::{ModelTokenizer, Piece};
 use super::LoadError;
-use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role, Usage};
+use crate::providers::{
+    FinishReason, Message, OutputFormat, ProviderError, ProviderRequest, Role, Usage,
+};
 
 /// Tokens of context a model gets when its config sets none (fewer if its file allows fewer).
 pub const DEFAULT_CONTEXT: usize = 8192;
@@ -131,6 +135,8 @@ pub struct Engine {
     prompt_chunk: usize,
     tokenizer: ModelTokenizer,
     template: ChatTemplate,
+    /// The vocabulary for grammars, built on the first request that needs one.
+    grammars: OnceLock<Result<Grammars, String>>,
     device: Device,
     /// What the model is.
     pub info: ModelInfo,
@@ -240,6 +246,7 @@ impl Engine {
             prompt_chunk: PROMPT_CHUNK,
             tokenizer,
             template,
+            grammars: OnceLock::new(),
             device,
             info,
         })
@@ -343,6 +350,7 @@ impl Engine {
             )));
         }
         let mut sampler = Sampler::new(req);
+        let mut constraint = self.constraint(&req.response_format)?;
         let mut session = self.session.lock();
         let reused = session.reusable(&prompt);
         let mut logits = self.feed(&mut session, &prompt[reused..], reused)?;
@@ -350,11 +358,17 @@ impl Engine {
         let mut generated: Vec<u32> = Vec::new();
         let mut finish = FinishReason::Length;
         while generated.len() < max_new {
-            let logits_now = self.penalised(&logits, &prompt, &generated)?;
+            let mut logits_now = self.penalised(&logits, &prompt, &generated)?;
+            if let Some(c) = &mut constraint {
+                logits_now = self.masked(&logits_now, c)?;
+            }
             let next = sampler.sample(&logits_now).map_err(internal)?;
             if self.tokenizer.eos_ids.contains(&next) {
                 finish = FinishReason::Stop;
                 break;
+            }
+            if let Some(c) = &mut constraint {
+                c.accept(next)?;
             }
             generated.push(next);
             let text = self.decode(&generated)?;
@@ -363,7 +377,7 @@ impl Engine {
             if !piece.is_empty() && !on_text(piece, so_far) {
                 break;
             }
-            if stopped {
+            if stopped || constraint.as_ref().is_some_and(Constraint::finished) {
                 finish = FinishReason::Stop;
                 break;
             }
@@ -377,6 +391,31 @@ impl Engine {
             on_text(rest, used);
         }
         Ok((out.text, used, finish))
+    }
+
+    /// The grammar an answer of this format is held to, if any (the benchmark times its
+    /// mask on its own).
+    pub fn constraint(&self, format: &OutputFormat) -> Result<Option<Constraint>, ProviderError> {
+        let Some(schema) = format.grammar_schema() else {
+            return Ok(None);
+        };
+        let grammars = self.grammars.get_or_init(|| {
+            let _span = tracing::info_span!("grammar.vocabulary").entered();
+            Grammars::new(&self.tokenizer.token_bytes, self.tokenizer.eos_ids[0])
+        });
+        let grammars = grammars.as_ref().map_err(|e| {
+            ProviderError::Unsupported(format!("constrained decoding with this model: {e}"))
+        })?;
+        grammars
+            .constrain(schema, &self.tokenizer.eos_ids)
+            .map(Some)
+    }
+
+    /// The logits with every token the grammar forbids next at minus infinity.
+    fn masked(&self, logits: &Tensor, c: &mut Constraint) -> Result<Tensor, ProviderError> {
+        let mut values = logits.to_vec1::<f32>().map_err(internal)?;
+        c.mask(&mut values)?;
+        Tensor::new(values, &self.device).map_err(internal)
     }
 
     fn penalised(

@@ -9,6 +9,7 @@ mod blocks;
 mod engine;
 mod gemma3;
 mod gguf;
+mod grammar;
 /// Where CI installs the default model and llama.cpp's venv, as the integration tests find them.
 #[cfg(test)]
 #[path = "../../../tests/common/installed.rs"]
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use engine::{Engine, LoadOptions, ModelInfo, DEFAULT_CONTEXT};
+pub use grammar::Constraint;
 pub use memory::MemoryEstimate;
 pub use pool::{Listener, LoadSpec, LoadedModel, Pool, PoolEvent, Queue};
 pub use quant::attention::KvCacheType;

@@ -50,9 +50,23 @@ pub struct StreamOptions {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WireFormat {
-    /// `text` or `json_object`.
+    /// `text`, `json_object` or `json_schema`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// With `json_schema`: the schema the answer must validate against.
+    pub json_schema: Option<WireJsonSchema>,
+}
+
+/// A named JSON Schema for structured output.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WireJsonSchema {
+    /// 1-64 of `[A-Za-z0-9_-]`.
+    pub name: String,
+    /// A JSON Schema object; absent means any JSON object.
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<Value>,
+    /// Passed on to providers that take it; every answer is validated either way.
+    pub strict: Option<bool>,
 }
 
 /// `POST /v1/chat/completions`: the conversation and the fields both completion endpoints

@@ -12,8 +12,8 @@ use super::sse::SseEvent;
 use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Provider, ProviderError,
-    ProviderRequest, ProviderResponse, ResponseFormat, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, OutputFormat, Provider,
+    ProviderError, ProviderRequest, ProviderResponse, Role, Usage,
 };
 use wire::{MessageResponse, MessagesRequest, StreamEvent, Turn, TurnRole};
 
@@ -22,6 +22,8 @@ const API_VERSION: &str = "2023-06-01";
 
 /// Anthropic has no JSON mode; the orchestrator validates the answer itself.
 const JSON_INSTRUCTION: &str = "Respond with a single JSON object and nothing else.";
+const SCHEMA_INSTRUCTION: &str =
+    "Respond with a single JSON value, and nothing else, that validates against this JSON Schema:";
 
 /// Anthropic's temperature range is 0 to 1 (OpenAI's goes to 2).
 const MAX_TEMPERATURE: f32 = 1.0;
@@ -68,9 +70,8 @@ fn body(req: &ProviderRequest, stream: bool) -> MessagesRequest<'_> {
         .filter(|m| m.role == Role::System)
         .map(|m| m.content.as_str())
         .collect();
-    if req.response_format == ResponseFormat::JsonObject {
-        system.push(JSON_INSTRUCTION);
-    }
+    let instruction = json_instruction(&req.response_format);
+    system.extend(instruction.as_deref());
     MessagesRequest {
         model: &req.model_id,
         max_tokens: req.max_output_tokens,
@@ -82,6 +83,15 @@ fn body(req: &ProviderRequest, stream: bool) -> MessagesRequest<'_> {
         top_k: req.top_k,
         stop_sequences: &req.stop,
         // No seed and no min_p: the API has neither.
+    }
+}
+
+/// The API has no JSON mode: the instruction asks for one, and Hearth validates the answer.
+fn json_instruction(format: &OutputFormat) -> Option<String> {
+    match format {
+        OutputFormat::Text => None,
+        OutputFormat::JsonObject => Some(JSON_INSTRUCTION.to_owned()),
+        OutputFormat::JsonSchema(s) => Some(format!("{SCHEMA_INSTRUCTION}\n{}", s.schema)),
     }
 }
 

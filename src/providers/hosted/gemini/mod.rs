@@ -12,8 +12,8 @@ use super::sse::SseEvent;
 use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Provider, ProviderError,
-    ProviderRequest, ProviderResponse, ResponseFormat, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, OutputFormat, Provider,
+    ProviderError, ProviderRequest, ProviderResponse, Role, Usage,
 };
 use wire::{
     Content, ContentRole, ErrorBody, ErrorEnvelope, GenerateContentRequest,
@@ -127,8 +127,11 @@ fn generation_config(req: &ProviderRequest) -> GenerationConfig<'_> {
         top_k: req.top_k,
         stop_sequences: &req.stop,
         seed: req.seed.map(wire_seed),
-        response_mime_type: (req.response_format == ResponseFormat::JsonObject)
-            .then_some("application/json"),
+        response_mime_type: req.response_format.is_json().then_some("application/json"),
+        response_json_schema: match &req.response_format {
+            OutputFormat::JsonSchema(s) => Some(&s.schema),
+            _ => None,
+        },
     }
 }
 

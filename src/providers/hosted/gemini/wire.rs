@@ -53,6 +53,8 @@ pub(super) struct GenerationConfig<'a> {
     pub(super) seed: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) response_mime_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) response_json_schema: Option<&'a serde_json::Value>,
 }
 
 /// A `GenerateContentResponse`: a whole answer, or one stream chunk with the new text.
@@ -205,6 +207,7 @@ mod tests {
                 stop_sequences: &[],
                 seed: None,
                 response_mime_type: None,
+                response_json_schema: None,
             },
             system_instruction: None,
         };

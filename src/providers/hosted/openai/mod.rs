@@ -11,8 +11,8 @@ use super::sse::SseEvent;
 use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Message, Provider,
-    ProviderError, ProviderRequest, ProviderResponse, ResponseFormat, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Message, OutputFormat,
+    Provider, ProviderError, ProviderRequest, ProviderResponse, Role, Usage,
 };
 use wire::{ChatChunk, ChatRequest, ChatResponse, ErrorBody, ErrorCode, OutputCap};
 
@@ -64,12 +64,25 @@ impl OpenAi {
             min_p: req.min_p.filter(|_| compatible).map(f64::from),
             stop: &req.stop,
             seed: req.seed,
-            response_format: (req.response_format == ResponseFormat::JsonObject)
-                .then_some(wire::ResponseFormat::JsonObject),
+            response_format: wire_format(&req.response_format),
             stream_options: stream.then_some(wire::StreamOptions {
                 include_usage: true,
             }),
         }
+    }
+}
+
+fn wire_format(f: &OutputFormat) -> Option<wire::ResponseFormat<'_>> {
+    match f {
+        OutputFormat::Text => None,
+        OutputFormat::JsonObject => Some(wire::ResponseFormat::JsonObject),
+        OutputFormat::JsonSchema(s) => Some(wire::ResponseFormat::JsonSchema {
+            json_schema: wire::JsonSchema {
+                name: &s.name,
+                schema: &s.schema,
+                strict: s.strict,
+            },
+        }),
     }
 }
 

@@ -27,7 +27,7 @@ pub(super) struct ChatRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) response_format: Option<ResponseFormat>,
+    pub(super) response_format: Option<ResponseFormat<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) stream_options: Option<StreamOptions>,
 }
@@ -58,8 +58,16 @@ pub(super) enum ChatRole {
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(super) enum ResponseFormat {
+pub(super) enum ResponseFormat<'a> {
     JsonObject,
+    JsonSchema { json_schema: JsonSchema<'a> },
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct JsonSchema<'a> {
+    pub(super) name: &'a str,
+    pub(super) schema: &'a serde_json::Value,
+    pub(super) strict: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -207,6 +215,25 @@ mod tests {
         let body = serde_json::to_value(req).unwrap();
         assert_eq!(body["response_format"], json!({"type": "json_object"}));
         assert_eq!(body["stream_options"], json!({"include_usage": true}));
+    }
+
+    #[test]
+    fn a_schema_goes_as_openai_frames_json_schema() {
+        let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+        let mut req = minimal(OutputCap::MaxTokens(1));
+        req.response_format = Some(ResponseFormat::JsonSchema {
+            json_schema: JsonSchema {
+                name: "thing",
+                schema: &schema,
+                strict: true,
+            },
+        });
+        let body = serde_json::to_value(req).unwrap();
+        assert_eq!(
+            body["response_format"],
+            json!({"type": "json_schema",
+                "json_schema": {"name": "thing", "schema": schema, "strict": true}})
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! as a control token.
 
 mod bpe;
+mod bytes;
 mod json;
 mod pieces;
 mod pre;
@@ -58,6 +59,8 @@ pub struct ModelTokenizer {
     pub eos_token: String,
     /// Vocabulary size.
     pub vocab_size: usize,
+    /// Each token's bytes, by id, for grammars (`bytes.rs`).
+    pub token_bytes: Vec<Vec<u8>>,
 }
 
 /// The GGUF's vocabulary: token strings by id and their types.
@@ -301,6 +304,7 @@ impl ModelTokenizer {
             bos,
             eos_token: eos.1,
             vocab_size: vocab.tokens.len(),
+            token_bytes: bytes::token_bytes(vocab, kind),
         })
     }
 
