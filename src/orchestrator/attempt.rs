@@ -19,14 +19,15 @@ use crate::providers::{
 };
 use crate::resilience::{retry_delay, Admission};
 
-/// How the answer is wanted: whole or streamed. A type, so each path gets its own answer
-/// type and cannot be handed the other's.
-pub(super) trait Mode {
+/// How the answer is wanted: whole, streamed or as vectors. A type, so each path gets its
+/// own answer type and cannot be handed another's.
+pub(super) trait Mode: Sync {
     /// What one successful attempt yields.
     type Answer: Send;
 
     /// One provider call.
     fn attempt(
+        &self,
         provider: &dyn Provider,
         request: &ProviderRequest,
         format: ResponseFormat,
@@ -43,6 +44,7 @@ impl Mode for Whole {
     type Answer = ProviderResponse;
 
     async fn attempt(
+        &self,
         provider: &dyn Provider,
         request: &ProviderRequest,
         format: ResponseFormat,
@@ -61,6 +63,7 @@ impl Mode for Streamed {
     type Answer = (String, DeltaStream);
 
     async fn attempt(
+        &self,
         provider: &dyn Provider,
         request: &ProviderRequest,
         _format: ResponseFormat,
@@ -97,7 +100,7 @@ pub(super) enum Chosen<A> {
 
 impl Run {
     /// Tries the candidates in order until one answers.
-    pub(super) async fn choose<M: Mode>(&mut self) -> Result<Chosen<M::Answer>> {
+    pub(super) async fn choose<M: Mode>(&mut self, mode: &M) -> Result<Chosen<M::Answer>> {
         let first_address = self
             .plan
             .candidates
@@ -129,7 +132,7 @@ impl Run {
                 }
                 Step::Call(call) => call,
             };
-            let attempt = self.with_retries::<M>(&model, &call.request);
+            let attempt = self.with_retries(mode, &model, &call.request);
             match attempt.await {
                 Ok(answer) => {
                     if !first_choice {
@@ -164,6 +167,7 @@ impl Run {
     /// deadline, keeping the breaker's books.
     async fn with_retries<M: Mode>(
         &mut self,
+        mode: &M,
         m: &ModelSpec,
         request: &ProviderRequest,
     ) -> Result<M::Answer, ProviderError> {
@@ -180,7 +184,7 @@ impl Run {
             let span = tracing::info_span!("provider.generate", trace_id = %self.trace.trace_id, provider = %m.provider);
             let once = tokio::time::timeout(
                 budget,
-                M::attempt(provider.as_ref(), request, self.plan.response_format),
+                mode.attempt(provider.as_ref(), request, self.plan.response_format),
             );
             let outcome = tracing::Instrument::instrument(once, span).await;
             self.trace.waiting += started.elapsed();

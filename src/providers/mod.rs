@@ -2,6 +2,7 @@
 //! normalised request, response, usage, stream of deltas and typed errors. Nothing above
 //! this module knows a wire format.
 
+mod embed;
 pub mod fault;
 pub mod hosted;
 pub mod local;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+pub use embed::{shorten, unit, EmbedRequest, EmbedResponse};
 pub use registry::{BuildError, Providers};
 
 /// Who wrote a message.
@@ -271,5 +273,14 @@ pub trait Provider: Send + Sync {
     /// Whether it can take requests now (loaded, reachable, key present).
     fn is_usable(&self) -> bool {
         true
+    }
+
+    /// One vector per input; a provider or model without embeddings refuses before
+    /// anything is sent.
+    async fn embed(&self, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        Err(ProviderError::Unsupported(format!(
+            "`{}` has no embeddings",
+            req.model_id
+        )))
     }
 }
