@@ -589,7 +589,7 @@ async fn a_body_declared_as_another_media_type_is_415_unsupported_media_type() {
 #[tokio::test]
 async fn an_unknown_path_is_404_not_found_in_the_error_shape() {
     let s = Server::demo();
-    for path in ["/no/such/endpoint", "/v1/embeddings", "/admin/nothing"] {
+    for path in ["/no/such/endpoint", "/v1/audio/speech", "/admin/nothing"] {
         let a = answer(s.http.get(s.url(path)).send().await.unwrap()).await;
         assert_eq!(a.status, 404, "{path}");
         assert_eq!(a.error_code(), "not_found", "{path}");

@@ -1,8 +1,10 @@
 //! The official `openai` Python SDK against a real `hearth serve --demo`: what the SDK parses
 //! from our `/v1/chat/completions` (whole, streamed, cut by `max_tokens`) and which of its
-//! exception classes our errors become. The SDK runs `tests/sdk/openai_client.py` in the venv
-//! that `scripts/openai-sdk-venv` builds; in CI the venv must be there, a local run without it
-//! skips these tests, saying so.
+//! exception classes our errors become; and, against a server with the on-device embedding
+//! model, the SDK's `embeddings.create` and langchain-openai's `OpenAIEmbeddings`. The SDK runs
+//! `tests/sdk/openai_client.py` in the venv that `scripts/openai-sdk-venv` builds; in CI the
+//! venv (and the embedding model) must be there, a local run without them skips these tests,
+//! saying so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -221,4 +223,85 @@ fn the_openai_sdks_parse_gets_a_valid_object_from_the_local_model_under_its_gram
         "{v}"
     );
     assert_eq!(v["finish_reason"], "stop");
+}
+
+/// A server with the built-in policy, whose `local` provider serves the installed embedding
+/// model, and a key of its default workspace; None (with a message) when the SDK venv or the
+/// model is absent outside CI.
+fn embedding_server() -> Option<(PathBuf, Server, String)> {
+    let py = python()?;
+    let entry = hearth::models::entry("all-minilm-l6-v2").unwrap();
+    common::installed::or_skip(
+        entry.installed_path(),
+        "embedding model all-minilm-l6-v2",
+        "scripts/fetch-default-model all-minilm-l6-v2",
+    )?;
+    let s = Server::start(&[]);
+    let key = create_key(&s.dir, "default", "user");
+    Some((py, s, key))
+}
+
+fn as_f32(v: &Value) -> Vec<Vec<f32>> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list of vectors: {v}"))
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect()
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn the_openai_sdk_gets_the_same_vectors_as_floats_as_base64_and_by_its_own_default() {
+    let Some((py, s, key)) = embedding_server() else {
+        return;
+    };
+    let v = sdk(&py, &s, &key, "embeddings");
+    assert_eq!(v["type"], "CreateEmbeddingResponse", "{v}");
+    assert_eq!(v["object"], "list");
+    assert_eq!(v["model"], "local/all-minilm-l6-v2");
+    assert_eq!(v["indexes"], json!([0, 1, 2]));
+    let prompt = v["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(prompt > 3 * 2, "[CLS] and [SEP] and words: {v}");
+    assert_eq!(v["usage"]["total_tokens"].as_u64(), Some(prompt));
+    let floats = as_f32(&v["float"]);
+    assert_eq!(floats.len(), 3);
+    assert!(floats.iter().all(|f| f.len() == 384));
+    assert_eq!(as_f32(&v["one"])[0], floats[0], "a string is a list of one");
+    assert_eq!(v["base64_raw_is_str"], true, "{v}");
+    assert_eq!(as_f32(&v["base64"]), floats, "base64 holds the same f32s");
+    assert_eq!(
+        as_f32(&v["default"]),
+        floats,
+        "the SDK's own base64 decoding"
+    );
+    let short = &as_f32(&v["short"])[0];
+    assert_eq!(short.len(), 64);
+    assert!((dot(short, short) - 1.0).abs() < 1e-4);
+    assert!(dot(&floats[0], &floats[1]) > dot(&floats[0], &floats[2]) + 0.3);
+}
+
+#[test]
+fn langchains_openai_embeddings_embeds_documents_and_a_query_alike() {
+    let Some((py, s, key)) = embedding_server() else {
+        return;
+    };
+    let v = sdk(&py, &s, &key, "langchain_embeddings");
+    let docs = as_f32(&v["documents"]);
+    assert_eq!(docs.len(), 3, "{v}");
+    assert!(docs.iter().all(|d| d.len() == 384));
+    let query: Vec<f32> = as_f32(&json!([v["query"]])).remove(0);
+    assert_eq!(
+        query, docs[0],
+        "a query is embedded as the same text in a document"
+    );
+    assert!(dot(&docs[0], &docs[1]) > dot(&docs[0], &docs[2]) + 0.3);
 }

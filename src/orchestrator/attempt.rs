@@ -19,14 +19,15 @@ use crate::providers::{
 };
 use crate::resilience::{retry_delay, Admission};
 
-/// How the answer is wanted: whole or streamed. A type, so each path gets its own answer
-/// type and cannot be handed the other's.
-pub(super) trait Mode {
+/// How the answer is wanted: whole, streamed or as vectors. A type, so each path gets its
+/// own answer type and cannot be handed another's.
+pub(super) trait Mode: Sync {
     /// What one successful attempt yields.
     type Answer: Send;
 
     /// One provider call.
     fn attempt(
+        &self,
         provider: &dyn Provider,
         request: &ProviderRequest,
     ) -> impl Future<Output = Result<Self::Answer, ProviderError>> + Send;
@@ -42,6 +43,7 @@ impl Mode for Whole {
     type Answer = ProviderResponse;
 
     async fn attempt(
+        &self,
         provider: &dyn Provider,
         request: &ProviderRequest,
     ) -> Result<ProviderResponse, ProviderError> {
@@ -58,6 +60,7 @@ impl Mode for Streamed {
     type Answer = (String, DeltaStream);
 
     async fn attempt(
+        &self,
         provider: &dyn Provider,
         request: &ProviderRequest,
     ) -> Result<(String, DeltaStream), ProviderError> {
@@ -93,7 +96,7 @@ pub(super) enum Chosen<A> {
 
 impl Run {
     /// Tries the candidates in order until one answers.
-    pub(super) async fn choose<M: Mode>(&mut self) -> Result<Chosen<M::Answer>> {
+    pub(super) async fn choose<M: Mode>(&mut self, mode: &M) -> Result<Chosen<M::Answer>> {
         let first_address = self
             .plan
             .candidates
@@ -125,7 +128,7 @@ impl Run {
                 }
                 Step::Call(call) => call,
             };
-            let attempt = self.with_retries::<M>(&model, &call.request);
+            let attempt = self.with_retries(mode, &model, &call.request);
             match attempt.await {
                 Ok(answer) => {
                     if !first_choice {
@@ -160,6 +163,7 @@ impl Run {
     /// deadline, keeping the breaker's books.
     async fn with_retries<M: Mode>(
         &mut self,
+        mode: &M,
         m: &ModelSpec,
         request: &ProviderRequest,
     ) -> Result<M::Answer, ProviderError> {
@@ -174,7 +178,7 @@ impl Run {
             };
             let started = Instant::now();
             let span = tracing::info_span!("provider.generate", trace_id = %self.trace.trace_id, provider = %m.provider);
-            let once = tokio::time::timeout(budget, M::attempt(provider.as_ref(), request));
+            let once = tokio::time::timeout(budget, mode.attempt(provider.as_ref(), request));
             let outcome = tracing::Instrument::instrument(once, span).await;
             self.trace.waiting += started.elapsed();
             let err = match outcome {

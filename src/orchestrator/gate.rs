@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::embed::EMBEDDINGS_ENDPOINT;
 use super::privacy::View;
 use super::run::Run;
 use super::settle::budget_of;
@@ -148,6 +149,10 @@ impl Run {
     }
 
     fn budget_spent(&mut self, m: &ModelSpec) -> Result<Step> {
+        // A vector has no template answer, and a downgrade model generates text.
+        if self.req.endpoint == EMBEDDINGS_ENDPOINT {
+            return Err(self.limit(LimitKind::Budget, "the workspace's daily budget is spent"));
+        }
         match self.plan.tier.on_budget_exhausted {
             BudgetAction::Template => {
                 self.trace

@@ -6,6 +6,7 @@
 //! are the two entry points on top. It owns the order of stages, not their details.
 
 mod attempt;
+mod embed;
 mod gate;
 mod prepare;
 mod privacy;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
+pub use embed::{EmbeddingsOutcome, EmbeddingsRequest};
 pub use request::{CachePreference, ChatOutcome, ChatRequest, PromptRef};
 pub use stream::{ChatStream, StreamEvent, StreamStart};
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::embed::{EMBEDDINGS_ENDPOINT, EMBEDDINGS_TASK, MAX_INPUTS};
 use super::privacy::{self, PiiScan};
 use super::trace::Trace;
 use super::{CachePreference, ChatRequest, Hearth, Snapshot};
@@ -74,7 +75,9 @@ impl Hearth {
         );
         // A malformed task is refused in `prepare`; the audit event then names none.
         t.task = valid_name(&req.task, MAX_TASK_CHARS).then(|| req.task.clone());
-        let routed = config.policy.routes.contains_key(&req.task);
+        // An embeddings request naming a model runs as the `embeddings` task: a label of its own.
+        let routed = config.policy.routes.contains_key(&req.task)
+            || (req.endpoint == EMBEDDINGS_ENDPOINT && req.task == EMBEDDINGS_TASK);
         t.task_label = closed_label(&req.task, routed).to_owned();
         Ok((t, ws))
     }
@@ -103,10 +106,15 @@ impl Hearth {
                 ),
             ));
         }
-        if req.messages.len() > MAX_MESSAGES {
+        // An embeddings request's texts are its messages, under their own bound.
+        let most = match req.endpoint {
+            EMBEDDINGS_ENDPOINT => MAX_INPUTS,
+            _ => MAX_MESSAGES,
+        };
+        if req.messages.len() > most {
             return Err(Error::bad_request(
                 "invalid_request",
-                format!("a request may carry at most {MAX_MESSAGES} messages"),
+                format!("a request may carry at most {most} messages"),
             ));
         }
         let max_output_tokens = output_cap(&config.policy, req, &tier)?;

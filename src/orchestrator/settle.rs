@@ -5,13 +5,13 @@ use super::gate::Call;
 use super::prepare::Prepared;
 use super::run::Run;
 use super::trace::Trace;
-use super::{ChatOutcome, Hearth};
+use super::{ChatOutcome, EmbeddingsOutcome, Hearth};
 use crate::audit::EventStatus;
 use crate::cache::CachedAnswer;
 use crate::config::ModelSpec;
 use crate::error::{Error, Result};
 use crate::providers::{
-    estimate_prompt_tokens, estimate_tokens, FinishReason, ProviderResponse, Usage,
+    estimate_prompt_tokens, estimate_tokens, EmbedResponse, FinishReason, ProviderResponse, Usage,
 };
 use crate::quota::Reservation;
 use crate::store::now_ms;
@@ -70,6 +70,43 @@ impl Run {
         };
         let delta = usage_delta(&self.trace, &self.plan, model, saved);
         let outcome = self.outcome(response, status);
+        self.hearth
+            .write_audit(&mut self.trace, status, None, Some(delta), alert)?;
+        Ok(outcome)
+    }
+
+    /// Charges, audits (durably) and counts the vectors a provider answered.
+    pub(super) fn settle_embeddings(
+        &mut self,
+        model: &ModelSpec,
+        call: Call,
+        answer: EmbedResponse,
+        first_choice: bool,
+    ) -> Result<EmbeddingsOutcome> {
+        self.trace.provider = Some(model.provider.clone());
+        self.trace.model = Some(model.address.clone());
+        self.trace.usage = answer.usage;
+        self.trace.fallback_used = !first_choice;
+        let alert = self.charge(model, call.reservation);
+        let status = if self.plan.degraded {
+            EventStatus::Degraded
+        } else {
+            EventStatus::Ok
+        };
+        let delta = usage_delta(&self.trace, &self.plan, model, 0.0);
+        let t = &self.trace;
+        let outcome = EmbeddingsOutcome {
+            trace_id: t.trace_id.clone(),
+            vectors: answer.vectors,
+            provider: model.provider.clone(),
+            model: model.address.clone(),
+            input_tokens: answer.usage.input_tokens,
+            estimated_cost_usd: t.cost_usd,
+            latency_ms: t.elapsed_ms(),
+            fallback_used: t.fallback_used,
+            retry_count: t.retry_count,
+            policy_decision: t.policy_decision(status),
+        };
         self.hearth
             .write_audit(&mut self.trace, status, None, Some(delta), alert)?;
         Ok(outcome)

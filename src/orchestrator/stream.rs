@@ -112,7 +112,7 @@ impl Hearth {
 
 impl Run {
     async fn open_stream(&mut self) -> Result<Opened> {
-        let opened = match self.choose::<Streamed>().await? {
+        let opened = match self.choose(&Streamed).await? {
             Chosen::Template => Opened::Template,
             Chosen::Cached {
                 model,

@@ -21,7 +21,7 @@ impl Hearth {
 
 impl Run {
     async fn whole(&mut self) -> Result<ChatOutcome> {
-        match self.choose::<Whole>().await? {
+        match self.choose(&Whole).await? {
             Chosen::Template => self.settle_template(),
             Chosen::Cached {
                 model,

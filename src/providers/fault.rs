@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
+use super::{
+    Delta, DeltaStream, EmbedRequest, EmbedResponse, Provider, ProviderError, ProviderRequest,
+    ProviderResponse,
+};
 
 /// An injected fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,5 +136,10 @@ impl Provider for Faulty {
 
     fn is_usable(&self) -> bool {
         self.inner.is_usable()
+    }
+
+    async fn embed(&self, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        self.check().await?;
+        self.inner.embed(req).await
     }
 }

@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    estimate_prompt_tokens, estimate_tokens, Delta, DeltaStream, FinishReason, OutputFormat,
-    Provider, ProviderError, ProviderRequest, ProviderResponse, Usage,
+    estimate_prompt_tokens, estimate_tokens, shorten, unit, Delta, DeltaStream, EmbedRequest,
+    EmbedResponse, FinishReason, OutputFormat, Provider, ProviderError, ProviderRequest,
+    ProviderResponse, Usage,
 };
 use crate::config::MockConfig;
 
@@ -137,6 +138,23 @@ fn example_of(schema: &Value, depth: usize) -> Value {
     }
 }
 
+/// Dimensions of a mock's vectors.
+pub const MOCK_DIMENSIONS: usize = 64;
+
+/// A unit vector that is a pure function of the model and the text: equal texts get equal
+/// vectors, different ones unrelated vectors (nothing semantic about it).
+fn mock_vector(model_id: &str, text: &str) -> Vec<f32> {
+    let bytes = (0..MOCK_DIMENSIONS / 32).flat_map(|block| {
+        Sha256::new()
+            .chain_update(model_id)
+            .chain_update([0])
+            .chain_update(text)
+            .chain_update([block as u8])
+            .finalize()
+    });
+    unit(bytes.map(|b| f32::from(b) / 127.5 - 1.0).collect())
+}
+
 /// Sleeps, except for a zero latency: a zero sleep still waits for the timer's next tick
 /// (about a millisecond), which would swamp the benchmark's zero-latency provider.
 async fn pause(d: Duration) {
@@ -197,6 +215,22 @@ impl Provider for MockProvider {
             Ok(d)
         });
         Ok(Box::pin(stream))
+    }
+
+    async fn embed(&self, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        pause(self.latency).await;
+        let vectors = req
+            .inputs
+            .iter()
+            .map(|t| shorten(mock_vector(&req.model_id, t), req.dimensions))
+            .collect::<Result<_, _>>()?;
+        Ok(EmbedResponse {
+            vectors,
+            usage: Usage {
+                input_tokens: req.inputs.iter().map(|t| estimate_tokens(t)).sum(),
+                ..Usage::default()
+            },
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! normalised request, response, usage, stream of deltas and typed errors. Nothing above
 //! this module knows a wire format.
 
+mod embed;
 pub mod fault;
 pub(crate) mod format;
 pub mod hosted;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+pub use embed::{shorten, unit, EmbedRequest, EmbedResponse};
 pub use format::{valid_name, JsonSchemaFormat, OutputFormat, SchemaError};
 pub use registry::{BuildError, Providers};
 
@@ -280,5 +282,14 @@ pub trait Provider: Send + Sync {
     /// Whether it can take requests now (loaded, reachable, key present).
     fn is_usable(&self) -> bool {
         true
+    }
+
+    /// One vector per input; a provider or model without embeddings refuses before
+    /// anything is sent.
+    async fn embed(&self, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        Err(ProviderError::Unsupported(format!(
+            "`{}` has no embeddings",
+            req.model_id
+        )))
     }
 }

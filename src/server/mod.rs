@@ -7,6 +7,7 @@ mod body;
 mod chat;
 mod console;
 mod debug;
+mod embeddings;
 pub mod error;
 mod extract;
 #[cfg(test)]
@@ -96,6 +97,7 @@ pub fn router(hearth: Arc<Hearth>, opts: &ServeOptions) -> Result<Router> {
         .route("/chat", post(chat::chat))
         .route("/v1/chat/completions", post(openai::completions))
         .route("/v1/completions", post(text_completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/openapi.json", get(openapi::serve))
         .route("/session", get(ui::session))

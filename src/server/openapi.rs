@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         super::openai::completions,
         super::openai::models,
         super::text_completions::completions,
+        super::embeddings::embeddings,
         super::chat::chat,
         super::ops::health,
         super::ops::ready,

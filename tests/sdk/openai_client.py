@@ -1,4 +1,5 @@
-"""The official `openai` Python SDK against Hearth's `/v1/chat/completions`.
+"""The official `openai` Python SDK against Hearth's `/v1/chat/completions` and
+`/v1/embeddings`, and langchain-openai's `OpenAIEmbeddings` against the latter.
 
 Run by tests/openai_sdk.rs with the venv that scripts/openai-sdk-venv builds:
 
@@ -13,8 +14,10 @@ something it did not expect, with the traceback on stderr.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import struct
 import sys
 
 import openai
@@ -215,9 +218,85 @@ def stream_break() -> dict:
     return {"error": None, "text": text}
 
 
+EMBED_MODEL = "local/all-minilm-l6-v2"
+
+TEXTS = [
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The stock market fell sharply on Monday.",
+]
+
+
+def vectors(r) -> list:
+    return [d.embedding for d in r.data]
+
+
+def embeddings() -> dict:
+    """One string and a list; floats asked for, base64 asked for (the SDK hands the strings
+    over as they came), and the SDK's default (it asks for base64 and decodes it itself)."""
+    c = client()
+    one = c.embeddings.create(model=EMBED_MODEL, input=TEXTS[0], encoding_format="float")
+    floats = c.embeddings.create(model=EMBED_MODEL, input=TEXTS, encoding_format="float")
+    b64 = c.embeddings.create(model=EMBED_MODEL, input=TEXTS, encoding_format="base64")
+    default = c.embeddings.create(model=EMBED_MODEL, input=TEXTS)
+    short = c.embeddings.create(model=EMBED_MODEL, input=TEXTS[0], dimensions=64)
+
+    def unpack(s: str) -> list:
+        raw = base64.b64decode(s)
+        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+
+    return {
+        "type": type(floats).__name__,
+        "object": floats.object,
+        "model": floats.model,
+        "indexes": [d.index for d in floats.data],
+        "usage": {
+            "prompt_tokens": floats.usage.prompt_tokens,
+            "total_tokens": floats.usage.total_tokens,
+        },
+        "one": vectors(one),
+        "float": vectors(floats),
+        "base64_raw_is_str": all(isinstance(v, str) for v in vectors(b64)),
+        "base64": [unpack(v) for v in vectors(b64)],
+        "default": vectors(default),
+        "short": vectors(short),
+    }
+
+
+def langchain_embeddings() -> dict:
+    """langchain-openai's OpenAIEmbeddings. Its default (`check_embedding_ctx_length=True`)
+    tokenizes with tiktoken and sends token ids, which Hearth refuses (docs/API.md); with
+    the flag off it sends the texts."""
+    import httpx
+    from langchain_openai import OpenAIEmbeddings
+
+    e = OpenAIEmbeddings(
+        model=EMBED_MODEL,
+        base_url=os.environ["HEARTH_BASE_URL"],
+        api_key=os.environ["HEARTH_API_KEY"],
+        check_embedding_ctx_length=False,
+        http_client=httpx.Client(trust_env=False),
+    )
+    return {
+        "documents": e.embed_documents(TEXTS),
+        "query": e.embed_query(TEXTS[0]),
+    }
+
+
 SCENARIOS = {
     f.__name__: f
-    for f in (plain, stream, max_tokens, bad_key, rate_limit, unknown_model, stream_break, parse)
+    for f in (
+        plain,
+        stream,
+        max_tokens,
+        bad_key,
+        rate_limit,
+        unknown_model,
+        stream_break,
+        parse,
+        embeddings,
+        langchain_embeddings,
+    )
 }
 
 

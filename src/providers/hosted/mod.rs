@@ -20,7 +20,10 @@ use futures::StreamExt;
 
 pub use http::build_client;
 
-use super::{DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
+use super::{
+    DeltaStream, EmbedRequest, EmbedResponse, Provider, ProviderError, ProviderRequest,
+    ProviderResponse,
+};
 use crate::config::{HostedConfig, HostedKind, SettingsError};
 use crate::secrets::{self, KeySource, Keychain, Secret};
 
@@ -129,6 +132,10 @@ impl Provider for ChatOnly {
     fn is_usable(&self) -> bool {
         self.inner.is_usable()
     }
+
+    async fn embed(&self, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        self.inner.embed(req).await
+    }
 }
 
 /// A hosted provider whose errors never carry its key. A provider's error text is passed on
@@ -194,5 +201,12 @@ impl Provider for KeyScrubbed {
 
     fn is_usable(&self) -> bool {
         self.inner.is_usable()
+    }
+
+    async fn embed(&self, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        self.inner
+            .embed(req)
+            .await
+            .map_err(|e| Self::scrub(&self.key, e))
     }
 }

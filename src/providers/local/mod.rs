@@ -6,6 +6,7 @@
 use hearth_quant as quant;
 
 mod blocks;
+mod embedder;
 mod engine;
 mod gemma3;
 mod gguf;
@@ -23,11 +24,13 @@ mod template;
 mod tiny;
 mod tokenizer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use embedder::{Embedder, MAX_INPUT_TOKENS};
 pub use engine::{Engine, LoadOptions, ModelInfo, DEFAULT_CONTEXT};
 pub use grammar::Constraint;
 pub use memory::MemoryEstimate;
@@ -108,9 +111,12 @@ pub fn estimate_memory(
     Ok(estimate)
 }
 
-use super::{Delta, DeltaStream, Provider, ProviderError, ProviderRequest, ProviderResponse};
+use super::{
+    Delta, DeltaStream, EmbedRequest, EmbedResponse, Provider, ProviderError, ProviderRequest,
+    ProviderResponse,
+};
 use crate::config::{LocalConfig, SettingsError};
-use crate::models::catalog::CatalogEntry;
+use crate::models::catalog::{CatalogEntry, ModelKind};
 use crate::models::installed::{any_installed, find_installed};
 
 /// Why a model could not be loaded.
@@ -200,6 +206,9 @@ pub struct LocalProvider {
     configured: Option<Resolved>,
     threads: usize,
     pool: Arc<Pool>,
+    // Embedding models by weights file, loaded on first use and kept: at about 100 MB each
+    // they stay outside the pool's budget of generating models.
+    embedders: tokio::sync::Mutex<HashMap<PathBuf, Arc<Embedder>>>,
 }
 
 impl LocalProvider {
@@ -215,6 +224,7 @@ impl LocalProvider {
             configured,
             threads,
             pool,
+            embedders: tokio::sync::Mutex::default(),
         }
     }
 
@@ -222,13 +232,22 @@ impl LocalProvider {
     /// the id (the policy's ids for it are its own labels); one configured with a catalog
     /// model serves it by its id; any other id is an installed model's.
     fn spec(&self, model_id: &str) -> Result<LoadSpec, ProviderError> {
+        let encoder = || {
+            ProviderError::Unsupported(format!(
+                "`{model_id}` is an embedding model: it answers /v1/embeddings only"
+            ))
+        };
         let (id, path, template) = match &self.configured {
             Some(r)
                 if self.config.path.is_some() || self.config.model.as_deref() == Some(model_id) =>
             {
+                if is_embedding(&r.entry) {
+                    return Err(encoder());
+                }
                 (self.configured_id(), r.path.clone(), r.template.clone())
             }
             _ => match find_installed(model_id) {
+                Some(m) if is_embedding(&m.entry) => return Err(encoder()),
                 Some(m) => (
                     Some(m.id),
                     m.path,
@@ -276,6 +295,32 @@ impl LocalProvider {
     }
 
     /// Requests waiting for the configured model right now (not counting the one running).
+    /// The embedding model `model_id` names, loaded once.
+    async fn embedder(&self, model_id: &str) -> Result<Arc<Embedder>, ProviderError> {
+        let m = find_installed(model_id).ok_or_else(|| {
+            ProviderError::Unavailable(format!(
+                "no installed model `{model_id}` (see `hearth models list`)"
+            ))
+        })?;
+        if !is_embedding(&m.entry) {
+            return Err(ProviderError::Unsupported(format!(
+                "`{model_id}` generates text and has no embeddings; name an embedding model (`hearth models list`)"
+            )));
+        }
+        let mut loaded = self.embedders.lock().await;
+        if let Some(e) = loaded.get(&m.path) {
+            return Ok(e.clone());
+        }
+        let path = m.path.clone();
+        let embedder = tokio::task::spawn_blocking(move || Embedder::load(&path))
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("loading stopped: {e}")))?
+            .map_err(|e| ProviderError::NotLoadable(format!("local/{model_id}: {e}")))?;
+        let embedder = Arc::new(embedder);
+        loaded.insert(m.path, embedder.clone());
+        Ok(embedder)
+    }
+
     pub fn queued(&self) -> usize {
         self.configured_id()
             .map_or(0, |id| self.pool.queued(&format!("{}/{id}", self.name)))
@@ -327,6 +372,13 @@ pub fn quant_kernel() -> &'static str {
         quant::Kernel::Scalar => "candle-generic",
         k => k.name(),
     }
+}
+
+/// Whether an installed model is a sentence encoder rather than a text generator.
+fn is_embedding(entry: &Option<CatalogEntry>) -> bool {
+    entry
+        .as_ref()
+        .is_some_and(|e| e.kind == ModelKind::Embedding)
 }
 
 /// Sets a flag when dropped, so a blocking decode loop learns its caller went away.
@@ -382,13 +434,26 @@ impl Provider for LocalProvider {
     }
 
     async fn warm(&self) -> Result<(), ProviderError> {
-        if self.configured.is_none() {
-            return Ok(());
+        match &self.configured {
+            None => return Ok(()),
+            Some(r) if is_embedding(&r.entry) => {
+                let id = self.configured_id().unwrap_or_default();
+                return self.embedder(&id).await.map(|_| ());
+            }
+            Some(_) => {}
         }
         self.load()
             .await
             .map(|_| ())
             .map_err(|e| ProviderError::NotLoadable(e.to_string()))
+    }
+
+    async fn embed(&self, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let embedder = self.embedder(&req.model_id).await?;
+        let req = req.clone();
+        tokio::task::spawn_blocking(move || embedder.embed(&req.inputs, req.dimensions))
+            .await
+            .map_err(|e| ProviderError::Unavailable(format!("the embedding model stopped: {e}")))?
     }
 
     /// A provider given a file needs that file; one given a catalog model (or none) serves

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod chat;
 pub mod completions;
 pub mod console;
+pub mod embeddings;
 pub mod error;
 pub mod models;
 pub mod ops;

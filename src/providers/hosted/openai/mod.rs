@@ -1,6 +1,7 @@
 //! OpenAI Chat Completions, the wire format OpenAI-compatible servers (Ollama, vLLM,
 //! LM Studio, llama.cpp's server, OpenRouter, Groq, Together) speak too.
 
+mod embeddings;
 mod wire;
 
 use serde_json::Value;
@@ -14,6 +15,7 @@ use crate::providers::{
     estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Message, OutputFormat,
     Provider, ProviderError, ProviderRequest, ProviderResponse, Role, Usage,
 };
+use crate::providers::{EmbedRequest, EmbedResponse};
 use wire::{ChatChunk, ChatRequest, ChatResponse, ErrorBody, ErrorCode, OutputCap};
 
 /// OpenAI itself, or a server that copies its API (older field names, usage maybe absent).
@@ -196,6 +198,10 @@ impl Provider for OpenAi {
     fn is_usable(&self) -> bool {
         // OpenAI itself needs a key; a compatible server on this machine usually needs none.
         self.flavour == Flavour::Compatible || self.endpoint.key.is_some()
+    }
+
+    async fn embed(&self, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        self.embeddings(req).await
     }
 }
 
