@@ -305,3 +305,20 @@ fn langchains_openai_embeddings_embeds_documents_and_a_query_alike() {
     );
     assert!(dot(&docs[0], &docs[1]) > dot(&docs[0], &docs[2]) + 0.3);
 }
+
+#[test]
+fn langchains_with_structured_output_gets_its_pydantic_object_from_the_local_model() {
+    let Some(py) = python() else { return };
+    if common::default_model().is_none() {
+        return;
+    }
+    let s = Server::start(&[]);
+    let key = create_key(&s.dir, "default", "user");
+    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
+    let v = sdk_with(&py, &s, &key, "langchain_structured", &local);
+    assert_eq!(v["type"], "City", "{v}");
+    assert!(
+        v["value"]["city"].is_string() && v["value"]["country"].is_string(),
+        "{v}"
+    );
+}

@@ -283,6 +283,29 @@ def langchain_embeddings() -> dict:
     }
 
 
+def langchain_structured() -> dict:
+    """langchain-openai's ChatOpenAI `with_structured_output(PydanticModel)`: its default
+    method sends a strict `json_schema` response_format and parses the answer into the model."""
+    import httpx
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        city: str
+        country: str
+
+    llm = ChatOpenAI(
+        model=os.environ.get("HEARTH_MODEL", "hearth/extract"),
+        base_url=os.environ["HEARTH_BASE_URL"],
+        api_key=os.environ["HEARTH_API_KEY"],
+        temperature=0,
+        max_tokens=64,
+        http_client=httpx.Client(trust_env=False),
+    )
+    out = llm.with_structured_output(City).invoke("Name the capital of France and its country.")
+    return {"type": type(out).__name__, "value": out.model_dump()}
+
+
 SCENARIOS = {
     f.__name__: f
     for f in (
@@ -294,6 +317,7 @@ SCENARIOS = {
         unknown_model,
         stream_break,
         parse,
+        langchain_structured,
         embeddings,
         langchain_embeddings,
     )
