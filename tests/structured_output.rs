@@ -282,3 +282,39 @@ async fn the_cache_never_serves_an_answer_made_for_another_schema() {
     // 36 is over the new maximum: the upstream's answer fails, and the mock answers.
     assert_eq!(v["hearth"]["fallback_used"], true, "{v}");
 }
+
+#[tokio::test]
+async fn huge_or_deep_schemas_are_answered_or_refused_never_a_crash() {
+    let upstream = upstream_answering("{}").await;
+    let i = start(&upstream);
+    let mut deep = json!({"type": "string"});
+    for _ in 0..60 {
+        deep = json!({"type": "object", "properties": {"a": deep}, "required": ["a"]});
+    }
+    let wide: serde_json::Map<String, Value> = (0..5_000)
+        .map(|n| (format!("p{n}"), json!({"type": "integer"})))
+        .collect();
+    let wide = json!({"type": "object", "properties": wide});
+    let mut any_of = Vec::new();
+    for n in 0..2_000 {
+        any_of.push(json!({"type": "string", "pattern": format!("^x{n}(a|b)*y$")}));
+    }
+    let alternatives = json!({"type": "object", "properties": {"v": {"anyOf": any_of}}});
+    for schema in [deep, wide, alternatives] {
+        let (status, _, v) = i
+            .server
+            .post(
+                "/v1/chat/completions",
+                Some(&i.key),
+                &ask("device_only", schema, false),
+            )
+            .await;
+        // The mock's example ignores patterns: its answer may fail validation, which is a
+        // 502 invalid_output, the one 5xx the request may end in.
+        let invalid_output = status == 502 && v["error"]["code"] == "invalid_output";
+        assert!(
+            status == 200 || status == 400 || invalid_output,
+            "{status}: {v}"
+        );
+    }
+}

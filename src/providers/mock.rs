@@ -88,8 +88,8 @@ fn output_tokens(req: &ProviderRequest, tokens: &[String]) -> u64 {
     }
 }
 
-/// Deepest schema nesting the example follows.
-const MAX_EXAMPLE_DEPTH: usize = 16;
+/// Deepest schema nesting the example follows (a request body nests at most 128 deep).
+const MAX_EXAMPLE_DEPTH: usize = 128;
 
 /// A plain value of the schema's shape: the first of an enum or `anyOf`, each property, the
 /// fewest array items, the smallest number and string allowed. Enough for demos of
