@@ -68,10 +68,10 @@ fn generate(
     format: OutputFormat,
     max: u32,
 ) -> Result<Run, Box<dyn Error>> {
-    let messages = vec![Message {
-        role: Role::User,
-        content: format!("{prompt} Answer in JSON."),
-    }];
+    let messages = vec![Message::new(
+        Role::User,
+        format!("{prompt} Answer in JSON."),
+    )];
     let req = ProviderRequest {
         response_format: format,
         ..ProviderRequest::greedy("bench", messages, max)

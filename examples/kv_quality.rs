@@ -61,10 +61,7 @@ fn run(args: &Args, kv: KvCacheType, text: &str) -> Result<Run, Box<dyn Error>> 
         ..LoadOptions::with_threads(args.threads)
     };
     let engine = Engine::load_with(&args.model, &options)?;
-    let messages = vec![Message {
-        role: Role::Text,
-        content: text.to_owned(),
-    }];
+    let messages = vec![Message::new(Role::Text, text.to_owned())];
     let ids = engine.prompt_ids(&messages)?;
     let logits = engine.logits_along(&ids)?;
     // The cache now holds the text, so the continuation starts from what was just fed.

@@ -69,10 +69,7 @@ struct Args {
 fn request(text: &str, max_tokens: u32) -> ProviderRequest {
     ProviderRequest {
         model_id: "bench".into(),
-        messages: vec![Message {
-            role: Role::User,
-            content: text.to_owned(),
-        }],
+        messages: vec![Message::new(Role::User, text.to_owned())],
         max_output_tokens: max_tokens,
         temperature: 0.0,
         top_p: None,
@@ -81,6 +78,7 @@ fn request(text: &str, max_tokens: u32) -> ProviderRequest {
         stop: Vec::new(),
         seed: Some(0),
         response_format: OutputFormat::Text,
+        tools: Default::default(),
     }
 }
 

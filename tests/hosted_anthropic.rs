@@ -13,7 +13,7 @@ use common::hosted::{
 use hearth::config::HostedKind;
 use hearth::providers::{
     Delta, FinishReason, JsonSchemaFormat, OutputFormat, Provider, ProviderError, ProviderRequest,
-    Role, Usage,
+    Role, Tool, ToolChoice, Tools, Usage,
 };
 use serde_json::Value;
 use wiremock::matchers::{header, method, path};
@@ -485,4 +485,24 @@ async fn a_json_schema_goes_into_the_system_prompt_since_the_api_has_no_json_mod
     );
     assert!(system.ends_with(&schema.to_string()), "{system}");
     assert!(body.get("response_format").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn tools_are_refused_as_unsupported_and_nothing_is_sent() {
+    let mock = MockServer::start().await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_TOOLS");
+    let tool = Tool::new("f".into(), None, None, None).unwrap();
+    let req = ProviderRequest {
+        tools: Tools::new(vec![tool], ToolChoice::Auto, None).unwrap(),
+        ..request()
+    };
+    assert!(matches!(
+        p.generate(&req).await,
+        Err(ProviderError::Unsupported(_))
+    ));
+    assert!(matches!(
+        p.stream(&req).await,
+        Err(ProviderError::Unsupported(_))
+    ));
+    assert!(mock.received_requests().await.unwrap().is_empty());
 }

@@ -12,7 +12,7 @@ use common::hosted::{self, build_named, collect, joined_text, mock_keychain, msg
 use hearth::config::HostedKind;
 use hearth::providers::{
     Delta, FinishReason, JsonSchemaFormat, OutputFormat, Provider, ProviderError, ProviderRequest,
-    Role, Usage,
+    Role, Tool, ToolChoice, Tools, Usage,
 };
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -628,4 +628,24 @@ async fn a_json_schema_goes_as_response_json_schema_with_the_json_mime_type() {
         "application/json"
     );
     assert_eq!(body["generationConfig"]["responseJsonSchema"], schema);
+}
+
+#[tokio::test]
+async fn tools_are_refused_as_unsupported_and_nothing_is_sent() {
+    let mock = MockServer::start().await;
+    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_TOOLS", "AIzaSy-tools-key");
+    let tool = Tool::new("f".into(), None, None, None).unwrap();
+    let req = ProviderRequest {
+        tools: Tools::new(vec![tool], ToolChoice::Auto, None).unwrap(),
+        ..request()
+    };
+    assert!(matches!(
+        p.generate(&req).await,
+        Err(ProviderError::Unsupported(_))
+    ));
+    assert!(matches!(
+        p.stream(&req).await,
+        Err(ProviderError::Unsupported(_))
+    ));
+    assert!(mock.received_requests().await.unwrap().is_empty());
 }

@@ -110,10 +110,10 @@ fn a_q8_0_cache_keeps_llama_cpps_confident_tokens() {
 fn the_file_has_no_chat_template_so_gemmas_standard_one_is_used_and_said() {
     let Some(e) = engine() else { return };
     assert_eq!(e.info.chat_template, "gemma (the file has none)");
-    let messages = [hearth::providers::Message {
-        role: hearth::providers::Role::User,
-        content: "Hi".into(),
-    }];
+    let messages = [hearth::providers::Message::new(
+        hearth::providers::Role::User,
+        "Hi",
+    )];
     let mut expected = vec![2];
     expected.extend(e.encode_structure("<start_of_turn>user\n").unwrap());
     expected.extend(e.encode_text("Hi").unwrap());

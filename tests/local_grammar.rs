@@ -28,10 +28,10 @@ fn schemas() -> Vec<Value> {
 }
 
 fn ask(e: &Engine, prompt: &str, format: OutputFormat, max: u32) -> (String, FinishReason) {
-    let messages = vec![Message {
-        role: Role::User,
-        content: format!("{prompt} Answer in JSON."),
-    }];
+    let messages = vec![Message::new(
+        Role::User,
+        format!("{prompt} Answer in JSON."),
+    )];
     let req = ProviderRequest {
         response_format: format,
         ..ProviderRequest::greedy("smollm2-135m-instruct", messages, max)

@@ -322,3 +322,43 @@ fn langchains_with_structured_output_gets_its_pydantic_object_from_the_local_mod
         "{v}"
     );
 }
+
+#[test]
+fn the_openai_sdk_gets_a_tool_call_whole_and_streamed_and_then_the_answer_after_its_result() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let v = sdk(&py, &s, &key, "tools");
+    let call = &v["whole"][0];
+    assert_eq!(call["type"], "function", "{v}");
+    assert_eq!(call["name"], "get_weather");
+    assert!(call["id"].as_str().unwrap().starts_with("call_"), "{v}");
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        args,
+        json!({"city": "", "unit": "c"}),
+        "the schema's plain example: {v}"
+    );
+    assert_eq!(v["whole_finish"], "tool_calls");
+    assert_eq!(v["whole_content"], Value::Null);
+    // The SDK's accumulator rebuilt the same call from its streamed pieces.
+    assert_eq!(v["streamed"], v["whole"], "{v}");
+    assert_eq!(v["streamed_finish"], "tool_calls");
+    assert!(v["argument_pieces"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["after_finish"], "stop", "{v}");
+    assert!(!v["after_content"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(v["after_calls"], Value::Null);
+}
+
+#[test]
+fn langchains_bind_tools_gets_the_call_with_parsed_arguments() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let v = sdk(&py, &s, &key, "langchain_tools");
+    assert_eq!(
+        v["tool_calls"],
+        json!([{"name": "get_weather", "args": {"city": "", "unit": "c"}}]),
+        "{v}"
+    );
+}

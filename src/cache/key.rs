@@ -47,6 +47,7 @@ impl CacheKey {
             stop,
             seed,
             response_format,
+            tools,
         } = req;
         let mut h = Sha256::new();
         let mut field = |name: &str, value: &str| {
@@ -71,6 +72,8 @@ impl CacheKey {
         field("stop", &stop.join("\u{1f}"));
         field("seed", &format!("{seed:?}"));
         field("response_format", &format_key(response_format));
+        // Debug of the checked tools: names, descriptions, parameter schemas, choice.
+        field("tools", &format!("{tools:?}"));
         CacheKey(hex::encode(h.finalize()))
     }
 
@@ -100,6 +103,12 @@ fn normalised_input(messages: &[Message]) -> String {
     for m in messages {
         out.push_str(&format!("{:?}\u{1e}", m.role));
         out.push_str(m.content.replace("\r\n", "\n").trim_end());
+        if !m.tool_calls.is_empty() || m.tool_call_id.is_some() {
+            out.push_str(&format!(
+                "\u{1e}{:?}\u{1e}{:?}",
+                m.tool_calls, m.tool_call_id
+            ));
+        }
         out.push('\u{1d}');
     }
     out
@@ -108,13 +117,10 @@ fn normalised_input(messages: &[Message]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::Role;
+    use crate::providers::{Role, Tool, ToolCall, ToolChoice, Tools};
 
     fn req(text: &str) -> ProviderRequest {
-        let message = Message {
-            role: Role::User,
-            content: text.into(),
-        };
+        let message = Message::new(Role::User, text);
         ProviderRequest::greedy("m", vec![message], 64)
     }
 
@@ -151,5 +157,41 @@ mod tests {
             ..req("hi")
         };
         assert_ne!(base, CacheKey::derive(&scope(&a, "v1"), "x/m", &min_p));
+    }
+
+    #[test]
+    fn the_key_differs_by_tools_choice_and_the_conversations_calls() {
+        let ws = WorkspaceId::parse("a").unwrap();
+        let scope = KeyScope {
+            workspace: &ws,
+            permission_hash: "p",
+            prompt_id: None,
+            prompt_version: None,
+            schema_version: None,
+            task: "chat",
+        };
+        let key = |r: &ProviderRequest| CacheKey::derive(&scope, "x/m", r);
+        let tool = |name: &str| Tool::new(name.into(), None, None, None).unwrap();
+        let with = |tools: Vec<Tool>, choice| ProviderRequest {
+            tools: Tools::new(tools, choice, None).unwrap(),
+            ..req("hi")
+        };
+        let base = key(&req("hi"));
+        let f = key(&with(vec![tool("f")], ToolChoice::Auto));
+        assert_ne!(base, f);
+        assert_ne!(f, key(&with(vec![tool("g")], ToolChoice::Auto)));
+        assert_ne!(f, key(&with(vec![tool("f")], ToolChoice::Required)));
+        let mut called = req("hi");
+        called.messages.push(Message {
+            tool_calls: vec![ToolCall {
+                id: "c1".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+            }],
+            ..Message::new(Role::Assistant, "")
+        });
+        let mut other_call = called.clone();
+        other_call.messages[1].tool_calls[0].arguments = "{\"a\": 1}".into();
+        assert_ne!(key(&called), key(&other_call));
     }
 }

@@ -70,6 +70,7 @@ mod tests {
                 text: text.into(),
                 usage: Usage::default(),
                 finish_reason: FinishReason::Stop,
+                tool_calls: Vec::new(),
             },
             provider: "mock".into(),
             model: "mock/m".into(),

@@ -100,10 +100,7 @@ fn request(args: ChatArgs) -> Result<ChatRequest, CliError> {
         model: args.model,
         prompt: args.prompt,
         variables,
-        messages: vec![Message {
-            role: providers::Role::User,
-            content: args.message,
-        }],
+        messages: vec![Message::new(providers::Role::User, args.message)],
         max_output_tokens: None,
         temperature: 0.0,
         top_p: None,
@@ -112,6 +109,7 @@ fn request(args: ChatArgs) -> Result<ChatRequest, CliError> {
         stop: Vec::new(),
         seed: None,
         response_format: None,
+        tools: Default::default(),
         cache: CachePreference::Auto,
         received_at: std::time::Instant::now(),
     })

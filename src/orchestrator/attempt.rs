@@ -48,10 +48,13 @@ impl Mode for Whole {
         request: &ProviderRequest,
     ) -> Result<ProviderResponse, ProviderError> {
         let response = provider.generate(request).await?;
-        request
-            .response_format
-            .check(&response.text)
-            .map_err(ProviderError::InvalidOutput)?;
+        // An answer of tool calls has no text to hold to the format.
+        if response.tool_calls.is_empty() {
+            request
+                .response_format
+                .check(&response.text)
+                .map_err(ProviderError::InvalidOutput)?;
+        }
         Ok(response)
     }
 }
@@ -213,6 +216,12 @@ async fn first_content(
             Some(Ok(Delta::Text(first))) => {
                 let ahead = futures::stream::iter(progress.map(|u| Ok(Delta::Progress(u))));
                 return Ok((first, Box::pin(ahead.chain(s))));
+            }
+            // A call is content: the stream commits to this candidate.
+            Some(Ok(call @ Delta::ToolCall(_))) => {
+                let ahead = progress.map(Delta::Progress).into_iter().chain([call]);
+                let ahead = futures::stream::iter(ahead.map(Ok));
+                return Ok((String::new(), Box::pin(ahead.chain(s))));
             }
             Some(Ok(finish @ Delta::Finish { .. })) => {
                 let rest = Box::pin(futures::stream::iter([Ok(finish)]));

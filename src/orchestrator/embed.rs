@@ -107,10 +107,7 @@ impl EmbeddingsRequest {
             messages: self
                 .inputs
                 .into_iter()
-                .map(|content| Message {
-                    role: Role::User,
-                    content,
-                })
+                .map(|content| Message::new(Role::User, content))
                 .collect(),
             max_output_tokens: Some(1),
             temperature: 0.0,
@@ -120,6 +117,7 @@ impl EmbeddingsRequest {
             stop: Vec::new(),
             seed: None,
             response_format: None,
+            tools: Default::default(),
             cache: CachePreference::Bypass,
             received_at: self.received_at,
         }

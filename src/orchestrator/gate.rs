@@ -87,6 +87,7 @@ impl Run {
             stop: self.req.stop.clone(),
             seed: self.req.seed,
             response_format: self.plan.response_format.clone(),
+            tools: self.plan.tools.clone(),
         };
         let key = self.plan.cacheable.then(|| {
             let scope = KeyScope {

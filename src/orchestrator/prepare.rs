@@ -15,7 +15,7 @@ use super::{CachePreference, ChatRequest, Hearth, Snapshot};
 use crate::config::{Config, ModelSpec, Policy, Tier};
 use crate::error::{Error, LimitKind, Result};
 use crate::prompts::render_system_prompt;
-use crate::providers::{Message, OutputFormat, Role};
+use crate::providers::{Message, OutputFormat, Role, Tools};
 use crate::quota::Permit;
 use crate::routing::{self, Target};
 use crate::store::{day_of, now_ms};
@@ -40,6 +40,7 @@ pub(super) struct Prepared {
     pub pii: PiiScan,
     pub max_output_tokens: u32,
     pub response_format: OutputFormat,
+    pub tools: Tools,
     pub cacheable: bool,
     pub permission_hash: String,
     pub deadline: Instant,
@@ -75,6 +76,7 @@ impl Hearth {
         );
         // A malformed task is refused in `prepare`; the audit event then names none.
         t.task = valid_name(&req.task, MAX_TASK_CHARS).then(|| req.task.clone());
+        t.tool_names = req.tools.names();
         // An embeddings request naming a model runs as the `embeddings` task: a label of its own.
         let routed = config.policy.routes.contains_key(&req.task)
             || (req.endpoint == EMBEDDINGS_ENDPOINT && req.task == EMBEDDINGS_TASK);
@@ -188,6 +190,7 @@ impl Hearth {
             messages,
             max_output_tokens,
             response_format,
+            tools: req.tools.clone(),
             cacheable,
             permission_hash,
             deadline,
@@ -251,10 +254,7 @@ impl Hearth {
         trace.schema_version = p.schema_version.clone();
         let system = render_system_prompt(&p, &req.variables)?;
         let mut messages = Vec::with_capacity(req.messages.len() + 1);
-        messages.push(Message {
-            role: Role::System,
-            content: system,
-        });
+        messages.push(Message::new(Role::System, system));
         messages.extend(req.messages.iter().cloned());
         let format = req
             .response_format

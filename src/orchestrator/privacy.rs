@@ -121,10 +121,7 @@ impl Detectors {
         let redacted = (!kinds.is_empty() && ws.data_policy == DataPolicy::Redact).then(|| {
             messages
                 .iter()
-                .map(|m| Message {
-                    role: m.role,
-                    content: detector.redact(&m.content).text,
-                })
+                .map(|m| Message::new(m.role, detector.redact(&m.content).text))
                 .collect()
         });
         Ok(PiiScan { kinds, redacted })

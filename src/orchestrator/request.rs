@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use crate::providers::{FinishReason, Message, OutputFormat};
+use crate::providers::{FinishReason, Message, OutputFormat, ToolCall, Tools};
 use crate::workspace::Principal;
 
 /// A prompt named by a request.
@@ -58,6 +58,8 @@ pub struct ChatRequest {
     pub seed: Option<u64>,
     /// Answer format; the prompt's when absent.
     pub response_format: Option<OutputFormat>,
+    /// The functions the model may call.
+    pub tools: Tools,
     /// Cache use.
     pub cache: CachePreference,
     /// When the request arrived (latency and gateway overhead count from here).
@@ -102,6 +104,9 @@ pub struct ChatOutcome {
     pub output_tokens: u64,
     /// Why generation ended.
     pub finish_reason: FinishReason,
+    /// The tools the model called (`finish_reason` `tool_calls`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     /// The routing and policy decision.
     pub policy_decision: String,
 }

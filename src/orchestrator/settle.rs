@@ -36,6 +36,12 @@ impl Run {
         self.trace.model = Some(model.address.clone());
         self.trace.usage = response.usage;
         self.trace.fallback_used = !first_choice;
+        if !response.tool_calls.is_empty() {
+            let n = response.tool_calls.len();
+            self.trace
+                .decision
+                .push(format!("{n} tool call(s) returned"));
+        }
         let mut saved = 0.0;
         let mut alert = None;
         if let Some(cost) = cached {
@@ -175,6 +181,7 @@ impl Run {
             text: BUDGET_TEMPLATE_ANSWER.into(),
             usage: Usage::default(),
             finish_reason: FinishReason::Stop,
+            tool_calls: Vec::new(),
         };
         let outcome = self.outcome(&response, EventStatus::Degraded);
         self.hearth
@@ -200,6 +207,7 @@ impl Run {
             input_tokens: response.usage.input_tokens,
             output_tokens: response.usage.output_tokens,
             finish_reason: response.finish_reason,
+            tool_calls: response.tool_calls.clone(),
             policy_decision: self.trace.policy_decision(status),
         }
     }

@@ -19,13 +19,17 @@ use super::settle::Served;
 use super::{ChatOutcome, ChatRequest, Hearth};
 use crate::config::ModelSpec;
 use crate::error::{CandidateOutcome, Error, Result};
-use crate::providers::{Delta, DeltaStream, ProviderError, ProviderResponse};
+use crate::providers::{
+    Delta, DeltaStream, ProviderError, ProviderResponse, ToolCall, ToolCallPiece,
+};
 
 /// One event of a streamed answer as the front ends see it.
 #[derive(Debug)]
 pub enum StreamEvent {
     /// More answer text.
     Delta(String),
+    /// A piece of a tool call.
+    ToolCall(ToolCallPiece),
     /// The end: the whole outcome, already audited.
     Done(Box<ChatOutcome>),
     /// The stream broke after content was sent.
@@ -190,12 +194,19 @@ impl Run {
         };
         let event = match result {
             Ok(out) => {
-                if tx
-                    .send(StreamEvent::Delta(out.answer.clone()))
-                    .await
-                    .is_err()
-                {
-                    return;
+                let pieces = out.tool_calls.iter().enumerate().map(|(i, c)| {
+                    StreamEvent::ToolCall(ToolCallPiece {
+                        index: i as u32,
+                        id: Some(c.id.clone()),
+                        name: Some(c.name.clone()),
+                        arguments: c.arguments.clone(),
+                    })
+                });
+                let events = std::iter::once(StreamEvent::Delta(out.answer.clone())).chain(pieces);
+                for event in events.collect::<Vec<_>>() {
+                    if tx.send(event).await.is_err() {
+                        return;
+                    }
                 }
                 StreamEvent::Done(Box::new(out))
             }
@@ -213,6 +224,7 @@ impl Run {
         tx: &mpsc::Sender<StreamEvent>,
     ) -> Relayed {
         let mut text = first.clone();
+        let mut calls = Calls::default();
         let mut so_far = None;
         if tx.send(StreamEvent::Delta(first)).await.is_err() {
             return Relayed::ClientGone(Partial { text, so_far });
@@ -234,6 +246,13 @@ impl Run {
                     }
                     continue;
                 }
+                Ok(Some(Ok(Delta::ToolCall(piece)))) => {
+                    calls.add(&piece);
+                    if tx.send(StreamEvent::ToolCall(piece)).await.is_err() {
+                        return Relayed::ClientGone(Partial { text, so_far });
+                    }
+                    continue;
+                }
                 Ok(Some(Ok(Delta::Progress(u)))) => {
                     so_far = Some(u);
                     continue;
@@ -244,13 +263,17 @@ impl Run {
                 }))) => {
                     // Sent text cannot be taken back: a stream without the shape asked for
                     // ends in an error event instead of a clean finish.
-                    if let Err(m) = self.plan.response_format.check(&text) {
-                        return self.invalid_stream(model, m);
+                    let tool_calls = calls.done();
+                    if tool_calls.is_empty() {
+                        if let Err(m) = self.plan.response_format.check(&text) {
+                            return self.invalid_stream(model, m);
+                        }
                     }
                     return Relayed::Finished(ProviderResponse {
                         text,
                         usage,
                         finish_reason,
+                        tool_calls,
                     });
                 }
                 Ok(Some(Err(e))) => e,
@@ -286,6 +309,37 @@ impl Run {
             message: err.to_string(),
             candidates: vec![CandidateOutcome::failed(&model.address, err.kind())],
         })
+    }
+}
+
+/// Tool calls put together from their streamed pieces, by index.
+#[derive(Default)]
+struct Calls(Vec<ToolCall>);
+
+impl Calls {
+    fn add(&mut self, piece: &ToolCallPiece) {
+        let i = piece.index as usize;
+        // Indexes come from the provider: a gap is filled, never trusted to be small.
+        if i >= self.0.len() && i < crate::providers::MAX_TOOLS * 4 {
+            self.0.resize_with(i + 1, || ToolCall {
+                id: String::new(),
+                name: String::new(),
+                arguments: String::new(),
+            });
+        }
+        if let Some(call) = self.0.get_mut(i) {
+            if let Some(id) = &piece.id {
+                call.id.clone_from(id);
+            }
+            if let Some(name) = &piece.name {
+                call.name.clone_from(name);
+            }
+            call.arguments.push_str(&piece.arguments);
+        }
+    }
+
+    fn done(self) -> Vec<ToolCall> {
+        self.0.into_iter().filter(|c| !c.name.is_empty()).collect()
     }
 }
 

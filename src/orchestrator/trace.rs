@@ -19,6 +19,8 @@ pub struct Trace {
     pub(crate) tier: String,
     pub(crate) user_id_hash: String,
     pub(crate) task: Option<String>,
+    /// The tools the request offered, by name.
+    pub(crate) tool_names: Vec<String>,
     /// The task as a metric label: a configured route, else `other`.
     pub(crate) task_label: String,
     pub(crate) prompt_id: Option<String>,
@@ -66,6 +68,7 @@ impl Trace {
             retry_count: 0,
             fallback_used: false,
             decision: Vec::new(),
+            tool_names: Vec::new(),
             writer,
             finished: false,
         }
@@ -129,7 +132,7 @@ impl Trace {
             cache_hit: self.cache_hit,
             retry_count: self.retry_count,
             fallback_used: self.fallback_used,
-            tool_names: Vec::new(),
+            tool_names: self.tool_names.clone(),
             policy_decision: self.policy_decision(status),
             error_code: error_code.map(str::to_owned),
             status,

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::{
     estimate_prompt_tokens, estimate_tokens, shorten, unit, Delta, DeltaStream, EmbedRequest,
     EmbedResponse, FinishReason, OutputFormat, Provider, ProviderError, ProviderRequest,
-    ProviderResponse, Usage,
+    ProviderResponse, Role, ToolCall, ToolCallPiece, ToolChoice, Usage,
 };
 use crate::config::MockConfig;
 
@@ -155,6 +155,69 @@ fn mock_vector(model_id: &str, text: &str) -> Vec<f32> {
     unit(bytes.map(|b| f32::from(b) / 127.5 - 1.0).collect())
 }
 
+/// The call a mock makes when tools are offered, may be called, and the conversation does
+/// not end with a tool's answer: the named tool or the first, with the plain example of its
+/// parameters' schema as arguments.
+fn tool_call(req: &ProviderRequest) -> Option<ToolCall> {
+    let t = &req.tools;
+    let answered = req.messages.last().is_some_and(|m| m.role == Role::Tool);
+    if !t.offered() || t.choice == ToolChoice::None || answered {
+        return None;
+    }
+    let tool = match &t.choice {
+        ToolChoice::Function(name) => t.tools.iter().find(|x| &x.name == name)?,
+        _ => t.tools.first()?,
+    };
+    let mut hasher = Sha256::new();
+    for m in &req.messages {
+        hasher.update(m.content.as_bytes());
+        hasher.update([0]);
+    }
+    Some(ToolCall {
+        id: format!("call_{}", &hex::encode(hasher.finalize())[..24]),
+        name: tool.name.clone(),
+        arguments: example_of(&tool.parameters, 0).to_string(),
+    })
+}
+
+fn call_usage(req: &ProviderRequest, call: &ToolCall) -> Usage {
+    Usage {
+        input_tokens: prompt_tokens(req),
+        output_tokens: estimate_tokens(&call.arguments),
+        cached_input_tokens: 0,
+    }
+}
+
+/// A call streamed as OpenAI frames one: its id and name first, then its arguments in two
+/// pieces.
+fn streamed_call(req: &ProviderRequest, call: ToolCall) -> DeltaStream {
+    let usage = call_usage(req, &call);
+    let cut = call.arguments.len() / 2;
+    let cut = (0..=cut)
+        .rev()
+        .find(|i| call.arguments.is_char_boundary(*i))
+        .unwrap_or(0);
+    let piece = |id, name, arguments: &str| {
+        Delta::ToolCall(ToolCallPiece {
+            index: 0,
+            id,
+            name,
+            arguments: arguments.to_owned(),
+        })
+    };
+    let deltas = vec![
+        Ok(Delta::Progress(usage)),
+        Ok(piece(Some(call.id.clone()), Some(call.name.clone()), "")),
+        Ok(piece(None, None, &call.arguments[..cut])),
+        Ok(piece(None, None, &call.arguments[cut..])),
+        Ok(Delta::Finish {
+            usage,
+            finish_reason: FinishReason::ToolCalls,
+        }),
+    ];
+    Box::pin(futures::stream::iter(deltas))
+}
+
 /// Sleeps, except for a zero latency: a zero sleep still waits for the timer's next tick
 /// (about a millisecond), which would swamp the benchmark's zero-latency provider.
 async fn pause(d: Duration) {
@@ -167,6 +230,14 @@ async fn pause(d: Duration) {
 impl Provider for MockProvider {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
         pause(self.latency).await;
+        if let Some(call) = tool_call(req) {
+            return Ok(ProviderResponse {
+                usage: call_usage(req, &call),
+                text: String::new(),
+                finish_reason: FinishReason::ToolCalls,
+                tool_calls: vec![call],
+            });
+        }
         let (tokens, finish_reason) = answer_tokens(req);
         Ok(ProviderResponse {
             usage: Usage {
@@ -176,10 +247,14 @@ impl Provider for MockProvider {
             },
             text: tokens.concat(),
             finish_reason,
+            tool_calls: Vec::new(),
         })
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        if let Some(call) = tool_call(req) {
+            return Ok(streamed_call(req, call));
+        }
         let (tokens, finish_reason) = answer_tokens(req);
         let usage = Usage {
             input_tokens: prompt_tokens(req),
@@ -240,10 +315,7 @@ mod tests {
     use crate::providers::{Message, Role};
 
     fn request(max: u32) -> ProviderRequest {
-        let message = Message {
-            role: Role::User,
-            content: "charged twice".into(),
-        };
+        let message = Message::new(Role::User, "charged twice");
         ProviderRequest::greedy("fast-extract-v1", vec![message], max)
     }
 
@@ -265,6 +337,7 @@ mod tests {
                 Delta::Text(t) => text.push_str(&t),
                 Delta::Progress(u) => progress.push(u.output_tokens),
                 Delta::Finish { usage: u, .. } => usage = Some(u),
+                Delta::ToolCall(c) => panic!("no tools were offered: {c:?}"),
             }
         }
         assert_eq!(text, a.text);

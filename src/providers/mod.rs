@@ -9,6 +9,7 @@ pub mod hosted;
 pub mod local;
 pub mod mock;
 mod registry;
+mod tools;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 pub use embed::{shorten, unit, EmbedRequest, EmbedResponse};
 pub use format::{valid_name, JsonSchemaFormat, OutputFormat, SchemaError};
 pub use registry::{BuildError, Providers};
+pub use tools::{Tool, ToolCall, ToolCallPiece, ToolChoice, ToolError, Tools, MAX_TOOLS};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,6 +32,8 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
+    /// A tool's answer to one of the model's calls.
+    Tool,
     /// Raw text for the model to continue, with no chat template around it: the one message
     /// of a `/v1/completions` request. Only a model Hearth runs itself takes it.
     Text,
@@ -42,6 +46,24 @@ pub struct Message {
     pub role: Role,
     /// Its text.
     pub content: String,
+    /// The calls an assistant message made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a `Tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A message of plain text.
+    pub fn new(role: Role, content: impl Into<String>) -> Message {
+        Message {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
 }
 
 /// Whether the answer must be a JSON object: a prompt version's setting (a request may also
@@ -81,9 +103,31 @@ pub struct ProviderRequest {
     pub seed: Option<u64>,
     /// Text, any JSON object, or JSON valid against a schema.
     pub response_format: OutputFormat,
+    /// The functions the model may call.
+    pub tools: Tools,
 }
 
 impl ProviderRequest {
+    /// Whether the request offers tools or carries a conversation with tool calls: what a
+    /// provider without tool calling must refuse, not drop.
+    pub fn uses_tools(&self) -> bool {
+        self.tools.offered()
+            || self
+                .messages
+                .iter()
+                .any(|m| m.role == Role::Tool || !m.tool_calls.is_empty())
+    }
+
+    /// The refusal of a provider that has no tool calling.
+    pub fn refuse_tools(&self, provider: &str) -> Result<(), ProviderError> {
+        match self.uses_tools() {
+            true => Err(ProviderError::Unsupported(format!(
+                "tool calling through {provider} is not supported yet; an OpenAI or OpenAI-compatible model takes tools"
+            ))),
+            false => Ok(()),
+        }
+    }
+
     /// A greedy text request (temperature 0, no sampling options, stop sequences or seed);
     /// set other fields with struct update syntax.
     pub fn greedy(model_id: &str, messages: Vec<Message>, max_output_tokens: u32) -> Self {
@@ -98,6 +142,7 @@ impl ProviderRequest {
             stop: vec![],
             seed: None,
             response_format: OutputFormat::Text,
+            tools: Tools::default(),
         }
     }
 }
@@ -125,6 +170,8 @@ pub enum FinishReason {
     Length,
     /// The provider withheld the rest for its content policy.
     ContentFilter,
+    /// The model called tools and waits for their answers.
+    ToolCalls,
 }
 
 impl FinishReason {
@@ -134,6 +181,7 @@ impl FinishReason {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
             FinishReason::ContentFilter => "content_filter",
+            FinishReason::ToolCalls => "tool_calls",
         }
     }
 }
@@ -147,6 +195,9 @@ pub struct ProviderResponse {
     pub usage: Usage,
     /// Why it ended.
     pub finish_reason: FinishReason,
+    /// The tools it called.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// One event of a streamed answer.
@@ -154,6 +205,8 @@ pub struct ProviderResponse {
 pub enum Delta {
     /// More answer text.
     Text(String),
+    /// A piece of a tool call.
+    ToolCall(ToolCallPiece),
     /// What the call has used so far, sent before the text it counts by a provider that
     /// knows (the local model, the mocks): a stream stopped midway is charged that.
     Progress(Usage),

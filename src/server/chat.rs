@@ -57,10 +57,7 @@ pub(super) async fn chat(
             version: b.prompt_version,
         }),
         variables: b.variables,
-        messages: vec![Message {
-            role: Role::User,
-            content: b.message,
-        }],
+        messages: vec![Message::new(Role::User, b.message)],
         max_output_tokens: b.max_output_tokens,
         temperature,
         top_p: None,
@@ -69,6 +66,7 @@ pub(super) async fn chat(
         stop: Vec::new(),
         seed: None,
         response_format: None,
+        tools: Default::default(),
         cache: match b.cache {
             None => CachePreference::Auto,
             Some(true) => CachePreference::Use,

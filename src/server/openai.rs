@@ -18,8 +18,9 @@ use super::idempotency;
 use super::threads::ThreadSink;
 use super::trace::{Arrived, TraceId};
 use super::wire::completions::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, Content, Delta,
-    HearthExtension, ModelEntry, ModelList, Sampling, Stop, Usage, WireFormat, WireMessage,
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, ChunkToolCall,
+    Content, Delta, HearthExtension, ModelEntry, ModelList, Sampling, Stop, Usage, WireFormat,
+    WireMessage, WireTool, WireToolCall, WireToolChoice,
 };
 use super::wire::error::ErrorBody;
 use super::wire::to_json;
@@ -29,7 +30,10 @@ use crate::error::{Error, Result};
 use crate::orchestrator::{
     CachePreference, ChatOutcome, ChatRequest, PromptRef, StreamEvent, StreamStart,
 };
-use crate::providers::{JsonSchemaFormat, Message, OutputFormat, Role};
+use crate::providers::{
+    JsonSchemaFormat, Message, OutputFormat, Role, Tool, ToolCall, ToolChoice, ToolError, Tools,
+    MAX_TOOLS,
+};
 use crate::store::now_ms;
 use crate::workspace::DataPolicy;
 
@@ -46,12 +50,14 @@ fn meta<'a>(b: &'a Sampling, headers: &'a HeaderMap, key: &str) -> Option<String
 }
 
 fn messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, Error> {
+    let mut calls_made = std::collections::HashSet::new();
     wire.into_iter()
         .map(|m| {
             let role = match m.role.as_str() {
                 "system" | "developer" => Role::System,
                 "user" => Role::User,
                 "assistant" => Role::Assistant,
+                "tool" => Role::Tool,
                 other => {
                     return Err(Error::bad_request(
                         "invalid_request",
@@ -76,9 +82,97 @@ fn messages(wire: Vec<WireMessage>) -> Result<Vec<Message>, Error> {
                         .join("")
                 }
             };
-            Ok(Message { role, content })
+            let tool_calls = tool_calls(role, m.tool_calls)?;
+            calls_made.extend(tool_calls.iter().map(|c| c.id.clone()));
+            let tool_call_id = match (role, m.tool_call_id) {
+                (Role::Tool, Some(id)) if calls_made.contains(&id) => Some(id),
+                (Role::Tool, _) => {
+                    return Err(Error::bad_request(
+                        "invalid_tool_call",
+                        "a `tool` message needs the `tool_call_id` of a call an earlier assistant message made",
+                    ))
+                }
+                (_, _) => None,
+            };
+            Ok(Message {
+                tool_calls,
+                tool_call_id,
+                ..Message::new(role, content)
+            })
         })
         .collect()
+}
+
+/// An assistant message's calls, each with an id and arguments that are JSON.
+fn tool_calls(role: Role, wire: Option<Vec<WireToolCall>>) -> Result<Vec<ToolCall>, Error> {
+    let wire = wire.unwrap_or_default();
+    let bad = |m: &str| Error::bad_request("invalid_tool_call", m.to_owned());
+    if !wire.is_empty() && role != Role::Assistant {
+        return Err(bad("only assistant messages carry `tool_calls`"));
+    }
+    if wire.len() > MAX_TOOLS {
+        return Err(bad("an assistant message carries at most 128 tool calls"));
+    }
+    wire.into_iter()
+        .map(|c| {
+            if c.id.is_empty() || c.id.len() > 256 || c.kind != "function" {
+                return Err(bad(
+                    "a tool call needs an `id` (1-256 bytes) and `type` `function`",
+                ));
+            }
+            if serde_json::from_str::<Value>(&c.function.arguments).is_err() {
+                return Err(bad("a tool call's `arguments` must be JSON text"));
+            }
+            Ok(ToolCall {
+                id: c.id,
+                name: c.function.name,
+                arguments: c.function.arguments,
+            })
+        })
+        .collect()
+}
+
+/// The request's tools, checked.
+fn tools(
+    wire: Option<Vec<WireTool>>,
+    choice: Option<WireToolChoice>,
+    parallel: Option<bool>,
+) -> Result<Tools, Error> {
+    let invalid = |e: ToolError| Error::bad_request("invalid_tools", e.to_string());
+    let wire = wire.unwrap_or_default();
+    if wire.len() > MAX_TOOLS {
+        return Err(invalid(ToolError::TooMany(wire.len())));
+    }
+    let offered = wire
+        .into_iter()
+        .map(|t| {
+            if t.kind != "function" {
+                return Err(ToolError::NotAFunction(t.kind));
+            }
+            let f = t.function;
+            Tool::new(f.name, f.description, f.parameters, f.strict)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(invalid)?;
+    let choice = match choice {
+        None => ToolChoice::Auto,
+        Some(WireToolChoice::Mode(m)) => match m.as_str() {
+            "auto" => ToolChoice::Auto,
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            _ => {
+                return Err(Error::bad_request(
+                    "invalid_tools",
+                    "tool_choice must be `auto`, `none`, `required` or a named function",
+                ))
+            }
+        },
+        Some(WireToolChoice::Named(n)) if n.kind == "function" => {
+            ToolChoice::Function(n.function.name)
+        }
+        Some(WireToolChoice::Named(n)) => return Err(invalid(ToolError::NotAFunction(n.kind))),
+    };
+    Tools::new(offered, choice, parallel).map_err(invalid)
 }
 
 pub(super) fn to_request(
@@ -88,9 +182,11 @@ pub(super) fn to_request(
     received_at: std::time::Instant,
 ) -> Result<(ChatRequest, bool), Error> {
     let messages = messages(b.messages)?;
+    let tools = tools(b.tools, b.tool_choice, b.parallel_tool_calls)?;
     let input = Input {
         endpoint: "/v1/chat/completions",
         messages,
+        tools,
         default_max_tokens: None,
     };
     sampled_request(b.sampling, input, headers, principal, received_at)
@@ -100,6 +196,8 @@ pub(super) fn to_request(
 pub(super) struct Input {
     pub(super) endpoint: &'static str,
     pub(super) messages: Vec<Message>,
+    /// The functions offered (none for a text completion).
+    pub(super) tools: Tools,
     /// The output cap when the body sets none (the text-completion API's is 16).
     pub(super) default_max_tokens: Option<u32>,
 }
@@ -154,6 +252,7 @@ pub(super) fn sampled_request(
         prompt,
         variables,
         messages: input.messages,
+        tools: input.tools,
         max_output_tokens: b
             .max_completion_tokens
             .or(b.max_tokens)
@@ -310,6 +409,7 @@ fn sse(
         Delta {
             role: Some("assistant"),
             content: Some(String::new()),
+            tool_calls: None,
         },
         None,
         include_usage,
@@ -322,8 +422,23 @@ fn sse(
             StreamEvent::Delta(t) => {
                 first_text_ms.get_or_insert_with(|| arrived.elapsed().as_millis() as u64);
                 let delta = Delta {
-                    role: None,
                     content: Some(t),
+                    ..Delta::default()
+                };
+                vec![to_json(&chunk(
+                    &id,
+                    &model,
+                    created,
+                    delta,
+                    None,
+                    include_usage,
+                ))]
+            }
+            StreamEvent::ToolCall(piece) => {
+                first_text_ms.get_or_insert_with(|| arrived.elapsed().as_millis() as u64);
+                let delta = Delta {
+                    tool_calls: Some(vec![ChunkToolCall::of(piece)]),
+                    ..Delta::default()
                 };
                 vec![to_json(&chunk(
                     &id,

@@ -86,10 +86,8 @@ pub(super) async fn completions(
     let principal = auth::caller(&state, &headers, None, b.sampling.user.as_deref())?;
     let input = Input {
         endpoint: "/v1/completions",
-        messages: vec![Message {
-            role: Role::Text,
-            content: text,
-        }],
+        messages: vec![Message::new(Role::Text, text)],
+        tools: Default::default(),
         default_max_tokens: Some(DEFAULT_MAX_TOKENS),
     };
     let (req, include_usage) = sampled_request(b.sampling, input, &headers, principal, arrived.0)?;
@@ -161,7 +159,9 @@ fn sse(start: StreamStart, include_usage: bool) -> Response {
     let created = now_ms() / 1000;
     let body = events.flat_map(move |ev| {
         let items: Vec<String> = match ev {
+            // A text completion offers no tools: no call can come.
             StreamEvent::Delta(t) if t.is_empty() => vec![],
+            StreamEvent::ToolCall(_) => vec![],
             StreamEvent::Delta(t) => vec![to_json(&chunk(&id, &model, created, t, None))],
             StreamEvent::Done(out) => {
                 let finish = Some(out.finish_reason.as_str());

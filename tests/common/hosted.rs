@@ -131,10 +131,7 @@ pub fn closed_port() -> SocketAddr {
 
 /// One message of a request.
 pub fn msg(role: Role, content: &str) -> Message {
-    Message {
-        role,
-        content: content.to_owned(),
-    }
+    Message::new(role, content.to_owned())
 }
 
 /// A request for `model` with `messages`, 256 output tokens at temperature 0 and no options.

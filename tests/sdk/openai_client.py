@@ -283,6 +283,77 @@ def langchain_embeddings() -> dict:
     }
 
 
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def call_dict(c) -> dict:
+    return {"id": c.id, "type": c.type, "name": c.function.name, "arguments": c.function.arguments}
+
+
+def tools() -> dict:
+    """A tool call whole, the same streamed through the SDK's accumulator, then the answer
+    after the tool's result."""
+    c = client()
+    ask = [{"role": "user", "content": "What is the weather in Hanoi?"}]
+    whole = c.chat.completions.create(
+        model="hearth/extract", messages=ask, tools=[WEATHER_TOOL], tool_choice="required"
+    )
+    with c.chat.completions.stream(
+        model="hearth/extract",
+        messages=ask,
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+        extra_headers={"x-hearth-cache": "bypass"},
+    ) as s:
+        argument_pieces = sum(1 for e in s if e.type == "tool_calls.function.arguments.delta")
+        streamed = s.get_final_completion()
+    call = whole.choices[0].message.tool_calls[0]
+    followup = ask + [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"celsius": 31}'},
+    ]
+    after = c.chat.completions.create(model="hearth/extract", messages=followup, tools=[WEATHER_TOOL])
+    return {
+        "whole": [call_dict(x) for x in whole.choices[0].message.tool_calls],
+        "whole_finish": whole.choices[0].finish_reason,
+        "whole_content": whole.choices[0].message.content,
+        "streamed": [call_dict(x) for x in streamed.choices[0].message.tool_calls],
+        "streamed_finish": streamed.choices[0].finish_reason,
+        "argument_pieces": argument_pieces,
+        "after_finish": after.choices[0].finish_reason,
+        "after_content": after.choices[0].message.content,
+        "after_calls": after.choices[0].message.tool_calls,
+    }
+
+
+def langchain_tools() -> dict:
+    """langchain-openai's ChatOpenAI `bind_tools` then invoke: the AIMessage carries the call."""
+    import httpx
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        model="hearth/extract",
+        base_url=os.environ["HEARTH_BASE_URL"],
+        api_key=os.environ["HEARTH_API_KEY"],
+        temperature=0,
+        http_client=httpx.Client(trust_env=False),
+    )
+    msg = llm.bind_tools([WEATHER_TOOL], tool_choice="get_weather").invoke("Weather in Hue?")
+    return {"tool_calls": [{"name": t["name"], "args": t["args"]} for t in msg.tool_calls]}
+
+
 def langchain_structured() -> dict:
     """langchain-openai's ChatOpenAI `with_structured_output(PydanticModel)`: its default
     method sends a strict `json_schema` response_format and parses the answer into the model."""
@@ -317,6 +388,8 @@ SCENARIOS = {
         unknown_model,
         stream_break,
         parse,
+        tools,
+        langchain_tools,
         langchain_structured,
         embeddings,
         langchain_embeddings,

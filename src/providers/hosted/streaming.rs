@@ -13,6 +13,8 @@ use crate::providers::{Delta, DeltaStream, FinishReason, ProviderError, Usage};
 pub(crate) enum Step {
     /// Text to pass on (possibly none, for pings and bookkeeping events).
     Text(Vec<String>),
+    /// Text and tool-call pieces to pass on, in order.
+    Deltas(Vec<Delta>),
     /// The answer is complete.
     Done,
 }
@@ -70,6 +72,15 @@ async fn pull<D: Decoder>(st: &mut State<D>) -> bool {
                         .into_iter()
                         .filter(|t| !t.is_empty())
                         .map(|t| Ok(Delta::Text(t))),
+                );
+                false
+            }
+            Ok(Step::Deltas(deltas)) => {
+                st.ready.extend(
+                    deltas
+                        .into_iter()
+                        .filter(|d| !matches!(d, Delta::Text(t) if t.is_empty()))
+                        .map(Ok),
                 );
                 false
             }

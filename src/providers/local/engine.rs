@@ -274,6 +274,7 @@ impl Engine {
         if let [Message {
             role: Role::Text,
             content,
+            ..
         }] = messages
         {
             return self.text_ids(content);

@@ -393,6 +393,7 @@ impl Drop for CancelOnDrop {
 #[async_trait::async_trait]
 impl Provider for LocalProvider {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        req.refuse_tools("the on-device engine")?;
         let lease = self.admit(&req.model_id).await?;
         let cancelled = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancelled.clone());
@@ -409,10 +410,12 @@ impl Provider for LocalProvider {
             text,
             usage,
             finish_reason,
+            tool_calls: Vec::new(),
         })
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        req.refuse_tools("the on-device engine")?;
         let lease = self.admit(&req.model_id).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let req = req.clone();

@@ -76,10 +76,7 @@ mod tests {
     }
 
     fn conversation() -> Vec<Message> {
-        let m = |role, content: &str| Message {
-            role,
-            content: content.into(),
-        };
+        let m = |role, content: &str| Message::new(role, content);
         vec![
             m(Role::System, "Be brief."),
             m(Role::User, "Hi"),

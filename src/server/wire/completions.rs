@@ -7,14 +7,76 @@ use utoipa::ToSchema;
 
 use crate::config::Locality;
 use crate::orchestrator::ChatOutcome;
+use crate::providers::{ToolCall, ToolCallPiece};
 
 /// A message of the conversation. Roles Hearth does not take are refused with a clear error
 /// after parsing, so the role is a string here.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WireMessage {
-    /// `system`, `developer`, `user` or `assistant`.
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
     pub role: String,
     pub content: Option<Content>,
+    /// An assistant message's calls.
+    pub tool_calls: Option<Vec<WireToolCall>>,
+    /// A `tool` message's answer to this call.
+    pub tool_call_id: Option<String>,
+}
+
+/// A call, as an assistant message carries it (request) or the answer gives it.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct WireToolCall {
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: WireFunctionCall,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct WireFunctionCall {
+    pub name: String,
+    /// JSON text.
+    pub arguments: String,
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WireTool {
+    /// Only `function`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: WireFunction,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WireFunction {
+    /// 1-64 of `[A-Za-z0-9_-]`.
+    pub name: String,
+    pub description: Option<String>,
+    /// A JSON Schema object; absent means no arguments.
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<Value>,
+    pub strict: Option<bool>,
+}
+
+/// `auto`, `none`, `required`, or `{"type": "function", "function": {"name"}}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WireToolChoice {
+    Mode(String),
+    Named(NamedToolChoice),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NamedToolChoice {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: ChosenFunction,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChosenFunction {
+    pub name: String,
 }
 
 /// A message's content: a string, or text parts.
@@ -74,6 +136,10 @@ pub struct WireJsonSchema {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     pub messages: Vec<WireMessage>,
+    /// Functions the model may call (at most 128).
+    pub tools: Option<Vec<WireTool>>,
+    pub tool_choice: Option<WireToolChoice>,
+    pub parallel_tool_calls: Option<bool>,
     #[serde(flatten)]
     pub sampling: Sampling,
 }
@@ -190,7 +256,25 @@ impl HearthExtension {
 pub struct AnswerMessage {
     /// Always `assistant`.
     pub role: &'static str,
-    pub content: String,
+    /// Null when the answer is only tool calls.
+    #[schema(required = true)]
+    pub content: Option<String>,
+    /// The calls the model made, when it made any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<WireToolCall>,
+}
+
+impl WireToolCall {
+    pub fn of(c: &ToolCall) -> Self {
+        WireToolCall {
+            id: c.id.clone(),
+            kind: "function".into(),
+            function: WireFunctionCall {
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -227,7 +311,9 @@ impl ChatCompletion {
                 index: 0,
                 message: AnswerMessage {
                     role: "assistant",
-                    content: out.answer.clone(),
+                    content: (out.tool_calls.is_empty() || !out.answer.is_empty())
+                        .then(|| out.answer.clone()),
+                    tool_calls: out.tool_calls.iter().map(WireToolCall::of).collect(),
                 },
                 logprobs: None,
                 finish_reason: out.finish_reason.as_str(),
@@ -246,6 +332,41 @@ pub struct Delta {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ChunkToolCall>>,
+}
+
+/// A piece of a call in a chunk: `id`, `type` and the name on its first piece, then
+/// arguments in pieces, as OpenAI streams them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkToolCall {
+    pub index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: ChunkFunction,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkFunction {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub arguments: String,
+}
+
+impl ChunkToolCall {
+    pub fn of(p: ToolCallPiece) -> Self {
+        ChunkToolCall {
+            index: p.index,
+            kind: p.id.as_ref().map(|_| "function"),
+            id: p.id,
+            function: ChunkFunction {
+                name: p.name,
+                arguments: p.arguments,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

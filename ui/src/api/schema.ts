@@ -665,9 +665,12 @@ export interface components {
         };
         /** @description The assistant's message in a whole answer. */
         AnswerMessage: {
-            content: string;
+            /** @description Null when the answer is only tool calls. */
+            content: string | null;
             /** @description Always `assistant`. */
             role: string;
+            /** @description The calls the model made, when it made any. */
+            tool_calls?: components["schemas"]["WireToolCall"][];
         };
         /** @description A policy put in force. */
         AppliedPolicy: {
@@ -937,6 +940,10 @@ export interface components {
          */
         ChatCompletionRequest: components["schemas"]["Sampling"] & {
             messages: components["schemas"]["WireMessage"][];
+            parallel_tool_calls?: boolean | null;
+            tool_choice?: components["schemas"]["WireToolChoice"] | null;
+            /** @description Functions the model may call (at most 128). */
+            tools?: components["schemas"]["WireTool"][] | null;
         };
         /** @description The seed's `/chat` response, field for field, plus the usage and decision. */
         ChatOutcome: {
@@ -987,6 +994,8 @@ export interface components {
             schema_version: string | null;
             /** @description The task. */
             task: string;
+            /** @description The tools the model called (`finish_reason` `tool_calls`). */
+            tool_calls?: components["schemas"]["ToolCall"][];
             /** @description The request's trace id. */
             trace_id: string;
         };
@@ -999,6 +1008,9 @@ export interface components {
             logprobs: unknown;
             message: components["schemas"]["AnswerMessage"];
         };
+        ChosenFunction: {
+            name: string;
+        };
         ChunkChoice: {
             delta: components["schemas"]["Delta"];
             /** @description Set on the last chunk with text. */
@@ -1006,6 +1018,21 @@ export interface components {
             /** Format: int32 */
             index: number;
             logprobs: unknown;
+        };
+        ChunkFunction: {
+            arguments: string;
+            name?: string | null;
+        };
+        /**
+         * @description A piece of a call in a chunk: `id`, `type` and the name on its first piece, then
+         *     arguments in pieces, as OpenAI streams them.
+         */
+        ChunkToolCall: {
+            function: components["schemas"]["ChunkFunction"];
+            id?: string | null;
+            /** Format: int32 */
+            index: number;
+            type?: string | null;
         };
         /**
          * @description A file beside the model's weights, in the same hub repository and, for the no-hub route,
@@ -1076,6 +1103,7 @@ export interface components {
             content?: string | null;
             /** @description `assistant`, on the first chunk only. */
             role?: string | null;
+            tool_calls?: components["schemas"]["ChunkToolCall"][] | null;
         };
         /** @description One input's vector (object `embedding`). */
         Embedding: {
@@ -1179,7 +1207,7 @@ export interface components {
          * @description Why generation stopped.
          * @enum {string}
          */
-        FinishReason: "stop" | "length" | "content_filter";
+        FinishReason: "stop" | "length" | "content_filter" | "tool_calls";
         /** @description `GET /health`. */
         Health: {
             /** @description Always `ok`. */
@@ -1407,6 +1435,10 @@ export interface components {
         ModelList: {
             data: components["schemas"]["ModelEntry"][];
             object: string;
+        };
+        NamedToolChoice: {
+            function: components["schemas"]["ChosenFunction"];
+            type: string;
         };
         /** @description `POST /comparisons`. */
         NewComparison: {
@@ -1912,6 +1944,15 @@ export interface components {
             /** @description Up to 200 characters are kept; a new thread without one is "New chat". */
             title?: string | null;
         };
+        /** @description A call the model made. */
+        ToolCall: {
+            /** @description Its arguments: JSON text. */
+            arguments: string;
+            /** @description The call's id, which the tool's answer names. */
+            id: string;
+            /** @description The tool called. */
+            name: string;
+        };
         /** @description One group's totals. */
         Totals: {
             /**
@@ -2025,6 +2066,19 @@ export interface components {
             /** @description `text`, `json_object` or `json_schema`. */
             type: string;
         };
+        WireFunction: {
+            description?: string | null;
+            /** @description 1-64 of `[A-Za-z0-9_-]`. */
+            name: string;
+            /** @description A JSON Schema object; absent means no arguments. */
+            parameters?: Record<string, never> | null;
+            strict?: boolean | null;
+        };
+        WireFunctionCall: {
+            /** @description JSON text. */
+            arguments: string;
+            name: string;
+        };
         /** @description A named JSON Schema for structured output. */
         WireJsonSchema: {
             /** @description 1-64 of `[A-Za-z0-9_-]`. */
@@ -2040,9 +2094,28 @@ export interface components {
          */
         WireMessage: {
             content?: components["schemas"]["Content"] | null;
-            /** @description `system`, `developer`, `user` or `assistant`. */
+            /** @description `system`, `developer`, `user`, `assistant` or `tool`. */
             role: string;
+            /** @description A `tool` message's answer to this call. */
+            tool_call_id?: string | null;
+            /** @description An assistant message's calls. */
+            tool_calls?: components["schemas"]["WireToolCall"][] | null;
         };
+        /** @description A tool offered to the model. */
+        WireTool: {
+            function: components["schemas"]["WireFunction"];
+            /** @description Only `function`. */
+            type: string;
+        };
+        /** @description A call, as an assistant message carries it (request) or the answer gives it. */
+        WireToolCall: {
+            function: components["schemas"]["WireFunctionCall"];
+            id: string;
+            /** @description Always `function`. */
+            type: string;
+        };
+        /** @description `auto`, `none`, `required`, or `{"type": "function", "function": {"name"}}`. */
+        WireToolChoice: string | components["schemas"]["NamedToolChoice"];
         /** @description A workspace's stored settings. `None` limits fall back to the tier's. */
         Workspace: {
             /**

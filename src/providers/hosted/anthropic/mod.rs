@@ -102,8 +102,9 @@ fn turns(req: &ProviderRequest) -> Vec<Turn> {
     for m in &req.messages {
         let role = match m.role {
             Role::System => continue,
-            // `ChatOnly` refuses raw text before any request is built.
-            Role::User | Role::Text => TurnRole::User,
+            // `ChatOnly` refuses raw text, and `refuse_tools` tool turns, before any request
+            // is built.
+            Role::User | Role::Text | Role::Tool => TurnRole::User,
             Role::Assistant => TurnRole::Assistant,
         };
         match turns.last_mut() {
@@ -191,18 +192,21 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
         finish_reason: finish_reason(body.stop_reason.as_deref()),
         text,
         usage,
+        tool_calls: Vec::new(),
     })
 }
 
 #[async_trait::async_trait]
 impl Provider for Anthropic {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        req.refuse_tools("Anthropic")?;
         let resp = http::send(self.post(&body(req, false))?).await?;
         let v = http::json_body(resp).await?;
         response(&v, req)
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        req.refuse_tools("Anthropic")?;
         let resp = http::send(self.post(&body(req, true))?).await?;
         Ok(streaming::deltas(
             resp,

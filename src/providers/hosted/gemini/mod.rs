@@ -96,8 +96,9 @@ fn body(req: &ProviderRequest) -> GenerateContentRequest<'_> {
                 system.push(part);
                 continue;
             }
-            // `ChatOnly` refuses raw text before any request is built.
-            Role::User | Role::Text => ContentRole::User,
+            // `ChatOnly` refuses raw text, and `refuse_tools` tool turns, before any request
+            // is built.
+            Role::User | Role::Text | Role::Tool => ContentRole::User,
             Role::Assistant => ContentRole::Model,
         };
         match contents.last_mut() {
@@ -276,17 +277,20 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
         finish_reason: candidate_finish(&r).unwrap_or(FinishReason::Stop),
         text,
         usage,
+        tool_calls: Vec::new(),
     })
 }
 
 #[async_trait::async_trait]
 impl Provider for Gemini {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
+        req.refuse_tools("Gemini")?;
         let resp = send(self.post(req, false)?).await?;
         response(&http::json_body(resp).await?, req)
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
+        req.refuse_tools("Gemini")?;
         let resp = send(self.post(req, true)?).await?;
         Ok(streaming::deltas(
             resp,

@@ -12,8 +12,9 @@ use super::sse::SseEvent;
 use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, Message, OutputFormat,
-    Provider, ProviderError, ProviderRequest, ProviderResponse, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, Delta, DeltaStream, FinishReason, Message,
+    OutputFormat, Provider, ProviderError, ProviderRequest, ProviderResponse, Role, Tool, ToolCall,
+    ToolCallPiece, ToolChoice, Usage,
 };
 use crate::providers::{EmbedRequest, EmbedResponse};
 use wire::{ChatChunk, ChatRequest, ChatResponse, ErrorBody, ErrorCode, OutputCap};
@@ -70,6 +71,9 @@ impl OpenAi {
             stream_options: stream.then_some(wire::StreamOptions {
                 include_usage: true,
             }),
+            tools: req.tools.tools.iter().map(tool_spec).collect(),
+            tool_choice: req.tools.offered().then(|| tool_choice(&req.tools.choice)),
+            parallel_tool_calls: req.tools.parallel.filter(|_| req.tools.offered()),
         }
     }
 }
@@ -88,23 +92,76 @@ fn wire_format(f: &OutputFormat) -> Option<wire::ResponseFormat<'_>> {
     }
 }
 
+fn tool_spec(t: &Tool) -> wire::ToolSpec<'_> {
+    wire::ToolSpec {
+        kind: "function",
+        function: wire::FunctionSpec {
+            name: &t.name,
+            description: t.description.as_deref(),
+            parameters: &t.parameters,
+            strict: t.strict,
+        },
+    }
+}
+
+fn tool_choice(c: &ToolChoice) -> wire::ToolChoiceWire<'_> {
+    match c {
+        ToolChoice::Auto => wire::ToolChoiceWire::Mode("auto"),
+        ToolChoice::None => wire::ToolChoiceWire::Mode("none"),
+        ToolChoice::Required => wire::ToolChoiceWire::Mode("required"),
+        ToolChoice::Function(name) => wire::ToolChoiceWire::Named {
+            kind: "function",
+            function: wire::Named { name },
+        },
+    }
+}
+
 fn wire_message(m: &Message) -> wire::ChatMessage<'_> {
     let role = match m.role {
         Role::System => wire::ChatRole::System,
         // `ChatOnly` refuses raw text before any request is built.
         Role::User | Role::Text => wire::ChatRole::User,
         Role::Assistant => wire::ChatRole::Assistant,
+        Role::Tool => wire::ChatRole::Tool,
     };
+    let calls_only = m.content.is_empty() && !m.tool_calls.is_empty();
     wire::ChatMessage {
         role,
-        content: &m.content,
+        content: (!calls_only).then_some(m.content.as_str()),
+        tool_calls: m
+            .tool_calls
+            .iter()
+            .map(|c| wire::CallOut {
+                id: &c.id,
+                kind: "function",
+                function: wire::FunctionOut {
+                    name: &c.name,
+                    arguments: &c.arguments,
+                },
+            })
+            .collect(),
+        tool_call_id: m.tool_call_id.as_deref(),
     }
+}
+
+/// The calls of a whole answer; one without a name is not a call.
+fn calls(wire: Vec<wire::CallIn>) -> Vec<ToolCall> {
+    wire.into_iter()
+        .filter_map(|c| {
+            Some(ToolCall {
+                id: c.id.unwrap_or_default(),
+                name: c.function.name?,
+                arguments: c.function.arguments.unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 fn finish_reason(s: Option<&str>) -> FinishReason {
     match s {
         Some("length") => FinishReason::Length,
         Some("content_filter") => FinishReason::ContentFilter,
+        Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
         _ => FinishReason::Stop,
     }
 }
@@ -154,6 +211,7 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
             ProviderError::Unavailable("the provider's answer has no choices".into())
         })?;
     let text = choice.message.content.unwrap_or_default();
+    let tool_calls = calls(choice.message.tool_calls);
     let usage = body.usage.as_ref().map(usage).unwrap_or(Usage {
         input_tokens: estimate_prompt_tokens(req),
         output_tokens: estimate_tokens(&text),
@@ -163,6 +221,7 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
         finish_reason: finish_reason(choice.finish_reason.as_deref()),
         text,
         usage,
+        tool_calls,
     })
 }
 
@@ -227,17 +286,27 @@ impl Decoder for ChunkDecoder {
         if let Some(u) = &chunk.usage {
             self.usage = Some(usage(u));
         }
-        let mut parts = Vec::new();
+        let mut deltas = Vec::new();
         if let Some(choice) = chunk.choices.into_iter().next() {
             if let Some(t) = choice.delta.content {
                 self.text_chars.push_str(&t);
-                parts.push(t);
+                deltas.push(Delta::Text(t));
+            }
+            for (i, c) in choice.delta.tool_calls.into_iter().enumerate() {
+                let arguments = c.function.arguments.unwrap_or_default();
+                self.text_chars.push_str(&arguments);
+                deltas.push(Delta::ToolCall(ToolCallPiece {
+                    index: c.index.unwrap_or(i as u32),
+                    id: c.id,
+                    name: c.function.name,
+                    arguments,
+                }));
             }
             if let Some(r) = choice.finish_reason {
                 self.finish_reason = Some(finish_reason(Some(&r)));
             }
         }
-        Ok(Step::Text(parts))
+        Ok(Step::Deltas(deltas))
     }
 
     fn finish(&mut self) -> (Usage, FinishReason) {

@@ -30,6 +30,62 @@ pub(super) struct ChatRequest<'a> {
     pub(super) response_format: Option<ResponseFormat<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub(super) tools: Vec<ToolSpec<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tool_choice: Option<ToolChoiceWire<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) parallel_tool_calls: Option<bool>,
+}
+
+/// A function offered to the model.
+#[derive(Debug, Serialize)]
+pub(super) struct ToolSpec<'a> {
+    #[serde(rename = "type")]
+    pub(super) kind: &'static str,
+    pub(super) function: FunctionSpec<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct FunctionSpec<'a> {
+    pub(super) name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) description: Option<&'a str>,
+    pub(super) parameters: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) strict: Option<bool>,
+}
+
+/// `auto`, `none`, `required`, or a named function.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(super) enum ToolChoiceWire<'a> {
+    Mode(&'static str),
+    Named {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: Named<'a>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Named<'a> {
+    pub(super) name: &'a str,
+}
+
+/// A call an assistant message made, sent back with the conversation.
+#[derive(Debug, Serialize)]
+pub(super) struct CallOut<'a> {
+    pub(super) id: &'a str,
+    #[serde(rename = "type")]
+    pub(super) kind: &'static str,
+    pub(super) function: FunctionOut<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct FunctionOut<'a> {
+    pub(super) name: &'a str,
+    pub(super) arguments: &'a str,
 }
 
 /// The output cap under the one name the server knows.
@@ -45,7 +101,12 @@ pub(super) enum OutputCap {
 #[derive(Debug, Serialize)]
 pub(super) struct ChatMessage<'a> {
     pub(super) role: ChatRole,
-    pub(super) content: &'a str,
+    /// Null for an assistant message that only calls tools.
+    pub(super) content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) tool_calls: Vec<CallOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tool_call_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -54,6 +115,7 @@ pub(super) enum ChatRole {
     System,
     User,
     Assistant,
+    Tool,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,6 +186,30 @@ pub(super) struct ChunkChoice {
 pub(super) struct AssistantMessage {
     #[serde(deserialize_with = "lenient::value")]
     pub(super) content: Option<String>,
+    #[serde(deserialize_with = "lenient::list")]
+    pub(super) tool_calls: Vec<CallIn>,
+}
+
+/// A call in an answer, or a piece of one in a chunk (`index` in chunks only; `id` and the
+/// name on a call's first piece).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct CallIn {
+    #[serde(deserialize_with = "lenient::value")]
+    pub(super) index: Option<u32>,
+    #[serde(deserialize_with = "lenient::value")]
+    pub(super) id: Option<String>,
+    #[serde(deserialize_with = "lenient::value")]
+    pub(super) function: FunctionIn,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct FunctionIn {
+    #[serde(deserialize_with = "lenient::value")]
+    pub(super) name: Option<String>,
+    #[serde(deserialize_with = "lenient::value")]
+    pub(super) arguments: Option<String>,
 }
 
 /// Token counts; a count a server leaves out counts as 0.
@@ -177,7 +263,9 @@ mod tests {
             model: "m",
             messages: vec![ChatMessage {
                 role: ChatRole::User,
-                content: "hi",
+                content: Some("hi"),
+                tool_calls: vec![],
+                tool_call_id: None,
             }],
             temperature: 0.0,
             cap,
@@ -189,6 +277,9 @@ mod tests {
             seed: None,
             response_format: None,
             stream_options: None,
+            tools: vec![],
+            tool_choice: None,
+            parallel_tool_calls: None,
         }
     }
 

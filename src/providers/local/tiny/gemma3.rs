@@ -54,11 +54,7 @@ mod tests {
     }
 
     fn hello_prompt(e: &Engine) -> Vec<u32> {
-        e.prompt_ids(&[Message {
-            role: Role::User,
-            content: "hello".into(),
-        }])
-        .unwrap()
+        e.prompt_ids(&[Message::new(Role::User, "hello")]).unwrap()
     }
 
     #[test]

@@ -268,10 +268,7 @@ fn load(b: &Builder) -> (tempfile::TempDir, Engine) {
 
 /// One user message, greedy, seeded.
 fn ask(text: &str, max: u32) -> ProviderRequest {
-    let message = Message {
-        role: Role::User,
-        content: text.into(),
-    };
+    let message = Message::new(Role::User, text);
     ProviderRequest {
         seed: Some(1),
         ..ProviderRequest::greedy("tiny", vec![message], max)

@@ -288,12 +288,7 @@ mod tests {
     fn without_a_template_a_phi3_file_gets_the_phi3_turns_and_says_so() {
         let (_d, e) = load(&build().unwrap().without_meta("tokenizer.chat_template"));
         assert_eq!(e.info.chat_template, "phi-3 (the file has none)");
-        let ids = e
-            .prompt_ids(&[Message {
-                role: Role::User,
-                content: "hello".into(),
-            }])
-            .unwrap();
+        let ids = e.prompt_ids(&[Message::new(Role::User, "hello")]).unwrap();
         let mut want = e.encode_structure("<|user|>\n").unwrap();
         want.extend(e.encode_text("hello").unwrap());
         want.extend(e.encode_structure("<|end|>\n<|assistant|>\n").unwrap());
@@ -322,10 +317,7 @@ mod tests {
     /// (what llama.cpp's RSTRIP drops), no-break and ideographic spaces (what it keeps), an
     /// empty and a blank content, and the user-defined placeholder with spaces after it.
     fn conversations() -> Vec<Vec<Message>> {
-        let m = |role, content: &str| Message {
-            role,
-            content: content.into(),
-        };
+        let m = |role, content: &str| Message::new(role, content);
         vec![
             vec![m(Role::User, "hello")],
             vec![
@@ -390,10 +382,7 @@ mod tests {
     }
 
     fn completion(text: &str) -> [Message; 1] {
-        [Message {
-            role: Role::Text,
-            content: text.into(),
-        }]
+        [Message::new(Role::Text, text)]
     }
 
     /// The SentencePiece phi3 file named `name`: Hearth's ids for each chat, for its rendered

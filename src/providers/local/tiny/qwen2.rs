@@ -52,12 +52,7 @@ mod tests {
     #[test]
     fn the_qwen2_template_adds_its_default_system_turn() {
         let (_d, e) = load(&build().unwrap());
-        let ids = e
-            .prompt_ids(&[Message {
-                role: Role::User,
-                content: "hello".into(),
-            }])
-            .unwrap();
+        let ids = e.prompt_ids(&[Message::new(Role::User, "hello")]).unwrap();
         let system = e
             .encode_structure("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
             .unwrap();
