@@ -305,3 +305,45 @@ async fn the_audit_event_names_the_tools_offered_and_counts_the_calls() {
     );
     assert!(!event.to_string().contains("Hue"), "{event}");
 }
+
+#[tokio::test]
+async fn a_tool_outside_the_workspaces_allowlist_is_403_before_any_provider_call() {
+    let upstream = calling_upstream().await;
+    let i = start(&upstream);
+    let dir = i.server.dir.clone();
+    let admin = common::create_key(&dir, "acme", "admin");
+    let allow = json!({"allowed_tools": ["get_*", "search"]});
+    let (status, v) = i.server.patch_workspace(&admin, "acme", &allow).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["workspace"]["allowed_tools"],
+        json!(["get_*", "search"]),
+        "{v}"
+    );
+    let named = |name: &str| json!({"type": "function", "function": {"name": name}});
+    let ask = |tools: Value| {
+        json!({"model": "hearth/chat", "tools": tools,
+            "messages": [{"role": "user", "content": "Weather in Hue?"}]})
+    };
+    let post = |body: Value| {
+        let s = &i.server;
+        let key = i.key.clone();
+        async move { s.post("/v1/chat/completions", Some(&key), &body).await }
+    };
+    let (status, _, v) = post(ask(json!([weather(), named("search")]))).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _, v) = post(ask(json!([weather(), named("delete_everything")]))).await;
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"]["code"], "tool_not_allowed");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("delete_everything"),
+        "{v}"
+    );
+    assert_eq!(upstream.received_requests().await.unwrap().len(), 1);
+    let bad = json!({"allowed_tools": ["has space"]});
+    let (status, v) = i.server.patch_workspace(&admin, "acme", &bad).await;
+    assert_eq!(status, 422, "{v}");
+}

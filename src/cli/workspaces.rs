@@ -73,6 +73,13 @@ pub struct SetArgs {
     /// Removes the workspace's own PII patterns.
     #[arg(long, conflicts_with = "pii_patterns")]
     clear_pii_patterns: bool,
+    /// A tool requests may offer: a name, or a prefix ending in `*`; `*` allows any, the
+    /// default (repeatable; replaces the workspace's list).
+    #[arg(long = "allowed-tool", value_name = "NAME")]
+    allowed_tools: Vec<String>,
+    /// Allows no tool at all.
+    #[arg(long, conflicts_with = "allowed_tools")]
+    no_tools: bool,
     /// Removes a limit set on the workspace, so the tier's applies again (repeatable).
     #[arg(long, value_enum, value_name = "LIMIT")]
     unset: Vec<LimitField>,
@@ -190,6 +197,11 @@ fn set(hearth: &Hearth, args: SetArgs) -> Result<(), CliError> {
             Some(Vec::new())
         } else {
             (!args.pii_patterns.is_empty()).then_some(args.pii_patterns)
+        },
+        allowed_tools: if args.no_tools {
+            Some(Vec::new())
+        } else {
+            (!args.allowed_tools.is_empty()).then_some(args.allowed_tools)
         },
     };
     let ws = admin::update_workspace(hearth, &id, patch)?;

@@ -119,6 +119,16 @@ impl Hearth {
                 format!("a request may carry at most {most} messages"),
             ));
         }
+        // The seed's tool services: only the workspace's allowlist, before any provider.
+        if let Some(t) = req.tools.tools.iter().find(|t| !ws.allows_tool(&t.name)) {
+            return Err(Error::forbidden(
+                "tool_not_allowed",
+                format!(
+                    "the tool `{}` is not allowed in workspace `{}`",
+                    t.name, ws.id
+                ),
+            ));
+        }
         let max_output_tokens = output_cap(&config.policy, req, &tier)?;
         // One rule for every front end (HTTP, OpenAI wire format, CLI).
         if !(0.0..=2.0).contains(&req.temperature)

@@ -81,6 +81,7 @@ const BODY_KEYS: &[&str] = &[
     "user_rpm",
     "max_concurrency",
     "pii_patterns",
+    "allowed_tools",
     "cache_enabled",
     "budget_alert_share",
     "toml",

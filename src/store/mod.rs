@@ -147,6 +147,16 @@ fn migrate(conn: &Connection) -> Result<()> {
             "ALTER TABLE workspaces ADD COLUMN pii_patterns TEXT NOT NULL DEFAULT '[]'",
         )?;
     }
+    let has_tools: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('workspaces') WHERE name = 'allowed_tools'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_tools {
+        conn.execute_batch(
+            "ALTER TABLE workspaces ADD COLUMN allowed_tools TEXT NOT NULL DEFAULT '[\"*\"]'",
+        )?;
+    }
     Ok(())
 }
 

@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS workspaces (
     cache_enabled      INTEGER NOT NULL,
     budget_alert_share REAL NOT NULL,
     created_at_ms      INTEGER NOT NULL,
-    pii_patterns       TEXT NOT NULL DEFAULT '[]'
+    pii_patterns       TEXT NOT NULL DEFAULT '[]',
+    allowed_tools      TEXT NOT NULL DEFAULT '["*"]'
 );
 
 CREATE TABLE IF NOT EXISTS api_keys (

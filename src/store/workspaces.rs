@@ -20,12 +20,15 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(String, Workspace)> {
         cache_enabled: r.get(8)?,
         budget_alert_share: r.get(9)?,
         pii_patterns: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
+        // An unreadable list allows nothing rather than everything.
+        allowed_tools: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
     };
     Ok((id, ws))
 }
 
 const COLUMNS: &str = "id, tier, data_policy, daily_budget_usd, daily_token_limit, rpm, user_rpm, \
-                       max_concurrency, cache_enabled, budget_alert_share, pii_patterns";
+                       max_concurrency, cache_enabled, budget_alert_share, pii_patterns, \
+                       allowed_tools";
 
 /// One workspace.
 pub fn get(c: &Connection, id: &WorkspaceId) -> Result<Option<Workspace>> {
@@ -48,14 +51,15 @@ pub fn list(c: &Connection) -> Result<Vec<Workspace>> {
         .collect())
 }
 
-/// Runs `sql` with the workspace's settings bound to ?1..?11 and returns how many rows
+/// Runs `sql` with the workspace's settings bound to ?1..?12 and returns how many rows
 /// it changed.
 fn write(c: &Connection, sql: &str, ws: &Workspace) -> Result<usize> {
     let token_limit = ws
         .daily_token_limit
         .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
     let patterns = serde_json::to_string(&ws.pii_patterns).unwrap_or_else(|_| "[]".into());
-    let values: [&dyn ToSql; 11] = [
+    let tools = serde_json::to_string(&ws.allowed_tools).unwrap_or_else(|_| "[]".into());
+    let values: [&dyn ToSql; 12] = [
         &ws.id.as_str(),
         &ws.tier,
         &ws.data_policy.as_str(),
@@ -67,6 +71,7 @@ fn write(c: &Connection, sql: &str, ws: &Workspace) -> Result<usize> {
         &ws.cache_enabled,
         &ws.budget_alert_share,
         &patterns,
+        &tools,
     ];
     Ok(c.execute(sql, values)?)
 }
@@ -74,8 +79,8 @@ fn write(c: &Connection, sql: &str, ws: &Workspace) -> Result<usize> {
 /// Creates a workspace; fails with `workspace_exists` when the id is taken.
 pub fn insert(c: &Connection, ws: &Workspace) -> Result<()> {
     let sql = "INSERT OR IGNORE INTO workspaces (id, tier, data_policy, daily_budget_usd, daily_token_limit, \
-               rpm, user_rpm, max_concurrency, cache_enabled, budget_alert_share, pii_patterns, created_at_ms) \
-               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, CAST(unixepoch('subsec') * 1000 AS INTEGER))";
+               rpm, user_rpm, max_concurrency, cache_enabled, budget_alert_share, pii_patterns, allowed_tools, created_at_ms) \
+               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, CAST(unixepoch('subsec') * 1000 AS INTEGER))";
     if write(c, sql, ws)? == 0 {
         return Err(Error::unprocessable(
             "workspace_exists",
@@ -90,7 +95,7 @@ pub fn insert(c: &Connection, ws: &Workspace) -> Result<()> {
 pub fn update(c: &Connection, ws: &Workspace) -> Result<()> {
     let sql = "UPDATE workspaces SET tier = ?2, data_policy = ?3, daily_budget_usd = ?4, daily_token_limit = ?5, \
                rpm = ?6, user_rpm = ?7, max_concurrency = ?8, cache_enabled = ?9, budget_alert_share = ?10, \
-               pii_patterns = ?11 \
+               pii_patterns = ?11, allowed_tools = ?12 \
                WHERE id = ?1";
     if write(c, sql, ws)? == 0 {
         return Err(Error::NotFound(format!("no workspace `{}`", ws.id)));

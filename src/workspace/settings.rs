@@ -68,6 +68,9 @@ pub struct Workspace {
     pub budget_alert_share: f64,
     /// The workspace's own PII patterns (regexes), on top of the built-in detectors.
     pub pii_patterns: Vec<String>,
+    /// The tools a request may offer: names, or prefixes ending in `*` (`["*"]`, the
+    /// default, allows any; `[]` none).
+    pub allowed_tools: Vec<String>,
 }
 
 impl Workspace {
@@ -85,6 +88,7 @@ impl Workspace {
             cache_enabled: true,
             budget_alert_share: 0.8,
             pii_patterns: Vec::new(),
+            allowed_tools: vec!["*".into()],
         }
     }
 }
@@ -117,6 +121,8 @@ pub struct WorkspacePatch {
     pub budget_alert_share: Option<f64>,
     /// The workspace's own PII patterns, replacing the old list (`[]` clears it).
     pub pii_patterns: Option<Vec<String>>,
+    /// The tools requests may offer, replacing the old list (`["*"]` any, `[]` none).
+    pub allowed_tools: Option<Vec<String>>,
 }
 
 /// Why a patch was refused.
@@ -175,7 +181,36 @@ impl WorkspacePatch {
             crate::pii::validate_patterns(&v).map_err(PatchError::PiiPattern)?;
             ws.pii_patterns = v;
         }
+        if let Some(v) = self.allowed_tools {
+            if v.len() > MAX_ALLOWED_TOOLS || !v.iter().all(|t| valid_tool_entry(t)) {
+                return Err(PatchError::Invalid(
+                    "allowed_tools holds at most 256 tool names (1-64 of A-Z, a-z, 0-9, `_`, `-`), each maybe ending in `*` for a prefix",
+                ));
+            }
+            ws.allowed_tools = v;
+        }
         Ok(())
+    }
+}
+
+/// Most entries of `allowed_tools`.
+const MAX_ALLOWED_TOOLS: usize = 256;
+
+/// A tool name, or a prefix of one ending in `*` (`*` alone is any tool).
+fn valid_tool_entry(entry: &str) -> bool {
+    let name = entry.strip_suffix('*').unwrap_or(entry);
+    (name.is_empty() && entry == "*") || crate::providers::valid_name(name)
+}
+
+impl Workspace {
+    /// Whether a request of this workspace may offer the tool `name`.
+    pub fn allows_tool(&self, name: &str) -> bool {
+        self.allowed_tools
+            .iter()
+            .any(|entry| match entry.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => entry == name,
+            })
     }
 }
 

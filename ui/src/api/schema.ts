@@ -1494,6 +1494,8 @@ export interface components {
         };
         /** @description `POST /admin/workspaces`. */
         NewWorkspace: {
+            /** @description The tools requests may offer, replacing the old list (`["*"]` any, `[]` none). */
+            allowed_tools?: string[] | null;
             /**
              * Format: double
              * @description New alert share.
@@ -2119,6 +2121,11 @@ export interface components {
         /** @description A workspace's stored settings. `None` limits fall back to the tier's. */
         Workspace: {
             /**
+             * @description The tools a request may offer: names, or prefixes ending in `*` (`["*"]`, the
+             *     default, allows any; `[]` none).
+             */
+            allowed_tools: string[];
+            /**
              * Format: double
              * @description Share of the daily budget at which an alert is raised (0-1).
              */
@@ -2166,6 +2173,8 @@ export interface components {
         };
         /** @description A partial update of a workspace's settings, as the admin API and CLI send it. */
         WorkspacePatch: {
+            /** @description The tools requests may offer, replacing the old list (`["*"]` any, `[]` none). */
+            allowed_tools?: string[] | null;
             /**
              * Format: double
              * @description New alert share.

@@ -99,6 +99,7 @@ function ws(id: string, spent: number, budget: number | null, own: number | null
       user_rpm: null,
       max_concurrency: 64,
       pii_patterns: [],
+      allowed_tools: ["*"],
       cache_enabled: true,
       budget_alert_share: share,
     },

@@ -14,6 +14,7 @@ const WS: WorkspaceSettings = {
   cache_enabled: true,
   budget_alert_share: 0.8,
   pii_patterns: [],
+  allowed_tools: ["*"],
 };
 
 describe("parseNumber", () => {
