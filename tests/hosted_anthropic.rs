@@ -12,12 +12,12 @@ use common::hosted::{
 };
 use hearth::config::HostedKind;
 use hearth::providers::{
-    Delta, FinishReason, JsonSchemaFormat, OutputFormat, Provider, ProviderError, ProviderRequest,
-    Role, Tool, ToolChoice, Tools, Usage,
+    Delta, FinishReason, JsonSchemaFormat, Message, OutputFormat, Provider, ProviderError,
+    ProviderRequest, Role, Tool, ToolCall, ToolCallPiece, ToolChoice, Tools, Usage,
 };
 use serde_json::Value;
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A key distinctive enough that finding it anywhere is a leak.
 const KEY: &str = "test-anthropic-key-hearth-7f3c9a1e5b";
@@ -488,21 +488,130 @@ async fn a_json_schema_goes_into_the_system_prompt_since_the_api_has_no_json_mod
 }
 
 #[tokio::test]
-async fn tools_are_refused_as_unsupported_and_nothing_is_sent() {
+async fn tools_and_the_conversations_calls_go_as_tool_use_and_tool_result_blocks() {
     let mock = MockServer::start().await;
-    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_TOOLS");
-    let tool = Tool::new("f".into(), None, None, None).unwrap();
+    let answer = serde_json::json!({"type": "message", "role": "assistant",
+        "content": [{"type": "text", "text": "Checking."},
+            {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {"city": "Hue"}}],
+        "stop_reason": "tool_use", "usage": {"input_tokens": 30, "output_tokens": 12}});
+    API.serve(&mock, ResponseTemplate::new(200).set_body_json(answer), 1)
+        .await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_TOOL_MAP");
+    let schema = serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}}});
+    let tool = Tool::new(
+        "get_weather".into(),
+        Some("Weather.".into()),
+        Some(schema.clone()),
+        None,
+    )
+    .unwrap();
+    let call = ToolCall {
+        id: "toolu_1".into(),
+        name: "get_weather".into(),
+        arguments: "{\"city\":\"Hanoi\"}".into(),
+    };
+    let req = ProviderRequest {
+        messages: vec![
+            msg(Role::User, "Weather in Hanoi, then Hue?"),
+            Message {
+                tool_calls: vec![call],
+                ..msg(Role::Assistant, "")
+            },
+            Message {
+                tool_call_id: Some("toolu_1".into()),
+                ..msg(Role::Tool, "{\"celsius\": 31}")
+            },
+        ],
+        tools: Tools::new(
+            vec![tool],
+            ToolChoice::Function("get_weather".into()),
+            Some(false),
+        )
+        .unwrap(),
+        ..request()
+    };
+    let out = p.generate(&req).await.unwrap();
+    assert_eq!(out.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(out.text, "Checking.");
+    assert_eq!(
+        out.tool_calls,
+        [ToolCall {
+            id: "toolu_2".into(),
+            name: "get_weather".into(),
+            arguments: "{\"city\":\"Hue\"}".into()
+        }]
+    );
+    let body = sent_body(&mock).await;
+    assert_eq!(
+        body["tools"],
+        serde_json::json!([{"name": "get_weather", "description": "Weather.", "input_schema": schema}])
+    );
+    assert_eq!(
+        body["tool_choice"],
+        serde_json::json!({"type": "tool", "name": "get_weather", "disable_parallel_tool_use": true})
+    );
+    assert_eq!(
+        body["messages"],
+        serde_json::json!([
+            {"role": "user", "content": "Weather in Hanoi, then Hue?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1",
+                "name": "get_weather", "input": {"city": "Hanoi"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                "content": "{\"celsius\": 31}"}]}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_tool_use_becomes_call_pieces_from_its_input_json_deltas() {
+    let mock = MockServer::start().await;
+    let event = |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n");
+    let sse = [
+        event("message_start", serde_json::json!({"type": "message_start",
+            "message": {"usage": {"input_tokens": 30, "output_tokens": 1}}})),
+        event("content_block_start", serde_json::json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}}})),
+        event("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": "{\"city\":"}})),
+        event("content_block_delta", serde_json::json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": "\"Hue\"}"}})),
+        event("content_block_stop", serde_json::json!({"type": "content_block_stop", "index": 0})),
+        event("message_delta", serde_json::json!({"type": "message_delta",
+            "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}})),
+        event("message_stop", serde_json::json!({"type": "message_stop"})),
+    ]
+    .concat();
+    API.serve(
+        &mock,
+        ResponseTemplate::new(200).set_body_raw(sse, "text/event-stream"),
+        1,
+    )
+    .await;
+    let p = provider(&mock, "HEARTH_TEST_ANTHROPIC_KEY_TOOL_STREAM");
+    let tool = Tool::new("get_weather".into(), None, None, None).unwrap();
     let req = ProviderRequest {
         tools: Tools::new(vec![tool], ToolChoice::Auto, None).unwrap(),
         ..request()
     };
+    let items = collect(p.as_ref(), &req).await;
+    let pieces: Vec<ToolCallPiece> = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(Delta::ToolCall(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pieces.len(), 3, "{items:?}");
+    assert_eq!(pieces[0].id.as_deref(), Some("toolu_9"));
+    assert_eq!(pieces[0].name.as_deref(), Some("get_weather"));
+    let args: String = pieces.iter().map(|p| p.arguments.as_str()).collect();
+    assert_eq!(args, "{\"city\":\"Hue\"}");
+    assert!(pieces.iter().all(|p| p.index == 0));
     assert!(matches!(
-        p.generate(&req).await,
-        Err(ProviderError::Unsupported(_))
+        items.last(),
+        Some(Ok(Delta::Finish {
+            finish_reason: FinishReason::ToolCalls,
+            ..
+        }))
     ));
-    assert!(matches!(
-        p.stream(&req).await,
-        Err(ProviderError::Unsupported(_))
-    ));
-    assert!(mock.received_requests().await.unwrap().is_empty());
 }

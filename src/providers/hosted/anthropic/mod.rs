@@ -12,10 +12,14 @@ use super::sse::SseEvent;
 use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, OutputFormat, Provider,
-    ProviderError, ProviderRequest, ProviderResponse, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, Delta, DeltaStream, FinishReason, Message,
+    OutputFormat, Provider, ProviderError, ProviderRequest, ProviderResponse, Role, ToolCall,
+    ToolCallPiece, ToolChoice, Tools, Usage, MAX_TOOLS,
 };
-use wire::{MessageResponse, MessagesRequest, StreamEvent, Turn, TurnRole};
+use wire::{
+    BlockOut, MessageResponse, MessagesRequest, StreamEvent, ToolChoiceWire, ToolSpec, Turn,
+    TurnContent, TurnRole,
+};
 
 /// The API version every call pins; a configured `anthropic-version` header wins.
 const API_VERSION: &str = "2023-06-01";
@@ -83,6 +87,8 @@ fn body(req: &ProviderRequest, stream: bool) -> MessagesRequest<'_> {
         top_k: req.top_k,
         stop_sequences: &req.stop,
         // No seed and no min_p: the API has neither.
+        tools: tool_specs(req),
+        tool_choice: tool_choice(&req.tools),
     }
 }
 
@@ -98,34 +104,101 @@ fn json_instruction(format: &OutputFormat) -> Option<String> {
 /// The user and assistant messages, consecutive ones of the same role merged, since the
 /// API wants the roles to alternate.
 fn turns(req: &ProviderRequest) -> Vec<Turn> {
-    let mut turns: Vec<Turn> = Vec::new();
+    let mut turns: Vec<(TurnRole, Vec<BlockOut>)> = Vec::new();
     for m in &req.messages {
         let role = match m.role {
             Role::System => continue,
-            // `ChatOnly` refuses raw text, and `refuse_tools` tool turns, before any request
-            // is built.
+            // `ChatOnly` refuses raw text before any request is built; a tool's answer is
+            // a user turn's `tool_result` block.
             Role::User | Role::Text | Role::Tool => TurnRole::User,
             Role::Assistant => TurnRole::Assistant,
         };
+        let blocks = blocks(m);
         match turns.last_mut() {
-            Some(last) if last.role == role => {
-                last.content.push_str("\n\n");
-                last.content.push_str(&m.content);
-            }
-            _ => turns.push(Turn {
-                role,
-                content: m.content.clone(),
-            }),
+            Some((last, content)) if *last == role => content.extend(blocks),
+            _ => turns.push((role, blocks)),
         }
     }
     turns
+        .into_iter()
+        .map(|(role, blocks)| Turn {
+            role,
+            content: content(blocks),
+        })
+        .collect()
+}
+
+/// A message's blocks: its text, its calls, or its answer to a call.
+fn blocks(m: &Message) -> Vec<BlockOut> {
+    if let Some(id) = &m.tool_call_id {
+        return vec![BlockOut::ToolResult {
+            tool_use_id: id.clone(),
+            content: m.content.clone(),
+        }];
+    }
+    let text = (!m.content.is_empty() || m.tool_calls.is_empty()).then(|| BlockOut::Text {
+        text: m.content.clone(),
+    });
+    let calls = m.tool_calls.iter().map(|c| BlockOut::ToolUse {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        // Checked to be JSON where the request entered.
+        input: serde_json::from_str(&c.arguments).unwrap_or_else(|_| serde_json::json!({})),
+    });
+    text.into_iter().chain(calls).collect()
+}
+
+/// Plain text when a turn is only text (joined as before), else its blocks.
+fn content(blocks: Vec<BlockOut>) -> TurnContent {
+    let texts: Option<Vec<String>> = blocks
+        .iter()
+        .map(|b| match b {
+            BlockOut::Text { text } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    match texts {
+        Some(t) => TurnContent::Text(t.join("\n\n")),
+        None => TurnContent::Blocks(blocks),
+    }
+}
+
+fn tool_specs(req: &ProviderRequest) -> Vec<ToolSpec<'_>> {
+    req.tools
+        .tools
+        .iter()
+        .map(|t| ToolSpec {
+            name: &t.name,
+            description: t.description.as_deref(),
+            input_schema: &t.parameters,
+        })
+        .collect()
+}
+
+fn tool_choice(tools: &Tools) -> Option<ToolChoiceWire<'_>> {
+    if !tools.offered() {
+        return None;
+    }
+    let (kind, name) = match &tools.choice {
+        ToolChoice::Auto => ("auto", None),
+        ToolChoice::None => ("none", None),
+        ToolChoice::Required => ("any", None),
+        ToolChoice::Function(n) => ("tool", Some(n.as_str())),
+    };
+    let one_at_a_time = tools.parallel == Some(false) && kind != "none";
+    Some(ToolChoiceWire {
+        kind,
+        name,
+        disable_parallel_tool_use: one_at_a_time.then_some(true),
+    })
 }
 
 fn finish_reason(s: Option<&str>) -> FinishReason {
     match s {
         Some("max_tokens") => FinishReason::Length,
         Some("refusal") => FinishReason::ContentFilter,
-        // end_turn, stop_sequence, and the tool and pause reasons we never ask for.
+        Some("tool_use") => FinishReason::ToolCalls,
+        // end_turn, stop_sequence, and the pause reasons we never ask for.
         _ => FinishReason::Stop,
     }
 }
@@ -175,7 +248,8 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
     let blocks = body
         .content
         .ok_or_else(|| ProviderError::Unavailable("the provider's answer has no content".into()))?;
-    let text: String = blocks.into_iter().filter_map(wire::Block::text).collect();
+    let text: String = blocks.iter().filter_map(wire::Block::text).collect();
+    let tool_calls: Vec<ToolCall> = blocks.iter().filter_map(wire::Block::call).collect();
     let usage = match &body.usage {
         Some(u) => {
             let mut counts = Counts::default();
@@ -192,21 +266,19 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
         finish_reason: finish_reason(body.stop_reason.as_deref()),
         text,
         usage,
-        tool_calls: Vec::new(),
+        tool_calls,
     })
 }
 
 #[async_trait::async_trait]
 impl Provider for Anthropic {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
-        req.refuse_tools("Anthropic")?;
         let resp = http::send(self.post(&body(req, false))?).await?;
         let v = http::json_body(resp).await?;
         response(&v, req)
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
-        req.refuse_tools("Anthropic")?;
         let resp = http::send(self.post(&body(req, true))?).await?;
         Ok(streaming::deltas(
             resp,
@@ -215,6 +287,7 @@ impl Provider for Anthropic {
                 text: String::new(),
                 usage: None,
                 finish_reason: None,
+                call_blocks: Vec::new(),
             },
         ))
     }
@@ -238,9 +311,38 @@ pub(super) struct EventDecoder {
     text: String,
     usage: Option<Counts>,
     finish_reason: Option<FinishReason>,
+    /// The content-block index of each tool call so far; a call's place here is its index.
+    call_blocks: Vec<Option<u64>>,
 }
 
 impl EventDecoder {
+    /// A `tool_use` block's start: the call's id and name.
+    fn call_started(&mut self, block: Option<u64>, b: &wire::Block) -> Option<Delta> {
+        let call = b.call()?;
+        if self.call_blocks.len() >= MAX_TOOLS * 4 {
+            return None;
+        }
+        self.call_blocks.push(block);
+        Some(Delta::ToolCall(ToolCallPiece {
+            index: self.call_blocks.len() as u32 - 1,
+            id: Some(call.id),
+            name: Some(call.name),
+            arguments: String::new(),
+        }))
+    }
+
+    /// More of a call's input, in the block its start named.
+    fn call_input(&mut self, block: Option<u64>, json: String) -> Option<Delta> {
+        let index = self.call_blocks.iter().rposition(|b| *b == block)?;
+        self.text.push_str(&json);
+        Some(Delta::ToolCall(ToolCallPiece {
+            index: index as u32,
+            id: None,
+            name: None,
+            arguments: json,
+        }))
+    }
+
     fn usage(&mut self, u: Option<wire::Usage>) {
         if let Some(u) = u {
             self.usage.get_or_insert_with(Counts::default).update(&u);
@@ -256,8 +358,19 @@ impl Decoder for EventDecoder {
                 self.usage(e.message.usage);
                 None
             }
-            StreamEvent::ContentBlockStart(e) => e.content_block.text(),
-            StreamEvent::ContentBlockDelta(e) => e.delta.text(),
+            StreamEvent::ContentBlockStart(e) => {
+                if let Some(call) = self.call_started(e.index, &e.content_block) {
+                    return Ok(Step::Deltas(vec![call]));
+                }
+                e.content_block.text().map(str::to_owned)
+            }
+            StreamEvent::ContentBlockDelta(e) => match e.delta {
+                wire::BlockDelta::InputJsonDelta { partial_json } => {
+                    let piece = self.call_input(e.index, partial_json.unwrap_or_default());
+                    return Ok(Step::Deltas(piece.into_iter().collect()));
+                }
+                other => other.text(),
+            },
             StreamEvent::MessageDelta(e) => {
                 if let Some(r) = e.delta.stop_reason {
                     self.finish_reason = Some(finish_reason(Some(&r)));

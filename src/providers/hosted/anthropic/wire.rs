@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::providers::hosted::lenient;
+use crate::providers::ToolCall;
 
 /// A `POST /messages` body.
 #[derive(Debug, Serialize)]
@@ -24,12 +25,62 @@ pub(super) struct MessagesRequest<'a> {
     pub(super) top_k: Option<u32>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub(super) stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub(super) tools: Vec<ToolSpec<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tool_choice: Option<ToolChoiceWire<'a>>,
+}
+
+/// A function offered to the model.
+#[derive(Debug, Serialize)]
+pub(super) struct ToolSpec<'a> {
+    pub(super) name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) description: Option<&'a str>,
+    pub(super) input_schema: &'a Value,
+}
+
+/// `auto`, `any` (OpenAI's `required`), `tool` (a named one) or `none`.
+#[derive(Debug, Serialize)]
+pub(super) struct ToolChoiceWire<'a> {
+    #[serde(rename = "type")]
+    pub(super) kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) disable_parallel_tool_use: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
 pub(super) struct Turn {
     pub(super) role: TurnRole,
-    pub(super) content: String,
+    pub(super) content: TurnContent,
+}
+
+/// A turn's text, or its blocks when it calls tools or answers calls.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(super) enum TurnContent {
+    Text(String),
+    Blocks(Vec<BlockOut>),
+}
+
+/// A content block Hearth sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(super) enum BlockOut {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,16 +114,39 @@ pub(super) enum Block {
         #[serde(default, deserialize_with = "lenient::value")]
         text: Option<String>,
     },
+    ToolUse {
+        #[serde(default, deserialize_with = "lenient::value")]
+        id: Option<String>,
+        #[serde(default, deserialize_with = "lenient::value")]
+        name: Option<String>,
+        #[serde(default)]
+        input: Value,
+    },
     #[default]
     #[serde(other)]
     Other,
 }
 
 impl Block {
-    pub(super) fn text(self) -> Option<String> {
+    pub(super) fn text(&self) -> Option<&str> {
         match self {
-            Block::Text { text } => text,
-            Block::Other => None,
+            Block::Text { text } => text.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A `tool_use` block as a call: its input as JSON text (`{}` when it has none).
+    pub(super) fn call(&self) -> Option<ToolCall> {
+        match self {
+            Block::ToolUse { id, name, input } => Some(ToolCall {
+                id: id.clone().unwrap_or_default(),
+                name: name.clone()?,
+                arguments: match input {
+                    Value::Null => "{}".to_owned(),
+                    v => v.to_string(),
+                },
+            }),
+            _ => None,
         }
     }
 }
@@ -158,12 +232,16 @@ pub(super) struct StartedMessage {
 #[serde(default)]
 pub(super) struct ContentBlockStart {
     #[serde(deserialize_with = "lenient::value")]
+    pub(super) index: Option<u64>,
+    #[serde(deserialize_with = "lenient::value")]
     pub(super) content_block: Block,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(super) struct ContentBlockDelta {
+    #[serde(deserialize_with = "lenient::value")]
+    pub(super) index: Option<u64>,
     #[serde(deserialize_with = "lenient::value")]
     pub(super) delta: BlockDelta,
 }
@@ -177,6 +255,10 @@ pub(super) enum BlockDelta {
         #[serde(default, deserialize_with = "lenient::value")]
         text: Option<String>,
     },
+    InputJsonDelta {
+        #[serde(default, deserialize_with = "lenient::value")]
+        partial_json: Option<String>,
+    },
     #[default]
     #[serde(other)]
     Other,
@@ -186,7 +268,7 @@ impl BlockDelta {
     pub(super) fn text(self) -> Option<String> {
         match self {
             BlockDelta::TextDelta { text } => text,
-            BlockDelta::Other => None,
+            _ => None,
         }
     }
 }
@@ -227,7 +309,7 @@ mod tests {
             max_tokens: 9,
             messages: vec![Turn {
                 role: TurnRole::User,
-                content: "hi".into(),
+                content: TurnContent::Text("hi".into()),
             }],
             temperature: 1.0,
             stream: true,
@@ -235,6 +317,8 @@ mod tests {
             top_p: None,
             top_k: None,
             stop_sequences: &[],
+            tools: vec![],
+            tool_choice: None,
         };
         assert_eq!(
             serde_json::to_value(req).unwrap(),
@@ -257,8 +341,17 @@ mod tests {
         ]});
         let blocks = lenient::read::<MessageResponse>(&body).content.unwrap();
         assert_eq!(blocks.len(), 8);
-        let text: Vec<String> = blocks.into_iter().filter_map(Block::text).collect();
+        let text: Vec<&str> = blocks.iter().filter_map(Block::text).collect();
         assert_eq!(text, ["a", "c"]);
+        let calls: Vec<ToolCall> = blocks.iter().filter_map(Block::call).collect();
+        assert_eq!(
+            calls,
+            [ToolCall {
+                id: "x".into(),
+                name: "f".into(),
+                arguments: "{}".into()
+            }]
+        );
     }
 
     #[test]
