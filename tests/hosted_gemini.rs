@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::hosted::{self, build_named, collect, joined_text, mock_keychain, msg, Adapter};
 use hearth::config::HostedKind;
 use hearth::providers::{
-    Delta, FinishReason, JsonSchemaFormat, OutputFormat, Provider, ProviderError, ProviderRequest,
-    Role, Tool, ToolChoice, Tools, Usage,
+    Delta, FinishReason, JsonSchemaFormat, Message, OutputFormat, Provider, ProviderError,
+    ProviderRequest, Role, Tool, ToolCall, ToolCallPiece, ToolChoice, Tools, Usage,
 };
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -631,21 +631,126 @@ async fn a_json_schema_goes_as_response_json_schema_with_the_json_mime_type() {
 }
 
 #[tokio::test]
-async fn tools_are_refused_as_unsupported_and_nothing_is_sent() {
-    let mock = MockServer::start().await;
-    let p = provider(&mock, "HEARTH_TEST_GEMINI_KEY_TOOLS", "AIzaSy-tools-key");
-    let tool = Tool::new("f".into(), None, None, None).unwrap();
+async fn tools_and_calls_go_as_function_declarations_calls_and_responses() {
+    let key = "AIzaSy-tool-map-key";
+    let answer = json!({"candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"city": "Hue"}}}]},
+        "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 6}});
+    let (mock, p) = on_generate(
+        "HEARTH_TEST_GEMINI_KEY_TOOL_MAP",
+        key,
+        ResponseTemplate::new(200).set_body_json(answer),
+    )
+    .await;
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+    let tool = Tool::new(
+        "get_weather".into(),
+        Some("Weather.".into()),
+        Some(schema.clone()),
+        None,
+    )
+    .unwrap();
+    let call = ToolCall {
+        id: "call_a".into(),
+        name: "get_weather".into(),
+        arguments: r#"{"city":"Hanoi"}"#.into(),
+    };
+    let req = ProviderRequest {
+        messages: vec![
+            msg(Role::User, "Weather in Hanoi, then Hue?"),
+            Message {
+                tool_calls: vec![call],
+                ..msg(Role::Assistant, "")
+            },
+            Message {
+                tool_call_id: Some("call_a".into()),
+                ..msg(Role::Tool, "31 degrees")
+            },
+        ],
+        tools: Tools::new(vec![tool], ToolChoice::Function("get_weather".into()), None).unwrap(),
+        ..request()
+    };
+    let out = p.generate(&req).await.unwrap();
+    assert_eq!(out.finish_reason, FinishReason::ToolCalls);
+    assert_eq!(
+        out.tool_calls,
+        [ToolCall {
+            id: "call_0".into(),
+            name: "get_weather".into(),
+            arguments: r#"{"city":"Hue"}"#.into()
+        }]
+    );
+    let received = mock.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(
+        body["tools"],
+        json!([{"functionDeclarations": [{"name": "get_weather", "description": "Weather.",
+            "parametersJsonSchema": schema}]}])
+    );
+    assert_eq!(
+        body["toolConfig"],
+        json!({"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}})
+    );
+    assert_eq!(
+        body["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "Weather in Hanoi, then Hue?"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Hanoi"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather",
+                "response": {"result": "31 degrees"}}}]}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_function_call_is_one_piece_and_the_stream_ends_in_tool_calls() {
+    let chunk = |v: Value| format!("data: {v}\r\n\r\n");
+    let sse = [
+        chunk(
+            json!({"candidates": [{"content": {"role": "model", "parts": [
+            {"functionCall": {"name": "get_weather", "args": {"city": "Hue"}}}]}}]}),
+        ),
+        chunk(
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
+            "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 6}}),
+        ),
+    ]
+    .concat();
+    let (_mock, p) = on_stream(
+        "HEARTH_TEST_GEMINI_KEY_TOOL_STREAM",
+        "AIzaSy-tool-stream-key",
+        sse_reply(sse.into_bytes()),
+    )
+    .await;
+    let tool = Tool::new("get_weather".into(), None, None, None).unwrap();
     let req = ProviderRequest {
         tools: Tools::new(vec![tool], ToolChoice::Auto, None).unwrap(),
         ..request()
     };
+    let items = collect(p.as_ref(), &req).await;
+    let pieces: Vec<ToolCallPiece> = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(Delta::ToolCall(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        pieces,
+        [ToolCallPiece {
+            index: 0,
+            id: Some("call_0".into()),
+            name: Some("get_weather".into()),
+            arguments: r#"{"city":"Hue"}"#.into(),
+        }]
+    );
     assert!(matches!(
-        p.generate(&req).await,
-        Err(ProviderError::Unsupported(_))
+        items.last(),
+        Some(Ok(Delta::Finish {
+            finish_reason: FinishReason::ToolCalls,
+            ..
+        }))
     ));
-    assert!(matches!(
-        p.stream(&req).await,
-        Err(ProviderError::Unsupported(_))
-    ));
-    assert!(mock.received_requests().await.unwrap().is_empty());
 }

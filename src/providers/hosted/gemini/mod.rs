@@ -12,12 +12,14 @@ use super::sse::SseEvent;
 use super::streaming::{self, Decoder, Step};
 use super::Endpoint;
 use crate::providers::{
-    estimate_prompt_tokens, estimate_tokens, DeltaStream, FinishReason, OutputFormat, Provider,
-    ProviderError, ProviderRequest, ProviderResponse, Role, Usage,
+    estimate_prompt_tokens, estimate_tokens, Delta, DeltaStream, FinishReason, Message,
+    OutputFormat, Provider, ProviderError, ProviderRequest, ProviderResponse, Role, ToolCall,
+    ToolCallPiece, ToolChoice, Tools, Usage,
 };
 use wire::{
-    Content, ContentRole, ErrorBody, ErrorEnvelope, GenerateContentRequest,
-    GenerateContentResponse, GenerationConfig, ModelPage, Part,
+    Content, ContentRole, ErrorBody, ErrorEnvelope, FunctionCallOut, FunctionCallingConfig,
+    FunctionDeclaration, FunctionResponseOut, GenerateContentRequest, GenerateContentResponse,
+    GenerationConfig, ModelPage, Part, ToolConfig, ToolsOut,
 };
 
 /// Pages `list_models` follows at most; one page holds up to `MODELS_PAGE_SIZE` models.
@@ -86,26 +88,26 @@ fn body(req: &ProviderRequest) -> GenerateContentRequest<'_> {
     let mut system = Vec::new();
     let mut contents: Vec<Content> = Vec::new();
     for m in &req.messages {
+        let parts = parts(m, &req.messages);
         // Gemini refuses an empty text part; an empty turn says nothing anyway.
-        if m.content.is_empty() {
+        if parts.is_empty() {
             continue;
         }
-        let part = Part { text: &m.content };
         let role = match m.role {
             Role::System => {
-                system.push(part);
+                system.extend(parts);
                 continue;
             }
-            // `ChatOnly` refuses raw text, and `refuse_tools` tool turns, before any request
-            // is built.
+            // `ChatOnly` refuses raw text before any request is built; a tool's answer is a
+            // user turn's `functionResponse`.
             Role::User | Role::Text | Role::Tool => ContentRole::User,
             Role::Assistant => ContentRole::Model,
         };
         match contents.last_mut() {
-            Some(last) if last.role == Some(role) => last.parts.push(part),
+            Some(last) if last.role == Some(role) => last.parts.extend(parts),
             _ => contents.push(Content {
                 role: Some(role),
-                parts: vec![part],
+                parts,
             }),
         }
     }
@@ -116,7 +118,104 @@ fn body(req: &ProviderRequest) -> GenerateContentRequest<'_> {
             role: None,
             parts: system,
         }),
+        tools: declarations(req),
+        tool_config: tool_config(&req.tools),
     }
+}
+
+/// A message's parts: its text (if any), its calls, or its answer to a call, which Gemini
+/// names by the function called (looked up from the call it answers).
+fn parts<'a>(m: &'a Message, all: &'a [Message]) -> Vec<Part<'a>> {
+    if let Some(id) = &m.tool_call_id {
+        let name = all
+            .iter()
+            .flat_map(|earlier| &earlier.tool_calls)
+            .rfind(|c| &c.id == id)
+            .map_or("", |c| c.name.as_str());
+        // Gemini wants an object; a tool's answer that is not one is wrapped.
+        let response = match serde_json::from_str::<Value>(&m.content) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => json!({ "result": m.content }),
+        };
+        let answer = FunctionResponseOut { name, response };
+        return vec![Part {
+            function_response: Some(answer),
+            ..Part::default()
+        }];
+    }
+    let text = (!m.content.is_empty()).then(|| Part::text(&m.content));
+    let calls = m.tool_calls.iter().map(|c| Part {
+        function_call: Some(FunctionCallOut {
+            name: &c.name,
+            // Checked to be JSON where the request entered.
+            args: serde_json::from_str(&c.arguments).unwrap_or_else(|_| json!({})),
+        }),
+        ..Part::default()
+    });
+    text.into_iter().chain(calls).collect()
+}
+
+fn declarations(req: &ProviderRequest) -> Vec<ToolsOut<'_>> {
+    if !req.tools.offered() {
+        return Vec::new();
+    }
+    let function_declarations = req
+        .tools
+        .tools
+        .iter()
+        .map(|t| FunctionDeclaration {
+            name: &t.name,
+            description: t.description.as_deref(),
+            parameters_json_schema: &t.parameters,
+        })
+        .collect();
+    vec![ToolsOut {
+        function_declarations,
+    }]
+}
+
+fn tool_config(tools: &Tools) -> Option<ToolConfig<'_>> {
+    if !tools.offered() {
+        return None;
+    }
+    let (mode, allowed_function_names) = match &tools.choice {
+        ToolChoice::Auto => ("AUTO", vec![]),
+        ToolChoice::None => ("NONE", vec![]),
+        ToolChoice::Required => ("ANY", vec![]),
+        ToolChoice::Function(n) => ("ANY", vec![n.as_str()]),
+    };
+    Some(ToolConfig {
+        function_calling_config: FunctionCallingConfig {
+            mode,
+            allowed_function_names,
+        },
+    })
+}
+
+/// The first candidate's calls; a call without an id gets one from its place (`start` on).
+fn candidate_calls(r: &GenerateContentResponse, start: usize) -> Vec<ToolCall> {
+    let Some(candidate) = r.candidates.first() else {
+        return Vec::new();
+    };
+    candidate
+        .content
+        .parts
+        .iter()
+        .filter_map(|p| p.function_call.as_ref())
+        .filter_map(|c| Some((c.name.clone()?, c)))
+        .enumerate()
+        .map(|(i, (name, c))| ToolCall {
+            id: c
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("call_{}", start + i)),
+            name,
+            arguments: match &c.args {
+                Value::Null => "{}".to_owned(),
+                v => v.to_string(),
+            },
+        })
+        .collect()
 }
 
 fn generation_config(req: &ProviderRequest) -> GenerationConfig<'_> {
@@ -268,29 +367,33 @@ fn response(v: &Value, req: &ProviderRequest) -> Result<ProviderResponse, Provid
         ));
     }
     let text = candidate_text(&r);
+    let tool_calls = candidate_calls(&r, 0);
     let usage = r.usage_metadata.as_ref().map(usage).unwrap_or(Usage {
         input_tokens: estimate_prompt_tokens(req),
         output_tokens: estimate_tokens(&text),
         cached_input_tokens: 0,
     });
+    // Gemini says STOP after calls; OpenAI's callers look for tool_calls.
+    let finish_reason = match candidate_finish(&r).unwrap_or(FinishReason::Stop) {
+        FinishReason::Stop if !tool_calls.is_empty() => FinishReason::ToolCalls,
+        other => other,
+    };
     Ok(ProviderResponse {
-        finish_reason: candidate_finish(&r).unwrap_or(FinishReason::Stop),
+        finish_reason,
         text,
         usage,
-        tool_calls: Vec::new(),
+        tool_calls,
     })
 }
 
 #[async_trait::async_trait]
 impl Provider for Gemini {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
-        req.refuse_tools("Gemini")?;
         let resp = send(self.post(req, false)?).await?;
         response(&http::json_body(resp).await?, req)
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
-        req.refuse_tools("Gemini")?;
         let resp = send(self.post(req, true)?).await?;
         Ok(streaming::deltas(
             resp,
@@ -299,6 +402,7 @@ impl Provider for Gemini {
                 text: String::new(),
                 usage: None,
                 finish_reason: None,
+                calls: 0,
             },
         ))
     }
@@ -351,6 +455,8 @@ pub(super) struct ChunkDecoder {
     text: String,
     usage: Option<Usage>,
     finish_reason: Option<FinishReason>,
+    /// Calls streamed so far.
+    calls: usize,
 }
 
 impl Decoder for ChunkDecoder {
@@ -367,7 +473,21 @@ impl Decoder for ChunkDecoder {
         }
         let text = candidate_text(&r);
         self.text.push_str(&text);
-        Ok(Step::Text(vec![text]))
+        let calls = candidate_calls(&r, self.calls);
+        let first = self.calls;
+        self.calls += calls.len();
+        // Gemini streams each call whole: one piece with its id, name and arguments.
+        let pieces = calls.into_iter().enumerate().map(|(i, c)| {
+            Delta::ToolCall(ToolCallPiece {
+                index: (first + i) as u32,
+                id: Some(c.id),
+                name: Some(c.name),
+                arguments: c.arguments,
+            })
+        });
+        Ok(Step::Deltas(
+            std::iter::once(Delta::Text(text)).chain(pieces).collect(),
+        ))
     }
 
     fn finish(&mut self) -> (Usage, FinishReason) {
@@ -376,7 +496,12 @@ impl Decoder for ChunkDecoder {
             output_tokens: estimate_tokens(&self.text),
             cached_input_tokens: 0,
         });
-        (usage, self.finish_reason.unwrap_or(FinishReason::Stop))
+        // Gemini says STOP after calls; OpenAI's callers look for tool_calls.
+        let finish = match self.finish_reason.unwrap_or(FinishReason::Stop) {
+            FinishReason::Stop if self.calls > 0 => FinishReason::ToolCalls,
+            other => other,
+        };
+        (usage, finish)
     }
 
     fn complete_without_terminator(&self) -> bool {

@@ -14,6 +14,43 @@ pub(super) struct GenerateContentRequest<'a> {
     pub(super) generation_config: GenerationConfig<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) system_instruction: Option<Content<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub(super) tools: Vec<ToolsOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) tool_config: Option<ToolConfig<'a>>,
+}
+
+/// The functions offered, in one `functionDeclarations` list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ToolsOut<'a> {
+    pub(super) function_declarations: Vec<FunctionDeclaration<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct FunctionDeclaration<'a> {
+    pub(super) name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) description: Option<&'a str>,
+    /// The full JSON Schema (the older `parameters` takes only an OpenAPI subset).
+    pub(super) parameters_json_schema: &'a Value,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ToolConfig<'a> {
+    pub(super) function_calling_config: FunctionCallingConfig<'a>,
+}
+
+/// `AUTO`, `ANY` (OpenAI's `required`, or a named function with `allowedFunctionNames`) or
+/// `NONE`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct FunctionCallingConfig<'a> {
+    pub(super) mode: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) allowed_function_names: Vec<&'a str>,
 }
 
 /// A turn, or the system instruction (which has no role).
@@ -31,9 +68,37 @@ pub(super) enum ContentRole {
     Model,
 }
 
-#[derive(Debug, Serialize)]
+/// Text, a call the model made, or a tool's answer to one.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct Part<'a> {
-    pub(super) text: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) function_call: Option<FunctionCallOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) function_response: Option<FunctionResponseOut<'a>>,
+}
+
+impl<'a> Part<'a> {
+    pub(super) fn text(text: &'a str) -> Self {
+        Part {
+            text: Some(text),
+            ..Part::default()
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct FunctionCallOut<'a> {
+    pub(super) name: &'a str,
+    pub(super) args: Value,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct FunctionResponseOut<'a> {
+    pub(super) name: &'a str,
+    pub(super) response: Value,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,8 +172,21 @@ pub(super) struct CandidateContent {
 pub(super) struct AnswerPart {
     #[serde(deserialize_with = "lenient::value")]
     pub(super) text: Option<String>,
+    #[serde(rename = "functionCall", deserialize_with = "lenient::value")]
+    pub(super) function_call: Option<FunctionCallIn>,
     #[serde(deserialize_with = "lenient::value")]
     pub(super) thought: Option<bool>,
+}
+
+/// A call in an answer (ids only from some models).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct FunctionCallIn {
+    #[serde(deserialize_with = "lenient::value")]
+    pub(super) id: Option<String>,
+    #[serde(deserialize_with = "lenient::value")]
+    pub(super) name: Option<String>,
+    pub(super) args: Value,
 }
 
 /// Token counts; a count left out counts as 0.
@@ -197,7 +275,7 @@ mod tests {
         let req = GenerateContentRequest {
             contents: vec![Content {
                 role: Some(ContentRole::User),
-                parts: vec![Part { text: "hi" }],
+                parts: vec![Part::text("hi")],
             }],
             generation_config: GenerationConfig {
                 temperature: 0.0,
@@ -210,6 +288,8 @@ mod tests {
                 response_json_schema: None,
             },
             system_instruction: None,
+            tools: vec![],
+            tool_config: None,
         };
         assert_eq!(
             serde_json::to_value(req).unwrap(),
@@ -222,7 +302,7 @@ mod tests {
     fn a_system_instruction_is_content_without_a_role() {
         let system = Content {
             role: None,
-            parts: vec![Part { text: "Be brief." }],
+            parts: vec![Part::text("Be brief.")],
         };
         assert_eq!(
             serde_json::to_value(system).unwrap(),
