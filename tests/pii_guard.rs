@@ -262,3 +262,25 @@ async fn a_bad_workspace_pattern_is_refused_with_its_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pattern 1"), "{err}");
 }
+
+#[tokio::test]
+async fn redact_also_replaces_pii_in_the_arguments_of_the_conversations_tool_calls() {
+    let mock = upstream().await;
+    let app = Install::start(&mock);
+    let key = app.workspace("w_redact_tools", "redact", &[]);
+    let body = json!({"model": "hearth/chat", "messages": [
+        {"role": "user", "content": "Email the report, please."},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "send_email", "arguments": "{\"to\":\"an.nguyen@example.vn\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sent to an.nguyen@example.vn"}]});
+    let (status, _, v) = app
+        .server
+        .post("/v1/chat/completions", Some(&key), &body)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (n, sent) = seen_upstream(&mock).await;
+    assert_eq!(n, 1);
+    assert!(!sent.contains("an.nguyen"), "{sent}");
+    assert!(sent.contains("[EMAIL_1]"), "{sent}");
+    assert!(sent.contains("\"tool_call_id\":\"call_1\""), "{sent}");
+}

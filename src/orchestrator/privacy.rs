@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use crate::config::{Locality, ModelSpec, Policy};
 use crate::error::{Error, Result};
 use crate::pii::{PiiDetector, PiiKind};
-use crate::providers::Message;
+use crate::providers::{Message, ToolCall};
 use crate::workspace::{DataPolicy, Workspace};
 
 /// What a scan of one request found.
@@ -110,9 +110,12 @@ impl Detectors {
             return Ok(PiiScan::default());
         }
         let detector = self.for_workspace(ws)?;
-        let mut kinds: Vec<PiiKind> = messages
-            .iter()
-            .flat_map(|m| detector.scan(&m.content))
+        // A call's arguments leave the machine as much as a message's text does.
+        let texts = messages.iter().flat_map(|m| {
+            std::iter::once(&m.content).chain(m.tool_calls.iter().map(|c| &c.arguments))
+        });
+        let mut kinds: Vec<PiiKind> = texts
+            .flat_map(|t| detector.scan(t))
             .map(|f| f.kind)
             .collect();
         kinds.sort_unstable();
@@ -121,7 +124,18 @@ impl Detectors {
         let redacted = (!kinds.is_empty() && ws.data_policy == DataPolicy::Redact).then(|| {
             messages
                 .iter()
-                .map(|m| Message::new(m.role, detector.redact(&m.content).text))
+                .map(|m| Message {
+                    content: detector.redact(&m.content).text,
+                    tool_calls: m
+                        .tool_calls
+                        .iter()
+                        .map(|c| ToolCall {
+                            arguments: detector.redact(&c.arguments).text,
+                            ..c.clone()
+                        })
+                        .collect(),
+                    ..m.clone()
+                })
                 .collect()
         });
         Ok(PiiScan { kinds, redacted })
