@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cli, cli_ok, hosted, Server};
+use common::{cli, hosted, OwnPolicy};
 use serde_json::{json, Value};
 use wiremock::MockServer;
 
@@ -29,18 +29,10 @@ async fn seen_upstream(mock: &MockServer) -> (usize, String) {
     (reqs.len(), text)
 }
 
-struct Install {
-    _dir: tempfile::TempDir,
-    server: Server,
-    cfg: String,
-    data: std::path::PathBuf,
-}
-
-impl Install {
+impl OwnPolicy {
     /// A server whose `chat` route tries the hosted upstream, then an on-device model, and
     /// whose `hosted_only` route has no on-device model at all.
-    fn start(upstream: &MockServer) -> Install {
-        let dir = tempfile::tempdir().unwrap();
+    fn install(upstream: &MockServer) -> OwnPolicy {
         let policy = format!(
             r#"
 [providers.upstream]
@@ -78,26 +70,12 @@ on_route_not_allowed = "reject"
 "#,
             upstream.uri()
         );
-        let cfg = dir.path().join("policy.toml");
-        std::fs::write(&cfg, policy).unwrap();
-        let data = dir.path().join("data");
-        let cfg = cfg.to_str().unwrap().to_owned();
-        let server = Server::start_in(&data, &["--config", &cfg]);
-        Install {
-            _dir: dir,
-            server,
-            cfg,
-            data,
-        }
+        OwnPolicy::start(&policy)
     }
 
     /// Creates a workspace with a data policy (and patterns) and returns a key for it.
     fn workspace(&self, id: &str, data_policy: &str, patterns: &[&str]) -> String {
-        let run = |args: &[&str]| {
-            let mut all = vec!["--config", self.cfg.as_str()];
-            all.extend_from_slice(args);
-            cli_ok(&self.data, &all).trim().to_owned()
-        };
+        let run = |args: &[&str]| self.cli(args);
         run(&[
             "workspaces",
             "create",
@@ -133,7 +111,7 @@ on_route_not_allowed = "reject"
 #[tokio::test]
 async fn redact_sends_placeholders_to_the_hosted_provider_and_records_only_the_kinds() {
     let mock = upstream().await;
-    let app = Install::start(&mock);
+    let app = OwnPolicy::install(&mock);
     let key = app.workspace("w_redact", "redact", &[]);
     let (status, v) = app.chat(&key, "chat", PII_MESSAGE).await;
     assert_eq!(status, 200, "{v}");
@@ -164,7 +142,7 @@ async fn redact_sends_placeholders_to_the_hosted_provider_and_records_only_the_k
 #[tokio::test]
 async fn pii_to_local_only_serves_pii_on_device_and_clean_text_from_the_hosted_provider() {
     let mock = upstream().await;
-    let app = Install::start(&mock);
+    let app = OwnPolicy::install(&mock);
     let key = app.workspace("w_local_pii", "pii_to_local_only", &[]);
 
     let (status, v) = app.chat(&key, "chat", PII_MESSAGE).await;
@@ -184,7 +162,7 @@ async fn pii_to_local_only_serves_pii_on_device_and_clean_text_from_the_hosted_p
 #[tokio::test]
 async fn pii_to_local_only_without_an_on_device_model_is_policy_blocked_not_leaked() {
     let mock = upstream().await;
-    let app = Install::start(&mock);
+    let app = OwnPolicy::install(&mock);
     let key = app.workspace("w_blocked", "pii_to_local_only", &[]);
     let (status, v) = app.chat(&key, "hosted_only", PII_MESSAGE).await;
     assert_eq!(status, 403, "{v}");
@@ -201,7 +179,7 @@ async fn pii_to_local_only_without_an_on_device_model_is_policy_blocked_not_leak
 #[tokio::test]
 async fn under_any_a_hosted_provider_that_does_not_allow_pii_is_skipped_for_pii() {
     let mock = upstream().await;
-    let app = Install::start(&mock);
+    let app = OwnPolicy::install(&mock);
     let key = app.workspace("w_any", "any", &[]);
     let (status, v) = app.chat(&key, "chat", PII_MESSAGE).await;
     assert_eq!(status, 200, "{v}");
@@ -212,7 +190,7 @@ async fn under_any_a_hosted_provider_that_does_not_allow_pii_is_skipped_for_pii(
 #[tokio::test]
 async fn a_workspace_pattern_is_redacted_like_a_built_in_kind() {
     let mock = upstream().await;
-    let app = Install::start(&mock);
+    let app = OwnPolicy::install(&mock);
     let key = app.workspace("w_custom", "redact", &[r"EMP-\d{6}"]);
     let (status, v) = app
         .chat(&key, "chat", "Nhân viên EMP-004217 cần được hỗ trợ.")
@@ -228,7 +206,7 @@ async fn a_workspace_pattern_is_redacted_like_a_built_in_kind() {
 #[tokio::test]
 async fn local_only_never_calls_the_hosted_provider_even_with_clean_text() {
     let mock = upstream().await;
-    let app = Install::start(&mock);
+    let app = OwnPolicy::install(&mock);
     let key = app.workspace("w_local", "local_only", &[]);
     let (status, v) = app.chat(&key, "chat", "Summarise the weather.").await;
     assert_eq!(status, 200, "{v}");
@@ -244,7 +222,7 @@ async fn local_only_never_calls_the_hosted_provider_even_with_clean_text() {
 #[tokio::test]
 async fn a_bad_workspace_pattern_is_refused_with_its_reason() {
     let mock = upstream().await;
-    let app = Install::start(&mock);
+    let app = OwnPolicy::install(&mock);
     app.workspace("w_bad", "redact", &[]);
     let out = cli(
         &app.data,
@@ -266,7 +244,7 @@ async fn a_bad_workspace_pattern_is_refused_with_its_reason() {
 #[tokio::test]
 async fn redact_also_replaces_pii_in_the_arguments_of_the_conversations_tool_calls() {
     let mock = upstream().await;
-    let app = Install::start(&mock);
+    let app = OwnPolicy::install(&mock);
     let key = app.workspace("w_redact_tools", "redact", &[]);
     let body = json!({"model": "hearth/chat", "messages": [
         {"role": "user", "content": "Email the report, please."},

@@ -7,20 +7,18 @@
 
 mod common;
 
-use common::{cli_ok, hosted, Server};
+use common::{hosted, OwnPolicy};
 use serde_json::{json, Value};
 use wiremock::MockServer;
 
 struct Install {
-    _dir: tempfile::TempDir,
-    server: Server,
+    own: OwnPolicy,
     key: String,
 }
 
 /// A server whose `chat` route tries the hosted upstream, then an on-device mock, and whose
 /// `hosted_only` route has only the upstream.
 fn start(upstream: &MockServer) -> Install {
-    let dir = tempfile::tempdir().unwrap();
     let policy = format!(
         r#"
 [providers.upstream]
@@ -61,23 +59,9 @@ on_route_not_allowed = "reject"
 "#,
         upstream.uri()
     );
-    let cfg = dir.path().join("policy.toml");
-    std::fs::write(&cfg, policy).unwrap();
-    let data = dir.path().join("data");
-    let cfg = cfg.to_str().unwrap();
-    let server = Server::start_in(&data, &["--config", cfg]);
-    let run = |args: &[&str]| {
-        let mut all = vec!["--config", cfg];
-        all.extend_from_slice(args);
-        cli_ok(&data, &all).trim().to_owned()
-    };
-    run(&["workspaces", "create", "acme", "--tier", "pro"]);
-    let key = run(&["keys", "create", "--workspace", "acme"]);
-    Install {
-        _dir: dir,
-        server,
-        key,
-    }
+    let own = OwnPolicy::start(&policy);
+    let key = own.workspace_key("acme", "pro");
+    Install { own, key }
 }
 
 fn person_schema() -> Value {
@@ -110,6 +94,7 @@ async fn a_valid_hosted_answer_is_served_and_the_schema_went_in_openais_form() {
     let upstream = upstream_answering(r#"{"name": "Ada", "age": 36}"#).await;
     let i = start(&upstream);
     let (status, _, v) = i
+        .own
         .server
         .post(
             "/v1/chat/completions",
@@ -136,6 +121,7 @@ async fn an_answer_that_breaks_the_schema_falls_back_to_the_next_candidate() {
     let upstream = upstream_answering(r#"{"name": "Ada", "age": -3}"#).await;
     let i = start(&upstream);
     let (status, _, v) = i
+        .own
         .server
         .post(
             "/v1/chat/completions",
@@ -156,6 +142,7 @@ async fn with_no_candidate_left_an_invalid_answer_is_a_502_invalid_output_that_n
     let upstream = upstream_answering(r#"{"name": "secret-name", "age": "old"}"#).await;
     let i = start(&upstream);
     let (status, _, v) = i
+        .own
         .server
         .post(
             "/v1/chat/completions",
@@ -180,6 +167,7 @@ async fn a_stream_whose_whole_text_breaks_the_schema_ends_with_an_error_event() 
     let zip = json!({"type": "object", "properties": {"zip": {"type": "string", "pattern": "^[0-9]{5}$"}},
         "required": ["zip"]});
     let (status, _, text) = i
+        .own
         .server
         .post_with(
             "/v1/chat/completions",
@@ -204,6 +192,7 @@ async fn a_stream_that_validates_finishes_normally() {
     let upstream = MockServer::start().await;
     let i = start(&upstream);
     let (status, _, text) = i
+        .own
         .server
         .post_with(
             "/v1/chat/completions",
@@ -243,6 +232,7 @@ async fn bad_schemas_are_400s_before_any_provider_is_called() {
     ];
     for body in cases {
         let (status, _, v) = i
+            .own
             .server
             .post("/v1/chat/completions", Some(&i.key), &body)
             .await;
@@ -259,11 +249,13 @@ async fn the_cache_never_serves_an_answer_made_for_another_schema() {
     let i = start(&upstream);
     let first = ask("chat", person_schema(), false);
     let (status, _, v) = i
+        .own
         .server
         .post("/v1/chat/completions", Some(&i.key), &first)
         .await;
     assert_eq!(status, 200, "{v}");
     let (_, _, again) = i
+        .own
         .server
         .post("/v1/chat/completions", Some(&i.key), &first)
         .await;
@@ -271,6 +263,7 @@ async fn the_cache_never_serves_an_answer_made_for_another_schema() {
     let mut other = person_schema();
     other["properties"]["age"]["maximum"] = json!(30);
     let (_, _, v) = i
+        .own
         .server
         .post(
             "/v1/chat/completions",
@@ -302,6 +295,7 @@ async fn huge_or_deep_schemas_are_answered_or_refused_never_a_crash() {
     let alternatives = json!({"type": "object", "properties": {"v": {"anyOf": any_of}}});
     for schema in [deep, wide, alternatives] {
         let (status, _, v) = i
+            .own
             .server
             .post(
                 "/v1/chat/completions",

@@ -8,19 +8,17 @@
 
 mod common;
 
-use common::{cli_ok, hosted, Server};
+use common::{hosted, OwnPolicy};
 use serde_json::{json, Value};
 use wiremock::{MockServer, ResponseTemplate};
 
 struct Install {
-    _dir: tempfile::TempDir,
-    server: Server,
+    own: OwnPolicy,
     key: String,
 }
 
 /// A server whose `chat` route is the upstream.
 fn start(upstream: &MockServer) -> Install {
-    let dir = tempfile::tempdir().unwrap();
     let policy = format!(
         r#"
 [providers.upstream]
@@ -45,23 +43,9 @@ on_route_not_allowed = "reject"
 "#,
         upstream.uri()
     );
-    let cfg = dir.path().join("policy.toml");
-    std::fs::write(&cfg, policy).unwrap();
-    let data = dir.path().join("data");
-    let cfg = cfg.to_str().unwrap();
-    let server = Server::start_in(&data, &["--config", cfg]);
-    let run = |args: &[&str]| {
-        let mut all = vec!["--config", cfg];
-        all.extend_from_slice(args);
-        cli_ok(&data, &all).trim().to_owned()
-    };
-    run(&["workspaces", "create", "acme", "--tier", "pro"]);
-    let key = run(&["keys", "create", "--workspace", "acme"]);
-    Install {
-        _dir: dir,
-        server,
-        key,
-    }
+    let own = OwnPolicy::start(&policy);
+    let key = own.workspace_key("acme", "pro");
+    Install { own, key }
 }
 
 fn weather() -> Value {
@@ -103,6 +87,7 @@ async fn tools_and_the_conversations_calls_reach_the_upstream_in_openais_form() 
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
         "parallel_tool_calls": false});
     let (status, _, v) = i
+        .own
         .server
         .post("/v1/chat/completions", Some(&i.key), &body)
         .await;
@@ -167,6 +152,7 @@ async fn a_streamed_call_comes_in_pieces_as_openai_frames_them() {
     let body = json!({"model": "hearth/chat", "stream": true, "tools": [weather()],
         "messages": [{"role": "user", "content": "Weather in Hue?"}]});
     let (status, _, text) = i
+        .own
         .server
         .post_with("/v1/chat/completions", Some(&i.key), &[], &body)
         .await;
@@ -265,6 +251,7 @@ async fn bad_tools_and_calls_are_400s_before_any_provider_is_called() {
     ];
     for (body, code) in cases {
         let (status, _, v) = i
+            .own
             .server
             .post("/v1/chat/completions", Some(&i.key), &body)
             .await;
@@ -282,12 +269,13 @@ async fn the_audit_event_names_the_tools_offered_and_counts_the_calls() {
     let body = json!({"model": "hearth/chat", "tools": [weather()],
         "messages": [{"role": "user", "content": "Weather in Hue?"}]});
     let (status, headers, v) = i
+        .own
         .server
         .post("/v1/chat/completions", Some(&i.key), &body)
         .await;
     assert_eq!(status, 200, "{v}");
     let trace = headers["x-hearth-trace-id"].to_str().unwrap().to_owned();
-    let (status, audit) = i.server.get_json("/audit?limit=5", Some(&i.key)).await;
+    let (status, audit) = i.own.server.get_json("/audit?limit=5", Some(&i.key)).await;
     assert_eq!(status, 200, "{audit}");
     let event = audit["events"]
         .as_array()
@@ -310,10 +298,10 @@ async fn the_audit_event_names_the_tools_offered_and_counts_the_calls() {
 async fn a_tool_outside_the_workspaces_allowlist_is_403_before_any_provider_call() {
     let upstream = calling_upstream().await;
     let i = start(&upstream);
-    let dir = i.server.dir.clone();
+    let dir = i.own.server.dir.clone();
     let admin = common::create_key(&dir, "acme", "admin");
     let allow = json!({"allowed_tools": ["get_*", "search"]});
-    let (status, v) = i.server.patch_workspace(&admin, "acme", &allow).await;
+    let (status, v) = i.own.server.patch_workspace(&admin, "acme", &allow).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         v["workspace"]["allowed_tools"],
@@ -326,7 +314,7 @@ async fn a_tool_outside_the_workspaces_allowlist_is_403_before_any_provider_call
             "messages": [{"role": "user", "content": "Weather in Hue?"}]})
     };
     let post = |body: Value| {
-        let s = &i.server;
+        let s = &i.own.server;
         let key = i.key.clone();
         async move { s.post("/v1/chat/completions", Some(&key), &body).await }
     };
@@ -344,6 +332,6 @@ async fn a_tool_outside_the_workspaces_allowlist_is_403_before_any_provider_call
     );
     assert_eq!(upstream.received_requests().await.unwrap().len(), 1);
     let bad = json!({"allowed_tools": ["has space"]});
-    let (status, v) = i.server.patch_workspace(&admin, "acme", &bad).await;
+    let (status, v) = i.own.server.patch_workspace(&admin, "acme", &bad).await;
     assert_eq!(status, 422, "{v}");
 }

@@ -304,3 +304,45 @@ max_output_tokens = 256
 on_budget_exhausted = "reject"
 on_route_not_allowed = "reject"
 "#;
+
+/// A server on a policy of the test's own (TOML text), with its data in a temporary folder.
+pub struct OwnPolicy {
+    _dir: tempfile::TempDir,
+    /// The server.
+    pub server: Server,
+    /// The policy file's path.
+    pub cfg: String,
+    /// The data folder.
+    pub data: PathBuf,
+}
+
+impl OwnPolicy {
+    /// Writes the policy and starts a server on it.
+    pub fn start(policy: &str) -> OwnPolicy {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("policy.toml");
+        std::fs::write(&cfg, policy).unwrap();
+        let data = dir.path().join("data");
+        let cfg = cfg.to_str().unwrap().to_owned();
+        let server = Server::start_in(&data, &["--config", &cfg]);
+        OwnPolicy {
+            _dir: dir,
+            server,
+            cfg,
+            data,
+        }
+    }
+
+    /// `hearth ARGS` on the same policy and data, its trimmed output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let mut all = vec!["--config", self.cfg.as_str()];
+        all.extend_from_slice(args);
+        cli_ok(&self.data, &all).trim().to_owned()
+    }
+
+    /// Creates workspace `id` on `tier`, and a key for it.
+    pub fn workspace_key(&self, id: &str, tier: &str) -> String {
+        self.cli(&["workspaces", "create", id, "--tier", tier]);
+        self.cli(&["keys", "create", "--workspace", id])
+    }
+}
