@@ -134,8 +134,12 @@ proptest! {
         for t in &texts {
             let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"content": t}}]});
             let ev = SseEvent { event: None, data: chunk.to_string() };
-            if let Ok(super::streaming::Step::Text(parts)) = d.event(&ev) {
-                got.extend(parts);
+            if let Ok(super::streaming::Step::Deltas(deltas)) = d.event(&ev) {
+                for delta in deltas {
+                    if let crate::providers::Delta::Text(t) = delta {
+                        got.push_str(&t);
+                    }
+                }
             }
         }
         prop_assert_eq!(got, texts.concat());
