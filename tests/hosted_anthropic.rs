@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::hosted::{
-    assert_no_key, build_with, collect, first_error, mock_keychain, msg, sent_body, text, Adapter,
+    assert_no_key, build_with, collect, first_error, mock_keychain, msg, sent_body, text,
+    tool_pieces, Adapter,
 };
 use hearth::config::HostedKind;
 use hearth::providers::{
     Delta, FinishReason, JsonSchemaFormat, Message, OutputFormat, Provider, ProviderError,
-    ProviderRequest, Role, Tool, ToolCall, ToolCallPiece, ToolChoice, Tools, Usage,
+    ProviderRequest, Role, Tool, ToolCall, ToolChoice, Tools, Usage,
 };
 use serde_json::Value;
 use wiremock::matchers::{header, method, path};
@@ -594,13 +595,7 @@ async fn a_streamed_tool_use_becomes_call_pieces_from_its_input_json_deltas() {
         ..request()
     };
     let items = collect(p.as_ref(), &req).await;
-    let pieces: Vec<ToolCallPiece> = items
-        .iter()
-        .filter_map(|i| match i {
-            Ok(Delta::ToolCall(p)) => Some(p.clone()),
-            _ => None,
-        })
-        .collect();
+    let pieces = tool_pieces(&items);
     assert_eq!(pieces.len(), 3, "{items:?}");
     assert_eq!(pieces[0].id.as_deref(), Some("toolu_9"));
     assert_eq!(pieces[0].name.as_deref(), Some("get_weather"));

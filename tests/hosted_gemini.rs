@@ -8,7 +8,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::hosted::{self, build_named, collect, joined_text, mock_keychain, msg, Adapter};
+use common::hosted::{
+    self, build_named, collect, joined_text, mock_keychain, msg, tool_pieces, Adapter,
+};
 use hearth::config::HostedKind;
 use hearth::providers::{
     Delta, FinishReason, JsonSchemaFormat, Message, OutputFormat, Provider, ProviderError,
@@ -730,13 +732,7 @@ async fn a_streamed_function_call_is_one_piece_and_the_stream_ends_in_tool_calls
         ..request()
     };
     let items = collect(p.as_ref(), &req).await;
-    let pieces: Vec<ToolCallPiece> = items
-        .iter()
-        .filter_map(|i| match i {
-            Ok(Delta::ToolCall(p)) => Some(p.clone()),
-            _ => None,
-        })
-        .collect();
+    let pieces = tool_pieces(&items);
     assert_eq!(
         pieces,
         [ToolCallPiece {

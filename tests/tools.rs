@@ -335,3 +335,24 @@ async fn a_tool_outside_the_workspaces_allowlist_is_403_before_any_provider_call
     let (status, v) = i.own.server.patch_workspace(&admin, "acme", &bad).await;
     assert_eq!(status, 422, "{v}");
 }
+
+#[tokio::test]
+async fn the_local_model_refuses_tools_with_unsupported_by_model_instead_of_dropping_them() {
+    if common::default_model().is_none() {
+        return;
+    }
+    let s = common::Server::start(&[]);
+    let key = common::create_key(&s.dir, "default", "user");
+    let body = json!({"model": "local/smollm2-135m-instruct", "tools": [weather()],
+        "messages": [{"role": "user", "content": "Weather in Hue?"}]});
+    let (status, _, v) = s.post("/v1/chat/completions", Some(&key), &body).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["code"], "unsupported_by_model", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tool calling"),
+        "{v}"
+    );
+}

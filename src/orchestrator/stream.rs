@@ -194,16 +194,10 @@ impl Run {
         };
         let event = match result {
             Ok(out) => {
-                let pieces = out.tool_calls.iter().enumerate().map(|(i, c)| {
-                    StreamEvent::ToolCall(ToolCallPiece {
-                        index: i as u32,
-                        id: Some(c.id.clone()),
-                        name: Some(c.name.clone()),
-                        arguments: c.arguments.clone(),
-                    })
-                });
+                let pieces = (out.tool_calls.iter().cloned().enumerate())
+                    .map(|(i, c)| StreamEvent::ToolCall(ToolCallPiece::whole(i, c)));
                 let events = std::iter::once(StreamEvent::Delta(out.answer.clone())).chain(pieces);
-                for event in events.collect::<Vec<_>>() {
+                for event in events {
                     if tx.send(event).await.is_err() {
                         return;
                     }
@@ -320,7 +314,7 @@ impl Calls {
     fn add(&mut self, piece: &ToolCallPiece) {
         let i = piece.index as usize;
         // Indexes come from the provider: a gap is filled, never trusted to be small.
-        if i >= self.0.len() && i < crate::providers::MAX_TOOLS * 4 {
+        if i >= self.0.len() && i < crate::providers::MAX_CALLS {
             self.0.resize_with(i + 1, || ToolCall {
                 id: String::new(),
                 name: String::new(),

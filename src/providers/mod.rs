@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 pub use embed::{shorten, unit, EmbedRequest, EmbedResponse};
 pub use format::{valid_name, JsonSchemaFormat, OutputFormat, SchemaError};
 pub use registry::{BuildError, Providers};
-pub use tools::{Tool, ToolCall, ToolCallPiece, ToolChoice, ToolError, Tools, MAX_TOOLS};
+pub use tools::{
+    Tool, ToolCall, ToolCallPiece, ToolChoice, ToolError, Tools, MAX_CALLS, MAX_TOOLS,
+};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

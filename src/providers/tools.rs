@@ -11,6 +11,10 @@ use super::format::valid_name;
 /// Most tools one request may offer (OpenAI's own limit).
 pub const MAX_TOOLS: usize = 128;
 
+/// Most calls one message may carry, or one streamed answer may make: bounds what a client
+/// or a provider can make Hearth hold.
+pub const MAX_CALLS: usize = MAX_TOOLS;
+
 /// A function the model may call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tool {
@@ -70,6 +74,18 @@ pub struct ToolCallPiece {
     pub name: Option<String>,
     /// More argument text (possibly empty).
     pub arguments: String,
+}
+
+impl ToolCallPiece {
+    /// A whole call as one piece: how a call already complete is streamed.
+    pub fn whole(index: usize, call: ToolCall) -> ToolCallPiece {
+        ToolCallPiece {
+            index: index as u32,
+            id: Some(call.id),
+            name: Some(call.name),
+            arguments: call.arguments,
+        }
+    }
 }
 
 /// Why the tools of a request were refused.

@@ -32,7 +32,7 @@ use crate::orchestrator::{
 };
 use crate::providers::{
     JsonSchemaFormat, Message, OutputFormat, Role, Tool, ToolCall, ToolChoice, ToolError, Tools,
-    MAX_TOOLS,
+    MAX_CALLS, MAX_TOOLS,
 };
 use crate::store::now_ms;
 use crate::workspace::DataPolicy;
@@ -110,7 +110,7 @@ fn tool_calls(role: Role, wire: Option<Vec<WireToolCall>>) -> Result<Vec<ToolCal
     if !wire.is_empty() && role != Role::Assistant {
         return Err(bad("only assistant messages carry `tool_calls`"));
     }
-    if wire.len() > MAX_TOOLS {
+    if wire.len() > MAX_CALLS {
         return Err(bad("an assistant message carries at most 128 tool calls"));
     }
     wire.into_iter()
@@ -140,6 +140,7 @@ fn tools(
 ) -> Result<Tools, Error> {
     let invalid = |e: ToolError| Error::bad_request("invalid_tools", e.to_string());
     let wire = wire.unwrap_or_default();
+    // Before each tool's schema is compiled: 10,000 tools are refused at once.
     if wire.len() > MAX_TOOLS {
         return Err(invalid(ToolError::TooMany(wire.len())));
     }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use hearth::config::{HostedConfig, HostedKind, ProviderDataPolicy};
 use hearth::providers::hosted::{build, build_client, Built};
-use hearth::providers::{Delta, Message, Provider, ProviderError, ProviderRequest, Role};
+use hearth::providers::{
+    Delta, Message, Provider, ProviderError, ProviderRequest, Role, ToolCallPiece,
+};
 use hearth::secrets::Keychain;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -166,6 +168,17 @@ pub fn joined_text(items: &[Item]) -> String {
         .iter()
         .filter_map(|i| match i {
             Ok(Delta::Text(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The tool-call pieces of a streamed answer, in order.
+pub fn tool_pieces(items: &[Item]) -> Vec<ToolCallPiece> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(Delta::ToolCall(p)) => Some(p.clone()),
             _ => None,
         })
         .collect()

@@ -11,9 +11,8 @@ use crate::providers::{Delta, DeltaStream, FinishReason, ProviderError, Usage};
 
 /// What an adapter's stream decoder learns from one event.
 pub(crate) enum Step {
-    /// Text to pass on (possibly none, for pings and bookkeeping events).
-    Text(Vec<String>),
-    /// Text and tool-call pieces to pass on, in order.
+    /// Text and tool-call pieces to pass on, in order (possibly none, for pings and
+    /// bookkeeping events; empty text is dropped).
     Deltas(Vec<Delta>),
     /// The answer is complete.
     Done,
@@ -66,15 +65,6 @@ pub(crate) fn deltas<D: Decoder>(resp: reqwest::Response, decoder: D) -> DeltaSt
 async fn pull<D: Decoder>(st: &mut State<D>) -> bool {
     match st.events.next().await {
         Some(Ok(ev)) => match st.decoder.event(&ev) {
-            Ok(Step::Text(parts)) => {
-                st.ready.extend(
-                    parts
-                        .into_iter()
-                        .filter(|t| !t.is_empty())
-                        .map(|t| Ok(Delta::Text(t))),
-                );
-                false
-            }
             Ok(Step::Deltas(deltas)) => {
                 st.ready.extend(
                     deltas

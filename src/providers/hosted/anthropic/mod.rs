@@ -14,7 +14,7 @@ use super::Endpoint;
 use crate::providers::{
     estimate_prompt_tokens, estimate_tokens, Delta, DeltaStream, FinishReason, Message,
     OutputFormat, Provider, ProviderError, ProviderRequest, ProviderResponse, Role, ToolCall,
-    ToolCallPiece, ToolChoice, Tools, Usage, MAX_TOOLS,
+    ToolCallPiece, ToolChoice, Tools, Usage, MAX_CALLS,
 };
 use wire::{
     BlockOut, MessageResponse, MessagesRequest, StreamEvent, ToolChoiceWire, ToolSpec, Turn,
@@ -319,7 +319,7 @@ impl EventDecoder {
     /// A `tool_use` block's start: the call's id and name.
     fn call_started(&mut self, block: Option<u64>, b: &wire::Block) -> Option<Delta> {
         let call = b.call()?;
-        if self.call_blocks.len() >= MAX_TOOLS * 4 {
+        if self.call_blocks.len() >= MAX_CALLS {
             return None;
         }
         self.call_blocks.push(block);
@@ -386,14 +386,9 @@ impl Decoder for EventDecoder {
             }
             StreamEvent::Other => None,
         };
-        let parts = match text {
-            Some(t) if !t.is_empty() => {
-                self.text.push_str(&t);
-                vec![t]
-            }
-            _ => Vec::new(),
-        };
-        Ok(Step::Text(parts))
+        let text = text.unwrap_or_default();
+        self.text.push_str(&text);
+        Ok(Step::Deltas(vec![Delta::Text(text)]))
     }
 
     fn finish(&mut self) -> (Usage, FinishReason) {

@@ -477,14 +477,10 @@ impl Decoder for ChunkDecoder {
         let first = self.calls;
         self.calls += calls.len();
         // Gemini streams each call whole: one piece with its id, name and arguments.
-        let pieces = calls.into_iter().enumerate().map(|(i, c)| {
-            Delta::ToolCall(ToolCallPiece {
-                index: (first + i) as u32,
-                id: Some(c.id),
-                name: Some(c.name),
-                arguments: c.arguments,
-            })
-        });
+        let pieces = calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Delta::ToolCall(ToolCallPiece::whole(first + i, c)));
         Ok(Step::Deltas(
             std::iter::once(Delta::Text(text)).chain(pieces).collect(),
         ))
