@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use hearth::providers::local::{configure_threads, Engine, LoadOptions};
+use hearth::providers::local::{configure_threads, Answer, Engine, LoadOptions};
 use hearth::providers::{JsonSchemaFormat, Message, OutputFormat, ProviderRequest, Role};
 use serde_json::{json, Value};
 
@@ -79,7 +79,7 @@ fn generate(
     engine.forget_prefix();
     let t0 = Instant::now();
     let mut first = None;
-    let (text, usage, _) = engine.generate(&req, &mut |_, _| {
+    let Answer { text, usage, .. } = engine.generate(&req, &mut |_, _| {
         first.get_or_insert_with(|| t0.elapsed().as_secs_f64());
         true
     })?;

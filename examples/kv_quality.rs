@@ -26,7 +26,7 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use clap::Parser;
-use hearth::providers::local::{configure_threads, Engine, KvCacheType, LoadOptions};
+use hearth::providers::local::{configure_threads, Answer, Engine, KvCacheType, LoadOptions};
 use hearth::providers::{Message, ProviderRequest, Role};
 
 /// Compares an f16 and a Q8_0 KV cache on one model and text.
@@ -66,7 +66,9 @@ fn run(args: &Args, kv: KvCacheType, text: &str) -> Result<Run, Box<dyn Error>> 
     let logits = engine.logits_along(&ids)?;
     // The cache now holds the text, so the continuation starts from what was just fed.
     let req = ProviderRequest::greedy("kv_quality", messages, args.continuation);
-    let (continuation, _, _) = engine.generate(&req, &mut |_, _| true)?;
+    let Answer {
+        text: continuation, ..
+    } = engine.generate(&req, &mut |_, _| true)?;
     Ok(Run {
         ids,
         logits,

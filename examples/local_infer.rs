@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use hearth::providers::local::{configure_threads, Engine, KvCacheType, LoadOptions};
+use hearth::providers::local::{configure_threads, Answer, Engine, KvCacheType, LoadOptions};
 use hearth::providers::{Message, OutputFormat, ProviderRequest, Role};
 use sha2::{Digest, Sha256};
 
@@ -157,7 +157,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut first: Option<f64> = None;
         let cpu0 = cpu_seconds()?;
         let t0 = Instant::now();
-        let (answer, usage, finish) = engine.generate(&req, &mut |_piece, _| {
+        let Answer {
+            text: answer,
+            usage,
+            finish,
+            ..
+        } = engine.generate(&req, &mut |_piece, _| {
             if first.is_none() {
                 first = Some(t0.elapsed().as_secs_f64());
             }

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use hearth::providers::local::Engine;
+use hearth::providers::local::{Answer, Engine};
 use hearth::providers::{
     FinishReason, JsonSchemaFormat, Message, OutputFormat, ProviderRequest, Role,
 };
@@ -36,7 +36,7 @@ fn ask(e: &Engine, prompt: &str, format: OutputFormat, max: u32) -> (String, Fin
         response_format: format,
         ..ProviderRequest::greedy("smollm2-135m-instruct", messages, max)
     };
-    let (text, _, finish) = e.generate(&req, &mut |_, _| true).unwrap();
+    let Answer { text, finish, .. } = e.generate(&req, &mut |_, _| true).unwrap();
     (text, finish)
 }
 

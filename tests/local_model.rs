@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use hearth::providers::local::{Engine, KvCacheType, LoadOptions};
+use hearth::providers::local::{Answer, Engine, KvCacheType, LoadOptions};
 use hearth::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role};
 
 mod common;
@@ -115,13 +115,17 @@ fn a_shared_system_prompt_is_not_recomputed_and_the_answer_does_not_change() {
             e.generate(&request(support_chat(system, user), 16), &mut |_, _| true)
                 .unwrap()
         };
-        let (_, first, _) = ask(system, "How do I create an API key?");
+        let Answer { usage: first, .. } = ask(system, "How do I create an API key?");
         assert_eq!(
             first.cached_input_tokens, 0,
             "{kv:?}: a fresh engine has nothing cached"
         );
 
-        let (reusing, usage, _) = ask(system, "Where do I see what I spent this week?");
+        let Answer {
+            text: reusing,
+            usage,
+            ..
+        } = ask(system, "Where do I see what I spent this week?");
         let system_tokens = e.encode_text(system).unwrap().len() as u64;
         assert!(
             usage.cached_input_tokens >= system_tokens,
@@ -131,7 +135,11 @@ fn a_shared_system_prompt_is_not_recomputed_and_the_answer_does_not_change() {
         assert!(usage.cached_input_tokens < usage.input_tokens);
 
         ask("You are a pirate.", "Say hello.");
-        let (recomputed, usage, _) = ask(system, "Where do I see what I spent this week?");
+        let Answer {
+            text: recomputed,
+            usage,
+            ..
+        } = ask(system, "Where do I see what I spent this week?");
         assert!(usage.cached_input_tokens < system_tokens);
         assert_eq!(reusing, recomputed, "{kv:?}");
     }
@@ -161,7 +169,11 @@ async fn a_q8_0_cache_answers_a_short_prompt_with_the_f16_caches_greedy_tokens()
     assert_eq!(q8.info.memory.kv_cache_type, KvCacheType::Q8_0);
     assert_eq!(e.info.memory.kv_cache_type, KvCacheType::F16);
     let req = request(france(), 48);
-    let (want, want_usage, _) = e.generate(&req, &mut |_, _| true).unwrap();
+    let Answer {
+        text: want,
+        usage: want_usage,
+        ..
+    } = e.generate(&req, &mut |_, _| true).unwrap();
     let got = provider.generate(&req).await.unwrap();
     assert_eq!(got.text, want);
     assert_eq!(got.usage.output_tokens, want_usage.output_tokens);
@@ -177,7 +189,12 @@ async fn a_q8_0_cache_answers_a_short_prompt_with_the_f16_caches_greedy_tokens()
 fn the_capital_of_france_is_paris_and_the_stream_equals_the_whole_answer() {
     let Some(e) = engine() else { return };
     let mut pieces = Vec::new();
-    let (text, usage, finish) = e
+    let Answer {
+        text,
+        usage,
+        finish,
+        ..
+    } = e
         .generate(&request(france(), 48), &mut |p, _| {
             pieces.push(p.to_owned());
             true
@@ -306,7 +323,7 @@ async fn a_configured_memory_limit_below_the_estimate_refuses_the_load_with_the_
 fn a_consumer_that_stops_listening_ends_the_decode_loop() {
     let Some(e) = engine() else { return };
     let mut calls = 0;
-    let (_, usage, _) = e
+    let Answer { usage, .. } = e
         .generate(
             &request(vec![Message::new(Role::User, "Count to one hundred.")], 200),
             &mut |_, _| {

@@ -362,3 +362,69 @@ fn langchains_bind_tools_gets_the_call_with_parsed_arguments() {
         "{v}"
     );
 }
+
+/// The arguments of a call, parsed, after checking they hold a `city` string and a `unit`
+/// among the schema's enum, as `WEATHER_TOOL` requires.
+fn weather_arguments(call: &Value) -> Value {
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap();
+    assert!(args["city"].is_string(), "{call}");
+    assert!(
+        ["c", "f"].contains(&args["unit"].as_str().unwrap()),
+        "{call}"
+    );
+    assert_eq!(
+        args.as_object().unwrap().len(),
+        2,
+        "no other property: {call}"
+    );
+    args
+}
+
+#[test]
+fn the_openai_sdk_gets_a_local_models_tool_call_whole_and_streamed_and_an_answer_after_its_result()
+{
+    let Some(py) = python() else { return };
+    if common::default_model().is_none() {
+        return;
+    }
+    let s = Server::start(&[]);
+    let key = create_key(&s.dir, "default", "user");
+    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
+    let v = sdk_with(&py, &s, &key, "tools", &local);
+    let whole = v["whole"].as_array().unwrap();
+    assert!(!whole.is_empty(), "{v}");
+    for call in whole {
+        assert_eq!(call["name"], "get_weather", "{v}");
+        weather_arguments(call);
+    }
+    assert_eq!(v["whole_finish"], "tool_calls", "{v}");
+    assert_eq!(v["whole_content"], Value::Null);
+    // Greedy decoding makes the same calls when streamed; only the ids are new.
+    let streamed = v["streamed"].as_array().unwrap();
+    assert_eq!(streamed.len(), whole.len(), "{v}");
+    for (a, b) in whole.iter().zip(streamed) {
+        assert_eq!(weather_arguments(a), weather_arguments(b));
+        assert_ne!(a["id"], b["id"]);
+    }
+    assert_eq!(v["streamed_finish"], "tool_calls");
+    assert!(
+        v["after_content"].as_str().is_some_and(|t| !t.is_empty()),
+        "{v}"
+    );
+}
+
+#[test]
+fn langchains_bind_tools_gets_a_call_from_the_local_model_with_arguments_of_its_schema() {
+    let Some(py) = python() else { return };
+    if common::default_model().is_none() {
+        return;
+    }
+    let s = Server::start(&[]);
+    let key = create_key(&s.dir, "default", "user");
+    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
+    let v = sdk_with(&py, &s, &key, "langchain_tools", &local);
+    let calls = v["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "a named tool is called once: {v}");
+    assert_eq!(calls[0]["name"], "get_weather");
+    assert!(calls[0]["args"]["city"].is_string(), "{v}");
+}

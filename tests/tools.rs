@@ -2,8 +2,8 @@
 //! conversation's calls reach an OpenAI-compatible upstream (wiremock on loopback, recording
 //! what it was sent) in OpenAI's form; its calls come back whole and streamed as OpenAI frames
 //! them; bad tools and calls are 400s before any provider is called; the audit event names the
-//! tools offered. (Adapters without tool calling refuse tools: tests/hosted_anthropic.rs,
-//! tests/hosted_gemini.rs.)
+//! tools offered. The on-device model calls tools too, its arguments held to the tool's
+//! schema, and reads a tool's result back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -336,23 +336,105 @@ async fn a_tool_outside_the_workspaces_allowlist_is_403_before_any_provider_call
     assert_eq!(status, 422, "{v}");
 }
 
+/// A tool whose arguments the grammar must get right: an enum, a bounded integer, no other
+/// property.
+fn forecast() -> Value {
+    json!({"type": "function", "function": {"name": "get_forecast",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "maxLength": 40},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            "unit": {"enum": ["celsius", "fahrenheit"]}},
+            "required": ["city", "days", "unit"], "additionalProperties": false}}})
+}
+
+fn assert_forecast_arguments(arguments: &str) {
+    let args: Value = serde_json::from_str(arguments).unwrap();
+    let schema = &forecast()["function"]["parameters"];
+    assert!(jsonschema::is_valid(schema, &args), "{args}");
+}
+
 #[tokio::test]
-async fn the_local_model_refuses_tools_with_unsupported_by_model_instead_of_dropping_them() {
+async fn the_local_model_calls_the_named_tool_with_valid_arguments_whole_and_streamed() {
     if common::default_model().is_none() {
         return;
     }
     let s = common::Server::start(&[]);
     let key = common::create_key(&s.dir, "default", "user");
-    let body = json!({"model": "local/smollm2-135m-instruct", "tools": [weather()],
-        "messages": [{"role": "user", "content": "Weather in Hue?"}]});
+    let body = json!({"model": "local/smollm2-135m-instruct", "tools": [weather(), forecast()],
+        "tool_choice": {"type": "function", "function": {"name": "get_forecast"}},
+        "max_tokens": 80,
+        "messages": [{"role": "user", "content": "Three days of weather in Hue, in celsius?"}]});
     let (status, _, v) = s.post("/v1/chat/completions", Some(&key), &body).await;
-    assert_eq!(status, 400, "{v}");
-    assert_eq!(v["error"]["code"], "unsupported_by_model", "{v}");
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("tool calling"),
-        "{v}"
+    assert_eq!(status, 200, "{v}");
+    let choice = &v["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{v}");
+    assert_eq!(choice["message"]["content"], Value::Null, "{v}");
+    let calls = choice["message"]["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1, "a named tool is called once: {v}");
+    assert_eq!(calls[0]["function"]["name"], "get_forecast");
+    assert_forecast_arguments(calls[0]["function"]["arguments"].as_str().unwrap());
+
+    let streamed = json!({"stream": true, "stream_options": {"include_usage": true}});
+    let mut body = body;
+    body.as_object_mut()
+        .unwrap()
+        .extend(streamed.as_object().unwrap().clone());
+    let bypass = [("x-hearth-cache", "bypass")];
+    let (status, _, text) = s
+        .post_with("/v1/chat/completions", Some(&key), &bypass, &body)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let pieces: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+        .collect();
+    assert_eq!(pieces.len(), 1, "{text}");
+    assert_eq!(pieces[0]["index"], 0);
+    assert!(pieces[0]["id"].as_str().unwrap().starts_with("call_"));
+    assert_eq!(pieces[0]["function"]["name"], "get_forecast");
+    assert_eq!(
+        pieces[0]["function"]["arguments"], calls[0]["function"]["arguments"],
+        "greedy decoding makes the same call: {text}"
     );
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str());
+    assert_eq!(finish, Some("tool_calls"), "{text}");
+    let text_deltas = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .filter(|t| !t.is_empty())
+        .count();
+    assert_eq!(text_deltas, 0, "the call is not streamed as text: {text}");
+}
+
+#[tokio::test]
+async fn the_local_model_reads_a_tool_result_and_answers_in_text() {
+    if common::default_model().is_none() {
+        return;
+    }
+    let s = common::Server::start(&[]);
+    let key = common::create_key(&s.dir, "default", "user");
+    let call = json!({"id": "call_1", "type": "function",
+        "function": {"name": "get_weather", "arguments": "{\"city\": \"Hue\"}"}});
+    let body = json!({"model": "local/smollm2-135m-instruct", "tools": [weather()],
+        "tool_choice": "none", "max_tokens": 40,
+        "messages": [
+            {"role": "user", "content": "Weather in Hue?"},
+            {"role": "assistant", "content": null, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "31 degrees, sunny"}]});
+    let (status, _, v) = s.post("/v1/chat/completions", Some(&key), &body).await;
+    assert_eq!(status, 200, "{v}");
+    let message = &v["choices"][0]["message"];
+    assert!(
+        message["tool_calls"].is_null(),
+        "tool_choice none calls nothing: {v}"
+    );
+    assert!(!message["content"].as_str().unwrap().is_empty(), "{v}");
 }

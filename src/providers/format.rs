@@ -156,12 +156,18 @@ pub fn valid_name(name: &str) -> bool {
 /// The grammar of JSON valid against `schema`, written without optional whitespace: a small
 /// model left free to add whitespace can spend its whole budget on blank lines.
 pub(crate) fn grammar_for(schema: &Value) -> TopLevelGrammar {
+    TopLevelGrammar::from_json_schema(compact(schema))
+}
+
+/// `schema` with llguidance's option for JSON without optional whitespace, unless it sets
+/// its own.
+pub(crate) fn compact(schema: &Value) -> Value {
     let mut schema = schema.clone();
     if let Some(o) = schema.as_object_mut() {
         o.entry("x-guidance")
             .or_insert_with(|| json!({"whitespace_flexible": false}));
     }
-    TopLevelGrammar::from_json_schema(schema)
+    schema
 }
 
 /// Compiles the schema's grammar over a one-byte-per-token vocabulary: what the grammar

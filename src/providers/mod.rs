@@ -110,26 +110,6 @@ pub struct ProviderRequest {
 }
 
 impl ProviderRequest {
-    /// Whether the request offers tools or carries a conversation with tool calls: what a
-    /// provider without tool calling must refuse, not drop.
-    pub fn uses_tools(&self) -> bool {
-        self.tools.offered()
-            || self
-                .messages
-                .iter()
-                .any(|m| m.role == Role::Tool || !m.tool_calls.is_empty())
-    }
-
-    /// The refusal of a provider that has no tool calling.
-    pub fn refuse_tools(&self, provider: &str) -> Result<(), ProviderError> {
-        match self.uses_tools() {
-            true => Err(ProviderError::Unsupported(format!(
-                "tool calling through {provider} is not supported yet; an OpenAI or OpenAI-compatible model takes tools"
-            ))),
-            false => Ok(()),
-        }
-    }
-
     /// A greedy text request (temperature 0, no sampling options, stop sequences or seed);
     /// set other fields with struct update syntax.
     pub fn greedy(model_id: &str, messages: Vec<Message>, max_output_tokens: u32) -> Self {

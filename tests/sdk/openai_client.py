@@ -306,15 +306,23 @@ def tools() -> dict:
     """A tool call whole, the same streamed through the SDK's accumulator, then the answer
     after the tool's result."""
     c = client()
+    model = os.environ.get("HEARTH_MODEL", "hearth/extract")
     ask = [{"role": "user", "content": "What is the weather in Hanoi?"}]
     whole = c.chat.completions.create(
-        model="hearth/extract", messages=ask, tools=[WEATHER_TOOL], tool_choice="required"
-    )
-    with c.chat.completions.stream(
-        model="hearth/extract",
+        model=model,
         messages=ask,
         tools=[WEATHER_TOOL],
         tool_choice="required",
+        max_tokens=64,
+        temperature=0,
+    )
+    with c.chat.completions.stream(
+        model=model,
+        messages=ask,
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+        max_tokens=64,
+        temperature=0,
         extra_headers={"x-hearth-cache": "bypass"},
     ) as s:
         argument_pieces = sum(1 for e in s if e.type == "tool_calls.function.arguments.delta")
@@ -324,7 +332,9 @@ def tools() -> dict:
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
         {"role": "tool", "tool_call_id": call.id, "content": '{"celsius": 31}'},
     ]
-    after = c.chat.completions.create(model="hearth/extract", messages=followup, tools=[WEATHER_TOOL])
+    after = c.chat.completions.create(
+        model=model, messages=followup, tools=[WEATHER_TOOL], max_tokens=64, temperature=0
+    )
     return {
         "whole": [call_dict(x) for x in whole.choices[0].message.tool_calls],
         "whole_finish": whole.choices[0].finish_reason,
@@ -344,10 +354,11 @@ def langchain_tools() -> dict:
     from langchain_openai import ChatOpenAI
 
     llm = ChatOpenAI(
-        model="hearth/extract",
+        model=os.environ.get("HEARTH_MODEL", "hearth/extract"),
         base_url=os.environ["HEARTH_BASE_URL"],
         api_key=os.environ["HEARTH_API_KEY"],
         temperature=0,
+        max_tokens=64,
         http_client=httpx.Client(trust_env=False),
     )
     msg = llm.bind_tools([WEATHER_TOOL], tool_choice="get_weather").invoke("Weather in Hue?")

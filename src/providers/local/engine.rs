@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
+use llguidance::api::TopLevelGrammar;
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -19,9 +20,12 @@ use super::quant::attention::KvCacheType;
 use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
 use super::tokenizer::{ModelTokenizer, Piece};
+use super::tool_calls::{ToolStyle, Trigger};
 use super::LoadError;
+use crate::providers::format::grammar_for;
 use crate::providers::{
-    FinishReason, Message, OutputFormat, ProviderError, ProviderRequest, Role, Usage,
+    FinishReason, Message, OutputFormat, ProviderError, ProviderRequest, Role, ToolCall, Tools,
+    Usage,
 };
 
 /// Tokens of context a model gets when its config sets none (fewer if its file allows fewer).
@@ -124,6 +128,20 @@ pub struct ModelInfo {
     /// Which chat template prompts are rendered with: the file's own, the configured one, or
     /// the family's standard one when the file has none.
     pub chat_template: String,
+    /// How tools reach the prompt and calls come back: the template's own format, or
+    /// Hearth's for a template that has none.
+    pub tool_calling: &'static str,
+}
+
+/// What one generation produced.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The answer's text (before its calls, when it makes any).
+    pub text: String,
+    pub usage: Usage,
+    pub finish: FinishReason,
+    /// The tool calls it makes.
+    pub calls: Vec<ToolCall>,
 }
 
 /// A loaded model, shared by every request.
@@ -135,6 +153,7 @@ pub struct Engine {
     prompt_chunk: usize,
     tokenizer: ModelTokenizer,
     template: ChatTemplate,
+    tool_style: ToolStyle,
     /// The vocabulary for grammars, built on the first request that needs one.
     grammars: OnceLock<Result<Grammars, String>>,
     device: Device,
@@ -206,6 +225,7 @@ impl Engine {
             .unwrap_or_default();
         let template =
             ChatTemplate::new(&source, &bos, &tokenizer.eos_token).map_err(LoadError::Format)?;
+        let tool_style = ToolStyle::of(&source);
         let device = Device::Cpu;
         let Gguf {
             mut content,
@@ -235,6 +255,7 @@ impl Engine {
             vocab_size: tokenizer.vocab_size,
             threads,
             chat_template,
+            tool_calling: tool_style.name(),
         };
         Ok(Engine {
             session: Mutex::new(Session {
@@ -246,6 +267,7 @@ impl Engine {
             prompt_chunk: PROMPT_CHUNK,
             tokenizer,
             template,
+            tool_style,
             grammars: OnceLock::new(),
             device,
             info,
@@ -271,6 +293,11 @@ impl Engine {
     /// The prompt's ids: template structure with control tokens, message contents without,
     /// tokenized as llama.cpp tokenizes the whole rendered prompt.
     pub fn prompt_ids(&self, messages: &[Message]) -> Result<Vec<u32>, ProviderError> {
+        self.chat_ids(messages, &Tools::default())
+    }
+
+    /// The prompt's ids with `tools` offered (`prompt_ids`).
+    pub fn chat_ids(&self, messages: &[Message], tools: &Tools) -> Result<Vec<u32>, ProviderError> {
         if let [Message {
             role: Role::Text,
             content,
@@ -285,15 +312,18 @@ impl Engine {
                     .into(),
             ));
         }
+        let prompted = self.tool_style.conversation(messages, tools);
+        let messages = &prompted.messages;
         let segments = self
             .template
-            .render(messages)
+            .render(messages, &prompted.tools)
             .map_err(ProviderError::InvalidRequest)?;
         let pieces: Vec<Piece> = segments
             .iter()
             .map(|s| match s {
                 Segment::Structure(text) => Piece::Structure(text),
                 Segment::Content(i) => Piece::Text(&messages[*i].content),
+                Segment::Data(text) => Piece::Text(text),
             })
             .collect();
         let mut ids = self.tokenizer.encode_prompt(&pieces).map_err(internal)?;
@@ -334,14 +364,39 @@ impl Engine {
         self.tokenizer.decode(ids).map_err(internal)
     }
 
-    /// Runs one generation. `on_text` receives each new piece of text and returns false to
-    /// stop (the client went away); it is asked before every token.
+    /// Runs one generation. `on_text` receives each new piece of answer text and returns
+    /// false to stop (the client went away); while tool calls are written, it is asked after
+    /// every token with an empty piece.
     pub fn generate(
         &self,
         req: &ProviderRequest,
         on_text: &mut dyn FnMut(&str, Usage) -> bool,
-    ) -> Result<(String, Usage, FinishReason), ProviderError> {
-        let prompt = self.prompt_ids(&req.messages)?;
+    ) -> Result<Answer, ProviderError> {
+        self.generate_with(req, Sampler::new(req), on_text)
+    }
+
+    /// `generate` with the model made to write `script`'s tokens first (where the grammar
+    /// allows them): tests make a tiny model start a tool call, as a real one would.
+    #[cfg(test)]
+    pub(super) fn generate_scripted(
+        &self,
+        req: &ProviderRequest,
+        script: &[u32],
+        on_text: &mut dyn FnMut(&str, Usage) -> bool,
+    ) -> Result<Answer, ProviderError> {
+        let mut sampler = Sampler::new(req);
+        sampler.script = script.iter().copied().collect();
+        self.generate_with(req, sampler, on_text)
+    }
+
+    fn generate_with(
+        &self,
+        req: &ProviderRequest,
+        mut sampler: Sampler,
+        on_text: &mut dyn FnMut(&str, Usage) -> bool,
+    ) -> Result<Answer, ProviderError> {
+        let plan = self.tool_style.plan(&req.tools);
+        let prompt = self.chat_ids(&req.messages, &req.tools)?;
         let max_new = req.max_output_tokens as usize;
         let limit = self.info.context_length;
         if prompt.len() + max_new > limit {
@@ -350,12 +405,27 @@ impl Engine {
                 prompt.len()
             )));
         }
-        let mut sampler = Sampler::new(req);
-        let mut constraint = self.constraint(&req.response_format)?;
+        let format = req.response_format.grammar_schema();
+        let mut calls = match &plan {
+            None => Calls::Off,
+            Some(p) if p.forced() || format.is_some() => Calls::Collect { from: 0 },
+            Some(p) => Calls::Watch(p.trigger()),
+        };
+        let mut constraint = match (&plan, &calls) {
+            (Some(p), Calls::Collect { .. }) => {
+                let answer = format.filter(|_| !p.forced());
+                Some(self.grammar(p.grammar(answer))?)
+            }
+            _ => self.constraint(&req.response_format)?,
+        };
         let mut session = self.session.lock();
         let reused = session.reusable(&prompt);
         let mut logits = self.feed(&mut session, &prompt[reused..], reused)?;
-        let mut out = Output::new(&req.stop);
+        let trigger = match &calls {
+            Calls::Watch(t) => Some(t),
+            _ => None,
+        };
+        let mut out = Output::new(&req.stop, trigger.copied());
         let mut generated: Vec<u32> = Vec::new();
         let mut finish = FinishReason::Length;
         while generated.len() < max_new {
@@ -372,13 +442,46 @@ impl Engine {
                 c.accept(next)?;
             }
             generated.push(next);
-            let text = self.decode(&generated)?;
-            let (piece, stopped) = out.advance(&text);
             let so_far = usage(&prompt, &generated, reused);
-            if !piece.is_empty() && !on_text(piece, so_far) {
+            let cut = match calls {
+                Calls::Collect { .. } => Cut::None,
+                _ => {
+                    let text = self.decode(&generated)?;
+                    let (piece, cut) = out.advance(&text);
+                    if !piece.is_empty() && !on_text(piece, so_far) {
+                        break;
+                    }
+                    cut
+                }
+            };
+            if matches!(calls, Calls::Collect { .. }) && !on_text("", so_far) {
                 break;
             }
-            if stopped || constraint.as_ref().is_some_and(Constraint::finished) {
+            match cut {
+                Cut::Stop => {
+                    finish = FinishReason::Stop;
+                    break;
+                }
+                Cut::Trigger => {
+                    // The model started a call: back to the last token before it, and from
+                    // there every token is held to the calls' grammar.
+                    let kept = self.tokens_within(&generated, out.text.len())?;
+                    generated.truncate(kept);
+                    let p = plan
+                        .as_ref()
+                        .ok_or_else(|| internal("a trigger without tools"))?;
+                    constraint = Some(self.grammar(p.grammar(None))?);
+                    calls = Calls::Collect { from: kept };
+                    let (last, pos) = match kept {
+                        0 => (prompt[prompt.len() - 1], prompt.len() - 1),
+                        k => (generated[k - 1], prompt.len() + k - 1),
+                    };
+                    logits = self.feed(&mut session, &[last], pos)?;
+                    continue;
+                }
+                Cut::None => {}
+            }
+            if constraint.as_ref().is_some_and(Constraint::finished) {
                 finish = FinishReason::Stop;
                 break;
             }
@@ -391,15 +494,49 @@ impl Engine {
         if !rest.is_empty() {
             on_text(rest, used);
         }
-        Ok((out.text, used, finish))
+        let mut answer = Answer {
+            text: out.text,
+            usage: used,
+            finish,
+            calls: Vec::new(),
+        };
+        if let (Calls::Collect { from }, Some(p)) = (calls, &plan) {
+            let written = self.decode(&generated[from..])?;
+            answer.calls = p.parse(&written);
+            if answer.calls.is_empty() {
+                // Not a call after all (an answer in the requested format), or one cut short:
+                // the text is the answer.
+                on_text(&written, used);
+                answer.text.push_str(&written);
+            } else {
+                answer.text = answer.text.trim_end().to_owned();
+                answer.finish = FinishReason::ToolCalls;
+            }
+        }
+        Ok(answer)
+    }
+
+    /// How many of `generated`'s tokens decode within the answer's first `len` bytes.
+    fn tokens_within(&self, generated: &[u32], len: usize) -> Result<usize, ProviderError> {
+        for k in (1..=generated.len()).rev() {
+            if self.decode(&generated[..k])?.len() <= len {
+                return Ok(k);
+            }
+        }
+        Ok(0)
     }
 
     /// The grammar an answer of this format is held to, if any (the benchmark times its
     /// mask on its own).
     pub fn constraint(&self, format: &OutputFormat) -> Result<Option<Constraint>, ProviderError> {
-        let Some(schema) = format.grammar_schema() else {
-            return Ok(None);
-        };
+        format
+            .grammar_schema()
+            .map(|schema| self.grammar(grammar_for(schema)))
+            .transpose()
+    }
+
+    /// A fresh constraint to `grammar`, over this model's vocabulary.
+    fn grammar(&self, grammar: TopLevelGrammar) -> Result<Constraint, ProviderError> {
         let grammars = self.grammars.get_or_init(|| {
             let _span = tracing::info_span!("grammar.vocabulary").entered();
             Grammars::new(&self.tokenizer.token_bytes, self.tokenizer.eos_ids[0])
@@ -407,9 +544,7 @@ impl Engine {
         let grammars = grammars.as_ref().map_err(|e| {
             ProviderError::Unsupported(format!("constrained decoding with this model: {e}"))
         })?;
-        grammars
-            .constrain(schema, &self.tokenizer.eos_ids)
-            .map(Some)
+        grammars.constrain(grammar, &self.tokenizer.eos_ids)
     }
 
     /// The logits with every token the grammar forbids next at minus infinity.
@@ -501,6 +636,9 @@ impl Engine {
 struct Sampler {
     inner: LogitsProcessor,
     min_p: f32,
+    /// Tokens drawn before any other, while the logits allow them (`generate_scripted`).
+    #[cfg(test)]
+    script: std::collections::VecDeque<u32>,
 }
 
 impl Sampler {
@@ -511,10 +649,20 @@ impl Sampler {
                 sampling(req),
             ),
             min_p: req.min_p.unwrap_or(0.0),
+            #[cfg(test)]
+            script: Default::default(),
         }
     }
 
     fn sample(&mut self, logits: &Tensor) -> candle_core::Result<u32> {
+        #[cfg(test)]
+        if let Some(next) = self.script.pop_front() {
+            let allowed = logits.get(next as usize)?.to_scalar::<f32>()?.is_finite();
+            match allowed {
+                true => return Ok(next),
+                false => self.script.clear(),
+            }
+        }
         let min_p = self.min_p;
         // candle has no min-p; zeroing probabilities before its top-k and top-p (which keep
         // the most likely tokens) keeps the same tokens as applying it after them.
@@ -545,51 +693,81 @@ fn keep_min_p(prs: &mut [f32], min_p: f32) {
     }
 }
 
+/// Whether the answer calls tools, and from which generated token its calls are written.
+#[derive(Clone, Copy)]
+enum Calls {
+    /// No tools offered.
+    Off,
+    /// Free text until the trigger.
+    Watch(Trigger),
+    /// Calls (or, where a format is requested, maybe an answer in it) from token `from` on.
+    Collect { from: usize },
+}
+
+/// Where the answer text was cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    None,
+    /// At a stop sequence: the answer ends.
+    Stop,
+    /// At the start of a tool call.
+    Trigger,
+}
+
 /// The answer text so far and how much of it has been handed out. Text is held back
-/// while it ends in an incomplete UTF-8 sequence or could be the start of a stop sequence.
+/// while it ends in an incomplete UTF-8 sequence or could be the start of a stop sequence
+/// or of a tool call.
 struct Output<'a> {
     stop: &'a [String],
+    trigger: Option<Trigger>,
     text: String,
     sent: usize,
 }
 
 impl<'a> Output<'a> {
-    fn new(stop: &'a [String]) -> Self {
+    fn new(stop: &'a [String], trigger: Option<Trigger>) -> Self {
         Output {
             stop,
+            trigger,
             text: String::new(),
             sent: 0,
         }
     }
 
     /// Takes the decoded text of all generated tokens; returns the new piece to send and
-    /// whether a stop sequence was reached (the text is cut before it).
-    fn advance(&mut self, decoded: &str) -> (&str, bool) {
+    /// whether a stop sequence or a call was reached (the text is cut before it).
+    fn advance(&mut self, decoded: &str) -> (&str, Cut) {
         if decoded.ends_with('\u{FFFD}') {
-            return ("", false);
+            return ("", Cut::None);
         }
         self.text = decoded.to_owned();
-        if let Some(at) = self
+        let stop = self
             .stop
             .iter()
             .filter_map(|s| self.text.find(s.as_str()))
             .min()
-        {
+            .map(|at| (at, Cut::Stop));
+        let call = self
+            .trigger
+            .and_then(|t| t.found_in(&self.text))
+            .map(|at| (at, Cut::Trigger));
+        if let Some((at, cut)) = [stop, call].into_iter().flatten().min_by_key(|(at, _)| *at) {
             self.text.truncate(at);
             let piece_start = self.sent.min(at);
             self.sent = at;
-            return (&self.text[piece_start..], true);
+            return (&self.text[piece_start..], cut);
         }
         let hold = self
             .stop
             .iter()
             .map(|s| partial_suffix(&self.text, s))
+            .chain(self.trigger.map(|t| t.held_in(&self.text)))
             .max()
             .unwrap_or(0);
         let safe = self.text.len() - hold;
         let start = self.sent;
         self.sent = safe.max(start);
-        (&self.text[start..self.sent], false)
+        (&self.text[start..self.sent], Cut::None)
     }
 
     /// What was held back, once generation ends without a stop sequence.
@@ -597,6 +775,28 @@ impl<'a> Output<'a> {
         let start = self.sent;
         self.sent = self.text.len();
         &self.text[start..]
+    }
+}
+
+impl Trigger {
+    /// Where in `text` a call starts, if one does.
+    fn found_in(&self, text: &str) -> Option<usize> {
+        match self.at_start {
+            true => {
+                let lead = text.len() - text.trim_start().len();
+                text[lead..].starts_with(self.text).then_some(lead)
+            }
+            false => text.find(self.text),
+        }
+    }
+
+    /// How many bytes at the end of `text` could still become a call.
+    fn held_in(&self, text: &str) -> usize {
+        match self.at_start {
+            true if self.text.starts_with(text.trim_start()) => text.len(),
+            true => 0,
+            false => partial_suffix(text, self.text),
+        }
     }
 }
 
@@ -708,23 +908,23 @@ mod tests {
     #[test]
     fn stop_sequences_cut_the_text_and_nothing_after_them_is_sent() {
         let stop = vec!["\nUser:".to_owned()];
-        let mut o = Output::new(&stop);
-        assert_eq!(o.advance("Paris"), ("Paris", false));
+        let mut o = Output::new(&stop, None);
+        assert_eq!(o.advance("Paris"), ("Paris", Cut::None));
         assert_eq!(
             o.advance("Paris.\nUs"),
-            (".", false),
+            (".", Cut::None),
             "a possible stop start is held back"
         );
-        assert_eq!(o.advance("Paris.\nUser: more"), ("", true));
+        assert_eq!(o.advance("Paris.\nUser: more"), ("", Cut::Stop));
         assert_eq!(o.text, "Paris.");
     }
 
     #[test]
     fn an_incomplete_utf8_sequence_is_held_until_complete() {
-        let mut o = Output::new(&[]);
-        assert_eq!(o.advance("Vi"), ("Vi", false));
-        assert_eq!(o.advance("Vi\u{FFFD}"), ("", false));
-        assert_eq!(o.advance("Việt"), ("ệt", false));
+        let mut o = Output::new(&[], None);
+        assert_eq!(o.advance("Vi"), ("Vi", Cut::None));
+        assert_eq!(o.advance("Vi\u{FFFD}"), ("", Cut::None));
+        assert_eq!(o.advance("Việt"), ("ệt", Cut::None));
         assert_eq!(o.finish(), "");
     }
 }

@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
+use llguidance::api::TopLevelGrammar;
 use llguidance::toktrie::{ApproximateTokEnv, TokEnv, TokRxInfo, TokTrie};
 use llguidance::{Matcher, ParserFactory};
-use serde_json::Value;
 
-use crate::providers::format::grammar_for;
 use crate::providers::ProviderError;
 
 /// A model's vocabulary, ready to compile grammars against; built once per loaded model, on
@@ -32,13 +31,13 @@ impl Grammars {
     /// A fresh constraint for one answer.
     pub(super) fn constrain(
         &self,
-        schema: &Value,
+        grammar: TopLevelGrammar,
         end_ids: &[u32],
     ) -> Result<Constraint, ProviderError> {
         let parser = self
             .factory
-            .create_parser(grammar_for(schema))
-            .map_err(|e| ProviderError::Unsupported(format!("the schema's grammar: {e}")))?;
+            .create_parser(grammar)
+            .map_err(|e| ProviderError::Unsupported(format!("the answer's grammar: {e}")))?;
         Ok(Constraint {
             matcher: Matcher::new(Ok(parser)),
             end_ids: end_ids.to_vec(),

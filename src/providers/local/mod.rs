@@ -23,6 +23,7 @@ mod template;
 #[cfg(test)]
 mod tiny;
 mod tokenizer;
+mod tool_calls;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use embedder::{Embedder, MAX_INPUT_TOKENS};
-pub use engine::{Engine, LoadOptions, ModelInfo, DEFAULT_CONTEXT};
+pub use engine::{Answer, Engine, LoadOptions, ModelInfo, DEFAULT_CONTEXT};
 pub use grammar::Constraint;
 pub use memory::MemoryEstimate;
 pub use pool::{Listener, LoadSpec, LoadedModel, Pool, PoolEvent, Queue};
@@ -113,7 +114,7 @@ pub fn estimate_memory(
 
 use super::{
     Delta, DeltaStream, EmbedRequest, EmbedResponse, Provider, ProviderError, ProviderRequest,
-    ProviderResponse,
+    ProviderResponse, ToolCallPiece,
 };
 use crate::config::{LocalConfig, SettingsError};
 use crate::models::catalog::{CatalogEntry, ModelKind};
@@ -393,7 +394,6 @@ impl Drop for CancelOnDrop {
 #[async_trait::async_trait]
 impl Provider for LocalProvider {
     async fn generate(&self, req: &ProviderRequest) -> Result<ProviderResponse, ProviderError> {
-        req.refuse_tools("the on-device engine")?;
         let lease = self.admit(&req.model_id).await?;
         let cancelled = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancelled.clone());
@@ -403,19 +403,18 @@ impl Provider for LocalProvider {
                 .engine()
                 .generate(&req, &mut |_, _| !cancelled.load(Ordering::SeqCst))
         });
-        let (text, usage, finish_reason) = run
+        let answer = run
             .await
             .map_err(|e| ProviderError::Unavailable(format!("local engine stopped: {e}")))??;
         Ok(ProviderResponse {
-            text,
-            usage,
-            finish_reason,
-            tool_calls: Vec::new(),
+            text: answer.text,
+            usage: answer.usage,
+            finish_reason: answer.finish,
+            tool_calls: answer.calls,
         })
     }
 
     async fn stream(&self, req: &ProviderRequest) -> Result<DeltaStream, ProviderError> {
-        req.refuse_tools("the on-device engine")?;
         let lease = self.admit(&req.model_id).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let req = req.clone();
@@ -424,12 +423,18 @@ impl Provider for LocalProvider {
         tokio::task::spawn_blocking(move || {
             let mut send = |piece: &str, so_far| {
                 tx.blocking_send(Ok(Delta::Progress(so_far))).is_ok()
-                    && tx.blocking_send(Ok(Delta::Text(piece.to_owned()))).is_ok()
+                    && (piece.is_empty()
+                        || tx.blocking_send(Ok(Delta::Text(piece.to_owned()))).is_ok())
             };
             let result = lease.engine().generate(&req, &mut send);
-            let last = result.map(|(_, usage, finish_reason)| Delta::Finish {
-                usage,
-                finish_reason,
+            let last = result.map(|answer| {
+                for (i, call) in answer.calls.into_iter().enumerate() {
+                    let _ = tx.blocking_send(Ok(Delta::ToolCall(ToolCallPiece::whole(i, call))));
+                }
+                Delta::Finish {
+                    usage: answer.usage,
+                    finish_reason: answer.finish,
+                }
             });
             let _ = tx.blocking_send(last);
         });

@@ -65,12 +65,13 @@ mod tests {
 
     fn render(source: &str, bos: &str, messages: &[Message]) -> String {
         let t = ChatTemplate::new(source, bos, "").unwrap();
-        t.render(messages)
+        t.render(messages, &[])
             .unwrap()
             .into_iter()
             .map(|s| match s {
                 Segment::Structure(text) => text,
                 Segment::Content(i) => format!("[{}]", messages[i].content),
+                Segment::Data(text) => text,
             })
             .collect()
     }

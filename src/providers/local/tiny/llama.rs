@@ -8,7 +8,7 @@ const CONTROL: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
 /// The tiny llama model, ready to write.
-fn build() -> candle_core::Result<Builder> {
+pub(super) fn build() -> candle_core::Result<Builder> {
     let mut b = Builder::new("llama");
     b.arch_meta("rope.dimension_count", Value::U32(HEAD_DIM as u32));
     b.vocabulary(&CONTROL, 2, None, CHATML);
@@ -20,7 +20,7 @@ fn build() -> candle_core::Result<Builder> {
 mod tests {
     use super::super::{answer_twice, ask, load, Engine, CONTEXT};
     use super::*;
-    use crate::providers::local::{KvCacheType, LoadError, LoadOptions};
+    use crate::providers::local::{Answer, KvCacheType, LoadError, LoadOptions};
     use crate::providers::{FinishReason, Message, ProviderError, ProviderRequest, Role};
 
     fn tiny() -> (tempfile::TempDir, Engine) {
@@ -83,7 +83,7 @@ mod tests {
     #[test]
     fn sampling_with_top_k_one_gives_the_greedy_answer_at_any_temperature() {
         let (_d, e) = tiny();
-        let (greedy, _, _) = e.generate(&ask("hello", 10), &mut |_, _| true).unwrap();
+        let Answer { text: greedy, .. } = e.generate(&ask("hello", 10), &mut |_, _| true).unwrap();
         for (seed, temperature) in [(3, 0.8), (4, 1.9)] {
             let req = ProviderRequest {
                 temperature,
@@ -92,7 +92,7 @@ mod tests {
                 seed: Some(seed),
                 ..ask("hello", 10)
             };
-            let (sampled, _, _) = e.generate(&req, &mut |_, _| true).unwrap();
+            let Answer { text: sampled, .. } = e.generate(&req, &mut |_, _| true).unwrap();
             assert_eq!(sampled, greedy, "temperature {temperature}");
         }
         let free = ProviderRequest {
@@ -100,7 +100,7 @@ mod tests {
             seed: Some(4),
             ..ask("hello", 10)
         };
-        let (sampled, _, _) = e.generate(&free, &mut |_, _| true).unwrap();
+        let Answer { text: sampled, .. } = e.generate(&free, &mut |_, _| true).unwrap();
         assert_ne!(sampled, greedy, "without top_k the draw wanders");
     }
 
@@ -114,8 +114,8 @@ mod tests {
             seed: Some(99),
             ..ask("hello", 10)
         };
-        let (a, _, _) = e.generate(&req, &mut |_, _| true).unwrap();
-        let (b, _, _) = e.generate(&req, &mut |_, _| true).unwrap();
+        let Answer { text: a, .. } = e.generate(&req, &mut |_, _| true).unwrap();
+        let Answer { text: b, .. } = e.generate(&req, &mut |_, _| true).unwrap();
         assert_eq!(a, b);
     }
 
@@ -123,7 +123,7 @@ mod tests {
     fn a_consumer_that_stops_ends_generation_within_a_token() {
         let (_d, e) = tiny();
         let mut calls = 0;
-        let (_, usage, _) = e
+        let Answer { usage, .. } = e
             .generate(&ask("hello", 40), &mut |_, _| {
                 calls += 1;
                 false
@@ -245,8 +245,16 @@ mod tests {
         let p = d.path().join("tiny-llama.gguf");
         let chunked = Engine::load(&p, None, 1).unwrap().with_prompt_chunk(3);
         let req = ask("hello there, a prompt of some length", 16);
-        let (a, used_a, _) = whole.generate(&req, &mut |_, _| true).unwrap();
-        let (b, used_b, _) = chunked.generate(&req, &mut |_, _| true).unwrap();
+        let Answer {
+            text: a,
+            usage: used_a,
+            ..
+        } = whole.generate(&req, &mut |_, _| true).unwrap();
+        let Answer {
+            text: b,
+            usage: used_b,
+            ..
+        } = chunked.generate(&req, &mut |_, _| true).unwrap();
         assert!(
             used_a.input_tokens > 3 * 4,
             "the prompt spans several chunks"

@@ -9,6 +9,7 @@ mod llama;
 mod phi3;
 mod qwen2;
 mod qwen3;
+mod tool_calls;
 
 use std::path::Path;
 
@@ -16,7 +17,7 @@ use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
-use super::Engine;
+use super::{Answer, Engine};
 use crate::providers::{FinishReason, Message, ProviderRequest, Role, Usage};
 
 const DIM: usize = 16;
@@ -280,13 +281,22 @@ fn ask(text: &str, max: u32) -> ProviderRequest {
 /// Returns the answer, both usages and why the first ended.
 fn answer_twice(e: &Engine, req: &ProviderRequest) -> (String, Usage, Usage, FinishReason) {
     let mut pieces = String::new();
-    let (a, first, finish) = e
+    let Answer {
+        text: a,
+        usage: first,
+        finish,
+        ..
+    } = e
         .generate(req, &mut |p, _| {
             pieces.push_str(p);
             true
         })
         .unwrap();
-    let (b, second, _) = e.generate(req, &mut |_, _| true).unwrap();
+    let Answer {
+        text: b,
+        usage: second,
+        ..
+    } = e.generate(req, &mut |_, _| true).unwrap();
     assert_eq!(a, b, "greedy decoding is deterministic");
     assert_eq!(pieces, a, "the stream is the whole answer");
     assert_eq!(

@@ -11,7 +11,7 @@ const TEMPLATE: &str = "{% for message in messages %}{% if loop.first and messag
 const KV_HEADS: usize = 1;
 
 /// The tiny qwen2 model, ready to write.
-fn build() -> candle_core::Result<Builder> {
+pub(super) fn build() -> candle_core::Result<Builder> {
     let mut b = Builder::new("qwen2");
     b.arch_meta("rope.freq_base", Value::F32(1_000_000.0));
     b.vocabulary(&CONTROL, 2, None, TEMPLATE);
