@@ -179,7 +179,7 @@ async fn the_seed_chat_endpoint_replays_too() {
 }
 
 #[tokio::test]
-async fn a_bad_key_or_a_key_on_a_stream_is_a_clear_error_and_nothing_runs() {
+async fn a_bad_key_is_a_clear_error_and_nothing_runs() {
     let s = Server::demo();
     let key = create_key(&s.dir, "tenant_pro", "user");
     let admin = create_key(&s.dir, "tenant_pro", "admin");
@@ -187,13 +187,84 @@ async fn a_bad_key_or_a_key_on_a_stream_is_a_clear_error_and_nothing_runs() {
     let (status, _, e) = post_keyed(&s, "/v1/chat/completions", &key, &long, &chat("12")).await;
     assert_eq!(status, 400, "{e}");
     assert!(e.contains("invalid_idempotency_key"), "{e}");
-
-    let mut stream = chat("12");
-    stream["stream"] = json!(true);
-    let (status, _, e) = post_keyed(&s, "/v1/chat/completions", &key, "s", &stream).await;
-    assert_eq!(status, 400, "{e}");
-    assert!(e.contains("idempotency_unsupported"), "{e}");
     assert_eq!(answered(&s, &admin, "tenant_pro").await, 0);
+}
+
+fn streamed(content: &str) -> Value {
+    let mut body = chat(content);
+    body["stream"] = json!(true);
+    body
+}
+
+#[tokio::test]
+async fn twenty_streams_at_once_with_one_key_make_one_call_one_charge_and_one_stream() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let body = streamed("Extract the total: 12 EUR");
+    let asks = (0..20).map(|_| post_keyed(&s, "/v1/chat/completions", &key, "burst", &body));
+    let answers = futures::future::join_all(asks).await;
+    for (status, headers, text) in &answers {
+        assert_eq!(*status, 200, "{text}");
+        assert_eq!(headers["content-type"], "text/event-stream");
+        assert_eq!(text, &answers[0].2, "one stream for all");
+    }
+    assert!(
+        answers[0].2.trim_end().ends_with("data: [DONE]"),
+        "{}",
+        answers[0].2
+    );
+    let replays = answers
+        .iter()
+        .filter(|(_, h, _)| h.get("x-hearth-idempotent-replay").is_some())
+        .count();
+    assert_eq!(replays, 19);
+    assert_eq!(
+        answered(&s, &admin, "tenant_pro").await,
+        1,
+        "one provider call"
+    );
+    let charged = spent(&s, &admin, "tenant_pro").await;
+    assert!(charged > 0.0);
+
+    let (status, headers, again) =
+        post_keyed(&s, "/v1/chat/completions", &key, "burst", &body).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, answers[0].2, "a later retry gets the same events");
+    assert_eq!(headers["x-hearth-idempotent-replay"], "true");
+    assert_eq!(spent(&s, &admin, "tenant_pro").await, charged, "one charge");
+    let whole = chat("Extract the total: 12 EUR");
+    let (status, _, e) = post_keyed(&s, "/v1/chat/completions", &key, "burst", &whole).await;
+    assert_eq!(status, 422, "a whole answer is another request: {e}");
+}
+
+/// Sets the fault drill `mode` on both mock providers of the demo's routes.
+async fn drill(s: &Server, mode: &str) {
+    for provider in ["mock-fast", "mock-balanced"] {
+        let path = format!("/debug/provider/{provider}/fail");
+        s.post(&path, None, &json!({"mode": mode})).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_in_an_error_event_is_not_kept_so_its_retry_runs() {
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let admin = create_key(&s.dir, "tenant_pro", "admin");
+    let body = streamed("Extract the total: 12 EUR");
+    drill(&s, "break_mid_stream").await;
+    let (status, _, broken) = post_keyed(&s, "/v1/chat/completions", &key, "k", &body).await;
+    assert_eq!(status, 200);
+    assert!(broken.contains("data: {\"error\""), "{broken}");
+    drill(&s, "off").await;
+    let (status, headers, whole) = post_keyed(&s, "/v1/chat/completions", &key, "k", &body).await;
+    assert_eq!(status, 200, "{whole}");
+    assert!(
+        headers.get("x-hearth-idempotent-replay").is_none(),
+        "{whole}"
+    );
+    assert!(!whole.contains("data: {\"error\""), "{whole}");
+    assert_eq!(answered(&s, &admin, "tenant_pro").await, 1, "the retry ran");
 }
 
 #[tokio::test]

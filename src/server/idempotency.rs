@@ -2,13 +2,17 @@
 //! workspace and body within a day gets the answer already sent (`x-hearth-idempotent-replay:
 //! true`), with no provider call and no charge; the same key with another body is refused.
 //! Requests with one key at once make one provider call: the first leads, the others wait
-//! for its answer. Only whole 200 answers are kept, so a request that failed can be retried.
+//! for its answer. Only complete 200 answers are kept, so a request that failed can be
+//! retried: a whole answer, or a stream that reached `[DONE]` without an error event (its
+//! events are replayed at once, as one body).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -25,7 +29,7 @@ const HEADER: &str = "idempotency-key";
 /// The header as the OpenAPI document describes it.
 pub(super) const KEY_DOC: &str = "1-255 visible ASCII characters: a retry with the same key \
     and body within 24 h gets the answer already sent (header `x-hearth-idempotent-replay: \
-    true`); whole answers only";
+    true`), a stream's events all at once";
 const MAX_KEY_BYTES: usize = 255;
 const REPLAY_HEADER: &str = "x-hearth-idempotent-replay";
 
@@ -77,15 +81,22 @@ fn key_of(headers: &HeaderMap) -> Result<Option<String>, Error> {
     }
 }
 
-/// Refuses a key on a request whose answer cannot be kept (a stream).
-pub(super) fn refuse_on_stream(headers: &HeaderMap) -> Result<(), Error> {
-    if headers.contains_key(HEADER) {
-        return Err(Error::bad_request(
-            "idempotency_unsupported",
-            "an Idempotency-Key is taken on whole answers only, not on streams",
-        ));
+/// A stream `run` starts, under the request's `Idempotency-Key`: kept for the retries once
+/// it completes, or the one already kept.
+pub(super) async fn streamed_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    workspace: &WorkspaceId,
+    endpoint: &str,
+    run: impl std::future::Future<Output = Result<Response, Error>>,
+) -> Result<Response, Error> {
+    let store = state.hearth.store();
+    match claim(&state.flights, store, headers, workspace, endpoint, body).await? {
+        Claim::Free => run.await,
+        Claim::Replay(answer) => Ok(answer),
+        Claim::Lead(lead) => Ok(lead.keep_stream(run.await?)),
     }
-    Ok(())
 }
 
 fn hash(endpoint: &str, body: &[u8]) -> String {
@@ -207,7 +218,9 @@ impl Lead {
             status: StatusCode::OK.as_u16(),
             headers: headers
                 .iter()
-                .filter(|(name, _)| name.as_str().starts_with("x-hearth-"))
+                .filter(|(name, _)| {
+                    name.as_str().starts_with("x-hearth-") || *name == header::CONTENT_TYPE
+                })
                 .filter_map(|(name, v)| Some((name.to_string(), v.to_str().ok()?.to_owned())))
                 .collect(),
             body: body.to_owned(),
@@ -216,6 +229,43 @@ impl Lead {
         self.store
             .with(|c| idempotency::put(c, workspace, key, &kept, now_ms()))
     }
+}
+
+impl Lead {
+    /// `resp`, a stream of server-sent events, recorded as it is sent and kept once it
+    /// completes; the lead ends with it, so a stream the client drops keeps nothing.
+    fn keep_stream(self, resp: Response) -> Response {
+        let (parts, body) = resp.into_parts();
+        let headers = parts.headers.clone();
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let record = recorded.clone();
+        let sent = body.into_data_stream().inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                record.lock().extend_from_slice(bytes);
+            }
+        });
+        let end = futures::stream::once(async move {
+            let events = std::mem::take(&mut *recorded.lock());
+            match String::from_utf8(events) {
+                Ok(text) if complete(&text) => {
+                    if let Err(e) = self.keep(&headers, &text) {
+                        tracing::error!(error = %e, "a stream was not kept for its Idempotency-Key");
+                    }
+                }
+                _ => {}
+            }
+            None
+        })
+        .filter_map(|last: Option<Result<Bytes, axum::Error>>| async move { last });
+        Response::from_parts(parts, Body::from_stream(sent.chain(end)))
+    }
+}
+
+/// Whether recorded server-sent events are a whole answer: they end in `[DONE]` and hold no
+/// error event (whose data is `{"error": ...}`, where every chunk's starts with its `id`).
+fn complete(events: &str) -> bool {
+    let data = || events.lines().filter_map(|l| l.strip_prefix("data: "));
+    data().next_back() == Some("[DONE]") && !data().any(|d| d.starts_with("{\"error\""))
 }
 
 impl Drop for Lead {
@@ -229,7 +279,11 @@ fn replay(kept: Kept) -> Response {
     let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::OK);
     let mut resp = (status, kept.body).into_response();
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
+    // Answers kept before streams were kept carry no content type: they are JSON.
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for (name, value) in &kept.headers {
         if let (Ok(n), Ok(v)) = (
             axum::http::HeaderName::from_bytes(name.as_bytes()),

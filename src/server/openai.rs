@@ -336,9 +336,14 @@ pub(super) async fn completions(
         &req.task,
     )?;
     if stream {
-        idempotency::refuse_on_stream(&headers)?;
-        let start = state.hearth.chat_stream(req, trace.0.clone()).await?;
-        return Ok(sse(start, include_usage, sink, arrived.0));
+        let workspace = req.principal.workspace.clone();
+        let endpoint = req.endpoint;
+        let run = async {
+            let start = state.hearth.chat_stream(req, trace.0.clone()).await?;
+            Ok(sse(start, include_usage, sink, arrived.0))
+        };
+        return idempotency::streamed_answer(&state, &headers, &bytes, &workspace, endpoint, run)
+            .await;
     }
     let render = |out: &ChatOutcome| {
         let saved = sink.and_then(|s| s.save(out, None));

@@ -3222,7 +3222,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1-255 visible ASCII characters: a retry with the same key and body within 24 h gets the answer already sent (header `x-hearth-idempotent-replay: true`); whole answers only */
+                /** @description 1-255 visible ASCII characters: a retry with the same key and body within 24 h gets the answer already sent (header `x-hearth-idempotent-replay: true`), a stream's events all at once */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
@@ -3729,7 +3729,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1-255 visible ASCII characters: a retry with the same key and body within 24 h gets the answer already sent (header `x-hearth-idempotent-replay: true`); whole answers only */
+                /** @description 1-255 visible ASCII characters: a retry with the same key and body within 24 h gets the answer already sent (header `x-hearth-idempotent-replay: true`), a stream's events all at once */
                 "Idempotency-Key"?: string | null;
             };
             path?: never;
