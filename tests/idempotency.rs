@@ -143,6 +143,20 @@ async fn twenty_requests_at_once_with_one_key_make_one_call_and_get_one_answer()
         1,
         "one provider call"
     );
+    let leader = answers
+        .iter()
+        .find(|(_, h, _)| h.get("x-hearth-idempotent-replay").is_none())
+        .unwrap();
+    let cost: f64 = leader.1["x-hearth-cost-usd"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let charged = spent(&s, &admin, "tenant_pro").await;
+    assert!(
+        (charged - cost).abs() < 1e-9,
+        "one charge: {charged} vs {cost}"
+    );
 }
 
 #[tokio::test]

@@ -428,3 +428,21 @@ fn langchains_bind_tools_gets_a_call_from_the_local_model_with_arguments_of_its_
     assert_eq!(calls[0]["name"], "get_weather");
     assert!(calls[0]["args"]["city"].is_string(), "{v}");
 }
+
+#[test]
+fn langchains_stream_adds_up_to_the_answer_invoke_gets_with_its_usage() {
+    let Some(py) = python() else { return };
+    let s = Server::demo();
+    let key = create_key(&s.dir, "tenant_pro", "user");
+    let v = sdk(&py, &s, &key, "langchain_stream");
+    assert!(!v["whole"].as_str().unwrap().is_empty(), "{v}");
+    assert_eq!(v["streamed"], v["whole"], "{v}");
+    assert!(v["chunks"].as_u64().unwrap() >= 3, "{v}");
+    let usage = &v["usage"];
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["input_tokens"].as_u64().unwrap() + usage["output_tokens"].as_u64().unwrap(),
+        "{v}"
+    );
+    assert!(usage["output_tokens"].as_u64().unwrap() > 0, "{v}");
+}

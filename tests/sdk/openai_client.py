@@ -365,6 +365,35 @@ def langchain_tools() -> dict:
     return {"tool_calls": [{"name": t["name"], "args": t["args"]} for t in msg.tool_calls]}
 
 
+def langchain_stream() -> dict:
+    """langchain-openai's ChatOpenAI `stream`: the chunks add up to the message `invoke` gets,
+    and the last carries the usage (`stream_usage`)."""
+    import httpx
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        model=os.environ.get("HEARTH_MODEL", "hearth/extract"),
+        base_url=os.environ["HEARTH_BASE_URL"],
+        api_key=os.environ["HEARTH_API_KEY"],
+        temperature=0,
+        max_tokens=48,
+        stream_usage=True,
+        http_client=httpx.Client(trust_env=False),
+    )
+    question = "Extract the total: 12 EUR"
+    whole = llm.invoke(question)
+    chunks = list(llm.stream(question))
+    total = chunks[0]
+    for c in chunks[1:]:
+        total = total + c
+    return {
+        "whole": whole.content,
+        "streamed": total.content,
+        "chunks": len(chunks),
+        "usage": total.usage_metadata,
+    }
+
+
 def langchain_structured() -> dict:
     """langchain-openai's ChatOpenAI `with_structured_output(PydanticModel)`: its default
     method sends a strict `json_schema` response_format and parses the answer into the model."""
@@ -401,6 +430,7 @@ SCENARIOS = {
         parse,
         tools,
         langchain_tools,
+        langchain_stream,
         langchain_structured,
         embeddings,
         langchain_embeddings,

@@ -1,7 +1,8 @@
-//! Constrained decoding: before each token is drawn, every token that cannot continue JSON
-//! valid against the request's schema gets a logit of minus infinity, so the model can only
-//! write what parses and validates (llguidance computes the allowed set from the vocabulary's
-//! bytes). The end of the answer is allowed only where the JSON is complete.
+//! Constrained decoding: before each token is drawn, every token that cannot continue the
+//! answer's grammar (JSON valid against the request's schema, or tool calls whose arguments
+//! are) gets a logit of minus infinity, so the model can only write what parses and
+//! validates (llguidance computes the allowed set from the vocabulary's bytes). The end of
+//! the answer is allowed only where the grammar is complete.
 
 use std::sync::Arc;
 
