@@ -362,7 +362,7 @@ async fn the_local_model_calls_the_named_tool_with_valid_arguments_whole_and_str
     let key = common::create_key(&s.dir, "default", "user");
     let body = json!({"model": "local/smollm2-135m-instruct", "tools": [weather(), forecast()],
         "tool_choice": {"type": "function", "function": {"name": "get_forecast"}},
-        "max_tokens": 80,
+        "max_tokens": 80, "temperature": 0,
         "messages": [{"role": "user", "content": "Three days of weather in Hue, in celsius?"}]});
     let (status, _, v) = s.post("/v1/chat/completions", Some(&key), &body).await;
     assert_eq!(status, 200, "{v}");
@@ -424,7 +424,7 @@ async fn the_local_model_reads_a_tool_result_and_answers_in_text() {
     let call = json!({"id": "call_1", "type": "function",
         "function": {"name": "get_weather", "arguments": "{\"city\": \"Hue\"}"}});
     let body = json!({"model": "local/smollm2-135m-instruct", "tools": [weather()],
-        "tool_choice": "none", "max_tokens": 40,
+        "tool_choice": "none", "max_tokens": 40, "temperature": 0,
         "messages": [
             {"role": "user", "content": "Weather in Hue?"},
             {"role": "assistant", "content": null, "tool_calls": [call]},
