@@ -15,6 +15,7 @@ import { AnswerTags } from "../components/AnswerTags";
 import { DeleteOrKeep } from "../components/Confirm";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { Icon } from "../components/Icon";
+import { CopyButton, Markdown } from "../components/Markdown";
 import { needsAdmin } from "../components/AdminNotice";
 import { ModelPicker, ROUTER, requestModel } from "../components/ModelPicker";
 import { PromptPicker } from "../components/PromptPicker";
@@ -194,6 +195,8 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
         const t = await client.createThread(threadTitle(text));
         threadId = t.id;
         history = [];
+        // Listed at once: the list must not say "No threads yet" while the first answer streams.
+        setThreads((prev) => [t, ...prev.filter((x) => x.id !== t.id)]);
         setSelected(t.id);
         selectedRef.current = t.id;
         setMessages([]);
@@ -265,6 +268,12 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
   }, [messages, pending]);
 
   const shownPending = pending && pending.threadId === selected ? pending : null;
+
+  // The page title names the thread, so tabs and window lists tell threads apart.
+  const selectedTitle = threads.find((t) => t.id === selected)?.title;
+  useEffect(() => {
+    document.title = selectedTitle ? `${selectedTitle} · Chat · Hearth` : "Chat · Hearth";
+  }, [selectedTitle]);
 
   return (
     <div className="chat-view">
@@ -358,7 +367,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
                 from the cache or needed a fallback, and its tokens, cost and latency.
               </p>
               <p className="muted">
-                {keysFor("send")} sends · Esc stops · {keysFor("new-chat")} starts a new chat
+                Enter sends · Shift+Enter starts a new line · Esc stops · {keysFor("new-chat")} starts a new chat
               </p>
             </div>
           )}
@@ -366,6 +375,9 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
             m.role === "user" ? (
               <div key={m.id} className="msg msg-user" data-testid="msg-user">
                 <div className="msg-body">{m.content}</div>
+                <div className="msg-actions">
+                  <CopyButton text={m.content} label="Copy message" testId="copy-message" />
+                </div>
               </div>
             ) : (
               <AssistantMessage key={m.id} answer={answerFromMeta(m.content, m.meta)} locality={m.meta?.locality} />
@@ -395,7 +407,15 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
             ref={composerRef}
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
-            placeholder={`Message Hearth (${keysFor("send")} to send)`}
+            onKeyDown={(e) => {
+              // Enter sends, as in every chat app; Shift+Enter is a new line, and Enter that
+              // ends an input method's composition is not a send.
+              if (e.key === "Enter" && !e.shiftKey && !e.ctrlKey && !e.metaKey && !e.nativeEvent.isComposing) {
+                e.preventDefault();
+                void send();
+              }
+            }}
+            placeholder="Message Hearth (Enter to send, Shift+Enter for a new line)"
             rows={3}
             data-testid="composer"
             aria-label="Message"
@@ -448,13 +468,18 @@ function AssistantMessage({
   return (
     <div className={`msg msg-assistant status-${answer.status}`} data-testid="msg-assistant" data-status={answer.status}>
       <div className="msg-body">
-        {answer.text}
+        {answer.text && <Markdown text={answer.text} />}
         {waiting && <span className="typing" aria-label="waiting for the first token" />}
         {live && answer.status === "streaming" && <span className="cursor" />}
         {!answer.text && answer.status === "stopped" && <span className="muted">(stopped before the first token)</span>}
       </div>
       {answer.error && <ErrorNotice error={answer.error} />}
       <AnswerTags answer={answer} locality={locality} />
+      {!live && answer.text && (
+        <div className="msg-actions">
+          <CopyButton text={answer.text} label="Copy answer (Markdown)" testId="copy-answer" />
+        </div>
+      )}
     </div>
   );
 }
