@@ -381,6 +381,41 @@ test("Enter sends, Shift+Enter starts a new line, and the new thread is listed w
   }
 });
 
+test("the settings drawer sends top_p, max tokens, stop, seed and a system prompt, kept per thread", async () => {
+  await page.keyboard.press("Control+Shift+O");
+  await page.locator('[data-testid="task-select"]').selectOption("extract");
+  await page.locator('[data-testid="model-select"]').selectOption("mock-fast/fast-extract-v1");
+  await page.locator('[data-testid="settings-toggle"]').click();
+  const set = (name, value) => page.locator(`[data-testid="setting-${name}"]`).fill(value);
+  await set("topP", "2");
+  await page.locator('[data-testid="composer"]').fill("Settings check");
+  await page.locator('[data-testid="composer"]').press("Enter");
+  await page.locator('[data-testid="chat-settings"] .field-error').waitFor({ timeout: 3000 });
+  assert((await page.locator('[data-testid="msg-user"]').count()) === 0, "a bad setting was sent");
+  await set("topP", "0.9");
+  await set("maxTokens", "12");
+  await set("seed", "42");
+  await set("stop", "END\nSTOP");
+  await set("system", "Answer in one word.");
+  await shot("chat-settings");
+  const sent = page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions") && r.method() === "POST");
+  await page.locator('[data-testid="composer"]').press("Enter");
+  const body = JSON.parse((await sent).postData() ?? "{}");
+  assert(body.top_p === 0.9 && body.max_tokens === 12 && body.seed === 42, `sent: ${JSON.stringify(body)}`);
+  assert(JSON.stringify(body.stop) === '["END","STOP"]', `stop: ${JSON.stringify(body.stop)}`);
+  assert(body.messages[0].role === "system" && body.messages[0].content === "Answer in one word.", "no system prompt first");
+  await waitStatus(lastAnswer(), ["done"]);
+  const thread = await text(page.locator('[data-testid="thread-item"].active .side-item-title'));
+  // Another chat starts from these settings; changing them there leaves this thread's alone.
+  await page.keyboard.press("Control+Shift+O");
+  assert((await page.locator('[data-testid="setting-seed"]').inputValue()) === "42", "a new chat did not start from the last settings");
+  await set("seed", "7");
+  await page.locator('[data-testid="thread-item"]', { hasText: thread }).locator("button").first().click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="setting-seed"]')?.value === "42", null, { timeout: 3000 });
+  for (const name of ["topP", "maxTokens", "seed", "stop", "system"]) await set(name, "");
+  await page.locator('[data-testid="settings-toggle"]').click();
+});
+
 test("chat with a prompt version: support_triage v1 is sent and the answer is tagged with it", async () => {
   await page.keyboard.press("Control+Shift+O");
   const promptSelect = page.locator('[data-testid="prompt-select"]');

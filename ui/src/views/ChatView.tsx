@@ -14,6 +14,7 @@ import { useApp, useShortcuts } from "../app/context";
 import { AnswerTags } from "../components/AnswerTags";
 import { DeleteOrKeep } from "../components/Confirm";
 import { ErrorNotice } from "../components/ErrorNotice";
+import { Field } from "../components/Field";
 import { Icon } from "../components/Icon";
 import { CopyButton, Markdown } from "../components/Markdown";
 import { needsAdmin } from "../components/AdminNotice";
@@ -22,7 +23,8 @@ import { PromptPicker } from "../components/PromptPicker";
 import { StopButton, TemperatureField } from "../components/RunControls";
 import { formatWhen } from "../format";
 import { keysFor } from "../shortcuts";
-import { answerFromMeta, metaOf, runAnswer, temperatureOf, type AnswerState } from "../state/answer";
+import { answerFromMeta, metaOf, runAnswer, type AnswerState } from "../state/answer";
+import { loadSettings, samplingOf, saveSettings, withSystem, type ChatSettings } from "../state/chatSettings";
 import { historyOf, threadTitle } from "../state/chat";
 import { NO_PROMPT, chatPromptMetadata, groupPrompts, keepPick, type PromptPick } from "../state/prompts";
 
@@ -52,7 +54,9 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
   const [draft, setDraft] = useState("");
   const [task, setTask] = useState(() => defaultTask(tasks));
   const [picked, setPicked] = useState(ROUTER);
-  const [temperature, setTemperature] = useState("0.7");
+  const [settings, setSettingsState] = useState<ChatSettings>(() => loadSettings(localStorage, null));
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const [settingsErrors, setSettingsErrors] = useState<Record<string, string>>({});
   // The registry's prompts (admin API); null hides the picker (a user key may not list them).
   const [prompts, setPrompts] = useState<PromptVersion[] | null>(null);
   const [promptPick, setPromptPick] = useState<PromptPick>(NO_PROMPT);
@@ -124,9 +128,19 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     return () => window.clearTimeout(t);
   }, [query, loadThreads]);
 
+  // A change is kept for the thread at once (and as the next new chat's starting point).
+  const setSettings = (change: Partial<ChatSettings>) => {
+    const next = { ...settings, ...change };
+    setSettingsState(next);
+    setSettingsErrors({});
+    saveSettings(localStorage, selectedRef.current, next);
+  };
+
   const openThread = useCallback(
     async (id: string) => {
       setSelected(id);
+      setSettingsState(loadSettings(localStorage, id));
+      setSettingsErrors({});
       setConfirmDelete(null);
       setMessages([]);
       try {
@@ -141,6 +155,8 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
 
   const newChat = useCallback(() => {
     setSelected(null);
+    setSettingsState(loadSettings(localStorage, null));
+    setSettingsErrors({});
     setMessages([]);
     setOpError(null);
     setConfirmDelete(null);
@@ -185,6 +201,13 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     const text = draft.trim();
     if (!text || streaming) return;
     if (!task && picked === ROUTER) return;
+    const sampling = samplingOf(settings);
+    if ("errors" in sampling) {
+      setSettingsErrors(sampling.errors);
+      setSettingsOpen(true);
+      return;
+    }
+    const { system, ...params } = sampling.ok;
     setOpError(null);
     const model = requestModel(task, picked);
     const metadata = chatPromptMetadata(promptGroups, promptPick);
@@ -197,6 +220,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
         history = [];
         // Listed at once: the list must not say "No threads yet" while the first answer streams.
         setThreads((prev) => [t, ...prev.filter((x) => x.id !== t.id)]);
+        saveSettings(localStorage, t.id, settings);
         setSelected(t.id);
         selectedRef.current = t.id;
         setMessages([]);
@@ -214,7 +238,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
       fail(e);
       return;
     }
-    const wire: ChatMessage[] = historyOf(history);
+    const wire: ChatMessage[] = withSystem(historyOf(history), system);
     const ac = new AbortController();
     abortRef.current = ac;
     const tid = threadId;
@@ -224,7 +248,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
         model,
         messages: wire,
         task,
-        temperature: temperatureOf(temperature),
+        ...params,
         threadId: tid,
         ...(metadata ? { metadata } : {}),
       },
@@ -234,7 +258,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     abortRef.current = null;
     await keep(tid, final);
     void loadThreads(query);
-  }, [draft, streaming, task, picked, promptGroups, promptPick, selected, messages, threads, temperature, client, fail, loadThreads, query, keep]);
+  }, [draft, streaming, task, picked, settings, promptGroups, promptPick, selected, messages, threads, client, fail, loadThreads, query, keep]);
 
   useShortcuts({ send: () => void send(), stop });
 
@@ -403,6 +427,14 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
         {opError && <ErrorNotice error={opError} onDismiss={() => setOpError(null)} />}
 
         <div className="composer">
+          {settingsOpen && (
+            <SettingsDrawer
+              settings={settings}
+              errors={settingsErrors}
+              onChange={setSettings}
+              disabled={streaming}
+            />
+          )}
           <textarea
             ref={composerRef}
             value={draft}
@@ -429,7 +461,22 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
               onModel={setPicked}
               disabled={streaming}
             />
-            <TemperatureField value={temperature} onChange={setTemperature} disabled={streaming} testId="temperature" />
+            <TemperatureField
+              value={settings.temperature}
+              onChange={(temperature) => setSettings({ temperature })}
+              disabled={streaming}
+              testId="temperature"
+            />
+            <button
+              type="button"
+              className={settingsOpen ? "active" : ""}
+              onClick={() => setSettingsOpen((o) => !o)}
+              aria-expanded={settingsOpen}
+              aria-controls="chat-settings"
+              data-testid="settings-toggle"
+            >
+              Settings
+            </button>
             {prompts !== null && prompts.length > 0 && (
               <PromptPicker groups={promptGroups} pick={promptPick} onPick={setPromptPick} disabled={streaming} />
             )}
@@ -481,5 +528,61 @@ function AssistantMessage({
         </div>
       )}
     </div>
+  );
+}
+
+/** The thread's sampling settings and system prompt, beside the composer. */
+function SettingsDrawer({
+  settings,
+  errors,
+  onChange,
+  disabled,
+}: {
+  settings: ChatSettings;
+  errors: Record<string, string>;
+  onChange: (change: Partial<ChatSettings>) => void;
+  disabled: boolean;
+}) {
+  const input = (key: "topP" | "maxTokens" | "seed", placeholder: string) => (
+    <input
+      value={settings[key]}
+      onChange={(e) => onChange({ [key]: e.target.value })}
+      placeholder={placeholder}
+      inputMode="decimal"
+      disabled={disabled}
+      data-testid={`setting-${key}`}
+    />
+  );
+  return (
+    <fieldset className="chat-settings" id="chat-settings" aria-label="Settings of this thread" data-testid="chat-settings">
+      <Field label="Top p" error={errors.topP} hint="0 to 1; empty: the model's default">
+        {input("topP", "1")}
+      </Field>
+      <Field label="Max tokens" error={errors.maxTokens} hint="empty: the route's limit">
+        {input("maxTokens", "route default")}
+      </Field>
+      <Field label="Seed" error={errors.seed} hint="the same seed samples the same answer">
+        {input("seed", "random")}
+      </Field>
+      <Field label="Stop sequences" error={errors.stop} hint="one per line, at most 4">
+        <textarea
+          rows={2}
+          value={settings.stop}
+          onChange={(e) => onChange({ stop: e.target.value })}
+          disabled={disabled}
+          data-testid="setting-stop"
+        />
+      </Field>
+      <Field label="System prompt" error={errors.system} hint="sent first with every message of this thread" wide>
+        <textarea
+          rows={3}
+          value={settings.system}
+          onChange={(e) => onChange({ system: e.target.value })}
+          disabled={disabled}
+          data-testid="setting-system"
+        />
+      </Field>
+      {errors.temperature && <span className="field-error">Temperature: {errors.temperature}</span>}
+    </fieldset>
   );
 }
