@@ -311,6 +311,111 @@ test("threads: search, rename and delete", async () => {
   assert(!after.threads.some((t) => t.title === "Refund question"), "the thread was not deleted");
 });
 
+test("answers render as Markdown: highlighted code with a working Copy, tables, and the answer's own HTML shown as text", async () => {
+  const answer = [
+    "Here is **the fix**:",
+    "",
+    "```rust",
+    "fn total(xs: &[u32]) -> u32 { xs.iter().sum() }",
+    "```",
+    "",
+    "| item | EUR |",
+    "|---|---|",
+    "| tea | 3 |",
+    "",
+    'Ignore this: <img src="x" onerror="window.__injected = 1"> <script>window.__injected = 2</script>',
+  ].join("\n");
+  const t = await api("POST", "/threads", { title: "Markdown rendering" });
+  await api("POST", `/threads/${t.id}/messages`, { role: "user", content: "Fix my sum" });
+  await api("POST", `/threads/${t.id}/messages`, { role: "assistant", content: answer, meta: {} });
+  await page.keyboard.press("Control+Shift+O");
+  // A search lists the thread made through the API.
+  await page.locator('[data-testid="thread-search"]').fill("Markdown rendering");
+  await page.locator('[data-testid="thread-item"]', { hasText: "Markdown rendering" }).locator("button").first().click();
+  await page.locator('[data-testid="thread-search"]').fill("");
+  const body = lastAnswer().locator(".markdown");
+  await body.locator(".code-block").waitFor({ timeout: 5000 });
+  assert((await text(body.locator("strong"))) === "the fix", "bold text is not rendered");
+  const keyword = await body.locator("code.language-rust .hljs-keyword").first().textContent();
+  assert(keyword === "fn", `no highlighted keyword: ${keyword}`);
+  assert((await body.locator("table td").allTextContents()).join(",") === "tea,3", "the table is not rendered");
+  assert((await body.locator("img, script").count()) === 0, "the answer's HTML reached the page");
+  assert((await text(body)).includes('<img src="x"'), "the answer's HTML is not shown as text");
+  assert((await page.evaluate(() => window.__injected)) === undefined, "the answer's HTML ran");
+  assert((await page.title()) === "Markdown rendering · Chat · Hearth", `title: ${await page.title()}`);
+
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.base });
+  await body.locator("[data-copy-code]").click();
+  await body.locator("[data-copy-code]", { hasText: "Copied" }).waitFor({ timeout: 3000 });
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert(copied === "fn total(xs: &[u32]) -> u32 { xs.iter().sum() }", `copied: ${JSON.stringify(copied)}`);
+  await lastAnswer().hover();
+  await lastAnswer().locator('[data-testid="copy-answer"]').click();
+  const whole = await page.evaluate(() => navigator.clipboard.readText());
+  assert(whole === answer, "Copy answer does not copy the Markdown");
+  await shot("chat-markdown");
+});
+
+test("Enter sends, Shift+Enter starts a new line, and the new thread is listed while its answer streams", async () => {
+  await fault("mock-fast", { mode: "slow", delay_ms: 150 });
+  try {
+    await page.keyboard.press("Control+Shift+O");
+    await page.locator('[data-testid="task-select"]').selectOption("extract");
+    await page.locator('[data-testid="model-select"]').selectOption("mock-fast/fast-extract-v1");
+    const composer = page.locator('[data-testid="composer"]');
+    await composer.fill("");
+    await composer.pressSequentially("first line");
+    await composer.press("Shift+Enter");
+    await composer.pressSequentially("second line");
+    assert((await composer.inputValue()) === "first line\nsecond line", `composer: ${await composer.inputValue()}`);
+    await composer.press("Enter");
+    await page.locator('[data-testid="thread-item"]', { hasText: "first line" }).waitFor({ timeout: 5000 });
+    const status = await lastAnswer().getAttribute("data-status");
+    const user = await text(page.locator('[data-testid="msg-user"] .msg-body').last());
+    assert(user === "first line\nsecond line", `sent: ${JSON.stringify(user)}`);
+    assert(["waiting", "streaming"].includes(status), `the thread was listed only after the answer (${status})`);
+    assert((await composer.inputValue()) === "", "the composer was not cleared");
+    await waitStatus(lastAnswer(), ["done"]);
+  } finally {
+    await fault("mock-fast", { mode: "off" });
+  }
+});
+
+test("the settings drawer sends top_p, max tokens, stop, seed and a system prompt, kept per thread", async () => {
+  await page.keyboard.press("Control+Shift+O");
+  await page.locator('[data-testid="task-select"]').selectOption("extract");
+  await page.locator('[data-testid="model-select"]').selectOption("mock-fast/fast-extract-v1");
+  await page.locator('[data-testid="settings-toggle"]').click();
+  const set = (name, value) => page.locator(`[data-testid="setting-${name}"]`).fill(value);
+  await set("topP", "2");
+  await page.locator('[data-testid="composer"]').fill("Settings check");
+  await page.locator('[data-testid="composer"]').press("Enter");
+  await page.locator('[data-testid="chat-settings"] .field-error').waitFor({ timeout: 3000 });
+  assert((await page.locator('[data-testid="msg-user"]').count()) === 0, "a bad setting was sent");
+  await set("topP", "0.9");
+  await set("maxTokens", "12");
+  await set("seed", "42");
+  await set("stop", "END\nSTOP");
+  await set("system", "Answer in one word.");
+  await shot("chat-settings");
+  const sent = page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions") && r.method() === "POST");
+  await page.locator('[data-testid="composer"]').press("Enter");
+  const body = JSON.parse((await sent).postData() ?? "{}");
+  assert(body.top_p === 0.9 && body.max_tokens === 12 && body.seed === 42, `sent: ${JSON.stringify(body)}`);
+  assert(JSON.stringify(body.stop) === '["END","STOP"]', `stop: ${JSON.stringify(body.stop)}`);
+  assert(body.messages[0].role === "system" && body.messages[0].content === "Answer in one word.", "no system prompt first");
+  await waitStatus(lastAnswer(), ["done"]);
+  const thread = await text(page.locator('[data-testid="thread-item"].active .side-item-title'));
+  // Another chat starts from these settings; changing them there leaves this thread's alone.
+  await page.keyboard.press("Control+Shift+O");
+  assert((await page.locator('[data-testid="setting-seed"]').inputValue()) === "42", "a new chat did not start from the last settings");
+  await set("seed", "7");
+  await page.locator('[data-testid="thread-item"]', { hasText: thread }).locator("button").first().click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="setting-seed"]')?.value === "42", null, { timeout: 3000 });
+  for (const name of ["topP", "maxTokens", "seed", "stop", "system"]) await set(name, "");
+  await page.locator('[data-testid="settings-toggle"]').click();
+});
+
 test("chat with a prompt version: support_triage v1 is sent and the answer is tagged with it", async () => {
   await page.keyboard.press("Control+Shift+O");
   const promptSelect = page.locator('[data-testid="prompt-select"]');

@@ -26,7 +26,11 @@ export function shortcutOf(e: KeyLike): ShortcutAction | null {
 }
 
 export const SHORTCUTS: { action: ShortcutAction; keys: (mac: boolean) => string; what: string }[] = [
-  { action: "send", keys: (mac) => (mac ? "⌘ Enter" : "Ctrl+Enter"), what: "Send (Chat) · Run (Compare)" },
+  {
+    action: "send",
+    keys: (mac) => (mac ? "⌘ Enter" : "Ctrl+Enter"),
+    what: "Send (Chat, where Enter also sends and Shift+Enter is a new line) · Run (Compare)",
+  },
   { action: "stop", keys: () => "Esc", what: "Stop the answer being streamed" },
   { action: "new-chat", keys: (mac) => (mac ? "⌘ ⇧ O" : "Ctrl+Shift+O"), what: "New chat" },
 ];

@@ -103,7 +103,10 @@ export interface ChatStreamRequest {
   /** The task for a concrete model (sent as `x-hearth-task`). */
   task?: string;
   temperature?: number;
+  topP?: number;
   maxTokens?: number;
+  stop?: string[];
+  seed?: number;
   /** `use`: cache a non-deterministic request; `bypass`: skip the cache. */
   cache?: "use" | "bypass";
   /** Sent as `metadata`: `prompt_id`, `prompt_version`, `task`, prompt variables as `var_<name>`. */
@@ -408,7 +411,10 @@ export class HearthClient {
       stream_options: { include_usage: true },
     };
     if (req.temperature !== undefined) body.temperature = req.temperature;
+    if (req.topP !== undefined) body.top_p = req.topP;
     if (req.maxTokens !== undefined) body.max_tokens = req.maxTokens;
+    if (req.stop !== undefined) body.stop = req.stop;
+    if (req.seed !== undefined) body.seed = req.seed;
     if (req.metadata !== undefined) body.metadata = req.metadata;
     const headers: Record<string, string> = {};
     if (req.task && !req.model.startsWith("hearth/")) headers["x-hearth-task"] = req.task;

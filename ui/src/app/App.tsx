@@ -51,6 +51,11 @@ export function App({ client }: { client: HearthClient }) {
   const [notice, setNotice] = useState<string | null>(null);
   const [view, setView] = useHashView();
   const [newChatSignal, setNewChatSignal] = useState(0);
+  // Each view names itself in the page title (Chat adds the thread's title itself).
+  useEffect(() => {
+    const label = VIEWS.find((v) => v.id === view)?.label;
+    if (view !== "chat" && label) document.title = `${label} · Hearth`;
+  }, [view]);
   const shortcuts = useRef<ShortcutHandlers>({});
 
   const connect = useCallback(async () => {

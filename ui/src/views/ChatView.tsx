@@ -14,14 +14,17 @@ import { useApp, useShortcuts } from "../app/context";
 import { AnswerTags } from "../components/AnswerTags";
 import { DeleteOrKeep } from "../components/Confirm";
 import { ErrorNotice } from "../components/ErrorNotice";
+import { Field } from "../components/Field";
 import { Icon } from "../components/Icon";
+import { CopyButton, Markdown } from "../components/Markdown";
 import { needsAdmin } from "../components/AdminNotice";
 import { ModelPicker, ROUTER, requestModel } from "../components/ModelPicker";
 import { PromptPicker } from "../components/PromptPicker";
 import { StopButton, TemperatureField } from "../components/RunControls";
 import { formatWhen } from "../format";
 import { keysFor } from "../shortcuts";
-import { answerFromMeta, metaOf, runAnswer, temperatureOf, type AnswerState } from "../state/answer";
+import { answerFromMeta, metaOf, runAnswer, type AnswerState } from "../state/answer";
+import { loadSettings, samplingOf, saveSettings, withSystem, type ChatSettings } from "../state/chatSettings";
 import { historyOf, threadTitle } from "../state/chat";
 import { NO_PROMPT, chatPromptMetadata, groupPrompts, keepPick, type PromptPick } from "../state/prompts";
 
@@ -51,7 +54,9 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
   const [draft, setDraft] = useState("");
   const [task, setTask] = useState(() => defaultTask(tasks));
   const [picked, setPicked] = useState(ROUTER);
-  const [temperature, setTemperature] = useState("0.7");
+  const [settings, setSettingsState] = useState<ChatSettings>(() => loadSettings(localStorage, null));
+  const [settingsOpen, setSettingsOpen] = useState(false);
+  const [settingsErrors, setSettingsErrors] = useState<Record<string, string>>({});
   // The registry's prompts (admin API); null hides the picker (a user key may not list them).
   const [prompts, setPrompts] = useState<PromptVersion[] | null>(null);
   const [promptPick, setPromptPick] = useState<PromptPick>(NO_PROMPT);
@@ -123,9 +128,19 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     return () => window.clearTimeout(t);
   }, [query, loadThreads]);
 
+  // A change is kept for the thread at once (and as the next new chat's starting point).
+  const setSettings = (change: Partial<ChatSettings>) => {
+    const next = { ...settings, ...change };
+    setSettingsState(next);
+    setSettingsErrors({});
+    saveSettings(localStorage, selectedRef.current, next);
+  };
+
   const openThread = useCallback(
     async (id: string) => {
       setSelected(id);
+      setSettingsState(loadSettings(localStorage, id));
+      setSettingsErrors({});
       setConfirmDelete(null);
       setMessages([]);
       try {
@@ -140,6 +155,8 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
 
   const newChat = useCallback(() => {
     setSelected(null);
+    setSettingsState(loadSettings(localStorage, null));
+    setSettingsErrors({});
     setMessages([]);
     setOpError(null);
     setConfirmDelete(null);
@@ -184,6 +201,13 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     const text = draft.trim();
     if (!text || streaming) return;
     if (!task && picked === ROUTER) return;
+    const sampling = samplingOf(settings);
+    if ("errors" in sampling) {
+      setSettingsErrors(sampling.errors);
+      setSettingsOpen(true);
+      return;
+    }
+    const { system, ...params } = sampling.ok;
     setOpError(null);
     const model = requestModel(task, picked);
     const metadata = chatPromptMetadata(promptGroups, promptPick);
@@ -194,6 +218,9 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
         const t = await client.createThread(threadTitle(text));
         threadId = t.id;
         history = [];
+        // Listed at once: the list must not say "No threads yet" while the first answer streams.
+        setThreads((prev) => [t, ...prev.filter((x) => x.id !== t.id)]);
+        saveSettings(localStorage, t.id, settings);
         setSelected(t.id);
         selectedRef.current = t.id;
         setMessages([]);
@@ -211,7 +238,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
       fail(e);
       return;
     }
-    const wire: ChatMessage[] = historyOf(history);
+    const wire: ChatMessage[] = withSystem(historyOf(history), system);
     const ac = new AbortController();
     abortRef.current = ac;
     const tid = threadId;
@@ -221,7 +248,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
         model,
         messages: wire,
         task,
-        temperature: temperatureOf(temperature),
+        ...params,
         threadId: tid,
         ...(metadata ? { metadata } : {}),
       },
@@ -231,7 +258,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
     abortRef.current = null;
     await keep(tid, final);
     void loadThreads(query);
-  }, [draft, streaming, task, picked, promptGroups, promptPick, selected, messages, threads, temperature, client, fail, loadThreads, query, keep]);
+  }, [draft, streaming, task, picked, settings, promptGroups, promptPick, selected, messages, threads, client, fail, loadThreads, query, keep]);
 
   useShortcuts({ send: () => void send(), stop });
 
@@ -265,6 +292,12 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
   }, [messages, pending]);
 
   const shownPending = pending && pending.threadId === selected ? pending : null;
+
+  // The page title names the thread, so tabs and window lists tell threads apart.
+  const selectedTitle = threads.find((t) => t.id === selected)?.title;
+  useEffect(() => {
+    document.title = selectedTitle ? `${selectedTitle} · Chat · Hearth` : "Chat · Hearth";
+  }, [selectedTitle]);
 
   return (
     <div className="chat-view">
@@ -358,7 +391,7 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
                 from the cache or needed a fallback, and its tokens, cost and latency.
               </p>
               <p className="muted">
-                {keysFor("send")} sends · Esc stops · {keysFor("new-chat")} starts a new chat
+                Enter sends · Shift+Enter starts a new line · Esc stops · {keysFor("new-chat")} starts a new chat
               </p>
             </div>
           )}
@@ -366,6 +399,9 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
             m.role === "user" ? (
               <div key={m.id} className="msg msg-user" data-testid="msg-user">
                 <div className="msg-body">{m.content}</div>
+                <div className="msg-actions">
+                  <CopyButton text={m.content} label="Copy message" testId="copy-message" />
+                </div>
               </div>
             ) : (
               <AssistantMessage key={m.id} answer={answerFromMeta(m.content, m.meta)} locality={m.meta?.locality} />
@@ -391,11 +427,27 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
         {opError && <ErrorNotice error={opError} onDismiss={() => setOpError(null)} />}
 
         <div className="composer">
+          {settingsOpen && (
+            <SettingsDrawer
+              settings={settings}
+              errors={settingsErrors}
+              onChange={setSettings}
+              disabled={streaming}
+            />
+          )}
           <textarea
             ref={composerRef}
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
-            placeholder={`Message Hearth (${keysFor("send")} to send)`}
+            onKeyDown={(e) => {
+              // Enter sends, as in every chat app; Shift+Enter is a new line, and Enter that
+              // ends an input method's composition is not a send.
+              if (e.key === "Enter" && !e.shiftKey && !e.ctrlKey && !e.metaKey && !e.nativeEvent.isComposing) {
+                e.preventDefault();
+                void send();
+              }
+            }}
+            placeholder="Message Hearth (Enter to send, Shift+Enter for a new line)"
             rows={3}
             data-testid="composer"
             aria-label="Message"
@@ -409,7 +461,22 @@ export function ChatView({ newChatSignal }: { newChatSignal: number }) {
               onModel={setPicked}
               disabled={streaming}
             />
-            <TemperatureField value={temperature} onChange={setTemperature} disabled={streaming} testId="temperature" />
+            <TemperatureField
+              value={settings.temperature}
+              onChange={(temperature) => setSettings({ temperature })}
+              disabled={streaming}
+              testId="temperature"
+            />
+            <button
+              type="button"
+              className={settingsOpen ? "active" : ""}
+              onClick={() => setSettingsOpen((o) => !o)}
+              aria-expanded={settingsOpen}
+              aria-controls="chat-settings"
+              data-testid="settings-toggle"
+            >
+              Settings
+            </button>
             {prompts !== null && prompts.length > 0 && (
               <PromptPicker groups={promptGroups} pick={promptPick} onPick={setPromptPick} disabled={streaming} />
             )}
@@ -448,13 +515,74 @@ function AssistantMessage({
   return (
     <div className={`msg msg-assistant status-${answer.status}`} data-testid="msg-assistant" data-status={answer.status}>
       <div className="msg-body">
-        {answer.text}
+        {answer.text && <Markdown text={answer.text} />}
         {waiting && <span className="typing" aria-label="waiting for the first token" />}
         {live && answer.status === "streaming" && <span className="cursor" />}
         {!answer.text && answer.status === "stopped" && <span className="muted">(stopped before the first token)</span>}
       </div>
       {answer.error && <ErrorNotice error={answer.error} />}
       <AnswerTags answer={answer} locality={locality} />
+      {!live && answer.text && (
+        <div className="msg-actions">
+          <CopyButton text={answer.text} label="Copy answer (Markdown)" testId="copy-answer" />
+        </div>
+      )}
     </div>
+  );
+}
+
+/** The thread's sampling settings and system prompt, beside the composer. */
+function SettingsDrawer({
+  settings,
+  errors,
+  onChange,
+  disabled,
+}: {
+  settings: ChatSettings;
+  errors: Record<string, string>;
+  onChange: (change: Partial<ChatSettings>) => void;
+  disabled: boolean;
+}) {
+  const input = (key: "topP" | "maxTokens" | "seed", placeholder: string) => (
+    <input
+      value={settings[key]}
+      onChange={(e) => onChange({ [key]: e.target.value })}
+      placeholder={placeholder}
+      inputMode="decimal"
+      disabled={disabled}
+      data-testid={`setting-${key}`}
+    />
+  );
+  return (
+    <fieldset className="chat-settings" id="chat-settings" aria-label="Settings of this thread" data-testid="chat-settings">
+      <Field label="Top p" error={errors.topP} hint="0 to 1; empty: the model's default">
+        {input("topP", "1")}
+      </Field>
+      <Field label="Max tokens" error={errors.maxTokens} hint="empty: the route's limit">
+        {input("maxTokens", "route default")}
+      </Field>
+      <Field label="Seed" error={errors.seed} hint="the same seed samples the same answer">
+        {input("seed", "random")}
+      </Field>
+      <Field label="Stop sequences" error={errors.stop} hint="one per line, at most 4">
+        <textarea
+          rows={2}
+          value={settings.stop}
+          onChange={(e) => onChange({ stop: e.target.value })}
+          disabled={disabled}
+          data-testid="setting-stop"
+        />
+      </Field>
+      <Field label="System prompt" error={errors.system} hint="sent first with every message of this thread" wide>
+        <textarea
+          rows={3}
+          value={settings.system}
+          onChange={(e) => onChange({ system: e.target.value })}
+          disabled={disabled}
+          data-testid="setting-system"
+        />
+      </Field>
+      {errors.temperature && <span className="field-error">Temperature: {errors.temperature}</span>}
+    </fieldset>
   );
 }
