@@ -20,7 +20,7 @@ use super::quant::attention::KvCacheType;
 use super::standard_templates::standard_for;
 use super::template::{ChatTemplate, Segment};
 use super::tokenizer::{ModelTokenizer, Piece};
-use super::tool_calls::{ToolStyle, Trigger};
+use super::tool_calls::{CallPlan, ToolStyle, Trigger};
 use super::LoadError;
 use crate::providers::format::grammar_for;
 use crate::providers::{
@@ -405,27 +405,15 @@ impl Engine {
                 prompt.len()
             )));
         }
-        let format = req.response_format.grammar_schema();
-        let mut calls = match &plan {
-            None => Calls::Off,
-            Some(p) if p.forced() || format.is_some() => Calls::Collect { from: 0 },
-            Some(p) => Calls::Watch(p.trigger()),
-        };
-        let mut constraint = match (&plan, &calls) {
-            (Some(p), Calls::Collect { .. }) => {
-                let answer = format.filter(|_| !p.forced());
-                Some(self.grammar(p.grammar(answer))?)
-            }
-            _ => self.constraint(&req.response_format)?,
-        };
+        let (mut calls, mut constraint) = self.decoding(req, plan.as_ref())?;
         let mut session = self.session.lock();
         let reused = session.reusable(&prompt);
         let mut logits = self.feed(&mut session, &prompt[reused..], reused)?;
-        let trigger = match &calls {
+        let trigger = match calls {
             Calls::Watch(t) => Some(t),
             _ => None,
         };
-        let mut out = Output::new(&req.stop, trigger.copied());
+        let mut out = Output::new(&req.stop, trigger);
         let mut generated: Vec<u32> = Vec::new();
         let mut finish = FinishReason::Length;
         while generated.len() < max_new {
@@ -444,39 +432,31 @@ impl Engine {
             generated.push(next);
             let so_far = usage(&prompt, &generated, reused);
             let cut = match calls {
+                // Calls are not text: nothing is handed out, but the caller may still stop.
+                Calls::Collect { .. } if !on_text("", so_far) => break,
                 Calls::Collect { .. } => Cut::None,
                 _ => {
-                    let text = self.decode(&generated)?;
-                    let (piece, cut) = out.advance(&text);
+                    let (piece, cut) = out.advance(&self.decode(&generated)?);
                     if !piece.is_empty() && !on_text(piece, so_far) {
                         break;
                     }
                     cut
                 }
             };
-            if matches!(calls, Calls::Collect { .. }) && !on_text("", so_far) {
-                break;
-            }
             match cut {
                 Cut::Stop => {
                     finish = FinishReason::Stop;
                     break;
                 }
                 Cut::Trigger => {
-                    // The model started a call: back to the last token before it, and from
-                    // there every token is held to the calls' grammar.
-                    let kept = self.tokens_within(&generated, out.text.len())?;
-                    generated.truncate(kept);
                     let p = plan
                         .as_ref()
                         .ok_or_else(|| internal("a trigger without tools"))?;
+                    let kept = self.tokens_within(&generated, out.text.len())?;
+                    generated.truncate(kept);
                     constraint = Some(self.grammar(p.grammar(None))?);
                     calls = Calls::Collect { from: kept };
-                    let (last, pos) = match kept {
-                        0 => (prompt[prompt.len() - 1], prompt.len() - 1),
-                        k => (generated[k - 1], prompt.len() + k - 1),
-                    };
-                    logits = self.feed(&mut session, &[last], pos)?;
+                    logits = self.back_to(&mut session, &prompt, &generated)?;
                     continue;
                 }
                 Cut::None => {}
@@ -494,26 +474,56 @@ impl Engine {
         if !rest.is_empty() {
             on_text(rest, used);
         }
-        let mut answer = Answer {
+        let answer = Answer {
             text: out.text,
             usage: used,
             finish,
             calls: Vec::new(),
         };
-        if let (Calls::Collect { from }, Some(p)) = (calls, &plan) {
-            let written = self.decode(&generated[from..])?;
-            answer.calls = p.parse(&written);
-            if answer.calls.is_empty() {
-                // Not a call after all (an answer in the requested format), or one cut short:
-                // the text is the answer.
-                on_text(&written, used);
-                answer.text.push_str(&written);
-            } else {
-                answer.text = answer.text.trim_end().to_owned();
-                answer.finish = FinishReason::ToolCalls;
+        match (calls, &plan) {
+            (Calls::Collect { from }, Some(p)) => {
+                let written = self.decode(&generated[from..])?;
+                Ok(with_calls(answer, p, &written, on_text))
             }
+            _ => Ok(answer),
         }
-        Ok(answer)
+    }
+
+    /// How an answer starts: whether it may call tools, and the grammar it is held to from
+    /// its first token (a forced call, "a format or calls", or the request's format).
+    fn decoding(
+        &self,
+        req: &ProviderRequest,
+        plan: Option<&CallPlan>,
+    ) -> Result<(Calls, Option<Constraint>), ProviderError> {
+        let format = req.response_format.grammar_schema();
+        Ok(match plan {
+            None => (Calls::Off, self.constraint(&req.response_format)?),
+            Some(p) if p.forced() => (
+                Calls::Collect { from: 0 },
+                Some(self.grammar(p.grammar(None))?),
+            ),
+            Some(p) if format.is_some() => (
+                Calls::Collect { from: 0 },
+                Some(self.grammar(p.grammar(format))?),
+            ),
+            Some(p) => (Calls::Watch(p.trigger()), None),
+        })
+    }
+
+    /// The logits after `generated`, once the tokens after it were dropped: the model
+    /// started a call, and from there every token is held to the calls' grammar.
+    fn back_to(
+        &self,
+        session: &mut Session,
+        prompt: &[u32],
+        generated: &[u32],
+    ) -> Result<Tensor, ProviderError> {
+        let (last, pos) = match generated.last() {
+            None => (prompt[prompt.len() - 1], prompt.len() - 1),
+            Some(t) => (*t, prompt.len() + generated.len() - 1),
+        };
+        self.feed(session, &[last], pos)
     }
 
     /// How many of `generated`'s tokens decode within the answer's first `len` bytes.
@@ -691,6 +701,26 @@ fn keep_min_p(prs: &mut [f32], min_p: f32) {
     for p in prs.iter_mut().filter(|p| **p < floor) {
         *p = 0.0;
     }
+}
+
+/// `answer` with the calls in `written` (what was decoded from the calls' start), or, where
+/// it holds none (an answer in the requested format, or a call cut short), with `written`
+/// as more of its text.
+fn with_calls(
+    mut answer: Answer,
+    plan: &CallPlan,
+    written: &str,
+    on_text: &mut dyn FnMut(&str, Usage) -> bool,
+) -> Answer {
+    answer.calls = plan.parse(written);
+    if answer.calls.is_empty() {
+        on_text(written, answer.usage);
+        answer.text.push_str(written);
+    } else {
+        answer.text = answer.text.trim_end().to_owned();
+        answer.finish = FinishReason::ToolCalls;
+    }
+    answer
 }
 
 /// Whether the answer calls tools, and from which generated token its calls are written.
