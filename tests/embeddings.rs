@@ -341,6 +341,15 @@ async fn dimensions_cut_the_vector_and_scale_it_back_to_unit_length() {
         .await;
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["error"]["code"], "unsupported_by_model");
+    let (status, list) = app.server.get_json("/v1/models", Some(&key)).await;
+    assert_eq!(status, 200, "{list}");
+    let kind = |id: &str| {
+        let models = list["data"].as_array().unwrap();
+        let m = models.iter().find(|m| m["id"] == id);
+        m.map(|m| m["kind"].clone()).unwrap_or_default()
+    };
+    assert_eq!(kind(MINILM), "embedding", "{list}");
+    assert_eq!(kind("local/smollm2-135m-instruct"), "chat", "{list}");
 }
 
 #[tokio::test]

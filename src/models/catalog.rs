@@ -206,6 +206,11 @@ pub fn entry(id: &str) -> Result<CatalogEntry> {
     })
 }
 
+/// Whether `id` names a catalog model that only embeds (a sentence encoder).
+pub fn is_embedding(id: &str) -> bool {
+    entry(id).is_ok_and(|e| e.kind == ModelKind::Embedding)
+}
+
 /// The id of the default on-device model.
 pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 

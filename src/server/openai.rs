@@ -19,8 +19,8 @@ use super::threads::ThreadSink;
 use super::trace::{Arrived, TraceId};
 use super::wire::completions::{
     ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChunkChoice, ChunkToolCall,
-    Content, Delta, HearthExtension, ModelEntry, ModelList, Sampling, Stop, Usage, WireFormat,
-    WireMessage, WireTool, WireToolCall, WireToolChoice,
+    Content, Delta, HearthExtension, ModelEntry, ModelList, ModelUse, Sampling, Stop, Usage,
+    WireFormat, WireMessage, WireTool, WireToolCall, WireToolChoice,
 };
 use super::wire::error::ErrorBody;
 use super::wire::to_json;
@@ -523,12 +523,24 @@ pub(super) async fn models(
             && (ws.data_policy != DataPolicy::LocalOnly
                 || policy.locality(&m.provider) == Some(Locality::OnDevice))
     };
-    let entry = |id: String, owned_by: &str, locality| ModelEntry {
+    let entry = |id: String, owned_by: &str, locality, kind| ModelEntry {
         id,
         object: "model",
         created: 0,
         owned_by: owned_by.to_owned(),
         locality,
+        kind,
+    };
+    // An installed sentence encoder is listed too (it answers /v1/embeddings), marked so.
+    let kind_of = |m: &crate::config::ModelSpec| {
+        let local = matches!(
+            policy.providers.get(&m.provider),
+            Some(crate::config::ProviderConfig::Local(_))
+        );
+        match local && crate::models::catalog::is_embedding(&m.model_id) {
+            true => ModelUse::Embedding,
+            false => ModelUse::Chat,
+        }
     };
     let mut data: Vec<ModelEntry> = policy
         .models
@@ -537,14 +549,19 @@ pub(super) async fn models(
         .map(|a| {
             let m = &policy.models[a];
             let locality = policy.locality(&m.provider).unwrap_or(Locality::Hosted);
-            entry(m.address.clone(), &m.provider, Some(locality))
+            entry(m.address.clone(), &m.provider, Some(locality), kind_of(m))
         })
         .collect();
     for route in policy.routes.values() {
         if route.chain().any(&allowed)
             || tier.on_route_not_allowed == crate::config::RouteAction::Degrade
         {
-            data.push(entry(format!("hearth/{}", route.task), "hearth", None));
+            data.push(entry(
+                format!("hearth/{}", route.task),
+                "hearth",
+                None,
+                ModelUse::Chat,
+            ));
         }
     }
     Ok(Json(list(data)))

@@ -60,12 +60,14 @@ test("admin: a workspace's daily budget is saved (re-read from the API), a bad v
   await $("ws-daily_budget_usd").fill("7.5");
   await $("ws-user_rpm").fill("40");
   await $("ws-pii_patterns").fill("\\bACME-\\d{6}\\b");
+  await $("ws-allowed_tools").fill("get_weather\nsearch_*");
   await $("save-workspace").click();
   await page.locator('[data-testid="saved-notice"]', { hasText: "Saved tenant_pro" }).waitFor();
   const ws = (await api("GET", "/admin/workspaces/tenant_pro")).workspace;
   assert(ws.daily_budget_usd === 7.5, `daily_budget_usd saved as ${ws.daily_budget_usd}`);
   assert(ws.user_rpm === 40, `user_rpm saved as ${ws.user_rpm}`);
   assert(JSON.stringify(ws.pii_patterns) === JSON.stringify(["\\bACME-\\d{6}\\b"]), `pii_patterns ${JSON.stringify(ws.pii_patterns)}`);
+  assert(JSON.stringify(ws.allowed_tools) === JSON.stringify(["get_weather", "search_*"]), `allowed_tools ${JSON.stringify(ws.allowed_tools)}`);
   assert((await text(row.locator('[data-testid="ws-budget"]'))) === "$7.50", "the table did not show the new budget");
   await $("workspace-saved").waitFor();
   await page.evaluate(() => document.querySelector(".admin-view")?.scrollTo(0, 0));

@@ -434,6 +434,18 @@ pub struct ModelEntry {
     /// Absent for a route.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locality: Option<Locality>,
+    /// What it answers: chat (and text completions), or only `/v1/embeddings`.
+    pub kind: ModelUse,
+}
+
+/// What a listed model answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelUse {
+    /// `/v1/chat/completions` and `/v1/completions`.
+    Chat,
+    /// `/v1/embeddings` only.
+    Embedding,
 }
 
 /// `GET /v1/models`.

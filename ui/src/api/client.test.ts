@@ -209,6 +209,19 @@ describe("errors", () => {
     const e = await aborted.models().catch((x: unknown) => x);
     expect(isAbortError(e)).toBe(true);
   });
+
+  it("leaves embedding models out of the models a chat can pick", async () => {
+    const listing = new HearthClient({
+      fetch: (async () =>
+        json(200, {
+          data: [
+            { id: "local/smollm2-135m-instruct", owned_by: "local", locality: "on_device", kind: "chat" },
+            { id: "local/all-minilm-l6-v2", owned_by: "local", locality: "on_device", kind: "embedding" },
+          ],
+        })) as typeof fetch,
+    });
+    expect((await listing.models()).map((m) => m.id)).toEqual(["local/smollm2-135m-instruct"]);
+  });
 });
 
 function sseResponse(body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}): Response {

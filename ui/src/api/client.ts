@@ -391,10 +391,16 @@ export class HearthClient {
     return s;
   }
 
-  /** `GET /v1/models`: the models and routes (`hearth/<task>`) this workspace may call. */
+  /**
+   * `GET /v1/models`: the models and routes (`hearth/<task>`) this workspace may chat with.
+   * Embedding models (they answer `/v1/embeddings` only) are left out of every picker.
+   */
   async models(): Promise<ModelInfo[]> {
-    const body = await this.json<{ data?: ModelInfo[] }>("GET", "/v1/models");
-    return body.data ?? [];
+    const body = await this.json<{ data?: Pick<ModelEntry, "id" | "owned_by" | "locality" | "kind">[] }>(
+      "GET",
+      "/v1/models",
+    );
+    return (body.data ?? []).filter((m) => m.kind !== "embedding");
   }
 
   /**

@@ -1421,6 +1421,8 @@ export interface components {
             created: number;
             /** @description `PROVIDER/MODEL`, or `hearth/<task>` for a route. */
             id: string;
+            /** @description What it answers: chat (and text completions), or only `/v1/embeddings`. */
+            kind: components["schemas"]["ModelUse"];
             locality?: components["schemas"]["Locality"] | null;
             object: string;
             /** @description The provider, or `hearth` for a route. */
@@ -1436,6 +1438,11 @@ export interface components {
             data: components["schemas"]["ModelEntry"][];
             object: string;
         };
+        /**
+         * @description What a listed model answers.
+         * @enum {string}
+         */
+        ModelUse: "chat" | "embedding";
         NamedToolChoice: {
             function: components["schemas"]["ChosenFunction"];
             type: string;

@@ -90,4 +90,15 @@ describe("workspacePatch", () => {
     expect(workspacePatch(withPatterns, { ...workspaceForm(withPatterns), pii_patterns: "" }).patch).toEqual({ pii_patterns: [] });
     expect(workspacePatch(WS, { ...workspaceForm(WS), pii_patterns: "x\ny{1,2}\n" }).patch).toEqual({ pii_patterns: ["x", "y{1,2}"] });
   });
+
+  it("replaces the allowed tools with the names and prefixes given, [] to allow none, and refuses a bad name", () => {
+    expect(workspaceForm(WS).allowed_tools).toBe("*");
+    const form = (allowed_tools: string) => ({ ...workspaceForm(WS), allowed_tools });
+    expect(workspacePatch(WS, form("get_weather\nsearch_*\n")).patch).toEqual({ allowed_tools: ["get_weather", "search_*"] });
+    expect(workspacePatch(WS, form("")).patch).toEqual({ allowed_tools: [] });
+    expect(workspacePatch(WS, form("*")).patch).toEqual({});
+    const { patch, errors } = workspacePatch(WS, form("has space"));
+    expect(patch).toEqual({});
+    expect(errors.allowed_tools).toContain("has space");
+  });
 });

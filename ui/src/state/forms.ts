@@ -54,6 +54,8 @@ export interface WorkspaceForm {
   budget_alert_share: string;
   /** One regex a line. */
   pii_patterns: string;
+  /** The tools requests may offer: one name or prefix (`name*`) a line. */
+  allowed_tools: string;
 }
 
 const text = (n: number | null): string => (n === null ? "" : String(n));
@@ -70,6 +72,7 @@ export function workspaceForm(ws: WorkspaceSettings): WorkspaceForm {
     cache_enabled: ws.cache_enabled,
     budget_alert_share: String(ws.budget_alert_share),
     pii_patterns: ws.pii_patterns.join("\n"),
+    allowed_tools: ws.allowed_tools.join("\n"),
   };
 }
 
@@ -113,6 +116,10 @@ export function workspacePatch(ws: WorkspaceSettings, form: WorkspaceForm): { pa
   }
   const patterns = linesOf(form.pii_patterns);
   if (patterns.join("\n") !== ws.pii_patterns.join("\n")) patch.pii_patterns = patterns;
+  const tools = linesOf(form.allowed_tools);
+  const bad = tools.find((t) => !/^[A-Za-z0-9_-]{0,64}\*?$/.test(t));
+  if (bad !== undefined) errors.allowed_tools = `\`${bad}\` is not a tool name (A-Z, a-z, 0-9, _ and -) or a prefix ending in *`;
+  else if (tools.join("\n") !== ws.allowed_tools.join("\n")) patch.allowed_tools = tools;
   return { patch, errors };
 }
 

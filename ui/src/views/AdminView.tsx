@@ -342,6 +342,21 @@ function WorkspaceEditor({
             data-testid="ws-pii_patterns"
           />
         </Field>
+        <Field
+          label="Allowed tools (one name or prefix* a line)"
+          error={errors.allowed_tools}
+          hint="a request offering another tool is refused (403 tool_not_allowed); * allows every tool, empty allows none"
+          wide
+        >
+          <textarea
+            className="mono"
+            rows={2}
+            value={form.allowed_tools}
+            onChange={(e) => set("allowed_tools", e.target.value)}
+            placeholder="*"
+            data-testid="ws-allowed_tools"
+          />
+        </Field>
       </div>
       {error && <ErrorNotice error={error} onDismiss={() => setError(null)} />}
       <div className="form-actions">
