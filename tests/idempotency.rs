@@ -45,6 +45,22 @@ async fn spent(s: &Server, admin: &str, workspace: &str) -> f64 {
     view["today"]["spent_usd"].as_f64().unwrap()
 }
 
+type Answer = (u16, reqwest::header::HeaderMap, String);
+
+/// Twenty requests at once with `body` under the key `burst`.
+async fn burst(s: &Server, api_key: &str, body: &Value) -> Vec<Answer> {
+    let asks = (0..20).map(|_| post_keyed(s, "/v1/chat/completions", api_key, "burst", body));
+    futures::future::join_all(asks).await
+}
+
+/// How many answers say they were replayed.
+fn replays(answers: &[Answer]) -> usize {
+    answers
+        .iter()
+        .filter(|(_, h, _)| h.get("x-hearth-idempotent-replay").is_some())
+        .count()
+}
+
 #[tokio::test]
 async fn a_retry_with_the_same_key_and_body_gets_the_answer_sent_without_a_call_or_a_charge() {
     let s = Server::demo();
@@ -127,17 +143,12 @@ async fn twenty_requests_at_once_with_one_key_make_one_call_and_get_one_answer()
     let key = create_key(&s.dir, "tenant_pro", "user");
     let admin = create_key(&s.dir, "tenant_pro", "admin");
     let body = chat("Extract the total: 12 EUR");
-    let asks = (0..20).map(|_| post_keyed(&s, "/v1/chat/completions", &key, "burst", &body));
-    let answers = futures::future::join_all(asks).await;
+    let answers = burst(&s, &key, &body).await;
     for (status, _, text) in &answers {
         assert_eq!(*status, 200, "{text}");
         assert_eq!(text, &answers[0].2, "one answer for all");
     }
-    let replays = answers
-        .iter()
-        .filter(|(_, h, _)| h.get("x-hearth-idempotent-replay").is_some())
-        .count();
-    assert_eq!(replays, 19);
+    assert_eq!(replays(&answers), 19);
     assert_eq!(
         answered(&s, &admin, "tenant_pro").await,
         1,
@@ -216,8 +227,7 @@ async fn twenty_streams_at_once_with_one_key_make_one_call_one_charge_and_one_st
     let key = create_key(&s.dir, "tenant_pro", "user");
     let admin = create_key(&s.dir, "tenant_pro", "admin");
     let body = streamed("Extract the total: 12 EUR");
-    let asks = (0..20).map(|_| post_keyed(&s, "/v1/chat/completions", &key, "burst", &body));
-    let answers = futures::future::join_all(asks).await;
+    let answers = burst(&s, &key, &body).await;
     for (status, headers, text) in &answers {
         assert_eq!(*status, 200, "{text}");
         assert_eq!(headers["content-type"], "text/event-stream");
@@ -228,11 +238,7 @@ async fn twenty_streams_at_once_with_one_key_make_one_call_one_charge_and_one_st
         "{}",
         answers[0].2
     );
-    let replays = answers
-        .iter()
-        .filter(|(_, h, _)| h.get("x-hearth-idempotent-replay").is_some())
-        .count();
-    assert_eq!(replays, 19);
+    assert_eq!(replays(&answers), 19);
     assert_eq!(
         answered(&s, &admin, "tenant_pro").await,
         1,

@@ -208,14 +208,9 @@ fn the_openai_sdks_parse_builds_its_pydantic_object_from_a_mocks_schema_shaped_a
 
 #[test]
 fn the_openai_sdks_parse_gets_a_valid_object_from_the_local_model_under_its_grammar() {
-    let Some(py) = python() else { return };
-    if common::default_model().is_none() {
+    let Some(v) = on_the_local_model("parse") else {
         return;
-    }
-    let s = Server::start(&[]);
-    let key = create_key(&s.dir, "default", "user");
-    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
-    let v = sdk_with(&py, &s, &key, "parse", &local);
+    };
     assert_eq!(v["model"], "local/smollm2-135m-instruct", "{v}");
     assert_eq!(v["parsed_type"], "City", "{v}");
     assert!(
@@ -223,6 +218,17 @@ fn the_openai_sdks_parse_gets_a_valid_object_from_the_local_model_under_its_gram
         "{v}"
     );
     assert_eq!(v["finish_reason"], "stop");
+}
+
+/// `scenario` against a server with the built-in policy, with `HEARTH_MODEL` the default
+/// local model; None (with a message) when the SDK venv or the model is absent outside CI.
+fn on_the_local_model(scenario: &str) -> Option<Value> {
+    let py = python()?;
+    common::default_model()?;
+    let s = Server::start(&[]);
+    let key = create_key(&s.dir, "default", "user");
+    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
+    Some(sdk_with(&py, &s, &key, scenario, &local))
 }
 
 /// A server with the built-in policy, whose `local` provider serves the installed embedding
@@ -308,14 +314,9 @@ fn langchains_openai_embeddings_embeds_documents_and_a_query_alike() {
 
 #[test]
 fn langchains_with_structured_output_gets_its_pydantic_object_from_the_local_model() {
-    let Some(py) = python() else { return };
-    if common::default_model().is_none() {
+    let Some(v) = on_the_local_model("langchain_structured") else {
         return;
-    }
-    let s = Server::start(&[]);
-    let key = create_key(&s.dir, "default", "user");
-    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
-    let v = sdk_with(&py, &s, &key, "langchain_structured", &local);
+    };
     assert_eq!(v["type"], "City", "{v}");
     assert!(
         v["value"]["city"].is_string() && v["value"]["country"].is_string(),
@@ -383,14 +384,9 @@ fn weather_arguments(call: &Value) -> Value {
 #[test]
 fn the_openai_sdk_gets_a_local_models_tool_call_whole_and_streamed_and_an_answer_after_its_result()
 {
-    let Some(py) = python() else { return };
-    if common::default_model().is_none() {
+    let Some(v) = on_the_local_model("tools") else {
         return;
-    }
-    let s = Server::start(&[]);
-    let key = create_key(&s.dir, "default", "user");
-    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
-    let v = sdk_with(&py, &s, &key, "tools", &local);
+    };
     let whole = v["whole"].as_array().unwrap();
     assert!(!whole.is_empty(), "{v}");
     for call in whole {
@@ -415,14 +411,9 @@ fn the_openai_sdk_gets_a_local_models_tool_call_whole_and_streamed_and_an_answer
 
 #[test]
 fn langchains_bind_tools_gets_a_call_from_the_local_model_with_arguments_of_its_schema() {
-    let Some(py) = python() else { return };
-    if common::default_model().is_none() {
+    let Some(v) = on_the_local_model("langchain_tools") else {
         return;
-    }
-    let s = Server::start(&[]);
-    let key = create_key(&s.dir, "default", "user");
-    let local = [("HEARTH_MODEL", "local/smollm2-135m-instruct")];
-    let v = sdk_with(&py, &s, &key, "langchain_tools", &local);
+    };
     let calls = v["tool_calls"].as_array().unwrap();
     assert_eq!(calls.len(), 1, "a named tool is called once: {v}");
     assert_eq!(calls[0]["name"], "get_weather");

@@ -48,6 +48,23 @@ on_route_not_allowed = "reject"
     Install { own, key }
 }
 
+/// The JSON chunks of a server-sent event stream, `[DONE]` left out.
+fn sse_chunks(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// The first `delta.tool_calls` piece of each chunk that has one.
+fn call_pieces(chunks: &[Value]) -> Vec<&Value> {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
+        .collect()
+}
+
 fn weather() -> Value {
     json!({"type": "function", "function": {"name": "get_weather", "description": "Weather.",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
@@ -157,16 +174,8 @@ async fn a_streamed_call_comes_in_pieces_as_openai_frames_them() {
         .post_with("/v1/chat/completions", Some(&i.key), &[], &body)
         .await;
     assert_eq!(status, 200, "{text}");
-    let chunks: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let pieces: Vec<&Value> = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
-        .collect();
+    let chunks = sse_chunks(&text);
+    let pieces = call_pieces(&chunks);
     assert_eq!(pieces.len(), 3, "{text}");
     assert_eq!(pieces[0]["id"], "call_9");
     assert_eq!(pieces[0]["type"], "function");
@@ -384,16 +393,8 @@ async fn the_local_model_calls_the_named_tool_with_valid_arguments_whole_and_str
         .post_with("/v1/chat/completions", Some(&key), &bypass, &body)
         .await;
     assert_eq!(status, 200, "{text}");
-    let chunks: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let pieces: Vec<&Value> = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"].get(0))
-        .collect();
+    let chunks = sse_chunks(&text);
+    let pieces = call_pieces(&chunks);
     assert_eq!(pieces.len(), 1, "{text}");
     assert_eq!(pieces[0]["index"], 0);
     assert!(pieces[0]["id"].as_str().unwrap().starts_with("call_"));

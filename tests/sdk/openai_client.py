@@ -348,19 +348,24 @@ def tools() -> dict:
     }
 
 
-def langchain_tools() -> dict:
-    """langchain-openai's ChatOpenAI `bind_tools` then invoke: the AIMessage carries the call."""
+def chat_openai(**settings):
+    """langchain-openai's ChatOpenAI on Hearth, greedy, on HEARTH_MODEL (else a mock route)."""
     import httpx
     from langchain_openai import ChatOpenAI
 
-    llm = ChatOpenAI(
+    return ChatOpenAI(
         model=os.environ.get("HEARTH_MODEL", "hearth/extract"),
         base_url=os.environ["HEARTH_BASE_URL"],
         api_key=os.environ["HEARTH_API_KEY"],
         temperature=0,
-        max_tokens=64,
         http_client=httpx.Client(trust_env=False),
+        **settings,
     )
+
+
+def langchain_tools() -> dict:
+    """langchain-openai's ChatOpenAI `bind_tools` then invoke: the AIMessage carries the call."""
+    llm = chat_openai(max_tokens=64)
     msg = llm.bind_tools([WEATHER_TOOL], tool_choice="get_weather").invoke("Weather in Hue?")
     return {"tool_calls": [{"name": t["name"], "args": t["args"]} for t in msg.tool_calls]}
 
@@ -368,18 +373,7 @@ def langchain_tools() -> dict:
 def langchain_stream() -> dict:
     """langchain-openai's ChatOpenAI `stream`: the chunks add up to the message `invoke` gets,
     and the last carries the usage (`stream_usage`)."""
-    import httpx
-    from langchain_openai import ChatOpenAI
-
-    llm = ChatOpenAI(
-        model=os.environ.get("HEARTH_MODEL", "hearth/extract"),
-        base_url=os.environ["HEARTH_BASE_URL"],
-        api_key=os.environ["HEARTH_API_KEY"],
-        temperature=0,
-        max_tokens=48,
-        stream_usage=True,
-        http_client=httpx.Client(trust_env=False),
-    )
+    llm = chat_openai(max_tokens=48, stream_usage=True)
     question = "Extract the total: 12 EUR"
     whole = llm.invoke(question)
     chunks = list(llm.stream(question))
@@ -397,22 +391,13 @@ def langchain_stream() -> dict:
 def langchain_structured() -> dict:
     """langchain-openai's ChatOpenAI `with_structured_output(PydanticModel)`: its default
     method sends a strict `json_schema` response_format and parses the answer into the model."""
-    import httpx
-    from langchain_openai import ChatOpenAI
     from pydantic import BaseModel
 
     class City(BaseModel):
         city: str
         country: str
 
-    llm = ChatOpenAI(
-        model=os.environ.get("HEARTH_MODEL", "hearth/extract"),
-        base_url=os.environ["HEARTH_BASE_URL"],
-        api_key=os.environ["HEARTH_API_KEY"],
-        temperature=0,
-        max_tokens=64,
-        http_client=httpx.Client(trust_env=False),
-    )
+    llm = chat_openai(max_tokens=64)
     out = llm.with_structured_output(City).invoke("Name the capital of France and its country.")
     return {"type": type(out).__name__, "value": out.model_dump()}
 
