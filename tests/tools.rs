@@ -356,6 +356,15 @@ fn forecast() -> Value {
             "required": ["city", "days", "unit"], "additionalProperties": false}}})
 }
 
+/// A server on the built-in policy (the local model) and a key of its default workspace;
+/// None (with a message) when the model is absent outside CI.
+fn local_server() -> Option<(common::Server, String)> {
+    common::default_model()?;
+    let s = common::Server::start(&[]);
+    let key = common::create_key(&s.dir, "default", "user");
+    Some((s, key))
+}
+
 fn assert_forecast_arguments(arguments: &str) {
     let args: Value = serde_json::from_str(arguments).unwrap();
     let schema = &forecast()["function"]["parameters"];
@@ -364,11 +373,9 @@ fn assert_forecast_arguments(arguments: &str) {
 
 #[tokio::test]
 async fn the_local_model_calls_the_named_tool_with_valid_arguments_whole_and_streamed() {
-    if common::default_model().is_none() {
+    let Some((s, key)) = local_server() else {
         return;
-    }
-    let s = common::Server::start(&[]);
-    let key = common::create_key(&s.dir, "default", "user");
+    };
     let body = json!({"model": "local/smollm2-135m-instruct", "tools": [weather(), forecast()],
         "tool_choice": {"type": "function", "function": {"name": "get_forecast"}},
         "max_tokens": 80, "temperature": 0,
@@ -417,11 +424,9 @@ async fn the_local_model_calls_the_named_tool_with_valid_arguments_whole_and_str
 
 #[tokio::test]
 async fn the_local_model_reads_a_tool_result_and_answers_in_text() {
-    if common::default_model().is_none() {
+    let Some((s, key)) = local_server() else {
         return;
-    }
-    let s = common::Server::start(&[]);
-    let key = common::create_key(&s.dir, "default", "user");
+    };
     let call = json!({"id": "call_1", "type": "function",
         "function": {"name": "get_weather", "arguments": "{\"city\": \"Hue\"}"}});
     let body = json!({"model": "local/smollm2-135m-instruct", "tools": [weather()],

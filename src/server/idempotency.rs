@@ -229,9 +229,7 @@ impl Lead {
         self.store
             .with(|c| idempotency::put(c, workspace, key, &kept, now_ms()))
     }
-}
 
-impl Lead {
     /// `resp`, a stream of server-sent events, recorded as it is sent and kept once it
     /// completes; the lead ends with it, so a stream the client drops keeps nothing.
     fn keep_stream(self, resp: Response) -> Response {

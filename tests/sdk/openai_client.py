@@ -308,23 +308,11 @@ def tools() -> dict:
     c = client()
     model = os.environ.get("HEARTH_MODEL", "hearth/extract")
     ask = [{"role": "user", "content": "What is the weather in Hanoi?"}]
-    whole = c.chat.completions.create(
-        model=model,
-        messages=ask,
-        tools=[WEATHER_TOOL],
-        tool_choice="required",
-        max_tokens=64,
-        temperature=0,
+    request = dict(
+        model=model, messages=ask, tools=[WEATHER_TOOL], tool_choice="required", max_tokens=64, temperature=0
     )
-    with c.chat.completions.stream(
-        model=model,
-        messages=ask,
-        tools=[WEATHER_TOOL],
-        tool_choice="required",
-        max_tokens=64,
-        temperature=0,
-        extra_headers={"x-hearth-cache": "bypass"},
-    ) as s:
+    whole = c.chat.completions.create(**request)
+    with c.chat.completions.stream(**request, extra_headers={"x-hearth-cache": "bypass"}) as s:
         argument_pieces = sum(1 for e in s if e.type == "tool_calls.function.arguments.delta")
         streamed = s.get_final_completion()
     call = whole.choices[0].message.tool_calls[0]

@@ -316,7 +316,7 @@ impl Engine {
         let messages = &prompted.messages;
         let segments = self
             .template
-            .render(messages, &prompted.tools)
+            .render(messages, prompted.tools)
             .map_err(ProviderError::InvalidRequest)?;
         let pieces: Vec<Piece> = segments
             .iter()

@@ -73,19 +73,8 @@ impl ChatTemplate {
             .enumerate()
             .map(|(i, m)| marked_message(messages, i, m))
             .collect::<Result<Vec<Value>, String>>()?;
-        let tools: Option<Vec<Value>> = (!tools.is_empty()).then(|| {
-            tools
-                .iter()
-                .map(|t| {
-                    let mut function = json!({"name": t.name});
-                    if let Some(d) = &t.description {
-                        function["description"] = json!(d);
-                    }
-                    function["parameters"] = t.parameters.clone();
-                    json!({"type": "function", "function": function})
-                })
-                .collect()
-        });
+        let tools: Option<Vec<Value>> =
+            (!tools.is_empty()).then(|| tools.iter().map(tool_json).collect());
         let tmpl = self.env.get_template("chat").map_err(|e| e.to_string())?;
         JSON.with(|j| {
             let mut j = j.borrow_mut();
@@ -104,6 +93,17 @@ impl ChatTemplate {
         let data = JSON.with(|j| std::mem::take(&mut *j.borrow_mut()).data);
         Ok(split(&rendered?, messages.len(), data))
     }
+}
+
+/// A tool as Hugging Face's templates (and OpenAI's API) write it:
+/// `{"type": "function", "function": {"name", "description", "parameters"}}`.
+pub(super) fn tool_json(t: &Tool) -> Value {
+    let mut function = json!({"name": t.name});
+    if let Some(d) = &t.description {
+        function["description"] = json!(d);
+    }
+    function["parameters"] = t.parameters.clone();
+    json!({"type": "function", "function": function})
 }
 
 /// Message `i` as the template sees it: its content a marker (empty stays empty, so

@@ -17,6 +17,9 @@ use serde_json::{json, Value};
 
 use llguidance::api::TopLevelGrammar;
 
+use std::borrow::Cow;
+
+use super::template::tool_json;
 use crate::providers::tools::{Tool, ToolCall, ToolChoice, Tools, MAX_CALLS};
 use crate::providers::{Message, Role};
 
@@ -81,21 +84,29 @@ impl ToolStyle {
         }
     }
 
-    /// The conversation and tools as the template is given them.
-    pub(super) fn conversation(&self, messages: &[Message], tools: &Tools) -> Prompted {
-        let offered: Vec<Tool> = match tools.choice {
-            ToolChoice::None => Vec::new(),
-            _ => tools.tools.clone(),
+    /// The conversation and tools as the template is given them; borrowed as they came
+    /// wherever nothing needs rewriting (every request without tools).
+    pub(super) fn conversation<'a>(
+        &self,
+        messages: &'a [Message],
+        tools: &'a Tools,
+    ) -> Prompted<'a> {
+        let offered: &[Tool] = match tools.choice {
+            ToolChoice::None => &[],
+            _ => &tools.tools,
         };
-        if self.native {
+        let has_calls = messages
+            .iter()
+            .any(|m| m.role == Role::Tool || !m.tool_calls.is_empty());
+        if self.native || (offered.is_empty() && !has_calls) {
             return Prompted {
-                messages: messages.to_vec(),
-                tools: offered,
+                messages: Cow::Borrowed(messages),
+                tools: if self.native { offered } else { &[] },
             };
         }
         let mut out = as_text(messages);
         if !offered.is_empty() {
-            let section = tools_section(&offered);
+            let section = tools_section(offered);
             match out.first_mut() {
                 Some(m) if m.role == Role::System => {
                     m.content = format!("{}\n\n{section}", m.content);
@@ -104,8 +115,8 @@ impl ToolStyle {
             }
         }
         Prompted {
-            messages: out,
-            tools: Vec::new(),
+            messages: Cow::Owned(out),
+            tools: &[],
         }
     }
 
@@ -122,29 +133,20 @@ impl ToolStyle {
 }
 
 /// What the template renders.
-pub(super) struct Prompted {
-    pub messages: Vec<Message>,
-    pub tools: Vec<Tool>,
+pub(super) struct Prompted<'a> {
+    pub messages: Cow<'a, [Message]>,
+    pub tools: &'a [Tool],
 }
 
 /// The tools offered to a template that has no place for them, as a system-turn section.
 fn tools_section(tools: &[Tool]) -> String {
-    let signatures: Vec<String> = tools.iter().map(|t| function_json(t).to_string()).collect();
+    let signatures: Vec<String> = tools.iter().map(|t| tool_json(t).to_string()).collect();
     format!(
         "You can call functions. Their signatures, as JSON Schema:\n<tools>\n{}\n</tools>\n\n\
          To call one, answer with its name and arguments as a JSON object between tags:\n\
          {OPEN}\n{{\"name\": \"function name\", \"arguments\": {{\"argument\": \"value\"}}}}\n{CLOSE}",
         signatures.join("\n")
     )
-}
-
-fn function_json(t: &Tool) -> Value {
-    let mut function = json!({"name": t.name});
-    if let Some(d) = &t.description {
-        function["description"] = json!(d);
-    }
-    function["parameters"] = t.parameters.clone();
-    json!({"type": "function", "function": function})
 }
 
 /// A conversation with its calls written as text and its tool results as user turns, for a
@@ -386,7 +388,8 @@ mod tests {
             asked,
             answered,
         ];
-        let p = style.conversation(&conversation, &tools(ToolChoice::Auto));
+        let auto = tools(ToolChoice::Auto);
+        let p = style.conversation(&conversation, &auto);
         assert!(p.tools.is_empty());
         assert!(p.messages[0]
             .content
@@ -401,7 +404,14 @@ mod tests {
             p.messages[3].content,
             "<tool_response>\n18 C\n</tool_response>"
         );
-        let none = style.conversation(&conversation, &tools(ToolChoice::None));
+        let no_tools = Tools::default();
+        let plain = style.conversation(&conversation[..2], &no_tools);
+        assert!(
+            matches!(plain.messages, Cow::Borrowed(_)),
+            "a request without tools is not copied"
+        );
+        let offered_none = tools(ToolChoice::None);
+        let none = style.conversation(&conversation, &offered_none);
         assert_eq!(
             none.messages[0].content, "Be brief.",
             "tool_choice none offers nothing"
